@@ -1,0 +1,22 @@
+// The `-s message` log line for one received message (PROTOCOL.md §9.2).
+import { msgName } from '../protocol/codes.js';
+
+const SHOWN_BYTES = 20;
+
+function hexBytes(msg: Uint8Array, count: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < count; i++) parts.push(msg[i]!.toString(16).padStart(2, '0'));
+  return parts.join(' ');
+}
+
+export function describeReceived(msg: Uint8Array, cid: string, did: string): string {
+  const who = did ? `did: ${did} cid: ${cid}` : `cid: ${cid}`;
+  const shown = Math.min(msg.length, SHOWN_BYTES);
+  const rest = msg.length > SHOWN_BYTES ? ` ... else: ${msg.length - SHOWN_BYTES}` : '';
+  const type = msg.length > 0 ? msgName(msg[0]!) : 'EMPTY';
+  return `->S [${type}] ${who} [${msg.length}] <Buffer ${hexBytes(msg, shown)}${rest}>`;
+}
+
+export function describeText(text: string, cid: string): string {
+  return `->S  [TEXT] ${text} cid: ${cid}`;
+}

@@ -1,0 +1,42 @@
+// Plain numeric counters, incremented in place on the hot path; exporters read them when asked.
+
+export class Counters {
+  messagesIn = 0;
+  bytesIn = 0;
+  /** Messages written to sockets (each delivery to each receiver counts once). */
+  messagesOut = 0;
+  bytesOut = 0;
+  /** Publishes routed (SIGNAL / SIGNAL_E2E accepted by the router). */
+  publishes = 0;
+  /** Signal deliveries to subscribers or unicast targets. */
+  deliveries = 0;
+  /** Deliveries dropped because the receiver was over its backpressure limit. */
+  drops = 0;
+  /** Connections closed by the slow-consumer policy. */
+  slowConsumerCloses = 0;
+  /** WebSocket text frames received (not protocol messages). */
+  textMessages = 0;
+  /** Malformed or refused messages (bad lengths, invalid UTF-8 tags, reserved tags...). */
+  badMessages = 0;
+  /** CongSocket framing errors (unknown type byte, frame over the limit). */
+  framingErrors = 0;
+  /** OVER_SIZE answers (size quota) and messages over the transport limit. */
+  overSize = 0;
+  /** Connections accepted since start, per transport. */
+  acceptedWs = 0;
+  acceptedCong = 0;
+  /** Connections closed by the keepalive sweep. */
+  timeouts = 0;
+}
+
+export interface MetricsSnapshot extends Counters {
+  lastSsid: number;
+  connections: number;
+  connectionsWs: number;
+  connectionsCong: number;
+  channels: number;
+  subscriptions: number;
+  retainedChannel: number;
+  retainedCid: number;
+  onlineCids: number;
+}

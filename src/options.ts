@@ -1,0 +1,93 @@
+// Server options with their defaults (PROTOCOL.md §9.1, plus iosig's own limits).
+import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
+
+export type SlowConsumerPolicy = 'drop' | 'close';
+
+export interface RetainOptions {
+  isAvailable: boolean;
+  /** A message must be strictly smaller than this to be retained. */
+  limitSize: number;
+  /** Most channel-retained entries; existing entries still update when full (Q24 fix). */
+  limitCounter: number;
+  /** Most CID-retained entries per connection. */
+  limitPerConnection: number;
+}
+
+export interface QuotaSwitches {
+  signalSize: boolean;
+  disconnect: boolean;
+  publishCounter: boolean;
+  trafficRate: boolean;
+}
+
+export interface ServerOptions {
+  /** WebSocket port; 0 picks a free port; undefined = no WebSocket listener. */
+  port?: number;
+  /** CongSocket port; 0 picks a free port; undefined = no CongSocket listener. */
+  congPort?: number;
+  /** Address to bind both listeners to. */
+  host: string;
+  /** Keepalive sweep period in ms (clamped to ≥ 1000, Q17). */
+  timeout: number;
+  /** Largest accepted message in bytes (WebSocket payload and CongSocket frame), Q7. */
+  maxMessageSize: number;
+  /** Bytes that may queue for one receiver before the slow-consumer policy applies. */
+  maxBackpressure: number;
+  slowConsumer: SlowConsumerPolicy;
+  /** Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed (Q28). */
+  trustedProxies: string[];
+  membersOnly: boolean;
+  /** Delay before AUTH_FAIL is sent, in ms (§4.4). */
+  authFailDelay: number;
+  useQuota: QuotaSwitches;
+  defaultQuotaLevel: number;
+  adminLevel: number;
+  retain: RetainOptions;
+  /** `message` logs every received message (§9.2 `-s`). */
+  showMessage: 'none' | 'message';
+  /** Where log lines go; defaults to console.log. */
+  log: (line: string) => void;
+}
+
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain'>> & {
+  useQuota?: Partial<QuotaSwitches>;
+  retain?: Partial<RetainOptions>;
+};
+
+export const DEFAULT_TIMEOUT_MS = 50_000;
+
+export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
+  if (input.port === undefined && input.congPort === undefined) {
+    throw new Error('iosig: give a WebSocket port, a CongSocket port, or both');
+  }
+  return {
+    port: input.port,
+    congPort: input.congPort,
+    host: input.host ?? '0.0.0.0',
+    timeout: Math.max(1000, input.timeout ?? DEFAULT_TIMEOUT_MS),
+    maxMessageSize: Math.max(256, input.maxMessageSize ?? MIN_FRAME_LIMIT),
+    maxBackpressure: input.maxBackpressure ?? 16 * 1024 * 1024,
+    slowConsumer: input.slowConsumer ?? 'close',
+    trustedProxies: input.trustedProxies ?? ['127.0.0.1', '::1'],
+    membersOnly: input.membersOnly ?? false,
+    authFailDelay: input.authFailDelay ?? 600,
+    useQuota: {
+      signalSize: false,
+      disconnect: false,
+      publishCounter: false,
+      trafficRate: false,
+      ...input.useQuota,
+    },
+    defaultQuotaLevel: input.defaultQuotaLevel ?? DEFAULT_LEVEL,
+    adminLevel: input.adminLevel ?? ADMIN_LEVEL,
+    retain: {
+      isAvailable: true,
+      limitSize: 100_000,
+      limitCounter: 1000,
+      limitPerConnection: 1000,
+      ...input.retain,
+    },
+    showMessage: input.showMessage ?? 'none',
+    log: input.log ?? ((line: string) => console.log(line)),
+  };
+}

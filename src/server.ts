@@ -1,0 +1,207 @@
+// Wires transports, connections and the router from options; the library entry point.
+import { EventEmitter } from 'node:events';
+import { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
+import { Counters, type MetricsSnapshot } from './metrics/counters.js';
+import { Router } from './router/router.js';
+import { Connection, type PeerInfo } from './connection/connection.js';
+import { ProxyTrust } from './connection/address.js';
+import type { BrokerContext } from './connection/context.js';
+import type { Link, TransportKind } from './transport/link.js';
+import { Outbound } from './transport/link.js';
+import { listenWs, type WsTransport } from './transport/ws.js';
+import { listenCong, type CongTransport } from './transport/cong.js';
+import { encodeServerSignal } from './protocol/messages.js';
+
+export interface ConnectionInfo {
+  ssid: number;
+  cid: string;
+  state: number;
+  transport: TransportKind;
+  ip: string;
+  nick: string;
+  did: string;
+  level: number;
+  tls: boolean;
+  authorized: boolean;
+  uptimeMs: number;
+  channels: string[];
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface ChannelInfo {
+  key: string;
+  subscribers: number;
+  retained: boolean;
+}
+
+export class IosigServer implements BrokerContext {
+  readonly options: ServerOptions;
+  readonly counters = new Counters();
+  readonly router: Router;
+  readonly proxyTrust: ProxyTrust;
+  /** 'text_message' (ConnectionInfo, text), 'connection' (ConnectionInfo), 'disconnect' (ConnectionInfo). */
+  readonly events = new EventEmitter();
+  readonly connections = new Set<Connection>();
+  /** Resolves once every requested listener is bound. */
+  readonly ready: Promise<void>;
+  wsPort: number | undefined;
+  congPort: number | undefined;
+  private lastSsid = 0;
+  private ws: WsTransport | null = null;
+  private cong: CongTransport | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(input: ServerOptionsInput) {
+    this.options = resolveOptions(input);
+    this.router = new Router(this.options, this.counters);
+    this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
+    this.ready = this.listen();
+    // Callers that never await `ready` must not crash the process with an unhandled rejection.
+    this.ready.catch(() => undefined);
+  }
+
+  private async listen(): Promise<void> {
+    const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
+    try {
+      if (this.options.port !== undefined) {
+        this.ws = await listenWs(this.options, this.counters, accept);
+        this.wsPort = this.ws.port;
+        const app = this.ws.app;
+        this.router.attachNativePublish((key, msg) => app.publish(key, msg, true));
+      }
+      if (this.options.congPort !== undefined) {
+        this.cong = await listenCong(this.options, this.counters, accept);
+        this.congPort = this.cong.port;
+      }
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.sweepTimer = setInterval(() => this.sweep(), this.options.timeout);
+  }
+
+  private accept(link: Link, peer: PeerInfo): Connection {
+    const conn = new Connection(this, link, peer);
+    this.connections.add(conn);
+    if (this.events.listenerCount('connection') > 0) this.events.emit('connection', describe(conn));
+    return conn;
+  }
+
+  /** Keepalive (§1.3): close what stayed silent for a whole period, then probe everyone. */
+  private sweep(): void {
+    for (const conn of this.connections) {
+      if (!conn.alive) {
+        this.counters.timeouts++;
+        conn.close('keepalive timeout');
+        continue;
+      }
+      conn.alive = false;
+      conn.link.probe();
+    }
+  }
+
+  // ---- BrokerContext ------------------------------------------------------------------------
+
+  nextSsid(): number {
+    return ++this.lastSsid;
+  }
+
+  log(line: string): void {
+    this.options.log(line);
+  }
+
+  emit(event: 'text_message', conn: Connection, text: string): void {
+    if (this.events.listenerCount(event) > 0) this.events.emit(event, describe(conn), text);
+  }
+
+  connectionClosed(conn: Connection): void {
+    this.connections.delete(conn);
+    if (this.events.listenerCount('disconnect') > 0) this.events.emit('disconnect', describe(conn));
+  }
+
+  // ---- public API ---------------------------------------------------------------------------
+
+  /** SERVER_SIGNAL (§3.10): `{"event", "data"}` to every connection. */
+  signal(event: string, data: unknown): void {
+    const out = new Outbound(encodeServerSignal(JSON.stringify({ event, data })));
+    for (const conn of this.connections) conn.deliver(out);
+  }
+
+  metrics(): MetricsSnapshot {
+    let ws = 0;
+    let cidRetained = 0;
+    for (const conn of this.connections) {
+      if (conn.transport === 'ws') ws++;
+      cidRetained += conn.cidRetained.size;
+    }
+    return {
+      ...this.counters,
+      lastSsid: this.lastSsid,
+      connections: this.connections.size,
+      connectionsWs: ws,
+      connectionsCong: this.connections.size - ws,
+      channels: this.router.channels.size,
+      subscriptions: this.router.subscriptionCount(),
+      retainedChannel: this.router.retained.size,
+      retainedCid: cidRetained,
+      onlineCids: this.router.cids.size,
+    };
+  }
+
+  connectionList(): ConnectionInfo[] {
+    return [...this.connections].map(describe);
+  }
+
+  channelList(): ChannelInfo[] {
+    return [...this.router.channels.values()].map((channel) => ({
+      key: channel.key,
+      subscribers: channel.size,
+      retained: this.router.retained.has(channel.key),
+    }));
+  }
+
+  /** Closes listeners and every connection. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    this.ws?.close();
+    await this.cong?.close();
+  }
+}
+
+function describe(conn: Connection): ConnectionInfo {
+  return {
+    ssid: conn.ssid,
+    cid: conn.cid,
+    state: conn.state,
+    transport: conn.transport,
+    ip: conn.ip,
+    nick: conn.nick,
+    did: conn.did,
+    level: conn.level,
+    tls: conn.tls,
+    authorized: conn.authorized,
+    uptimeMs: Date.now() - conn.createdAt,
+    channels: [...conn.subscriptions.keys()],
+    messagesIn: conn.messagesIn,
+    messagesOut: conn.messagesOut,
+    bytesIn: conn.bytesIn,
+    bytesOut: conn.bytesOut,
+  };
+}
+
+/** Creates a server and waits until it listens. */
+export async function createServer(input: ServerOptionsInput): Promise<IosigServer> {
+  const server = new IosigServer(input);
+  await server.ready;
+  return server;
+}
