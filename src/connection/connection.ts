@@ -131,6 +131,11 @@ export class Connection {
     this.ctx.counters.bytesOut += bytes;
   }
 
+  /** The link's or the session's delivery needs changed: subscriptions move between native and direct paths. */
+  deliveryChanged(): void {
+    if (!this.closed) this.ctx.router.refreshDelivery(this);
+  }
+
   /** Native deliveries of a channel this connection stopped receiving natively. */
   addNativeTraffic(messages: number, bytes: number): void {
     this.pastNativeMessages += messages;

@@ -28,7 +28,7 @@ export interface Link {
   close(reason: string): void;
   /** Immediate teardown. */
   destroy(reason: string): void;
-  /** Joins the transport's native pub/sub topic; false when the transport has none. */
+  /** Joins the transport's native pub/sub topic; false when it has none or cannot take it now. */
   joinTopic(key: string): boolean;
   leaveTopic(key: string): void;
   /** Bytes waiting to be written. */

@@ -16,16 +16,24 @@ type Socket = uWS.WebSocket<SocketData>;
 /** Creates the connection for a new link; the server supplies it. */
 export type AcceptLink = (link: Link, peer: PeerInfo) => Connection;
 
-const SEND_DROPPED = 2;
+/** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped. */
+const SEND_OK = 1;
+/** How often native-pub/sub receivers are checked against the backpressure limit. */
+const PRESSURE_SCAN_MS = 100;
 
+/**
+ * Slow consumers: uWS's own limit is set far above ours, and we enforce ours so that every drop and
+ * close is counted. A link over the limit leaves the native topics (its connection stops sharing bytes),
+ * so its deliveries come through `send`, where they are dropped and counted until it drains.
+ */
 class WsLink implements Link {
   readonly transport = 'ws' as const;
   conn: Connection | null = null;
   closed = false;
-  /** Set when we close it ourselves, so the close handler can tell why. */
+  /** Set when we close it ourselves. */
   closeReason: string | null = null;
-  /** A send found it over the backpressure limit at least once. */
-  congested = false;
+  /** Over the backpressure limit under the drop policy: deliveries are dropped until it drains. */
+  overLimit = false;
 
   constructor(
     private readonly ws: Socket,
@@ -36,8 +44,11 @@ class WsLink implements Link {
 
   send(msg: Uint8Array): boolean {
     if (this.closed) return false;
-    const status = this.ws.send(msg, true);
-    if (status === SEND_DROPPED) return this.onDropped();
+    if (this.overLimit) {
+      this.counters.drops++;
+      return false;
+    }
+    if (this.ws.send(msg, true) !== SEND_OK) this.checkPressure();
     return true;
   }
 
@@ -45,15 +56,31 @@ class WsLink implements Link {
     return this.send(out.msg);
   }
 
-  private onDropped(): boolean {
-    this.congested = true;
+  /** Applies the slow-consumer policy when the send buffer is over the limit. */
+  checkPressure(): void {
+    if (this.closed || this.overLimit || this.ws.getBufferedAmount() <= this.options.maxBackpressure) return;
+    // Deferred: this may run inside a fan-out loop over the very sets it would change.
     if (this.options.slowConsumer === 'close') {
       this.counters.slowConsumerCloses++;
-      this.destroy('slow consumer: send buffer over the backpressure limit');
-    } else {
-      this.counters.drops++;
+      this.overLimit = true;
+      queueMicrotask(() => this.conn?.destroy('slow consumer: send buffer over the backpressure limit'));
+      return;
     }
-    return false;
+    this.overLimit = true;
+    queueMicrotask(() => this.conn?.deliveryChanged());
+  }
+
+  /** Called on drain: resume deliveries once half the limit has been written out. */
+  relieve(): void {
+    if (!this.overLimit || this.closed) return;
+    if (this.ws.getBufferedAmount() > this.options.maxBackpressure / 2) return;
+    this.overLimit = false;
+    this.conn?.deliveryChanged();
+  }
+
+  /** Native topics deliver to everyone alike, so an over-limit link must not be in them. */
+  canJoinTopics(): boolean {
+    return !this.overLimit;
   }
 
   probe(): void {
@@ -62,7 +89,7 @@ class WsLink implements Link {
 
   answerPing(): void {
     // uWS.js exposes no pong() call, so a PING message gets a PONG message back (allowed by Q32).
-    this.send(PONG_MSG);
+    if (!this.closed) this.ws.send(PONG_MSG, true);
   }
 
   close(reason: string): void {
@@ -78,7 +105,7 @@ class WsLink implements Link {
   }
 
   joinTopic(key: string): boolean {
-    if (this.closed) return false;
+    if (this.closed || this.overLimit) return false;
     this.ws.subscribe(key);
     return true;
   }
@@ -107,7 +134,13 @@ function headerValue(req: uWS.HttpRequest, name: string): string | undefined {
 export function listenWs(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<WsTransport> {
   const app = uWS.App();
   const sockets = new Set<Socket>();
+  // Native publishes give no per-receiver feedback, so receivers are checked on a short period.
+  const pressureScan = setInterval(() => {
+    for (const ws of sockets) ws.getUserData().link?.checkPressure();
+  }, PRESSURE_SCAN_MS);
+  pressureScan.unref();
   const close = (): void => {
+    clearInterval(pressureScan);
     if (listenSocket) uWS.us_listen_socket_close(listenSocket);
     listenSocket = null;
     for (const ws of [...sockets]) ws.close();
@@ -117,8 +150,9 @@ export function listenWs(options: ServerOptions, counters: Counters, accept: Acc
   app.ws<SocketData>('/*', {
     compression: uWS.DISABLED,
     maxPayloadLength: options.maxMessageSize,
-    maxBackpressure: options.maxBackpressure,
-    closeOnBackpressureLimit: options.slowConsumer === 'close' ? 1 : 0,
+    // A backstop only: our own limit (checkPressure) acts first and is counted.
+    maxBackpressure: options.maxBackpressure * 2 + options.maxMessageSize,
+    closeOnBackpressureLimit: 0,
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
@@ -158,17 +192,13 @@ export function listenWs(options: ServerOptions, counters: Counters, accept: Acc
       if (conn) conn.alive = true;
     },
     drain: (ws) => {
-      const link = ws.getUserData().link;
-      if (link && ws.getBufferedAmount() === 0) link.congested = false;
+      ws.getUserData().link?.relieve();
     },
-    close: (ws, code) => {
+    close: (ws) => {
       sockets.delete(ws);
       const link = ws.getUserData().link;
       if (!link) return;
       link.closed = true;
-      if (link.closeReason === null && options.slowConsumer === 'close' && code === 1006 && link.congested) {
-        counters.slowConsumerCloses++;
-      }
       link.conn?.onLinkClosed();
     },
   });
