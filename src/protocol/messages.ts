@@ -100,12 +100,14 @@ export function signalTag(msg: Uint8Array): string | null {
 
 /**
  * The message with its tag replaced (payloadType and payload kept). Returns null when the new tag
- * is over 255 bytes (Q27: the reference wraps the length and corrupts the message).
+ * is over 255 bytes (Q27: the reference wraps the length and corrupts the message) or `msg` is shorter
+ * than its own tag.
  */
 export function retag(msg: Uint8Array, newTag: string): Buffer | null {
   const tagLen = Buffer.byteLength(newTag);
-  if (tagLen > 255) return null;
+  if (tagLen > 255 || msg.length < 2) return null;
   const tail = 2 + msg[1]!;
+  if (msg.length < tail) return null;
   const out = Buffer.allocUnsafe(2 + tagLen + msg.length - tail);
   out[0] = msg[0]!;
   out[1] = tagLen;
