@@ -1,0 +1,32 @@
+# iosig broker image: WebSocket on 7777, CongSocket on 8888.
+#   docker build -t iosig .
+#   docker run --rm -p 7777:7777 -p 8888:8888 iosig
+
+# ---- build: compile TypeScript, then drop the dev dependencies ----
+FROM node:20-slim AS build
+WORKDIR /app
+# Native addons (bufferutil, utf-8-validate) compile from source where no prebuilt binary exists (e.g. arm64).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json ./
+COPY src ./src
+COPY bin ./bin
+RUN npm run build && npm prune --omit=dev
+
+# ---- runtime ----
+FROM node:20-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/bin ./bin
+RUN ln -s /app/bin/io-server.js /usr/local/bin/io-server \
+ && ln -s /app/bin/io-server.js /usr/local/bin/ios
+USER node
+EXPOSE 7777 8888
+# io-server exits 0 on SIGTERM (docker stop) after closing every connection.
+CMD ["io-server", "-l", "7777", "-L", "8888"]

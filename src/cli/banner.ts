@@ -1,0 +1,79 @@
+// Bordered text boxes for the io-server console: the serving banner and the usage hints (PROTOCOL.md §9.2, Q16).
+import { networkInterfaces } from 'node:os';
+
+const GREEN = '\x1b[32m';
+const YELLOW = '\x1b[33m';
+const RESET = '\x1b[0m';
+
+export type BoxColor = 'green' | 'yellow';
+
+/**
+ * Draws `lines` inside a single-line box with one column of padding and a blank line above and below.
+ * The border is coloured only when `color` is given (callers pass it only when writing to a TTY).
+ */
+export function box(lines: readonly string[], color?: BoxColor): string {
+  const width = Math.max(0, ...lines.map((line) => line.length)) + 6;
+  const paint = (text: string): string =>
+    color === undefined ? text : `${color === 'green' ? GREEN : YELLOW}${text}${RESET}`;
+  const row = (text: string): string => `${paint('│')}   ${text.padEnd(width - 6)}   ${paint('│')}`;
+  const out: string[] = [paint(`┌${'─'.repeat(width)}┐`), row('')];
+  for (const line of lines) out.push(row(line));
+  out.push(row(''), paint(`└${'─'.repeat(width)}┘`));
+  return out.join('\n');
+}
+
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]', '::0']);
+
+/**
+ * The address other machines should use: the first non-internal IPv4 address when the server is bound to
+ * every interface, the bind address itself otherwise, and 127.0.0.1 when the machine has no external IPv4.
+ */
+export function networkAddress(host = '0.0.0.0'): string {
+  if (!WILDCARD_HOSTS.has(host)) return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const info of addresses ?? []) {
+      if (info.family === 'IPv4' && !info.internal) return info.address;
+    }
+  }
+  return '127.0.0.1';
+}
+
+export interface BannerPorts {
+  wsPort?: number | undefined;
+  congPort?: number | undefined;
+}
+
+/** The lines of the serving banner, without the border. */
+export function bannerLines(ports: BannerPorts, ip: string): string[] {
+  const lines: string[] = ['Serving'];
+  if (ports.wsPort !== undefined) {
+    lines.push(
+      '',
+      'iosig over WebSocket — Web Browser & Node.js',
+      `- Local:   ws://localhost:${ports.wsPort}`,
+      `- Network: ws://${ip}:${ports.wsPort}`,
+    );
+  }
+  if (ports.congPort !== undefined) {
+    lines.push(
+      '',
+      'iosig over CongSocket — Node.js & Arduino',
+      `- Local:   cong://localhost:${ports.congPort}`,
+      `- Network: cong://${ip}:${ports.congPort}`,
+      `Arduino  - host: ${ip}  - port: ${ports.congPort}`,
+    );
+  }
+  return lines;
+}
+
+/** The usage hints printed when neither a WebSocket nor a CongSocket port is given (Q16). */
+export function usageLines(): string[] {
+  return [
+    'io-server needs at least one port to listen on:',
+    '',
+    'io-server -l 7777              WebSocket (browsers, Node.js)',
+    'io-server -L 8888              CongSocket (Arduino, Node.js)',
+    'io-server -l 7777 -L 8888      both',
+    'io-server -h                   every option',
+  ];
+}

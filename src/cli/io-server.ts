@@ -1,0 +1,282 @@
+// `io-server` / `ios`: runs an iosig broker from the command line (PROTOCOL.md §9.2, Q16, Q17).
+import { isIP } from 'node:net';
+import { inspect } from 'node:util';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createServer, type IosigServer } from '../index.js';
+import { DEFAULT_TIMEOUT_MS, resolveOptions, type ServerOptionsInput, type SlowConsumerPolicy } from '../options.js';
+import { bannerLines, box, networkAddress, usageLines } from './banner.js';
+import {
+  METRIC_DESCRIPTIONS,
+  METRIC_PERIOD_MS,
+  TrafficWindow,
+  channelEntries,
+  connectionEntries,
+  memoryRow,
+  type MetricType,
+} from './metric-tables.js';
+import { versionText } from './version.js';
+
+/** Exit codes: 1 = could not serve (no port, port in use), 2 = bad command line. */
+const EXIT_USAGE = 1;
+const EXIT_BAD_OPTION = 2;
+/** Shutdown must finish within 2 s; after this the process exits regardless. */
+const FORCE_EXIT_MS = 1_800;
+const MIN_TIMEOUT_MS = 1_000;
+
+interface CliOptions {
+  listen?: number;
+  listenCongport?: number;
+  host: string;
+  timeout?: number;
+  showMessage: 'none' | 'message';
+  metric?: MetricType;
+  showOptions?: boolean;
+  maxMessage?: number;
+  maxBackpressure?: number;
+  slowConsumer?: SlowConsumerPolicy;
+  trustedProxy?: string[];
+}
+
+interface ReservedOption {
+  flags: string;
+  /** Attribute name commander stores the value under. */
+  key: string;
+  /** Long flag, used in the "not yet supported" message. */
+  long: string;
+  description: string;
+}
+
+/** Options of features that later iosig versions add: accepted by the parser, refused with exit code 2. */
+const RESERVED_OPTIONS: readonly ReservedOption[] = [
+  { flags: '-d, --auth-file <path>', key: 'authFile', long: '--auth-file', description: 'key provider: a .json, .js or .mjs file' },
+  { flags: '-e, --auth-param <list>', key: 'authParam', long: '--auth-param', description: 'key provider: id.key.cid.level,id2.key2.cid2.level2' },
+  { flags: '-E, --auth-env', key: 'authEnv', long: '--auth-env', description: 'key provider: BOHO_AUTH, in the -e format' },
+  { flags: '-r, --auth-redis', key: 'authRedis', long: '--auth-redis', description: 'key provider: Redis at REDIS_HOST:REDIS_PORT (default localhost:6379)' },
+  { flags: '-a, --attach-services [names...]', key: 'attachServices', long: '--attach-services', description: 'attach RPC services: reply, sudo, redis' },
+  { flags: '-f, --file-logger', key: 'fileLogger', long: '--file-logger', description: 'append to connection.log, auth.log and attack.log' },
+  { flags: '--members-only', key: 'membersOnly', long: '--members-only', description: 'only logged-in connections may publish and subscribe' },
+  { flags: '--tls-cert <path>', key: 'tlsCert', long: '--tls-cert', description: 'TLS certificate (PEM) for the WebSocket listener' },
+  { flags: '--tls-key <path>', key: 'tlsKey', long: '--tls-key', description: 'TLS private key (PEM)' },
+  { flags: '--tls-ca <path>', key: 'tlsCa', long: '--tls-ca', description: 'TLS CA bundle (PEM)' },
+];
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
+  const port = Number(value);
+  if (port > 65_535) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
+  return port;
+}
+
+function positiveInteger(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('expected a positive whole number.');
+  }
+  return Number(value);
+}
+
+function parseMetric(value: string): MetricType {
+  if (value === '1') return 1;
+  if (value === '2') return 2;
+  if (value === '3') return 3;
+  throw new InvalidArgumentError('expected 1 (memory and traffic), 2 (connections) or 3 (channels).');
+}
+
+function parseHost(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('expected an address to bind to.');
+  return value.trim();
+}
+
+/** Exact addresses only: the server matches the peer address literally (no CIDR ranges). */
+function collectProxy(value: string, previous: string[] | undefined): string[] {
+  if (isIP(value) === 0) throw new InvalidArgumentError('expected an IPv4 or IPv6 address (ranges are not supported).');
+  return [...(previous ?? []), value];
+}
+
+function buildProgram(): Command {
+  const program = new Command('io-server')
+    .description('iosig: a signaling broker wire-compatible with iosignal (WebSocket and CongSocket)')
+    .usage('[options] (-l <port> and/or -L <port>)')
+    .version(versionText(), '-V, --version', 'print the iosig version and the iosignal protocol version')
+    .option('-l, --listen <port>', 'WebSocket port (browsers, Node.js); 0 picks a free port', parsePort)
+    .option('-L, --listen-congport <port>', 'CongSocket port (Arduino, Node.js); 0 picks a free port', parsePort)
+    .option('--host <addr>', 'address both listeners bind to', parseHost, '0.0.0.0')
+    .option('-t, --timeout <ms>', `keepalive sweep period in ms; values below 1000 become 1000 (default: ${DEFAULT_TIMEOUT_MS})`, positiveInteger)
+    .addOption(
+      new Option('-s, --show-message <mode>', 'log every received message')
+        .choices(['none', 'message'])
+        .default('none'),
+    )
+    .option(
+      '-m, --metric <type>',
+      'print a metric table every 5 s: 1 = process memory and traffic of the current 10 s, 2 = connections, 3 = channels',
+      parseMetric,
+    )
+    .option('-o, --show-options', 'print the resolved options, the bound ports and the attached services')
+    .option('--max-message <bytes>', 'largest accepted message (default: 20 MiB + 64)', positiveInteger)
+    .option('--max-backpressure <bytes>', 'bytes that may queue for one receiver (default: 16 MiB)', positiveInteger)
+    .addOption(
+      new Option('--slow-consumer <policy>', 'what to do with a receiver over --max-backpressure (default: close)').choices([
+        'drop',
+        'close',
+      ]),
+    )
+    .option('--trusted-proxy <addr...>', 'proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (default: 127.0.0.1 ::1)', collectProxy);
+  for (const reserved of RESERVED_OPTIONS) {
+    program.option(reserved.flags, `${reserved.description} (not yet supported)`);
+  }
+  return program
+    .helpOption('-h, --help', 'print this help')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  io-server -l 7777                 WebSocket on port 7777',
+        '  io-server -L 8888                 CongSocket on port 8888',
+        '  io-server -l 7777 -L 8888 -m 1    both, with a memory and traffic table every 5 s',
+      ].join('\n'),
+    )
+    .configureOutput({ outputError: (text, write) => write(`io-server: ${text}`) })
+    .showHelpAfterError('(run io-server -h for the list of options)')
+    .exitOverride();
+}
+
+function warn(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** One line explaining why the server could not start (the transports already name the address and port). */
+function startError(err: unknown): string {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+  return /^cannot /i.test(message) ? `io-server: ${message}` : `io-server: cannot start: ${message}`;
+}
+
+function printOptions(input: ServerOptionsInput, server: IosigServer): void {
+  const { log: _log, ...resolved } = resolveOptions(input);
+  console.log(`options: ${inspect(resolved, { depth: 4, breakLength: 100 })}`);
+  console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
+  console.log('services: none');
+}
+
+function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
+  console.log(`monitor metric type: ${type} (${METRIC_DESCRIPTIONS[type]}, every ${METRIC_PERIOD_MS / 1000} s)`);
+  const traffic = new TrafficWindow(server.metrics(), Date.now());
+  const timer = setInterval(() => {
+    if (process.stdout.isTTY) console.clear();
+    console.log(`metric ${type}: ${METRIC_DESCRIPTIONS[type]}  ${new Date().toISOString()}`);
+    if (type === 1) {
+      console.table([memoryRow()]);
+      console.table([traffic.sample(server.metrics(), Date.now())]);
+    } else if (type === 2) {
+      console.table(connectionEntries(server.connectionList()));
+    } else {
+      console.table(channelEntries(server.channelList()));
+    }
+  }, METRIC_PERIOD_MS);
+  timer.unref();
+  return timer;
+}
+
+/**
+ * SIGINT/SIGTERM close the listeners and every connection, then exit 0; after FORCE_EXIT_MS the process exits
+ * regardless. Installed before the server starts, so a signal that arrives at any point is handled.
+ */
+class Shutdown {
+  private server: IosigServer | undefined;
+  private metricTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor() {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  attach(server: IosigServer, metricTimer: NodeJS.Timeout | undefined): void {
+    this.server = server;
+    this.metricTimer = metricTimer;
+  }
+
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    if (this.closing) {
+      warn(`io-server: ${signal} again, exiting now`);
+      process.exit(0);
+    }
+    this.closing = true;
+    if (this.metricTimer !== undefined) clearInterval(this.metricTimer);
+    // Still starting: nothing is serving yet, and exiting closes whatever listener has opened.
+    if (this.server === undefined) process.exit(0);
+    warn(`io-server: ${signal} received, closing`);
+    setTimeout(() => {
+      warn('io-server: connections did not close in time, exiting anyway');
+      process.exit(0);
+    }, FORCE_EXIT_MS).unref();
+    this.server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        warn(`io-server: error while closing: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+}
+
+/** Runs the CLI. `argv` is in `process.argv` form (node, script, ...args). */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit with 0; every parse error (already printed by commander) with 2.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_OPTION;
+      return;
+    }
+    throw err;
+  }
+  const opts = program.opts<CliOptions>();
+
+  const reserved = RESERVED_OPTIONS.filter((r) => program.getOptionValue(r.key) !== undefined);
+  if (reserved.length > 0) {
+    for (const r of reserved) warn(`${r.long}: not yet supported by this iosig version`);
+    process.exitCode = EXIT_BAD_OPTION;
+    return;
+  }
+
+  if (opts.listen === undefined && opts.listenCongport === undefined) {
+    warn(box(usageLines(), process.stderr.isTTY ? 'yellow' : undefined));
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
+
+  let timeout = opts.timeout;
+  if (timeout !== undefined && timeout < MIN_TIMEOUT_MS) {
+    warn(`io-server: --timeout ${timeout} ms is below the minimum, using ${MIN_TIMEOUT_MS} ms`);
+    timeout = MIN_TIMEOUT_MS;
+  }
+
+  const input: ServerOptionsInput = { host: opts.host, showMessage: opts.showMessage };
+  if (opts.listen !== undefined) input.port = opts.listen;
+  if (opts.listenCongport !== undefined) input.congPort = opts.listenCongport;
+  if (timeout !== undefined) input.timeout = timeout;
+  if (opts.maxMessage !== undefined) input.maxMessageSize = opts.maxMessage;
+  if (opts.maxBackpressure !== undefined) input.maxBackpressure = opts.maxBackpressure;
+  if (opts.slowConsumer !== undefined) input.slowConsumer = opts.slowConsumer;
+  if (opts.trustedProxy !== undefined) input.trustedProxies = opts.trustedProxy;
+
+  const shutdown = new Shutdown();
+  let server: IosigServer;
+  try {
+    server = await createServer(input);
+  } catch (err) {
+    warn(startError(err));
+    // A listener that did open before the failure must not keep the process alive.
+    process.exit(EXIT_USAGE);
+  }
+
+  // Ports of transports that were not asked for stay out of the banner.
+  const ports = { wsPort: input.port === undefined ? undefined : server.wsPort, congPort: input.congPort === undefined ? undefined : server.congPort };
+  console.log(box(bannerLines(ports, networkAddress(opts.host)), process.stdout.isTTY ? 'green' : undefined));
+  if (opts.showOptions === true) printOptions(input, server);
+
+  shutdown.attach(server, opts.metric === undefined ? undefined : startMetrics(server, opts.metric));
+}

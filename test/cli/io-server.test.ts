@@ -1,0 +1,345 @@
+// End-to-end tests of the io-server command: spawns bin/io-server.js and talks to it over TCP and WebSocket.
+import { after, afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { TrafficWindow, connectionEntries } from '../../src/cli/metric-tables.js';
+import { bannerLines, box } from '../../src/cli/banner.js';
+
+// dist/test/cli/io-server.test.js -> repository root
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const BIN = join(ROOT, 'bin', 'io-server.js');
+
+type Child = ChildProcessByStdio<null, Readable, Readable>;
+
+interface Cli {
+  child: Child;
+  out: () => string;
+  err: () => string;
+  /** Resolves when `test` matches stdout+stderr; rejects at the deadline or if the process exits first. */
+  waitFor: (test: RegExp, ms: number) => Promise<RegExpMatchArray>;
+  /** Resolves with the exit code (or signal name) and how long after the call it came. */
+  exited: (ms: number) => Promise<{ code: number | null; signal: NodeJS.Signals | null; afterMs: number }>;
+}
+
+const children = new Set<Child>();
+
+function killAll(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  children.clear();
+}
+
+afterEach(killAll);
+after(killAll);
+
+function run(args: string[]): Cli {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const listeners = new Set<() => void>();
+  const notify = (): void => {
+    for (const l of [...listeners]) l();
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    notify();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+    notify();
+  });
+  child.on('exit', (code, signal) => {
+    exit = { code, signal };
+    notify();
+  });
+
+  const waitFor = (test: RegExp, ms: number): Promise<RegExpMatchArray> =>
+    new Promise((resolvePromise, reject) => {
+      const check = (): void => {
+        const match = (out + err).match(test);
+        if (match !== null) {
+          done();
+          resolvePromise(match);
+        } else if (exit !== undefined) {
+          done();
+          reject(new Error(`io-server exited (${exit.code ?? exit.signal}) before ${test}\nstdout: ${out}\nstderr: ${err}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no ${test} within ${ms} ms\nstdout: ${out}\nstderr: ${err}`));
+      }, ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+
+  const exited = (ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; afterMs: number }> =>
+    new Promise((resolvePromise, reject) => {
+      const start = Date.now();
+      const check = (): void => {
+        if (exit === undefined) return;
+        done();
+        resolvePromise({ ...exit, afterMs: Date.now() - start });
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`io-server still running after ${ms} ms\nstdout: ${out}\nstderr: ${err}`));
+      }, ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+
+  return { child, out: () => out, err: () => err, waitFor, exited };
+}
+
+const WS_LOCAL = /- Local: +ws:\/\/localhost:(\d+)/;
+const CONG_LOCAL = /- Local: +cong:\/\/localhost:(\d+)/;
+
+/** Reads `count` bytes from a fresh TCP connection, with a deadline. */
+function readTcp(port: number, count: number, ms: number): Promise<Buffer> {
+  return new Promise((resolvePromise, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(new Error(`only ${data.length} of ${count} bytes within ${ms} ms`)), ms);
+    const finish = (error?: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error !== undefined) reject(error);
+      else resolvePromise(data.subarray(0, count));
+    };
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      if (data.length >= count) finish();
+    });
+    socket.on('error', (error) => finish(error));
+  });
+}
+
+/** Collects the first `count` binary messages of a WebSocket connection, with a deadline. */
+function readWs(port: number, count: number, ms: number): Promise<Buffer[]> {
+  return new Promise((resolvePromise, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const messages: Buffer[] = [];
+    const timer = setTimeout(() => finish(new Error(`only ${messages.length} of ${count} messages within ${ms} ms`)), ms);
+    const finish = (error?: Error): void => {
+      clearTimeout(timer);
+      ws.terminate();
+      if (error !== undefined) reject(error);
+      else resolvePromise(messages);
+    };
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      assert.equal(isBinary, true, 'the server must send binary frames only');
+      messages.push(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+      if (messages.length >= count) finish();
+    });
+    ws.on('error', (error) => finish(error));
+  });
+}
+
+/** Resolves like `promise`, or rejects once `ms` have passed. */
+async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Binds a plain TCP listener on a free port (all interfaces), to make that port busy. */
+function occupyPort(): Promise<net.Server> {
+  return new Promise((resolvePromise, reject) => {
+    const server = net.createServer((socket) => socket.destroy());
+    server.once('error', reject);
+    server.listen(0, '0.0.0.0', () => resolvePromise(server));
+  });
+}
+
+function portOf(server: net.Server): number {
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  return address.port;
+}
+
+describe('io-server command line', () => {
+  it('prints the usage box and exits 1 without -l or -L (Q16)', async () => {
+    const cli = run([]);
+    const { code } = await cli.exited(10_000);
+    assert.equal(code, 1);
+    const text = cli.out() + cli.err();
+    for (const hint of ['io-server -l 7777 ', 'io-server -L 8888 ', 'io-server -l 7777 -L 8888', 'io-server -h']) {
+      assert.ok(text.includes(hint), `usage box lacks "${hint}":\n${text}`);
+    }
+    assert.ok(text.includes('┌') && text.includes('┘'), 'the hints are in a box');
+    assert.doesNotMatch(text, /\n\s+at /, 'no stack trace');
+  });
+
+  it('-V prints the iosig and protocol versions', async () => {
+    const cli = run(['-V']);
+    const { code } = await cli.exited(10_000);
+    assert.equal(code, 0);
+    const pkg: unknown = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const version: unknown = typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, 'version') : undefined;
+    assert.equal(typeof version, 'string');
+    assert.match(cli.out(), new RegExp(`^iosig ${String(version).replace(/\./g, '\\.')}\\b`));
+    assert.match(cli.out(), /iosignal protocol 5\./);
+  });
+
+  it('-h lists the options with the corrected -m help (Q17)', async () => {
+    const cli = run(['-h']);
+    const { code } = await cli.exited(10_000);
+    assert.equal(code, 0);
+    for (const flag of ['--listen', '--listen-congport', '--timeout', '--show-message', '--metric', '--show-options', '--host', '--trusted-proxy']) {
+      assert.ok(cli.out().includes(flag), `help lacks ${flag}`);
+    }
+    assert.match(cli.out(), /2\s+=\s+connections/);
+    assert.doesNotMatch(cli.out(), /2:echo/);
+  });
+
+  it('refuses the options of later versions with exit code 2', async () => {
+    for (const args of [['-l', '0', '-d', 'auth.json'], ['-l', '0', '-E'], ['-l', '0', '--tls-cert', 'c.pem'], ['-a', 'reply', 'sudo']]) {
+      const cli = run(args);
+      const { code } = await cli.exited(10_000);
+      assert.equal(code, 2, `${args.join(' ')} → ${code}`);
+      assert.match(cli.err(), /^--[a-z-]+: not yet supported by this iosig version$/m);
+      assert.equal(WS_LOCAL.test(cli.out()), false, 'nothing was started');
+    }
+  });
+
+  it('rejects bad option values with exit code 2', async () => {
+    for (const args of [['-l', 'abc'], ['-L', '70000'], ['-l', '0', '-s', 'loud'], ['-l', '0', '-m', '4'], ['-l', '0', '-t', 'soon'], ['-l', '0', 'extra']]) {
+      const cli = run(args);
+      const { code } = await cli.exited(10_000);
+      assert.equal(code, 2, `${args.join(' ')} → ${code}`);
+      assert.match(cli.err(), /io-server: error: /);
+      assert.doesNotMatch(cli.err(), /\n\s+at /, 'no stack trace');
+    }
+  });
+
+  it('serves both transports on port 0, shows the bound ports, exits 0 on SIGTERM', async () => {
+    const cli = run(['-l', '0', '-L', '0']);
+    const [, wsText] = await cli.waitFor(WS_LOCAL, 10_000);
+    const [, congText] = await cli.waitFor(CONG_LOCAL, 10_000);
+    const wsPort = Number(wsText);
+    const congPort = Number(congText);
+    assert.ok(wsPort > 0 && congPort > 0 && wsPort !== congPort);
+    const banner = cli.out();
+    assert.match(banner, /Serving/);
+    assert.match(banner, new RegExp(`- Network: ws://\\d+\\.\\d+\\.\\d+\\.\\d+:${wsPort}`));
+    assert.match(banner, new RegExp(`- Network: cong://\\d+\\.\\d+\\.\\d+\\.\\d+:${congPort}`));
+    assert.match(banner, new RegExp(`Arduino +- host: \\d+\\.\\d+\\.\\d+\\.\\d+ +- port: ${congPort}`));
+    assert.equal(banner.includes('\x1b['), false, 'no colour when stdout is not a TTY');
+
+    // CongSocket: SERVER_TIME_NONCE (13 bytes, type-1 frame) then SERVER_READY.
+    const cong = await readTcp(congPort, 18, 5_000);
+    assert.deepEqual([...cong.subarray(0, 3)], [0x01, 0x0d, 0xb0]);
+    assert.deepEqual([...cong.subarray(15, 18)], [0x01, 0x01, 0xc0]);
+
+    // WebSocket: the same two messages, one per binary frame.
+    const [nonce, ready] = await readWs(wsPort, 2, 5_000);
+    assert.equal(nonce?.length, 13);
+    assert.equal(nonce?.[0], 0xb0);
+    assert.deepEqual(ready === undefined ? undefined : [...ready], [0xc0]);
+
+    cli.child.kill('SIGTERM');
+    const { code, signal, afterMs } = await cli.exited(5_000);
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.ok(afterMs < 2_000, `exit took ${afterMs} ms`);
+  });
+
+  it('exits 0 on SIGINT within 2 s, closing open connections', async () => {
+    const cli = run(['-L', '0']);
+    const [, congText] = await cli.waitFor(CONG_LOCAL, 10_000);
+    assert.equal(WS_LOCAL.test(cli.out()), false, 'no WebSocket section without -l');
+    const socket = net.connect(Number(congText), '127.0.0.1');
+    socket.resume(); // read, so the end of the stream is seen
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolvePromise) => socket.on('close', () => resolvePromise()));
+    await withDeadline(new Promise<void>((resolvePromise) => socket.once('connect', () => resolvePromise())), 5_000, 'TCP connect');
+    cli.child.kill('SIGINT');
+    const { code, signal, afterMs } = await cli.exited(5_000);
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.ok(afterMs < 2_000, `exit took ${afterMs} ms`);
+    await withDeadline(closed, 2_000, 'client socket close');
+  });
+
+  it('reports a port that is already in use in one line and exits 1', async () => {
+    const busy = await occupyPort();
+    try {
+      for (const flag of ['-L', '-l']) {
+        const cli = run([flag, String(portOf(busy))]);
+        const { code } = await cli.exited(10_000);
+        assert.equal(code, 1, `${flag} on a busy port → ${code}\n${cli.out()}${cli.err()}`);
+        const lines = cli.err().trim().split('\n');
+        assert.equal(lines.length, 1, `one line expected:\n${cli.err()}`);
+        assert.match(lines[0] ?? '', /io-server: .*in use/i);
+      }
+    } finally {
+      await new Promise<void>((resolvePromise) => busy.close(() => resolvePromise()));
+    }
+  });
+
+  it('clamps -t below 1000 ms with a notice', async () => {
+    const cli = run(['-L', '0', '-t', '10', '-o']);
+    await cli.waitFor(/services: /, 10_000);
+    assert.match(cli.err(), /--timeout 10 ms is below the minimum, using 1000 ms/);
+    assert.match(cli.out(), /timeout: 1000\b/);
+    assert.match(cli.out(), /ports: websocket off, congsocket \d+/);
+  });
+
+  it('-m 1 prints the memory table and the traffic row every 5 s', async () => {
+    const cli = run(['-l', '0', '-m', '1']);
+    await cli.waitFor(WS_LOCAL, 10_000);
+    await cli.waitFor(/rxBytes[\s\S]*\n└/, 8_000);
+    const out = cli.out();
+    for (const column of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers', 'lastSSID', 'remotes', 'channels', 'txBytes']) {
+      assert.ok(out.includes(column), `metric output lacks ${column}`);
+    }
+    assert.equal(out.includes('\x1b'), false, 'no screen clearing when stdout is not a TTY');
+  });
+});
+
+describe('io-server helpers', () => {
+  it('TrafficWindow reports the bytes of the current 10 s window', () => {
+    const snap = (bytesIn: number, bytesOut: number) => ({ lastSsid: 4, connections: 2, channels: 1, bytesIn, bytesOut });
+    const window = new TrafficWindow({ bytesIn: 100, bytesOut: 1000 }, 0);
+    assert.deepEqual(window.sample(snap(110, 1050), 5_000), { lastSSID: 4, remotes: 2, channels: 1, txBytes: 50, rxBytes: 10 });
+    // The end of the first window still shows everything since 0 s, then the window restarts.
+    assert.deepEqual(window.sample(snap(130, 1100), 10_000), { lastSSID: 4, remotes: 2, channels: 1, txBytes: 100, rxBytes: 30 });
+    assert.deepEqual(window.sample(snap(131, 1107), 15_000), { lastSSID: 4, remotes: 2, channels: 1, txBytes: 7, rxBytes: 1 });
+  });
+
+  it('formats connections as #<ssid>:<cid>(<state>)', () => {
+    assert.deepEqual(connectionEntries([{ ssid: 1, cid: '?9P-i', state: 19 }]), ['#1:?9P-i(19)']);
+  });
+
+  it('sizes the banner box to its longest line', () => {
+    const text = box(bannerLines({ congPort: 8888 }, '10.0.0.5'));
+    const widths = new Set(text.split('\n').map((line) => line.length));
+    assert.equal(widths.size, 1, 'every row has the same width');
+    assert.match(text, /Arduino {2}- host: 10\.0\.0\.5 {2}- port: 8888/);
+    assert.doesNotMatch(text, /ws:\/\//);
+  });
+});
