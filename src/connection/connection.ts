@@ -171,7 +171,13 @@ export class Connection {
     counters.bytesIn += msg.length;
     if (options.showMessage === 'message') options.log(describeReceived(msg, this.cid, this.did));
     if (this.overQuota(msg.length)) return;
-    this.dispatch(msg);
+    try {
+      this.dispatch(msg);
+    } catch (err) {
+      // A bug or input we did not foresee must cost this connection only, never the server.
+      this.ctx.counters.badMessages++;
+      this.destroy(`internal error on ${msg.length}-byte message type 0x${msg[0]!.toString(16)}: ${String(err)}`);
+    }
   }
 
   /** A WebSocket text frame: not a protocol message, but it marks the peer alive and counts (§1.1). */
