@@ -20,6 +20,30 @@ export interface QuotaSwitches {
   trafficRate: boolean;
 }
 
+/** Where device keys come from (§4.2); the first one given wins, in this order. */
+export interface AuthSource {
+  /** `-d`: a .json, .js or .mjs key file. */
+  file?: string;
+  /** `-e`: `id.key.cid.level,...`. */
+  param?: string;
+  /** `-E`: the BOHO_AUTH environment variable, same format as `param`. */
+  env?: boolean;
+  /** `-r`: Redis (`true` = REDIS_URL / REDIS_HOST / REDIS_PORT, or a URL). */
+  redis?: boolean | string;
+}
+
+/** What happens when a device logs in while its CID is already online (§4.8, Q21). */
+export type DuplicateLoginPolicy = 'keep-old' | 'replace';
+
+export interface TlsFiles {
+  /** PEM certificate chain and private key of the server. */
+  cert: string;
+  key: string;
+  /** PEM CA bundle: when given, clients must present a certificate it signed (mutual TLS). */
+  ca?: string;
+  passphrase?: string;
+}
+
 export interface ServerOptions {
   /** WebSocket port; 0 picks a free port; undefined = no WebSocket listener. */
   port?: number;
@@ -37,8 +61,15 @@ export interface ServerOptions {
   /** Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed (Q28). */
   trustedProxies: string[];
   membersOnly: boolean;
+  /** Key store; none = authentication off (AUTH_REQ gets AUTH_FAIL, Q18). */
+  auth: AuthSource | null;
+  duplicateLogin: DuplicateLoginPolicy;
   /** Delay before AUTH_FAIL is sent, in ms (§4.4). */
   authFailDelay: number;
+  /** Serve wss and CongSocket over TLS. */
+  tls: TlsFiles | null;
+  /** Directory for connection.log, auth.log and attack.log (`-f`); null = off. */
+  fileLogDir: string | null;
   useQuota: QuotaSwitches;
   defaultQuotaLevel: number;
   adminLevel: number;
@@ -70,7 +101,11 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     slowConsumer: input.slowConsumer ?? 'close',
     trustedProxies: input.trustedProxies ?? ['127.0.0.1', '::1'],
     membersOnly: input.membersOnly ?? false,
+    auth: input.auth ?? null,
+    duplicateLogin: input.duplicateLogin ?? 'keep-old',
     authFailDelay: input.authFailDelay ?? 600,
+    tls: input.tls ?? null,
+    fileLogDir: input.fileLogDir ?? null,
     useQuota: {
       signalSize: false,
       disconnect: false,

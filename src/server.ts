@@ -11,6 +11,9 @@ import { Outbound } from './transport/link.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
 import { encodeServerSignal } from './protocol/messages.js';
+import type { KeyStore } from './auth/key-store.js';
+import { openKeyStore } from './auth/index.js';
+import { FileLogger } from './logging/file-logger.js';
 
 export interface ConnectionInfo {
   ssid: number;
@@ -42,6 +45,8 @@ export class IosigServer implements BrokerContext {
   readonly counters = new Counters();
   readonly router: Router;
   readonly proxyTrust: ProxyTrust;
+  keyStore: KeyStore | null = null;
+  private fileLogger: FileLogger | null = null;
   /** 'text_message' (ConnectionInfo, text), 'connection' (ConnectionInfo), 'disconnect' (ConnectionInfo). */
   readonly events = new EventEmitter();
   readonly connections = new Set<Connection>();
@@ -67,6 +72,8 @@ export class IosigServer implements BrokerContext {
   private async listen(): Promise<void> {
     const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
     try {
+      if (this.options.auth) this.keyStore = await openKeyStore(this.options.auth, (line) => this.log(line));
+      if (this.options.fileLogDir) this.fileLogger = new FileLogger({ directory: this.options.fileLogDir });
       if (this.options.port !== undefined) {
         this.ws = await listenWs(this.options, this.counters, accept);
         this.wsPort = this.ws.port;
@@ -87,6 +94,7 @@ export class IosigServer implements BrokerContext {
   private accept(link: Link, peer: PeerInfo): Connection {
     const conn = new Connection(this, link, peer);
     this.connections.add(conn);
+    this.fileLogger?.connection('open', { ssid: conn.ssid, ip: conn.ip, transport: conn.transport });
     if (this.events.listenerCount('connection') > 0) this.events.emit('connection', describe(conn));
     return conn;
   }
@@ -120,7 +128,34 @@ export class IosigServer implements BrokerContext {
 
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn);
+    this.fileLogger?.connection('close', {
+      ssid: conn.ssid,
+      ip: conn.ip,
+      transport: conn.transport,
+      cid: conn.cid,
+      reason: conn.closeReason || 'peer closed',
+    });
     if (this.events.listenerCount('disconnect') > 0) this.events.emit('disconnect', describe(conn));
+  }
+
+  authLog(conn: Connection, ok: boolean, reason: string): void {
+    if (ok) this.counters.authOk++;
+    else this.counters.authFail++;
+    const who = `#${conn.ssid} ${conn.transport} ${conn.ip}`;
+    this.log(ok ? `${who} login ok: cid ${conn.cid} did ${conn.did} level ${conn.level}` : `${who} login refused: ${reason}`);
+    this.fileLogger?.auth(ok, {
+      ssid: conn.ssid,
+      ip: conn.ip,
+      transport: conn.transport,
+      cid: conn.cid,
+      did: conn.did,
+      admin: conn.admin,
+      reason: ok ? undefined : reason,
+    });
+  }
+
+  attackLog(conn: Connection, reason: string, bytes: Uint8Array): void {
+    this.fileLogger?.attack({ ssid: conn.ssid, ip: conn.ip, transport: conn.transport, bytes, reason });
   }
 
   // ---- public API ---------------------------------------------------------------------------
@@ -136,7 +171,7 @@ export class IosigServer implements BrokerContext {
     let cidRetained = 0;
     for (const conn of this.connections) {
       if (conn.transport === 'ws') ws++;
-      cidRetained += conn.cidRetained.size;
+      cidRetained += conn.retainedCount;
     }
     return {
       ...this.counters,
@@ -164,6 +199,12 @@ export class IosigServer implements BrokerContext {
     }));
   }
 
+  /** Re-reads a file key store (SIGHUP); other stores are live already. */
+  async reloadKeys(): Promise<void> {
+    const store = this.keyStore;
+    if (store && 'reload' in store && typeof store.reload === 'function') await store.reload();
+  }
+
   /** Closes listeners and every connection. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -175,6 +216,10 @@ export class IosigServer implements BrokerContext {
     this.sweepTimer = null;
     this.ws?.close();
     await this.cong?.close();
+    await this.keyStore?.close();
+    this.keyStore = null;
+    await this.fileLogger?.close();
+    this.fileLogger = null;
   }
 }
 

@@ -1,7 +1,7 @@
-// The per-connection state machine (PROTOCOL.md §3): handshake, CID, keepalive, quotas and the
-// dispatch of every client message. The only place that knows the protocol's states.
-import { randomBytes } from 'node:crypto';
-import { MSG, QUOTA_TABLE, STATE, STATUS, type Quota, type StateCode } from '../protocol/codes.js';
+// The per-connection state machine (PROTOCOL.md §3, §4): handshake, CID, login, encryption, quotas and
+// the dispatch of every client message. The only place that knows the protocol's states.
+import { randomFillSync } from 'node:crypto';
+import { MSG, PAYLOAD, QUOTA_TABLE, STATE, STATUS, type Quota, type StateCode } from '../protocol/codes.js';
 import {
   AUTH_FAIL_MSG,
   OVER_SIZE_MSG,
@@ -9,6 +9,7 @@ import {
   encodeAuthClear,
   encodeCidRes,
   encodeIamRes,
+  encodeQuotaLevel,
   encodeServerTimeNonce,
   encodeSignal,
   iamNick,
@@ -18,13 +19,14 @@ import {
   unsubscribeRequest,
 } from '../protocol/messages.js';
 import { encodeResponseMbp, decodeCall } from '../protocol/rpc.js';
-import { PAYLOAD } from '../protocol/codes.js';
-import type { Link } from '../transport/link.js';
-import { Outbound } from '../transport/link.js';
+import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
+import type { Link, Outbound } from '../transport/link.js';
 import type { Subscription } from '../router/channel.js';
 import type { BrokerContext } from './context.js';
 import { firstForwardedFor, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
+import { decideLogin } from './login.js';
+import { TokenBucket } from './token-bucket.js';
 
 /** What a transport knows about a new peer. */
 export interface PeerInfo {
@@ -37,6 +39,9 @@ export interface PeerInfo {
 
 const CLOSE_TEXT = Buffer.from('close\0');
 const ECHO_LIMIT = 30;
+/** Messages held back while a login is checked; a client that floods meanwhile is closed. */
+const HOLD_LIMIT_BYTES = 1024 * 1024;
+const helloRandom = Buffer.alloc(6);
 
 export class Connection {
   readonly ssid: number;
@@ -52,16 +57,26 @@ export class Connection {
   level: number;
   quota: Quota;
   authorized = false;
+  admin = false;
   /** Set by any incoming traffic; cleared by each keepalive sweep (§1.3). */
   alive = true;
   closed = false;
+  /** Why the server closed it (for logs); empty when the peer went away. */
+  closeReason = '';
   /** Channel key → membership (insertion order = subscription order). */
   readonly subscriptions = new Map<string, Subscription>();
+  /** The SERVER_TIME_NONCE sent at the start: the salt of every later AUTH_REQ on this connection. */
+  private readonly hello: Buffer;
+  /** Boho state, made when the first AUTH_REQ arrives (idle connections stay small). */
+  private session: BohoSession | null = null;
+  /** Messages that arrived while a login is being decided, replayed after it (§3.1 ordering). */
+  private held: Buffer[] | null = null;
+  private heldBytes = 0;
   /** CID-retained messages published by this connection, keyed by topic (`$x`), §5.6. */
-  readonly cidRetained = new Map<string, Buffer>();
-  /** Boho salt material kept from SERVER_TIME_NONCE (bytes 1..12) and the server nonce. */
-  readonly authSalt: Buffer;
-  readonly serverNonce: Buffer;
+  private retainedByTopic: Map<string, Buffer> | null = null;
+  private timers: Set<NodeJS.Timeout> | null = null;
+  private bucket: TokenBucket | null = null;
+  quotaViolations = 0;
 
   messagesIn = 0;
   bytesIn = 0;
@@ -69,7 +84,6 @@ export class Connection {
   private directBytesOut = 0;
   private pastNativeMessages = 0;
   private pastNativeBytes = 0;
-  private timers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -84,11 +98,9 @@ export class Connection {
     this.tls = peer.tls === true || (trusted && peer.forwardedProto === 'https');
     this.level = ctx.options.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
-    const hello = randomBytes(6);
-    this.serverNonce = hello.subarray(0, 4);
-    const nonce = encodeServerTimeNonce(Date.now(), hello.subarray(4, 6), this.serverNonce);
-    this.authSalt = nonce.subarray(1, 13);
-    this.sendPlain(nonce);
+    randomFillSync(helloRandom);
+    this.hello = encodeServerTimeNonce(Date.now(), helloRandom.subarray(4, 6), helloRandom.subarray(0, 4));
+    this.sendPlain(this.hello);
     this.sendPlain(SERVER_READY_MSG);
     this.state = STATE.SERVER_READY;
   }
@@ -99,29 +111,39 @@ export class Connection {
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** True when this session receives the same bytes as everyone else (no per-receiver encryption). */
+  /** Encryption rule of §4.7: the server encrypts to authorised sessions that are not on TLS. */
+  private encrypts(): boolean {
+    return this.authorized && !this.tls;
+  }
+
+  /** True when this session receives the same bytes as everyone else. */
   sharesPlainBytes(): boolean {
     return !this.encrypts();
   }
 
-  /** Encryption rule of §4.7: authorised and not on TLS. Encryption arrives with the auth issue. */
-  private encrypts(): boolean {
-    return false;
-  }
-
-  /** Never-encrypted messages (handshake, PING/PONG, OVER_SIZE...). */
+  /** Never-encrypted messages (handshake, AUTH_*, QUOTA_LEVEL, PING/PONG, OVER_SIZE...). */
   sendPlain(msg: Uint8Array): void {
     if (this.link.send(msg)) this.countOut(msg.length);
   }
 
-  /** Messages that follow the encryption rule (CID_RES, IAM_RES, RESPONSE_MBP, SERVER_SIGNAL...). */
+  /** Messages that follow the encryption rule (CID_RES, IAM_RES, RESPONSE_MBP, SERVER_SIGNAL, ECHO...). */
   sendEligible(msg: Uint8Array): void {
-    this.sendPlain(msg);
+    if (!this.encrypts()) return this.sendPlain(msg);
+    const sealed = this.session!.encrypt488(msg);
+    if (sealed) this.sendPlain(sealed);
   }
 
   /** A signal delivery; `out` may be shared with other receivers. */
   deliver(out: Outbound): void {
-    if (this.link.sendShared(out)) this.countOut(out.msg.length);
+    if (!this.encrypts()) {
+      if (this.link.sendShared(out)) this.countOut(out.msg.length);
+      return;
+    }
+    const msg = out.msg;
+    // §4.6: for SIGNAL_E2E only the header is re-encrypted; the ENC_PACK travels untouched.
+    const sealed =
+      msg[0] === MSG.SIGNAL_E2E ? this.session!.sealE2E(msg, 3 + msg[1]!) : this.session!.encrypt488(msg);
+    if (sealed) this.sendPlain(sealed);
   }
 
   private countOut(bytes: number): void {
@@ -158,6 +180,26 @@ export class Connection {
     return n;
   }
 
+  // ---- CID-retained messages ----------------------------------------------------------------
+
+  retainedFor(topic: string): Buffer | undefined {
+    return this.retainedByTopic?.get(topic);
+  }
+
+  /** Keeps a copy; at `limit` entries only existing topics are updated. */
+  retain(topic: string, msg: Uint8Array, limit: number): void {
+    const store = (this.retainedByTopic ??= new Map());
+    if (store.size < limit || store.has(topic)) store.set(topic, Buffer.from(msg));
+  }
+
+  get retainedCount(): number {
+    return this.retainedByTopic?.size ?? 0;
+  }
+
+  dropRetained(): void {
+    this.retainedByTopic = null;
+  }
+
   // ---- receiving ----------------------------------------------------------------------------
 
   /** One whole protocol message from the transport. The view is only valid during this call. */
@@ -171,8 +213,13 @@ export class Connection {
     counters.bytesIn += msg.length;
     if (options.showMessage === 'message') options.log(describeReceived(msg, this.cid, this.did));
     if (this.overQuota(msg.length)) return;
+    if (this.held) return this.hold(msg);
+    this.dispatchSafely(msg);
+  }
+
+  private dispatchSafely(msg: Uint8Array): void {
     try {
-      this.dispatch(msg);
+      this.dispatch(msg, true);
     } catch (err) {
       // A bug or input we did not foresee must cost this connection only, never the server.
       this.ctx.counters.badMessages++;
@@ -193,17 +240,59 @@ export class Connection {
     this.ctx.emit('text_message', this, text);
   }
 
-  /** Size quota (§3.11, §8.2): OVER_SIZE, drop, and optionally disconnect. */
+  /** Size and rate quotas (§8.2): the raw received size, before decryption. */
   private overQuota(size: number): boolean {
     const { useQuota } = this.ctx.options;
-    if (!useQuota.signalSize || size <= this.quota.signalSize) return false;
-    this.ctx.counters.overSize++;
-    this.sendPlain(OVER_SIZE_MSG);
-    if (useQuota.disconnect) this.close(`over size quota (${size} > ${this.quota.signalSize} bytes)`);
-    return true;
+    if (useQuota.signalSize && size > this.quota.signalSize) {
+      this.violation(`over size quota (${size} > ${this.quota.signalSize} bytes)`);
+      this.ctx.counters.overSize++;
+      this.sendPlain(OVER_SIZE_MSG);
+      return true;
+    }
+    if (useQuota.trafficRate) {
+      const now = Date.now();
+      this.bucket ??= new TokenBucket(this.quota.trafficRate, now);
+      if (!this.bucket.take(size, now)) {
+        this.violation(`over traffic rate quota (${this.quota.trafficRate} bytes/s)`);
+        return true;
+      }
+    }
+    return false;
   }
 
-  private dispatch(msg: Uint8Array): void {
+  private violation(what: string): void {
+    this.quotaViolations++;
+    this.ctx.counters.quotaViolations++;
+    if (this.ctx.options.useQuota.disconnect) this.close(what);
+  }
+
+  private hold(msg: Uint8Array): void {
+    // Keepalive traffic may pass; everything else waits for the login's outcome.
+    if (msg[0] === MSG.PING) return this.link.answerPing();
+    if (msg[0] === MSG.PONG) return;
+    this.heldBytes += msg.length;
+    if (this.heldBytes > HOLD_LIMIT_BYTES) return this.close('flooding while a login is checked');
+    this.held!.push(Buffer.from(msg));
+  }
+
+  /** Ends a hold: replays what arrived meanwhile, in order, unless a new login holds again. */
+  private release(): void {
+    const queue = this.held;
+    this.held = null;
+    this.heldBytes = 0;
+    if (!queue) return;
+    for (let i = 0; i < queue.length && !this.closed; i++) {
+      // A replayed AUTH_REQ starts a new hold (TS cannot see dispatch changing `held`).
+      const holding = this.held as Buffer[] | null;
+      if (holding) {
+        holding.push(...queue.slice(i));
+        return;
+      }
+      this.dispatchSafely(queue[i]!);
+    }
+  }
+
+  private dispatch(msg: Uint8Array, outer: boolean): void {
     switch (msg[0]) {
       case MSG.SIGNAL:
       case MSG.SIGNAL_E2E:
@@ -231,12 +320,11 @@ export class Connection {
       case MSG.CALL:
         return this.onCall(msg);
       case MSG.AUTH_REQ:
-        return this.onAuthReq();
+        return this.onAuthReq(msg);
       case MSG.ENC_488:
+        return this.onEncrypted(msg, outer);
       case MSG.ENC_E2E:
-        // Q20: encrypted bytes from a connection that is not authorised are dropped.
-        if (!this.authorized) this.ctx.counters.badMessages++;
-        return;
+        return this.onEncryptedE2E(msg, outer);
       default:
         return; // unknown codes are ignored silently (§2)
     }
@@ -244,7 +332,25 @@ export class Connection {
 
   private bad(what: string): void {
     this.ctx.counters.badMessages++;
-    if (this.ctx.options.showMessage === 'message') this.ctx.options.log(`#${this.ssid} dropped: ${what}`);
+    if (this.ctx.options.showMessage === 'message') this.report(`dropped: ${what}`);
+  }
+
+  /** ENC_488: any inner message, once; dropped from sessions that are not authorised (Q20). */
+  private onEncrypted(msg: Uint8Array, outer: boolean): void {
+    if (!outer) return this.bad('nested encryption');
+    if (!this.authorized) return this.bad('encrypted message from a connection that is not logged in');
+    const plain = this.session!.decrypt488(msg);
+    if (!plain || plain.length === 0) return this.bad('ENC_488 that does not decrypt');
+    this.dispatch(plain, false);
+  }
+
+  /** ENC_E2E: a SIGNAL_E2E with a session-encrypted header, routed like a SIGNAL (§4.6). */
+  private onEncryptedE2E(msg: Uint8Array, outer: boolean): void {
+    if (!outer) return this.bad('nested encryption');
+    if (!this.authorized) return this.bad('encrypted message from a connection that is not logged in');
+    const plain = this.session!.openE2E(msg);
+    if (!plain || plain[0] !== MSG.SIGNAL_E2E) return this.bad('ENC_E2E that does not decrypt to a SIGNAL_E2E');
+    this.onSignal(plain);
   }
 
   private onSignal(msg: Uint8Array): void {
@@ -324,21 +430,88 @@ export class Connection {
     this.sendEligible(encodeResponseMbp(STATUS.ERROR, call.mid, 'UNKNOWN_SERVICE'));
   }
 
-  /** No key store is configured yet: every login fails, after the usual delay (Q18). */
-  private onAuthReq(): void {
+  // ---- login (§4.4, §4.8) -------------------------------------------------------------------
+
+  private onAuthReq(msg: Uint8Array): void {
+    const req = parseAuthReq(msg);
+    if (!req) return this.refuseLogin('truncated AUTH_REQ');
+    if (!this.session) {
+      this.session = new BohoSession();
+      this.session.adoptServerTimeNonce(this.hello);
+    }
+    this.state = STATE.AUTH_REQ;
+    this.held = [];
+    void decideLogin(this.ctx.keyStore, this.session, req).then((verdict) => {
+      if (this.closed) return;
+      if (!verdict.ok) return this.refuseLogin(verdict.reason);
+      this.admitLogin(req, verdict.record, verdict.key, verdict.level);
+    });
+  }
+
+  /** AUTH_FAIL after the configured delay; held messages follow it. */
+  private refuseLogin(reason: string): void {
+    this.ctx.authLog(this, false, reason);
+    this.held ??= [];
     this.later(this.ctx.options.authFailDelay, () => {
       this.state = STATE.AUTH_FAIL;
       this.sendPlain(AUTH_FAIL_MSG);
+      this.release();
     });
+  }
+
+  /** Every check passed except the duplicate one, which needs the CID index as it is now. */
+  private admitLogin(req: AuthRequest, record: { cid: string; uid?: string; name?: string }, key: Buffer, level: number): void {
+    const existing = this.ctx.router.cids.get(record.cid);
+    if (existing === this) {
+      // A repeated login with the same identity: ping (flushes a dead peer) and nothing else, like the reference.
+      this.link.probe();
+      return this.release();
+    }
+    if (existing) {
+      existing.link.probe();
+      if (this.ctx.options.duplicateLogin === 'keep-old') {
+        if (this.transport === 'cong') {
+          // Devices would sit in AUTH_FAIL; closing makes them retry until the old session times out.
+          this.ctx.authLog(this, false, `duplicate login for cid "${record.cid}" (keep old)`);
+          return this.close(`duplicate login for cid "${record.cid}"`);
+        }
+        return this.refuseLogin(`duplicate login for cid "${record.cid}" (keep old)`);
+      }
+      // Q21 fix: the old session is told and closed; the new one is kept.
+      existing.sendPlain(encodeAuthClear('duplicate login.'));
+      existing.close(`duplicate login: replaced by #${this.ssid}`);
+    }
+    this.session!.accept(key, req.clientNonce);
+    this.authorized = true;
+    this.did = req.id;
+    this.uid = record.uid ?? '';
+    this.ctx.router.setCid(this, record.cid);
+    this.nick = this.cid;
+    this.setLevel(level);
+    this.sendPlain(encodeQuotaLevel(level));
+    this.sendPlain(this.session!.authRes());
+    this.state = STATE.AUTH_RES;
+    this.ctx.authLog(this, true, '');
+    this.deliveryChanged(); // encrypted sessions leave the shared native path
+    if (record.name) this.publishAs('@$name', Buffer.from(`${record.name}\0`));
+    this.release();
+  }
+
+  private setLevel(level: number): void {
+    this.level = level;
+    this.quota = QUOTA_TABLE[level] ?? this.quota;
+    this.admin = level === this.ctx.options.adminLevel;
+    this.bucket = null;
   }
 
   /** A timer that dies with the connection. */
   private later(ms: number, fn: () => void): void {
+    const timers = (this.timers ??= new Set());
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
+      timers.delete(timer);
       if (!this.closed) fn();
     }, ms);
-    this.timers.add(timer);
+    timers.add(timer);
   }
 
   /** A log line about this connection. */
@@ -350,7 +523,8 @@ export class Connection {
 
   /** Server-initiated graceful close; the transport reports back through `onLinkClosed`. */
   close(reason: string): void {
-    if (this.closed) return;
+    if (this.closed || this.closeReason) return;
+    this.closeReason = reason;
     this.report(`closing: ${reason}`);
     this.link.close(reason);
   }
@@ -358,8 +532,15 @@ export class Connection {
   /** Immediate teardown (attacks, framing errors). */
   destroy(reason: string): void {
     if (this.closed) return;
+    this.closeReason ||= reason;
     this.report(`dropped: ${reason}`);
     this.link.destroy(reason);
+  }
+
+  /** Garbage before the connection has a CID: logged as an attack, then dropped (§1.2 rule 4). */
+  repel(reason: string, bytes: Uint8Array): void {
+    this.ctx.attackLog(this, reason, bytes);
+    this.destroy(reason);
   }
 
   /** The socket is gone: close notices (§5.8), then forget the connection everywhere. */
@@ -369,17 +550,19 @@ export class Connection {
     // It can no longer receive anything, so its own subscriptions go first.
     this.ctx.router.unsubscribeAll(this);
     if (!(this.ctx.options.membersOnly && !this.authorized)) {
-      this.publishNotice('@state');
-      this.publishNotice('@$state');
+      this.publishAs('@state', CLOSE_TEXT);
+      this.publishAs('@$state', CLOSE_TEXT);
     }
     this.closed = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    this.held = null;
+    if (this.timers) for (const timer of this.timers) clearTimeout(timer);
+    this.timers = null;
     this.ctx.router.forget(this);
     this.ctx.connectionClosed(this);
   }
 
-  private publishNotice(tag: string): void {
-    this.ctx.router.publish(this, encodeSignal(tag, PAYLOAD.TEXT, CLOSE_TEXT), tag);
+  /** Publishes a TEXT signal as this connection (close notices, the stored `name`). */
+  private publishAs(tag: string, text: Buffer): void {
+    this.ctx.router.publish(this, encodeSignal(tag, PAYLOAD.TEXT, text), tag);
   }
 }

@@ -4,15 +4,22 @@ import type { Counters } from '../metrics/counters.js';
 import type { Router } from '../router/router.js';
 import type { ProxyTrust } from './address.js';
 import type { Connection } from './connection.js';
+import type { KeyStore } from '../auth/key-store.js';
 
 export interface BrokerContext {
   readonly options: ServerOptions;
   readonly counters: Counters;
   readonly router: Router;
   readonly proxyTrust: ProxyTrust;
+  /** Device keys; null when authentication is off. */
+  readonly keyStore: KeyStore | null;
   nextSsid(): number;
   /** Operational log (connection errors, closes with reasons). */
   log(line: string): void;
   emit(event: 'text_message', conn: Connection, text: string): void;
   connectionClosed(conn: Connection): void;
+  /** One login outcome for the auth log (never the key). */
+  authLog(conn: Connection, ok: boolean, reason: string): void;
+  /** Garbage received before the connection had a CID. */
+  attackLog(conn: Connection, reason: string, bytes: Uint8Array): void;
 }

@@ -109,6 +109,17 @@ export class BohoSession {
     return msg;
   }
 
+  /**
+   * Server: takes over a SERVER_TIME_NONCE that was sent before this session existed (the broker makes
+   * sessions only when a login arrives, to keep idle connections small).
+   */
+  adoptServerTimeNonce(msg: Uint8Array): boolean {
+    if (msg.length < SERVER_TIME_NONCE_SIZE || msg[0] !== MSG.SERVER_TIME_NONCE) return false;
+    this.#localNonce = Buffer.from(msg.subarray(9, 9 + NONCE_SIZE));
+    this.#authSalt = Buffer.from(msg.subarray(1, 1 + SALT_SIZE));
+    return true;
+  }
+
   /** Does H(K ‖ authSalt ‖ cN) match the request's hmac? Changes nothing (Q19: commit later with accept). */
   checkAuthReq(request: AuthRequest, key: Uint8Array): boolean {
     if (!this.#authSalt) return false;

@@ -22,6 +22,13 @@ export class Counters {
   framingErrors = 0;
   /** OVER_SIZE answers (size quota) and messages over the transport limit. */
   overSize = 0;
+  /** Size or rate quota violations. */
+  quotaViolations = 0;
+  /** TLS handshakes that failed (bad or missing client certificate under mutual TLS...). */
+  tlsRefused = 0;
+  /** Logins accepted and refused. */
+  authOk = 0;
+  authFail = 0;
   /** Connections accepted since start, per transport. */
   acceptedWs = 0;
   acceptedCong = 0;

@@ -76,7 +76,7 @@ export class Router {
     const at = key.indexOf('@');
     if (at < 0) return this.retained.get(key);
     const owner = this.cids.get(key.slice(CID_PREFIX.length, at));
-    return owner?.cidRetained.get(key.slice(at + 1));
+    return owner?.retainedFor(key.slice(at + 1));
   }
 
   private join(conn: Connection, key: string): void {
@@ -189,10 +189,7 @@ export class Router {
       }
       return;
     }
-    const topic = key.slice(at + 1);
-    if (conn.cidRetained.size < retain.limitPerConnection || conn.cidRetained.has(topic)) {
-      conn.cidRetained.set(topic, Buffer.from(msg));
-    }
+    conn.retain(key.slice(at + 1), msg, retain.limitPerConnection);
   }
 
   /** Sends one message to a channel: encoded once, native publish plus a loop over the rest. */
@@ -229,7 +226,7 @@ export class Router {
   forget(conn: Connection): void {
     this.unsubscribeAll(conn);
     // Q25: the connection's retained CID messages go with it; other subscribers keep their entries.
-    conn.cidRetained.clear();
+    conn.dropRetained();
     this.releaseCid(conn);
   }
 

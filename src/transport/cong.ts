@@ -1,6 +1,7 @@
 // CongSocket transport on node:net: length-prefixed frames over TCP (PROTOCOL.md §1.2).
 // TCP_NODELAY is on (the reference leaves Nagle on and adds ~40 ms); writes are batched per event-loop turn.
 import net from 'node:net';
+import tls from 'node:tls';
 import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import type { Connection } from '../connection/connection.js';
@@ -8,6 +9,7 @@ import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { Link, Outbound } from './link.js';
 import type { AcceptLink } from './ws.js';
+import { tlsServerOptions } from './tls-options.js';
 
 /** Above this many pending bytes a flush writes chunks one by one instead of concatenating them. */
 const CONCAT_LIMIT = 64 * 1024;
@@ -125,16 +127,17 @@ export interface CongTransport {
   close(): Promise<void>;
 }
 
-/** Starts the CongSocket listener; resolves with the bound port. */
+/** Starts the CongSocket listener (TLS when configured); resolves with the bound port. */
 export function listenCong(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<CongTransport> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const secure = tlsServerOptions(options);
+  const onSocket = (socket: net.Socket): void => {
     socket.setNoDelay(true);
     sockets.add(socket);
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
     const link = new CongLink(socket, peerAddress, counters, options);
-    const conn = accept(link, { peerIp: peerAddress });
+    const conn = accept(link, { peerIp: peerAddress, tls: secure !== null });
     link.conn = conn;
     const decoder = new CongDecoder(
       {
@@ -145,7 +148,7 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
             conn.destroy(`frame of ${detail} bytes is over the ${options.maxMessageSize}-byte limit`);
           } else if (!conn.cid) {
             // Garbage before the connection has a CID is treated as an attack (§1.2 rule 4).
-            conn.destroy(`unknown frame type 0x${detail.toString(16)} before CID_REQ`);
+            conn.repel(`unknown frame type 0x${detail.toString(16)} before CID_REQ`, Uint8Array.of(detail));
           } else {
             conn.report(`unknown frame type 0x${detail.toString(16)}; buffered bytes dropped`);
           }
@@ -163,6 +166,13 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
       link.closed = true;
       conn.onLinkClosed();
     });
+  };
+  const server = secure
+    ? tls.createServer(secure).on('secureConnection', onSocket)
+    : net.createServer({ noDelay: true }, onSocket);
+  // Failed TLS handshakes (e.g. no client certificate under mutual TLS) never become connections.
+  server.on('tlsClientError', () => {
+    counters.tlsRefused++;
   });
   server.on('error', () => {
     /* listen errors are reported through the promise below */

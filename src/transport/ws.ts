@@ -5,6 +5,8 @@ import type { Counters } from '../metrics/counters.js';
 import type { Connection, PeerInfo } from '../connection/connection.js';
 import { PONG_MSG } from '../protocol/messages.js';
 import type { Link, Outbound } from './link.js';
+import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
+import { tlsServerOptions } from './tls-options.js';
 
 interface SocketData {
   peer: PeerInfo;
@@ -131,8 +133,17 @@ function headerValue(req: uWS.HttpRequest, name: string): string | undefined {
 }
 
 /** Starts the WebSocket listener; resolves with the bound port. */
-export function listenWs(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<WsTransport> {
-  const app = uWS.App();
+export async function listenWs(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<WsTransport> {
+  const files = options.tls;
+  // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
+  const fronted = files?.ca !== undefined;
+  const app = files && !fronted
+    ? uWS.SSLApp({
+        cert_file_name: files.cert,
+        key_file_name: files.key,
+        passphrase: files.passphrase,
+      })
+    : uWS.App();
   const sockets = new Set<Socket>();
   // Native publishes give no per-receiver feedback, so receivers are checked on a short period.
   const pressureScan = setInterval(() => {
@@ -156,10 +167,20 @@ export function listenWs(options: ServerOptions, counters: Counters, accept: Acc
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
+      let peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if (fronted) {
+        const fromFront = peerFromFront(req.getHeader(PEER_HEADER));
+        if (fromFront === null) {
+          res.writeStatus('403 Forbidden').end();
+          return;
+        }
+        peerIp = fromFront;
+      }
       const peer: PeerInfo = {
-        peerIp: Buffer.from(res.getRemoteAddressAsText()).toString(),
+        peerIp,
         forwardedFor: headerValue(req, 'x-forwarded-for'),
         forwardedProto: headerValue(req, 'x-forwarded-proto'),
+        tls: files !== null,
       };
       res.upgrade<SocketData>(
         { peer, link: null },
@@ -207,14 +228,32 @@ export function listenWs(options: ServerOptions, counters: Counters, accept: Acc
     res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'text/plain').end('iosig: connect with a WebSocket client\n');
   });
 
-  return new Promise((resolve, reject) => {
-    app.listen(options.host, options.port ?? 0, (token) => {
+  const listenHost = fronted ? '127.0.0.1' : options.host;
+  const listenPort = fronted ? 0 : (options.port ?? 0);
+  const bound = new Promise<number>((resolve, reject) => {
+    app.listen(listenHost, listenPort, (token) => {
       if (!token) {
-        reject(new Error(`cannot listen for WebSocket on ${options.host}:${options.port} (port in use?)`));
+        reject(new Error(`cannot listen for WebSocket on ${listenHost}:${listenPort} (port in use?)`));
         return;
       }
       listenSocket = token;
-      resolve({ port: uWS.us_socket_local_port(token), app, close });
+      resolve(uWS.us_socket_local_port(token));
     });
   });
+  const innerPort = await bound;
+  if (!fronted) return { port: innerPort, app, close };
+  const front = await startTlsFront(tlsServerOptions(options)!, options.host, options.port ?? 0, innerPort, counters).catch(
+    (err: unknown) => {
+      close();
+      throw err;
+    },
+  );
+  return {
+    port: front.port,
+    app,
+    close: () => {
+      void front.close();
+      close();
+    },
+  };
 }

@@ -1,0 +1,31 @@
+// `io-keygen`: prints random ids and keys for devices (PROTOCOL.md §9.4); --json prints the same values as JSON.
+import { Command, CommanderError } from 'commander';
+import { formatKeygenBox, generateKeygenValues } from '../auth/keygen.js';
+import { packageVersion } from './version.js';
+
+const EXIT_BAD_OPTION = 2;
+
+function buildProgram(): Command {
+  return new Command('io-keygen')
+    .description('print random values for device ids and keys (crypto random source)')
+    .version(packageVersion(), '-V, --version')
+    .option('--json', 'print the values as JSON')
+    .configureOutput({ outputError: (text, write) => write(`io-keygen: ${text}`) })
+    .exitOverride();
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_OPTION;
+      return;
+    }
+    throw err;
+  }
+  const values = generateKeygenValues();
+  const json = program.opts<{ json?: boolean }>().json === true;
+  process.stdout.write(json ? `${JSON.stringify(values, null, 2)}\n` : formatKeygenBox(values));
+}

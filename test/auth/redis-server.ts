@@ -1,0 +1,106 @@
+// A private redis-server for tests: a free port on 127.0.0.1, no persistence, killed by the test's after hook.
+// Under CI (CI=true) a missing redis-server is a failure, never a skip.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { Deadline, sleep, withTimeout } from '../helpers/wait.js';
+
+const START_TIMEOUT_MS = 5000;
+const STOP_TIMEOUT_MS = 3000;
+
+export const REDIS_SERVER_BIN: string | null = findRedisServer();
+
+/** For describe(…, { skip }): a reason to skip only when redis-server is absent and this is not CI. */
+export function redisSkipReason(): string | false {
+  if (REDIS_SERVER_BIN) return false;
+  return process.env['CI'] === 'true' ? false : 'redis-server is not installed (apt-get install -y redis-server)';
+}
+
+function findRedisServer(): string | null {
+  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  return found.status === 0 && path ? path : null;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port from the OS');
+  return address.port;
+}
+
+export class RedisServerProcess {
+  #child: ChildProcess | null = null;
+  #output = '';
+
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<RedisServerProcess> {
+    if (!REDIS_SERVER_BIN) throw new Error('redis-server is not installed, and CI=true requires the Redis tests to run');
+    const server = new RedisServerProcess(await freePort());
+    await server.restart();
+    return server;
+  }
+
+  /** Starts (again) on the same port and waits until it answers PING. */
+  async restart(): Promise<void> {
+    if (this.#child) throw new Error('redis-server is already running');
+    const args = ['--save', '', '--appendonly', 'no', '--port', String(this.port), '--bind', '127.0.0.1'];
+    const child = spawn(REDIS_SERVER_BIN ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child = child;
+    const keep = (chunk: Buffer): void => {
+      this.#output = (this.#output + chunk.toString('utf8')).slice(-2000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const deadline = new Deadline(START_TIMEOUT_MS);
+    while (!(await answersPing(this.port))) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        this.#child = null;
+        throw new Error(`redis-server exited at start: ${this.#output}`);
+      }
+      if (deadline.expired) {
+        await this.stop();
+        throw new Error(`redis-server did not answer on port ${this.port} within ${START_TIMEOUT_MS} ms: ${this.#output}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** SIGKILL, like a crash; resolves once the process is gone. */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await withTimeout(exited, STOP_TIMEOUT_MS, 'redis-server to exit');
+  }
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    const finish = (ok: boolean): void => {
+      socket.destroy();
+      clearTimeout(timer);
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), 500);
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('utf8');
+      if (reply.includes('\r\n')) finish(reply.startsWith('+PONG'));
+    });
+    socket.on('error', () => finish(false));
+  });
+}
