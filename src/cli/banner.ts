@@ -44,22 +44,25 @@ export interface BannerPorts {
 }
 
 /** The lines of the serving banner, without the border. */
-export function bannerLines(ports: BannerPorts, ip: string): string[] {
+export function bannerLines(ports: BannerPorts, ip: string, tls = false): string[] {
   const lines: string[] = ['Serving'];
+  const wsScheme = tls ? 'wss' : 'ws';
+  const congScheme = tls ? 'congs' : 'cong';
+  const suffix = tls ? ' (TLS)' : '';
   if (ports.wsPort !== undefined) {
     lines.push(
       '',
-      'iosig over WebSocket — Web Browser & Node.js',
-      `- Local:   ws://localhost:${ports.wsPort}`,
-      `- Network: ws://${ip}:${ports.wsPort}`,
+      `iosig over WebSocket${suffix} — Web Browser & Node.js`,
+      `- Local:   ${wsScheme}://localhost:${ports.wsPort}`,
+      `- Network: ${wsScheme}://${ip}:${ports.wsPort}`,
     );
   }
   if (ports.congPort !== undefined) {
     lines.push(
       '',
-      'iosig over CongSocket — Node.js & Arduino',
-      `- Local:   cong://localhost:${ports.congPort}`,
-      `- Network: cong://${ip}:${ports.congPort}`,
+      `iosig over CongSocket${suffix} — Node.js & Arduino`,
+      `- Local:   ${congScheme}://localhost:${ports.congPort}`,
+      `- Network: ${congScheme}://${ip}:${ports.congPort}`,
       `Arduino  - host: ${ip}  - port: ${ports.congPort}`,
     );
   }

@@ -35,6 +35,18 @@ interface CliOptions {
   maxBackpressure?: number;
   slowConsumer?: SlowConsumerPolicy;
   trustedProxy?: string[];
+  authFile?: string;
+  authParam?: string;
+  authEnv?: boolean;
+  authRedis?: boolean | string;
+  duplicateLogin?: 'keep-old' | 'replace';
+  authFailDelay?: number;
+  membersOnly?: boolean;
+  quota?: QuotaSwitch[];
+  fileLogger?: boolean | string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 interface ReservedOption {
@@ -48,17 +60,26 @@ interface ReservedOption {
 
 /** Options of features that later iosig versions add: accepted by the parser, refused with exit code 2. */
 const RESERVED_OPTIONS: readonly ReservedOption[] = [
-  { flags: '-d, --auth-file <path>', key: 'authFile', long: '--auth-file', description: 'key provider: a .json, .js or .mjs file' },
-  { flags: '-e, --auth-param <list>', key: 'authParam', long: '--auth-param', description: 'key provider: id.key.cid.level,id2.key2.cid2.level2' },
-  { flags: '-E, --auth-env', key: 'authEnv', long: '--auth-env', description: 'key provider: BOHO_AUTH, in the -e format' },
-  { flags: '-r, --auth-redis', key: 'authRedis', long: '--auth-redis', description: 'key provider: Redis at REDIS_HOST:REDIS_PORT (default localhost:6379)' },
   { flags: '-a, --attach-services [names...]', key: 'attachServices', long: '--attach-services', description: 'attach RPC services: reply, sudo, redis' },
-  { flags: '-f, --file-logger', key: 'fileLogger', long: '--file-logger', description: 'append to connection.log, auth.log and attack.log' },
-  { flags: '--members-only', key: 'membersOnly', long: '--members-only', description: 'only logged-in connections may publish and subscribe' },
-  { flags: '--tls-cert <path>', key: 'tlsCert', long: '--tls-cert', description: 'TLS certificate (PEM) for the WebSocket listener' },
-  { flags: '--tls-key <path>', key: 'tlsKey', long: '--tls-key', description: 'TLS private key (PEM)' },
-  { flags: '--tls-ca <path>', key: 'tlsCa', long: '--tls-ca', description: 'TLS CA bundle (PEM)' },
 ];
+
+const QUOTA_SWITCHES = ['signalSize', 'publishCounter', 'trafficRate', 'disconnect'] as const;
+type QuotaSwitch = (typeof QUOTA_SWITCHES)[number];
+
+function collectQuota(value: string, previous: QuotaSwitch[] | undefined): QuotaSwitch[] {
+  const names = value.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  for (const name of names) {
+    if (!(QUOTA_SWITCHES as readonly string[]).includes(name)) {
+      throw new InvalidArgumentError(`expected any of ${QUOTA_SWITCHES.join(', ')}.`);
+    }
+  }
+  return [...(previous ?? []), ...(names as QuotaSwitch[])];
+}
+
+function nonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('expected a whole number.');
+  return Number(value);
+}
 
 function parsePort(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
@@ -120,7 +141,24 @@ function buildProgram(): Command {
         'close',
       ]),
     )
-    .option('--trusted-proxy <addr...>', 'proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (default: 127.0.0.1 ::1)', collectProxy);
+    .option('--trusted-proxy <addr...>', 'proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (default: 127.0.0.1 ::1)', collectProxy)
+    .option('-d, --auth-file <path>', 'device keys from a .json, .js or .mjs file (re-read on SIGHUP)')
+    .option('-e, --auth-param <list>', 'device keys from the list id.key.cid.level,id2.key2.cid2.level2')
+    .option('-E, --auth-env', 'device keys from the BOHO_AUTH environment variable, in the -e format')
+    .option('-r, --auth-redis [url]', 'device keys from Redis hashes device:<id> (default: REDIS_URL, else REDIS_HOST:REDIS_PORT, else localhost:6379)')
+    .addOption(
+      new Option('--duplicate-login <policy>', 'a login whose cid is online: keep-old refuses the new one, replace closes the old one (default: keep-old)').choices([
+        'keep-old',
+        'replace',
+      ]),
+    )
+    .option('--auth-fail-delay <ms>', 'delay before AUTH_FAIL (default: 600)', nonNegativeInteger)
+    .option('--members-only', 'only logged-in connections may publish; an anonymous publish gets AUTH_CLEAR and is closed')
+    .option('--quota <names>', `enforce quotas of the connection's level: ${QUOTA_SWITCHES.join(',')} (comma-separated)`, collectQuota)
+    .option('-f, --file-logger [dir]', 'append connection.log, auth.log and attack.log in dir (default: the current directory)')
+    .option('--tls-cert <path>', 'TLS certificate chain (PEM): -l serves wss and -L serves CongSocket over TLS')
+    .option('--tls-key <path>', 'TLS private key (PEM)')
+    .option('--tls-ca <path>', 'CA bundle (PEM): clients must present a certificate it signed (mutual TLS)');
   for (const reserved of RESERVED_OPTIONS) {
     program.option(reserved.flags, `${reserved.description} (not yet supported)`);
   }
@@ -262,6 +300,22 @@ export async function main(argv: string[]): Promise<void> {
   if (opts.maxBackpressure !== undefined) input.maxBackpressure = opts.maxBackpressure;
   if (opts.slowConsumer !== undefined) input.slowConsumer = opts.slowConsumer;
   if (opts.trustedProxy !== undefined) input.trustedProxies = opts.trustedProxy;
+  if (opts.authFile !== undefined || opts.authParam !== undefined || opts.authEnv || opts.authRedis !== undefined) {
+    input.auth = { file: opts.authFile, param: opts.authParam, env: opts.authEnv, redis: opts.authRedis };
+  }
+  if (opts.duplicateLogin !== undefined) input.duplicateLogin = opts.duplicateLogin;
+  if (opts.authFailDelay !== undefined) input.authFailDelay = opts.authFailDelay;
+  if (opts.membersOnly) input.membersOnly = true;
+  if (opts.quota) input.useQuota = Object.fromEntries(opts.quota.map((name) => [name, true]));
+  if (opts.fileLogger !== undefined) input.fileLogDir = typeof opts.fileLogger === 'string' ? opts.fileLogger : process.cwd();
+  if (opts.tlsCert !== undefined || opts.tlsKey !== undefined || opts.tlsCa !== undefined) {
+    if (opts.tlsCert === undefined || opts.tlsKey === undefined) {
+      warn('io-server: error: --tls-cert and --tls-key go together');
+      process.exitCode = EXIT_BAD_OPTION;
+      return;
+    }
+    input.tls = { cert: opts.tlsCert, key: opts.tlsKey, ca: opts.tlsCa };
+  }
 
   const shutdown = new Shutdown();
   let server: IosigServer;
@@ -275,8 +329,15 @@ export async function main(argv: string[]): Promise<void> {
 
   // Ports of transports that were not asked for stay out of the banner.
   const ports = { wsPort: input.port === undefined ? undefined : server.wsPort, congPort: input.congPort === undefined ? undefined : server.congPort };
-  console.log(box(bannerLines(ports, networkAddress(opts.host)), process.stdout.isTTY ? 'green' : undefined));
+  console.log(box(bannerLines(ports, networkAddress(opts.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
   if (opts.showOptions === true) printOptions(input, server);
 
   shutdown.attach(server, opts.metric === undefined ? undefined : startMetrics(server, opts.metric));
+  // SIGHUP re-reads a key file (other key stores are live already).
+  process.on('SIGHUP', () => {
+    server.reloadKeys().then(
+      () => warn('io-server: SIGHUP: key store reloaded'),
+      (err: unknown) => warn(`io-server: SIGHUP: reload failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  });
 }

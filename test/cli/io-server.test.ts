@@ -217,7 +217,7 @@ describe('io-server command line', () => {
   });
 
   it('refuses the options of later versions with exit code 2', async () => {
-    for (const args of [['-l', '0', '-d', 'auth.json'], ['-l', '0', '-E'], ['-l', '0', '--tls-cert', 'c.pem'], ['-a', 'reply', 'sudo']]) {
+    for (const args of [['-l', '0', '-a', 'reply', 'sudo'], ['-L', '0', '-a']]) {
       const cli = run(args);
       const { code } = await cli.exited(10_000);
       assert.equal(code, 2, `${args.join(' ')} → ${code}`);
@@ -227,7 +227,17 @@ describe('io-server command line', () => {
   });
 
   it('rejects bad option values with exit code 2', async () => {
-    for (const args of [['-l', 'abc'], ['-L', '70000'], ['-l', '0', '-s', 'loud'], ['-l', '0', '-m', '4'], ['-l', '0', '-t', 'soon'], ['-l', '0', 'extra']]) {
+    for (const args of [
+      ['-l', 'abc'],
+      ['-L', '70000'],
+      ['-l', '0', '-s', 'loud'],
+      ['-l', '0', '-m', '4'],
+      ['-l', '0', '-t', 'soon'],
+      ['-l', '0', 'extra'],
+      ['-l', '0', '--quota', 'speed'],
+      ['-l', '0', '--duplicate-login', 'both'],
+      ['-l', '0', '--tls-key', 'k.pem'],
+    ]) {
       const cli = run(args);
       const { code } = await cli.exited(10_000);
       assert.equal(code, 2, `${args.join(' ')} → ${code}`);
