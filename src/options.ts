@@ -70,6 +70,10 @@ export interface ServerOptions {
   tls: TlsFiles | null;
   /** Directory for connection.log, auth.log and attack.log (`-f`); null = off. */
   fileLogDir: string | null;
+  /** Bearer token for the admin HTTP API and the dashboard's sending/reading beyond counters; null = none. */
+  adminToken: string | null;
+  /** Serve `/metrics`, `/api/status` and the dashboard on the WebSocket port. */
+  http: boolean;
   useQuota: QuotaSwitches;
   defaultQuotaLevel: number;
   adminLevel: number;
@@ -106,6 +110,8 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     authFailDelay: input.authFailDelay ?? 600,
     tls: input.tls ?? null,
     fileLogDir: input.fileLogDir ?? null,
+    adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,
+    http: input.http ?? true,
     useQuota: {
       signalSize: false,
       disconnect: false,

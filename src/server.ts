@@ -10,10 +10,13 @@ import type { Link, TransportKind } from './transport/link.js';
 import { Outbound } from './transport/link.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
-import { encodeServerSignal } from './protocol/messages.js';
+import { encodeServerSignal, encodeSignal } from './protocol/messages.js';
 import type { KeyStore } from './auth/key-store.js';
 import { openKeyStore } from './auth/index.js';
 import { FileLogger } from './logging/file-logger.js';
+import { ServiceRegistry } from './services/registry.js';
+import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
+import type { Service, ServiceHost } from './services/service.js';
 
 export interface ConnectionInfo {
   ssid: number;
@@ -24,8 +27,12 @@ export interface ConnectionInfo {
   nick: string;
   did: string;
   level: number;
+  uid: string;
   tls: boolean;
   authorized: boolean;
+  admin: boolean;
+  quotaViolations: number;
+  retained: number;
   uptimeMs: number;
   channels: string[];
   messagesIn: number;
@@ -34,20 +41,35 @@ export interface ConnectionInfo {
   bytesOut: number;
 }
 
+/** A published signal as observers see it (at most SIGNAL_TAP_BYTES of payload). */
+export interface SignalInfo {
+  time: number;
+  /** Publisher's CID ('' before CID_REQ). */
+  from: string;
+  tag: string;
+  payloadType: number;
+  size: number;
+  payload: Buffer;
+}
+
+const SIGNAL_TAP_BYTES = 256;
+
 export interface ChannelInfo {
   key: string;
   subscribers: number;
   retained: boolean;
 }
 
-export class IosigServer implements BrokerContext {
+export class IosigServer implements BrokerContext, ServiceHost {
   readonly options: ServerOptions;
   readonly counters = new Counters();
   readonly router: Router;
   readonly proxyTrust: ProxyTrust;
   keyStore: KeyStore | null = null;
+  readonly services = new ServiceRegistry();
+  readonly serviceHost: ServiceHost = this;
   private fileLogger: FileLogger | null = null;
-  /** 'text_message' (ConnectionInfo, text), 'connection' (ConnectionInfo), 'disconnect' (ConnectionInfo). */
+  /** 'text_message' (ConnectionInfo, text), 'connection' / 'disconnect' (ConnectionInfo), 'signal' (SignalInfo). */
   readonly events = new EventEmitter();
   readonly connections = new Set<Connection>();
   /** Resolves once every requested listener is bound. */
@@ -59,9 +81,11 @@ export class IosigServer implements BrokerContext {
   private cong: CongTransport | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
+  private http: HttpHandle | null = null;
 
-  constructor(input: ServerOptionsInput) {
+  constructor(input: ServerOptionsInput & { services?: Service[] }) {
     this.options = resolveOptions(input);
+    for (const service of input.services ?? []) this.services.attach(service);
     this.router = new Router(this.options, this.counters);
     this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
     this.ready = this.listen();
@@ -75,7 +99,9 @@ export class IosigServer implements BrokerContext {
       if (this.options.auth) this.keyStore = await openKeyStore(this.options.auth, (line) => this.log(line));
       if (this.options.fileLogDir) this.fileLogger = new FileLogger({ directory: this.options.fileLogDir });
       if (this.options.port !== undefined) {
-        this.ws = await listenWs(this.options, this.counters, accept);
+        this.ws = await listenWs(this.options, this.counters, accept, (app) => {
+          if (this.options.http) this.http = registerHttpRoutes(app, this);
+        });
         this.wsPort = this.ws.port;
         const app = this.ws.app;
         this.router.attachNativePublish((key, msg) => app.publish(key, msg, true));
@@ -154,11 +180,40 @@ export class IosigServer implements BrokerContext {
     });
   }
 
+  tapSignal(conn: Connection, tag: string, msg: Uint8Array): void {
+    if (this.events.listenerCount('signal') === 0) return;
+    const info: SignalInfo = {
+      time: Date.now(),
+      from: conn.cid,
+      tag,
+      payloadType: msg[2 + msg[1]!]!,
+      size: msg.length,
+      payload: Buffer.from(msg.subarray(3 + msg[1]!, 3 + msg[1]! + SIGNAL_TAP_BYTES)),
+    };
+    this.events.emit('signal', info);
+  }
+
   attackLog(conn: Connection, reason: string, bytes: Uint8Array): void {
     this.fileLogger?.attack({ ssid: conn.ssid, ip: conn.ip, transport: conn.transport, bytes, reason });
   }
 
   // ---- public API ---------------------------------------------------------------------------
+
+  /**
+   * A SIGNAL from the server: to a channel (`name`), one device (`cid@topic`, delivered as `@topic`), or
+   * with `everyone`, to every connection as is. Returns the number of receivers.
+   */
+  sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone = false): number {
+    const msg = encodeSignal(tag, payloadType, payload);
+    if (everyone) {
+      const out = new Outbound(msg);
+      for (const conn of this.connections) conn.deliver(out);
+      this.counters.deliveries += this.connections.size;
+      return this.connections.size;
+    }
+    const result = this.router.publishFromServer(msg, tag);
+    return result.ok ? result.delivered : 0;
+  }
 
   /** SERVER_SIGNAL (§3.10): `{"event", "data"}` to every connection. */
   signal(event: string, data: unknown): void {
@@ -199,6 +254,34 @@ export class IosigServer implements BrokerContext {
     }));
   }
 
+  // ---- services ----------------------------------------------------------------------------
+
+  /** Attaches an RPC service under its name (§7.3). */
+  attach(service: Service): void {
+    this.services.attach(service);
+  }
+
+  connectionByCid(cid: string): ConnectionInfo | undefined {
+    const conn = this.router.cids.get(cid);
+    return conn ? describe(conn) : undefined;
+  }
+
+  subscribersOf(key: string): string[] | null {
+    const channel = this.router.channels.get(key);
+    return channel ? [...channel.subscribers].map((conn) => conn.cid) : null;
+  }
+
+  retainedTopicsOf(cid: string): string[] {
+    return this.router.cids.get(cid)?.retainedTopics() ?? [];
+  }
+
+  closeCid(cid: string, reason: string): boolean {
+    const conn = this.router.cids.get(cid);
+    if (!conn) return false;
+    conn.close(reason);
+    return true;
+  }
+
   /** Re-reads a file key store (SIGHUP); other stores are live already. */
   async reloadKeys(): Promise<void> {
     const store = this.keyStore;
@@ -214,8 +297,11 @@ export class IosigServer implements BrokerContext {
   private async shutdown(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.http?.close();
+    this.http = null;
     this.ws?.close();
     await this.cong?.close();
+    await this.services.close();
     await this.keyStore?.close();
     this.keyStore = null;
     await this.fileLogger?.close();
@@ -233,8 +319,12 @@ function describe(conn: Connection): ConnectionInfo {
     nick: conn.nick,
     did: conn.did,
     level: conn.level,
+    uid: conn.uid,
     tls: conn.tls,
     authorized: conn.authorized,
+    admin: conn.admin,
+    quotaViolations: conn.quotaViolations,
+    retained: conn.retainedCount,
     uptimeMs: Date.now() - conn.createdAt,
     channels: [...conn.subscriptions.keys()],
     messagesIn: conn.messagesIn,
@@ -245,7 +335,7 @@ function describe(conn: Connection): ConnectionInfo {
 }
 
 /** Creates a server and waits until it listens. */
-export async function createServer(input: ServerOptionsInput): Promise<IosigServer> {
+export async function createServer(input: ServerOptionsInput & { services?: Service[] }): Promise<IosigServer> {
   const server = new IosigServer(input);
   await server.ready;
   return server;

@@ -192,6 +192,10 @@ export class Connection {
     if (store.size < limit || store.has(topic)) store.set(topic, Buffer.from(msg));
   }
 
+  retainedTopics(): string[] {
+    return this.retainedByTopic ? [...this.retainedByTopic.keys()] : [];
+  }
+
   get retainedCount(): number {
     return this.retainedByTopic?.size ?? 0;
   }
@@ -366,6 +370,7 @@ export class Connection {
       this.close('membersOnly: publish without login');
       return;
     }
+    this.ctx.tapSignal(this, tag, msg);
     const result = this.ctx.router.publish(this, msg, tag);
     if (!result.ok && (result.reason === 'reserved' || result.reason === 'tag-too-long')) this.bad(`publish ${result.reason}`);
   }
@@ -423,11 +428,13 @@ export class Connection {
     this.close(`client CLOSE: ${reason}`);
   }
 
-  /** CALL: no RPC services are attached in this build, so every valid call gets UNKNOWN_SERVICE (Q12). */
+  /** CALL (§7.1): answered through the service registry; a CALL without a valid mid is ignored (Q12). */
   private onCall(msg: Uint8Array): void {
     const call = decodeCall(msg);
     if (!call) return this.bad('malformed CALL');
-    this.sendEligible(encodeResponseMbp(STATUS.ERROR, call.mid, 'UNKNOWN_SERVICE'));
+    void this.ctx.services.call(this, call, this.ctx.serviceHost).then((reply) => {
+      if (!this.closed) this.sendEligible(encodeResponseMbp(reply.status, call.mid, reply.body));
+    });
   }
 
   // ---- login (§4.4, §4.8) -------------------------------------------------------------------

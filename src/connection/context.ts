@@ -5,6 +5,8 @@ import type { Router } from '../router/router.js';
 import type { ProxyTrust } from './address.js';
 import type { Connection } from './connection.js';
 import type { KeyStore } from '../auth/key-store.js';
+import type { ServiceRegistry } from '../services/registry.js';
+import type { ServiceHost } from '../services/service.js';
 
 export interface BrokerContext {
   readonly options: ServerOptions;
@@ -13,11 +15,15 @@ export interface BrokerContext {
   readonly proxyTrust: ProxyTrust;
   /** Device keys; null when authentication is off. */
   readonly keyStore: KeyStore | null;
+  readonly services: ServiceRegistry;
+  readonly serviceHost: ServiceHost;
   nextSsid(): number;
   /** Operational log (connection errors, closes with reasons). */
   log(line: string): void;
   emit(event: 'text_message', conn: Connection, text: string): void;
   connectionClosed(conn: Connection): void;
+  /** Observers of published signals (dashboard tail); a no-op unless someone listens. */
+  tapSignal(conn: Connection, tag: string, msg: Uint8Array): void;
   /** One login outcome for the auth log (never the key). */
   authLog(conn: Connection, ok: boolean, reason: string): void;
   /** Garbage received before the connection had a CID. */

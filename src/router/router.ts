@@ -167,6 +167,23 @@ export class Router {
     return { ok: true, delivered: this.fanOut(channel, msg, conn) };
   }
 
+  /**
+   * A signal sent by the server itself (dashboard, admin API): to a plain channel or a `cid@topic`
+   * unicast. Home channels and CID publishes need a publishing connection, so they are refused.
+   */
+  publishFromServer(msg: Uint8Array, tag: string): PublishResult {
+    if (isReservedTag(tag) || tag.startsWith('#') || tag.startsWith('@')) return { ok: false, reason: 'reserved' };
+    const at = tag.indexOf('@');
+    if (at > 0) return this.unicast(msg, tag, at);
+    const key = channelKey(tag, '');
+    const { retain } = this.options;
+    if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.keepForChannel(key, msg);
+    const channel = this.channels.get(key);
+    if (!channel) return { ok: false, reason: 'no-subscriber' };
+    this.counters.publishes++;
+    return { ok: true, delivered: this.fanOut(channel, msg, null) };
+  }
+
   private unicast(msg: Uint8Array, tag: string, at: number): PublishResult {
     const target = this.cids.get(tag.slice(0, at));
     if (!target) return { ok: false, reason: 'offline' };
@@ -183,20 +200,19 @@ export class Router {
     const { retain } = this.options;
     if (!retain.isAvailable || msg.length >= retain.limitSize) return;
     const at = key.indexOf('@');
-    if (at < 0) {
-      if (this.retained.size < retain.limitCounter || this.retained.has(key)) {
-        this.retained.set(key, Buffer.from(msg));
-      }
-      return;
-    }
+    if (at < 0) return this.keepForChannel(key, msg);
     conn.retain(key.slice(at + 1), msg, retain.limitPerConnection);
   }
 
+  private keepForChannel(key: string, msg: Uint8Array): void {
+    if (this.retained.size < this.options.retain.limitCounter || this.retained.has(key)) this.retained.set(key, Buffer.from(msg));
+  }
+
   /** Sends one message to a channel: encoded once, native publish plus a loop over the rest. */
-  private fanOut(channel: Channel, msg: Uint8Array, publisher: Connection): number {
+  private fanOut(channel: Channel, msg: Uint8Array, publisher: Connection | null): number {
     const out = new Outbound(msg);
     if (this.options.useQuota.publishCounter) {
-      let budget = publisher.quota.publishCounter;
+      let budget = publisher ? publisher.quota.publishCounter : Infinity;
       let sent = 0;
       for (const sub of channel.subscribers) {
         if (budget-- <= 0) break;

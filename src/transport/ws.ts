@@ -133,7 +133,10 @@ function headerValue(req: uWS.HttpRequest, name: string): string | undefined {
 }
 
 /** Starts the WebSocket listener; resolves with the bound port. */
-export async function listenWs(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<WsTransport> {
+/** Registers HTTP routes (metrics, status API, dashboard) on the WebSocket port's app. */
+export type HttpRoutes = (app: uWS.TemplatedApp) => void;
+
+export async function listenWs(options: ServerOptions, counters: Counters, accept: AcceptLink, routes?: HttpRoutes): Promise<WsTransport> {
   const files = options.tls;
   // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
   const fronted = files?.ca !== undefined;
@@ -224,6 +227,7 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
     },
   });
 
+  routes?.(app);
   app.any('/*', (res) => {
     res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'text/plain').end('iosig: connect with a WebSocket client\n');
   });

@@ -1,0 +1,48 @@
+// RPC services (PROTOCOL.md §7.3): what a service is, who calls it and what it may reach.
+import type { MbpValue } from '../protocol/mbp.js';
+import type { CallRequest } from '../protocol/rpc.js';
+import type { KeyStore } from '../auth/key-store.js';
+import type { ConnectionInfo, ChannelInfo } from '../server.js';
+
+/** The caller as a service sees it. */
+export interface Caller {
+  readonly ssid: number;
+  readonly cid: string;
+  readonly did: string;
+  readonly level: number;
+  readonly admin: boolean;
+  readonly ip: string;
+}
+
+/** A reply: status < 128 is success (0 = OK), ≥ 128 failure (255 = ERROR); a falsy body is left out (Q11). */
+export interface ServiceReply {
+  status: number;
+  body?: unknown;
+}
+
+/** What the broker lends to services (sudo reads connections and channels, closes, manages keys). */
+export interface ServiceHost {
+  connectionList(): ConnectionInfo[];
+  connectionByCid(cid: string): ConnectionInfo | undefined;
+  channelList(): ChannelInfo[];
+  /** CIDs of a channel key's subscribers, in subscription order; null for an unknown key. */
+  subscribersOf(key: string): string[] | null;
+  /** Retained topics a connection holds (CID-retained) — for `sudo remote <cid> 4`. */
+  retainedTopicsOf(cid: string): string[];
+  /** Closes the connection holding `cid`; false when none does. */
+  closeCid(cid: string, reason: string): boolean;
+  readonly keyStore: KeyStore | null;
+  log(line: string): void;
+}
+
+export interface Service {
+  readonly name: string;
+  /** Accepted topics, matched exactly (case-sensitive, §7.1 step 4). */
+  readonly commands: readonly string[];
+  checkPermission(caller: Caller, req: CallRequest): boolean;
+  call(caller: Caller, req: CallRequest, host: ServiceHost): ServiceReply | Promise<ServiceReply>;
+  /** Releases what the service holds (connections to Redis...). */
+  close?(): Promise<void>;
+}
+
+export type { CallRequest, MbpValue };
