@@ -1,0 +1,80 @@
+// One socket to one server, whatever the transport: the client core only sees whole messages.
+import type { ServerAddress } from './url.js';
+import { openWsTransport } from './ws-transport.js';
+import { openCongTransport } from './cong-transport.js';
+
+export interface TransportHandlers {
+  open(): void;
+  /** One whole protocol message (a WebSocket frame or a CongSocket frame payload). */
+  message(data: Buffer): void;
+  /** A WebSocket pong control frame (the server's answer to a PING message over WebSocket, §1.3). */
+  pong(): void;
+  /** Called exactly once; `error` is set when the socket failed rather than closed. */
+  close(reason: string, error?: Error): void;
+}
+
+export interface TlsSettings {
+  /** Check the server certificate (default true). */
+  rejectUnauthorized?: boolean;
+  /** Extra trusted CA certificates (PEM). */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Name to check the certificate against (default: the URL host). */
+  servername?: string;
+}
+
+export interface TransportOptions {
+  tls?: TlsSettings;
+  /** Give up on a connection attempt after this long. */
+  connectTimeoutMs: number;
+  /** Largest CongSocket frame accepted from the server. */
+  maxMessageSize: number;
+}
+
+export interface Transport {
+  send(message: Uint8Array): void;
+  /** Graceful close; `handlers.close` follows. */
+  close(): void;
+}
+
+export function openTransport(address: ServerAddress, handlers: TransportHandlers, options: TransportOptions): Transport {
+  return address.kind === 'ws'
+    ? openWsTransport(address, handlers, options)
+    : openCongTransport(address, handlers, options);
+}
+
+/** Wraps handlers so `close` runs once and nothing is reported after it. */
+export function onceClosed(handlers: TransportHandlers): TransportHandlers {
+  let closed = false;
+  return {
+    open: () => {
+      if (!closed) handlers.open();
+    },
+    message: (data) => {
+      if (!closed) handlers.message(data);
+    },
+    pong: () => {
+      if (!closed) handlers.pong();
+    },
+    close: (reason, error) => {
+      if (closed) return;
+      closed = true;
+      handlers.close(reason, error);
+    },
+  };
+}
+
+/** A short text for a socket error, e.g. "connection refused (ECONNREFUSED)". */
+export function describeSocketError(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const known: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ENOTFOUND: 'host not found',
+    EAI_AGAIN: 'host name lookup failed',
+    ECONNRESET: 'connection reset by the server',
+    ETIMEDOUT: 'connection timed out',
+    EHOSTUNREACH: 'host unreachable',
+    ENETUNREACH: 'network unreachable',
+  };
+  if (code && known[code]) return `${known[code]} (${code})`;
+  return error.message || code || 'socket error';
+}
