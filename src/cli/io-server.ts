@@ -15,6 +15,8 @@ import {
   type MetricType,
 } from './metric-tables.js';
 import { versionText } from './version.js';
+import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';
+import type { Service } from '../services/service.js';
 
 /** Exit codes: 1 = could not serve (no port, port in use), 2 = bad command line. */
 const EXIT_USAGE = 1;
@@ -47,21 +49,10 @@ interface CliOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  attachServices?: string[] | boolean;
+  revealKeys?: boolean;
+  adminToken?: string;
 }
-
-interface ReservedOption {
-  flags: string;
-  /** Attribute name commander stores the value under. */
-  key: string;
-  /** Long flag, used in the "not yet supported" message. */
-  long: string;
-  description: string;
-}
-
-/** Options of features that later iosig versions add: accepted by the parser, refused with exit code 2. */
-const RESERVED_OPTIONS: readonly ReservedOption[] = [
-  { flags: '-a, --attach-services [names...]', key: 'attachServices', long: '--attach-services', description: 'attach RPC services: reply, sudo, redis' },
-];
 
 const QUOTA_SWITCHES = ['signalSize', 'publishCounter', 'trafficRate', 'disconnect'] as const;
 type QuotaSwitch = (typeof QUOTA_SWITCHES)[number];
@@ -158,10 +149,10 @@ function buildProgram(): Command {
     .option('-f, --file-logger [dir]', 'append connection.log, auth.log and attack.log in dir (default: the current directory)')
     .option('--tls-cert <path>', 'TLS certificate chain (PEM): -l serves wss and -L serves CongSocket over TLS')
     .option('--tls-key <path>', 'TLS private key (PEM)')
-    .option('--tls-ca <path>', 'CA bundle (PEM): clients must present a certificate it signed (mutual TLS)');
-  for (const reserved of RESERVED_OPTIONS) {
-    program.option(reserved.flags, `${reserved.description} (not yet supported)`);
-  }
+    .option('--tls-ca <path>', 'CA bundle (PEM): clients must present a certificate it signed (mutual TLS)')
+    .option('-a, --attach-services <names...>', `attach RPC services: ${BUILTIN_SERVICE_NAMES.join(', ')}`)
+    .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
+    .option('--admin-token <token>', 'bearer token for the admin HTTP API and the dashboard (default: IOSIG_ADMIN_TOKEN)');
   return program
     .helpOption('-h, --help', 'print this help')
     .addHelpText(
@@ -193,7 +184,8 @@ function printOptions(input: ServerOptionsInput, server: IosigServer): void {
   const { log: _log, ...resolved } = resolveOptions(input);
   console.log(`options: ${inspect(resolved, { depth: 4, breakLength: 100 })}`);
   console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
-  console.log('services: none');
+  const names = server.services.names();
+  console.log(`services: ${names.length > 0 ? names.join(', ') : 'none'}`);
 }
 
 function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
@@ -273,13 +265,6 @@ export async function main(argv: string[]): Promise<void> {
   }
   const opts = program.opts<CliOptions>();
 
-  const reserved = RESERVED_OPTIONS.filter((r) => program.getOptionValue(r.key) !== undefined);
-  if (reserved.length > 0) {
-    for (const r of reserved) warn(`${r.long}: not yet supported by this iosig version`);
-    process.exitCode = EXIT_BAD_OPTION;
-    return;
-  }
-
   if (opts.listen === undefined && opts.listenCongport === undefined) {
     warn(box(usageLines(), process.stderr.isTTY ? 'yellow' : undefined));
     process.exitCode = EXIT_USAGE;
@@ -317,10 +302,31 @@ export async function main(argv: string[]): Promise<void> {
     input.tls = { cert: opts.tlsCert, key: opts.tlsKey, ca: opts.tlsCa };
   }
 
+  if (opts.adminToken !== undefined) input.adminToken = opts.adminToken;
+  const serviceNames = (Array.isArray(opts.attachServices) ? opts.attachServices : [])
+    .flatMap((name) => name.split(','))
+    .filter((name) => name !== '');
+  let serverRef: IosigServer | undefined;
+  let services: Service[];
+  try {
+    services = serviceNames.map((name) =>
+      createBuiltinService(name, {
+        revealKeys: opts.revealKeys === true,
+        redisUrl: typeof opts.authRedis === 'string' ? opts.authRedis : undefined,
+        log: (line) => (serverRef ? serverRef.log(line) : console.log(line)),
+      }),
+    );
+  } catch (err) {
+    warn(`io-server: error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = EXIT_BAD_OPTION;
+    return;
+  }
+
   const shutdown = new Shutdown();
   let server: IosigServer;
   try {
-    server = await createServer(input);
+    server = await createServer({ ...input, services });
+    serverRef = server;
   } catch (err) {
     warn(startError(err));
     // A listener that did open before the failure must not keep the process alive.

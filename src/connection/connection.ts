@@ -38,6 +38,12 @@ export interface PeerInfo {
 }
 
 const CLOSE_TEXT = Buffer.from('close\0');
+/**
+ * The boho 1.x login that the published iosignal 2.x clients speak: same layouts and crypto, other codes
+ * (client asks with [B0 00], server nonce B1, proof B2, ack B3, fail B4). 5.x clients never send B0 or B2.
+ */
+const LEGACY = { NONCE_REQUEST: 0xb0, NONCE: 0xb1, PROOF: 0xb2, ACK: 0xb3, FAIL: 0xb4 } as const;
+const LEGACY_FAIL_MSG = Buffer.from([LEGACY.FAIL]);
 const ECHO_LIMIT = 30;
 /** Messages held back while a login is checked; a client that floods meanwhile is closed. */
 const HOLD_LIMIT_BYTES = 1024 * 1024;
@@ -69,6 +75,8 @@ export class Connection {
   private readonly hello: Buffer;
   /** Boho state, made when the first AUTH_REQ arrives (idle connections stay small). */
   private session: BohoSession | null = null;
+  /** The salt sent to a boho 1.x client (as a 5.x SERVER_TIME_NONCE), once it asked for one. */
+  private legacyHello: Buffer | null = null;
   /** Messages that arrived while a login is being decided, replayed after it (§3.1 ordering). */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
@@ -248,9 +256,10 @@ export class Connection {
   private overQuota(size: number): boolean {
     const { useQuota } = this.ctx.options;
     if (useQuota.signalSize && size > this.quota.signalSize) {
-      this.violation(`over size quota (${size} > ${this.quota.signalSize} bytes)`);
+      // OVER_SIZE goes out before a disconnect (§3.11), so the client learns why.
       this.ctx.counters.overSize++;
       this.sendPlain(OVER_SIZE_MSG);
+      this.violation(`over size quota (${size} > ${this.quota.signalSize} bytes)`);
       return true;
     }
     if (useQuota.trafficRate) {
@@ -324,7 +333,12 @@ export class Connection {
       case MSG.CALL:
         return this.onCall(msg);
       case MSG.AUTH_REQ:
-        return this.onAuthReq(msg);
+        return this.onAuthReq(msg, false);
+      case LEGACY.NONCE_REQUEST:
+        return this.onLegacyNonceRequest();
+      case LEGACY.PROOF:
+        if (!this.legacyHello) return this.bad('AUTH_RES from a client');
+        return this.onAuthReq(Buffer.concat([Buffer.from([MSG.AUTH_REQ]), msg.subarray(1)]), true);
       case MSG.ENC_488:
         return this.onEncrypted(msg, outer);
       case MSG.ENC_E2E:
@@ -433,41 +447,67 @@ export class Connection {
     const call = decodeCall(msg);
     if (!call) return this.bad('malformed CALL');
     void this.ctx.services.call(this, call, this.ctx.serviceHost).then((reply) => {
-      if (!this.closed) this.sendEligible(encodeResponseMbp(reply.status, call.mid, reply.body));
+      if (this.closed) return;
+      let response: Buffer;
+      try {
+        response = encodeResponseMbp(reply.status, call.mid, reply.body);
+      } catch (err) {
+        // A service answered something the wire cannot carry (status past 255, a BigInt...).
+        this.report(`service ${call.target}.${call.topic} gave a reply that cannot be encoded: ${String(err)}`);
+        response = encodeResponseMbp(STATUS.ERROR, call.mid, 'INTERNAL_SERVER_ERROR');
+      }
+      this.sendEligible(response);
     });
   }
 
   // ---- login (§4.4, §4.8) -------------------------------------------------------------------
 
-  private onAuthReq(msg: Uint8Array): void {
+  /** A boho 1.x client asks for a nonce: unix u32LE ‖ ms u32LE ‖ the server nonce, under code B1. */
+  private onLegacyNonceRequest(): void {
+    const salt = Buffer.allocUnsafe(12);
+    const now = Date.now();
+    salt.writeUInt32LE(Math.floor(now / 1000) >>> 0, 0);
+    salt.writeUInt32LE(now % 1000, 4);
+    this.hello.copy(salt, 8, 9, 13);
+    this.legacyHello = Buffer.concat([Buffer.from([MSG.SERVER_TIME_NONCE]), salt]);
+    this.sendPlain(Buffer.concat([Buffer.from([LEGACY.NONCE]), salt]));
+  }
+
+  private onAuthReq(msg: Uint8Array, legacy: boolean): void {
     const req = parseAuthReq(msg);
-    if (!req) return this.refuseLogin('truncated AUTH_REQ');
-    if (!this.session) {
-      this.session = new BohoSession();
-      this.session.adoptServerTimeNonce(this.hello);
-    }
+    if (!req) return this.refuseLogin('truncated AUTH_REQ', legacy);
+    if (legacy && !this.legacyHello) return this.refuseLogin('boho 1.x proof without a nonce', legacy);
+    // Both hellos carry the same server nonce, so adopting one never disturbs a running session.
+    this.session ??= new BohoSession();
+    this.session.adoptServerTimeNonce(legacy ? this.legacyHello! : this.hello);
     this.state = STATE.AUTH_REQ;
     this.held = [];
     void decideLogin(this.ctx.keyStore, this.session, req).then((verdict) => {
       if (this.closed) return;
-      if (!verdict.ok) return this.refuseLogin(verdict.reason);
-      this.admitLogin(req, verdict.record, verdict.key, verdict.level);
+      if (!verdict.ok) return this.refuseLogin(verdict.reason, legacy);
+      this.admitLogin(req, verdict.record, verdict.key, verdict.level, legacy);
     });
   }
 
   /** AUTH_FAIL after the configured delay; held messages follow it. */
-  private refuseLogin(reason: string): void {
+  private refuseLogin(reason: string, legacy: boolean): void {
     this.ctx.authLog(this, false, reason);
     this.held ??= [];
     this.later(this.ctx.options.authFailDelay, () => {
       this.state = STATE.AUTH_FAIL;
-      this.sendPlain(AUTH_FAIL_MSG);
+      this.sendPlain(legacy ? LEGACY_FAIL_MSG : AUTH_FAIL_MSG);
       this.release();
     });
   }
 
   /** Every check passed except the duplicate one, which needs the CID index as it is now. */
-  private admitLogin(req: AuthRequest, record: { cid: string; uid?: string; name?: string }, key: Buffer, level: number): void {
+  private admitLogin(
+    req: AuthRequest,
+    record: { cid: string; uid?: string; name?: string },
+    key: Buffer,
+    level: number,
+    legacy: boolean,
+  ): void {
     const existing = this.ctx.router.cids.get(record.cid);
     if (existing === this) {
       // A repeated login with the same identity: ping (flushes a dead peer) and nothing else, like the reference.
@@ -482,7 +522,7 @@ export class Connection {
           this.ctx.authLog(this, false, `duplicate login for cid "${record.cid}" (keep old)`);
           return this.close(`duplicate login for cid "${record.cid}"`);
         }
-        return this.refuseLogin(`duplicate login for cid "${record.cid}" (keep old)`);
+        return this.refuseLogin(`duplicate login for cid "${record.cid}" (keep old)`, legacy);
       }
       // Q21 fix: the old session is told and closed; the new one is kept.
       existing.sendPlain(encodeAuthClear('duplicate login.'));
@@ -496,7 +536,9 @@ export class Connection {
     this.nick = this.cid;
     this.setLevel(level);
     this.sendPlain(encodeQuotaLevel(level));
-    this.sendPlain(this.session!.authRes());
+    const ack = this.session!.authRes();
+    if (legacy) ack[0] = LEGACY.ACK;
+    this.sendPlain(ack);
     this.state = STATE.AUTH_RES;
     this.ctx.authLog(this, true, '');
     this.deliveryChanged(); // encrypted sessions leave the shared native path

@@ -21,7 +21,11 @@ export class ServiceRegistry {
     try {
       if (!service.checkPermission(caller, req)) return { status: STATUS.ERROR, body: 'NO_PERMISSION.' };
       if (!service.commands.includes(req.topic)) return { status: STATUS.ERROR, body: 'UNKNOWN_COMMAND' };
-      return await service.call(caller, req, host);
+      const reply = await service.call(caller, req, host);
+      if (typeof reply !== 'object' || reply === null || !Number.isInteger(reply.status)) {
+        throw new TypeError(`reply must be { status, body? }, got ${String(reply)}`);
+      }
+      return reply;
     } catch (err) {
       host.log(`service ${req.target}.${req.topic} failed for #${caller.ssid}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
       return { status: STATUS.ERROR, body: 'INTERNAL_SERVER_ERROR' };

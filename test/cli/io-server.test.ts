@@ -216,14 +216,16 @@ describe('io-server command line', () => {
     assert.doesNotMatch(cli.out(), /2:echo/);
   });
 
-  it('refuses the options of later versions with exit code 2', async () => {
-    for (const args of [['-l', '0', '-a', 'reply', 'sudo'], ['-L', '0', '-a']]) {
-      const cli = run(args);
-      const { code } = await cli.exited(10_000);
-      assert.equal(code, 2, `${args.join(' ')} → ${code}`);
-      assert.match(cli.err(), /^--[a-z-]+: not yet supported by this iosig version$/m);
-      assert.equal(WS_LOCAL.test(cli.out()), false, 'nothing was started');
-    }
+  it('attaches built-in services with -a and refuses unknown ones with exit code 2', async () => {
+    const cli = run(['-l', '0', '-a', 'reply', 'sudo', '-o']);
+    await cli.waitFor(/services: reply, sudo/, 10_000);
+    cli.child.kill('SIGTERM');
+    assert.equal((await cli.exited(5_000)).code, 0);
+    const bad = run(['-l', '0', '-a', 'bogus']);
+    const { code } = await bad.exited(10_000);
+    assert.equal(code, 2);
+    assert.match(bad.err(), /unknown service "bogus"/);
+    assert.equal(WS_LOCAL.test(bad.out()), false, 'nothing was started');
   });
 
   it('rejects bad option values with exit code 2', async () => {

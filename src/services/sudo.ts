@@ -1,0 +1,60 @@
+// The `sudo` service (PROTOCOL.md §7.4): level-255 administration of connections, channels and device keys.
+import type { Caller, CallRequest, Service, ServiceHost, ServiceReply } from './service.js';
+import { failure, success, textArg } from './args.js';
+import { describeRemote, remoteLine } from './sudo-remote.js';
+import { KEY_COMMANDS, runKeyCommand, type SudoKeyOptions } from './sudo-keys.js';
+
+const MIN_LEVEL = 255;
+const HOST_COMMANDS = ['cid', 'remotes', 'clients', 'channels', 'subscribers', 'remote', 'client', 'close'] as const;
+/** Lower case only, as in the reference: `CID` is an UNKNOWN_COMMAND. */
+const COMMANDS: readonly string[] = [...HOST_COMMANDS, ...Object.keys(KEY_COMMANDS)];
+
+export interface SudoOptions {
+  revealKeys?: boolean;
+}
+
+export function createSudoService(options: SudoOptions = {}): Service {
+  const keyOptions: SudoKeyOptions = { revealKeys: options.revealKeys ?? false };
+  return {
+    name: 'sudo',
+    commands: COMMANDS,
+    checkPermission: (caller: Caller) => caller.level >= MIN_LEVEL,
+    call: (caller: Caller, req: CallRequest, host: ServiceHost): ServiceReply | Promise<ServiceReply> => {
+      if (Object.hasOwn(KEY_COMMANDS, req.topic)) return runKeyCommand(host.keyStore, req, keyOptions);
+      return runHostCommand(caller, req, host);
+    },
+  };
+}
+
+function runHostCommand(caller: Caller, req: CallRequest, host: ServiceHost): ServiceReply {
+  switch (req.topic) {
+    case 'cid':
+      // Online CIDs only: a connection that has not sent CID_REQ yet has none.
+      return success(host.connectionList().map((info) => info.cid).filter((cid) => cid !== ''));
+    case 'remotes':
+    case 'clients':
+      return success(host.connectionList().map(remoteLine));
+    case 'channels':
+      return success(host.channelList().map((channel) => channel.key));
+    case 'subscribers': {
+      const key = textArg(req.args[0]);
+      if (!key) return failure('subscribers needs a channel key, for example CH:news');
+      return success(host.subscribersOf(key) ?? []);
+    }
+    case 'remote':
+    case 'client': {
+      const cid = textArg(req.args[0]);
+      if (!cid) return failure(`${req.topic} needs a cid (and optionally a mode 1-4)`);
+      return success(describeRemote(host, cid, req.args[1]));
+    }
+    case 'close': {
+      const cid = textArg(req.args[0]);
+      if (!cid) return failure('close needs a cid');
+      const closed = host.closeCid(cid, `closed by sudo from #${caller.ssid} (${caller.cid})`);
+      // 0 leaves the body out (Q11), as in the reference.
+      return success(closed ? 1 : 0);
+    }
+    default:
+      return failure('UNKNOWN_COMMAND');
+  }
+}
