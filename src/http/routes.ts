@@ -1,11 +1,156 @@
-// HTTP routes on the WebSocket port. Placeholder until the metrics/dashboard routes land: registers nothing.
+// HTTP on the WebSocket port: Prometheus `/metrics`, the `/api/status` JSON, the live feed, the send API and
+// the dashboard page. The server registers them through listenWs, before its catch-all route.
 import type uWS from 'uWebSockets.js';
 import type { IosigServer } from '../server.js';
+import { ServerMetrics } from '../metrics/sample.js';
+import { PrometheusExporter } from '../metrics/prometheus.js';
+import { TrafficHistory, type TrafficPoint } from '../metrics/traffic-history.js';
+import { accessOf, canRead, type AccessPolicy } from './access.js';
+import { PendingResponse, STATUS, passUpgrade, readBody } from './respond.js';
+import { LiveFeed } from './live-feed.js';
+import { MessageTail } from './message-tail.js';
+import { SendError, parseSendRequest, prepareSignal, sendPrepared } from './send-signal.js';
+import { payloadPreview } from './payload-preview.js';
+import { loadStaticAssets } from './static-assets.js';
+import { DASHBOARD_HTML } from './page.js';
+import { DASHBOARD_CSS } from './page-style.js';
+import { LIST_LIMIT, type AccessLevel, type HelloFrame, type StatusBody, type TickFrame } from './dashboard-types.js';
+
+export type DashboardServer = Pick<
+  IosigServer,
+  'options' | 'counters' | 'connections' | 'events' | 'metrics' | 'connectionList' | 'channelList' | 'sendSignal'
+>;
 
 export interface HttpHandle {
+  /** The sample every exporter reads; the `-m` console tables may use it too. */
+  readonly metrics: ServerMetrics;
+  /** Stops timers and ends open live feeds; call at shutdown. */
   close(): void;
 }
 
-export function registerHttpRoutes(_app: uWS.TemplatedApp, _server: IosigServer): HttpHandle {
-  return { close: () => undefined };
+const SEND_BODY_LIMIT = 64 * 1024;
+const PAGE_SECURITY: readonly (readonly [string, string])[] = [
+  ['Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"],
+  ['Referrer-Policy', 'no-referrer'],
+];
+
+/** The refusal for a request below the level it needs. */
+function refuse(pending: PendingResponse, policy: AccessPolicy, action: string): void {
+  if (policy.adminToken !== null) {
+    pending.send(STATUS.unauthorized, 'application/json; charset=utf-8', JSON.stringify({ error: `${action} needs the admin token` }), [
+      ['WWW-Authenticate', 'Bearer realm="iosig"'],
+    ]);
+    return;
+  }
+  const why = action === 'sending' ? 'sending is off: the server has no admin token' : `${action} is for loopback clients only`;
+  pending.json(STATUS.forbidden, { error: why });
+}
+
+/**
+ * `sharedMetrics`: the server's own ServerMetrics when it also feeds the `-m` tables (its owner closes it);
+ * without it the routes make and close their own.
+ */
+export function registerHttpRoutes(app: uWS.TemplatedApp, server: DashboardServer, sharedMetrics?: ServerMetrics): HttpHandle {
+  const policy: AccessPolicy = { adminToken: server.options.adminToken, fronted: server.options.tls?.ca !== undefined };
+  const metrics = sharedMetrics ?? new ServerMetrics(server);
+  const exporter = new PrometheusExporter(metrics);
+  const assets = loadStaticAssets();
+  const tail = new MessageTail(server.events, (frame) => feed.send('tail', frame));
+  const feed = new LiveFeed((hasReaders) => tail.setActive(hasReaders));
+  const history = new TrafficHistory(server.counters, (point) => sendTick(point));
+
+  function sendTick(traffic: TrafficPoint): void {
+    if (feed.size === 0) return;
+    const counters: TickFrame = { metrics: metrics.sample(), traffic };
+    if (!feed.hasReaders) return feed.send('tick', counters, counters);
+    const full: TickFrame = {
+      ...counters,
+      connections: server.connectionList().slice(0, LIST_LIMIT),
+      channels: server.channelList().slice(0, LIST_LIMIT),
+    };
+    feed.send('tick', full, counters);
+  }
+
+  app.get('/', (res, req) => {
+    if (passUpgrade(req)) return;
+    new PendingResponse(res).send(STATUS.ok, 'text/html; charset=utf-8', DASHBOARD_HTML, PAGE_SECURITY);
+  });
+
+  app.get('/static/:name', (res, req) => {
+    if (passUpgrade(req)) return;
+    const name = req.getParameter(0);
+    const pending = new PendingResponse(res);
+    if (name === 'dashboard.css') return pending.send(STATUS.ok, 'text/css; charset=utf-8', DASHBOARD_CSS);
+    const script = assets.get(name);
+    if (script) return pending.send(STATUS.ok, 'text/javascript; charset=utf-8', script);
+    pending.send('404 Not Found', 'text/plain; charset=utf-8', 'not found\n');
+  });
+
+  app.get('/metrics', (res, req) => {
+    if (passUpgrade(req)) return;
+    const pending = new PendingResponse(res);
+    exporter.scrape().then(
+      (text) => pending.send(STATUS.ok, exporter.contentType, text),
+      (err: unknown) => pending.send(STATUS.error, 'text/plain; charset=utf-8', `${String(err)}\n`),
+    );
+  });
+
+  app.get('/api/status', (res, req) => {
+    if (passUpgrade(req)) return;
+    const access = accessOf(req, res, policy);
+    const pending = new PendingResponse(res);
+    if (!canRead(access)) return refuse(pending, policy, 'the status API');
+    const body: StatusBody = { access, metrics: metrics.sample(), connections: server.connectionList(), channels: server.channelList() };
+    pending.json(STATUS.ok, body);
+  });
+
+  app.get('/api/events', (res, req) => {
+    if (passUpgrade(req)) return;
+    const access: AccessLevel = accessOf(req, res, policy);
+    const hello: HelloFrame = {
+      access,
+      tokenConfigured: policy.adminToken !== null,
+      history: history.list(),
+      tail: canRead(access) ? tail.recent() : [],
+    };
+    if (!feed.open(res, access, hello)) new PendingResponse(res).json(STATUS.unavailable, { error: 'too many live dashboards' });
+  });
+
+  app.post('/api/signal', (res, req) => {
+    const access = accessOf(req, res, policy);
+    const contentType = req.getHeader('content-type');
+    const pending = new PendingResponse(res);
+    if (access !== 'admin') return refuse(pending, policy, 'sending');
+    if (!contentType.startsWith('application/json')) return pending.json(STATUS.unsupported, { error: 'send JSON' });
+    void readBody(pending, SEND_BODY_LIMIT).then((body) => {
+      if (pending.finished) return;
+      if (body === null) return pending.json(STATUS.tooLarge, { error: `the body is over ${SEND_BODY_LIMIT} bytes` });
+      try {
+        const signal = prepareSignal(parseSendRequest(JSON.parse(body.toString('utf8'))));
+        const result = sendPrepared(server, signal);
+        tail.add({
+          time: Date.now(),
+          tag: signal.tag,
+          payloadType: signal.payloadType,
+          bytes: signal.payload.length + Buffer.byteLength(signal.tag) + 3,
+          from: 'dashboard',
+          preview: payloadPreview(signal.payloadType, signal.payload),
+        });
+        pending.json(STATUS.ok, result);
+      } catch (err) {
+        const message = err instanceof SendError || err instanceof SyntaxError ? err.message : `cannot send: ${String(err)}`;
+        pending.json(STATUS.badRequest, { error: message });
+      }
+    });
+  });
+
+  return {
+    metrics,
+    close(): void {
+      history.close();
+      feed.close();
+      tail.close();
+      if (!sharedMetrics) metrics.close();
+    },
+  };
 }

@@ -1,0 +1,71 @@
+// The dashboard's HTML shell; everything live is filled in by static/app.js.
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>iosig dashboard</title>
+<link rel="stylesheet" href="/static/dashboard.css">
+<script type="module" src="/static/app.js"></script>
+</head>
+<body>
+<header>
+  <h1>iosig</h1>
+  <span id="feed-state" class="badge">connecting…</span>
+  <span id="access" class="badge"></span>
+  <form id="token-form" autocomplete="off">
+    <input id="token" type="password" placeholder="admin token" aria-label="admin token">
+    <button type="submit">Use token</button>
+  </form>
+</header>
+<main>
+  <section id="counters" class="cards" aria-label="counters"></section>
+  <section class="panel wide">
+    <h2>Traffic <small>messages per second, last 5 minutes</small></h2>
+    <canvas id="traffic"></canvas>
+    <div class="legend"><span class="in">in</span> <span class="out">out</span></div>
+  </section>
+  <section class="panel wide">
+    <h2>Devices <small id="device-count"></small></h2>
+    <p id="devices-locked" class="locked" hidden>The device list needs the admin token.</p>
+    <table id="devices">
+      <thead><tr><th>CID</th><th>transport</th><th>ip</th><th>auth</th><th class="num">uptime</th><th class="num">msgs in</th><th class="num">msgs out</th><th class="num">bytes in</th><th class="num">bytes out</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section class="panel">
+    <h2>Channels <small id="channel-count"></small></h2>
+    <table id="channels">
+      <thead><tr><th>channel</th><th class="num">subscribers</th><th>retained</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section class="panel">
+    <h2>Send a signal</h2>
+    <form id="send-form">
+      <label>to <select id="send-target">
+        <option value="channel">a channel</option>
+        <option value="cid">one CID</option>
+        <option value="everyone">every device</option>
+      </select></label>
+      <label id="send-tag-label">channel <input id="send-tag" placeholder="channel name"></label>
+      <label id="send-cid-label" hidden>CID <input id="send-cid" placeholder="cid"></label>
+      <label id="send-topic-label" hidden>topic <input id="send-topic" value="dashboard"></label>
+      <label>as <select id="send-kind"><option value="text">text</option><option value="json">JSON</option></select></label>
+      <label class="grow">payload <input id="send-payload" placeholder="hello"></label>
+      <button id="send-button" type="submit">Send</button>
+      <output id="send-result"></output>
+    </form>
+  </section>
+  <section id="tail-panel" class="panel wide">
+    <h2>Recent messages <input id="tail-filter" placeholder="filter by channel" aria-label="channel filter"></h2>
+    <p id="tail-locked" class="locked" hidden>The message tail needs the admin token.</p>
+    <table id="tail">
+      <thead><tr><th>time</th><th>from</th><th>channel</th><th>type</th><th class="num">bytes</th><th>payload</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+</main>
+</body>
+</html>
+`;

@@ -1,0 +1,155 @@
+// Prometheus text exposition through prom-client. Every metric is filled by a collect() callback from one
+// sample taken at scrape time, so the broker's hot path only ever bumps plain numbers.
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { MetricsSample, ServerMetrics } from './sample.js';
+
+type Labels = Record<string, string>;
+type Reading = readonly [labels: Labels, value: number];
+
+interface MetricDefinition {
+  name: string;
+  help: string;
+  kind: 'counter' | 'gauge';
+  labelNames?: readonly string[];
+  read(sample: MetricsSample): readonly Reading[];
+}
+
+const NO_LABELS: Labels = {};
+
+function single(read: (sample: MetricsSample) => number): (sample: MetricsSample) => readonly Reading[] {
+  return (sample) => [[NO_LABELS, read(sample)]];
+}
+
+const DEFINITIONS: readonly MetricDefinition[] = [
+  {
+    name: 'iosig_connections',
+    help: 'Open connections by transport and login state.',
+    kind: 'gauge',
+    labelNames: ['transport', 'auth'],
+    read: ({ connectionsByState: c }) => [
+      [{ transport: 'ws', auth: 'authorized' }, c.wsAuthorized],
+      [{ transport: 'ws', auth: 'anonymous' }, c.wsAnonymous],
+      [{ transport: 'cong', auth: 'authorized' }, c.congAuthorized],
+      [{ transport: 'cong', auth: 'anonymous' }, c.congAnonymous],
+    ],
+  },
+  {
+    name: 'iosig_connections_accepted_total',
+    help: 'Connections accepted since start, by transport.',
+    kind: 'counter',
+    labelNames: ['transport'],
+    read: (s) => [
+      [{ transport: 'ws' }, s.acceptedWs],
+      [{ transport: 'cong' }, s.acceptedCong],
+    ],
+  },
+  { name: 'iosig_online_cids', help: 'CIDs currently online.', kind: 'gauge', read: single((s) => s.onlineCids) },
+  { name: 'iosig_subscriptions', help: 'Channel subscriptions over all connections.', kind: 'gauge', read: single((s) => s.subscriptions) },
+  { name: 'iosig_channels', help: 'Channels with at least one subscriber.', kind: 'gauge', read: single((s) => s.channels) },
+  {
+    name: 'iosig_retained_signals',
+    help: 'Retained signals, per channel or per CID.',
+    kind: 'gauge',
+    labelNames: ['scope'],
+    read: (s) => [
+      [{ scope: 'channel' }, s.retainedChannel],
+      [{ scope: 'cid' }, s.retainedCid],
+    ],
+  },
+  { name: 'iosig_messages_received_total', help: 'Protocol messages received.', kind: 'counter', read: single((s) => s.messagesIn) },
+  { name: 'iosig_messages_sent_total', help: 'Protocol messages written to sockets.', kind: 'counter', read: single((s) => s.messagesOut) },
+  { name: 'iosig_received_bytes_total', help: 'Message bytes received.', kind: 'counter', read: single((s) => s.bytesIn) },
+  { name: 'iosig_sent_bytes_total', help: 'Message bytes written to sockets.', kind: 'counter', read: single((s) => s.bytesOut) },
+  { name: 'iosig_publishes_total', help: 'Signals routed to a channel or CID.', kind: 'counter', read: single((s) => s.publishes) },
+  { name: 'iosig_deliveries_total', help: 'Signal deliveries to receivers.', kind: 'counter', read: single((s) => s.deliveries) },
+  {
+    name: 'iosig_dropped_deliveries_total',
+    help: 'Deliveries dropped because the receiver was over its backpressure limit.',
+    kind: 'counter',
+    read: single((s) => s.drops),
+  },
+  {
+    name: 'iosig_slow_consumer_closes_total',
+    help: 'Connections closed by the slow-consumer policy.',
+    kind: 'counter',
+    read: single((s) => s.slowConsumerCloses),
+  },
+  {
+    name: 'iosig_logins_total',
+    help: 'Logins by result; result="fail" counts authentication failures.',
+    kind: 'counter',
+    labelNames: ['result'],
+    read: (s) => [
+      [{ result: 'ok' }, s.authOk],
+      [{ result: 'fail' }, s.authFail],
+    ],
+  },
+  { name: 'iosig_quota_violations_total', help: 'Size or rate quota violations.', kind: 'counter', read: single((s) => s.quotaViolations) },
+  { name: 'iosig_over_size_total', help: 'Messages refused for their size.', kind: 'counter', read: single((s) => s.overSize) },
+  { name: 'iosig_bad_messages_total', help: 'Malformed or refused messages.', kind: 'counter', read: single((s) => s.badMessages) },
+  { name: 'iosig_framing_errors_total', help: 'CongSocket framing errors.', kind: 'counter', read: single((s) => s.framingErrors) },
+  { name: 'iosig_text_messages_total', help: 'WebSocket text frames received.', kind: 'counter', read: single((s) => s.textMessages) },
+  { name: 'iosig_tls_refused_total', help: 'TLS handshakes that failed.', kind: 'counter', read: single((s) => s.tlsRefused) },
+  { name: 'iosig_keepalive_timeouts_total', help: 'Connections closed by the keepalive sweep.', kind: 'counter', read: single((s) => s.timeouts) },
+  {
+    name: 'iosig_event_loop_lag_seconds',
+    help: 'Event-loop delay over the last 10 s window.',
+    kind: 'gauge',
+    labelNames: ['stat'],
+    read: ({ eventLoopLag: lag }) => [
+      [{ stat: 'mean' }, lag.meanSeconds],
+      [{ stat: 'p99' }, lag.p99Seconds],
+      [{ stat: 'max' }, lag.maxSeconds],
+    ],
+  },
+  { name: 'process_resident_memory_bytes', help: 'Resident set size of the process.', kind: 'gauge', read: single((s) => s.rssBytes) },
+];
+
+export class PrometheusExporter {
+  private readonly registry = new Registry();
+  /** Set for the duration of one scrape; the collect() callbacks read it. */
+  private current: MetricsSample | null = null;
+
+  constructor(private readonly metrics: ServerMetrics) {
+    for (const definition of DEFINITIONS) this.register(definition);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  async scrape(): Promise<string> {
+    this.current = this.metrics.sample();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.current = null;
+    }
+  }
+
+  private register(definition: MetricDefinition): void {
+    const currentSample = (): MetricsSample | null => this.current;
+    const config = { name: definition.name, help: definition.help, labelNames: definition.labelNames ?? [], registers: [this.registry] };
+    if (definition.kind === 'gauge') {
+      new Gauge({
+        ...config,
+        collect() {
+          const sample = currentSample();
+          if (!sample) return;
+          for (const [labels, value] of definition.read(sample)) this.set(labels, value);
+        },
+      });
+      return;
+    }
+    new Counter({
+      ...config,
+      collect() {
+        const sample = currentSample();
+        if (!sample) return;
+        // prom-client counters only go up; the broker keeps the totals, so restate them on each scrape.
+        this.reset();
+        for (const [labels, value] of definition.read(sample)) this.inc(labels, value);
+      },
+    });
+  }
+}

@@ -1,0 +1,57 @@
+// One registry of the broker's numbers: the Prometheus exporter, the status API, the dashboard and the
+// `-m` console tables all read the same sample. Taking a sample reads counters; it never adds hot-path work.
+import type { MetricsSnapshot } from './counters.js';
+import { EventLoopLag, type LagStats } from './event-loop-lag.js';
+
+/** What a sample needs from the server: its counters and a walk over live connections. */
+export interface MetricsSource {
+  metrics(): MetricsSnapshot;
+  readonly connections: Iterable<{ readonly transport: 'ws' | 'cong'; readonly authorized: boolean }>;
+}
+
+export interface ConnectionCounts {
+  wsAuthorized: number;
+  wsAnonymous: number;
+  congAuthorized: number;
+  congAnonymous: number;
+}
+
+export interface MetricsSample extends MetricsSnapshot {
+  /** Milliseconds since the epoch when the sample was taken. */
+  time: number;
+  connectionsByState: ConnectionCounts;
+  eventLoopLag: LagStats;
+  rssBytes: number;
+}
+
+export class ServerMetrics {
+  private readonly lag = new EventLoopLag();
+
+  constructor(private readonly source: MetricsSource) {}
+
+  sample(): MetricsSample {
+    return {
+      ...this.source.metrics(),
+      time: Date.now(),
+      connectionsByState: this.countConnections(),
+      eventLoopLag: this.lag.stats(),
+      rssBytes: process.memoryUsage.rss(),
+    };
+  }
+
+  private countConnections(): ConnectionCounts {
+    const counts: ConnectionCounts = { wsAuthorized: 0, wsAnonymous: 0, congAuthorized: 0, congAnonymous: 0 };
+    for (const conn of this.source.connections) {
+      if (conn.transport === 'ws') {
+        if (conn.authorized) counts.wsAuthorized++;
+        else counts.wsAnonymous++;
+      } else if (conn.authorized) counts.congAuthorized++;
+      else counts.congAnonymous++;
+    }
+    return counts;
+  }
+
+  close(): void {
+    this.lag.close();
+  }
+}
