@@ -44,10 +44,11 @@ const CLOSE_TEXT = Buffer.from('close\0');
  */
 const LEGACY = { NONCE_REQUEST: 0xb0, NONCE: 0xb1, PROOF: 0xb2, ACK: 0xb3, FAIL: 0xb4 } as const;
 const LEGACY_FAIL_MSG = Buffer.from([LEGACY.FAIL]);
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
 const ECHO_LIMIT = 30;
 /** Messages held back while a login is checked; a client that floods meanwhile is closed. */
 const HOLD_LIMIT_BYTES = 1024 * 1024;
-const helloRandom = Buffer.alloc(6);
+const helloScratch = Buffer.alloc(6);
 
 export class Connection {
   readonly ssid: number;
@@ -69,10 +70,14 @@ export class Connection {
   closed = false;
   /** Why the server closed it (for logs); empty when the peer went away. */
   closeReason = '';
-  /** Channel key → membership (insertion order = subscription order). */
-  readonly subscriptions = new Map<string, Subscription>();
-  /** The SERVER_TIME_NONCE sent at the start: the salt of every later AUTH_REQ on this connection. */
-  private readonly hello: Buffer;
+  /** Channel key → membership (insertion order = subscription order); made on the first subscribe. */
+  private subs: Map<string, Subscription> | null = null;
+  /**
+   * The SERVER_TIME_NONCE sent at the start (the salt of every later AUTH_REQ), kept as two numbers —
+   * its time and its 6 random bytes — rather than a Buffer, to keep idle connections small.
+   */
+  private readonly helloAt: number;
+  private readonly helloRandom: number;
   /** Boho state, made when the first AUTH_REQ arrives (idle connections stay small). */
   private session: BohoSession | null = null;
   /** The salt sent to a boho 1.x client (as a 5.x SERVER_TIME_NONCE), once it asked for one. */
@@ -106,11 +111,18 @@ export class Connection {
     this.tls = peer.tls === true || (trusted && peer.forwardedProto === 'https');
     this.level = ctx.options.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
-    randomFillSync(helloRandom);
-    this.hello = encodeServerTimeNonce(Date.now(), helloRandom.subarray(4, 6), helloRandom.subarray(0, 4));
-    this.sendPlain(this.hello);
+    randomFillSync(helloScratch);
+    this.helloRandom = helloScratch.readUIntLE(0, 6);
+    this.helloAt = Date.now();
+    this.sendPlain(this.hello());
     this.sendPlain(SERVER_READY_MSG);
     this.state = STATE.SERVER_READY;
+  }
+
+  /** The SERVER_TIME_NONCE this connection got: nonce = random bytes 0..3, filler = bytes 4..5. */
+  private hello(): Buffer {
+    helloScratch.writeUIntLE(this.helloRandom, 0, 6);
+    return encodeServerTimeNonce(this.helloAt, helloScratch.subarray(4, 6), helloScratch.subarray(0, 4));
   }
 
   get transport(): Link['transport'] {
@@ -186,6 +198,20 @@ export class Connection {
       if (sub.native) n += sub.channel.nativeBytes - sub.bytesAtJoin;
     }
     return n;
+  }
+
+  // ---- subscriptions (kept by the router) ----------------------------------------------------
+
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.subs ?? NO_SUBSCRIPTIONS;
+  }
+
+  addSubscription(key: string, sub: Subscription): void {
+    (this.subs ??= new Map()).set(key, sub);
+  }
+
+  removeSubscription(key: string): void {
+    this.subs?.delete(key);
   }
 
   // ---- CID-retained messages ----------------------------------------------------------------
@@ -468,7 +494,7 @@ export class Connection {
     const now = Date.now();
     salt.writeUInt32LE(Math.floor(now / 1000) >>> 0, 0);
     salt.writeUInt32LE(now % 1000, 4);
-    this.hello.copy(salt, 8, 9, 13);
+    this.hello().copy(salt, 8, 9, 13);
     this.legacyHello = Buffer.concat([Buffer.from([MSG.SERVER_TIME_NONCE]), salt]);
     this.sendPlain(Buffer.concat([Buffer.from([LEGACY.NONCE]), salt]));
   }
@@ -479,7 +505,7 @@ export class Connection {
     if (legacy && !this.legacyHello) return this.refuseLogin('boho 1.x proof without a nonce', legacy);
     // Both hellos carry the same server nonce, so adopting one never disturbs a running session.
     this.session ??= new BohoSession();
-    this.session.adoptServerTimeNonce(legacy ? this.legacyHello! : this.hello);
+    this.session.adoptServerTimeNonce(legacy ? this.legacyHello! : this.hello());
     this.state = STATE.AUTH_REQ;
     this.held = [];
     void decideLogin(this.ctx.keyStore, this.session, req).then((verdict) => {

@@ -88,7 +88,7 @@ export class Router {
     }
     channel.subscribers.add(conn);
     const sub: Subscription = { channel, native: false, messagesAtJoin: 0, bytesAtJoin: 0 };
-    conn.subscriptions.set(key, sub);
+    conn.addSubscription(key, sub);
     this.placeSubscriber(conn, sub);
   }
 
@@ -137,7 +137,7 @@ export class Router {
     const sub = conn.subscriptions.get(key);
     if (!sub) return;
     this.detach(conn, sub);
-    conn.subscriptions.delete(key);
+    conn.removeSubscription(key);
     const { channel } = sub;
     channel.subscribers.delete(conn);
     if (channel.subscribers.size === 0) this.channels.delete(key);

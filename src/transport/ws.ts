@@ -9,7 +9,8 @@ import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 
 interface SocketData {
-  peer: PeerInfo;
+  /** What the upgrade saw; dropped once the connection exists. */
+  peer: PeerInfo | null;
   link: WsLink | null;
 }
 
@@ -195,11 +196,13 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
     },
     open: (ws) => {
       const data = ws.getUserData();
-      const link = new WsLink(ws, data.peer.peerIp, counters, options);
+      const peer = data.peer!;
+      data.peer = null;
+      const link = new WsLink(ws, peer.peerIp, counters, options);
       data.link = link;
       sockets.add(ws);
       counters.acceptedWs++;
-      link.conn = accept(link, data.peer);
+      link.conn = accept(link, peer);
     },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData().link?.conn;
