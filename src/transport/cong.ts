@@ -30,6 +30,8 @@ class CongLink implements Link {
   closed = false;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Bytes the socket still held at the last flush; only ever too high, never too low, until re-read. */
+  private backlog = 0;
   private ending = false;
 
   constructor(
@@ -49,7 +51,11 @@ class CongLink implements Link {
 
   private queue(frame: Buffer): boolean {
     if (this.closed || this.ending) return false;
-    if (this.socket.writableLength + this.pendingBytes + frame.length > this.options.maxBackpressure) {
+    // The socket's backlog is read again only when the cached figure says we might be over the limit.
+    if (
+      this.backlog + this.pendingBytes + frame.length > this.options.maxBackpressure &&
+      (this.backlog = this.socket.writableLength) + this.pendingBytes + frame.length > this.options.maxBackpressure
+    ) {
       if (this.options.slowConsumer === 'close') {
         this.counters.slowConsumerCloses++;
         this.conn?.destroy('slow consumer: send buffer over the backpressure limit');
@@ -85,6 +91,7 @@ class CongLink implements Link {
       for (const chunk of chunks) this.socket.write(chunk);
       this.socket.uncork();
     }
+    this.backlog = this.socket.writableLength;
   }
 
   probe(): void {

@@ -1,0 +1,39 @@
+// Launcher for the iosig server under test.
+// Usage: node dist/bench/servers/iosig.js --port N --cong N [--no-http]   (0 = any free port).
+// Prints `READY <wsPort> <congPort>`. With HTTP on (the default) it scrapes its own /metrics every second,
+// so `iosig` vs `iosig-nohttp` measures what metrics cost under load.
+//
+// The module is loaded through a path in a variable so this file compiles even
+// while src/index.ts does not exist yet.
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
+interface IosigServer {
+  wsPort?: number;
+  port?: number;
+  congPort?: number;
+  address?: () => unknown;
+  close?: () => unknown;
+}
+
+const port = arg('--port', 0);
+const congPort = arg('--cong', 0);
+const spec = new URL('../../src/index.js', import.meta.url).href;
+const mod = (await import(spec)) as { createServer: (o: object) => Promise<IosigServer> | IosigServer };
+const http = !process.argv.includes('--no-http');
+const s = await mod.createServer({ port, congPort, host: '127.0.0.1', timeout: 600000, http });
+
+// Prefer the ports the server reports (they differ from ours when we passed 0).
+const wsPort = typeof s.wsPort === 'number' && s.wsPort > 0 ? s.wsPort
+  : typeof s.port === 'number' && s.port > 0 ? s.port : port;
+const cPort = typeof s.congPort === 'number' && s.congPort > 0 ? s.congPort : congPort;
+console.log(`READY ${wsPort} ${cPort}`);
+if (http && wsPort > 0) {
+  const scrape = setInterval(() => {
+    fetch(`http://127.0.0.1:${wsPort}/metrics`).then((r) => r.text(), () => '').catch(() => '');
+  }, 1000);
+  scrape.unref();
+}
