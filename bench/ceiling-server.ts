@@ -11,6 +11,7 @@
 //
 // Usage: node dist/bench/ceiling-server.js [--port N] [--cong N]   (0 = any free port)
 // Prints `READY <wsPort> <congPort>` once both listeners are up.
+import './servers/gc-on-signal.js';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import uWS from 'uWebSockets.js';

@@ -288,6 +288,7 @@ async function runStorm(o: Opts, srv: ServerProc, transport: Transport, r: CellR
   workers.push(...ws);
   await sleep(500); // workers start up; server settles
   checkAlive(srv);
+  await collectGarbage(srv);
   const rss0 = procRssBytes(srv.pid);
   const c0 = procCpuUs(srv.pid); const t0 = performance.now();
   const s0 = await snapAll(ws);
@@ -297,6 +298,7 @@ async function runStorm(o: Opts, srv: ServerProc, transport: Transport, r: CellR
   const t1 = performance.now(); const c1 = procCpuUs(srv.pid);
   const s1 = await snapAll(ws, 30000);
   await watch(srv, 1000); // let the server settle before reading RSS
+  await collectGarbage(srv);
   const rss1 = procRssBytes(srv.pid);
   const failed = sum(replies.map((x) => (x.t === 'ok' ? x.failed ?? 0 : 0)));
   const errs = replies.map((x) => (x.t === 'ok' ? x.err : undefined)).filter(Boolean);
@@ -466,6 +468,13 @@ function render(rows: Row[], o: Opts, cmd: string, startedAt: Date, elapsedS: nu
     out.push('');
   }
   return out.join('\n');
+}
+
+/** Retained memory, not the accept burst's garbage: every launcher collects on SIGUSR2. */
+async function collectGarbage(srv: ServerProc): Promise<void> {
+  if (!srv.collectsOnSignal) return;
+  process.kill(srv.pid, 'SIGUSR2');
+  await sleep(300);
 }
 
 // ---------------------------------------------------------------- main

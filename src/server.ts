@@ -16,6 +16,7 @@ import { openKeyStore } from './auth/index.js';
 import { FileLogger } from './logging/file-logger.js';
 import { ServiceRegistry } from './services/registry.js';
 import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
+import { ServerMetrics } from './metrics/sample.js';
 import type { Service, ServiceHost } from './services/service.js';
 
 export interface ConnectionInfo {
@@ -53,6 +54,8 @@ export interface SignalInfo {
 }
 
 const SIGNAL_TAP_BYTES = 256;
+/** How often WebSocket receivers are checked against the backpressure limit. */
+const PRESSURE_SCAN_MS = 100;
 
 export interface ChannelInfo {
   key: string;
@@ -80,8 +83,10 @@ export class IosigServer implements BrokerContext, ServiceHost {
   private ws: WsTransport | null = null;
   private cong: CongTransport | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private pressureTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
   private http: HttpHandle | null = null;
+  private metricsSampler: ServerMetrics | null = null;
 
   constructor(input: ServerOptionsInput & { services?: Service[] }) {
     this.options = resolveOptions(input);
@@ -100,7 +105,7 @@ export class IosigServer implements BrokerContext, ServiceHost {
       if (this.options.fileLogDir) this.fileLogger = new FileLogger({ directory: this.options.fileLogDir });
       if (this.options.port !== undefined) {
         this.ws = await listenWs(this.options, this.counters, accept, (app) => {
-          if (this.options.http) this.http = registerHttpRoutes(app, this);
+          if (this.options.http) this.http = registerHttpRoutes(app, this, this.sampler);
         });
         this.wsPort = this.ws.port;
         const app = this.ws.app;
@@ -115,6 +120,13 @@ export class IosigServer implements BrokerContext, ServiceHost {
       throw err;
     }
     this.sweepTimer = setInterval(() => this.sweep(), this.options.timeout);
+    if (this.ws) {
+      // Native publishes give no per-receiver feedback, so WebSocket receivers are checked on a short period.
+      this.pressureTimer = setInterval(() => {
+        for (const conn of this.connections) conn.link.checkPressure?.();
+      }, PRESSURE_SCAN_MS);
+      this.pressureTimer.unref();
+    }
   }
 
   private accept(link: Link, peer: PeerInfo): Connection {
@@ -221,6 +233,14 @@ export class IosigServer implements BrokerContext, ServiceHost {
     for (const conn of this.connections) conn.deliver(out);
   }
 
+  /**
+   * The one registry sample that Prometheus, the status API, the dashboard and the `-m` tables read.
+   * Made on first use, so a server without HTTP or tables runs no event-loop-lag sampling.
+   */
+  get sampler(): ServerMetrics {
+    return (this.metricsSampler ??= new ServerMetrics(this));
+  }
+
   metrics(): MetricsSnapshot {
     let ws = 0;
     let cidRetained = 0;
@@ -296,10 +316,15 @@ export class IosigServer implements BrokerContext, ServiceHost {
 
   private async shutdown(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.pressureTimer) clearInterval(this.pressureTimer);
     this.sweepTimer = null;
+    this.pressureTimer = null;
+    this.ws?.close();
+    for (const conn of [...this.connections]) conn.abort('server closing');
     this.http?.close();
     this.http = null;
-    this.ws?.close();
+    this.metricsSampler?.close();
+    this.metricsSampler = null;
     await this.cong?.close();
     await this.services.close();
     await this.keyStore?.close();

@@ -89,6 +89,8 @@ export interface ServerProc {
   congPort: number;
   exited: { code: number | null; signal: string | null } | null;
   tail: string[];
+  /** Started with --expose-gc and collects garbage on SIGUSR2 (see servers/gc-on-signal.ts). */
+  collectsOnSignal: boolean;
   stop(): Promise<void>;
 }
 
@@ -121,20 +123,24 @@ export async function startServer(kind: ServerKind, o: ServerStartOpts): Promise
   const congPort = pick ? await freePort() : 0;
   let args: string[];
   let readyByPort = false;
-  if (kind === 'ceiling') args = [BENCH_DIST + 'ceiling-server.js', '--port', String(wsPort), '--cong', String(congPort)];
-  else if (kind === 'iosignal') args = [BENCH_DIST + 'servers/iosignal.js', '--port', String(wsPort), '--cong', String(congPort)];
+  if (kind === 'ceiling') args = ['--expose-gc', BENCH_DIST + 'ceiling-server.js', '--port', String(wsPort), '--cong', String(congPort)];
+  else if (kind === 'iosignal') args = ['--expose-gc', BENCH_DIST + 'servers/iosignal.js', '--port', String(wsPort), '--cong', String(congPort)];
   else if (o.iosigMode === 'cli') {
     args = [REPO_ROOT + 'bin/io-server.js', '-l', String(wsPort), '-L', String(congPort), '-t', '600000'];
     readyByPort = true;
   } else {
-    args = [BENCH_DIST + 'servers/iosig.js', '--port', String(wsPort), '--cong', String(congPort)];
+    args = ['--expose-gc', BENCH_DIST + 'servers/iosig.js', '--port', String(wsPort), '--cong', String(congPort)];
     if (kind === 'iosig-nohttp') args.push('--no-http');
   }
 
   const p = spawnNode(o.cpu, args, ['ignore', 'pipe', 'pipe']);
+  let scraper: NodeJS.Timeout | undefined;
   const sp: ServerProc = {
     kind, pid: p.pid ?? -1, wsPort, congPort, exited: null, tail: [],
+    // The io-server CLI has no SIGUSR2 handler (the signal would end it), so only launchers collect on demand.
+    collectsOnSignal: !(kind === 'iosig' && o.iosigMode === 'cli'),
     stop: async () => {
+      if (scraper) clearInterval(scraper);
       if (sp.exited) return;
       const gone = new Promise<void>((r) => p.once('exit', () => r()));
       p.kill('SIGTERM');
@@ -173,6 +179,12 @@ export async function startServer(kind: ServerKind, o: ServerStartOpts): Promise
   } else {
     const t = setTimeout(() => readyReject?.(new Error(`${kind} server: no READY line within 20 s`)), 20000);
     try { await ready; } finally { clearTimeout(t); }
+  }
+  // iosig with HTTP on is scraped once a second from this process, as Prometheus would from its own.
+  if (kind === 'iosig' && sp.wsPort > 0) {
+    scraper = setInterval(() => {
+      fetch(`http://127.0.0.1:${sp.wsPort}/metrics`).then((r) => r.text()).catch(() => '');
+    }, 1000);
   }
   return sp;
 }

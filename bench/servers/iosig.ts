@@ -1,11 +1,12 @@
 // Launcher for the iosig server under test.
 // Usage: node dist/bench/servers/iosig.js --port N --cong N [--no-http]   (0 = any free port).
-// Prints `READY <wsPort> <congPort>`. With HTTP on (the default) it scrapes its own /metrics every second,
-// so `iosig` vs `iosig-nohttp` measures what metrics cost under load.
+// Prints `READY <wsPort> <congPort>`. With HTTP on (the default) the runner scrapes /metrics every second
+// from its own process, like Prometheus would, so `iosig` vs `iosig-nohttp` measures what metrics cost.
 //
 // The module is loaded through a path in a variable so this file compiles even
 // while src/index.ts does not exist yet.
 
+import './gc-on-signal.js';
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
@@ -31,9 +32,4 @@ const wsPort = typeof s.wsPort === 'number' && s.wsPort > 0 ? s.wsPort
   : typeof s.port === 'number' && s.port > 0 ? s.port : port;
 const cPort = typeof s.congPort === 'number' && s.congPort > 0 ? s.congPort : congPort;
 console.log(`READY ${wsPort} ${cPort}`);
-if (http && wsPort > 0) {
-  const scrape = setInterval(() => {
-    fetch(`http://127.0.0.1:${wsPort}/metrics`).then((r) => r.text(), () => '').catch(() => '');
-  }, 1000);
-  scrape.unref();
-}
+

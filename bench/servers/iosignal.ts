@@ -3,6 +3,7 @@
 // iosignal treats 0 as "no listener"). Prints `READY <wsPort> <congPort>`.
 // timeout 600000 ms keeps the keepalive sweep out of the measurement window.
 
+import './gc-on-signal.js';
 function arg(name: string): number {
   const i = process.argv.indexOf(name);
   const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;

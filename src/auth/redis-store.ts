@@ -1,24 +1,16 @@
 // Key store in Redis (-r, §4.2): hash device:<id> with fields key, cid, level and optional uid, name.
 // During an outage lookups reject at once instead of queueing, while the client reconnects in the background.
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { storedKeyForm } from '../crypto/keys.js';
 import { assertDeviceEntry } from './device-entry.js';
 import { messageOf } from './error-message.js';
 import type { AuthLog, DeviceRecord, KeyStore } from './key-store.js';
-import type { RedisTarget } from './redis-target.js';
+import { connectRedis, type RedisTarget } from './redis-target.js';
 
 export const DEVICE_KEY_PREFIX = 'device:';
 const SCAN_BATCH = 200;
 const QUIT_TIMEOUT_MS = 1000;
 
-/** Fail fast while disconnected (no offline queue, one retry, bounded connect and command time). */
-const CLIENT_OPTIONS: RedisOptions = {
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
-  connectTimeout: 1000,
-  commandTimeout: 1500,
-  retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-};
 
 export class RedisKeyStore implements KeyStore {
   readonly kind = 'redis';
@@ -33,7 +25,7 @@ export class RedisKeyStore implements KeyStore {
   constructor(target: RedisTarget, log: AuthLog) {
     this.label = target.label;
     this.#log = log;
-    this.#redis = target.url ? new Redis(target.url, CLIENT_OPTIONS) : new Redis({ ...CLIENT_OPTIONS, host: target.host, port: target.port });
+    this.#redis = connectRedis(target);
     this.#redis.on('error', (err: unknown) => {
       this.#lastError = messageOf(err);
       this.#startOutage(this.#lastError);

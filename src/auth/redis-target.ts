@@ -1,4 +1,6 @@
-// Where the Redis key store connects (Q17): an explicit URL, else REDIS_URL, else REDIS_HOST/REDIS_PORT, else localhost:6379.
+// Where iosig's Redis clients connect (Q17): an explicit URL, else REDIS_URL, else REDIS_HOST/REDIS_PORT, else
+// localhost:6379 — and how: every client fails fast while Redis is away and reconnects in the background.
+import { Redis, type RedisOptions } from 'ioredis';
 export interface RedisTarget {
   /** Set when the connection comes from a URL (it may hold credentials, so never print it). */
   url?: string;
@@ -39,4 +41,18 @@ function parsePort(text: string, what: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what} must be a port number, got "${text}"`);
   return port;
+}
+
+/** No offline queue, one retry, bounded connect and command time: callers get an error, never a hang. */
+const FAIL_FAST: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 1000,
+  commandTimeout: 1500,
+  retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+};
+
+/** A client for `target` that fails fast during outages (the key store and the redis service share this). */
+export function connectRedis(target: RedisTarget): Redis {
+  return target.url ? new Redis(target.url, FAIL_FAST) : new Redis({ ...FAIL_FAST, host: target.host, port: target.port });
 }

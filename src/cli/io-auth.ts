@@ -1,6 +1,7 @@
 // `io-auth`: adds, lists and removes device keys in a .json key file (-d) or Redis (-r) (PROTOCOL.md §4.2).
 // Keys are stored hashed and are never printed back, not even as the hash (the hash alone is enough to log in).
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
+import { parseCommandLine } from './command-line.js';
 import { checkDeviceEntry } from '../auth/device-entry.js';
 import { messageOf } from '../auth/error-message.js';
 import { FileKeyStore } from '../auth/file-store.js';
@@ -11,7 +12,6 @@ import { DEFAULT_LEVEL, QUOTA_TABLE } from '../protocol/codes.js';
 import { packageVersion } from './version.js';
 
 const EXIT_FAILED = 1;
-const EXIT_BAD_OPTION = 2;
 const REDIS_CONNECT_WAIT_MS = 2000;
 
 interface StoreOptions {
@@ -162,13 +162,8 @@ function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await parseCommandLine(program, argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version exit with 0; parse errors (already printed by commander) with 2.
-      process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_OPTION;
-      return;
-    }
     process.stderr.write(`io-auth: ${messageOf(err)}\n`);
     process.exitCode = EXIT_FAILED;
   }

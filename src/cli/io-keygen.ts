@@ -1,9 +1,9 @@
 // `io-keygen`: prints random ids and keys for devices (PROTOCOL.md §9.4); --json prints the same values as JSON.
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
+import { parseCommandLine } from './command-line.js';
 import { formatKeygenBox, generateKeygenValues } from '../auth/keygen.js';
 import { packageVersion } from './version.js';
 
-const EXIT_BAD_OPTION = 2;
 
 function buildProgram(): Command {
   return new Command('io-keygen')
@@ -16,15 +16,7 @@ function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  try {
-    program.parse(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_OPTION;
-      return;
-    }
-    throw err;
-  }
+  if (!(await parseCommandLine(program, argv))) return;
   const values = generateKeygenValues();
   const json = program.opts<{ json?: boolean }>().json === true;
   process.stdout.write(json ? `${JSON.stringify(values, null, 2)}\n` : formatKeygenBox(values));

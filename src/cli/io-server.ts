@@ -1,7 +1,8 @@
 // `io-server` / `ios`: runs an iosig broker from the command line (PROTOCOL.md §9.2, Q16, Q17).
 import { isIP } from 'node:net';
 import { inspect } from 'node:util';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { EXIT_BAD_COMMAND_LINE, parseCommandLine } from './command-line.js';
 import { createServer, type IosigServer } from '../index.js';
 import { DEFAULT_TIMEOUT_MS, resolveOptions, type ServerOptionsInput, type SlowConsumerPolicy } from '../options.js';
 import { bannerLines, box, networkAddress, usageLines } from './banner.js';
@@ -20,7 +21,6 @@ import type { Service } from '../services/service.js';
 
 /** Exit codes: 1 = could not serve (no port, port in use), 2 = bad command line. */
 const EXIT_USAGE = 1;
-const EXIT_BAD_OPTION = 2;
 /** Shutdown must finish within 2 s; after this the process exits regardless. */
 const FORCE_EXIT_MS = 1_800;
 const MIN_TIMEOUT_MS = 1_000;
@@ -190,13 +190,13 @@ function printOptions(input: ServerOptionsInput, server: IosigServer): void {
 
 function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
   console.log(`monitor metric type: ${type} (${METRIC_DESCRIPTIONS[type]}, every ${METRIC_PERIOD_MS / 1000} s)`);
-  const traffic = new TrafficWindow(server.metrics(), Date.now());
+  const traffic = new TrafficWindow(server.sampler.sample(), Date.now());
   const timer = setInterval(() => {
     if (process.stdout.isTTY) console.clear();
     console.log(`metric ${type}: ${METRIC_DESCRIPTIONS[type]}  ${new Date().toISOString()}`);
     if (type === 1) {
       console.table([memoryRow()]);
-      console.table([traffic.sample(server.metrics(), Date.now())]);
+      console.table([traffic.sample(server.sampler.sample(), Date.now())]);
     } else if (type === 2) {
       console.table(connectionEntries(server.connectionList()));
     } else {
@@ -253,16 +253,7 @@ class Shutdown {
 /** Runs the CLI. `argv` is in `process.argv` form (node, script, ...args). */
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  try {
-    program.parse(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version exit with 0; every parse error (already printed by commander) with 2.
-      process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_OPTION;
-      return;
-    }
-    throw err;
-  }
+  if (!(await parseCommandLine(program, argv))) return;
   const opts = program.opts<CliOptions>();
 
   if (opts.listen === undefined && opts.listenCongport === undefined) {
@@ -296,7 +287,7 @@ export async function main(argv: string[]): Promise<void> {
   if (opts.tlsCert !== undefined || opts.tlsKey !== undefined || opts.tlsCa !== undefined) {
     if (opts.tlsCert === undefined || opts.tlsKey === undefined) {
       warn('io-server: error: --tls-cert and --tls-key go together');
-      process.exitCode = EXIT_BAD_OPTION;
+      process.exitCode = EXIT_BAD_COMMAND_LINE;
       return;
     }
     input.tls = { cert: opts.tlsCert, key: opts.tlsKey, ca: opts.tlsCa };
@@ -318,7 +309,7 @@ export async function main(argv: string[]): Promise<void> {
     );
   } catch (err) {
     warn(`io-server: error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = EXIT_BAD_OPTION;
+    process.exitCode = EXIT_BAD_COMMAND_LINE;
     return;
   }
 

@@ -2,7 +2,8 @@
 // servers in one process (`-c name=url`, repeated) and `io ping` for round-trip times.
 import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { EXIT_BAD_COMMAND_LINE, parseCommandLine } from './command-line.js';
 import { BadUrlError, parseServerUrl, type IoClientOptions } from '../client/index.js';
 import { runLine, type CommandContext } from './io-commands.js';
 import { Output } from './io-output.js';
@@ -13,7 +14,6 @@ import { versionText } from './version.js';
 const DEFAULT_URL = 'ws://localhost:7777';
 /** Exit codes: 1 = could not connect, 2 = bad command line or URL. */
 const EXIT_CONNECT = 1;
-const EXIT_USAGE = 2;
 const READY_WAIT_MS = 10_000;
 /** Text of the ECHO that marks "everything sent before it has been handled" when a script ends. */
 const SYNC_TEXT = 'io-sync';
@@ -262,15 +262,11 @@ function program(): Command {
 /** Entry point for bin/io.js and bin/io-client.js. */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
-    await program().parseAsync([...argv]);
+    await parseCommandLine(program(), argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-      return;
-    }
     if (err instanceof BadUrlError || err instanceof UsageProblem) {
       process.stderr.write(`io: ${err.message}\n`);
-      process.exit(EXIT_USAGE);
+      process.exit(EXIT_BAD_COMMAND_LINE);
     }
     throw err;
   }

@@ -1,6 +1,7 @@
 // `ioip`: prints the machine's LAN IPv4 address (the first non-internal one, PROTOCOL.md §9.4).
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
+import { parseCommandLine } from './command-line.js';
 
 type InterfaceMap = NodeJS.Dict<NetworkInterfaceInfo[]>;
 
@@ -29,10 +30,5 @@ export async function main(argv: readonly string[]): Promise<void> {
       }
       process.stdout.write((flags.all ? addresses : addresses.slice(0, 1)).join('\n') + '\n');
     });
-  try {
-    await program.parseAsync([...argv]);
-  } catch (err) {
-    if (err instanceof CommanderError) process.exitCode = err.exitCode === 0 ? 0 : 2;
-    else throw err;
-  }
+  await parseCommandLine(program, argv);
 }

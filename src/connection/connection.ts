@@ -49,10 +49,12 @@ const ECHO_LIMIT = 30;
 /** Messages held back while a login is checked; a client that floods meanwhile is closed. */
 const HOLD_LIMIT_BYTES = 1024 * 1024;
 const helloScratch = Buffer.alloc(6);
+const PROCESS_EPOCH = Date.now();
 
 export class Connection {
   readonly ssid: number;
-  readonly createdAt = Date.now();
+  /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
+  private readonly bornAt = Date.now() - PROCESS_EPOCH;
   state: StateCode = STATE.OPEN;
   cid = '';
   did = '';
@@ -73,11 +75,11 @@ export class Connection {
   /** Channel key → membership (insertion order = subscription order); made on the first subscribe. */
   private subs: Map<string, Subscription> | null = null;
   /**
-   * The SERVER_TIME_NONCE sent at the start (the salt of every later AUTH_REQ), kept as two numbers —
-   * its time and its 6 random bytes — rather than a Buffer, to keep idle connections small.
+   * The SERVER_TIME_NONCE sent at the start (the salt of every later AUTH_REQ), kept as its 6 random
+   * bytes in two 24-bit integers (its time is `createdAt`) rather than a Buffer, to keep idle connections small.
    */
-  private readonly helloAt: number;
-  private readonly helloRandom: number;
+  private readonly helloLow: number;
+  private readonly helloHigh: number;
   /** Boho state, made when the first AUTH_REQ arrives (idle connections stay small). */
   private session: BohoSession | null = null;
   /** The salt sent to a boho 1.x client (as a 5.x SERVER_TIME_NONCE), once it asked for one. */
@@ -112,8 +114,8 @@ export class Connection {
     this.level = ctx.options.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
     randomFillSync(helloScratch);
-    this.helloRandom = helloScratch.readUIntLE(0, 6);
-    this.helloAt = Date.now();
+    this.helloLow = helloScratch.readUIntLE(0, 3);
+    this.helloHigh = helloScratch.readUIntLE(3, 3);
     this.sendPlain(this.hello());
     this.sendPlain(SERVER_READY_MSG);
     this.state = STATE.SERVER_READY;
@@ -121,8 +123,14 @@ export class Connection {
 
   /** The SERVER_TIME_NONCE this connection got: nonce = random bytes 0..3, filler = bytes 4..5. */
   private hello(): Buffer {
-    helloScratch.writeUIntLE(this.helloRandom, 0, 6);
-    return encodeServerTimeNonce(this.helloAt, helloScratch.subarray(4, 6), helloScratch.subarray(0, 4));
+    helloScratch.writeUIntLE(this.helloLow, 0, 3);
+    helloScratch.writeUIntLE(this.helloHigh, 3, 3);
+    return encodeServerTimeNonce(this.createdAt, helloScratch.subarray(4, 6), helloScratch.subarray(0, 4));
+  }
+
+  /** When the connection was accepted (ms since the Unix epoch). */
+  get createdAt(): number {
+    return PROCESS_EPOCH + this.bornAt;
   }
 
   get transport(): Link['transport'] {
@@ -604,11 +612,17 @@ export class Connection {
     this.link.close(reason);
   }
 
-  /** Immediate teardown (attacks, framing errors). */
+  /** Immediate teardown (attacks, framing errors), logged. */
   destroy(reason: string): void {
     if (this.closed) return;
-    this.closeReason ||= reason;
     this.report(`dropped: ${reason}`);
+    this.abort(reason);
+  }
+
+  /** Immediate teardown without a log line (server shutdown). */
+  abort(reason: string): void {
+    if (this.closed) return;
+    this.closeReason ||= reason;
     this.link.destroy(reason);
   }
 

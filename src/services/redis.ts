@@ -1,7 +1,7 @@
 // The `redis` service (PROTOCOL.md §7.4): level-200 callers run a fixed set of Redis commands on the broker's Redis.
 // It has its own client, fails fast while Redis is unreachable (no offline queue, bounded commands) and never throws.
-import { Redis, type RedisOptions } from 'ioredis';
-import type { RedisTarget } from '../auth/redis-target.js';
+import type { Redis } from 'ioredis';
+import { connectRedis, type RedisTarget } from '../auth/redis-target.js';
 import type { Caller, CallRequest, Service, ServiceReply } from './service.js';
 import { messageOf } from '../auth/error-message.js';
 import { failure, success } from './args.js';
@@ -16,13 +16,6 @@ const CAMEL_CASE = ['get', 'set', 'hGetAll', 'hGet', 'hSet', 'sAdd', 'sIsMember'
 const FIRST_CONNECT_WAIT_MS = 1000;
 const QUIT_TIMEOUT_MS = 1000;
 
-const CLIENT_OPTIONS: RedisOptions = {
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
-  connectTimeout: 1000,
-  commandTimeout: 1500,
-  retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-};
 
 export class RedisService implements Service {
   readonly name = 'redis';
@@ -38,7 +31,7 @@ export class RedisService implements Service {
   constructor(target: RedisTarget, log: (line: string) => void) {
     this.#label = target.label;
     this.#log = log;
-    this.#redis = target.url ? new Redis(target.url, CLIENT_OPTIONS) : new Redis({ ...CLIENT_OPTIONS, host: target.host, port: target.port });
+    this.#redis = connectRedis(target);
     // Without an 'error' listener ioredis would print every failed reconnect; log each outage once instead.
     this.#redis.on('error', (err: unknown) => this.#outage(messageOf(err)));
     this.#redis.on('close', () => this.#outage('connection lost'));

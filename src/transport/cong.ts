@@ -25,7 +25,9 @@ function flushAll(): void {
 }
 
 class CongLink implements Link {
-  readonly transport = 'cong' as const;
+  get transport(): 'cong' {
+    return 'cong';
+  }
   conn: Connection | null = null;
   closed = false;
   private pending: Buffer[] = [];
@@ -36,7 +38,6 @@ class CongLink implements Link {
 
   constructor(
     readonly socket: net.Socket,
-    readonly peerAddress: string,
     private readonly counters: Counters,
     private readonly options: ServerOptions,
   ) {}
@@ -136,14 +137,12 @@ export interface CongTransport {
 
 /** Starts the CongSocket listener (TLS when configured); resolves with the bound port. */
 export function listenCong(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<CongTransport> {
-  const sockets = new Set<net.Socket>();
   const secure = tlsServerOptions(options);
   const onSocket = (socket: net.Socket): void => {
     socket.setNoDelay(true);
-    sockets.add(socket);
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
-    const link = new CongLink(socket, peerAddress, counters, options);
+    const link = new CongLink(socket, counters, options);
     const conn = accept(link, { peerIp: peerAddress, tls: secure !== null });
     link.conn = conn;
     const decoder = new CongDecoder(
@@ -168,7 +167,6 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
       /* reset by peer and the like: 'close' follows */
     });
     socket.on('close', () => {
-      sockets.delete(socket);
       decoder.stop();
       link.closed = true;
       conn.onLinkClosed();
@@ -187,7 +185,7 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
 
   const close = (): Promise<void> =>
     new Promise((resolve) => {
-      for (const socket of sockets) socket.destroy();
+      // Connections are destroyed by their owner (the server); this waits until they are gone.
       server.close(() => resolve());
     });
 

@@ -14,8 +14,6 @@ export class Outbound {
 
 export interface Link {
   readonly transport: TransportKind;
-  /** Socket peer address as the OS reports it (not yet normalized). */
-  readonly peerAddress: string;
   /** Sends one protocol message; false when it was dropped (closed link or slow consumer). */
   send(msg: Uint8Array): boolean;
   /** Sends a message that other receivers get too. */
@@ -33,4 +31,6 @@ export interface Link {
   leaveTopic(key: string): void;
   /** Bytes waiting to be written. */
   buffered(): number;
+  /** Applies the slow-consumer policy to sends the link cannot observe one by one (native publishes). */
+  checkPressure?(): void;
 }

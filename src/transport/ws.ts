@@ -21,8 +21,6 @@ export type AcceptLink = (link: Link, peer: PeerInfo) => Connection;
 
 /** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped. */
 const SEND_OK = 1;
-/** How often native-pub/sub receivers are checked against the backpressure limit. */
-const PRESSURE_SCAN_MS = 100;
 
 /**
  * Slow consumers: uWS's own limit is set far above ours, and we enforce ours so that every drop and
@@ -30,7 +28,10 @@ const PRESSURE_SCAN_MS = 100;
  * so its deliveries come through `send`, where they are dropped and counted until it drains.
  */
 class WsLink implements Link {
-  readonly transport = 'ws' as const;
+  // A getter, not a field: one property fewer on every connection.
+  get transport(): 'ws' {
+    return 'ws';
+  }
   conn: Connection | null = null;
   closed = false;
   /** Set when we close it ourselves. */
@@ -40,7 +41,6 @@ class WsLink implements Link {
 
   constructor(
     private readonly ws: Socket,
-    readonly peerAddress: string,
     private readonly counters: Counters,
     private readonly options: ServerOptions,
   ) {}
@@ -133,10 +133,10 @@ function headerValue(req: uWS.HttpRequest, name: string): string | undefined {
   return value === '' ? undefined : value;
 }
 
-/** Starts the WebSocket listener; resolves with the bound port. */
 /** Registers HTTP routes (metrics, status API, dashboard) on the WebSocket port's app. */
 export type HttpRoutes = (app: uWS.TemplatedApp) => void;
 
+/** Starts the WebSocket listener; resolves with the bound port. */
 export async function listenWs(options: ServerOptions, counters: Counters, accept: AcceptLink, routes?: HttpRoutes): Promise<WsTransport> {
   const files = options.tls;
   // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
@@ -148,17 +148,10 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
         passphrase: files.passphrase,
       })
     : uWS.App();
-  const sockets = new Set<Socket>();
-  // Native publishes give no per-receiver feedback, so receivers are checked on a short period.
-  const pressureScan = setInterval(() => {
-    for (const ws of sockets) ws.getUserData().link?.checkPressure();
-  }, PRESSURE_SCAN_MS);
-  pressureScan.unref();
+  // Connections are closed by their owner (the server); this only stops accepting.
   const close = (): void => {
-    clearInterval(pressureScan);
     if (listenSocket) uWS.us_listen_socket_close(listenSocket);
     listenSocket = null;
-    for (const ws of [...sockets]) ws.close();
   };
   let listenSocket: uWS.us_listen_socket | null = null;
 
@@ -198,9 +191,8 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
       const data = ws.getUserData();
       const peer = data.peer!;
       data.peer = null;
-      const link = new WsLink(ws, peer.peerIp, counters, options);
+      const link = new WsLink(ws, counters, options);
       data.link = link;
-      sockets.add(ws);
       counters.acceptedWs++;
       link.conn = accept(link, peer);
     },
@@ -222,7 +214,6 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
       ws.getUserData().link?.relieve();
     },
     close: (ws) => {
-      sockets.delete(ws);
       const link = ws.getUserData().link;
       if (!link) return;
       link.closed = true;
