@@ -11,8 +11,8 @@ import type { Link, Outbound } from './link.js';
 import type { AcceptLink } from './ws.js';
 import { tlsServerOptions } from './tls-options.js';
 
-/** Above this many pending bytes a flush writes chunks one by one instead of concatenating them. */
-const CONCAT_LIMIT = 64 * 1024;
+/** Frames this large on average are written one by one (under cork) instead of being copied together. */
+const LARGE_CHUNK = 16 * 1024;
 
 /** Links with pending writes, flushed together once per event-loop turn. */
 const dirty: CongLink[] = [];
@@ -85,7 +85,8 @@ class CongLink implements Link {
     this.pendingBytes = 0;
     if (chunks.length === 1) {
       this.socket.write(chunks[0]!);
-    } else if (total <= CONCAT_LIMIT) {
+    } else if (total / chunks.length < LARGE_CHUNK) {
+      // Many small frames: one copy is far cheaper than one stream write per frame.
       this.socket.write(Buffer.concat(chunks, total));
     } else {
       this.socket.cork();
