@@ -24,7 +24,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/bin ./bin
-RUN ln -s /app/bin/io-server.js /usr/local/bin/io-server \
+COPY auth ./auth
+RUN for tool in io-server io io-client io-keygen io-auth ioip; do ln -s /app/bin/$tool.js /usr/local/bin/$tool; done \
  && ln -s /app/bin/io-server.js /usr/local/bin/ios
 USER node
 EXPOSE 7777 8888
