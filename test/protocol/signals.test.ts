@@ -31,6 +31,7 @@ import { buildSignal, decodeSignalPayload, encodeSignalPayload, parseSignal } fr
 import { decodeCall, decodeResponseMbp, encodeCall, encodeResponseMbp } from '../../src/protocol/rpc.js';
 import { unpack } from '../../src/protocol/mbp.js';
 import { fromVectorValue, hex, loadVector, unhex } from '../helpers/vectors.js';
+import { BohoSession, keyFromString, parseAuthReq } from '../../src/crypto/boho.js';
 
 interface Decoded {
   type: string;
@@ -51,6 +52,16 @@ interface Decoded {
   serverNonce?: string;
   plaintext_hex?: string;
   inner?: Decoded;
+  len?: number;
+  hmac32?: string;
+  encLen?: number;
+  otpSrc8?: string;
+  otpSrc8_unixTime?: number;
+  otpSrc8_milTime?: number;
+  otpSrc8_counter?: number;
+  hmac8?: string;
+  decrypted_header_hex?: string;
+  inner_hex?: string;
 }
 interface SignalPackCase {
   call: string;
@@ -66,6 +77,10 @@ interface ServerMessageCase {
   key: string;
   hex: string;
   decoded: Decoded;
+  /** Where the message was recorded in transcripts_inprocess.json. */
+  scenario?: string;
+  seq?: number;
+  conn?: string;
 }
 interface SignalVectors {
   signal_packs: SignalPackCase[];
@@ -294,8 +309,85 @@ function rebuildServerMessage(decoded: Decoded): Buffer | null {
   }
 }
 
+interface TranscriptFile {
+  auth_param: string;
+  scenarios: { id: string; events: { seq: number; conn?: string; dir?: string; msg_hex?: string }[] }[];
+}
+const transcripts = loadVector<TranscriptFile>('transcripts_inprocess.json');
+
+/**
+ * Both ends of the Boho session of `conn` in a deterministic transcript, rebuilt from the recorded
+ * SERVER_TIME_NONCE and AUTH_REQ (the client draws the recorded nonce) and the transcripts' key
+ * provider. The server side has accepted the login; the client side has sent its AUTH_REQ.
+ */
+function transcriptSession(scenario: string, conn: string, now: () => number): { client: BohoSession; server: BohoSession } {
+  const sc = transcripts.scenarios.find((x) => x.id === scenario);
+  assert.ok(sc, `scenario ${scenario}`);
+  const sent = (dir: string, type: string): Buffer => {
+    const ev = sc.events.find((e) => e.conn === conn && e.dir === dir && e.msg_hex?.startsWith(type));
+    assert.ok(ev, `${scenario}: ${conn} ${dir} ${type}`);
+    return unhex(ev.msg_hex!);
+  };
+  const timeNonce = sent('S>C', 'b0');
+  const authReqMsg = sent('C>S', 'b1');
+  const req = parseAuthReq(authReqMsg);
+  assert.ok(req);
+  const entry = transcripts.auth_param.split(',').find((e) => e.startsWith(`${req.id}.`));
+  assert.ok(entry, `key of ${req.id}`);
+  const key = entry.split('.')[1]!;
+  const client = new BohoSession({ now, random: () => req.clientNonce });
+  assert.equal(hex(client.authReq(req.id, key, timeNonce)!), hex(authReqMsg), 'AUTH_REQ rebuilt');
+  const server = new BohoSession({ now });
+  assert.ok(server.adoptServerTimeNonce(timeNonce));
+  assert.ok(server.checkAuthReq(req, keyFromString(key)), 'the recorded AUTH_REQ carries the right key');
+  server.accept(keyFromString(key), req.clientNonce);
+  return { client, server };
+}
+
+/** Boho envelopes in server_messages, checked by rebuilding the session they were made in. */
+const BOHO_CHECKS: Record<string, (vector: ServerMessageCase) => void> = {
+  AUTH_RES: (vector) => {
+    const { client, server } = transcriptSession(vector.scenario!, vector.conn!, Date.now);
+    assert.equal(hex(server.authRes()), vector.hex, 'B2 ‖ H(K ‖ sN ‖ cN ‖ sN ‖ cN)');
+    assert.equal(vector.decoded.hmac32, vector.hex.slice(2));
+    assert.ok(client.verifyAuthRes(unhex(vector.hex)));
+    assert.ok(client.authorized);
+  },
+  ENC_E2E: (vector) => {
+    const d = vector.decoded;
+    const msg = unhex(vector.hex);
+    const encLen = d.encLen!;
+    // Layout: B7 ‖ encLen u32LE ‖ otpSrc8 ‖ hmac8 ‖ xored header (encLen) ‖ untouched rest.
+    assert.equal(msg[0], MSG.ENC_E2E);
+    assert.equal(msg.readUInt32LE(1), encLen);
+    assert.equal(hex(msg.subarray(5, 13)), d.otpSrc8);
+    assert.equal(msg.readUInt32LE(5), d.otpSrc8_unixTime);
+    assert.equal(msg.readUInt16LE(9), d.otpSrc8_milTime);
+    assert.equal(msg.readUInt16LE(11), d.otpSrc8_counter);
+    assert.equal(hex(msg.subarray(13, 21)), d.hmac8);
+    assert.equal(msg.length, d.len);
+    assert.equal(hex(msg.subarray(21 + encLen)), d.inner_hex!.slice(2 * encLen), 'the rest is relayed untouched');
+    // The receiver's session opens it to the recorded SIGNAL_E2E.
+    const now = (): number => d.otpSrc8_unixTime! * 1000 + d.otpSrc8_milTime!;
+    const { client, server } = transcriptSession(vector.scenario!, vector.conn!, now);
+    assert.ok(client.verifyAuthRes(server.authRes()));
+    const opened = client.openE2E(msg);
+    assert.ok(opened, 'hmac8 checks out under the receiver session');
+    assert.equal(hex(opened.subarray(0, encLen)), d.decrypted_header_hex);
+    assert.equal(hex(opened), d.inner_hex);
+    // And the server side makes the same bytes again with the recorded clock and counter.
+    server.counter = d.otpSrc8_counter! - 1;
+    assert.equal(hex(server.sealE2E(unhex(d.inner_hex!), encLen)!), vector.hex);
+  },
+};
+
 describe('server_messages vectors', () => {
   for (const vector of vectors.server_messages) {
+    const boho = BOHO_CHECKS[vector.decoded.type];
+    if (boho) {
+      it(`${vector.key} (Boho, session rebuilt from ${vector.scenario} seq ${vector.seq})`, () => boho(vector));
+      continue;
+    }
     // Encrypted envelopes: rebuild the plaintext inside them instead.
     const { inner, plaintext_hex } = vector.decoded;
     const target = inner && plaintext_hex ? { decoded: inner, hex: plaintext_hex } : vector;

@@ -5,19 +5,34 @@
 // Per-run randomness is masked, nothing else: SERVER_TIME_NONCE bytes 1..12, anonymous cids (the
 // reference cid → our cid mapping is learnt from each CID_RES and substituted everywhere, in sent
 // and expected bytes, tags and IAM_RES JSON alike) and `ssid` values in IAM_RES JSON. Places where
-// iosig deliberately differs from the reference (PROTOCOL.md §10) are listed in DEVIATIONS.
+// iosig deliberately differs from the reference (PROTOCOL.md §10) are listed in DEVIATIONS. The
+// current time in `reply` service answers (date, unixtime) is masked too.
+//
+// Logged-in connections really log in: the AUTH_REQ is built with a client BohoSession from the
+// SERVER_TIME_NONCE our server sent (the reference's AUTH_REQ used the right key exactly when its
+// hmac matches the recorded nonce, otherwise a wrong key is used), AUTH_RES is verified, and
+// encrypted traffic is compared as plaintext: recorded ENC_488/ENC_E2E sent by the client are
+// re-encrypted from their recorded plaintext with our session, and encrypted messages from the
+// server are decrypted and compared with the recorded plaintext (`decoded.plaintext_hex`, `inner_hex`).
 //
 // Collection is exact rather than time-based: before each client action every open connection does
-// an ECHO round trip (RawClient.syncEvents), so everything the server wrote before it is in hand.
+// an ECHO round trip (Replay.syncConn), so everything the server wrote before it is in hand.
 // Only a connection in the middle of a hand-written partial frame cannot do that; it waits for the
-// expected number of events (at most 500 ms) instead.
+// expected number of events (at most 500 ms) instead. Two things the server writes later on purpose
+// get a fixed wait: AUTH_FAIL (after authFailDelay, AUTH_WAIT_MS) and a service's RESPONSE_MBP
+// (services answer asynchronously, CALL_WAIT_MS).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrameHeader } from '../../src/protocol/congsocket.js';
+import { encodeResponseMbp } from '../../src/protocol/rpc.js';
+import { BohoSession, decryptE2E, idFromId8, keyFromString } from '../../src/crypto/boho.js';
+import { sha256 } from '../../src/crypto/otp.js';
+import { createBuiltinService } from '../../src/services/builtin.js';
+import { createServer, type ServerOptionsInput } from '../../src/index.js';
 import { loadVector } from '../helpers/vectors.js';
 import { connectRaw, type RawClient, type RxEvent, type Transport } from '../helpers/raw-client.js';
 import { TimeoutError, pollUntil, sleep } from '../helpers/wait.js';
-import { startServer, type IosigServer } from '../integration/support.js';
+import type { IosigServer } from '../integration/support.js';
 
 interface TEvent {
   seq?: number;
@@ -31,7 +46,17 @@ interface TEvent {
   text?: string;
   event?: string;
   note?: string;
-  decoded?: { type?: string; json?: { ip?: string } };
+  decoded?: {
+    type?: string;
+    json?: { ip?: string };
+    id8?: string;
+    clientNonce?: string;
+    hmac32?: string;
+    plaintext_hex?: string;
+    encLen?: number;
+    inner_hex?: string;
+    decrypted_header_hex?: string;
+  };
 }
 
 interface Scenario {
@@ -42,16 +67,39 @@ interface Scenario {
 }
 
 /** One expected (or received) item on a connection. */
-type Item = { kind: 'msg'; hex: string } | { kind: 'ping' } | { kind: 'pong' };
+type Item =
+  /** `enc` set: the server must send this message encrypted (ENC_488 b8 / ENC_E2E b7) and `hex` is its
+   *  plaintext; 'b2' is an AUTH_RES, checked with the client session instead of byte for byte. */
+  | { kind: 'msg'; hex: string; enc?: 'b8' | 'b7' | 'b2' }
+  | { kind: 'ping' }
+  | { kind: 'pong' };
 
 interface Deviation {
   scenario: string;
   seq: number;
   q: string;
   why: string;
-  /** What iosig sends instead of the reference event: one or more acceptable item lists. */
+  /**
+   * What iosig sends instead of the reference event (one or more acceptable item lists). For a C>S
+   * event: what iosig sends on that connection in answer to it where the reference sent nothing.
+   */
   instead: Item[][];
+  /** iosig then closes this connection, where the reference kept it open. */
+  thenClosed?: boolean;
 }
+
+const AUTH_FAIL: Item = { kind: 'msg', hex: 'b3' };
+/** Plaintext CID_RES / IAM_RES of an anonymous cid that the reference never had: `?Q19a` is a stand-in
+ *  reference cid, so our anonymous cid is learnt from the CID_RES and substituted in the IAM_RES. */
+const anonCidRes = (standIn: string): Item => ({ kind: 'msg', hex: 'c2' + Buffer.from(standIn).toString('hex') });
+const anonIamRes = (standIn: string, ip: string): Item => ({
+  kind: 'msg',
+  hex:
+    'da' +
+    Buffer.from(
+      JSON.stringify({ ssid: 0, cid: standIn, did: '', uid: '', level: 3, nick: '', ip, tag: [] }),
+    ).toString('hex'),
+});
 
 /** Documented, deliberate differences from the reference (PROTOCOL.md §10). */
 const DEVIATIONS: Deviation[] = [
@@ -69,15 +117,67 @@ const DEVIATIONS: Deviation[] = [
     why: 'a PING message over WebSocket may be answered with a PONG message [ce] instead of a pong frame (uWS.js has no pong() call)',
     instead: [[{ kind: 'pong' }], [{ kind: 'msg', hex: 'ce' }]],
   },
+  {
+    scenario: 'call_reply',
+    seq: 16,
+    q: 'Q12',
+    why: 'a CALL to an unknown service is answered with (255, "UNKNOWN_SERVICE") instead of silence',
+    instead: [[{ kind: 'msg', hex: encodeResponseMbp(255, 7, 'UNKNOWN_SERVICE').toString('hex') }]],
+  },
+  {
+    scenario: 'auth_success_encrypted',
+    seq: 26,
+    q: 'Q9',
+    why: 'the ECHO reply to a logged-in, non-TLS session goes through the encryption rule (ENC_488)',
+    instead: [[{ kind: 'msg', hex: 'cc6869', enc: 'b8' }]],
+  },
+  {
+    scenario: 'auth_on_server_without_auth',
+    seq: 2,
+    q: 'Q18',
+    why: 'an AUTH_REQ to a server without a key store gets AUTH_FAIL [b3] after the delay instead of being ignored',
+    instead: [[AUTH_FAIL]],
+  },
+  {
+    scenario: 'auth_levels',
+    seq: 15,
+    q: 'Q19',
+    why: 'the bad-level login (id4, level 7) changed nothing: after AUTH_FAIL the connection is anonymous and unencrypted (reference: cid4, encrypted)',
+    instead: [[anonCidRes('?Q19a')]],
+  },
+  {
+    scenario: 'auth_levels',
+    seq: 17,
+    q: 'Q19',
+    why: 'IAM_RES of the still anonymous connection, plaintext (reference: cid4/id4, encrypted)',
+    instead: [[anonIamRes('?Q19a', '127.0.0.1')]],
+  },
+  {
+    scenario: 'duplicate_login',
+    seq: 14,
+    q: 'Q19',
+    why: 'the rejected ws newcomer is not authorised, so its later anonymous CID_RES is plaintext (reference: encrypted, it had stayed "authorised")',
+    instead: [[{ kind: 'msg', hex: 'c23f6e386a74' }]],
+  },
+  {
+    scenario: 'duplicate_login_kick_old',
+    seq: 12,
+    q: 'Q21',
+    why: 'replace policy: the old connection gets AUTH_CLEAR "duplicate login." and is then closed (reference: left open)',
+    instead: [[{ kind: 'msg', hex: 'c4' + Buffer.from('duplicate login.').toString('hex') }]],
+    thenClosed: true,
+  },
+  {
+    scenario: 'duplicate_login_kick_old',
+    seq: 13,
+    q: 'Q21',
+    why: 'replace policy keeps the new connection: it is logged in (QUOTA_LEVEL + AUTH_RES) instead of closed',
+    instead: [[{ kind: 'msg', hex: 'c301' }, { kind: 'msg', hex: 'b2', enc: 'b2' }]],
+  },
 ];
 
 /** Parts of a transcript that this harness does not replay, with the reason (not server deviations). */
 const NOT_REPLAYED: { scenario: string; conn?: string; seqs?: number[]; why: string }[] = [
-  {
-    scenario: 'server_signal',
-    conn: 'B',
-    why: 'B logs in with Boho auth (§4), which belongs to a later issue; its encrypted SERVER_SIGNAL is covered there',
-  },
   {
     scenario: 'server_signal',
     seqs: [20, 21, 22, 23],
@@ -93,20 +193,7 @@ const SERVER_CALLS: { match: string; run: (s: IosigServer) => void }[] = [
   },
 ];
 
-const SKIPPED: Record<string, string> = {
-  call_reply: 'CALL / RPC services (§7) belong to a later issue',
-  auth_success_encrypted: 'Boho auth and ENC_488 (§4) belong to a later issue',
-  auth_fail: 'Boho auth (§4) belongs to a later issue',
-  auth_levels: 'Boho auth and quota levels (§4, §8) belong to a later issue',
-  auth_on_server_without_auth: 'Boho auth (§4, Q18) belongs to a later issue',
-  duplicate_login: 'duplicate login (§4.8) belongs to a later issue',
-  duplicate_login_kick_old: 'duplicate login (§4.8) belongs to a later issue',
-  relogin_same_connection: 'Boho auth (§4) belongs to a later issue',
-  e2e_relay: 'SIGNAL_E2E relay needs Boho auth (§4.6), a later issue',
-  quota_oversize: 'quota enforcement (§8) belongs to a later issue',
-  quota_oversize_disconnect: 'quota enforcement (§8) belongs to a later issue',
-  members_only: 'membersOnly (§5.9) belongs to a later issue',
-};
+const SKIPPED: Record<string, string> = {};
 
 const REPLAYED = [
   'anon_connect_cong',
@@ -124,9 +211,54 @@ const REPLAYED = [
   'disconnect_state_signal',
   'malformed_lengths',
   'server_signal',
+  'call_reply',
+  'auth_success_encrypted',
+  'auth_fail',
+  'auth_levels',
+  'auth_on_server_without_auth',
+  'duplicate_login',
+  'duplicate_login_kick_old',
+  'relogin_same_connection',
+  'e2e_relay',
+  'quota_oversize',
+  'quota_oversize_disconnect',
+  'members_only',
 ];
 
-const transcripts = loadVector<{ scenarios: Scenario[] }>('transcripts_inprocess.json');
+/** Delay before AUTH_FAIL on the test servers (ms); the harness waits AUTH_WAIT_MS after each AUTH_REQ. */
+const AUTH_FAIL_DELAY = 100;
+const AUTH_WAIT_MS = AUTH_FAIL_DELAY + 150;
+/** Wait after a CALL before the next round trip (ms). */
+const CALL_WAIT_MS = 50;
+
+/** Server options for each scenario `config` of the reference run. */
+function serverOptions(config: string, authParam: string): ServerOptionsInput & { services?: ReturnType<typeof createBuiltinService>[] } {
+  const base = {
+    auth: { param: authParam },
+    services: [createBuiltinService('reply', {})],
+    authFailDelay: AUTH_FAIL_DELAY,
+  };
+  switch (config) {
+    case 'default':
+      return base;
+    case 'noauth':
+      return { ...base, auth: null };
+    case 'kick_old': // BohoAuth.keepOldConnection = false
+      return { ...base, duplicateLogin: 'replace' };
+    case 'quota':
+      return { ...base, useQuota: { signalSize: true } };
+    case 'quota_disconnect':
+      return { ...base, useQuota: { signalSize: true, disconnect: true } };
+    case 'members_only':
+      return { ...base, membersOnly: true };
+    default:
+      throw new Error(`unknown scenario config ${config}`);
+  }
+}
+
+const transcripts = loadVector<{ scenarios: Scenario[]; auth_param: string }>('transcripts_inprocess.json');
+/** id → key of the transcripts' key provider (`auth_param`: id.key.cid.level,...). */
+const KEYS = new Map(transcripts.auth_param.split(',').map((e) => e.split('.') as [string, string]));
 const XFF_IP = '203.0.113.7';
 
 function replaceAll(buf: Buffer, from: Buffer, to: Buffer): Buffer {
@@ -152,10 +284,19 @@ function mask(hex: string): string {
     const json = buf.subarray(1).toString('utf8').replace(/^\{"ssid":\d+,/, '{"ssid":#,');
     return 'da ' + json;
   }
+  if (buf[0] === 0xdd && buf.length > 4) {
+    // RESPONSE_MBP of `reply` date / unixtime: the body is the current time.
+    const body = buf.subarray(4).toString('latin1');
+    const masked = body
+      .replace(/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\[/, '<date>[')
+      .replace(/^\d{10}\[/, '<unixtime>[');
+    if (masked !== body) return buf.subarray(0, 4).toString('hex') + ' ' + masked;
+  }
   return hex;
 }
 
-const show = (it: Item): string => (it.kind === 'msg' ? mask(it.hex) : `<ws ${it.kind} frame>`);
+const show = (it: Item): string =>
+  it.kind === 'msg' ? (it.enc ? `<${it.enc}>(${mask(it.hex)})` : mask(it.hex)) : `<ws ${it.kind} frame>`;
 
 class Replay {
   readonly clients = new Map<string, RawClient>();
@@ -169,6 +310,16 @@ class Replay {
   readonly rawTail = new Map<string, Buffer>();
   readonly cidMap = new Map<string, string>();
   readonly log: string[] = [];
+  /** Client side Boho session of each connection that logged in (or tried to). */
+  readonly sessions = new Map<string, BohoSession>();
+  /** Last SERVER_TIME_NONCE our server sent on each connection, and the one the reference sent. */
+  readonly ourNonce = new Map<string, Buffer>();
+  readonly refNonce = new Map<string, Buffer>();
+  /** AUTH_RES checks already made (verifyAuthRes changes the session, so each message is checked once). */
+  readonly authResChecked = new Map<string, boolean>();
+  /** Plaintext of every message each connection received, in order. */
+  readonly received = new Map<string, Buffer[]>();
+  private syncN = 0;
 
   constructor(
     readonly sc: Scenario,
@@ -234,8 +385,39 @@ class Replay {
     return out;
   }
 
+  /** Checks an AUTH_RES with the connection's client session (once per message). */
+  checkAuthRes(conn: string, msg: Buffer): boolean {
+    const key = `${conn}:${msg.toString('hex')}`;
+    let ok = this.authResChecked.get(key);
+    if (ok === undefined) {
+      ok = msg.length === 33 && msg[0] === 0xb2 && (this.sessions.get(conn)?.verifyAuthRes(msg) ?? false);
+      this.authResChecked.set(key, ok);
+    }
+    return ok;
+  }
+
+  /** Plaintext of an ENC_488 / ENC_E2E received on `conn`, null when it does not open. */
+  openEnc(conn: string, msg: Buffer): Buffer | null {
+    const session = this.sessions.get(conn);
+    if (!session?.authorized) return null;
+    if (msg[0] === 0xb8) return session.decrypt488(msg);
+    if (msg[0] === 0xb7) return session.openE2E(msg);
+    return null;
+  }
+
+  plain(conn: string, msg: Buffer): Buffer {
+    return (msg[0] === 0xb8 || msg[0] === 0xb7 ? this.openEnc(conn, msg) : null) ?? msg;
+  }
+
+  showActual(conn: string, it: Item): string {
+    if (it.kind !== 'msg') return show(it);
+    const msg = Buffer.from(it.hex, 'hex');
+    const pt = msg[0] === 0xb8 || msg[0] === 0xb7 ? this.openEnc(conn, msg) : null;
+    return pt ? `<${it.hex.slice(0, 2)}>(${mask(pt.toString('hex'))})` : mask(it.hex);
+  }
+
   /** Compares received items with one candidate, learning cids from CID_RES. Returns the new cids or null. */
-  match(actual: Item[], expected: Item[]): Map<string, string> | null {
+  match(conn: string, actual: Item[], expected: Item[]): Map<string, string> | null {
     if (actual.length !== expected.length) return null;
     const learnt = new Map<string, string>();
     for (let i = 0; i < actual.length; i++) {
@@ -245,7 +427,17 @@ class Replay {
       if (a.kind !== 'msg' || e.kind !== 'msg') continue;
       let eb = this.subst(Buffer.from(e.hex, 'hex'));
       for (const [ref, ours] of learnt) eb = replaceAll(eb, Buffer.from(ref), Buffer.from(ours));
-      const ab = Buffer.from(a.hex, 'hex');
+      let ab: Buffer = Buffer.from(a.hex, 'hex');
+      if (e.enc === 'b2') {
+        if (!this.checkAuthRes(conn, ab)) return null;
+        continue;
+      }
+      if (e.enc) {
+        if (ab[0] !== parseInt(e.enc, 16)) return null;
+        const pt = this.openEnc(conn, ab);
+        if (!pt) return null;
+        ab = pt;
+      }
       if (eb[0] === 0xc2 && ab[0] === 0xc2) {
         const ref = eb.subarray(1).toString('utf8');
         const ours = ab.subarray(1).toString('utf8');
@@ -254,7 +446,7 @@ class Replay {
           continue;
         }
       }
-      if (mask(eb.toString('hex')) !== mask(a.hex)) return null;
+      if (mask(eb.toString('hex')) !== mask(ab.toString('hex'))) return null;
     }
     return learnt;
   }
@@ -262,18 +454,26 @@ class Replay {
   compare(conn: string, actual: Item[], window: { seq: number; items: Item[][] }[]): void {
     const cands = Replay.candidates(window);
     for (const cand of cands) {
-      const learnt = this.match(actual, cand);
+      const learnt = this.match(conn, actual, cand);
       if (learnt) {
         for (const [ref, ours] of learnt) this.cidMap.set(ref, ours);
+        const got = this.received.get(conn) ?? [];
+        for (const it of actual) if (it.kind === 'msg') got.push(this.plain(conn, Buffer.from(it.hex, 'hex')));
+        this.received.set(conn, got);
         return;
       }
     }
     const seqs = window.map((w) => w.seq).join(',') || '-';
     assert.deepEqual(
-      actual.map(show),
-      (cands[0] ?? []).map((it) => (it.kind === 'msg' ? mask(this.subst(Buffer.from(it.hex, 'hex')).toString('hex')) : show(it))),
+      actual.map((it) => this.showActual(conn, it)),
+      (cands[0] ?? []).map((it) =>
+        it.kind === 'msg'
+          ? show({ ...it, hex: it.enc === 'b2' ? 'b2' : this.subst(Buffer.from(it.hex, 'hex')).toString('hex') })
+          : show(it),
+      ),
       `${this.sc.id}: conn ${conn} (${this.kinds.get(conn)}) received something else than transcript seq ${seqs}`,
     );
+    assert.fail(`${this.sc.id}: conn ${conn}: transcript seq ${seqs} not matched (same display, different bytes)`);
   }
 
   toItems(conn: string, evs: RxEvent[]): Item[] {
@@ -286,8 +486,74 @@ class Replay {
           `${this.sc.id}: conn ${conn}: CongSocket header must be the smallest type (§1.2)`,
         );
       }
+      if (ev.data[0] === 0xb0 && ev.data.length === 13) this.ourNonce.set(conn, Buffer.from(ev.data));
       return { kind: 'msg', hex: ev.data.toString('hex') };
     });
+  }
+
+  /**
+   * RawClient.syncEvents, except that the ECHO may come back encrypted (Q9) on a logged-in
+   * connection, and an AUTH_RES is verified as soon as it arrives so that reply can be opened.
+   */
+  async syncConn(conn: string, c: RawClient, timeoutMs = 3000): Promise<RxEvent[]> {
+    const n = ++this.syncN;
+    const marker = Buffer.from([0xcc, 0x7e, 0x52, 0x50, 0x4c, (n >>> 8) & 0xff, n & 0xff, 0x7e]);
+    c.send(marker);
+    const end = Date.now() + timeoutMs;
+    const before: RxEvent[] = [];
+    for (;;) {
+      const left = end - Date.now();
+      if (left <= 0) throw new TimeoutError('the sync ECHO round trip', timeoutMs);
+      const ev = await c.nextEvent(left);
+      if (ev.kind === 'msg') {
+        if (ev.data.equals(marker)) return before;
+        if (ev.data[0] === 0xb2) this.checkAuthRes(conn, ev.data);
+        if (ev.data[0] === 0xb8 && this.openEnc(conn, ev.data)?.equals(marker)) return before;
+      }
+      before.push(ev);
+    }
+  }
+
+  /** The AUTH_REQ to send for a recorded one: same id, and the right key exactly when the reference used it. */
+  authReq(conn: string, ev: TEvent): Buffer {
+    const d = ev.decoded!;
+    const id = idFromId8(Buffer.from(d.id8!, 'hex'));
+    const key = KEYS.get(id);
+    const refNonce = this.refNonce.get(conn);
+    assert.ok(refNonce, `${this.sc.id} seq ${ev.seq}: AUTH_REQ before a recorded SERVER_TIME_NONCE`);
+    const rightKey =
+      key !== undefined &&
+      sha256(keyFromString(key), refNonce.subarray(1, 13), Buffer.from(d.clientNonce!, 'hex')).toString('hex') === d.hmac32;
+    const ours = this.ourNonce.get(conn);
+    assert.ok(ours, `${this.sc.id} seq ${ev.seq}: no SERVER_TIME_NONCE received on ${conn}`);
+    // A second login on a logged-in connection must not disturb the session it already has.
+    let session = this.sessions.get(conn);
+    if (!session || session.authorized) {
+      const fresh = new BohoSession();
+      if (!session) this.sessions.set(conn, fresh);
+      session = fresh;
+    }
+    const msg = session.authReq(id, rightKey ? key : 'not-the-key', ours);
+    assert.ok(msg);
+    return msg;
+  }
+
+  /** Checks a transcript note about the client side (login verified, E2E payload opened). */
+  async checkNote(note: string, seq: number): Promise<void> {
+    let m = /^(\w+): client verify_auth_res\(\) -> true$/.exec(note);
+    if (m) {
+      await this.settle();
+      assert.equal(this.sessions.get(m[1]!)?.authorized, true, `${this.sc.id} seq ${seq}: ${note}`);
+      return;
+    }
+    m = /^(\w+): decrypt_e2e\(payload, '([^']*)'\) -> data hex ([0-9a-f]+)/.exec(note);
+    if (m) {
+      await this.settle();
+      const e2e = (this.received.get(m[1]!) ?? []).filter((b) => b[0] === 0xd2).at(-1);
+      assert.ok(e2e, `${this.sc.id} seq ${seq}: ${m[1]} received no SIGNAL_E2E`);
+      const payload = e2e.subarray(2 + e2e[1]! + 1);
+      assert.equal(decryptE2E(payload, m[2]!)?.toString('hex'), m[3], `${this.sc.id} seq ${seq}: ${note}`);
+    }
   }
 
   /** Collects what every open connection received since the last settle and compares it. */
@@ -319,7 +585,7 @@ class Replay {
       }
       let evs: RxEvent[];
       if (this.rawTail.get(conn)!.length === 0) {
-        evs = await c.syncEvents(3000);
+        evs = await this.syncConn(conn, c);
       } else {
         // In the middle of a hand-written frame: no round trip possible, wait for the expected count.
         const want = Math.max(...Replay.candidates(window).map((x) => x.length));
@@ -354,6 +620,7 @@ class Replay {
       if (dev) report(`seq ${seq}: ${dev.q}: ${dev.why}`);
 
       if (!ev.conn) {
+        if (ev.note) await this.checkNote(ev.note, seq);
         if (ev.event) {
           const call = SERVER_CALLS.find((s) => ev.event!.includes(s.match));
           assert.ok(call, `${this.sc.id} seq ${seq}: unknown server-side call ${ev.event}`);
@@ -368,11 +635,23 @@ class Replay {
 
       if (ev.dir === 'S>C') {
         if (ev.event) {
-          this.expectClose.set(conn, seq);
+          if (dev) this.expect(conn, seq, dev.instead);
+          else this.expectClose.set(conn, seq);
           continue;
         }
-        const item: Item = ev.ws_control ? { kind: ev.ws_control } : { kind: 'msg', hex: ev.msg_hex! };
+        if (ev.msg_hex?.startsWith('b0')) this.refNonce.set(conn, Buffer.from(ev.msg_hex, 'hex'));
+        const d = ev.decoded;
+        const item: Item = ev.ws_control
+          ? { kind: ev.ws_control }
+          : d?.type === 'ENC_488'
+            ? { kind: 'msg', hex: d.plaintext_hex!, enc: 'b8' }
+            : d?.type === 'ENC_E2E'
+              ? { kind: 'msg', hex: d.inner_hex!, enc: 'b7' }
+              : d?.type === 'AUTH_RES'
+                ? { kind: 'msg', hex: ev.msg_hex!, enc: 'b2' }
+                : { kind: 'msg', hex: ev.msg_hex! };
         this.expect(conn, seq, dev ? dev.instead : [[item]]);
+        if (dev?.thenClosed) this.expectClose.set(conn, seq);
         continue;
       }
 
@@ -400,7 +679,21 @@ class Replay {
         c.sendText(ev.text ?? '');
         continue;
       }
-      const msg = this.subst(Buffer.from(ev.msg_hex!, 'hex'));
+      let msg = this.subst(Buffer.from(ev.msg_hex!, 'hex'));
+      const type = ev.decoded?.type;
+      if (type === 'AUTH_REQ') {
+        msg = this.authReq(conn, ev);
+      } else if (type === 'ENC_488' || type === 'ENC_E2E') {
+        const session = this.sessions.get(conn);
+        assert.ok(session?.authorized, `${this.sc.id} seq ${seq}: ${conn} sends ${type} without a login`);
+        const enc =
+          type === 'ENC_488'
+            ? session.encrypt488(this.subst(Buffer.from(ev.decoded!.plaintext_hex!, 'hex')))
+            : session.sealE2E(this.subst(Buffer.from(ev.decoded!.inner_hex!, 'hex')), ev.decoded!.encLen!);
+        assert.ok(enc);
+        msg = enc;
+      }
+      if (dev) this.expect(conn, seq, dev.instead);
       if (ev.frame_header_hex !== undefined) {
         const header = Buffer.from(ev.frame_header_hex, 'hex');
         assert.equal(header.toString('hex'), encodeFrameHeader(msg.length).toString('hex'), 'transcript frame header');
@@ -408,6 +701,12 @@ class Replay {
       } else {
         c.send(msg);
       }
+      // AUTH_FAIL comes only after the server's delay: let it arrive before the next round trip.
+      if (type === 'AUTH_REQ') await sleep(AUTH_WAIT_MS);
+      // Services answer asynchronously, after the server has gone on with later messages (like the
+      // sync ECHO): give the RESPONSE_MBP time to be written first.
+      const inner = type === 'ENC_488' ? ev.decoded!.plaintext_hex!.slice(0, 2) : ev.msg_hex!.slice(0, 2);
+      if (inner === 'de') await sleep(CALL_WAIT_MS);
     }
     await this.settle();
     for (const [conn, c] of this.clients) {
@@ -459,8 +758,13 @@ describe('replay of transcripts_inprocess.json (iosignal 5.1.4 reference) agains
       continue;
     }
     it(`${sc.id}: ${sc.title}`, { timeout: 30_000 }, async (t) => {
-      assert.equal(sc.config, 'default');
-      const server = await startServer();
+      const server = await createServer({
+        port: 0,
+        congPort: 0,
+        host: '127.0.0.1',
+        log: () => {},
+        ...serverOptions(sc.config, transcripts.auth_param),
+      });
       servers.push(server);
       const kinds = connKinds(sc);
       const replay = new Replay(sc, server, kinds, xffConns(sc, kinds));
