@@ -1,4 +1,5 @@
 // The client's public types: what it emits and what it hands to listeners.
+import type { IamInfo } from '../protocol/messages.js';
 import type { MbpValue } from '../protocol/mbp.js';
 import type { Quota } from '../protocol/codes.js';
 
@@ -41,16 +42,7 @@ export interface SignalMessage {
 }
 
 /** IAM_RES (§3.8). */
-export interface IamInfo {
-  ssid: number;
-  cid: string;
-  did: string;
-  uid: string;
-  level: number;
-  nick: string;
-  ip: string;
-  tag: string[];
-}
+export type { IamInfo };
 
 /** A successful RESPONSE_MBP (status < 128). */
 export interface CallResult {

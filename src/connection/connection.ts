@@ -11,6 +11,7 @@ import {
   encodeIamRes,
   encodeQuotaLevel,
   encodeServerTimeNonce,
+  type IamInfo,
   encodeSignal,
   iamNick,
   signalTag,
@@ -457,7 +458,7 @@ export class Connection {
   }
 
   /** The IAM_RES object, keys in the reference's order (§3.8). */
-  iam(): { ssid: number; cid: string; did: string; uid: string; level: number; nick: string; ip: string; tag: string[] } {
+  iam(): IamInfo {
     return {
       ssid: this.ssid,
       cid: this.cid,

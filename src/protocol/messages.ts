@@ -35,6 +35,19 @@ export const encodeAuthClear = (reason?: string): Buffer =>
   reason ? typeAndText(MSG.AUTH_CLEAR, reason) : Buffer.from([MSG.AUTH_CLEAR]);
 export const encodeServerSignal = (json: string): Buffer => typeAndText(MSG.SERVER_SIGNAL, json);
 export const encodeIamRes = (json: string): Buffer => typeAndText(MSG.IAM_RES, json);
+
+/** The IAM_RES JSON object (§3.8); the server writes its keys in this order. */
+export interface IamInfo {
+  ssid: number;
+  cid: string;
+  did: string;
+  uid: string;
+  level: number;
+  nick: string;
+  ip: string;
+  /** Internal channel keys subscribed (`CH:x`, `CID:c@t`, `PRIVATE:#t`, `IP:…#t`). */
+  tag: string[];
+}
 export const encodeClose = (reason: string | Uint8Array): Buffer =>
   typeof reason === 'string' ? typeAndText(MSG.CLOSE, reason) : Buffer.concat([Buffer.from([MSG.CLOSE]), reason]);
 

@@ -1,4 +1,5 @@
 // Shared pieces for the integration tests: server factory, message builders, IAM parsing.
+import type { IamInfo } from '../../src/protocol/messages.js';
 import assert from 'node:assert/strict';
 import { createServer, type IosigServer, type ServerOptionsInput } from '../../src/index.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
@@ -42,16 +43,7 @@ export const CID_REQ = Buffer.from([MSG.CID_REQ]);
 /** The close notice payload `TEXT 'close\0'` (§5.8). */
 export const closeNotice = (cid: string, topic: '@state' | '@$state'): Buffer => text(cid + topic, 'close');
 
-export interface IamJson {
-  ssid: number;
-  cid: string;
-  did: string;
-  uid: string;
-  level: number;
-  nick: string;
-  ip: string;
-  tag: string[];
-}
+export type IamJson = IamInfo;
 
 export const IAM_KEYS = ['ssid', 'cid', 'did', 'uid', 'level', 'nick', 'ip', 'tag'];
 
