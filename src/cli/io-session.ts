@@ -127,7 +127,11 @@ export class Session {
       });
     });
     client.on('auth_res', () => print({ source, event: 'auth_res', text: 'login: ok', colour: 'green' }));
-    client.on('auth_fail', (reason) => print({ source, event: 'auth_fail', text: `auth_fail: ${reason}`, fields: { reason }, colour: 'red' }));
+    client.on('auth_fail', (reason) => {
+      print({ source, event: 'auth_fail', text: `auth_fail: ${reason}`, fields: { reason }, colour: 'red' });
+      // A refused login is a first outcome: a script need not wait for a ready that will not come.
+      connection.settleFirst(false);
+    });
     client.on('auth_clear', (reason) =>
       print({ source, event: 'auth_clear', text: `auth_clear: ${reason || 'the server voided the login'}`, fields: { reason }, colour: 'red' }),
     );
