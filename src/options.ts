@@ -49,7 +49,7 @@ export interface ServerOptions {
   port?: number;
   /** CongSocket port; 0 picks a free port; undefined = no CongSocket listener. */
   congPort?: number;
-  /** Address to bind both listeners to. */
+  /** Address to bind both listeners to; the default `::` is dual-stack (IPv4 only on a host without IPv6). */
   host: string;
   /** Keepalive sweep period in ms (clamped to ≥ 1000, Q17). */
   timeout: number;
@@ -98,7 +98,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
   return {
     port: input.port,
     congPort: input.congPort,
-    host: input.host ?? '0.0.0.0',
+    host: input.host ?? '::',
     timeout: Math.max(1000, input.timeout ?? DEFAULT_TIMEOUT_MS),
     maxMessageSize: Math.max(256, input.maxMessageSize ?? MIN_FRAME_LIMIT),
     maxBackpressure: input.maxBackpressure ?? 16 * 1024 * 1024,

@@ -111,7 +111,7 @@ function buildProgram(): Command {
     .version(versionText(), '-V, --version', 'print the iosig version and the iosignal protocol version')
     .option('-l, --listen <port>', 'WebSocket port (browsers, Node.js); 0 picks a free port', parsePort)
     .option('-L, --listen-congport <port>', 'CongSocket port (Arduino, Node.js); 0 picks a free port', parsePort)
-    .option('--host <addr>', 'address both listeners bind to', parseHost, '0.0.0.0')
+    .option('--host <addr>', 'address both listeners bind to (default :: is dual-stack: IPv6 and IPv4)', parseHost, '::')
     .option('-t, --timeout <ms>', `keepalive sweep period in ms; values below 1000 become 1000 (default: ${DEFAULT_TIMEOUT_MS})`, positiveInteger)
     .addOption(
       new Option('-s, --show-message <mode>', 'log every received message')

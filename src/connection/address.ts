@@ -1,14 +1,67 @@
 // Client addresses and home-channel prefixes (PROTOCOL.md §5.7, Q28).
 import { isIPv4, isIPv6 } from 'node:net';
 
-/** Text form the protocol uses: `::ffff:` stripped, `::1` → `127.0.0.1`, missing → `0.0.0.0`. */
+/**
+ * Text form the protocol uses: IPv4-mapped IPv6 (`::ffff:a.b.c.d`, also uWS's fully expanded
+ * `0000:…:ffff:7f00:0001`) back to IPv4, `::1` → `127.0.0.1`, other IPv6 in its short canonical form,
+ * missing → `0.0.0.0`. A dual-stack listener thus shows IPv4 peers exactly as an IPv4 one did.
+ */
 export function normalizeIp(raw: string | undefined | null): string {
   if (!raw) return '0.0.0.0';
   let ip = raw.trim();
   if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
-  if (ip.toLowerCase().startsWith('::ffff:') && isIPv4(ip.slice(7))) ip = ip.slice(7);
-  if (ip === '::1' || ip === '0:0:0:0:0:0:0:1') return '127.0.0.1';
-  return ip === '' ? '0.0.0.0' : ip;
+  if (ip === '') return '0.0.0.0';
+  if (!isIPv6(ip)) return ip;
+  const groups = ipv6Groups(ip);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
+  }
+  if (groups.slice(0, 7).every((g) => g === 0) && groups[7] === 1) return '127.0.0.1';
+  return compressIpv6(groups, zoneOf(ip));
+}
+
+function zoneOf(ip: string): string {
+  const zone = ip.indexOf('%');
+  return zone >= 0 ? ip.slice(zone) : '';
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (an embedded dotted quad counts as two). */
+function ipv6Groups(ip: string): number[] {
+  const zone = ip.indexOf('%');
+  let addr = zone >= 0 ? ip.slice(0, zone) : ip;
+  const lastColon = addr.lastIndexOf(':');
+  const tailV4 = addr.slice(lastColon + 1);
+  if (isIPv4(tailV4)) {
+    const [a, b, c, d] = tailV4.split('.').map(Number) as [number, number, number, number];
+    addr = `${addr.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail = ''] = addr.split('::');
+  const headParts = head ? head.split(':') : [];
+  const tailParts = addr.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const missing = Math.max(0, 8 - headParts.length - tailParts.length);
+  return [...headParts, ...Array<string>(missing).fill('0'), ...tailParts].map((g) => Number.parseInt(g, 16) || 0);
+}
+
+/** RFC 5952 text: lower-case, no leading zeros, the longest run (≥ 2) of zero groups as `::`. */
+function compressIpv6(groups: number[], zone: string): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':') + zone;
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}${zone}`;
 }
 
 /** The first entry of an X-Forwarded-For list, trimmed (the reference used the whole value, Q28). */
@@ -36,14 +89,9 @@ function isPrivateV6(ip: string): boolean {
 
 /** Expands an IPv6 address to 32 lower-case hex digits, so each address gets its own key. */
 function ipv6Hex(ip: string): string {
-  const zone = ip.indexOf('%');
-  const addr = zone >= 0 ? ip.slice(0, zone) : ip;
-  const [head = '', tail = ''] = addr.split('::');
-  const headParts = head ? head.split(':') : [];
-  const tailParts = addr.includes('::') ? (tail ? tail.split(':') : []) : [];
-  const missing = 8 - headParts.length - tailParts.length;
-  const groups = [...headParts, ...Array<string>(Math.max(0, missing)).fill('0'), ...tailParts];
-  return groups.map((g) => g.padStart(4, '0').toLowerCase()).join('');
+  return ipv6Groups(ip)
+    .map((g) => g.toString(16).padStart(4, '0'))
+    .join('');
 }
 
 /**

@@ -10,6 +10,7 @@ import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { Link, Outbound } from './link.js';
 import type { AcceptLink } from './ws.js';
 import { tlsServerOptions } from './tls-options.js';
+import { listenNet } from './listen-host.js';
 
 /** Frames this large on average are written one by one (under cork) instead of being copied together. */
 const LARGE_CHUNK = 16 * 1024;
@@ -190,12 +191,5 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
       server.close(() => resolve());
     });
 
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot listen for CongSocket on ${options.host}:${options.congPort}: ${err.message}`)));
-    server.listen(options.congPort ?? 0, options.host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      resolve({ port, close });
-    });
-  });
+  return listenNet(server, options.congPort ?? 0, options.host, 'CongSocket', options.log).then((port) => ({ port, close }));
 }

@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Counters } from '../metrics/counters.js';
+import { listenNet } from './listen-host.js';
 
 export const PEER_HEADER = 'x-iosig-tls-peer';
 const HEAD_LIMIT = 16 * 1024;
@@ -39,6 +40,7 @@ export function startTlsFront(
   port: number,
   innerPort: number,
   counters: Counters,
+  log: (line: string) => void,
 ): Promise<TlsFront> {
   const sockets = new Set<net.Socket>();
   const server = tls.createServer({ ...secure, requestCert: true, rejectUnauthorized: true }, (clear) => {
@@ -75,18 +77,12 @@ export function startTlsFront(
   server.on('tlsClientError', () => {
     counters.tlsRefused++;
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot listen for WebSocket (TLS) on ${host}:${port}: ${err.message}`)));
-    server.listen(port, host, () => {
-      const address = server.address();
-      resolve({
-        port: typeof address === 'object' && address ? address.port : 0,
-        close: () =>
-          new Promise((done) => {
-            for (const socket of sockets) socket.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
+  return listenNet(server, port, host, 'WebSocket (TLS)', log).then((bound) => ({
+    port: bound,
+    close: () =>
+      new Promise((done) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => done());
+      }),
+  }));
 }

@@ -7,6 +7,7 @@ import { PONG_MSG } from '../protocol/messages.js';
 import type { Link, Outbound } from './link.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
+import { fallbackHost, fallbackLine } from './listen-host.js';
 
 interface SocketData {
   /** What the upgrade saw; dropped once the connection exists. */
@@ -226,21 +227,26 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
     res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'text/plain').end('iosig: connect with a WebSocket client\n');
   });
 
-  const listenHost = fronted ? '127.0.0.1' : options.host;
   const listenPort = fronted ? 0 : (options.port ?? 0);
-  const bound = new Promise<number>((resolve, reject) => {
-    app.listen(listenHost, listenPort, (token) => {
-      if (!token) {
-        reject(new Error(`cannot listen for WebSocket on ${listenHost}:${listenPort} (port in use?)`));
-        return;
-      }
-      listenSocket = token;
-      resolve(uWS.us_socket_local_port(token));
+  const bindUws = (host: string): Promise<number | null> =>
+    new Promise((resolve) => {
+      app.listen(host, listenPort, (token) => {
+        if (!token) return resolve(null);
+        listenSocket = token;
+        resolve(uWS.us_socket_local_port(token));
+      });
     });
-  });
-  const innerPort = await bound;
+  const listenHost = fronted ? '127.0.0.1' : options.host;
+  let bound = await bindUws(listenHost);
+  const fallback = fronted ? null : fallbackHost(listenHost);
+  if (bound === null && fallback !== null) {
+    options.log(fallbackLine('WebSocket', listenPort));
+    bound = await bindUws(fallback);
+  }
+  if (bound === null) throw new Error(`cannot listen for WebSocket on ${listenHost}:${listenPort} (port in use?)`);
+  const innerPort = bound;
   if (!fronted) return { port: innerPort, app, close };
-  const front = await startTlsFront(tlsServerOptions(options)!, options.host, options.port ?? 0, innerPort, counters).catch(
+  const front = await startTlsFront(tlsServerOptions(options)!, options.host, options.port ?? 0, innerPort, counters, options.log).catch(
     (err: unknown) => {
       close();
       throw err;
