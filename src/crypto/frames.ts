@@ -1,6 +1,6 @@
 // Byte layouts of the encrypted Boho messages (PROTOCOL.md §4.5, §4.6). Stateless: keys and salts come from the caller.
 import { MSG } from '../protocol/codes.js';
-import { NONCE_SIZE, SALT_SIZE, TAG_SIZE, sameBytes, tag8, xotp } from './otp.js';
+import { NONCE_SIZE, SALT_SIZE, TAG_SIZE, sameBytes, tag8, xotp, xotpInto } from './otp.js';
 
 /** type ‖ len ‖ otpSrc8 ‖ hmac8 — the header of ENC_488 and ENC_E2E. */
 export const SESSION_HEADER_SIZE = 1 + 4 + 8 + TAG_SIZE;
@@ -19,7 +19,7 @@ export function sealSession(type: number, key: Uint8Array, salt12: Uint8Array, s
   out.writeUInt32LE(secret.length, 1);
   out.set(salt12.subarray(0, OTP_SRC8_SIZE), 5);
   out.set(tag8(key, salt12, secret), 13);
-  out.set(xotp(key, salt12, secret), SESSION_HEADER_SIZE);
+  xotpInto(key, salt12, secret, out.subarray(SESSION_HEADER_SIZE, SESSION_HEADER_SIZE + secret.length));
   if (rest) out.set(rest, SESSION_HEADER_SIZE + secret.length);
   return out;
 }
@@ -54,7 +54,7 @@ export function sealPack(key: Uint8Array, salt12: Uint8Array, data: Uint8Array):
   out.writeUInt32LE(data.length, 1);
   out.set(salt12.subarray(0, SALT_SIZE), 5);
   out.set(tag8(key, salt12, data), 17);
-  out.set(xotp(key, salt12, data), PACK_HEADER_SIZE);
+  xotpInto(key, salt12, data, out.subarray(PACK_HEADER_SIZE));
   return out;
 }
 

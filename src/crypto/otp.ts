@@ -1,11 +1,11 @@
 // Boho's hash-based primitives (PROTOCOL.md §4.1): SHA-256, the keystream XOR, the keyed 8-byte tag and the time salt.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { xorKeystream } from './keystream.js';
 
 export const KEY_SIZE = 32;
 export const SALT_SIZE = 12;
 export const NONCE_SIZE = 4;
 export const TAG_SIZE = 8;
-const BLOCK_SIZE = 32;
 
 /** SHA-256 of the concatenated parts. */
 export function sha256(...parts: Uint8Array[]): Buffer {
@@ -19,16 +19,14 @@ export function sha256(...parts: Uint8Array[]): Buffer {
  * H(OTP ‖ u32LE(k + 1)) with OTP = H(key ‖ salt12). It is its own inverse.
  */
 export function xotp(key: Uint8Array, salt12: Uint8Array, data: Uint8Array): Buffer {
-  const otp = sha256(key, salt12);
   const out = Buffer.allocUnsafe(data.length);
-  const blockIndex = Buffer.allocUnsafe(4);
-  for (let offset = 0, block = 1; offset < data.length; offset += BLOCK_SIZE, block++) {
-    blockIndex.writeUInt32LE(block, 0);
-    const pad = sha256(otp, blockIndex);
-    const end = Math.min(offset + BLOCK_SIZE, data.length);
-    for (let i = offset; i < end; i++) out[i] = data[i] ^ pad[i - offset];
-  }
+  xotpInto(key, salt12, data, out);
   return out;
+}
+
+/** xotp written into `out` (at least `data.length` bytes; may be `data` itself), so callers can skip a copy. */
+export function xotpInto(key: Uint8Array, salt12: Uint8Array, data: Uint8Array, out: Uint8Array): void {
+  xorKeystream(sha256(key, salt12), data, out);
 }
 
 /** HMAC8: the first 8 bytes of H(key ‖ salt12 ‖ message) — Boho's keyed hash, not RFC 2104. */
