@@ -20,6 +20,9 @@ export interface TlsSettings {
   ca?: string | Buffer | Array<string | Buffer>;
   /** Name to check the certificate against (default: the URL host). */
   servername?: string;
+  /** Client certificate chain and key (PEM) for servers that require mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 export interface TransportOptions {
