@@ -1,69 +1,66 @@
 // The iosignal client (PROTOCOL.md §3, §4, §5, §7): one server, either transport, with login,
-// encryption, subscriptions that survive reconnects, RPC calls and typed events.
+// encryption, subscriptions that survive reconnects, RPC calls and typed events. This class is the public
+// facade: it owns the connection lifecycle and the remembered channels; each connection's protocol work is
+// done by a ClientSession that is never exposed.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BohoSession, decryptE2E } from '../crypto/boho.js';
 import { DEFAULT_LEVEL, MSG, PAYLOAD, QUOTA_TABLE, type Quota } from '../protocol/codes.js';
-import { CID_REQ_MSG, PING_MSG, PONG_MSG, UNSUBSCRIBE_ALL_MSG, encodeSignal, encodeTagMessage } from '../protocol/messages.js';
+import { PING_MSG, PONG_MSG, UNSUBSCRIBE_ALL_MSG, encodeSignal, encodeTagMessage } from '../protocol/messages.js';
 import { buildSignal } from '../protocol/payload.js';
 import { encodeCall } from '../protocol/rpc.js';
-import { handleInbound } from './inbound.js';
 import { CallError, FailedCall, NotConnectedError, ReplyTimeoutError } from './errors.js';
 import type { CallResult, ClientEvents, ClientState, EncMode, IamInfo, SignalMessage } from './events.js';
+import { openTransport } from './open-transport.js';
 import { reconnectDelay, resolveClientOptions, toCredentials, type Credentials, type IoClientOptions, type ResolvedClientOptions } from './options.js';
-import { PendingCalls, ReplyQueue } from './replies.js';
-import { openTransport, type Transport } from './transport.js';
+import { ClientSession, type SessionHost } from './session.js';
+import type { Transport } from './transport.js';
 import { parseServerUrl, type ServerAddress } from './url.js';
 
 /** A SUBSCRIBE carries at most 255 bytes of tags (§5.5). */
 const TAG_LIST_LIMIT = 255;
 
+/** An E2E pack is sealed under the passphrase alone, so any session object can make one. */
+const E2E_SEALER = new BohoSession();
+
+/** What `request()` sends: a CALL to a service topic (§7). */
 export interface CallOptions {
+  /** The service to call (§7). */
   target: string;
+  /** The topic (method) on that service. */
   topic: string;
+  /** Arguments, packed as MBP. */
   args?: unknown[];
   /** Overrides the client's callTimeoutMs. */
   timeoutMs?: number;
 }
 
+/** An iosignal client for one server (`ws://`, `wss://`, `cong://`, `congs://`). */
 export class IoClient extends EventEmitter<ClientEvents> {
+  /** The options with every default filled in. */
   readonly options: ResolvedClientOptions;
   /** The address given by the user; reconnects go here even after a redirect (§3.6). */
   #home: ServerAddress;
   #address: ServerAddress;
   #transport: Transport | null = null;
+  /** The protocol handler of the current (or, after a close, the last) connection. */
+  #session: ClientSession | null = null;
   #state: ClientState = 'closed';
   #stopped = false;
   #redirectTo: ServerAddress | null = null;
   #reconnectAttempt = 0;
   #reconnectTimer: NodeJS.Timeout | null = null;
-  #keepaliveTimer: NodeJS.Timeout | null = null;
-  #lastTraffic = 0;
   #credentials: Credentials | undefined;
   #encMode: EncMode;
   #listeners = new Map<string, Set<(message: SignalMessage) => void>>();
-
-  // Per-connection state, reset on every open.
-  /** @internal */ boho = new BohoSession();
-  /** @internal The SERVER_TIME_NONCE of this connection, kept for a manual login (§3.2). */
-  nonceMessage: Buffer | null = null;
-  /** @internal */ handshakeStarted = false;
-  #cid = '';
-  #level = DEFAULT_LEVEL;
-  #quota: Quota = QUOTA_TABLE[DEFAULT_LEVEL]!;
-  /** Learned from IAM_RES. */
-  ip = '';
-  nick = '';
-  did = '';
-  uid = '';
-
   /** Channels subscribed again on every ready, in subscription order. */
   readonly #channels = new Set<string>();
-  /** @internal */ readonly calls = new PendingCalls<CallResult>();
-  /** @internal */ readonly echoes = new ReplyQueue<string>();
-  /** @internal */ readonly iams = new ReplyQueue<IamInfo>();
-  /** @internal */ readonly pongs = new ReplyQueue<number>();
+  #ip = '';
+  #nick = '';
+  #did = '';
+  #uid = '';
 
+  /** Connects at once unless `autoConnect` is false. */
   constructor(url: string, options: IoClientOptions = {}) {
     super();
     this.options = resolveClientOptions(options);
@@ -76,36 +73,47 @@ export class IoClient extends EventEmitter<ClientEvents> {
 
   // ---- state ------------------------------------------------------------------------------------
 
+  /** Where the client is in the handshake (§3.12). */
   get state(): ClientState {
     return this.#state;
   }
+  /** The server it is connected (or connecting) to. */
   get url(): string {
     return this.#address.href;
   }
+  /** `url`, parsed. */
   get address(): ServerAddress {
     return this.#address;
   }
+  /** The CID from CID_RES; empty when not ready. */
   get cid(): string {
-    return this.#cid;
+    return this.#session?.cid ?? '';
   }
+  /** The quota level the server set (§3.4). */
   get level(): number {
-    return this.#level;
+    return this.#session?.level ?? DEFAULT_LEVEL;
   }
+  /** The limits of that level. */
   get quota(): Quota {
-    return this.#quota;
+    return this.#session?.quota ?? QUOTA_TABLE[DEFAULT_LEVEL]!;
   }
+  /** Logged in on this connection. */
   get authorized(): boolean {
-    return this.boho.authorized;
+    return this.#session?.authorized ?? false;
   }
+  /** A connection is open (not necessarily ready). */
   get connected(): boolean {
     return this.#transport !== null && this.#state !== 'connecting';
   }
+  /** The channels subscribed again on every ready. */
   get channels(): string[] {
     return [...this.#channels];
   }
+  /** The credentials used at every login. */
   get credentials(): Credentials | undefined {
     return this.#credentials;
   }
+  /** The encryption mode (§4.7); may be changed at any time. */
   get encMode(): EncMode {
     return this.#encMode;
   }
@@ -114,13 +122,33 @@ export class IoClient extends EventEmitter<ClientEvents> {
   }
   /** Would an eligible message be encrypted right now (§4.7)? */
   get encrypting(): boolean {
+    return this.#wouldEncrypt(this.authorized);
+  }
+  /** The client's address as the server sees it (from IAM_RES, §3.8). */
+  get ip(): string {
+    return this.#ip;
+  }
+  /** The nick (from IAM_RES). */
+  get nick(): string {
+    return this.#nick;
+  }
+  /** The device id of the login (from IAM_RES). */
+  get did(): string {
+    return this.#did;
+  }
+  /** The user id of the login (from IAM_RES). */
+  get uid(): string {
+    return this.#uid;
+  }
+
+  #wouldEncrypt(authorized: boolean): boolean {
     if (this.#encMode === 'yes') return true;
-    return this.#encMode === 'auto' && this.boho.authorized && !this.#address.tls;
+    return this.#encMode === 'auto' && authorized && !this.#address.tls;
   }
 
   /** Resolves with the CID once the client is ready (at once if it is). */
   whenReady(timeoutMs = 10_000): Promise<string> {
-    if (this.#state === 'ready') return Promise.resolve(this.#cid);
+    if (this.#state === 'ready') return Promise.resolve(this.cid);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('ready', onReady);
@@ -182,8 +210,12 @@ export class IoClient extends EventEmitter<ClientEvents> {
       this.#address,
       {
         open: () => this.#onOpen(transport),
-        message: (data) => this.#onMessage(transport, data),
-        pong: () => this.#onPongFrame(transport),
+        message: (data) => {
+          if (transport === this.#transport) this.#session?.receive(data);
+        },
+        pong: () => {
+          if (transport === this.#transport) this.#session?.pong();
+        },
         close: (reason, error) => this.#onClose(transport, reason, error),
       },
       { tls: this.options.tls, connectTimeoutMs: this.options.connectTimeoutMs, maxMessageSize: this.options.maxMessageSize },
@@ -193,40 +225,17 @@ export class IoClient extends EventEmitter<ClientEvents> {
 
   #onOpen(transport: Transport): void {
     if (transport !== this.#transport) return;
-    this.boho = new BohoSession();
-    this.nonceMessage = null;
-    this.handshakeStarted = false;
-    this.#cid = '';
-    this.#setLevel(DEFAULT_LEVEL);
-    this.#lastTraffic = Date.now();
-    this.#startKeepalive();
+    this.#session?.end();
+    this.#session = new ClientSession(transport, this.#sessionHost, this.options);
     this.#setState('open');
     this.emit('open');
-  }
-
-  #onMessage(transport: Transport, data: Buffer): void {
-    if (transport !== this.#transport) return;
-    this.#lastTraffic = Date.now();
-    handleInbound(this, data);
-  }
-
-  #onPongFrame(transport: Transport): void {
-    if (transport !== this.#transport) return;
-    this.#lastTraffic = Date.now();
-    this.receivedPong();
   }
 
   #onClose(transport: Transport, reason: string, error?: Error): void {
     if (transport !== this.#transport) return;
     this.#transport = null;
-    this.#stopKeepalive();
     const wasReady = this.#state === 'ready';
-    this.#cid = '';
-    this.boho = new BohoSession();
-    this.calls.rejectAll(new NotConnectedError('call'));
-    this.echoes.rejectAll('echo');
-    this.iams.rejectAll('iam');
-    this.pongs.rejectAll('ping');
+    this.#session?.end();
 
     const redirect = this.#redirectTo;
     this.#redirectTo = null;
@@ -257,86 +266,46 @@ export class IoClient extends EventEmitter<ClientEvents> {
     this.#reconnectTimer = null;
   }
 
-  /** Sends a PING after a long silence (§1.3: the JS clients check every 3 s, ping after 40 s). */
-  #startKeepalive(): void {
-    this.#stopKeepalive();
-    this.#keepaliveTimer = setInterval(() => {
-      if (Date.now() - this.#lastTraffic > this.options.keepaliveIdleMs) this.sendPlain(PING_MSG);
-    }, this.options.keepaliveCheckMs);
-    this.#keepaliveTimer.unref();
-  }
-
-  #stopKeepalive(): void {
-    if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
-    this.#keepaliveTimer = null;
-  }
-
-  // ---- hooks for the inbound handler (internal) ----------------------------------------------------
-
-  /** @internal */
-  setStateFromServer(state: ClientState): void {
-    this.#setState(state);
-  }
-
   #setState(state: ClientState): void {
     if (this.#state === state) return;
     this.#state = state;
     this.emit('state', state);
   }
 
-  /** @internal SERVER_TIME_NONCE, or SERVER_READY from a server that sends no nonce: log in or ask for a CID. */
-  startHandshake(): void {
-    this.handshakeStarted = true;
-    this.#setState('server_ready');
-    this.emit('server_ready');
-    if (this.#credentials && this.nonceMessage) {
-      this.#sendAuthReq(this.#credentials);
-      return;
-    }
-    if (this.#credentials) this.emit('warning', 'the server sent no SERVER_TIME_NONCE, so it cannot log in; continuing anonymously');
-    this.sendPlain(CID_REQ_MSG);
-  }
+  /** What the sessions may ask of the client; a private object, so none of it is public API. */
+  readonly #sessionHost: SessionHost = {
+    emit: this.emit.bind(this),
+    setState: (state) => this.#setState(state),
+    credentials: () => this.#credentials,
+    encrypting: (authorized) => this.#wouldEncrypt(authorized),
+    ready: (cid) => {
+      // CID_RES: ready; resubscribe every remembered channel.
+      this.#reconnectAttempt = 0;
+      this.#setState('ready');
+      this.#sendTagLists(MSG.SUBSCRIBE, [...this.#channels]);
+      this.emit('ready', cid);
+    },
+    cleared: (reason) => {
+      this.#credentials = undefined;
+      this.emit('auth_clear', reason);
+      this.close();
+    },
+    redirect: (url) => this.#redirect(url),
+    learned: (info) => {
+      // Like the JS client, keep only non-empty values (§3.8).
+      if (info.ip) this.#ip = info.ip;
+      if (info.nick) this.#nick = info.nick;
+      if (info.did) this.#did = info.did;
+      if (info.uid) this.#uid = info.uid;
+    },
+    signal: (message) => {
+      for (const handler of this.#listeners.get(message.tag) ?? []) handler(message);
+      this.emit('message', message);
+    },
+  };
 
-  #sendAuthReq(credentials: Credentials): boolean {
-    const request = this.nonceMessage ? this.boho.authReq(credentials.id, credentials.key, this.nonceMessage) : null;
-    if (!request) return false;
-    this.#setState('auth_req');
-    return this.sendPlain(request);
-  }
-
-  /** @internal CID_RES: ready; resubscribe every remembered channel. */
-  becomeReady(cid: string): void {
-    this.#cid = cid;
-    this.#reconnectAttempt = 0;
-    this.#setState('ready');
-    this.#sendTagLists(MSG.SUBSCRIBE, [...this.#channels]);
-    this.emit('ready', cid);
-  }
-
-  /** @internal QUOTA_LEVEL (§3.4); an unknown level keeps the current quota. */
-  setLevelFromServer(level: number): void {
-    if (!QUOTA_TABLE[level]) {
-      this.emit('warning', `the server sent an unknown quota level ${level}; keeping level ${this.#level}`);
-      return;
-    }
-    this.#setLevel(level);
-    this.emit('quota', level, this.#quota);
-  }
-
-  #setLevel(level: number): void {
-    this.#level = level;
-    this.#quota = QUOTA_TABLE[level] ?? this.#quota;
-  }
-
-  /** @internal AUTH_CLEAR (§3.5): forget the credentials and stop. */
-  clearedByServer(reason: string): void {
-    this.#credentials = undefined;
-    this.emit('auth_clear', reason);
-    this.close();
-  }
-
-  /** @internal SERVER_REDIRECT (§3.6). */
-  redirect(url: string): void {
+  /** SERVER_REDIRECT (§3.6). */
+  #redirect(url: string): void {
     let target: ServerAddress;
     try {
       target = parseServerUrl(url);
@@ -349,43 +318,23 @@ export class IoClient extends EventEmitter<ClientEvents> {
     this.#transport?.close();
   }
 
-  /** @internal */
-  receivedPong(): void {
-    this.pongs.deliver(performance.now());
-    this.emit('pong');
-  }
-
-  /** @internal A signal for the per-tag listeners of `listen()` and the `message` event. */
-  deliverSignal(message: SignalMessage): void {
-    for (const handler of this.#listeners.get(message.tag) ?? []) handler(message);
-    this.emit('message', message);
-  }
-
   // ---- sending ---------------------------------------------------------------------------------------
 
-  /** @internal Sends as is (no encryption); false when not connected or over the quota. */
-  sendPlain(message: Uint8Array): boolean {
-    if (!this.#transport || this.#state === 'connecting') return false;
-    if (message.length > this.#quota.signalSize) {
-      // §3.4: the client enforces its own signalSize on what it sends.
-      this.emit('over_size', { local: true, size: message.length, limit: this.#quota.signalSize });
-      return false;
-    }
-    this.#transport.send(message);
-    this.#lastTraffic = Date.now();
-    return true;
+  /** The session of the open connection, or null. */
+  get #live(): ClientSession | null {
+    return this.#transport && this.#state !== 'connecting' ? this.#session : null;
   }
 
-  /** @internal Sends an eligible message through the encryption rule (§4.7). */
-  sendEligible(message: Uint8Array): boolean {
-    if (!this.encrypting) return this.sendPlain(message);
-    if (!this.boho.authorized) {
-      this.emit('warning', 'ENC_MODE is yes but the client is not logged in; nothing was sent');
-      return false;
-    }
-    const sealed =
-      message[0] === MSG.SIGNAL_E2E ? this.boho.sealE2E(message, 3 + message[1]!) : this.boho.encrypt488(message);
-    return sealed ? this.sendPlain(sealed) : false;
+  #sendPlain(message: Uint8Array): boolean {
+    return this.#live?.sendPlain(message) ?? false;
+  }
+
+  #sendEligible(message: Uint8Array): boolean {
+    const session = this.#live;
+    if (session) return session.sendEligible(message);
+    // Not connected: the encryption rule still decides whether the user hears about it.
+    if (this.#wouldEncrypt(false)) this.emit('warning', 'ENC_MODE is yes but the client is not logged in; nothing was sent');
+    return false;
   }
 
   /** SUBSCRIBE/UNSUBSCRIBE in as few messages as the 255-byte limit allows. */
@@ -393,7 +342,7 @@ export class IoClient extends EventEmitter<ClientEvents> {
     let sent = true;
     let batch: string[] = [];
     const flush = (): void => {
-      if (batch.length > 0) sent = this.sendEligible(encodeTagMessage(type, batch.join(','))) && sent;
+      if (batch.length > 0) sent = this.#sendEligible(encodeTagMessage(type, batch.join(','))) && sent;
       batch = [];
     };
     for (const tag of tags) {
@@ -434,7 +383,7 @@ export class IoClient extends EventEmitter<ClientEvents> {
   unsubscribe(tags = ''): boolean {
     if (tags === '') {
       this.#channels.clear();
-      return this.sendEligible(UNSUBSCRIBE_ALL_MSG);
+      return this.#sendEligible(UNSUBSCRIBE_ALL_MSG);
     }
     const list = splitTags(tags);
     for (const tag of list) this.#channels.delete(tag);
@@ -443,7 +392,7 @@ export class IoClient extends EventEmitter<ClientEvents> {
 
   /** Publishes `args` on `tag`, with the payload type §5.2 picks. False when it could not be sent. */
   signal(tag: string, ...args: unknown[]): boolean {
-    return this.sendEligible(buildSignal(tag, ...args));
+    return this.#sendEligible(buildSignal(tag, ...args));
   }
 
   /** Same as `signal`. */
@@ -454,8 +403,8 @@ export class IoClient extends EventEmitter<ClientEvents> {
   /** Sends `data` end-to-end encrypted under `passphrase` as a SIGNAL_E2E (§4.6); the server cannot read it. */
   signalE2E(tag: string, data: string | Uint8Array, passphrase: string): boolean {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const sealed = this.boho.encryptE2E(bytes, passphrase);
-    return this.sendEligible(encodeSignal(tag, PAYLOAD.BINARY, sealed, MSG.SIGNAL_E2E));
+    const sealed = (this.#session?.boho ?? E2E_SEALER).encryptE2E(bytes, passphrase);
+    return this.#sendEligible(encodeSignal(tag, PAYLOAD.BINARY, sealed, MSG.SIGNAL_E2E));
   }
 
   /** The plaintext of a received SIGNAL_E2E, or null when the passphrase is wrong. */
@@ -471,17 +420,18 @@ export class IoClient extends EventEmitter<ClientEvents> {
   /** `call` with its own time limit. */
   request({ target, topic, args = [], timeoutMs = this.options.callTimeoutMs }: CallOptions): Promise<CallResult> {
     const what = `call ${target}.${topic}`;
-    if (!this.connected) return Promise.reject(new NotConnectedError(what));
+    const calls = this.#live?.calls;
+    if (!calls) return Promise.reject(new NotConnectedError(what));
     let mid: number;
     let message: Buffer;
     try {
-      mid = this.calls.nextMid();
+      mid = calls.nextMid();
       message = encodeCall(mid, target, topic, ...args);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    const answer = this.calls.wait(mid, what, timeoutMs);
-    if (!this.sendEligible(message)) this.calls.settle(mid, { error: new NotConnectedError(what) });
+    const answer = calls.wait(mid, what, timeoutMs);
+    if (!this.#sendEligible(message)) calls.settle(mid, { error: new NotConnectedError(what) });
     return answer.then(
       (result) => result,
       (err: unknown) => {
@@ -493,36 +443,39 @@ export class IoClient extends EventEmitter<ClientEvents> {
 
   /** Sends IAM (optionally setting the nick) and resolves with IAM_RES (§3.8). */
   iam(nick?: string): Promise<IamInfo> {
-    if (!this.connected) return Promise.reject(new NotConnectedError('iam'));
-    const answer = this.iams.wait('iam', this.options.callTimeoutMs);
+    const session = this.#live;
+    if (!session) return Promise.reject(new NotConnectedError('iam'));
+    const answer = session.iams.wait('iam', this.options.callTimeoutMs);
     const message = nick ? Buffer.concat([Buffer.from([MSG.IAM]), Buffer.from(nick, 'utf8')]) : Buffer.from([MSG.IAM]);
-    this.sendEligible(message);
+    this.#sendEligible(message);
     return answer;
   }
 
   /** ECHO (§3.9); resolves with the echoed text. The server only answers messages under 30 bytes. */
   echo(text = ''): Promise<string> {
-    if (!this.connected) return Promise.reject(new NotConnectedError('echo'));
-    const answer = this.echoes.wait('echo', this.options.callTimeoutMs, (reply) => reply === text);
+    const session = this.#live;
+    if (!session) return Promise.reject(new NotConnectedError('echo'));
+    const answer = session.echoes.wait('echo', this.options.callTimeoutMs, (reply) => reply === text);
     const message = Buffer.concat([Buffer.from([MSG.ECHO]), Buffer.from(text, 'utf8')]);
     // A bare ECHO is never encrypted (§4.7).
-    if (text === '') this.sendPlain(message);
-    else this.sendEligible(message);
+    if (text === '') this.#sendPlain(message);
+    else this.#sendEligible(message);
     return answer;
   }
 
   /** Sends PING; resolves with the round trip in ms when a PONG (message or WebSocket frame) comes back. */
   ping(): Promise<number> {
-    if (!this.connected) return Promise.reject(new NotConnectedError('ping'));
+    const session = this.#live;
+    if (!session) return Promise.reject(new NotConnectedError('ping'));
     const started = performance.now();
-    const answer = this.pongs.wait('ping', this.options.callTimeoutMs);
-    this.sendPlain(PING_MSG);
+    const answer = session.pongs.wait('ping', this.options.callTimeoutMs);
+    this.#sendPlain(PING_MSG);
     return answer.then((arrived) => arrived - started);
   }
 
   /** Sends PONG. */
   pong(): boolean {
-    return this.sendPlain(PONG_MSG);
+    return this.#sendPlain(PONG_MSG);
   }
 
   /** Credentials for the next connection (`.auth`); nothing is sent now. */
@@ -537,11 +490,12 @@ export class IoClient extends EventEmitter<ClientEvents> {
   login(auth: string | Credentials): boolean {
     const credentials = toCredentials(auth);
     this.#credentials = credentials;
-    if (!this.nonceMessage) {
+    const session = this.#live;
+    if (!session?.nonce) {
       this.emit('warning', 'cannot log in: this connection has no SERVER_TIME_NONCE');
       return false;
     }
-    return this.#sendAuthReq(credentials);
+    return session.login(credentials);
   }
 }
 

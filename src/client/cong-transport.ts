@@ -8,6 +8,7 @@ import { describeSocketError, onceClosed, type Transport, type TransportHandlers
 /** How long a graceful close may wait for the server's FIN. */
 const CLOSE_GRACE_MS = 1000;
 
+/** @internal */
 export function openCongTransport(address: ServerAddress, rawHandlers: TransportHandlers, options: TransportOptions): Transport {
   const handlers = onceClosed(rawHandlers);
   const socket = address.tls

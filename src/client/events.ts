@@ -18,6 +18,7 @@ export type ClientState =
 /** Client encryption mode (§4.7): when eligible outgoing messages go out as ENC_488. */
 export type EncMode = 'no' | 'yes' | 'auto';
 
+/** The name of a signal payload type (§5.2); UNKNOWN for codes outside the table. */
 export type PayloadTypeName = 'EMPTY' | 'TEXT' | 'BINARY' | 'OBJECT' | 'MJSON' | 'MBA' | 'UNKNOWN';
 
 /** One received SIGNAL or SIGNAL_E2E. */
@@ -52,6 +53,7 @@ export interface CallResult {
   body?: MbpValue;
 }
 
+/** What the `close` event reports. */
 export interface CloseInfo {
   reason: string;
   /** The socket failed (refused, reset, TLS…) rather than closed. */
@@ -63,6 +65,7 @@ export interface CloseInfo {
   reconnectInMs?: number;
 }
 
+/** What the `over_size` event reports. */
 export interface OverSizeInfo {
   /** true: the client refused to send (its own quota check, §3.4); false: the server sent OVER_SIZE. */
   local: boolean;
@@ -103,4 +106,5 @@ export interface ClientEvents {
   warning: [text: string];
 }
 
+/** The limits of a quota level (§3.4). */
 export type { Quota };

@@ -4,11 +4,13 @@ import { splitIdKey } from '../crypto/keys.js';
 import type { EncMode } from './events.js';
 import type { TlsSettings } from './transport.js';
 
+/** A device login: the key id and the key (§3.2). */
 export interface Credentials {
   id: string;
   key: string;
 }
 
+/** Options for `new IoClient(url, options)`; every one has a default. */
 export interface IoClientOptions {
   /** Log in at every connection: `"id.key"` or `{ id, key }` (§3.2). */
   auth?: string | Credentials;
@@ -36,6 +38,7 @@ export interface IoClientOptions {
   maxMessageSize?: number;
 }
 
+/** The options with every default filled in (`IoClient.options`). */
 export interface ResolvedClientOptions {
   credentials: Credentials | undefined;
   encMode: EncMode;
@@ -51,7 +54,7 @@ export interface ResolvedClientOptions {
   maxMessageSize: number;
 }
 
-/** `"id.key"` or `{ id, key }` → credentials; throws on a string without a dot or an empty part. */
+/** @internal `"id.key"` or `{ id, key }` → credentials; throws on a string without a dot or an empty part. */
 export function toCredentials(auth: string | Credentials): Credentials {
   const credentials = typeof auth === 'string' ? splitIdKey(auth) : auth;
   if (!credentials || credentials.id === '' || credentials.key === '') {
@@ -60,6 +63,7 @@ export function toCredentials(auth: string | Credentials): Credentials {
   return { id: credentials.id, key: credentials.key };
 }
 
+/** @internal */
 export function resolveClientOptions(input: IoClientOptions): ResolvedClientOptions {
   return {
     credentials: input.auth === undefined ? undefined : toCredentials(input.auth),
@@ -77,7 +81,7 @@ export function resolveClientOptions(input: IoClientOptions): ResolvedClientOpti
   };
 }
 
-/** Delay before reconnect attempt number `attempt` (0-based): doubling, capped. */
+/** @internal Delay before reconnect attempt number `attempt` (0-based): doubling, capped. */
 export function reconnectDelay(options: ResolvedClientOptions, attempt: number): number {
   return Math.min(options.reconnectMaxDelayMs, options.reconnectDelayMs * 2 ** Math.min(attempt, 20));
 }

@@ -22,7 +22,7 @@ function startWaiter<T>(what: string, timeoutMs: number, onTimeout: () => void):
   return { promise, waiter: { resolve, reject, timer } };
 }
 
-/** Pending CALLs keyed by message id. */
+/** @internal Pending CALLs keyed by message id. */
 export class PendingCalls<T> {
   private readonly waiting = new Map<number, Waiter<T>>();
   private lastMid = 0;
@@ -66,7 +66,7 @@ export class PendingCalls<T> {
   }
 }
 
-/** Requests answered in order (IAM_RES, PONG) or by a matching value (ECHO). */
+/** @internal Requests answered in order (IAM_RES, PONG) or by a matching value (ECHO). */
 export class ReplyQueue<T> {
   private readonly waiting: Array<{ waiter: Waiter<T>; accepts: (value: T) => boolean }> = [];
 

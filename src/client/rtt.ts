@@ -4,6 +4,7 @@ import type { IoClient } from './client.js';
 import { ReplyTimeoutError } from './errors.js';
 import type { SignalMessage } from './events.js';
 
+/** Round trips of one kind of probe, in milliseconds. */
 export interface RttSummary {
   /** Probes answered. */
   count: number;
@@ -16,11 +17,15 @@ export interface RttSummary {
   max: number;
 }
 
+/** What `measureRtt` returns. */
 export interface RttReport {
+  /** ECHO to the server and back. */
   echo: RttSummary;
+  /** A unicast to the client's own CID, through the broker. */
   broker: RttSummary;
 }
 
+/** How `measureRtt` probes. */
 export interface RttProbeOptions {
   /** Probes of each kind (default 10). */
   count?: number;
@@ -30,7 +35,7 @@ export interface RttProbeOptions {
   timeoutMs?: number;
 }
 
-/** Topic of the broker probe; the unicast comes back as `@` + this. */
+/** @internal Topic of the broker probe; the unicast comes back as `@` + this. */
 export const RTT_TOPIC = 'iosig-rtt';
 
 /** count, min, median, p99 (nearest rank) and max of `samples` in ms. */

@@ -7,11 +7,12 @@ const PAYLOAD_NAMES = new Map<number, PayloadTypeName>(
   (Object.keys(PAYLOAD) as Array<keyof typeof PAYLOAD>).map((name) => [PAYLOAD[name], name]),
 );
 
+/** @internal */
 export function payloadTypeName(payloadType: number): PayloadTypeName {
   return PAYLOAD_NAMES.get(payloadType) ?? 'UNKNOWN';
 }
 
-/** The signal in `msg`, or null when it is malformed (too short, tag not UTF-8). */
+/** @internal The signal in `msg`, or null when it is malformed (too short, tag not UTF-8). */
 export function toSignalMessage(msg: Uint8Array): SignalMessage | null {
   const parsed = parseSignal(msg);
   if (!parsed) return null;

@@ -1,8 +1,7 @@
 // One socket to one server, whatever the transport: the client core only sees whole messages.
-import type { ServerAddress } from './url.js';
-import { openWsTransport } from './ws-transport.js';
-import { openCongTransport } from './cong-transport.js';
+// The interfaces and helpers every transport shares; open-transport.ts picks one.
 
+/** @internal */
 export interface TransportHandlers {
   open(): void;
   /** One whole protocol message (a WebSocket frame or a CongSocket frame payload). */
@@ -13,6 +12,7 @@ export interface TransportHandlers {
   close(reason: string, error?: Error): void;
 }
 
+/** TLS settings for `wss://` and `congs://`. */
 export interface TlsSettings {
   /** Check the server certificate (default true). */
   rejectUnauthorized?: boolean;
@@ -25,6 +25,7 @@ export interface TlsSettings {
   key?: string | Buffer;
 }
 
+/** @internal */
 export interface TransportOptions {
   tls?: TlsSettings;
   /** Give up on a connection attempt after this long. */
@@ -33,19 +34,14 @@ export interface TransportOptions {
   maxMessageSize: number;
 }
 
+/** @internal */
 export interface Transport {
   send(message: Uint8Array): void;
   /** Graceful close; `handlers.close` follows. */
   close(): void;
 }
 
-export function openTransport(address: ServerAddress, handlers: TransportHandlers, options: TransportOptions): Transport {
-  return address.kind === 'ws'
-    ? openWsTransport(address, handlers, options)
-    : openCongTransport(address, handlers, options);
-}
-
-/** Wraps handlers so `close` runs once and nothing is reported after it. */
+/** @internal Wraps handlers so `close` runs once and nothing is reported after it. */
 export function onceClosed(handlers: TransportHandlers): TransportHandlers {
   let closed = false;
   return {
@@ -66,7 +62,7 @@ export function onceClosed(handlers: TransportHandlers): TransportHandlers {
   };
 }
 
-/** A short text for a socket error, e.g. "connection refused (ECONNREFUSED)". */
+/** @internal A short text for a socket error, e.g. "connection refused (ECONNREFUSED)". */
 export function describeSocketError(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;
   const known: Record<string, string> = {

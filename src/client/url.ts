@@ -1,8 +1,10 @@
 // Server addresses the client accepts: ws://, wss://, cong:// and congs:// (CongSocket over TLS).
 // A bare `host:port` means ws:// (PROTOCOL.md §9.3).
 
+/** The transport a URL selects: WebSocket or CongSocket. */
 export type TransportKind = 'ws' | 'cong';
 
+/** A parsed server URL. */
 export interface ServerAddress {
   kind: TransportKind;
   /** TLS on the wire (wss:// or congs://); it also switches AUTO encryption off (§4.7). */
@@ -13,6 +15,7 @@ export interface ServerAddress {
   href: string;
 }
 
+/** A server URL that cannot be used; the message says why. */
 export class BadUrlError extends Error {
   constructor(readonly input: string, why: string) {
     super(`bad server URL "${input}": ${why}`);
@@ -27,6 +30,7 @@ const SCHEMES: Readonly<Record<string, { kind: TransportKind; tls: boolean; defa
   'congs:': { kind: 'cong', tls: true, defaultPort: 8889 },
 };
 
+/** @internal */
 export const SUPPORTED_SCHEMES = 'ws://, wss://, cong:// or congs://';
 
 /** Parses and checks a server URL; throws BadUrlError with a message fit for users. */
@@ -50,7 +54,7 @@ export function parseServerUrl(input: string): ServerAddress {
   return { kind: scheme.kind, tls: scheme.tls, host, port, href };
 }
 
-/** The target of a SERVER_REDIRECT (§3.6): 7 bytes = IPv4 + port (BE) as cong://, otherwise a URL. */
+/** @internal The target of a SERVER_REDIRECT (§3.6): 7 bytes = IPv4 + port (BE) as cong://, otherwise a URL. */
 export function redirectTarget(msg: Uint8Array): string {
   if (msg.length === 7) {
     const port = (msg[5]! << 8) | msg[6]!;

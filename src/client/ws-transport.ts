@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { ServerAddress } from './url.js';
 import { describeSocketError, onceClosed, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 
+/** @internal */
 export function openWsTransport(address: ServerAddress, rawHandlers: TransportHandlers, options: TransportOptions): Transport {
   const handlers = onceClosed(rawHandlers);
   const socket = new WebSocket(address.href, {

@@ -1,0 +1,114 @@
+// The published types of `iosig/client` (dist/src/client/*.d.ts, emitted by the build that precedes the tests):
+// only the documented API, no protocol internals, and valid for a strict consumer.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+
+const DTS_DIR = fileURLToPath(new URL('../../src/client/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The IoClient API the README and the doc comments describe; a new public member must be added here on purpose. */
+const IOCLIENT_MEMBERS = [
+  'options', 'constructor', 'state', 'url', 'address', 'cid', 'level', 'quota', 'authorized', 'connected', 'channels',
+  'credentials', 'encMode', 'encrypting', 'ip', 'nick', 'did', 'uid', 'whenReady', 'connect', 'reconnect', 'close',
+  'subscribe', 'listen', 'unsubscribe', 'signal', 'publish', 'signalE2E', 'openE2E', 'call', 'request', 'iam', 'echo',
+  'ping', 'pong', 'setAuth', 'login',
+].sort();
+
+/** Names the protocol handler uses; none may reach a published declaration. */
+const INTERNAL_NAMES = [
+  'boho', 'sendPlain', 'sendEligible', 'becomeReady', 'calls', 'echoes', 'iams', 'pongs', 'nonce', 'nonceMessage',
+  'handshakeStarted', 'startHandshake', 'deliverSignal', 'receivedPong', 'setStateFromServer', 'setLevelFromServer',
+  'clearedByServer', 'ClientSession', 'SessionHost', 'BohoSession', 'PendingCalls', 'ReplyQueue', 'FailedCall',
+];
+
+async function declarationFiles(): Promise<Map<string, string>> {
+  const names = (await readdir(DTS_DIR)).filter((name) => name.endsWith('.d.ts'));
+  assert.ok(names.includes('index.d.ts'), `the build emitted no ${DTS_DIR}index.d.ts`);
+  return new Map(await Promise.all(names.map(async (name) => [name, await readFile(join(DTS_DIR, name), 'utf8')] as const)));
+}
+
+/** The member lines of `export declare class IoClient` (4-space indented, one declaration per line start). */
+function classMembers(source: string, className: string): Array<{ name: string; documented: boolean }> {
+  const start = source.indexOf(`export declare class ${className} `);
+  assert.notEqual(start, -1, `${className} is declared`);
+  const body = source.slice(start, source.indexOf('\n}', start)).split('\n').slice(1);
+  const members: Array<{ name: string; documented: boolean }> = [];
+  for (let i = 0; i < body.length; i++) {
+    const match = /^ {4}(?:readonly |static |get |set |protected |private )*([A-Za-z_$#][\w$]*)\s*[(:<;?]/.exec(body[i]!);
+    if (!match || body[i]!.startsWith('     ')) continue;
+    const previous = body[i - 1]?.trim() ?? '';
+    members.push({ name: match[1]!, documented: previous.endsWith('*/') || /^ {4}(get|set) /.test(body[i - 1] ?? '') });
+  }
+  return members;
+}
+
+describe('published client types (iosig/client .d.ts)', () => {
+  it('IoClient declares exactly the documented members, each with a doc comment', async () => {
+    const source = (await declarationFiles()).get('client.d.ts')!;
+    const members = classMembers(source, 'IoClient');
+    const names = [...new Set(members.map((member) => member.name).filter((name) => name !== '#private'))].sort();
+    assert.deepEqual(names, IOCLIENT_MEMBERS, 'public IoClient members differ from the documented list');
+    const undocumented = members.filter((member) => member.name !== '#private' && !member.documented).map((member) => member.name);
+    assert.deepEqual(undocumented, [], 'members without a doc comment');
+  });
+
+  it('no internal name appears in any emitted client declaration file', async () => {
+    for (const [file, source] of await declarationFiles()) {
+      const code = source.replace(/\/\*\*[\s\S]*?\*\//g, ''); // prose may use words like "calls"
+      for (const name of INTERNAL_NAMES) assert.doesNotMatch(code, new RegExp(`\\b${name}\\b`), `${file} exposes ${name}`);
+    }
+  });
+
+  it('every exported declaration carries a doc comment', async () => {
+    const missing: string[] = [];
+    for (const [file, source] of await declarationFiles()) {
+      const lines = source.split('\n');
+      lines.forEach((line, i) => {
+        const match = /^export (?:declare )?(?:abstract )?(?:class|interface|type|function|const|enum) ([\w$]+)/.exec(line);
+        if (match && !(lines[i - 1] ?? '').trim().endsWith('*/')) missing.push(`${file}: ${match[1]}`);
+      });
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  it('a strict consumer compiles against the declarations and cannot reach the internals', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'iosig-dts-'));
+    try {
+      const entry = join(DTS_DIR, 'index.js');
+      await writeFile(
+        join(dir, 'consumer.ts'),
+        [
+          `import { IoClient, CallError, parseServerUrl, type IoClientOptions, type SignalMessage } from ${JSON.stringify(entry)};`,
+          `const options: IoClientOptions = { autoConnect: false, encMode: 'auto' };`,
+          `const client = new IoClient('cong://127.0.0.1:1', options);`,
+          `client.on('message', (message: SignalMessage) => message.tag);`,
+          `const states: string[] = [client.state, parseServerUrl('ws://h:1').href, String(new CallError('a', 'b', 255, undefined).status)];`,
+          ...INTERNAL_NAMES.filter((name) => /^[a-z]/.test(name)).flatMap((name) => [`// @ts-expect-error ${name} is not public`, `client.${name};`]),
+          'export { states };',
+        ].join('\n'),
+      );
+      await writeFile(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false,
+            types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')],
+          },
+          files: ['consumer.ts'],
+        }),
+      );
+      const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
+      await promisify(execFile)(tsc, ['-p', join(dir, 'tsconfig.json')], { timeout: 60_000 }).catch((err: { stdout?: string }) => {
+        assert.fail(`the consumer does not compile:\n${err.stdout ?? String(err)}`);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
