@@ -1,0 +1,20 @@
+// Plain counters of one node's bus, read by /metrics, /api/status and the heartbeat record.
+export class BusStats {
+  /** Envelopes this node sent to Redis. */
+  published = 0;
+  /** Sum of PUBLISH replies: how many node subscriptions Redis delivered those envelopes to (own echo included). */
+  redisDeliveries = 0;
+  /** Envelopes received from other nodes and acted on. */
+  received = 0;
+  /** Own envelopes that came back (this node had interest too) and were ignored. */
+  echoes = 0;
+  /** Cross-node messages lost: sent while Redis was away, refused by Redis, or over the in-flight bound. */
+  dropped = 0;
+  /** Envelopes nobody could read (another program on our channels, a newer node). */
+  malformed = 0;
+  /** Times every interest was subscribed again after Redis came back. */
+  resubscribes = 0;
+  /** Last and worst bus round trip (own channel), in ms; -1 before the first. */
+  lagMs = -1;
+  maxLagMs = 0;
+}

@@ -1,0 +1,82 @@
+// What crosses the bus: small msgpackr arrays. The signal bytes travel as they are (binary, plaintext):
+// every node seals them for its own encrypted receivers, so the bus never needs session keys.
+import { Packr } from 'msgpackr';
+
+export const KIND = {
+  /** A publish to a channel key: [kind, node, seq, key, msg, budget]. */
+  PUBLISH: 1,
+  /** A unicast already rewritten to `@topic`: [kind, node, seq, cid, msg]. */
+  UNICAST: 2,
+  /** Raw bytes for every connection of every node (SERVER_SIGNAL, "send to every device"): [kind, node, seq, msg]. */
+  EVERYONE: 3,
+  /** A question to one node: [kind, node, seq, id, op, arg]. */
+  REQUEST: 4,
+  /** The answer: [kind, node, seq, id, result]. */
+  REPLY: 5,
+  /** A bus round trip probe to the node's own channel: [kind, node, seq, sentAtMs]. */
+  PING: 6,
+} as const;
+
+export type Envelope =
+  | { kind: typeof KIND.PUBLISH; node: string; seq: number; key: string; msg: Buffer; budget: number }
+  | { kind: typeof KIND.UNICAST; node: string; seq: number; cid: string; msg: Buffer }
+  | { kind: typeof KIND.EVERYONE; node: string; seq: number; msg: Buffer }
+  | { kind: typeof KIND.REQUEST; node: string; seq: number; id: number; op: string; arg: string }
+  | { kind: typeof KIND.REPLY; node: string; seq: number; id: number; result: string }
+  | { kind: typeof KIND.PING; node: string; seq: number; sentAt: number };
+
+// Plain arrays, no records: every node decodes every envelope without shared structure state.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encodeEnvelope(e: Envelope): Buffer {
+  switch (e.kind) {
+    case KIND.PUBLISH:
+      return packr.pack([e.kind, e.node, e.seq, e.key, e.msg, e.budget]);
+    case KIND.UNICAST:
+      return packr.pack([e.kind, e.node, e.seq, e.cid, e.msg]);
+    case KIND.EVERYONE:
+      return packr.pack([e.kind, e.node, e.seq, e.msg]);
+    case KIND.REQUEST:
+      return packr.pack([e.kind, e.node, e.seq, e.id, e.op, e.arg]);
+    case KIND.REPLY:
+      return packr.pack([e.kind, e.node, e.seq, e.id, e.result]);
+    case KIND.PING:
+      return packr.pack([e.kind, e.node, e.seq, e.sentAt]);
+  }
+}
+
+const isBytes = (v: unknown): v is Buffer => v instanceof Uint8Array;
+const isText = (v: unknown): v is string => typeof v === 'string';
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+
+/** Decodes one envelope; anything malformed (another program on the channel, a newer node) gives null. */
+export function decodeEnvelope(bytes: Buffer): Envelope | null {
+  let v: unknown;
+  try {
+    v = packr.unpack(bytes);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(v) || !isNumber(v[0]) || !isText(v[1]) || !isNumber(v[2])) return null;
+  const [kind, node, seq] = v as [number, string, number];
+  switch (kind) {
+    case KIND.PUBLISH:
+      return isText(v[3]) && isBytes(v[4]) && isNumber(v[5]) ? { kind, node, seq, key: v[3], msg: asBuffer(v[4]), budget: v[5] } : null;
+    case KIND.UNICAST:
+      return isText(v[3]) && isBytes(v[4]) ? { kind, node, seq, cid: v[3], msg: asBuffer(v[4]) } : null;
+    case KIND.EVERYONE:
+      return isBytes(v[3]) ? { kind, node, seq, msg: asBuffer(v[3]) } : null;
+    case KIND.REQUEST:
+      return isNumber(v[3]) && isText(v[4]) && isText(v[5]) ? { kind, node, seq, id: v[3], op: v[4], arg: v[5] } : null;
+    case KIND.REPLY:
+      return isNumber(v[3]) && isText(v[4]) ? { kind, node, seq, id: v[3], result: v[4] } : null;
+    case KIND.PING:
+      return isNumber(v[3]) ? { kind, node, seq, sentAt: v[3] } : null;
+    default:
+      return null;
+  }
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -1,0 +1,120 @@
+// The bus on a real redis-server and on a real 3-master Redis Cluster (sharded pub/sub): interest-based
+// delivery, own echo ignored, per-publisher order, unicast by CID, everyone, node requests, bad envelopes.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { RedisClusterProcs } from './redis-cluster.js';
+import { openBus, settle } from './bus-support.js';
+import type { ClusterBus } from '../../src/cluster/bus.js';
+import type { ClusterMode } from '../../src/cluster/cluster-options.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Engine {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const engines: Record<ClusterMode, () => Promise<Engine>> = {
+  standalone: () => RedisServerProcess.start().then((r) => ({ url: r.url, stop: () => r.stop() })),
+  sharded: () => RedisClusterProcs.start().then((r) => ({ url: r.url, stop: () => r.stop() })),
+};
+
+for (const mode of ['standalone', 'sharded'] as const) {
+  describe(`cluster bus over ${mode} Redis`, { skip: redisSkipReason() }, () => {
+    let engine: Engine;
+    const buses: ClusterBus[] = [];
+    let prefixN = 0;
+    const open = async (node: string, prefix: string) => {
+      const opened = await openBus(engine.url, mode, node, prefix);
+      buses.push(opened.bus);
+      return opened;
+    };
+
+    before(async () => {
+      engine = await engines[mode]();
+    });
+    after(async () => {
+      await Promise.all(buses.map((bus) => bus.close()));
+      await engine.stop();
+    });
+
+    it('delivers a publish only to nodes with interest, in order, once through Redis, ignoring the echo', async () => {
+      const prefix = `t${++prefixN}`;
+      const a = await open('A', prefix);
+      const b = await open('B', prefix);
+      const c = await open('C', prefix);
+      b.bus.addInterest('CH:x');
+      a.bus.addInterest('CH:x'); // the publisher's own node has local subscribers too
+      await settle(a.bus, b.bus, c.bus);
+      const n = 200;
+      for (let i = 0; i < n; i++) a.bus.publish('CH:x', Buffer.from(`m${i}`));
+      await waitFor(() => b.rx.published.length === n, 5000, 'B receives every publish');
+      assert.deepEqual(b.rx.published.map((p) => p.msg), Array.from({ length: n }, (_, i) => `m${i}`));
+      assert.equal(c.rx.published.length, 0, 'C has no interest and receives nothing');
+      assert.equal(a.rx.published.length, 0, 'A ignores its own echo');
+      await waitFor(() => a.bus.stats.echoes === n, 5000, 'A sees its echoes');
+      assert.equal(a.bus.stats.published, n, 'one Redis message per publish');
+      assert.equal(a.bus.stats.redisDeliveries, 2 * n, 'Redis forwarded each to A and B only');
+      assert.equal(c.bus.stats.received, 0);
+
+      // No interest anywhere: Redis delivers to nobody.
+      const before = a.bus.stats.redisDeliveries;
+      a.bus.publish('CH:nobody', Buffer.from('x'));
+      await a.bus.flush();
+      await waitFor(() => a.bus.stats.published === n + 1, 2000, 'the publish to be sent');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(a.bus.stats.redisDeliveries, before);
+
+      // Interest removed: no more deliveries to B.
+      b.bus.removeInterest('CH:x');
+      await settle(b.bus);
+      a.bus.publish('CH:x', Buffer.from('late'));
+      a.bus.publish('CH:x2', Buffer.from('other'));
+      b.bus.addInterest('CH:x2');
+      await settle(b.bus);
+      a.bus.publish('CH:x2', Buffer.from('after'));
+      await waitFor(() => b.rx.published.some((p) => p.msg === 'after'), 5000, 'B receives on its new interest');
+      assert.ok(!b.rx.published.some((p) => p.msg === 'late'), 'nothing after the interest went away');
+    });
+
+    it('carries the publishCounter budget, unicasts to the CID holder, reaches everyone, answers requests', async () => {
+      const prefix = `t${++prefixN}`;
+      const a = await open('A', prefix);
+      const b = await open('B', prefix);
+      const c = await open('C', prefix);
+      b.bus.addInterest('CH:q');
+      c.bus.holdCid('?Xabc');
+      await settle(a.bus, b.bus, c.bus);
+      a.bus.publish('CH:q', Buffer.from('budget'), 3);
+      assert.equal(await a.bus.unicast('?Xabc', Buffer.from('hello')), true);
+      assert.equal(await a.bus.unicast('?gone', Buffer.from('lost')), false, 'no node holds it');
+      a.bus.everyone(Buffer.from('all'));
+      await waitFor(() => b.rx.published.length === 1 && c.rx.unicasts.length === 1, 5000, 'publish and unicast');
+      assert.deepEqual(b.rx.published[0], { key: 'CH:q', msg: 'budget', budget: 3 });
+      assert.deepEqual(c.rx.unicasts[0], { cid: '?Xabc', msg: 'hello' });
+      await waitFor(() => b.rx.everyoneMsgs.length === 1 && c.rx.everyoneMsgs.length === 1, 5000, 'everyone');
+      assert.equal(a.rx.everyoneMsgs.length, 0);
+      assert.equal(await a.bus.request('B', 'probe', 'x', 3000), 'probe:x:from:A');
+      assert.equal(await a.bus.request('nobody', 'probe', 'x', 3000), null, 'a missing node answers null at once');
+    });
+
+    it('counts malformed envelopes and keeps going', async () => {
+      const prefix = `t${++prefixN}`;
+      const b = await open('B', prefix);
+      b.bus.addInterest('CH:m');
+      await settle(b.bus);
+      const a = await open('A', prefix);
+      const raw = mode === 'sharded' ? null : new Redis(engine.url);
+      try {
+        if (raw) await raw.publish(`${prefix}:k:CH:m`, Buffer.from([0xc1, 0xff, 0x00]));
+        else await (a.bus as unknown as { links: { publish(c: string, p: Buffer): Promise<number> } }).links.publish(`${prefix}:k:CH:m`, Buffer.from('not msgpack'));
+        a.bus.publish('CH:m', Buffer.from('fine'));
+        await waitFor(() => b.rx.published.length === 1, 5000, 'the good one after the bad one');
+        assert.equal(b.bus.stats.malformed, 1);
+      } finally {
+        raw?.disconnect();
+      }
+    });
+  });
+}
