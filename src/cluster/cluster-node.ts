@@ -1,0 +1,227 @@
+// One node of an iosig cluster: the bus, the node lease, the anonymous-CID slot and the login-CID directory,
+// behind the few calls the broker makes. Redis is the engine; iosig adds no consensus of its own.
+import { once } from 'node:events';
+import { ClusterBus, type BusReceiver } from './bus.js';
+import { CidClaims } from './cid-claims.js';
+import { CidSpace } from './cid-space.js';
+import type { ClusterHost } from './cluster-host.js';
+import type { ClusterOptions } from './cluster-options.js';
+import { NodeRegistry, type NodeStatus } from './node-registry.js';
+import { openLinks, type PubSubLinks } from './redis-links.js';
+import { encodeSignal } from '../protocol/messages.js';
+import { PAYLOAD } from '../protocol/codes.js';
+
+export type ClaimResult = { ok: true } | { ok: false; reason: string };
+
+/** How long a login waits for the holder's node to probe or evict its session. */
+const REMOTE_LOGIN_TIMEOUT_MS = 3000;
+const CLAIM_ATTEMPTS = 3;
+const CLOSE_TEXT = Buffer.from('close\0');
+
+export class ClusterNode {
+  readonly bus: ClusterBus;
+  readonly registry: NodeRegistry;
+  private readonly links: PubSubLinks;
+  private readonly space: CidSpace;
+  private readonly claims: CidClaims;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly options: ClusterOptions,
+    private readonly host: ClusterHost,
+  ) {
+    const { nodeId, prefix } = options;
+    this.links = openLinks(options.target, options.mode, `iosig:${nodeId}`);
+    this.bus = new ClusterBus(this.links, nodeId, prefix, this.receiver(), undefined);
+    this.space = new CidSpace(this.links.commands, prefix, nodeId, options.slotLeaseMs, (l) => host.log(l));
+    this.claims = new CidClaims(this.links.commands, prefix, nodeId);
+    this.registry = new NodeRegistry(this.links.commands, prefix, nodeId, options.heartbeatMs, options.leaseMs, {
+      status: () => this.status(),
+      restore: () => this.restore(),
+      beat: async () => {
+        this.bus.ping();
+        await this.space.renew();
+      },
+      reap: (node, cids) => this.reap(node, cids),
+      log: (l) => host.log(l),
+    });
+    this.links.events.on('up', () => {
+      host.log(`cluster: Redis ${options.target.label} reachable`);
+      this.registry.linkUp();
+    });
+    this.links.events.on('down', () => {
+      host.log(`cluster: Redis ${options.target.label} unreachable; local delivery continues, cross-node messages are lost until it returns`);
+      this.registry.linkDown();
+    });
+    if (this.links.isUp) this.registry.linkUp();
+    this.registry.start();
+  }
+
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  /** Waits (at most `timeoutMs`) for the bus to be ready; a node starts anyway and joins when Redis comes. */
+  async waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.bus.isReady) {
+      await this.registry.beat();
+      return true;
+    }
+    const timer = AbortSignal.timeout(timeoutMs);
+    try {
+      await once(this.bus.events, 'ready', { signal: timer });
+      await this.registry.beat();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private receiver(): BusReceiver {
+    const host = this.host;
+    return {
+      publish: (key, msg, budget) => host.deliverPublish(key, msg, budget),
+      unicast: (cid, msg) => host.deliverUnicast(cid, msg),
+      everyone: (msg) => host.deliverEveryone(msg),
+      request: async (op, arg) => {
+        if (op === 'probe') return (await host.probeCid(arg)) ? 'alive' : this.releaseStale(arg);
+        if (op === 'evict') {
+          await host.evictCid(arg);
+          return 'done';
+        }
+        return 'unknown';
+      },
+    };
+  }
+
+  private async releaseStale(cid: string): Promise<string> {
+    await this.claims.release(cid).catch(() => undefined);
+    return 'gone';
+  }
+
+  // ---- CIDs -------------------------------------------------------------------------------
+
+  /** A new anonymous CID unique across the cluster; `taken` checks the local index. */
+  anonymousCid(taken: (cid: string) => boolean): string {
+    let cid: string;
+    do cid = this.space.candidate();
+    while (taken(cid));
+    return cid;
+  }
+
+  /** The broker gave `cid` to a local connection. */
+  cidAssigned(cid: string): void {
+    this.bus.holdCid(cid);
+    this.registry.addCid(cid);
+  }
+
+  /** The local connection holding `cid` closed or changed CID. */
+  cidReleased(cid: string): void {
+    this.bus.releaseCid(cid);
+    this.registry.removeCid(cid);
+    if (!cid.startsWith('?')) this.claims.release(cid).catch(() => undefined);
+  }
+
+  /**
+   * A login wants `cid` and no local session holds it: claim it cluster-wide, following the duplicate-login
+   * policy when another node's session has it. Refused (cleanly) while Redis is away, since uniqueness could
+   * not be guaranteed.
+   */
+  async claimLogin(cid: string, policy: 'keep-old' | 'replace'): Promise<ClaimResult> {
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      let owner: string;
+      try {
+        owner = await this.claims.claim(cid);
+        if (!owner) return { ok: true };
+        if (!(await this.registry.isAlive(owner))) {
+          if (await this.claims.takeOver(cid, owner)) return { ok: true };
+          continue;
+        }
+      } catch {
+        return { ok: false, reason: 'cluster CID directory unavailable (Redis unreachable)' };
+      }
+      if (policy === 'keep-old') {
+        const answer = await this.bus.request(owner, 'probe', cid, REMOTE_LOGIN_TIMEOUT_MS);
+        if (answer === 'alive') return { ok: false, reason: `duplicate login for cid "${cid}" (keep old, online on node ${owner})` };
+        if (answer === null) return { ok: false, reason: `duplicate login for cid "${cid}": node ${owner} did not answer` };
+      } else {
+        await this.bus.request(owner, 'evict', cid, REMOTE_LOGIN_TIMEOUT_MS);
+      }
+      try {
+        if (await this.claims.takeOver(cid, owner)) return { ok: true };
+      } catch {
+        return { ok: false, reason: 'cluster CID directory unavailable (Redis unreachable)' };
+      }
+    }
+    return { ok: false, reason: `duplicate login for cid "${cid}": could not claim it` };
+  }
+
+  /** After Redis lost our records (restart, or we were presumed dead): write back our CIDs and claims. */
+  private async restore(): Promise<void> {
+    const cids = this.host.localCids();
+    await this.registry.rewriteCids(cids);
+    for (const cid of cids) {
+      if (cid.startsWith('?')) continue;
+      const owner = await this.claims.claim(cid);
+      if (owner) this.host.log(`cluster: cid "${cid}" was claimed by node ${owner} while we were unreachable; both sessions stay until one closes`);
+    }
+    await this.space.renew();
+  }
+
+  /** A dead node's devices: their watchers get `<cid>@state` and `<cid>@$state` "close", as if they had closed here. */
+  private async reap(node: string, cids: string[]): Promise<void> {
+    for (const cid of cids) {
+      for (const topic of ['@state', '@$state']) {
+        const tag = cid + topic;
+        const key = 'CID:' + tag;
+        const msg = encodeSignal(tag, PAYLOAD.TEXT, CLOSE_TEXT);
+        this.host.deliverPublish(key, msg, -1);
+        this.bus.publish(key, msg);
+      }
+      if (!cid.startsWith('?')) await this.claims.release(cid, node);
+    }
+  }
+
+  // ---- status -------------------------------------------------------------------------------
+
+  status(): NodeStatus {
+    const s = this.bus.stats;
+    return {
+      id: this.nodeId,
+      address: this.host.address(),
+      startedAt: this.startedAt,
+      connections: this.host.connectionCount(),
+      lagMs: Math.round(s.lagMs * 1000) / 1000,
+      dropped: s.dropped,
+      published: s.published,
+      received: s.received,
+      at: Date.now(),
+    };
+  }
+
+  nodes(): Promise<NodeStatus[]> {
+    return this.registry.nodes();
+  }
+
+  /** Every CID online in the cluster, node by node (sudo `cid` across nodes). */
+  async allCids(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const node of await this.registry.nodes()) out.set(node.id, await this.registry.cidsOf(node.id));
+    return out;
+  }
+
+  /** Stops without leaving (tests: a node that dies). */
+  async crash(): Promise<void> {
+    this.registry.stop();
+    await this.bus.close();
+  }
+
+  async close(): Promise<void> {
+    await this.bus.flush().catch(() => undefined);
+    if (this.links.isUp) {
+      await this.registry.leave().catch(() => undefined);
+      await this.space.release().catch(() => undefined);
+    }
+    await this.bus.close();
+  }
+}

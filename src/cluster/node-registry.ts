@@ -1,0 +1,170 @@
+// Who is in the cluster: each node renews a lease key with its status every heartbeat and lists the CIDs it
+// holds in a Redis set. A node whose lease expired is dead: one survivor (a short lock decides which) reaps it —
+// publishes its devices' close notices, releases their claims and forgets it.
+import type { RedisCommands } from './redis-links.js';
+
+/** What a node says about itself every heartbeat (shown by /api/status, the dashboard and /metrics). */
+export interface NodeStatus {
+  id: string;
+  /** Where its listeners are (host:wsPort / host:congPort), as configured. */
+  address: string;
+  startedAt: number;
+  connections: number;
+  /** Bus round trip through Redis, ms (-1 unknown). */
+  lagMs: number;
+  /** Cross-node messages it lost (sent while Redis was away...). */
+  dropped: number;
+  published: number;
+  received: number;
+  /** When this record was written (its clock). */
+  at: number;
+}
+
+export interface RegistryHooks {
+  status(): NodeStatus;
+  /** Side jobs of every heartbeat (bus round-trip probe, CID slot renewal). */
+  beat(): Promise<void>;
+  /** Our lease was missing (Redis restarted, or we were presumed dead): write back everything we hold. */
+  restore(): Promise<void>;
+  /** A dead node's CIDs: publish their close notices and release their claims. */
+  reap(node: string, cids: string[]): Promise<void>;
+  log(line: string): void;
+}
+
+const REAP_LOCK_MS = 60_000;
+const CID_BATCH = 1000;
+
+export class NodeRegistry {
+  private timer: NodeJS.Timeout | null = null;
+  private registered = false;
+  /** When Redis last became reachable: reaping waits a lease after it, so every live node had time to renew. */
+  private upSince = 0;
+  private beating: Promise<void> | null = null;
+
+  constructor(
+    private readonly redis: RedisCommands,
+    private readonly prefix: string,
+    private readonly nodeId: string,
+    private readonly heartbeatMs: number,
+    private readonly leaseMs: number,
+    private readonly hooks: RegistryHooks,
+  ) {}
+
+  nodeKey(node: string): string {
+    return `${this.prefix}:node:${node}`;
+  }
+
+  cidsKey(node: string): string {
+    return `${this.prefix}:cids:${node}`;
+  }
+
+  private get nodesKey(): string {
+    return `${this.prefix}:nodes`;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.timer.unref();
+  }
+
+  /** Redis became reachable again. */
+  linkUp(): void {
+    this.upSince = Date.now();
+    void this.beat();
+  }
+
+  linkDown(): void {
+    this.upSince = 0;
+  }
+
+  /** One heartbeat: renew the lease (restoring our state if it had vanished), then look for dead nodes. */
+  beat(): Promise<void> {
+    if (!this.upSince) return Promise.resolve();
+    this.beating ??= this.renew().finally(() => {
+      this.beating = null;
+    });
+    return this.beating;
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      const previous = await this.redis.set(this.nodeKey(this.nodeId), JSON.stringify(this.hooks.status()), 'PX', this.leaseMs, 'GET');
+      await this.redis.sadd(this.nodesKey, this.nodeId);
+      if (previous === null && this.registered) {
+        this.hooks.log('cluster: our lease had expired (Redis restarted or we were unreachable); restoring our CIDs');
+      }
+      if (previous === null) await this.hooks.restore();
+      this.registered = true;
+      await this.hooks.beat();
+      if (Date.now() - this.upSince >= this.leaseMs + this.heartbeatMs) await this.reapDead();
+    } catch {
+      // Redis went away mid-beat; the next 'up' starts again.
+    }
+  }
+
+  private async reapDead(): Promise<void> {
+    const nodes = await this.redis.smembers(this.nodesKey);
+    for (const node of nodes) {
+      if (node === this.nodeId) continue;
+      if (await this.redis.exists(this.nodeKey(node))) continue;
+      const lock = await this.redis.set(`${this.prefix}:reap:${node}`, this.nodeId, 'PX', REAP_LOCK_MS, 'NX');
+      if (lock !== 'OK') continue;
+      const cids = await this.redis.smembers(this.cidsKey(node));
+      this.hooks.log(`cluster: node ${node} stopped renewing its lease; releasing its ${cids.length} CIDs`);
+      await this.hooks.reap(node, cids);
+      await this.redis.del(this.cidsKey(node));
+      await this.redis.srem(this.nodesKey, node);
+    }
+  }
+
+  /** Every live node's last status record. */
+  async nodes(): Promise<NodeStatus[]> {
+    const ids = await this.redis.smembers(this.nodesKey);
+    const records = await Promise.all(ids.map((id) => this.redis.get(this.nodeKey(id))));
+    const out: NodeStatus[] = [];
+    for (const record of records) {
+      if (!record) continue;
+      try {
+        out.push(JSON.parse(record) as NodeStatus);
+      } catch {
+        // another program's key; skip it
+      }
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async isAlive(node: string): Promise<boolean> {
+    return (await this.redis.exists(this.nodeKey(node))) === 1;
+  }
+
+  /** The CIDs a node holds (for `sudo cid` across nodes). */
+  cidsOf(node: string): Promise<string[]> {
+    return this.redis.smembers(this.cidsKey(node));
+  }
+
+  addCid(cid: string): void {
+    this.redis.sadd(this.cidsKey(this.nodeId), cid).catch(() => undefined);
+  }
+
+  removeCid(cid: string): void {
+    this.redis.srem(this.cidsKey(this.nodeId), cid).catch(() => undefined);
+  }
+
+  /** Writes our whole CID set again (after Redis lost it). */
+  async rewriteCids(cids: string[]): Promise<void> {
+    await this.redis.del(this.cidsKey(this.nodeId));
+    for (let i = 0; i < cids.length; i += CID_BATCH) await this.redis.sadd(this.cidsKey(this.nodeId), ...cids.slice(i, i + CID_BATCH));
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.upSince = 0;
+  }
+
+  /** Clean shutdown: our CIDs are closed by our own connections; just leave. */
+  async leave(): Promise<void> {
+    this.stop();
+    await Promise.all([this.redis.del(this.nodeKey(this.nodeId)), this.redis.del(this.cidsKey(this.nodeId)), this.redis.srem(this.nodesKey, this.nodeId)]);
+  }
+}
