@@ -1,5 +1,6 @@
 // Server options with their defaults (PROTOCOL.md §9.1, plus iosig's own limits).
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
+import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.js';
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -66,6 +67,8 @@ export interface ServerOptions {
   duplicateLogin: DuplicateLoginPolicy;
   /** Delay before AUTH_FAIL is sent, in ms (§4.4). */
   authFailDelay: number;
+  /** Brute-force throttle on logins, per client address and per device id (README, Security). */
+  loginLimits: LoginLimits;
   /** Serve wss and CongSocket over TLS. */
   tls: TlsFiles | null;
   /** Directory for connection.log, auth.log and attack.log (`-f`); null = off. */
@@ -84,8 +87,9 @@ export interface ServerOptions {
   log: (line: string) => void;
 }
 
-export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain'>> & {
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits'>> & {
   useQuota?: Partial<QuotaSwitches>;
+  loginLimits?: Partial<LoginLimits>;
   retain?: Partial<RetainOptions>;
 };
 
@@ -108,6 +112,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     auth: input.auth ?? null,
     duplicateLogin: input.duplicateLogin ?? 'keep-old',
     authFailDelay: input.authFailDelay ?? 600,
+    loginLimits: resolveLoginLimits(input.loginLimits),
     tls: input.tls ?? null,
     fileLogDir: input.fileLogDir ?? null,
     adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,

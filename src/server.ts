@@ -5,6 +5,7 @@ import { Counters, type MetricsSnapshot } from './metrics/counters.js';
 import { Router } from './router/router.js';
 import { Connection, type PeerInfo } from './connection/connection.js';
 import { ProxyTrust } from './connection/address.js';
+import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
 import type { BrokerContext } from './connection/context.js';
 import type { Link, TransportKind } from './transport/link.js';
 import { Outbound } from './transport/link.js';
@@ -68,6 +69,7 @@ export class IosigServer implements BrokerContext, ServiceHost {
   readonly counters = new Counters();
   readonly router: Router;
   readonly proxyTrust: ProxyTrust;
+  readonly loginGuard: LoginGuard;
   keyStore: KeyStore | null = null;
   readonly services = new ServiceRegistry();
   readonly serviceHost: ServiceHost = this;
@@ -93,6 +95,7 @@ export class IosigServer implements BrokerContext, ServiceHost {
     for (const service of input.services ?? []) this.services.attach(service);
     this.router = new Router(this.options, this.counters);
     this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
+    this.loginGuard = new LoginGuard(this.options.loginLimits);
     this.ready = this.listen();
     // Callers that never await `ready` must not crash the process with an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -176,9 +179,17 @@ export class IosigServer implements BrokerContext, ServiceHost {
     if (this.events.listenerCount('disconnect') > 0) this.events.emit('disconnect', describe(conn));
   }
 
-  authLog(conn: Connection, ok: boolean, reason: string): void {
+  authLog(conn: Connection, ok: boolean, reason: string, code: LoginFailureReason = 'bad_record'): void {
     if (ok) this.counters.authOk++;
-    else this.counters.authFail++;
+    else {
+      this.counters.authFail++;
+      this.counters.authFailByReason[code]++;
+      // A throttled flood would otherwise write a line per attempt: one a second per address is enough.
+      if (code.startsWith('throttled') || code === 'pending_cap') {
+        if (!this.loginGuard.shouldLog(conn.ip)) return;
+        reason += ' (further throttled attempts from this address are counted, not logged, for 1 s)';
+      }
+    }
     const who = `#${conn.ssid} ${conn.transport} ${conn.ip}`;
     this.log(ok ? `${who} login ok: cid ${conn.cid} did ${conn.did} level ${conn.level}` : `${who} login refused: ${reason}`);
     this.fileLogger?.auth(ok, {

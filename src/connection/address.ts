@@ -88,7 +88,7 @@ function isPrivateV6(ip: string): boolean {
 }
 
 /** Expands an IPv6 address to 32 lower-case hex digits, so each address gets its own key. */
-function ipv6Hex(ip: string): string {
+export function ipv6Hex(ip: string): string {
   return ipv6Groups(ip)
     .map((g) => g.toString(16).padStart(4, '0'))
     .join('');

@@ -28,6 +28,7 @@ import { firstForwardedFor, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
 import { decideLogin } from './login.js';
 import { TokenBucket } from './token-bucket.js';
+import type { LoginFailureReason } from './login-guard.js';
 
 /** What a transport knows about a new peer. */
 export interface PeerInfo {
@@ -510,23 +511,27 @@ export class Connection {
 
   private onAuthReq(msg: Uint8Array, legacy: boolean): void {
     const req = parseAuthReq(msg);
-    if (!req) return this.refuseLogin('truncated AUTH_REQ', legacy);
-    if (legacy && !this.legacyHello) return this.refuseLogin('boho 1.x proof without a nonce', legacy);
+    if (!req) return this.refuseLogin('truncated AUTH_REQ', legacy, 'malformed');
+    if (legacy && !this.legacyHello) return this.refuseLogin('boho 1.x proof without a nonce', legacy, 'malformed');
+    // Brute-force throttle (both dialects): no key check at all once the address or the id is over its limit.
+    const ticket = this.ctx.loginGuard.begin(this.ip, req.id);
+    if (typeof ticket === 'string') return this.refuseLogin(`login throttled (${ticket})`, legacy, ticket);
     // Both hellos carry the same server nonce, so adopting one never disturbs a running session.
     this.session ??= new BohoSession();
     this.session.adoptServerTimeNonce(legacy ? this.legacyHello! : this.hello());
     this.state = STATE.AUTH_REQ;
     this.held = [];
     void decideLogin(this.ctx.keyStore, this.session, req).then((verdict) => {
+      ticket.end(verdict.ok);
       if (this.closed) return;
-      if (!verdict.ok) return this.refuseLogin(verdict.reason, legacy);
+      if (!verdict.ok) return this.refuseLogin(verdict.reason, legacy, verdict.code);
       this.admitLogin(req, verdict.record, verdict.key, verdict.level, legacy);
     });
   }
 
   /** AUTH_FAIL after the configured delay; held messages follow it. */
-  private refuseLogin(reason: string, legacy: boolean): void {
-    this.ctx.authLog(this, false, reason);
+  private refuseLogin(reason: string, legacy: boolean, code: LoginFailureReason): void {
+    this.ctx.authLog(this, false, reason, code);
     this.held ??= [];
     this.later(this.ctx.options.authFailDelay, () => {
       this.state = STATE.AUTH_FAIL;
@@ -554,10 +559,10 @@ export class Connection {
       if (this.ctx.options.duplicateLogin === 'keep-old') {
         if (this.transport === 'cong') {
           // Devices would sit in AUTH_FAIL; closing makes them retry until the old session times out.
-          this.ctx.authLog(this, false, `duplicate login for cid "${record.cid}" (keep old)`);
+          this.ctx.authLog(this, false, `duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
           return this.close(`duplicate login for cid "${record.cid}"`);
         }
-        return this.refuseLogin(`duplicate login for cid "${record.cid}" (keep old)`, legacy);
+        return this.refuseLogin(`duplicate login for cid "${record.cid}" (keep old)`, legacy, 'duplicate');
       }
       // Q21 fix: the old session is told and closed; the new one is kept.
       existing.sendPlain(encodeAuthClear('duplicate login.'));

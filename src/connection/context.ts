@@ -7,6 +7,7 @@ import type { Connection } from './connection.js';
 import type { KeyStore } from '../auth/key-store.js';
 import type { ServiceRegistry } from '../services/registry.js';
 import type { ServiceHost } from '../services/service.js';
+import type { LoginFailureReason, LoginGuard } from './login-guard.js';
 
 export interface BrokerContext {
   readonly options: ServerOptions;
@@ -16,6 +17,8 @@ export interface BrokerContext {
   /** Device keys; null when authentication is off. */
   readonly keyStore: KeyStore | null;
   readonly services: ServiceRegistry;
+  /** Brute-force throttle every AUTH_REQ passes before its key is checked. */
+  readonly loginGuard: LoginGuard;
   readonly serviceHost: ServiceHost;
   nextSsid(): number;
   /** Operational log (connection errors, closes with reasons). */
@@ -25,7 +28,7 @@ export interface BrokerContext {
   /** Observers of published signals (dashboard tail); a no-op unless someone listens. */
   tapSignal(conn: Connection, tag: string, msg: Uint8Array): void;
   /** One login outcome for the auth log (never the key). */
-  authLog(conn: Connection, ok: boolean, reason: string): void;
+  authLog(conn: Connection, ok: boolean, reason: string, code?: LoginFailureReason): void;
   /** Garbage received before the connection had a CID. */
   attackLog(conn: Connection, reason: string, bytes: Uint8Array): void;
 }

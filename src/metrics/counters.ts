@@ -1,4 +1,5 @@
 // Plain numeric counters, incremented in place on the hot path; exporters read them when asked.
+import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../connection/login-guard.js';
 
 export class Counters {
   messagesIn = 0;
@@ -29,6 +30,8 @@ export class Counters {
   /** Logins accepted and refused. */
   authOk = 0;
   authFail = 0;
+  /** Refused logins by reason (`iosig_login_failures_total{reason}`). */
+  readonly authFailByReason = Object.fromEntries(LOGIN_FAILURE_REASONS.map((reason) => [reason, 0])) as Record<LoginFailureReason, number>;
   /** Connections accepted since start, per transport. */
   acceptedWs = 0;
   acceptedCong = 0;

@@ -84,6 +84,13 @@ const DEFINITIONS: readonly MetricDefinition[] = [
       [{ result: 'fail' }, s.authFail],
     ],
   },
+  {
+    name: 'iosig_login_failures_total',
+    help: 'Refused logins by reason (throttled_* and pending_cap were refused without a key check).',
+    kind: 'counter',
+    labelNames: ['reason'],
+    read: (s) => Object.entries(s.authFailByReason).map(([reason, value]) => [{ reason }, value] as const),
+  },
   { name: 'iosig_quota_violations_total', help: 'Size or rate quota violations.', kind: 'counter', read: single((s) => s.quotaViolations) },
   { name: 'iosig_over_size_total', help: 'Messages refused for their size.', kind: 'counter', read: single((s) => s.overSize) },
   { name: 'iosig_bad_messages_total', help: 'Malformed or refused messages.', kind: 'counter', read: single((s) => s.badMessages) },

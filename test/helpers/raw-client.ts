@@ -25,6 +25,8 @@ export interface RawClientOptions {
   connectTimeoutMs?: number;
   /** WebSocket path (default '/'). */
   path?: string;
+  /** Source address to connect from (e.g. 127.0.0.2, a second loopback client). */
+  localAddress?: string;
 }
 
 const DEFAULT_NEXT_MS = 1000;
@@ -73,6 +75,7 @@ export class RawClient {
         perMessageDeflate: false,
         autoPong: this.opts.autoPong ?? true,
         handshakeTimeout: this.opts.connectTimeoutMs ?? 3000,
+        ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
       });
       this.ws = ws;
       let opened = false;
@@ -112,7 +115,7 @@ export class RawClient {
 
   private openCong(port: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const sock = net.createConnection({ host: '127.0.0.1', port });
+      const sock = net.createConnection({ host: '127.0.0.1', port, ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}) });
       this.sock = sock;
       sock.setNoDelay(true);
       let opened = false;

@@ -1,0 +1,149 @@
+// Login brute-force throttle (issue 9 item 7). Every AUTH_REQ, of either login dialect, takes one token from
+// its client address's bucket and one from its device id's bucket before any key is checked; a login that
+// succeeds gives its tokens back, so only failures drain them. An empty bucket means AUTH_FAIL without a key
+// check until it refills. Logins still being decided are capped per address (slow key stores, floods).
+import { isIPv6 } from 'node:net';
+import { ipv6Hex } from './address.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface LoginLimits {
+  /** Failed logins per second one client address may make once its burst is spent. */
+  addressRate: number;
+  addressBurst: number;
+  /** Failed logins per second against one device id (from any address) once its burst is spent. */
+  deviceRate: number;
+  deviceBurst: number;
+  /** Logins from one address whose outcome is not decided yet. */
+  pendingPerAddress: number;
+  /** Most addresses, and most device ids, remembered at once; the least recently seen are forgotten first. */
+  tracked: number;
+}
+
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
+  addressRate: 2,
+  addressBurst: 10,
+  deviceRate: 1,
+  deviceBurst: 5,
+  pendingPerAddress: 16,
+  tracked: 65_536,
+};
+
+/** Why a login failed, as counted in `iosig_login_failures_total{reason}`. */
+export const LOGIN_FAILURE_REASONS = [
+  'malformed',
+  'no_key_store',
+  'store_error',
+  'unknown_id',
+  'bad_record',
+  'wrong_key',
+  'duplicate',
+  'throttled_address',
+  'throttled_device',
+  'pending_cap',
+] as const;
+export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
+
+/** One admitted attempt: call `end` exactly once with whether the key was right. */
+export interface LoginTicket {
+  end(keyAccepted: boolean): void;
+}
+
+interface AddressEntry {
+  bucket: TokenBucket;
+  pending: number;
+  /** When a throttled refusal from this address was last written to the log. */
+  loggedAt: number;
+}
+
+/** How long throttled refusals from one address stay out of the log after one was written. */
+const THROTTLE_LOG_MS = 1000;
+
+/** Addresses that share a throttle: one IPv4 address, or one IPv6 /64 (a single host can own a whole /64). */
+export function throttleKey(ip: string): string {
+  return isIPv6(ip) ? `${ipv6Hex(ip).slice(0, 16)}/64` : ip;
+}
+
+export class LoginGuard {
+  private readonly addresses = new Map<string, AddressEntry>();
+  private readonly devices = new Map<string, TokenBucket>();
+
+  constructor(readonly limits: LoginLimits) {}
+
+  /** Admits an attempt (a ticket) or says why it is refused without a key check. */
+  begin(ip: string, deviceId: string, now = Date.now()): LoginTicket | LoginFailureReason {
+    const key = throttleKey(ip);
+    const address = this.address(key, now);
+    if (address.pending >= this.limits.pendingPerAddress) return 'pending_cap';
+    if (!address.bucket.take(1, now)) return 'throttled_address';
+    const device = this.device(deviceId, now);
+    if (!device.take(1, now)) {
+      address.bucket.restore(1);
+      return 'throttled_device';
+    }
+    address.pending++;
+    let open = true;
+    return {
+      end: (keyAccepted) => {
+        if (!open) return;
+        open = false;
+        address.pending--;
+        if (!keyAccepted) return;
+        address.bucket.restore(1);
+        device.restore(1);
+      },
+    };
+  }
+
+  /** Whether a throttled refusal from `ip` should be logged (at most one a second per address). */
+  shouldLog(ip: string, now = Date.now()): boolean {
+    const entry = this.addresses.get(throttleKey(ip));
+    if (!entry || now - entry.loggedAt < THROTTLE_LOG_MS) return false;
+    entry.loggedAt = now;
+    return true;
+  }
+
+  get trackedAddresses(): number {
+    return this.addresses.size;
+  }
+
+  private address(key: string, now: number): AddressEntry {
+    let entry = this.addresses.get(key);
+    if (entry) {
+      // Re-inserted so the map stays in least-recently-seen order.
+      this.addresses.delete(key);
+    } else {
+      entry = { bucket: new TokenBucket(this.limits.addressRate, now, this.limits.addressBurst), pending: 0, loggedAt: 0 };
+      this.evict(this.addresses, (old) => old.pending === 0);
+    }
+    this.addresses.set(key, entry);
+    return entry;
+  }
+
+  private device(id: string, now: number): TokenBucket {
+    let bucket = this.devices.get(id);
+    if (bucket) this.devices.delete(id);
+    else {
+      bucket = new TokenBucket(this.limits.deviceRate, now, this.limits.deviceBurst);
+      this.evict(this.devices, () => true);
+    }
+    this.devices.set(id, bucket);
+    return bucket;
+  }
+
+  /** Keeps a map under `tracked` entries: forgets the least recently seen one that may go. */
+  private evict<V>(map: Map<string, V>, mayGo: (value: V) => boolean): void {
+    if (map.size < this.limits.tracked) return;
+    let looked = 0;
+    for (const [key, value] of map) {
+      // Bounded: an entry with a login in flight is skipped, but only a few are looked at.
+      if (mayGo(value) || ++looked > 64) {
+        map.delete(key);
+        return;
+      }
+    }
+  }
+}
+
+export function resolveLoginLimits(input: Partial<LoginLimits> | undefined): LoginLimits {
+  return { ...DEFAULT_LOGIN_LIMITS, ...input };
+}
