@@ -94,9 +94,9 @@ function parseArgs(argv: string[]): Opts {
       case '--iosig': o.iosigMode = v() as 'launcher' | 'cli'; break;
       case '--no-pin': o.pin = false; break;
       case '--out': o.out = v(); break;
+      // biome-ignore lint/suspicious/noFallthroughSwitchClause: process.exit does not return
       case '-h': case '--help':
         console.log('see bench/README.md'); process.exit(0);
-      // eslint-disable-next-line no-fallthrough
       default: throw new Error(`unknown flag ${a}`);
     }
   }

@@ -93,47 +93,64 @@ export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retai
   retain?: Partial<RetainOptions>;
 };
 
-export const DEFAULT_TIMEOUT_MS = 50_000;
+/**
+ * Every server default, defined once: `resolveOptions` applies them and `io-server --help` prints them
+ * (src/cli/server-help.ts), so the two cannot disagree.
+ */
+export const SERVER_DEFAULTS = {
+  host: '::',
+  /** Keepalive sweep period in ms. */
+  timeout: 50_000,
+  maxMessageSize: MIN_FRAME_LIMIT,
+  maxBackpressure: 16 * 1024 * 1024,
+  slowConsumer: 'close' as SlowConsumerPolicy,
+  trustedProxies: ['127.0.0.1', '::1'] as readonly string[],
+  membersOnly: false,
+  duplicateLogin: 'keep-old' as DuplicateLoginPolicy,
+  /** Delay before AUTH_FAIL in ms (§4.4). */
+  authFailDelay: 600,
+  http: true,
+  defaultQuotaLevel: DEFAULT_LEVEL,
+  adminLevel: ADMIN_LEVEL,
+  showMessage: 'none' as ServerOptions['showMessage'],
+  useQuota: { signalSize: false, disconnect: false, publishCounter: false, trafficRate: false } as Readonly<QuotaSwitches>,
+  retain: { isAvailable: true, limitSize: 100_000, limitCounter: 1000, limitPerConnection: 1000 } as Readonly<RetainOptions>,
+} as const;
+
+/** Floors applied to user values (Q17: a sweep shorter than a second would close healthy peers). */
+export const SERVER_MINIMUMS = {
+  timeout: 1000,
+  maxMessageSize: 256,
+} as const;
 
 export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
   if (input.port === undefined && input.congPort === undefined) {
     throw new Error('iosig: give a WebSocket port, a CongSocket port, or both');
   }
+  const d = SERVER_DEFAULTS;
   return {
     port: input.port,
     congPort: input.congPort,
-    host: input.host ?? '::',
-    timeout: Math.max(1000, input.timeout ?? DEFAULT_TIMEOUT_MS),
-    maxMessageSize: Math.max(256, input.maxMessageSize ?? MIN_FRAME_LIMIT),
-    maxBackpressure: input.maxBackpressure ?? 16 * 1024 * 1024,
-    slowConsumer: input.slowConsumer ?? 'close',
-    trustedProxies: input.trustedProxies ?? ['127.0.0.1', '::1'],
-    membersOnly: input.membersOnly ?? false,
+    host: input.host ?? d.host,
+    timeout: Math.max(SERVER_MINIMUMS.timeout, input.timeout ?? d.timeout),
+    maxMessageSize: Math.max(SERVER_MINIMUMS.maxMessageSize, input.maxMessageSize ?? d.maxMessageSize),
+    maxBackpressure: input.maxBackpressure ?? d.maxBackpressure,
+    slowConsumer: input.slowConsumer ?? d.slowConsumer,
+    trustedProxies: input.trustedProxies ?? [...d.trustedProxies],
+    membersOnly: input.membersOnly ?? d.membersOnly,
     auth: input.auth ?? null,
-    duplicateLogin: input.duplicateLogin ?? 'keep-old',
-    authFailDelay: input.authFailDelay ?? 600,
+    duplicateLogin: input.duplicateLogin ?? d.duplicateLogin,
+    authFailDelay: input.authFailDelay ?? d.authFailDelay,
     loginLimits: resolveLoginLimits(input.loginLimits),
     tls: input.tls ?? null,
     fileLogDir: input.fileLogDir ?? null,
     adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,
-    http: input.http ?? true,
-    useQuota: {
-      signalSize: false,
-      disconnect: false,
-      publishCounter: false,
-      trafficRate: false,
-      ...input.useQuota,
-    },
-    defaultQuotaLevel: input.defaultQuotaLevel ?? DEFAULT_LEVEL,
-    adminLevel: input.adminLevel ?? ADMIN_LEVEL,
-    retain: {
-      isAvailable: true,
-      limitSize: 100_000,
-      limitCounter: 1000,
-      limitPerConnection: 1000,
-      ...input.retain,
-    },
-    showMessage: input.showMessage ?? 'none',
+    http: input.http ?? d.http,
+    useQuota: { ...d.useQuota, ...input.useQuota },
+    defaultQuotaLevel: input.defaultQuotaLevel ?? d.defaultQuotaLevel,
+    adminLevel: input.adminLevel ?? d.adminLevel,
+    retain: { ...d.retain, ...input.retain },
+    showMessage: input.showMessage ?? d.showMessage,
     log: input.log ?? ((line: string) => console.log(line)),
   };
 }

@@ -39,6 +39,7 @@ export const STORED_HASH_LENGTH = 44;
  */
 export function resolveLevel(raw: unknown): number | null {
   // parseInt without a radix, as the reference does, so stored values read the same way.
+  // biome-ignore lint/correctness/useParseIntRadix: stored values must read as the reference reads them
   const level = raw ? Number.parseInt(String(raw)) : DEFAULT_LEVEL;
   return isQuotaLevel(level) ? level : null;
 }

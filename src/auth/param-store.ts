@@ -33,6 +33,7 @@ export function parseAuthList(text: string): ParsedAuthList {
       const missing = [id === '' && 'id', key === '' && 'key', cid === '' && 'cid'].filter(Boolean).join(', ');
       errors.push(`${name} has an empty ${missing}; the format is id.key.cid.level`);
     } else {
+      // biome-ignore lint/correctness/useParseIntRadix: parseInt without a radix, as key-store.ts reads stored levels
       records.push({ id, key: storedKeyForm(key), cid, level: level === undefined ? Number.NaN : Number.parseInt(level) });
     }
   });

@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT_BAD_COMMAND_LINE, parseCommandLine } from './command-line.js';
 import { createServer, type IosigServer } from '../index.js';
-import { DEFAULT_TIMEOUT_MS, resolveOptions, type ServerOptionsInput, type SlowConsumerPolicy } from '../options.js';
+import { SERVER_DEFAULTS, resolveOptions, type ServerOptionsInput, type SlowConsumerPolicy } from '../options.js';
 import { bannerLines, box, networkAddress, usageLines } from './banner.js';
 import {
   METRIC_DESCRIPTIONS,
@@ -15,6 +15,7 @@ import {
   memoryRow,
   type MetricType,
 } from './metric-tables.js';
+import { MIN_TIMEOUT_MS, describe } from './server-defaults.js';
 import { versionText } from './version.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';
 import type { Service } from '../services/service.js';
@@ -23,14 +24,13 @@ import type { Service } from '../services/service.js';
 const EXIT_USAGE = 1;
 /** Shutdown must finish within 2 s; after this the process exits regardless. */
 const FORCE_EXIT_MS = 1_800;
-const MIN_TIMEOUT_MS = 1_000;
 
 interface CliOptions {
   listen?: number;
   listenCongport?: number;
-  host: string;
+  host?: string;
   timeout?: number;
-  showMessage: 'none' | 'message';
+  showMessage?: 'none' | 'message';
   metric?: MetricType;
   showOptions?: boolean;
   maxMessage?: number;
@@ -111,12 +111,10 @@ function buildProgram(): Command {
     .version(versionText(), '-V, --version', 'print the iosig version and the iosignal protocol version')
     .option('-l, --listen <port>', 'WebSocket port (browsers, Node.js); 0 picks a free port', parsePort)
     .option('-L, --listen-congport <port>', 'CongSocket port (Arduino, Node.js); 0 picks a free port', parsePort)
-    .option('--host <addr>', 'address both listeners bind to (default :: is dual-stack: IPv6 and IPv4)', parseHost, '::')
-    .option('-t, --timeout <ms>', `keepalive sweep period in ms; values below 1000 become 1000 (default: ${DEFAULT_TIMEOUT_MS})`, positiveInteger)
+    .option('--host <addr>', describe('address both listeners bind to; :: is dual-stack (IPv6 and IPv4)', '--host'), parseHost)
+    .option('-t, --timeout <ms>', describe(`keepalive sweep period in ms; values below ${MIN_TIMEOUT_MS} become ${MIN_TIMEOUT_MS}`, '--timeout'), positiveInteger)
     .addOption(
-      new Option('-s, --show-message <mode>', 'log every received message')
-        .choices(['none', 'message'])
-        .default('none'),
+      new Option('-s, --show-message <mode>', describe('log every received message', '--show-message')).choices(['none', 'message']),
     )
     .option(
       '-m, --metric <type>',
@@ -124,26 +122,26 @@ function buildProgram(): Command {
       parseMetric,
     )
     .option('-o, --show-options', 'print the resolved options, the bound ports and the attached services')
-    .option('--max-message <bytes>', 'largest accepted message (default: 20 MiB + 64)', positiveInteger)
-    .option('--max-backpressure <bytes>', 'bytes that may queue for one receiver (default: 16 MiB)', positiveInteger)
+    .option('--max-message <bytes>', describe('largest accepted message', '--max-message'), positiveInteger)
+    .option('--max-backpressure <bytes>', describe('bytes that may queue for one receiver', '--max-backpressure'), positiveInteger)
     .addOption(
-      new Option('--slow-consumer <policy>', 'what to do with a receiver over --max-backpressure (default: close)').choices([
+      new Option('--slow-consumer <policy>', describe('what to do with a receiver over --max-backpressure', '--slow-consumer')).choices([
         'drop',
         'close',
       ]),
     )
-    .option('--trusted-proxy <addr...>', 'proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (default: 127.0.0.1 ::1)', collectProxy)
+    .option('--trusted-proxy <addr...>', describe('proxies whose X-Forwarded-For / X-Forwarded-Proto are believed', '--trusted-proxy'), collectProxy)
     .option('-d, --auth-file <path>', 'device keys from a .json, .js or .mjs file (re-read on SIGHUP)')
     .option('-e, --auth-param <list>', 'device keys from the list id.key.cid.level,id2.key2.cid2.level2')
     .option('-E, --auth-env', 'device keys from the BOHO_AUTH environment variable, in the -e format')
     .option('-r, --auth-redis [url]', 'device keys from Redis hashes device:<id> (default: REDIS_URL, else REDIS_HOST:REDIS_PORT, else localhost:6379)')
     .addOption(
-      new Option('--duplicate-login <policy>', 'a login whose cid is online: keep-old refuses the new one, replace closes the old one (default: keep-old)').choices([
+      new Option('--duplicate-login <policy>', describe('a login whose cid is online: keep-old refuses the new one, replace closes the old one', '--duplicate-login')).choices([
         'keep-old',
         'replace',
       ]),
     )
-    .option('--auth-fail-delay <ms>', 'delay before AUTH_FAIL (default: 600)', nonNegativeInteger)
+    .option('--auth-fail-delay <ms>', describe('delay before AUTH_FAIL in ms', '--auth-fail-delay'), nonNegativeInteger)
     .option('--members-only', 'only logged-in connections may publish; an anonymous publish gets AUTH_CLEAR and is closed')
     .option('--quota <names>', `enforce quotas of the connection's level: ${QUOTA_SWITCHES.join(',')} (comma-separated)`, collectQuota)
     .option('-f, --file-logger [dir]', 'append connection.log, auth.log and attack.log in dir (default: the current directory)')
@@ -268,7 +266,9 @@ export async function main(argv: string[]): Promise<void> {
     timeout = MIN_TIMEOUT_MS;
   }
 
-  const input: ServerOptionsInput = { host: opts.host, showMessage: opts.showMessage };
+  const input: ServerOptionsInput = {};
+  if (opts.host !== undefined) input.host = opts.host;
+  if (opts.showMessage !== undefined) input.showMessage = opts.showMessage;
   if (opts.listen !== undefined) input.port = opts.listen;
   if (opts.listenCongport !== undefined) input.congPort = opts.listenCongport;
   if (timeout !== undefined) input.timeout = timeout;
@@ -326,7 +326,7 @@ export async function main(argv: string[]): Promise<void> {
 
   // Ports of transports that were not asked for stay out of the banner.
   const ports = { wsPort: input.port === undefined ? undefined : server.wsPort, congPort: input.congPort === undefined ? undefined : server.congPort };
-  console.log(box(bannerLines(ports, networkAddress(opts.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
+  console.log(box(bannerLines(ports, networkAddress(opts.host ?? SERVER_DEFAULTS.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
   if (opts.showOptions === true) printOptions(input, server);
 
   shutdown.attach(server, opts.metric === undefined ? undefined : startMetrics(server, opts.metric));

@@ -2,7 +2,7 @@
 // Losing one never stops the others: each client reconnects on its own.
 import { IoClient, type IoClientOptions, type SignalMessage } from '../client/index.js';
 import { RTT_TOPIC } from '../client/rtt.js';
-import { Output, showValue, signalEvent } from './io-output.js';
+import { type Output, showValue, signalEvent } from './io-output.js';
 
 export interface ConnectionSpec {
   name: string;

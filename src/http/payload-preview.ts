@@ -11,6 +11,7 @@ export function payloadPreview(payloadType: number, payload: Uint8Array | undefi
   const more = payload.length > PREVIEW_BYTES ? '…' : '';
   if (TEXTUAL.has(payloadType)) {
     // TEXT ends with a NUL for C readers; control characters would garble the page's table.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what the preview replaces
     const text = Buffer.from(head).toString('utf8').replace(/\0+$/, '').replace(/[\u0000-\u001f\u007f]/g, '·');
     return text + more;
   }

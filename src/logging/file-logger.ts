@@ -109,11 +109,13 @@ export class FileLogger {
 
 /** A value that must stay one field: control characters and spaces are escaped (ids come from the network). */
 function token(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
   return value.replace(/[\x00-\x20\x7f-\x9f\u2028\u2029]/g, escapeChar);
 }
 
 /** Free text at the end of a line: only line-breaking and control characters are escaped. */
 function text(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
   return value.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, escapeChar);
 }
 

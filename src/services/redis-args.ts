@@ -12,7 +12,7 @@ export function redisArgs(values: readonly MbpValue[]): RedisArg[] {
   const out: RedisArg[] = [];
   values.forEach((value, index) => {
     if (isScalar(value)) out.push(value);
-    else if (Array.isArray(value)) value.forEach((item) => out.push(scalar(item, index)));
+    else if (Array.isArray(value)) for (const item of value) out.push(scalar(item, index));
     else if (value !== null && typeof value === 'object') {
       for (const [field, fieldValue] of Object.entries(value)) out.push(field, scalar(fieldValue, index));
     } else out.push(scalar(value, index));

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { TrafficWindow, connectionEntries } from '../../src/cli/metric-tables.js';
 import { bannerLines, box } from '../../src/cli/banner.js';
+import { HELP_DEFAULTS, formatBytes, type DefaultedFlag } from '../../src/cli/server-defaults.js';
+import { SERVER_DEFAULTS } from '../../src/options.js';
 
 // dist/test/cli/io-server.test.js -> repository root
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -214,6 +216,37 @@ describe('io-server command line', () => {
     }
     assert.match(cli.out(), /2\s+=\s+connections/);
     assert.doesNotMatch(cli.out(), /2:echo/);
+  });
+
+  it('-h prints every default from the one table in src/options.ts, and the README option table agrees', async () => {
+    const cli = run(['-h']);
+    assert.equal((await cli.exited(10_000)).code, 0);
+    // One entry per option: commander starts each at "  -" and indents its continuation lines further.
+    const entries = cli.out().split(/\n(?= {2}-)/).map((entry) => entry.replace(/\s+/g, ' ').trim());
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
+    const expected: Record<DefaultedFlag, string> = {
+      '--host': SERVER_DEFAULTS.host,
+      '--timeout': String(SERVER_DEFAULTS.timeout),
+      '--show-message': SERVER_DEFAULTS.showMessage,
+      '--max-message': formatBytes(SERVER_DEFAULTS.maxMessageSize),
+      '--max-backpressure': formatBytes(SERVER_DEFAULTS.maxBackpressure),
+      '--slow-consumer': SERVER_DEFAULTS.slowConsumer,
+      '--trusted-proxy': SERVER_DEFAULTS.trustedProxies.join(' '),
+      '--duplicate-login': SERVER_DEFAULTS.duplicateLogin,
+      '--auth-fail-delay': String(SERVER_DEFAULTS.authFailDelay),
+    };
+    assert.deepEqual(HELP_DEFAULTS, expected);
+    for (const [flag, value] of Object.entries(expected)) {
+      const entry = entries.find((text) => text.startsWith(`${flag} `) || new RegExp(`^-\\w, ${flag} `).test(text));
+      assert.ok(entry, `help lacks ${flag}`);
+      assert.ok(entry.includes(`(default: ${value})`), `help for ${flag} shows its default ${value}: ${entry}`);
+      const row = readme.find((line) => line.startsWith('| `') && line.split('|')[1]!.includes(flag));
+      assert.ok(row, `README has a row for ${flag}`);
+      assert.ok(row.replace(/\\\|/g, '|').includes(value), `README row for ${flag} states the default ${value}: ${row}`);
+    }
+    assert.equal(formatBytes(16 * 1024 * 1024), '16 MiB');
+    assert.equal(formatBytes(20 * 1024 * 1024 + 64), '20 MiB + 64');
+    assert.equal(formatBytes(600), '600');
   });
 
   it('attaches built-in services with -a and refuses unknown ones with exit code 2', async () => {

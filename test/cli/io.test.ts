@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { IosigServer } from '../../src/index.js';
 import { ROOT, freePort, startReferenceServer, startServer, stopChild, urlOf, type ReferenceServer, type Transport } from '../client/support.js';
 import { startTlsFront, type TlsFront } from '../client/tls-fixture.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
 
 const BIN = join(ROOT, 'bin', 'io.js');
 const running = new Set<ChildProcessWithoutNullStreams>();
@@ -29,14 +30,26 @@ function io(args: string[]): IoRun {
   let err = '';
   let exitCode: number | null | undefined;
   const listeners = new Set<() => void>();
-  const notify = (): void => listeners.forEach((listener) => listener());
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => ((out += chunk), notify()));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => ((err += chunk), notify()));
-  child.on('exit', (code) => ((exitCode = code), notify()));
+  const notify = (): void => {
+    for (const listener of listeners) listener();
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    notify();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+    notify();
+  });
+  child.on('exit', (code) => {
+    exitCode = code;
+    notify();
+  });
   child.stdin.on('error', () => undefined);
 
-  const until = <T>(check: () => T | undefined, what: string, ms: number): Promise<T> =>
+  const until = <T>(check: () => T | undefined, what: string, asked: number): Promise<T> =>
     new Promise((resolve, reject) => {
+      const ms = Math.max(asked, CHILD_PROCESS_DEADLINE_MS);
       const listener = (): void => {
         const value = check();
         if (value !== undefined) {
@@ -208,12 +221,12 @@ describe('io with several servers', () => {
     try {
       // a over CongSocket (restarted below on the same port), b over WebSocket.
       const run = io(['-c', `a=cong://127.0.0.1:${aCong}`, '-c', `b=${urlOf(b, 'ws')}`, '-j', 'room', '--stay']);
-      await run.waitFor(/\[a\] ready: cid .*\n[^]*\[b\] ready|\[b\] ready: cid .*\n[^]*\[a\] ready/, 5000);
+      await run.waitFor(/\[a\] ready: cid .*\n[\s\S]*\[b\] ready|\[b\] ready: cid .*\n[\s\S]*\[a\] ready/, 5000);
       run.send('a;.sig room only-a');
       run.send('b ;.sig room only-b');
       run.send('a,b;.sig room both');
       run.send('.echo done');
-      await run.waitFor(/\[a\] echo: done\n[^]*\[b\] echo: done|\[b\] echo: done\n[^]*\[a\] echo: done/, 3000);
+      await run.waitFor(/\[a\] echo: done\n[\s\S]*\[b\] echo: done|\[b\] echo: done\n[\s\S]*\[a\] echo: done/, 3000);
       const lines = lineList(run.out());
       for (const expected of ['[a] message: room only-a', '[b] message: room only-b', '[a] message: room both', '[b] message: room both']) {
         assert.ok(lines.includes(expected), `missing "${expected}" in:\n${run.out()}`);
@@ -227,7 +240,7 @@ describe('io with several servers', () => {
       await run.waitFor(/\[b\] message: room still-here/, 3000);
 
       a = await startServer({ congPort: aCong });
-      await run.waitFor(/\[a\] ready: cid [^\n]*\n[^]*\[a\] ready: cid /, 8000);
+      await run.waitFor(/\[a\] ready: cid [^\n]*\n[\s\S]*\[a\] ready: cid /, 8000);
       run.send('.sig room again');
       await run.waitFor(/\[a\] message: room again/, 3000);
       await run.waitFor(/\[b\] message: room again/, 3000);

@@ -4,6 +4,12 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Least time to allow a wait that involves a child node process: starting node takes seconds on a loaded
+ * two-core machine, more under coverage. Only a failure waits this long; a passing wait ends at its event.
+ */
+export const CHILD_PROCESS_DEADLINE_MS = 15_000;
+
 export class TimeoutError extends Error {
   constructor(what: string, ms: number) {
     super(`timed out after ${ms} ms waiting for ${what}`);

@@ -7,7 +7,7 @@ import { hex, startServer, sub, type IosigServer } from '../integration/support.
 import { MSG } from '../../src/protocol/codes.js';
 import { decryptE2E } from '../../src/crypto/boho.js';
 import { parseSignal } from '../../src/protocol/payload.js';
-import { Peer, TRANSPORTS, drained, loggedIn, openPeer, signalE2E, textSignal } from './support.js';
+import { type Peer, TRANSPORTS, drained, loggedIn, openPeer, signalE2E, textSignal } from './support.js';
 
 const PARAM = 'encw.kw.EW.3,encc.kc.EC.3,e2ew.k2w.E2W.3,e2ec.k2c.E2C.3,echo.ke.ECHO.3,bad.kb.BAD.3,big.kbig.BIG.3';
 

@@ -6,7 +6,7 @@ import { waitFor } from '../helpers/wait.js';
 import { hex, startServer, sub, type IosigServer } from '../integration/support.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
-import { Peer, TRANSPORTS, drained, loggedIn, openPeer, signalE2E, textSignal } from './support.js';
+import { type Peer, TRANSPORTS, drained, loggedIn, openPeer, signalE2E, textSignal } from './support.js';
 
 const PARAM = 'q1w.k.Q1W.1,q1c.k.Q1C.1,q10.k.Q10.10,q3.k.Q3.3,t1w.k.T1W.1,t1c.k.T1C.1,mo.k.MO.3,mo2.k.MO2.3';
 

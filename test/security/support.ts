@@ -354,8 +354,8 @@ export class TlsWire implements Wire {
   }
 
   send(msg: Uint8Array): void {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(msg, { binary: true });
-    else if (this.sock && this.sock.writable) this.sock.write(encodeFrame(msg));
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(msg, { binary: true });
+    else if (this.sock?.writable) this.sock.write(encodeFrame(msg));
   }
 
   async next(timeoutMs = 1000): Promise<Buffer> {

@@ -7,7 +7,7 @@ import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { decodeResponseMbp, encodeCall, type ResponseMbp } from '../../src/protocol/rpc.js';
 import type { Service } from '../../src/services/service.js';
-import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
+import type { ClientPool, RawClient, Transport } from '../helpers/raw-client.js';
 
 export const TRANSPORTS: readonly Transport[] = ['ws', 'cong'];
 export const ADMIN = { id: 'admin', key: 'admin-key', cid: 'ADMIN' } as const;
