@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { ClientPool } from '../helpers/raw-client.js';
 import { startServer, type IosigServer } from '../integration/support.js';
 import { request, parsePrometheus, sampleValue } from '../http/support.js';
-import { Peer, drained, openPeer } from './../security/support.js';
+import { type Peer, drained, openPeer } from './../security/support.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { DEFAULT_LOGIN_LIMITS } from '../../src/connection/login-guard.js';
