@@ -27,6 +27,7 @@ import type { BrokerContext } from './context.js';
 import { firstForwardedFor, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
 import { decideLogin } from './login.js';
+import { decideIdentity, type PresentedIdentity } from './identity.js';
 import { TokenBucket } from './token-bucket.js';
 import type { LoginFailureReason } from './login-guard.js';
 
@@ -37,6 +38,8 @@ export interface PeerInfo {
   forwardedProto?: string;
   /** The transport itself is TLS (wss / TLS CongSocket). */
   tls?: boolean;
+  /** A verified client certificate or a bearer token: the device is known before it says anything. */
+  identity?: PresentedIdentity;
 }
 
 const CLOSE_TEXT = Buffer.from('close\0');
@@ -121,6 +124,7 @@ export class Connection {
     this.sendPlain(this.hello());
     this.sendPlain(SERVER_READY_MSG);
     this.state = STATE.SERVER_READY;
+    if (peer.identity) this.presentIdentity(peer.identity);
   }
 
   /** The SERVER_TIME_NONCE this connection got: nonce = random bytes 0..3, filler = bytes 4..5. */
@@ -141,9 +145,12 @@ export class Connection {
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** Encryption rule of §4.7: the server encrypts to authorised sessions that are not on TLS. */
+  /**
+   * Encryption rule of §4.7: the server encrypts to authorised sessions that are not on TLS. A device known
+   * by a bearer token has no Boho session key, so it is never encrypted to.
+   */
   private encrypts(): boolean {
-    return this.authorized && !this.tls;
+    return this.authorized && !this.tls && this.session !== null && this.session.authorized;
   }
 
   /** True when this session receives the same bytes as everyone else. */
@@ -392,7 +399,7 @@ export class Connection {
   /** ENC_488: any inner message, once; dropped from sessions that are not authorised (Q20). */
   private onEncrypted(msg: Uint8Array, outer: boolean): void {
     if (!outer) return this.bad('nested encryption');
-    if (!this.authorized) return this.bad('encrypted message from a connection that is not logged in');
+    if (!this.encrypts()) return this.bad('encrypted message from a connection without a Boho session');
     const plain = this.session!.decrypt488(msg);
     if (!plain || plain.length === 0) return this.bad('ENC_488 that does not decrypt');
     this.dispatch(plain, false);
@@ -401,7 +408,7 @@ export class Connection {
   /** ENC_E2E: a SIGNAL_E2E with a session-encrypted header, routed like a SIGNAL (§4.6). */
   private onEncryptedE2E(msg: Uint8Array, outer: boolean): void {
     if (!outer) return this.bad('nested encryption');
-    if (!this.authorized) return this.bad('encrypted message from a connection that is not logged in');
+    if (!this.encrypts()) return this.bad('encrypted message from a connection without a Boho session');
     const plain = this.session!.openE2E(msg);
     if (!plain || plain[0] !== MSG.SIGNAL_E2E) return this.bad('ENC_E2E that does not decrypt to a SIGNAL_E2E');
     this.onSignal(plain);
@@ -584,6 +591,40 @@ export class Connection {
     this.deliveryChanged(); // encrypted sessions leave the shared native path
     if (record.name) this.publishAs('@$name', Buffer.from(`${record.name}\0`));
     this.release();
+  }
+
+  /** Certificate or bearer identity: every message waits until the key store has answered. */
+  private presentIdentity(identity: PresentedIdentity): void {
+    this.held = [];
+    void decideIdentity(this.ctx.keyStore, identity).then((verdict) => {
+      if (this.closed) return;
+      if (!verdict.ok) {
+        this.ctx.authLog(this, false, verdict.reason);
+        // A wrong bearer token is refused; a certificate that names no device stays anonymous.
+        if (identity.kind === 'bearer') return this.close(`login refused: ${verdict.reason}`);
+        return this.release();
+      }
+      const { record, level } = verdict;
+      const existing = this.ctx.router.cids.get(record.cid);
+      if (existing && existing !== this) {
+        if (this.ctx.options.duplicateLogin === 'keep-old') {
+          this.ctx.authLog(this, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`);
+          return this.close(`duplicate login for cid "${record.cid}"`);
+        }
+        existing.sendPlain(encodeAuthClear('duplicate login.'));
+        existing.close(`duplicate login: replaced by #${this.ssid}`);
+      }
+      this.authorized = true;
+      this.did = record.id;
+      this.uid = record.uid ?? '';
+      this.ctx.router.setCid(this, record.cid);
+      this.nick = this.cid;
+      this.setLevel(level);
+      this.sendPlain(encodeQuotaLevel(level));
+      this.ctx.authLog(this, true, verdict.via);
+      if (record.name) this.publishAs('@$name', Buffer.from(`${record.name}\0`));
+      this.release();
+    });
   }
 
   private setLevel(level: number): void {

@@ -43,7 +43,7 @@ function bearerToken(req: uWS.HttpRequest): string | null {
 function clientAddress(req: uWS.HttpRequest, res: uWS.HttpResponse, policy: AccessPolicy): string | null {
   // A relayed request may come from anywhere, whatever the relay's own address.
   if (req.getHeader('x-forwarded-for') !== '' || req.getHeader('forwarded') !== '') return null;
-  if (policy.fronted) return peerFromFront(req.getHeader(PEER_HEADER));
+  if (policy.fronted) return peerFromFront(req.getHeader(PEER_HEADER))?.ip ?? null;
   return Buffer.from(res.getRemoteAddressAsText()).toString();
 }
 

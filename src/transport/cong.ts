@@ -11,6 +11,7 @@ import type { Link, Outbound } from './link.js';
 import type { AcceptLink } from './ws.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
+import { certificateNames } from '../connection/identity.js';
 
 /** Frames this large on average are written one by one (under cork) instead of being copied together. */
 const LARGE_CHUNK = 16 * 1024;
@@ -145,7 +146,13 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
     const link = new CongLink(socket, counters, options);
-    const conn = accept(link, { peerIp: peerAddress, tls: secure !== null });
+    // Under mutual TLS the certificate was verified against the CA; its names may identify a stored device.
+    const certNames = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateNames(socket.getPeerCertificate()) : [];
+    const conn = accept(link, {
+      peerIp: peerAddress,
+      tls: secure !== null,
+      ...(certNames.length > 0 ? { identity: { kind: 'certificate', names: certNames } } : {}),
+    });
     link.conn = conn;
     const decoder = new CongDecoder(
       {

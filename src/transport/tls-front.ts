@@ -1,12 +1,13 @@
 // Mutual TLS in front of the WebSocket listener. uWS.js 20.30 verifies a client certificate when one is
 // sent but cannot require one, so with a CA configured node:tls terminates TLS (refusing peers without
 // a certificate signed by that CA) and forwards the clear stream to an internal loopback uWS listener.
-// The peer's address travels in one header, authenticated by a per-process secret.
+// The peer's address and its certificate's names travel in one header, authenticated by a per-process secret.
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Counters } from '../metrics/counters.js';
 import { listenNet } from './listen-host.js';
+import { certificateNames } from '../connection/identity.js';
 
 export const PEER_HEADER = 'x-iosig-tls-peer';
 const HEAD_LIMIT = 16 * 1024;
@@ -20,17 +21,24 @@ export interface TlsFront {
 /** The secret that the internal listener expects in PEER_HEADER. */
 export const frontSecret = randomBytes(18).toString('base64url');
 
-/** `secret peerIp` → peerIp when the secret matches, else null. */
-export function peerFromFront(header: string): string | null {
-  const space = header.indexOf(' ');
-  if (space < 0 || header.slice(0, space) !== frontSecret) return null;
-  return header.slice(space + 1);
+export interface FrontedPeer {
+  ip: string;
+  /** Names of the verified client certificate (CN, then SANs). */
+  certNames: string[];
+}
+
+/** `secret peerIp [names]` → the peer when the secret matches, else null. */
+export function peerFromFront(header: string): FrontedPeer | null {
+  const [secret, ip, names] = header.split(' ');
+  if (secret !== frontSecret || ip === undefined) return null;
+  return { ip, certNames: names ? names.split(',').map((name) => decodeURIComponent(name)) : [] };
 }
 
 /** Inserts the peer header after the request line of the first HTTP request head. */
-function withPeerHeader(head: Buffer, peerIp: string): Buffer {
+function withPeerHeader(head: Buffer, peerIp: string, certNames: string[]): Buffer {
   const lineEnd = head.indexOf('\r\n');
-  const header = Buffer.from(`\r\n${PEER_HEADER}: ${frontSecret} ${peerIp}`);
+  const names = certNames.map((name) => encodeURIComponent(name)).join(',');
+  const header = Buffer.from(`\r\n${PEER_HEADER}: ${frontSecret} ${peerIp}${names ? ` ${names}` : ''}`);
   return Buffer.concat([head.subarray(0, lineEnd), header, head.subarray(lineEnd)]);
 }
 
@@ -47,6 +55,7 @@ export function startTlsFront(
     sockets.add(clear);
     clear.setNoDelay(true);
     const peerIp = clear.remoteAddress ?? '';
+    const certNames = certificateNames(clear.getPeerCertificate());
     const upstream = net.connect(innerPort, '127.0.0.1');
     upstream.setNoDelay(true);
     sockets.add(upstream);
@@ -59,7 +68,7 @@ export function startTlsFront(
         return;
       }
       clear.off('data', onHead);
-      upstream.write(withPeerHeader(head, peerIp));
+      upstream.write(withPeerHeader(head, peerIp, certNames));
       head = null;
       clear.pipe(upstream);
     };

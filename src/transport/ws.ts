@@ -7,6 +7,7 @@ import { PONG_MSG } from '../protocol/messages.js';
 import type { Link, Outbound } from './link.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
+import { bearerFromHeader } from '../connection/identity.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
 
 interface SocketData {
@@ -166,20 +167,26 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
       let peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+      let certNames: string[] = [];
       if (fronted) {
         const fromFront = peerFromFront(req.getHeader(PEER_HEADER));
         if (fromFront === null) {
           res.writeStatus('403 Forbidden').end();
           return;
         }
-        peerIp = fromFront;
+        peerIp = fromFront.ip;
+        certNames = fromFront.certNames;
       }
+      const bearer = bearerFromHeader(headerValue(req, 'authorization'));
       const peer: PeerInfo = {
         peerIp,
         forwardedFor: headerValue(req, 'x-forwarded-for'),
         forwardedProto: headerValue(req, 'x-forwarded-proto'),
         tls: files !== null,
       };
+      // A bearer token is the device's explicit choice, so it wins over a certificate.
+      if (bearer) peer.identity = { kind: 'bearer', ...bearer };
+      else if (certNames.length > 0) peer.identity = { kind: 'certificate', names: certNames };
       res.upgrade<SocketData>(
         { peer, link: null },
         req.getHeader('sec-websocket-key'),
