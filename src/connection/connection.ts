@@ -399,7 +399,7 @@ export class Connection {
   /** ENC_488: any inner message, once; dropped from sessions that are not authorised (Q20). */
   private onEncrypted(msg: Uint8Array, outer: boolean): void {
     if (!outer) return this.bad('nested encryption');
-    if (!this.encrypts()) return this.bad('encrypted message from a connection without a Boho session');
+    if (!this.authorized || !this.session?.authorized) return this.bad('encrypted message from a connection without a Boho session');
     const plain = this.session!.decrypt488(msg);
     if (!plain || plain.length === 0) return this.bad('ENC_488 that does not decrypt');
     this.dispatch(plain, false);
@@ -408,7 +408,7 @@ export class Connection {
   /** ENC_E2E: a SIGNAL_E2E with a session-encrypted header, routed like a SIGNAL (§4.6). */
   private onEncryptedE2E(msg: Uint8Array, outer: boolean): void {
     if (!outer) return this.bad('nested encryption');
-    if (!this.encrypts()) return this.bad('encrypted message from a connection without a Boho session');
+    if (!this.authorized || !this.session?.authorized) return this.bad('encrypted message from a connection without a Boho session');
     const plain = this.session!.openE2E(msg);
     if (!plain || plain[0] !== MSG.SIGNAL_E2E) return this.bad('ENC_E2E that does not decrypt to a SIGNAL_E2E');
     this.onSignal(plain);
