@@ -150,7 +150,7 @@ export class Connection {
    * by a bearer token has no Boho session key, so it is never encrypted to.
    */
   private encrypts(): boolean {
-    return this.authorized && !this.tls && this.session !== null && this.session.authorized;
+    return this.authorized && !this.tls && this.session?.authorized === true;
   }
 
   /** True when this session receives the same bytes as everyone else. */
