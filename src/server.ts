@@ -8,7 +8,9 @@ import { ProxyTrust } from './connection/address.js';
 import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
 import type { BrokerContext } from './connection/context.js';
 import type { Link, TransportKind } from './transport/link.js';
-import { Outbound } from './transport/link.js';
+import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
+import { Outbound } from './delivery/outbound.js';
+import type { TrafficCounters } from './metrics/traffic-history.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
 import { encodeServerSignal, encodeSignal } from './protocol/messages.js';
@@ -55,8 +57,6 @@ export interface SignalInfo {
 }
 
 const SIGNAL_TAP_BYTES = 256;
-/** How often WebSocket receivers are checked against the backpressure limit. */
-const PRESSURE_SCAN_MS = 100;
 
 export interface ChannelInfo {
   key: string;
@@ -67,7 +67,7 @@ export interface ChannelInfo {
 export class IosigServer implements BrokerContext, ServiceHost {
   readonly options: ServerOptions;
   readonly counters = new Counters();
-  readonly router: Router;
+  readonly router: Router<Connection>;
   readonly proxyTrust: ProxyTrust;
   readonly loginGuard: LoginGuard;
   keyStore: KeyStore | null = null;
@@ -85,7 +85,6 @@ export class IosigServer implements BrokerContext, ServiceHost {
   private ws: WsTransport | null = null;
   private cong: CongTransport | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private pressureTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
   private http: HttpHandle | null = null;
   private metricsSampler: ServerMetrics | null = null;
@@ -112,7 +111,7 @@ export class IosigServer implements BrokerContext, ServiceHost {
         });
         this.wsPort = this.ws.port;
         const app = this.ws.app;
-        this.router.attachNativePublish((key, msg) => app.publish(key, msg, true));
+        this.router.attachNativeTopics((key, msg) => app.publish(key, msg, true));
       }
       if (this.options.congPort !== undefined) {
         this.cong = await listenCong(this.options, this.counters, accept);
@@ -123,13 +122,24 @@ export class IosigServer implements BrokerContext, ServiceHost {
       throw err;
     }
     this.sweepTimer = setInterval(() => this.sweep(), this.options.timeout);
-    if (this.ws) {
-      // Native publishes give no per-receiver feedback, so WebSocket receivers are checked on a short period.
-      this.pressureTimer = setInterval(() => {
-        for (const conn of this.connections) conn.link.checkPressure?.();
-      }, PRESSURE_SCAN_MS);
-      this.pressureTimer.unref();
-    }
+  }
+
+  /**
+   * A connection over an in-memory link (no socket): the returned endpoint sends and receives whole messages.
+   * The connection, the router and the delivery groups behave as with a real socket of that flavour.
+   */
+  connectInMemory(opts: MemoryLinkOptions = {}): MemoryEndpoint {
+    const transport = opts.transport ?? 'ws';
+    const { link, endpoint } = memoryPair(transport, this.options.maxBackpressure);
+    if (transport === 'ws') this.counters.acceptedWs++;
+    else this.counters.acceptedCong++;
+    link.conn = this.accept(link, {
+      peerIp: opts.peerIp ?? '127.0.0.1',
+      forwardedFor: opts.forwardedFor,
+      forwardedProto: opts.forwardedProto,
+      tls: opts.tls === true,
+    });
+    return endpoint;
   }
 
   private accept(link: Link, peer: PeerInfo): Connection {
@@ -228,20 +238,26 @@ export class IosigServer implements BrokerContext, ServiceHost {
    */
   sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone = false): number {
     const msg = encodeSignal(tag, payloadType, payload);
-    if (everyone) {
-      const out = new Outbound(msg);
-      for (const conn of this.connections) conn.deliver(out);
-      this.counters.deliveries += this.connections.size;
-      return this.connections.size;
-    }
+    if (everyone) return this.broadcast(msg);
     const result = this.router.publishFromServer(msg, tag);
     return result.ok ? result.delivered : 0;
   }
 
-  /** SERVER_SIGNAL (§3.10): `{"event", "data"}` to every connection. */
+  /** SERVER_SIGNAL (§3.10): `{"event", "data"}` to every connection. Returns the number of receivers. */
+  sendServerSignal(event: string, data: unknown): number {
+    return this.broadcast(encodeServerSignal(JSON.stringify({ event, data })));
+  }
+
+  /** @deprecated The old name of sendServerSignal (SERVER_SIGNAL, not SIGNAL: see sendSignal). */
   signal(event: string, data: unknown): void {
-    const out = new Outbound(encodeServerSignal(JSON.stringify({ event, data })));
-    for (const conn of this.connections) conn.deliver(out);
+    this.sendServerSignal(event, data);
+  }
+
+  /** One message to every connection as is, through the stream group (sealed per encrypted session). */
+  private broadcast(msg: Uint8Array): number {
+    const out = new Outbound(msg);
+    for (const conn of this.connections) this.router.stream.deliverTo(conn, out);
+    return this.connections.size;
   }
 
   /**
@@ -259,8 +275,15 @@ export class IosigServer implements BrokerContext, ServiceHost {
       if (conn.transport === 'ws') ws++;
       cidRetained += conn.retainedCount;
     }
+    const delivery = this.router.deliveryStats();
+    const { counters } = this;
     return {
-      ...this.counters,
+      ...counters,
+      messagesOut: counters.messagesOut + delivery.messagesOut,
+      bytesOut: counters.bytesOut + delivery.bytesOut,
+      deliveries: counters.deliveries + delivery.deliveries,
+      drops: counters.drops + delivery.drops,
+      slowConsumerCloses: counters.slowConsumerCloses + delivery.slowConsumerCloses,
       lastSsid: this.lastSsid,
       connections: this.connections.size,
       connectionsWs: ws,
@@ -272,6 +295,22 @@ export class IosigServer implements BrokerContext, ServiceHost {
       onlineCids: this.router.cids.size,
     };
   }
+
+  /** Traffic totals (connection sends plus every delivery group), read by the dashboard's chart once a second. */
+  readonly traffic: TrafficCounters = ((server: IosigServer) => ({
+    get messagesIn(): number {
+      return server.counters.messagesIn;
+    },
+    get bytesIn(): number {
+      return server.counters.bytesIn;
+    },
+    get messagesOut(): number {
+      return server.counters.messagesOut + server.router.deliveryStats().messagesOut;
+    },
+    get bytesOut(): number {
+      return server.counters.bytesOut + server.router.deliveryStats().bytesOut;
+    },
+  }))(this);
 
   connectionList(): ConnectionInfo[] {
     return [...this.connections].map(describe);
@@ -327,9 +366,7 @@ export class IosigServer implements BrokerContext, ServiceHost {
 
   private async shutdown(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    if (this.pressureTimer) clearInterval(this.pressureTimer);
     this.sweepTimer = null;
-    this.pressureTimer = null;
     this.ws?.close();
     for (const conn of [...this.connections]) conn.abort('server closing');
     this.http?.close();

@@ -21,8 +21,10 @@ import {
 } from '../protocol/messages.js';
 import { encodeResponseMbp, decodeCall } from '../protocol/rpc.js';
 import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
-import type { Link, Outbound } from '../transport/link.js';
-import type { Subscription } from '../router/channel.js';
+import type { Link } from '../transport/link.js';
+import type { Outbound } from '../delivery/outbound.js';
+import type { SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
+import type { Subscriber, Subscription } from '../router/channel.js';
 import type { BrokerContext } from './context.js';
 import { firstForwardedFor, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
@@ -56,7 +58,7 @@ const HOLD_LIMIT_BYTES = 1024 * 1024;
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
 
-export class Connection {
+export class Connection implements Subscriber {
   readonly ssid: number;
   /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
   private readonly bornAt = Date.now() - PROCESS_EPOCH;
@@ -153,14 +155,22 @@ export class Connection {
     return this.authorized && !this.tls && this.session?.authorized === true;
   }
 
-  /** True when this session receives the same bytes as everyone else. */
-  sharesPlainBytes(): boolean {
-    return !this.encrypts();
+  /** Native topics, when this session receives the same bytes as everyone else and its link has them. */
+  topicSocket(): TopicSocket | null {
+    return this.encrypts() ? null : this.link.topics();
+  }
+
+  hasRoom(bytes: number): boolean {
+    return this.link.hasRoom(bytes);
   }
 
   /** Never-encrypted messages (handshake, AUTH_*, QUOTA_LEVEL, PING/PONG, OVER_SIZE...). */
   sendPlain(msg: Uint8Array): void {
-    if (this.link.send(msg)) this.countOut(msg.length);
+    if (!this.link.hasRoom(msg.length)) return this.linkOverLimit();
+    if (!this.link.send(msg)) return;
+    this.countOwn(msg.length);
+    this.ctx.counters.messagesOut++;
+    this.ctx.counters.bytesOut += msg.length;
   }
 
   /** Messages that follow the encryption rule (CID_RES, IAM_RES, RESPONSE_MBP, SERVER_SIGNAL, ECHO...). */
@@ -170,33 +180,67 @@ export class Connection {
     if (sealed) this.sendPlain(sealed);
   }
 
-  /** A signal delivery; `out` may be shared with other receivers. */
-  deliver(out: Outbound): void {
+  /**
+   * A delivery from a group, which has checked hasRoom and counts it globally; `out` may be shared with other
+   * receivers. Returns the bytes written (0 when nothing was).
+   */
+  deliver(out: Outbound): number {
     if (!this.encrypts()) {
-      if (this.link.sendShared(out)) this.countOut(out.msg.length);
-      return;
+      if (!this.link.sendShared(out)) return 0;
+      this.countOwn(out.msg.length);
+      return out.msg.length;
     }
     const msg = out.msg;
     // §4.6: for SIGNAL_E2E only the header is re-encrypted; the ENC_PACK travels untouched.
     const sealed =
       msg[0] === MSG.SIGNAL_E2E ? this.session!.sealE2E(msg, 3 + msg[1]!) : this.session!.encrypt488(msg);
-    if (sealed) this.sendPlain(sealed);
+    if (!sealed || !this.link.send(sealed)) return 0;
+    this.countOwn(sealed.length);
+    return sealed.length;
   }
 
-  private countOut(bytes: number): void {
+  private countOwn(bytes: number): void {
     this.directMessagesOut++;
     this.directBytesOut += bytes;
-    this.ctx.counters.messagesOut++;
-    this.ctx.counters.bytesOut += bytes;
   }
 
-  /** The link's or the session's delivery needs changed: subscriptions move between native and direct paths. */
+  /**
+   * Over the backpressure limit (§ slow consumers): under 'close' the connection is dropped (once); under 'drop'
+   * it leaves the shared native path until its link drains. Deferred: this runs inside fan-out loops over the
+   * very sets it changes. False when it was already being handled.
+   */
+  overLimit(policy: SlowConsumerPolicy): boolean {
+    if (this.closed || this.closeReason) return false;
+    if (policy === 'close') {
+      const reason = 'slow consumer: send buffer over the backpressure limit';
+      this.closeReason = reason;
+      this.report(`dropped: ${reason}`);
+      queueMicrotask(() => this.link.destroy(reason));
+      return true;
+    }
+    if (!this.link.saturate()) return false;
+    queueMicrotask(() => this.deliveryChanged());
+    return true;
+  }
+
+  /** The link found itself over the limit on a send of its own (control messages, sealed deliveries). */
+  linkOverLimit(): void {
+    const policy = this.ctx.options.slowConsumer;
+    if (policy === 'drop') {
+      this.ctx.counters.drops++;
+      this.overLimit('drop');
+    } else if (this.overLimit('close')) {
+      this.ctx.counters.slowConsumerCloses++;
+    }
+  }
+
+  /** The link's or the session's delivery needs changed: subscriptions move between native and stream groups. */
   deliveryChanged(): void {
     if (!this.closed) this.ctx.router.refreshDelivery(this);
   }
 
   /** Native deliveries of a channel this connection stopped receiving natively. */
-  addNativeTraffic(messages: number, bytes: number): void {
+  addSharedTraffic(messages: number, bytes: number): void {
     this.pastNativeMessages += messages;
     this.pastNativeBytes += bytes;
   }
@@ -204,7 +248,7 @@ export class Connection {
   get messagesOut(): number {
     let n = this.directMessagesOut + this.pastNativeMessages;
     for (const sub of this.subscriptions.values()) {
-      if (sub.native) n += sub.channel.nativeMessages - sub.messagesAtJoin;
+      if (sub.members.sentMessages !== undefined) n += sub.members.sentMessages - sub.messagesAtJoin;
     }
     return n;
   }
@@ -212,7 +256,7 @@ export class Connection {
   get bytesOut(): number {
     let n = this.directBytesOut + this.pastNativeBytes;
     for (const sub of this.subscriptions.values()) {
-      if (sub.native) n += sub.channel.nativeBytes - sub.bytesAtJoin;
+      if (sub.members.sentBytes !== undefined) n += sub.members.sentBytes - sub.bytesAtJoin;
     }
     return n;
   }

@@ -12,7 +12,7 @@ import type { LoginFailureReason, LoginGuard } from './login-guard.js';
 export interface BrokerContext {
   readonly options: ServerOptions;
   readonly counters: Counters;
-  readonly router: Router;
+  readonly router: Router<Connection>;
   readonly proxyTrust: ProxyTrust;
   /** Device keys; null when authentication is off. */
   readonly keyStore: KeyStore | null;

@@ -18,7 +18,7 @@ import { LIST_LIMIT, type AccessLevel, type HelloFrame, type StatusBody, type Ti
 
 export type DashboardServer = Pick<
   IosigServer,
-  'options' | 'counters' | 'connections' | 'events' | 'metrics' | 'connectionList' | 'channelList' | 'sendSignal'
+  'options' | 'traffic' | 'connections' | 'events' | 'metrics' | 'connectionList' | 'channelList' | 'sendSignal'
 >;
 
 export interface HttpHandle {
@@ -57,7 +57,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: DashboardServe
   const assets = loadStaticAssets();
   const tail = new MessageTail(server.events, (frame) => feed.send('tail', frame));
   const feed = new LiveFeed((hasReaders) => tail.setActive(hasReaders));
-  const history = new TrafficHistory(server.counters, (point) => sendTick(point));
+  const history = new TrafficHistory(server.traffic, (point) => sendTick(point));
 
   function sendTick(traffic: TrafficPoint): void {
     if (feed.size === 0) return;

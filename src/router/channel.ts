@@ -1,29 +1,64 @@
-// One channel key and its subscribers, split by how they are reached.
-import type { Connection } from '../connection/connection.js';
+// One channel key: its local subscribers and, per delivery group, the members that group reaches.
+import type { ChannelMembers, LocalMembers } from '../delivery/group.js';
+import type { Receiver } from '../delivery/receiver.js';
+import type { Quota } from '../protocol/codes.js';
+
+/** A local connection as the router sees it. */
+export interface Subscriber extends Receiver {
+  /** Set by the router (setCid / assignAnonymousCid). */
+  cid: string;
+  /** Prefix of its home channels (`#name`). */
+  readonly home: string;
+  readonly quota: Pick<Quota, 'publishCounter'>;
+  readonly subscriptions: ReadonlyMap<string, Subscription>;
+  addSubscription(key: string, sub: Subscription): void;
+  removeSubscription(key: string): void;
+  /** CID-retained messages it published (§5.6). */
+  retainedFor(topic: string): Buffer | undefined;
+  retain(topic: string, msg: Uint8Array, limit: number): void;
+  dropRetained(): void;
+  /** Deliveries it got through a group that counts per channel (native publishes), added when it leaves that path. */
+  addSharedTraffic(messages: number, bytes: number): void;
+}
+
+/** A subscriber's membership in one channel. */
+export interface Subscription {
+  readonly channel: Channel;
+  /** The group share it is reached through now. */
+  members: LocalMembers;
+  /** `members.sentMessages` / `sentBytes` when it joined them (for groups that count per channel). */
+  messagesAtJoin: number;
+  bytesAtJoin: number;
+}
 
 export class Channel {
-  /** Every subscriber, in subscription order (publishCounter favours the earliest, Q29). */
-  readonly subscribers = new Set<Connection>();
-  /** Subscribers reached by one native transport publish (plain WebSocket sessions). */
-  nativeCount = 0;
-  /** Subscribers written one by one (CongSocket, encrypted sessions). */
-  readonly direct = new Set<Connection>();
-  /** Messages and bytes sent natively so far; subscribers read their share as a difference. */
-  nativeMessages = 0;
-  nativeBytes = 0;
+  /** Every local subscriber, in subscription order (publishCounter favours the earliest, Q29). */
+  readonly subscribers = new Set<Subscriber>();
+  /** One entry per delivery group with members here; a publish calls each. */
+  readonly groups: ChannelMembers[] = [];
 
   constructor(readonly key: string) {}
 
   get size(): number {
     return this.subscribers.size;
   }
-}
 
-/** A connection's membership in one channel. */
-export interface Subscription {
-  readonly channel: Channel;
-  native: boolean;
-  /** Channel native counters when this subscription started using the native path. */
-  messagesAtJoin: number;
-  bytesAtJoin: number;
+  /** True when nothing — local or remote — is reached through this channel any more. */
+  get empty(): boolean {
+    return this.subscribers.size === 0 && this.groups.length === 0;
+  }
+
+  membersOf<M extends ChannelMembers>(group: M['group']): M | undefined {
+    for (const members of this.groups) if (members.group === group) return members as M;
+    return undefined;
+  }
+
+  attach(members: ChannelMembers): void {
+    if (!this.groups.includes(members)) this.groups.push(members);
+  }
+
+  detach(members: ChannelMembers): void {
+    const at = this.groups.indexOf(members);
+    if (at >= 0) this.groups.splice(at, 1);
+  }
 }

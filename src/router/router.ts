@@ -1,73 +1,123 @@
-// Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags and subscribers, not sockets.
+// Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags, subscribers and delivery groups;
+// never a socket, a uWS topic or a transport.
 import { randomFillSync } from 'node:crypto';
-import type { Connection } from '../connection/connection.js';
 import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { retag } from '../protocol/messages.js';
-import { Outbound } from '../transport/link.js';
-import { Channel, type Subscription } from './channel.js';
+import { Outbound } from '../delivery/outbound.js';
+import type { ChannelMembers, DeliveryGroup, LocalGroup, LocalMembers } from '../delivery/group.js';
+import { DeliveryStats } from '../delivery/receiver.js';
+import { NativeTopicGroup, type PublishTopic } from '../delivery/native-topic-group.js';
+import { StreamGroup } from '../delivery/stream-group.js';
+import { Channel, type Subscriber, type Subscription } from './channel.js';
+import type { CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 
 export type PublishResult =
   | { ok: true; delivered: number }
   | { ok: false; reason: 'reserved' | 'offline' | 'no-subscriber' | 'tag-too-long' | 'members-only' };
 
-/** Sends bytes to every native subscriber of a topic (uWS `app.publish`). */
-export type NativePublish = (key: string, msg: Uint8Array) => void;
-
-export class Router {
+/** `S`: the broker's connection type (what `cids` hands back). */
+export class Router<S extends Subscriber = Subscriber> {
   readonly channels = new Map<string, Channel>();
-  /** cid → the online connection holding it. */
-  readonly cids = new Map<string, Connection>();
+  /** cid → the local connection holding it. */
+  readonly cids = new Map<string, S>();
   /** Channel-retained messages by channel key. */
   readonly retained = new Map<string, Buffer>();
-  private nativePublish: NativePublish | null = null;
+  /** Framed streams and encrypted sessions; also carries unicasts and server broadcasts. */
+  readonly stream: StreamGroup;
+  /** Plain WebSocket subscribers on uWS topics; null without a WebSocket listener or under the publishCounter quota. */
+  native: NativeTopicGroup | null = null;
+  /** Every group, for the metrics sum. */
+  private readonly groups: DeliveryGroup[] = [];
+  private readonly hooks: RouterHooks[] = [];
+  /** Where CIDs held by other processes are found; null on a single node. */
+  directory: CidDirectory | null = null;
   private readonly randomPool = Buffer.alloc(3);
 
   constructor(
     private readonly options: ServerOptions,
     private readonly counters: Counters,
-  ) {}
+  ) {
+    const backpressure = { limit: options.maxBackpressure, policy: options.slowConsumer };
+    this.stream = new StreamGroup(backpressure);
+    this.addGroup(this.stream);
+  }
 
-  /** Native pub/sub is used only when every native subscriber gets the same bytes, in full. */
-  attachNativePublish(publish: NativePublish): void {
-    if (!this.options.useQuota.publishCounter) this.nativePublish = publish;
+  /**
+   * Native pub/sub is used only when every native subscriber gets the same bytes, in full: the publishCounter
+   * quota, which cuts a fan-out short, keeps every subscriber on the stream path.
+   */
+  attachNativeTopics(publish: PublishTopic): void {
+    if (this.options.useQuota.publishCounter || this.native) return;
+    this.native = new NativeTopicGroup(publish, { limit: this.options.maxBackpressure, policy: this.options.slowConsumer });
+    this.addGroup(this.native);
+  }
+
+  /** Registers a group so its counters are part of `deliveryStats()`. */
+  addGroup(group: DeliveryGroup): void {
+    if (!this.groups.includes(group)) this.groups.push(group);
+  }
+
+  addHooks(hooks: RouterHooks): void {
+    this.hooks.push(hooks);
+  }
+
+  /** Every group's counters, summed (read at scrape time). */
+  deliveryStats(): DeliveryStats {
+    const sum = new DeliveryStats();
+    for (const { stats } of this.groups) {
+      sum.deliveries += stats.deliveries;
+      sum.messagesOut += stats.messagesOut;
+      sum.bytesOut += stats.bytesOut;
+      sum.drops += stats.drops;
+      sum.slowConsumerCloses += stats.slowConsumerCloses;
+    }
+    return sum;
   }
 
   // ---- CIDs -------------------------------------------------------------------------------
 
-  /** An anonymous CID (`?` + base64url of 3 random bytes), new while the candidate is online (Q22). */
-  assignAnonymousCid(conn: Connection): string {
+  /** An anonymous CID (`?` + base64url of 3 random bytes), new while the candidate is held anywhere (Q22). */
+  assignAnonymousCid(sub: S): string {
+    const dir = this.directory;
     let cid: string;
     do {
-      randomFillSync(this.randomPool);
-      cid = '?' + this.randomPool.toString('base64url');
-    } while (this.cids.has(cid));
-    this.setCid(conn, cid);
+      cid = dir?.anonymousCid ? dir.anonymousCid() : this.randomCid();
+    } while (this.cids.has(cid) || dir?.holds?.(cid));
+    this.setCid(sub, cid);
     return cid;
   }
 
-  /** Gives `conn` a CID, dropping its previous index entry. */
-  setCid(conn: Connection, cid: string): void {
-    this.releaseCid(conn);
-    conn.cid = cid;
-    this.cids.set(cid, conn);
+  private randomCid(): string {
+    randomFillSync(this.randomPool);
+    return '?' + this.randomPool.toString('base64url');
   }
 
-  private releaseCid(conn: Connection): void {
-    if (conn.cid && this.cids.get(conn.cid) === conn) this.cids.delete(conn.cid);
+  /** Gives `sub` a CID, dropping its previous index entry. */
+  setCid(sub: S, cid: string): void {
+    this.releaseCid(sub);
+    sub.cid = cid;
+    this.cids.set(cid, sub);
+    for (const hooks of this.hooks) hooks.cid?.(cid, true);
+  }
+
+  private releaseCid(sub: S): void {
+    if (!sub.cid || this.cids.get(sub.cid) !== sub) return;
+    this.cids.delete(sub.cid);
+    for (const hooks of this.hooks) hooks.cid?.(sub.cid, false);
   }
 
   // ---- subscriptions ------------------------------------------------------------------------
 
   /** SUBSCRIBE: every comma-separated element, empty ones included; retained messages follow. */
-  subscribe(conn: Connection, tagList: string): void {
+  subscribe(sub: S, tagList: string): void {
     for (const tag of tagList.split(',')) {
-      const key = channelKey(tag, conn.home);
-      this.join(conn, key);
+      const key = channelKey(tag, sub.home);
+      this.join(sub, key);
       if (isRetainedKey(key) && this.options.retain.isAvailable) {
         const kept = this.retainedFor(key);
-        if (kept) conn.deliver(new Outbound(kept));
+        if (kept) this.stream.deliverTo(sub, new Outbound(kept));
       }
     }
   }
@@ -75,72 +125,113 @@ export class Router {
   private retainedFor(key: string): Buffer | undefined {
     const at = key.indexOf('@');
     if (at < 0) return this.retained.get(key);
-    const owner = this.cids.get(key.slice(CID_PREFIX.length, at));
-    return owner?.retainedFor(key.slice(at + 1));
+    const cid = key.slice(CID_PREFIX.length, at);
+    const owner = this.cids.get(cid);
+    if (owner) return owner.retainedFor(key.slice(at + 1));
+    return this.directory?.retainedFor?.(cid, key.slice(at + 1));
   }
 
-  private join(conn: Connection, key: string): void {
-    if (conn.subscriptions.has(key)) return;
+  private channelFor(key: string): Channel {
     let channel = this.channels.get(key);
     if (!channel) {
       channel = new Channel(key);
       this.channels.set(key, channel);
     }
-    channel.subscribers.add(conn);
-    const sub: Subscription = { channel, native: false, messagesAtJoin: 0, bytesAtJoin: 0 };
-    conn.addSubscription(key, sub);
-    this.placeSubscriber(conn, sub);
+    return channel;
   }
 
-  /** Puts a subscriber on the native or the direct path, whichever its session allows. */
-  private placeSubscriber(conn: Connection, sub: Subscription): void {
-    const { channel } = sub;
-    if (this.nativePublish && conn.sharesPlainBytes() && conn.link.joinTopic(channel.key)) {
-      sub.native = true;
-      sub.messagesAtJoin = channel.nativeMessages;
-      sub.bytesAtJoin = channel.nativeBytes;
-      channel.nativeCount++;
-    } else {
-      channel.direct.add(conn);
+  private join(sub: S, key: string): void {
+    if (sub.subscriptions.has(key)) return;
+    const channel = this.channelFor(key);
+    channel.subscribers.add(sub);
+    const subscription: Subscription = { channel, members: this.place(sub, channel), messagesAtJoin: 0, bytesAtJoin: 0 };
+    this.noteJoin(subscription);
+    sub.addSubscription(key, subscription);
+    if (channel.subscribers.size === 1) for (const hooks of this.hooks) hooks.interest?.(key, true);
+  }
+
+  /** The group a subscriber is reached through: native topics when its session shares plain bytes, else its stream. */
+  private groupFor(sub: S): LocalGroup {
+    return this.native && sub.topicSocket() ? this.native : this.stream;
+  }
+
+  private place(sub: S, channel: Channel): LocalMembers {
+    const group = this.groupFor(sub);
+    const members = this.localMembers(channel, group);
+    if (members.add(sub)) return members;
+    if (members.size === 0) channel.detach(members);
+    const stream = this.localMembers(channel, this.stream);
+    stream.add(sub);
+    return stream;
+  }
+
+  private localMembers(channel: Channel, group: LocalGroup): LocalMembers {
+    let members = channel.membersOf<LocalMembers>(group);
+    if (!members) {
+      members = group.createMembers(channel.key);
+      channel.attach(members);
+    }
+    return members;
+  }
+
+  private noteJoin(subscription: Subscription): void {
+    subscription.messagesAtJoin = subscription.members.sentMessages ?? 0;
+    subscription.bytesAtJoin = subscription.members.sentBytes ?? 0;
+  }
+
+  private detach(sub: S, subscription: Subscription): void {
+    const { members, channel } = subscription;
+    members.delete(sub);
+    if (members.sentMessages !== undefined) {
+      sub.addSharedTraffic(members.sentMessages - subscription.messagesAtJoin, (members.sentBytes ?? 0) - subscription.bytesAtJoin);
+    }
+    if (members.size === 0) channel.detach(members);
+  }
+
+  /** Re-places every subscription after the session's delivery needs changed (encryption on, over its limit…). */
+  refreshDelivery(sub: S): void {
+    const group = this.groupFor(sub);
+    for (const subscription of sub.subscriptions.values()) {
+      if (subscription.members.group === group) continue;
+      this.detach(sub, subscription);
+      subscription.members = this.place(sub, subscription.channel);
+      this.noteJoin(subscription);
     }
   }
 
-  private detach(conn: Connection, sub: Subscription): void {
-    const { channel } = sub;
-    if (sub.native) {
-      sub.native = false;
-      channel.nativeCount--;
-      conn.link.leaveTopic(channel.key);
-      conn.addNativeTraffic(channel.nativeMessages - sub.messagesAtJoin, channel.nativeBytes - sub.bytesAtJoin);
-    } else {
-      channel.direct.delete(conn);
-    }
+  unsubscribe(sub: S, tagList: string): void {
+    for (const tag of tagList.split(',')) this.leave(sub, channelKey(tag, sub.home));
   }
 
-  /** Re-evaluates every subscription after the session's delivery needs changed (e.g. encryption on). */
-  refreshDelivery(conn: Connection): void {
-    for (const sub of conn.subscriptions.values()) {
-      this.detach(conn, sub);
-      this.placeSubscriber(conn, sub);
-    }
+  unsubscribeAll(sub: S): void {
+    for (const key of [...sub.subscriptions.keys()]) this.leave(sub, key);
   }
 
-  unsubscribe(conn: Connection, tagList: string): void {
-    for (const tag of tagList.split(',')) this.leave(conn, channelKey(tag, conn.home));
+  private leave(sub: S, key: string): void {
+    const subscription = sub.subscriptions.get(key);
+    if (!subscription) return;
+    this.detach(sub, subscription);
+    sub.removeSubscription(key);
+    const { channel } = subscription;
+    channel.subscribers.delete(sub);
+    if (channel.subscribers.size === 0) for (const hooks of this.hooks) hooks.interest?.(key, false);
+    this.dropIfEmpty(channel);
   }
 
-  unsubscribeAll(conn: Connection): void {
-    for (const key of [...conn.subscriptions.keys()]) this.leave(conn, key);
+  private dropIfEmpty(channel: Channel): void {
+    if (channel.empty && this.channels.get(channel.key) === channel) this.channels.delete(channel.key);
   }
 
-  private leave(conn: Connection, key: string): void {
-    const sub = conn.subscriptions.get(key);
-    if (!sub) return;
-    this.detach(conn, sub);
-    conn.removeSubscription(key);
-    const { channel } = sub;
-    channel.subscribers.delete(conn);
-    if (channel.subscribers.size === 0) this.channels.delete(key);
+  /** A non-local group (remote nodes) starts reaching channel `key`. */
+  attachMembers(key: string, members: ChannelMembers): void {
+    this.channelFor(key).attach(members);
+  }
+
+  detachMembers(key: string, members: ChannelMembers): void {
+    const channel = this.channels.get(key);
+    if (!channel) return;
+    channel.detach(members);
+    this.dropIfEmpty(channel);
   }
 
   // ---- publishing ---------------------------------------------------------------------------
@@ -149,22 +240,23 @@ export class Router {
    * Routes a SIGNAL / SIGNAL_E2E `msg` whose tag is `tag` (PROTOCOL.md §5.4). `msg` may be a view
    * into a transient buffer: it is copied before anything keeps it.
    */
-  publish(conn: Connection, msg: Uint8Array, tag: string): PublishResult {
+  publish(sub: S, msg: Uint8Array, tag: string): PublishResult {
     if (isReservedTag(tag)) return { ok: false, reason: 'reserved' };
     const at = tag.indexOf('@');
     if (at > 0) return this.unicast(msg, tag, at);
     if (at === 0) {
-      tag = conn.cid + tag;
+      tag = sub.cid + tag;
       const rewritten = retag(msg, tag);
       if (!rewritten) return { ok: false, reason: 'tag-too-long' };
       msg = rewritten;
     }
-    const key = channelKey(tag, conn.home);
-    if (isRetainedKey(key)) this.keep(conn, key, msg);
+    const key = channelKey(tag, sub.home);
+    if (isRetainedKey(key)) this.keep(sub, key, msg);
     const channel = this.channels.get(key);
     if (!channel) return { ok: false, reason: 'no-subscriber' };
     this.counters.publishes++;
-    return { ok: true, delivered: this.fanOut(channel, msg, conn) };
+    const budget = this.options.useQuota.publishCounter ? sub.quota.publishCounter : Infinity;
+    return { ok: true, delivered: this.fanOut(channel, msg, budget, null) };
   }
 
   /**
@@ -177,73 +269,78 @@ export class Router {
     if (at > 0) return this.unicast(msg, tag, at);
     const key = channelKey(tag, '');
     const { retain } = this.options;
-    if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.keepForChannel(key, msg);
+    if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.retainForChannel(key, msg);
     const channel = this.channels.get(key);
     if (!channel) return { ok: false, reason: 'no-subscriber' };
     this.counters.publishes++;
-    return { ok: true, delivered: this.fanOut(channel, msg, null) };
+    return { ok: true, delivered: this.fanOut(channel, msg, Infinity, null) };
+  }
+
+  /**
+   * A channel message that arrived from elsewhere (the cluster bus): delivered to every group of channel `key`
+   * except `origin`, so it never goes back where it came from. Returns the receivers reached.
+   */
+  deliverFromRemote(key: string, msg: Uint8Array, origin: DeliveryGroup): number {
+    const channel = this.channels.get(key);
+    return channel ? this.fanOut(channel, msg, Infinity, origin) : 0;
+  }
+
+  /** A unicast that arrived from elsewhere, already retagged `@topic`; false when `cid` is not held here. */
+  deliverToCid(cid: string, msg: Uint8Array): boolean {
+    const target = this.cids.get(cid);
+    if (!target) return false;
+    this.stream.deliverTo(target, new Outbound(msg));
+    return true;
   }
 
   private unicast(msg: Uint8Array, tag: string, at: number): PublishResult {
-    const target = this.cids.get(tag.slice(0, at));
-    if (!target) return { ok: false, reason: 'offline' };
+    const cid = tag.slice(0, at);
+    const target = this.cids.get(cid);
+    if (!target && !this.directory) return { ok: false, reason: 'offline' };
     const rewritten = retag(msg, '@' + unicastTopic(tag, at));
     if (!rewritten) return { ok: false, reason: 'tag-too-long' };
+    const out = new Outbound(rewritten);
+    if (target) this.stream.deliverTo(target, out);
+    else if (!this.directory!.unicast(cid, out)) return { ok: false, reason: 'offline' };
     this.counters.publishes++;
-    target.deliver(new Outbound(rewritten));
-    this.counters.deliveries++;
     return { ok: true, delivered: 1 };
   }
 
   /** Stores a retained message; a full store still accepts updates to existing keys (Q24). */
-  private keep(conn: Connection, key: string, msg: Uint8Array): void {
+  private keep(sub: S, key: string, msg: Uint8Array): void {
     const { retain } = this.options;
     if (!retain.isAvailable || msg.length >= retain.limitSize) return;
     const at = key.indexOf('@');
-    if (at < 0) return this.keepForChannel(key, msg);
-    conn.retain(key.slice(at + 1), msg, retain.limitPerConnection);
+    if (at < 0) return this.retainForChannel(key, msg);
+    sub.retain(key.slice(at + 1), msg, retain.limitPerConnection);
   }
 
-  private keepForChannel(key: string, msg: Uint8Array): void {
+  /** Keeps a channel-retained message (a copy), within the store's bounds. */
+  retainForChannel(key: string, msg: Uint8Array): void {
     if (this.retained.size < this.options.retain.limitCounter || this.retained.has(key)) this.retained.set(key, Buffer.from(msg));
   }
 
-  /** Sends one message to a channel: encoded once, native publish plus a loop over the rest. */
-  private fanOut(channel: Channel, msg: Uint8Array, publisher: Connection | null): number {
+  /** Sends one message to a channel: encoded once, then each group's share in turn, within `budget` receivers. */
+  private fanOut(channel: Channel, msg: Uint8Array, budget: number, except: DeliveryGroup | null): number {
     const out = new Outbound(msg);
-    if (this.options.useQuota.publishCounter) {
-      let budget = publisher ? publisher.quota.publishCounter : Infinity;
-      let sent = 0;
-      for (const sub of channel.subscribers) {
-        if (budget-- <= 0) break;
-        sub.deliver(out);
-        sent++;
-      }
-      this.counters.deliveries += sent;
-      return sent;
+    const { groups } = channel;
+    if (groups.length === 1 && except === null) return groups[0]!.publish(out, budget);
+    let delivered = 0;
+    for (let i = 0; i < groups.length && delivered < budget; i++) {
+      const members = groups[i]!;
+      if (members.group !== except) delivered += members.publish(out, budget - delivered);
     }
-    const native = channel.nativeCount;
-    if (native > 0 && this.nativePublish) {
-      this.nativePublish(channel.key, msg);
-      channel.nativeMessages++;
-      channel.nativeBytes += msg.length;
-      this.counters.messagesOut += native;
-      this.counters.bytesOut += native * msg.length;
-    }
-    for (const sub of channel.direct) sub.deliver(out);
-    const delivered = native + channel.direct.size;
-    this.counters.deliveries += delivered;
     return delivered;
   }
 
   // ---- disconnect ---------------------------------------------------------------------------
 
   /** Forgets a closed connection (§5.8 steps 3–5); the close notices are published by the connection. */
-  forget(conn: Connection): void {
-    this.unsubscribeAll(conn);
+  forget(sub: S): void {
+    this.unsubscribeAll(sub);
     // Q25: the connection's retained CID messages go with it; other subscribers keep their entries.
-    conn.dropRetained();
-    this.releaseCid(conn);
+    sub.dropRetained();
+    this.releaseCid(sub);
   }
 
   // ---- introspection ------------------------------------------------------------------------

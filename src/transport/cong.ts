@@ -7,7 +7,8 @@ import type { Counters } from '../metrics/counters.js';
 import type { Connection } from '../connection/connection.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import type { Link, Outbound } from './link.js';
+import type { Link } from './link.js';
+import type { Outbound } from '../delivery/outbound.js';
 import type { AcceptLink } from './ws.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
@@ -16,14 +17,24 @@ import { certificateNames } from '../connection/identity.js';
 /** Frames this large on average are written one by one (under cork) instead of being copied together. */
 const LARGE_CHUNK = 16 * 1024;
 
-/** Links with pending writes, flushed together once per event-loop turn. */
-const dirty: CongLink[] = [];
-let flushScheduled = false;
+/** Links with pending writes, flushed together once per event-loop turn. One per listener (per server). */
+class FlushQueue {
+  private readonly dirty: CongLink[] = [];
+  private scheduled = false;
+  private readonly flushAll = (): void => {
+    this.scheduled = false;
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+    dirty.length = 0;
+  };
 
-function flushAll(): void {
-  flushScheduled = false;
-  for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  dirty.length = 0;
+  add(link: CongLink): void {
+    this.dirty.push(link);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushAll);
+    }
+  }
 }
 
 class CongLink implements Link {
@@ -40,8 +51,8 @@ class CongLink implements Link {
 
   constructor(
     readonly socket: net.Socket,
-    private readonly counters: Counters,
-    private readonly options: ServerOptions,
+    private readonly maxBackpressure: number,
+    private readonly flushQueue: FlushQueue,
   ) {}
 
   send(msg: Uint8Array): boolean {
@@ -52,28 +63,27 @@ class CongLink implements Link {
     return this.queue(out.frame);
   }
 
+  /** The socket's backlog is read again only when the cached figure says we might be over the limit. */
+  hasRoom(bytes: number): boolean {
+    const limit = this.maxBackpressure;
+    return (
+      this.backlog + this.pendingBytes + bytes <= limit ||
+      (this.backlog = this.socket.writableLength) + this.pendingBytes + bytes <= limit
+    );
+  }
+
+  /** A stream has no shared path to leave: under the drop policy each delivery is judged by hasRoom. */
+  saturate(): boolean {
+    return false;
+  }
+
+  topics(): null {
+    return null;
+  }
+
   private queue(frame: Buffer): boolean {
     if (this.closed || this.ending) return false;
-    // The socket's backlog is read again only when the cached figure says we might be over the limit.
-    if (
-      this.backlog + this.pendingBytes + frame.length > this.options.maxBackpressure &&
-      (this.backlog = this.socket.writableLength) + this.pendingBytes + frame.length > this.options.maxBackpressure
-    ) {
-      if (this.options.slowConsumer === 'close') {
-        this.counters.slowConsumerCloses++;
-        this.conn?.destroy('slow consumer: send buffer over the backpressure limit');
-      } else {
-        this.counters.drops++;
-      }
-      return false;
-    }
-    if (this.pending.length === 0) {
-      dirty.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
-    }
+    if (this.pending.length === 0) this.flushQueue.add(this);
     this.pending.push(frame);
     this.pendingBytes += frame.length;
     return true;
@@ -122,15 +132,6 @@ class CongLink implements Link {
     this.socket.destroy();
   }
 
-  joinTopic(): boolean {
-    return false;
-  }
-
-  leaveTopic(): void {}
-
-  buffered(): number {
-    return this.socket.writableLength + this.pendingBytes;
-  }
 }
 
 export interface CongTransport {
@@ -141,11 +142,12 @@ export interface CongTransport {
 /** Starts the CongSocket listener (TLS when configured); resolves with the bound port. */
 export function listenCong(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
+  const flushQueue = new FlushQueue();
   const onSocket = (socket: net.Socket): void => {
     socket.setNoDelay(true);
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
-    const link = new CongLink(socket, counters, options);
+    const link = new CongLink(socket, options.maxBackpressure, flushQueue);
     // Under mutual TLS the certificate was verified against the CA; its names may identify a stored device.
     const certNames = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateNames(socket.getPeerCertificate()) : [];
     const conn = accept(link, {

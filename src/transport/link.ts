@@ -1,23 +1,24 @@
 // What the connection state machine needs from a transport. A link knows sockets, not tags.
-import { encodeFrame } from '../protocol/congsocket.js';
+import type { Outbound } from '../delivery/outbound.js';
+import type { TopicSocket } from '../delivery/receiver.js';
 
 export type TransportKind = 'ws' | 'cong';
 
-/** One message shared by many receivers: the CongSocket frame is built once, on first need. */
-export class Outbound {
-  private framed: Buffer | undefined;
-  constructor(readonly msg: Uint8Array) {}
-  get frame(): Buffer {
-    return (this.framed ??= encodeFrame(this.msg));
-  }
-}
-
 export interface Link {
   readonly transport: TransportKind;
-  /** Sends one protocol message; false when it was dropped (closed link or slow consumer). */
+  /** Sends one protocol message; false when it was not written (closed link). */
   send(msg: Uint8Array): boolean;
-  /** Sends a message that other receivers get too. */
+  /** Sends a message that other receivers get too (CongSocket links reuse its one frame). */
   sendShared(out: Outbound): boolean;
+  /** True when `bytes` more may be queued without passing the backpressure limit (cheap: called per delivery). */
+  hasRoom(bytes: number): boolean;
+  /**
+   * Marks the link full under the 'drop' policy: it leaves native topics and has no room until it drains, then
+   * tells its connection (deliveryChanged). False when it was already marked or cannot be (no such state).
+   */
+  saturate(): boolean;
+  /** Native pub/sub on this link when it can take shared bytes now (uWS WebSocket, not over its limit); else null. */
+  topics(): TopicSocket | null;
   /** Keepalive probe: a WebSocket ping frame, or a PING message on CongSocket. */
   probe(): void;
   /** Answer to a PING message: a WebSocket pong frame, or a PONG message on CongSocket. */
@@ -26,11 +27,4 @@ export interface Link {
   close(reason: string): void;
   /** Immediate teardown. */
   destroy(reason: string): void;
-  /** Joins the transport's native pub/sub topic; false when it has none or cannot take it now. */
-  joinTopic(key: string): boolean;
-  leaveTopic(key: string): void;
-  /** Bytes waiting to be written. */
-  buffered(): number;
-  /** Applies the slow-consumer policy to sends the link cannot observe one by one (native publishes). */
-  checkPressure?(): void;
 }

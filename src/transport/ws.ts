@@ -4,7 +4,9 @@ import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import type { Connection, PeerInfo } from '../connection/connection.js';
 import { PONG_MSG } from '../protocol/messages.js';
-import type { Link, Outbound } from './link.js';
+import type { Link } from './link.js';
+import type { Outbound } from '../delivery/outbound.js';
+import type { TopicSocket } from '../delivery/receiver.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { bearerFromHeader } from '../connection/identity.js';
@@ -25,35 +27,32 @@ export type AcceptLink = (link: Link, peer: PeerInfo) => Connection;
 const SEND_OK = 1;
 
 /**
- * Slow consumers: uWS's own limit is set far above ours, and we enforce ours so that every drop and
- * close is counted. A link over the limit leaves the native topics (its connection stops sharing bytes),
- * so its deliveries come through `send`, where they are dropped and counted until it drains.
+ * Slow consumers: uWS's own limit is set far above ours, and we enforce ours so that every drop and close is
+ * counted. Native publishes are checked by the native delivery group; this link checks its own sends. A link over
+ * the limit under the drop policy leaves the native topics (its connection stops sharing bytes), so its
+ * deliveries come through the stream path, where they are dropped and counted until it drains.
  */
-class WsLink implements Link {
+class WsLink implements Link, TopicSocket {
   // A getter, not a field: one property fewer on every connection.
   get transport(): 'ws' {
     return 'ws';
   }
   conn: Connection | null = null;
   closed = false;
-  /** Set when we close it ourselves. */
-  closeReason: string | null = null;
-  /** Over the backpressure limit under the drop policy: deliveries are dropped until it drains. */
+  /** Over the backpressure limit under the drop policy: no room until it drains. */
   overLimit = false;
 
   constructor(
     private readonly ws: Socket,
-    private readonly counters: Counters,
-    private readonly options: ServerOptions,
+    private readonly maxBackpressure: number,
   ) {}
 
   send(msg: Uint8Array): boolean {
     if (this.closed) return false;
-    if (this.overLimit) {
-      this.counters.drops++;
-      return false;
+    if (this.ws.send(msg, true) !== SEND_OK && this.ws.getBufferedAmount() > this.maxBackpressure) {
+      // Deferred: this may run inside a fan-out loop over the very sets the policy would change.
+      queueMicrotask(() => this.conn?.linkOverLimit());
     }
-    if (this.ws.send(msg, true) !== SEND_OK) this.checkPressure();
     return true;
   }
 
@@ -61,31 +60,39 @@ class WsLink implements Link {
     return this.send(out.msg);
   }
 
-  /** Applies the slow-consumer policy when the send buffer is over the limit. */
-  checkPressure(): void {
-    if (this.closed || this.overLimit || this.ws.getBufferedAmount() <= this.options.maxBackpressure) return;
-    // Deferred: this may run inside a fan-out loop over the very sets it would change.
-    if (this.options.slowConsumer === 'close') {
-      this.counters.slowConsumerCloses++;
-      this.overLimit = true;
-      queueMicrotask(() => this.conn?.destroy('slow consumer: send buffer over the backpressure limit'));
-      return;
-    }
+  hasRoom(): boolean {
+    return !this.overLimit;
+  }
+
+  saturate(): boolean {
+    if (this.overLimit || this.closed) return false;
     this.overLimit = true;
-    queueMicrotask(() => this.conn?.deliveryChanged());
+    return true;
   }
 
   /** Called on drain: resume deliveries once half the limit has been written out. */
   relieve(): void {
     if (!this.overLimit || this.closed) return;
-    if (this.ws.getBufferedAmount() > this.options.maxBackpressure / 2) return;
+    if (this.ws.getBufferedAmount() > this.maxBackpressure / 2) return;
     this.overLimit = false;
     this.conn?.deliveryChanged();
   }
 
   /** Native topics deliver to everyone alike, so an over-limit link must not be in them. */
-  canJoinTopics(): boolean {
-    return !this.overLimit;
+  topics(): TopicSocket | null {
+    return this.closed || this.overLimit ? null : this;
+  }
+
+  subscribe(key: string): void {
+    this.ws.subscribe(key);
+  }
+
+  unsubscribe(key: string): void {
+    if (!this.closed) this.ws.unsubscribe(key);
+  }
+
+  buffered(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
   probe(): void {
@@ -97,30 +104,14 @@ class WsLink implements Link {
     if (!this.closed) this.ws.send(PONG_MSG, true);
   }
 
-  close(reason: string): void {
+  close(_reason: string): void {
     if (this.closed) return;
-    this.closeReason = reason;
     this.ws.end();
   }
 
-  destroy(reason: string): void {
+  destroy(_reason: string): void {
     if (this.closed) return;
-    this.closeReason = reason;
     this.ws.close();
-  }
-
-  joinTopic(key: string): boolean {
-    if (this.closed || this.overLimit) return false;
-    this.ws.subscribe(key);
-    return true;
-  }
-
-  leaveTopic(key: string): void {
-    if (!this.closed) this.ws.unsubscribe(key);
-  }
-
-  buffered(): number {
-    return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 }
 
@@ -160,7 +151,7 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
   app.ws<SocketData>('/*', {
     compression: uWS.DISABLED,
     maxPayloadLength: options.maxMessageSize,
-    // A backstop only: our own limit (checkPressure) acts first and is counted.
+    // A backstop only: our own limit (the delivery groups and WsLink.send) acts first and is counted.
     maxBackpressure: options.maxBackpressure * 2 + options.maxMessageSize,
     closeOnBackpressureLimit: 0,
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
@@ -199,7 +190,7 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
       const data = ws.getUserData();
       const peer = data.peer!;
       data.peer = null;
-      const link = new WsLink(ws, counters, options);
+      const link = new WsLink(ws, options.maxBackpressure);
       data.link = link;
       counters.acceptedWs++;
       link.conn = accept(link, peer);

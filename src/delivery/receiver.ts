@@ -1,0 +1,47 @@
+// What delivery groups need from the receivers they hold, and the numbers each group keeps.
+import type { Outbound } from './outbound.js';
+
+/** A native pub/sub socket (a uWS WebSocket): joined to topics, written by one publish per topic. */
+export interface TopicSocket {
+  subscribe(key: string): void;
+  unsubscribe(key: string): void;
+  /** Bytes the socket has not written yet. */
+  buffered(): number;
+}
+
+/** A local subscriber as a group sees it (a Connection). */
+export interface Receiver {
+  /** Writes a message shared with other receivers (sealed first for an encrypted session); bytes written, 0 if not. */
+  deliver(out: Outbound): number;
+  /** True when `bytes` more may be queued for this receiver without passing its backpressure limit. */
+  hasRoom(bytes: number): boolean;
+  /** Native topics this receiver can share plain bytes on right now, or null (encrypted, over its limit, no uWS). */
+  topicSocket(): TopicSocket | null;
+  /**
+   * The receiver passed its backpressure limit. Under the 'close' policy it is closed; under 'drop' it leaves the
+   * shared native path until it drains. Returns false when it was already being handled (count once).
+   */
+  overLimit(policy: SlowConsumerPolicy): boolean;
+}
+
+export type SlowConsumerPolicy = 'close' | 'drop';
+
+/** Counters one group keeps on its own hot path; the server sums every group's at scrape time. */
+export class DeliveryStats {
+  /** Receivers a publish was addressed to (written or dropped). */
+  deliveries = 0;
+  /** Messages and bytes actually handed to sockets. */
+  messagesOut = 0;
+  bytesOut = 0;
+  /** Deliveries dropped because a receiver was over its backpressure limit. */
+  drops = 0;
+  /** Receivers closed by the slow-consumer policy. */
+  slowConsumerCloses = 0;
+}
+
+/** The backpressure rule a group applies to each of its receivers. */
+export interface Backpressure {
+  /** Bytes that may queue for one receiver. */
+  readonly limit: number;
+  readonly policy: SlowConsumerPolicy;
+}

@@ -1,0 +1,29 @@
+// Extension points for code that reaches beyond this process (the cluster bus of issue 10), so that it plugs
+// in without changing the router:
+//   - RouterHooks.interest: the first local subscriber of a channel key joined / the last one left
+//     (subscribe to that key on the bus, or drop it);
+//   - RouterHooks.cid: a local connection took / released a CID (lease it cluster-wide);
+//   - CidDirectory: unicasts and `@$topic` retained lookups for CIDs no local connection holds, and the
+//     anonymous CID space;
+//   - router.attachMembers(key, members) / detachMembers: a remote-nodes delivery group joins the channels remote
+//     nodes want (see delivery/group.ts);
+//   - router.deliverFromRemote(key, msg, origin) / router.deliverToCid(cid, msg): messages that arrive from the bus.
+import type { Outbound } from '../delivery/outbound.js';
+
+export interface RouterHooks {
+  /** `present`: the first local subscriber of `key` joined (true) or the last one left (false). */
+  interest?(key: string, present: boolean): void;
+  /** A local connection took (`held` true) or released (false) `cid`. */
+  cid?(cid: string, held: boolean): void;
+}
+
+export interface CidDirectory {
+  /** Sends a unicast (already retagged `@topic`) to `cid`, held by no local connection; false when nobody holds it. */
+  unicast(cid: string, out: Outbound): boolean;
+  /** The CID-retained message `topic` (`$x`) of a CID held elsewhere, when known. */
+  retainedFor?(cid: string, topic: string): Buffer | undefined;
+  /** True when `cid` is held elsewhere: a new anonymous CID must not take it. */
+  holds?(cid: string): boolean;
+  /** A fresh anonymous CID candidate (`?…`) from a space this process owns; the router's own random one otherwise. */
+  anonymousCid?(): string;
+}
