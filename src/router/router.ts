@@ -278,11 +278,12 @@ export class Router<S extends Subscriber = Subscriber> {
 
   /**
    * A channel message that arrived from elsewhere (the cluster bus): delivered to every group of channel `key`
-   * except `origin`, so it never goes back where it came from. Returns the receivers reached.
+   * except `origin`, so it never goes back where it came from, to at most `budget` receivers (the publisher's
+   * publishCounter quota). Returns the receivers reached.
    */
-  deliverFromRemote(key: string, msg: Uint8Array, origin: DeliveryGroup): number {
+  deliverFromRemote(key: string, msg: Uint8Array, origin: DeliveryGroup | null, budget = Infinity): number {
     const channel = this.channels.get(key);
-    return channel ? this.fanOut(channel, msg, Infinity, origin) : 0;
+    return channel ? this.fanOut(channel, msg, budget, origin) : 0;
   }
 
   /** A unicast that arrived from elsewhere, already retagged `@topic`; false when `cid` is not held here. */
