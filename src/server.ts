@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events';
 import { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
 import { Counters, type MetricsSnapshot } from './metrics/counters.js';
 import { Router } from './router/router.js';
-import { Connection, type PeerInfo } from './connection/connection.js';
+import { Connection } from './connection/connection.js';
+import type { ConnectionHost } from './connection/session.js';
 import { ProxyTrust } from './connection/address.js';
 import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
-import type { BrokerContext } from './connection/context.js';
-import type { Link, TransportKind } from './transport/link.js';
+import type { Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
 import { Outbound } from './delivery/outbound.js';
 import type { TrafficCounters } from './metrics/traffic-history.js';
@@ -19,52 +19,21 @@ import { openKeyStore } from './auth/index.js';
 import { FileLogger } from './logging/file-logger.js';
 import { ServiceRegistry } from './services/registry.js';
 import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
+import type { BrokerView } from './http/broker-view.js';
+import type { CallRequest } from './protocol/rpc.js';
+import type { Caller, ServiceReply } from './services/service.js';
 import { ServerMetrics } from './metrics/sample.js';
 import type { Service, ServiceHost } from './services/service.js';
+import type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
 
-export interface ConnectionInfo {
-  ssid: number;
-  cid: string;
-  state: number;
-  transport: TransportKind;
-  ip: string;
-  nick: string;
-  did: string;
-  level: number;
-  uid: string;
-  tls: boolean;
-  authorized: boolean;
-  admin: boolean;
-  quotaViolations: number;
-  retained: number;
-  uptimeMs: number;
-  channels: string[];
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-}
+export type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
 
-/** A published signal as observers see it (at most SIGNAL_TAP_BYTES of payload). */
-export interface SignalInfo {
-  time: number;
-  /** Publisher's CID ('' before CID_REQ). */
-  from: string;
-  tag: string;
-  payloadType: number;
-  size: number;
-  payload: Buffer;
-}
+
 
 const SIGNAL_TAP_BYTES = 256;
 
-export interface ChannelInfo {
-  key: string;
-  subscribers: number;
-  retained: boolean;
-}
 
-export class IosigServer implements BrokerContext, ServiceHost {
+export class IosigServer implements ConnectionHost<Connection>, ServiceHost, BrokerView {
   readonly options: ServerOptions;
   readonly counters = new Counters();
   readonly router: Router<Connection>;
@@ -72,7 +41,6 @@ export class IosigServer implements BrokerContext, ServiceHost {
   readonly loginGuard: LoginGuard;
   keyStore: KeyStore | null = null;
   readonly services = new ServiceRegistry();
-  readonly serviceHost: ServiceHost = this;
   private fileLogger: FileLogger | null = null;
   /** 'text_message' (ConnectionInfo, text), 'connection' / 'disconnect' (ConnectionInfo), 'signal' (SignalInfo). */
   readonly events = new EventEmitter();
@@ -163,7 +131,7 @@ export class IosigServer implements BrokerContext, ServiceHost {
     }
   }
 
-  // ---- BrokerContext ------------------------------------------------------------------------
+  // ---- ConnectionHost -----------------------------------------------------------------------
 
   nextSsid(): number {
     return ++this.lastSsid;
@@ -173,11 +141,15 @@ export class IosigServer implements BrokerContext, ServiceHost {
     this.options.log(line);
   }
 
-  emit(event: 'text_message', conn: Connection, text: string): void {
-    if (this.events.listenerCount(event) > 0) this.events.emit(event, describe(conn), text);
+  call(caller: Caller, req: CallRequest): Promise<ServiceReply> {
+    return this.services.call(caller, req, this);
   }
 
-  connectionClosed(conn: Connection): void {
+  textMessage(conn: Connection, text: string): void {
+    if (this.events.listenerCount('text_message') > 0) this.events.emit('text_message', describe(conn), text);
+  }
+
+  sessionClosed(conn: Connection): void {
     this.connections.delete(conn);
     this.fileLogger?.connection('close', {
       ssid: conn.ssid,
@@ -368,7 +340,7 @@ export class IosigServer implements BrokerContext, ServiceHost {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.ws?.close();
-    for (const conn of [...this.connections]) conn.abort('server closing');
+    for (const conn of [...this.connections]) conn.close('server closing', 'shutdown');
     this.http?.close();
     this.http = null;
     this.metricsSampler?.close();

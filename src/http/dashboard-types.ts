@@ -1,5 +1,5 @@
 // What the HTTP API and the live feed send, shared by the server and the dashboard's browser code.
-import type { ChannelInfo, ConnectionInfo } from '../server.js';
+import type { ChannelInfo, ConnectionInfo } from '../info.js';
 import type { MetricsSample } from '../metrics/sample.js';
 import type { TrafficPoint } from '../metrics/traffic-history.js';
 

@@ -1,7 +1,7 @@
 // HTTP on the WebSocket port: Prometheus `/metrics`, the `/api/status` JSON, the live feed, the send API and
 // the dashboard page. The server registers them through listenWs, before its catch-all route.
 import type uWS from 'uWebSockets.js';
-import type { IosigServer } from '../server.js';
+import type { BrokerView } from './broker-view.js';
 import { ServerMetrics } from '../metrics/sample.js';
 import { PrometheusExporter } from '../metrics/prometheus.js';
 import { TrafficHistory, type TrafficPoint } from '../metrics/traffic-history.js';
@@ -16,10 +16,6 @@ import { DASHBOARD_HTML } from './page.js';
 import { DASHBOARD_CSS } from './page-style.js';
 import { LIST_LIMIT, type AccessLevel, type HelloFrame, type StatusBody, type TickFrame } from './dashboard-types.js';
 
-export type DashboardServer = Pick<
-  IosigServer,
-  'options' | 'traffic' | 'connections' | 'events' | 'metrics' | 'connectionList' | 'channelList' | 'sendSignal'
->;
 
 export interface HttpHandle {
   /** The sample every exporter reads; the `-m` console tables may use it too. */
@@ -50,7 +46,7 @@ function refuse(pending: PendingResponse, policy: AccessPolicy, action: string):
  * `sharedMetrics`: the server's own ServerMetrics when it also feeds the `-m` tables (its owner closes it);
  * without it the routes make and close their own.
  */
-export function registerHttpRoutes(app: uWS.TemplatedApp, server: DashboardServer, sharedMetrics?: ServerMetrics): HttpHandle {
+export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sharedMetrics?: ServerMetrics): HttpHandle {
   const policy: AccessPolicy = { adminToken: server.options.adminToken, fronted: server.options.tls?.ca !== undefined };
   const metrics = sharedMetrics ?? new ServerMetrics(server);
   const exporter = new PrometheusExporter(metrics);

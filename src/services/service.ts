@@ -2,7 +2,7 @@
 import type { MbpValue } from '../protocol/mbp.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { KeyStore } from '../auth/key-store.js';
-import type { ConnectionInfo, ChannelInfo } from '../server.js';
+import type { ConnectionInfo, ChannelInfo } from '../info.js';
 
 /** The caller as a service sees it. */
 export interface Caller {

@@ -4,12 +4,10 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
-import type { Connection } from '../connection/connection.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import type { Link } from './link.js';
+import type { AcceptLink, Link, LinkOwner } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
-import type { AcceptLink } from './ws.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
 import { certificateNames } from '../connection/identity.js';
@@ -41,7 +39,7 @@ class CongLink implements Link {
   get transport(): 'cong' {
     return 'cong';
   }
-  conn: Connection | null = null;
+  conn: LinkOwner | null = null;
   closed = false;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -162,10 +160,10 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
         error: (kind, detail) => {
           counters.framingErrors++;
           if (kind === 'too-large') {
-            conn.destroy(`frame of ${detail} bytes is over the ${options.maxMessageSize}-byte limit`);
+            conn.close(`frame of ${detail} bytes is over the ${options.maxMessageSize}-byte limit`, 'abort');
           } else if (!conn.cid) {
             // Garbage before the connection has a CID is treated as an attack (§1.2 rule 4).
-            conn.repel(`unknown frame type 0x${detail.toString(16)} before CID_REQ`, Uint8Array.of(detail));
+            conn.close(`unknown frame type 0x${detail.toString(16)} before CID_REQ`, 'attack', Uint8Array.of(detail));
           } else {
             conn.report(`unknown frame type 0x${detail.toString(16)}; buffered bytes dropped`);
           }
@@ -180,7 +178,7 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
     socket.on('close', () => {
       decoder.stop();
       link.closed = true;
-      conn.onLinkClosed();
+      conn.linkClosed();
     });
   };
   const server = secure

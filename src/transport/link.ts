@@ -1,8 +1,48 @@
 // What the connection state machine needs from a transport. A link knows sockets, not tags.
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
+import type { PresentedIdentity } from '../connection/identity.js';
 
 export type TransportKind = 'ws' | 'cong';
+
+/** What a transport knows about a new peer. */
+export interface PeerInfo {
+  peerIp: string;
+  forwardedFor?: string;
+  forwardedProto?: string;
+  /** The transport itself is TLS (wss / TLS CongSocket). */
+  tls?: boolean;
+  /** A verified client certificate or a bearer token: the device is known before it says anything. */
+  identity?: PresentedIdentity;
+}
+
+/**
+ * How a connection ends: 'graceful' (close frame / FIN after pending writes), 'abort' (at once, logged as
+ * dropped), 'attack' (at once, logged to the attack log too), 'shutdown' (at once, server closing, not logged).
+ */
+export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown';
+
+/** What a link reports to (the connection): whole messages in, pressure, and its end — exactly once. */
+export interface LinkOwner {
+  readonly cid: string;
+  /** Set by any traffic from the peer (data, ping, pong); cleared by the keepalive sweep. */
+  alive: boolean;
+  /** One whole protocol message; the view is valid only during the call. */
+  receive(msg: Uint8Array): void;
+  /** A WebSocket text frame (not a protocol message). */
+  receiveText(text: string, bytes: number): void;
+  /** The link is gone (peer closed, error, or after our own close); called once. */
+  linkClosed(): void;
+  /** A send of the link's own found it over the backpressure limit. */
+  linkOverLimit(): void;
+  /** The link can take shared bytes again (drained) or no longer can. */
+  deliveryChanged(): void;
+  close(reason: string, how?: CloseHow, bytes?: Uint8Array): void;
+  report(what: string): void;
+}
+
+/** Creates the connection for a new link; the server supplies it. */
+export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
 
 export interface Link {
   readonly transport: TransportKind;

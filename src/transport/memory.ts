@@ -2,10 +2,9 @@
 // and the delivery groups run without sockets (tests, embedding). Both directions are asynchronous (batched
 // per event-loop turn, in order), like a socket, so a handler that answers at once never re-enters the server.
 import { EventEmitter } from 'node:events';
-import type { Connection } from '../connection/connection.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import type { Link, TransportKind } from './link.js';
+import type { Link, LinkOwner, TransportKind } from './link.js';
 
 export interface MemoryLinkOptions {
   /** Which transport the connection believes it is on (text frames, keep-old login on cong…). Default 'ws'. */
@@ -75,7 +74,7 @@ export class MemoryEndpoint extends EventEmitter {
 }
 
 export class MemoryLink implements Link {
-  conn: Connection | null = null;
+  conn: LinkOwner | null = null;
   closed = false;
   private toPeer: Buffer[] = [];
   private toPeerBytes = 0;
@@ -224,7 +223,7 @@ export class MemoryLink implements Link {
     this.toPeerBytes = 0;
     this.endpoint.closed = true;
     this.endpoint.emit('close', reason);
-    this.conn?.onLinkClosed();
+    this.conn?.linkClosed();
   }
 }
 

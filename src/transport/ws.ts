@@ -2,9 +2,8 @@
 import uWS from 'uWebSockets.js';
 import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
-import type { Connection, PeerInfo } from '../connection/connection.js';
 import { PONG_MSG } from '../protocol/messages.js';
-import type { Link } from './link.js';
+import type { AcceptLink, Link, LinkOwner, PeerInfo } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
@@ -20,9 +19,6 @@ interface SocketData {
 
 type Socket = uWS.WebSocket<SocketData>;
 
-/** Creates the connection for a new link; the server supplies it. */
-export type AcceptLink = (link: Link, peer: PeerInfo) => Connection;
-
 /** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped. */
 const SEND_OK = 1;
 
@@ -37,7 +33,7 @@ class WsLink implements Link, TopicSocket {
   get transport(): 'ws' {
     return 'ws';
   }
-  conn: Connection | null = null;
+  conn: LinkOwner | null = null;
   closed = false;
   /** Over the backpressure limit under the drop policy: no room until it drains. */
   overLimit = false;
@@ -216,7 +212,7 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
       const link = ws.getUserData().link;
       if (!link) return;
       link.closed = true;
-      link.conn?.onLinkClosed();
+      link.conn?.linkClosed();
     },
   });
 

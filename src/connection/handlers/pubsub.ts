@@ -1,0 +1,38 @@
+// SIGNAL / SIGNAL_E2E, SUBSCRIBE, SUBSCRIBE_REQ, UNSUBSCRIBE and CID_REQ (PROTOCOL.md §3.2–§3.6, §5).
+import { STATE, STATUS } from '../../protocol/codes.js';
+import { encodeCidRes, signalTag, subscribeReq, subscribeTags, unsubscribeRequest } from '../../protocol/messages.js';
+import { encodeResponseMbp } from '../../protocol/rpc.js';
+import type { Session } from '../session.js';
+
+export function onSignal(s: Session, msg: Uint8Array): void {
+  const tag = signalTag(msg);
+  if (tag === null) return s.bad('malformed SIGNAL (short or invalid UTF-8 tag)');
+  s.publish(msg, tag);
+}
+
+export function onSubscribe(s: Session, msg: Uint8Array): void {
+  const tags = subscribeTags(msg);
+  if (tags === null) return s.bad('malformed SUBSCRIBE');
+  s.host.router.subscribe(s, tags);
+}
+
+export function onSubscribeReq(s: Session, msg: Uint8Array): void {
+  const req = subscribeReq(msg);
+  if (!req) return s.bad('short SUBSCRIBE_REQ');
+  if (req.tags === null) return s.sendEligible(encodeResponseMbp(STATUS.ERROR, req.mid));
+  s.host.router.subscribe(s, req.tags);
+  s.sendEligible(encodeResponseMbp(STATUS.OK, req.mid));
+}
+
+export function onUnsubscribe(s: Session, msg: Uint8Array): void {
+  const req = unsubscribeRequest(msg);
+  if (!req) return s.bad('malformed UNSUBSCRIBE');
+  if (req.all) s.host.router.unsubscribeAll(s);
+  else s.host.router.unsubscribe(s, req.tags);
+}
+
+export function onCidReq(s: Session): void {
+  if (!s.cid) s.host.router.assignAnonymousCid(s);
+  s.state = STATE.CID_RES;
+  s.sendEligible(encodeCidRes(s.cid));
+}

@@ -1,0 +1,42 @@
+// Size and rate quotas (§8.2) on what a connection receives: the raw size, before decryption.
+import { OVER_SIZE_MSG } from '../protocol/messages.js';
+import type { Session } from './session.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** Made on a connection's first message when any quota switch is on. */
+export class QuotaCheck {
+  private bucket: TokenBucket | null = null;
+  violations = 0;
+
+  /** The quota level changed: the rate starts afresh. */
+  reset(): void {
+    this.bucket = null;
+  }
+
+  /** True when the message must be dropped (and the connection may be closing). */
+  over(s: Session, size: number): boolean {
+    const { useQuota } = s.host.options;
+    if (useQuota.signalSize && size > s.quota.signalSize) {
+      // OVER_SIZE goes out before a disconnect (§3.11), so the client learns why.
+      s.host.counters.overSize++;
+      s.sendPlain(OVER_SIZE_MSG);
+      this.violation(s, `over size quota (${size} > ${s.quota.signalSize} bytes)`);
+      return true;
+    }
+    if (useQuota.trafficRate) {
+      const now = Date.now();
+      this.bucket ??= new TokenBucket(s.quota.trafficRate, now);
+      if (!this.bucket.take(size, now)) {
+        this.violation(s, `over traffic rate quota (${s.quota.trafficRate} bytes/s)`);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private violation(s: Session, what: string): void {
+    this.violations++;
+    s.host.counters.quotaViolations++;
+    if (s.host.options.useQuota.disconnect) s.close(what);
+  }
+}

@@ -1,0 +1,43 @@
+// What the broker tells observers (services, the HTTP layer, library users) about its connections and channels.
+// Plain data, no behaviour: every layer may read it without importing the server.
+import type { TransportKind } from './transport/link.js';
+
+export interface ConnectionInfo {
+  ssid: number;
+  cid: string;
+  state: number;
+  transport: TransportKind;
+  ip: string;
+  nick: string;
+  did: string;
+  level: number;
+  uid: string;
+  tls: boolean;
+  authorized: boolean;
+  admin: boolean;
+  quotaViolations: number;
+  retained: number;
+  uptimeMs: number;
+  channels: string[];
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** A published signal as observers see it (at most SIGNAL_TAP_BYTES of payload). */
+export interface SignalInfo {
+  time: number;
+  /** Publisher's CID ('' before CID_REQ). */
+  from: string;
+  tag: string;
+  payloadType: number;
+  size: number;
+  payload: Buffer;
+}
+
+export interface ChannelInfo {
+  key: string;
+  subscribers: number;
+  retained: boolean;
+}
