@@ -1,17 +1,10 @@
-// Raw protocol client connections used by the load generators.
-//
-// Three kinds:
-//  * cong   — node:net + CongSocket framing (§1.2)
-//  * ws     — node:net + a hand-written RFC 6455 client (upgrade + frame parser).
-//             Cheap per message, so the generator does not cap the measurement.
-//  * wslib  — the `ws` package (heavier per message; use --ws-client wslib).
-import net from 'node:net';
-import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
-import {
-  B0_SERVER_TIME_NONCE, C0_SERVER_READY, C1_CID_REQ, C2_CID_RES, CD_PING, CE_PONG,
-  CongParser, WsParser, congFrame, wsClientFrame,
-} from './proto.js';
+// Protocol client connections used by the load generators, over the tests' socket layer (test/kit/wire.ts):
+//  * cong   — CongSocket framing (§1.2) over node:net
+//  * ws     — a hand-written RFC 6455 client (wsClient 'raw', the default): cheap per message, so the
+//             generator does not cap the measurement
+//  * wslib  — the `ws` package (heavier per message; use --ws-client wslib)
+import { type Wire, openWire } from '../../test/kit/wire.js';
+import { B0_SERVER_TIME_NONCE, C0_SERVER_READY, C1_CID_REQ, C2_CID_RES } from './proto.js';
 
 export type Transport = 'ws' | 'cong';
 export type WsClientKind = 'raw' | 'wslib';
@@ -30,125 +23,37 @@ export interface Conn {
 
 const noop = (): void => {};
 
-class CongConn implements Conn {
+/** A Conn on a wire; keepalive probes (ws ping frames, cong PING) are answered by the wire. */
+class WireConn implements Conn {
   readonly early: Buffer[] = [];
-  onmsg: (m: Buffer) => void = (m) => { this.early.push(m); };
+  onmsg: (m: Buffer) => void = (m) => {
+    this.early.push(m);
+  };
   onclose: () => void = noop;
-  closed = false;
-  private parser = new CongParser();
-  constructor(readonly sock: net.Socket) {
-    sock.setNoDelay(true);
-    const deliver = (m: Buffer): void => {
-      if (m.length === 1 && m[0] === CD_PING) { this.send(Buffer.from([CE_PONG])); return; }
-      this.onmsg(m);
-    };
-    sock.on('data', (chunk: Buffer) => {
-      if (!this.parser.push(chunk, deliver)) sock.destroy();
-    });
-    sock.on('close', () => { this.closed = true; this.onclose(); });
-    sock.on('error', noop);
+  wire: Wire | null = null;
+  get closed(): boolean {
+    return this.wire?.closed ?? false;
   }
   send(msg: Uint8Array): void {
-    if (!this.closed) this.sock.write(congFrame(msg));
+    this.wire?.send(msg);
   }
   sendMany(msgs: Uint8Array[]): void {
-    if (this.closed) return;
-    if (msgs.length === 1) { this.send(msgs[0]!); return; }
-    this.sock.write(Buffer.concat(msgs.map((m) => congFrame(m))));
+    this.wire?.sendMany(msgs);
   }
-  close(): void { this.sock.destroy(); }
+  close(): void {
+    this.wire?.destroy();
+  }
 }
 
-class RawWsConn implements Conn {
-  readonly early: Buffer[] = [];
-  onmsg: (m: Buffer) => void = (m) => { this.early.push(m); };
-  onclose: () => void = noop;
-  closed = false;
-  private parser = new WsParser();
-  constructor(readonly sock: net.Socket, leftover: Buffer) {
-    const ev = {
-      message: (m: Buffer, binary: boolean): void => { if (binary) this.onmsg(m); },
-      ping: (p: Buffer): void => { if (!this.closed) sock.write(wsClientFrame(p, 0xa)); },
-      close: (): void => { sock.end(); },
-    };
-    sock.on('data', (chunk: Buffer) => {
-      if (!this.parser.push(chunk, ev)) sock.destroy();
-    });
-    sock.on('close', () => { this.closed = true; this.onclose(); });
-    if (leftover.length > 0) this.parser.push(leftover, ev);
-  }
-  send(msg: Uint8Array): void {
-    if (!this.closed) this.sock.write(wsClientFrame(msg));
-  }
-  sendMany(msgs: Uint8Array[]): void {
-    if (this.closed) return;
-    if (msgs.length === 1) { this.send(msgs[0]!); return; }
-    this.sock.write(Buffer.concat(msgs.map((m) => wsClientFrame(m))));
-  }
-  close(): void { this.sock.destroy(); }
-}
-
-class WsLibConn implements Conn {
-  readonly early: Buffer[] = [];
-  onmsg: (m: Buffer) => void = (m) => { this.early.push(m); };
-  onclose: () => void = noop;
-  closed = false;
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => { if (isBinary) this.onmsg(data); });
-    ws.on('close', () => { this.closed = true; this.onclose(); });
-  }
-  send(msg: Uint8Array): void {
-    if (!this.closed) this.ws.send(msg, { binary: true });
-  }
-  sendMany(msgs: Uint8Array[]): void {
-    for (const m of msgs) this.send(m);
-  }
-  close(): void { this.ws.terminate(); }
-}
-
-function tcpConnect(port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const t = setTimeout(() => { sock.destroy(); reject(new Error('connect timeout')); }, timeoutMs);
-    sock.once('connect', () => { clearTimeout(t); sock.removeAllListeners('error'); sock.on('error', noop); resolve(sock); });
-    sock.once('error', (e) => { clearTimeout(t); reject(e); });
-  });
-}
-
-function rawWsConnect(port: number, timeoutMs: number): Promise<RawWsConn> {
-  return tcpConnect(port, timeoutMs).then((sock) => new Promise<RawWsConn>((resolve, reject) => {
-    sock.setNoDelay(true);
-    const key = randomBytes(16).toString('base64');
-    sock.write(
-      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    );
-    let acc: Buffer = Buffer.alloc(0);
-    const t = setTimeout(() => { cleanup(); sock.destroy(); reject(new Error('upgrade timeout')); }, timeoutMs);
-    const onData = (chunk: Buffer): void => {
-      acc = acc.length === 0 ? chunk : Buffer.concat([acc, chunk]);
-      const end = acc.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      cleanup();
-      const head = acc.subarray(0, end).toString('latin1');
-      if (!/^HTTP\/1\.1 101/.test(head)) { sock.destroy(); reject(new Error('upgrade refused: ' + head.split('\r\n')[0])); return; }
-      resolve(new RawWsConn(sock, acc.subarray(end + 4)));
-    };
-    const onClose = (): void => { cleanup(); reject(new Error('closed during upgrade')); };
-    function cleanup(): void { clearTimeout(t); sock.off('data', onData); sock.off('close', onClose); }
-    sock.on('data', onData);
-    sock.on('close', onClose);
-  }));
-}
-
-function wsLibConnect(port: number, timeoutMs: number): Promise<WsLibConn> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
-    ws.binaryType = 'nodebuffer';
-    const c = new WsLibConn(ws); // attach handlers before the first message can arrive
-    ws.once('open', () => { ws.removeAllListeners('error'); ws.on('error', noop); resolve(c); });
-    ws.once('error', (e) => reject(e));
-  });
+async function openConn(transport: Transport, port: number, wsClient: WsClientKind, timeoutMs: number): Promise<Conn> {
+  const conn = new WireConn();
+  conn.wire = await openWire(
+    transport,
+    port,
+    { message: (m) => conn.onmsg(m), close: () => conn.onclose() },
+    { autoPong: true, wsClient, connectTimeoutMs: timeoutMs },
+  );
+  return conn;
 }
 
 export interface ConnectOpts {
@@ -173,10 +78,7 @@ export interface ReadyConn {
  */
 export async function connectReady(o: ConnectOpts): Promise<ReadyConn> {
   const timeoutMs = o.timeoutMs ?? 15000;
-  let conn: Conn;
-  if (o.transport === 'cong') conn = new CongConn(await tcpConnect(o.port, timeoutMs));
-  else if ((o.wsClient ?? 'raw') === 'raw') conn = await rawWsConnect(o.port, timeoutMs);
-  else conn = await wsLibConnect(o.port, timeoutMs);
+  const conn = await openConn(o.transport, o.port, o.wsClient ?? 'raw', timeoutMs);
 
   return new Promise<ReadyConn>((resolve, reject) => {
     let gotNonce = false;

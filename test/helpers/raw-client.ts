@@ -1,10 +1,9 @@
-// A raw iosignal protocol client for tests, over WebSocket or CongSocket, with one interface.
+// A raw iosignal protocol client for tests, over WebSocket or CongSocket (plain or TLS), with one interface.
 // It sends exactly the bytes it is given and records exactly what it receives (messages, WS control
 // frames, CongSocket frame headers, the close), so tests can check the wire behaviour of the server.
-import net from 'node:net';
-import WebSocket from 'ws';
-import { encodeFrame } from '../../src/protocol/congsocket.js';
-import { TimeoutError, sleep, withTimeout } from './wait.js';
+// The sockets themselves are test/kit/wire.ts, the layer the benchmark uses too.
+import { type Wire, type WireTls, openWire } from '../kit/wire.js';
+import { TimeoutError, sleep } from './wait.js';
 
 export type Transport = 'ws' | 'cong';
 
@@ -27,6 +26,8 @@ export interface RawClientOptions {
   path?: string;
   /** Source address to connect from (e.g. 127.0.0.2, a second loopback client). */
   localAddress?: string;
+  /** wss / CongSocket over TLS. */
+  tls?: WireTls;
 }
 
 const DEFAULT_NEXT_MS = 1000;
@@ -36,14 +37,14 @@ export class RawClient {
   private queue: (RxEvent | undefined)[] = [];
   private head = 0;
   private waiters: (() => void)[] = [];
-  private ws: WebSocket | null = null;
-  private sock: net.Socket | null = null;
-  private rxBuf: Buffer = Buffer.alloc(0);
+  private wire: Wire | null = null;
 
   closed = false;
   /** ws: close code from the server (1005 = none); cong: undefined. */
   closeCode: number | undefined;
   closedAt = 0;
+  /** Protocol messages received so far, read or not. */
+  messagesReceived = 0;
   /** WS pong control frames received (answers to our PING messages or ping frames). */
   pongs = 0;
   private pongsTaken = 0;
@@ -55,120 +56,38 @@ export class RawClient {
   readonly errors: string[] = [];
   cid = '';
 
-  private constructor(
-    readonly kind: Transport,
-    private readonly opts: RawClientOptions,
-  ) {}
+  private constructor(readonly kind: Transport) {}
 
   static async connect(kind: Transport, port: number, opts: RawClientOptions = {}): Promise<RawClient> {
-    const c = new RawClient(kind, opts);
-    const ms = opts.connectTimeoutMs ?? 3000;
-    if (kind === 'ws') await withTimeout(c.openWs(port), ms, `ws connect to ${port}`);
-    else await withTimeout(c.openCong(port), ms, `cong connect to ${port}`);
+    const c = new RawClient(kind);
+    c.wire = await openWire(
+      kind,
+      port,
+      {
+        message: (data, header) => {
+          c.messagesReceived++;
+          c.push(header ? { kind: 'msg', data, header } : { kind: 'msg', data });
+        },
+        ping: () => {
+          c.pings++;
+          // A cong PING answered by autoPong is not queued; a ws ping frame is an event.
+          if (kind === 'ws') c.push({ kind: 'ping' });
+          else c.wake();
+        },
+        pong: () => {
+          c.pongs++;
+          c.push({ kind: 'pong' });
+        },
+        close: (code) => {
+          c.closeCode = code;
+          c.markClosed();
+        },
+        problem: (text) => c.framingProblems.push(text),
+        error: (message) => c.errors.push(message),
+      },
+      { ...opts, strictFraming: true },
+    );
     return c;
-  }
-
-  private openWs(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${this.opts.path ?? '/'}`, {
-        headers: this.opts.headers ?? {},
-        perMessageDeflate: false,
-        autoPong: this.opts.autoPong ?? true,
-        handshakeTimeout: this.opts.connectTimeoutMs ?? 3000,
-        ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
-      });
-      this.ws = ws;
-      let opened = false;
-      ws.binaryType = 'nodebuffer';
-      ws.on('open', () => {
-        opened = true;
-        resolve();
-      });
-      ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
-        const buf = Array.isArray(data)
-          ? Buffer.concat(data)
-          : Buffer.isBuffer(data)
-            ? data
-            : Buffer.from(data);
-        if (!isBinary) this.framingProblems.push(`server sent a text frame: ${buf.toString('hex')}`);
-        this.push({ kind: 'msg', data: buf });
-      });
-      ws.on('ping', () => {
-        this.pings++;
-        this.push({ kind: 'ping' });
-      });
-      ws.on('pong', () => {
-        this.pongs++;
-        this.push({ kind: 'pong' });
-      });
-      ws.on('error', (err: Error) => {
-        this.errors.push(err.message);
-        if (!opened) reject(err);
-      });
-      ws.on('close', (code: number) => {
-        this.closeCode = code;
-        this.markClosed();
-        if (!opened) reject(new Error(`ws closed before open (code ${code})`));
-      });
-    });
-  }
-
-  private openCong(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const sock = net.createConnection({ host: '127.0.0.1', port, ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}) });
-      this.sock = sock;
-      sock.setNoDelay(true);
-      let opened = false;
-      sock.on('connect', () => {
-        opened = true;
-        resolve();
-      });
-      sock.on('data', (chunk: Buffer) => this.onCongData(chunk));
-      sock.on('error', (err: Error) => {
-        this.errors.push(err.message);
-        if (!opened) reject(err);
-      });
-      sock.on('close', () => {
-        this.markClosed();
-        if (!opened) reject(new Error('cong socket closed before connect'));
-      });
-    });
-  }
-
-  /** Strict CongSocket parser for the server's output (PROTOCOL.md §1.2 sender rules). */
-  private onCongData(chunk: Buffer): void {
-    let data = this.rxBuf.length ? Buffer.concat([this.rxBuf, chunk]) : chunk;
-    let pos = 0;
-    while (pos < data.length) {
-      const type = data[pos]!;
-      if (type < 1 || type > 4) {
-        this.framingProblems.push(`bad frame type byte 0x${type.toString(16)} from server`);
-        data = Buffer.alloc(0);
-        pos = 0;
-        break;
-      }
-      const hs = type + 1;
-      if (data.length - pos < hs) break;
-      let len = 0;
-      for (let i = type; i >= 1; i--) len = len * 256 + data[pos + i]!;
-      if (data.length - pos - hs < len) break;
-      const header = Buffer.from(data.subarray(pos, pos + hs));
-      const minimal = len <= 0xff ? 1 : len <= 0xffff ? 2 : len <= 0xffffff ? 3 : 4;
-      if (type !== minimal) this.framingProblems.push(`non-minimal header ${header.toString('hex')}`);
-      const payload = Buffer.from(data.subarray(pos + hs, pos + hs + len));
-      pos += hs + len;
-      if (len === 0) {
-        this.framingProblems.push('zero-length frame from server');
-        continue;
-      }
-      if (this.opts.autoPong && len === 1 && payload[0] === 0xcd) {
-        this.pings++;
-        this.writeCong(encodeFrame(Buffer.from([0xce])));
-        continue;
-      }
-      this.push({ kind: 'msg', data: payload, header });
-    }
-    this.rxBuf = pos < data.length ? Buffer.from(data.subarray(pos)) : Buffer.alloc(0);
   }
 
   private push(ev: RxEvent): void {
@@ -309,59 +228,31 @@ export class RawClient {
     }
   }
 
-  private writeCong(bytes: Uint8Array): void {
-    const s = this.sock;
-    if (!s || s.destroyed || !s.writable) return;
-    s.write(bytes);
-  }
-
-  private sendWsBinary(bytes: Uint8Array): void {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    ws.send(bytes, { binary: true }, (err?: Error) => {
-      if (err) this.errors.push(err.message);
-    });
-  }
-
   /** One protocol message: one binary frame (ws) or one minimal CongSocket frame (cong). */
   send(msg: Uint8Array): void {
-    if (this.kind === 'ws') this.sendWsBinary(msg);
-    else this.writeCong(encodeFrame(msg));
+    this.wire?.send(msg);
   }
 
   /** cong: the bytes as they are on the TCP stream (no framing); ws: one raw binary frame. */
   sendRaw(bytes: Uint8Array): void {
-    if (this.kind === 'ws') this.sendWsBinary(bytes);
-    else this.writeCong(bytes);
+    this.wire?.sendRaw(bytes);
   }
 
   /** One message as several WebSocket frames (a first frame and continuations; ws only). */
   async sendFragmented(parts: Uint8Array[]): Promise<void> {
-    const ws = this.ws;
-    if (this.kind !== 'ws' || !ws) throw new Error('sendFragmented needs a ws client');
-    for (const [i, part] of parts.entries()) {
-      await new Promise<void>((resolve) => {
-        ws.send(part, { binary: true, fin: i === parts.length - 1 }, (err?: Error) => {
-          if (err) this.errors.push(err.message);
-          resolve();
-        });
-      });
-    }
+    if (this.kind !== 'ws' || !this.wire) throw new Error('sendFragmented needs a ws client');
+    await this.wire.sendFragmented(parts);
   }
 
   /** A WebSocket text frame (ws only). */
   sendText(text: string): void {
-    const ws = this.ws;
-    if (this.kind !== 'ws' || !ws) throw new Error('sendText needs a ws client');
-    if (ws.readyState !== WebSocket.OPEN) return;
-    ws.send(text, { binary: false }, (err?: Error) => {
-      if (err) this.errors.push(err.message);
-    });
+    if (this.kind !== 'ws' || !this.wire) throw new Error('sendText needs a ws client');
+    this.wire.sendText(text);
   }
 
   /** A WebSocket ping control frame (ws only). */
   sendPingFrame(): void {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+    if (this.kind === 'ws' && !this.closed) this.wire?.sendPingFrame();
   }
 
   /**
@@ -413,14 +304,7 @@ export class RawClient {
   /** Closes from the client side and waits (bounded) for the socket to be gone. */
   async close(timeoutMs = 1000): Promise<void> {
     if (!this.closed) {
-      if (this.ws) {
-        try {
-          this.ws.close();
-        } catch {
-          /* not open yet */
-        }
-      }
-      if (this.sock) this.sock.end();
+      this.wire?.end();
       try {
         await this.waitClosed(timeoutMs);
       } catch {
@@ -432,8 +316,7 @@ export class RawClient {
 
   /** Drops the connection at once (TCP reset / no WS close handshake). */
   destroy(): void {
-    this.ws?.terminate();
-    this.sock?.destroy();
+    this.wire?.destroy();
     this.markClosed();
   }
 }

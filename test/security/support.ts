@@ -6,13 +6,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
-import WebSocket from 'ws';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
-import { CongDecoder, encodeFrame } from '../../src/protocol/congsocket.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
-import type { ClientPool, RawClient, RawClientOptions, Transport } from '../helpers/raw-client.js';
+import { type ClientPool, RawClient, type RawClientOptions, type Transport } from '../helpers/raw-client.js';
+import type { WireTls } from '../kit/wire.js';
 import { TimeoutError, waitFor } from '../helpers/wait.js';
 import { hex, portOf, type IosigServer } from '../integration/support.js';
 
@@ -226,178 +224,32 @@ export interface TlsClientOptions {
   timeoutMs?: number;
 }
 
-/** A wss or TLS CongSocket client with the Wire interface; `failed` holds a refused handshake's error. */
-export class TlsWire implements Wire {
-  closed = false;
-  readonly errors: string[] = [];
-  /** Messages received in order, including ones already consumed. */
-  readonly received: Buffer[] = [];
-  private queue: Buffer[] = [];
-  private waiters: (() => void)[] = [];
-  private ws: WebSocket | null = null;
-  private sock: tls.TLSSocket | null = null;
+/** A wss or TLS CongSocket client: a RawClient over the shared wire (test/kit/wire.ts) with TLS settings. */
+export type TlsWire = RawClient;
 
-  private constructor(readonly kind: TlsKind) {}
-
+export const TlsWire = {
   /** Connects; resolves once the TLS (and WebSocket) handshake is done, rejects when it is refused. */
-  static connect(kind: TlsKind, port: number, opts: TlsClientOptions): Promise<TlsWire> {
-    const wire = new TlsWire(kind);
-    const ms = opts.timeoutMs ?? 3000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        wire.destroy();
-        reject(new TimeoutError(`${kind} connect`, ms));
-      }, ms);
-      const done = (err?: Error): void => {
-        clearTimeout(timer);
-        if (err) {
-          wire.destroy();
-          reject(err);
-        } else resolve(wire);
-      };
-      if (kind === 'wss') wire.openWss(port, opts, done);
-      else wire.openTlsCong(port, opts, done);
+  connect(kind: TlsKind, port: number, opts: TlsClientOptions): Promise<RawClient> {
+    const tls: WireTls = {};
+    if (opts.ca) tls.ca = opts.ca;
+    if (opts.cert) tls.cert = opts.cert;
+    if (opts.key) tls.key = opts.key;
+    return RawClient.connect(kind === 'wss' ? 'ws' : 'cong', port, {
+      tls,
+      connectTimeoutMs: opts.timeoutMs ?? 3000,
+      ...(opts.headers ? { headers: opts.headers } : {}),
     });
-  }
+  },
 
   /** Connects and returns the wire even when the server refuses later; never rejects on refusal. */
-  static async attempt(kind: TlsKind, port: number, opts: TlsClientOptions): Promise<{ wire: TlsWire | null; error: string }> {
+  async attempt(kind: TlsKind, port: number, opts: TlsClientOptions): Promise<{ wire: RawClient | null; error: string }> {
     try {
       return { wire: await TlsWire.connect(kind, port, opts), error: '' };
     } catch (err) {
       return { wire: null, error: err instanceof Error ? err.message : String(err) };
     }
-  }
-
-  private openWss(port: number, opts: TlsClientOptions, done: (err?: Error) => void): void {
-    const options: WebSocket.ClientOptions = { perMessageDeflate: false, headers: opts.headers ?? {} };
-    if (opts.ca) options.ca = opts.ca;
-    if (opts.cert) options.cert = opts.cert;
-    if (opts.key) options.key = opts.key;
-    const ws = new WebSocket(`wss://127.0.0.1:${port}/`, options);
-    ws.binaryType = 'nodebuffer';
-    this.ws = ws;
-    let opened = false;
-    ws.on('open', () => {
-      opened = true;
-      done();
-    });
-    ws.on('message', (data: WebSocket.RawData) => {
-      this.push(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
-    });
-    ws.on('error', (err: Error) => {
-      this.errors.push(err.message);
-      if (!opened) done(err);
-    });
-    ws.on('close', () => {
-      this.markClosed();
-      if (!opened) done(new Error('wss closed before open'));
-    });
-  }
-
-  private openTlsCong(port: number, opts: TlsClientOptions, done: (err?: Error) => void): void {
-    const options: tls.ConnectionOptions = { host: '127.0.0.1', port };
-    if (opts.ca) options.ca = opts.ca;
-    if (opts.cert) options.cert = opts.cert;
-    if (opts.key) options.key = opts.key;
-    const sock = tls.connect(options);
-    this.sock = sock;
-    let opened = false;
-    const decoder = new CongDecoder(
-      {
-        frame: (payload) => this.push(Buffer.from(payload)),
-        error: (kind, detail) => this.errors.push(`bad frame from server: ${kind} ${detail}`),
-      },
-      64 * 1024 * 1024,
-    );
-    sock.on('secureConnect', () => {
-      opened = true;
-      done();
-    });
-    sock.on('data', (chunk: Buffer) => decoder.push(chunk));
-    sock.on('error', (err: Error) => {
-      this.errors.push(err.message);
-      if (!opened) done(err);
-    });
-    sock.on('close', () => {
-      this.markClosed();
-      if (!opened) done(new Error('TLS socket closed before the handshake finished'));
-    });
-  }
-
-  private push(msg: Buffer): void {
-    this.received.push(msg);
-    this.queue.push(msg);
-    this.wake();
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-
-  private markClosed(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.wake();
-  }
-
-  private waitChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  send(msg: Uint8Array): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(msg, { binary: true });
-    else if (this.sock?.writable) this.sock.write(encodeFrame(msg));
-  }
-
-  async next(timeoutMs = 1000): Promise<Buffer> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const msg = this.queue.shift();
-      if (msg) return msg;
-      if (this.closed) throw new Error(`${this.kind} connection closed while waiting for a message`);
-      const left = end - Date.now();
-      if (left <= 0) throw new TimeoutError(`a message on ${this.kind}`, timeoutMs);
-      await this.waitChange(left);
-    }
-  }
-
-  async waitClosed(timeoutMs: number): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!this.closed) {
-      const left = end - Date.now();
-      if (left <= 0) throw new TimeoutError(`the server to close the ${this.kind} connection`, timeoutMs);
-      await this.waitChange(left);
-    }
-  }
-
-  async close(timeoutMs = 1000): Promise<void> {
-    if (!this.closed) {
-      this.ws?.close();
-      this.sock?.end();
-      try {
-        await this.waitClosed(timeoutMs);
-      } catch {
-        /* hard close below */
-      }
-    }
-    this.destroy();
-  }
-
-  destroy(): void {
-    this.ws?.terminate();
-    this.sock?.destroy();
-    this.markClosed();
-  }
-}
+  },
+};
 
 // ---- certificates ---------------------------------------------------------------------------
 

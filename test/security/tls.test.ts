@@ -136,7 +136,7 @@ describe('mutual TLS (tls: { cert, key, ca })', () => {
           // TLS 1.3: the client may finish its side before the server rejects its certificate.
           wires.push(wire);
           await wire.waitClosed(3000);
-          assert.deepEqual(wire.received.map(hex), [], 'nothing reaches a refused client');
+          assert.equal(wire.messagesReceived, 0, `nothing reaches a refused client (${wire.pending} unread)`);
         } else {
           assert.ok(error, 'the handshake fails');
         }
