@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { storedKeyForm } from '../../src/crypto/keys.js';
 import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-auth.js');
@@ -26,7 +27,7 @@ interface Result {
 
 function ioAuth(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolveRun) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 10_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: CHILD_PROCESS_DEADLINE_MS, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolveRun({ code, stdout, stderr });
     });

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { generateKeygenValues, randomDigits } from '../../src/auth/keygen.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-keygen.js');
@@ -15,7 +16,7 @@ const B64 = '[A-Za-z0-9+/]';
 const BORDER = /^\+-{52}\+$/;
 
 async function keygen(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [BIN, ...args], { timeout: 10_000 });
+  const { stdout } = await run(process.execPath, [BIN, ...args], { timeout: CHILD_PROCESS_DEADLINE_MS });
   return stdout;
 }
 
@@ -50,7 +51,7 @@ describe('io-keygen', () => {
   });
 
   it('rejects unknown options with exit code 2', async () => {
-    await assert.rejects(run(process.execPath, [BIN, '--nope'], { timeout: 10_000 }), (err: { code?: number; stderr?: string }) => {
+    await assert.rejects(run(process.execPath, [BIN, '--nope'], { timeout: CHILD_PROCESS_DEADLINE_MS }), (err: { code?: number; stderr?: string }) => {
       assert.equal(err.code, 2);
       assert.match(err.stderr ?? '', /^io-keygen: error: unknown option/);
       return true;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { lanAddresses } from '../../src/cli/ioip.js';
 import { ROOT } from '../client/support.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
 
 function info(address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo {
   const base = { address, netmask: '255.255.255.0', mac: '00:00:00:00:00:00', internal, cidr: null };
@@ -25,7 +26,7 @@ describe('ioip', () => {
 
   it('prints one IPv4 address, or says there is none and exits 1', async () => {
     const result = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
-      execFile(process.execPath, [join(ROOT, 'bin', 'ioip.js')], { timeout: 5000 }, (error, out, err) => {
+      execFile(process.execPath, [join(ROOT, 'bin', 'ioip.js')], { timeout: CHILD_PROCESS_DEADLINE_MS }, (error, out, err) => {
         resolve({ code: error ? Number(error.code ?? 1) : 0, out, err });
       });
     });

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, type IosigServer, type ServerOptionsInput } from '../../src/index.js';
 import type { ClientEvents, IoClient } from '../../src/client/index.js';
-import { TimeoutError, sleep } from '../helpers/wait.js';
+import { CHILD_PROCESS_DEADLINE_MS, TimeoutError, sleep } from '../helpers/wait.js';
 
 /** dist/test/client/support.js → repository root. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -87,7 +87,7 @@ export async function startReferenceServer(): Promise<ReferenceServer> {
   const congPort = await freePort();
   const script = `import { Server } from 'iosignal'; new Server({ port: ${wsPort}, congPort: ${congPort} });`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: 'ignore' });
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + CHILD_PROCESS_DEADLINE_MS;
   await accepting(wsPort, deadline);
   await accepting(congPort, deadline);
   return {

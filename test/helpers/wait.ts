@@ -8,7 +8,7 @@ export function sleep(ms: number): Promise<void> {
  * Least time to allow a wait that involves a child node process: starting node takes seconds on a loaded
  * two-core machine, more under coverage. Only a failure waits this long; a passing wait ends at its event.
  */
-export const CHILD_PROCESS_DEADLINE_MS = 15_000;
+export const CHILD_PROCESS_DEADLINE_MS = 45_000;
 
 export class TimeoutError extends Error {
   constructor(what: string, ms: number) {
