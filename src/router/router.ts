@@ -59,8 +59,13 @@ export class Router<S extends Subscriber = Subscriber> {
     if (!this.groups.includes(group)) this.groups.push(group);
   }
 
-  addHooks(hooks: RouterHooks): void {
+  /** Registers hooks; returns a function that removes them. */
+  addHooks(hooks: RouterHooks): () => void {
     this.hooks.push(hooks);
+    return () => {
+      const at = this.hooks.indexOf(hooks);
+      if (at >= 0) this.hooks.splice(at, 1);
+    };
   }
 
   /** Every group's counters, summed (read at scrape time). */
