@@ -1,6 +1,7 @@
 // Server options with their defaults (PROTOCOL.md §9.1, plus iosig's own limits).
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
 import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.js';
+import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -85,6 +86,10 @@ export interface ServerOptions {
   showMessage: 'none' | 'message';
   /** Where log lines go; defaults to console.log. */
   log: (line: string) => void;
+  /** Worker threads that seal/open large encrypted messages (default: cores − 1, 1 to 4). */
+  sealThreads: number | undefined;
+  /** Encrypted messages from this many bytes on are sealed/opened off the event loop (default 64 KiB). */
+  sealAsyncFrom: number;
 }
 
 export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits'>> & {
@@ -152,5 +157,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     retain: { ...d.retain, ...input.retain },
     showMessage: input.showMessage ?? d.showMessage,
     log: input.log ?? ((line: string) => console.log(line)),
+    sealThreads: input.sealThreads,
+    sealAsyncFrom: input.sealAsyncFrom ?? DEFAULT_ASYNC_FROM,
   };
 }

@@ -1,5 +1,6 @@
 // Wires transports, connections and the router from options; the library entry point.
 import { EventEmitter } from 'node:events';
+import { SealPool } from './crypto/seal-pool.js';
 import { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
 import { Counters, type MetricsSnapshot } from './metrics/counters.js';
 import { Router } from './router/router.js';
@@ -41,6 +42,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   readonly loginGuard: LoginGuard;
   keyStore: KeyStore | null = null;
   readonly services = new ServiceRegistry();
+  readonly sealPool: SealPool;
   private fileLogger: FileLogger | null = null;
   /** 'text_message' (ConnectionInfo, text), 'connection' / 'disconnect' (ConnectionInfo), 'signal' (SignalInfo). */
   readonly events = new EventEmitter();
@@ -63,6 +65,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.router = new Router(this.options, this.counters);
     this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
     this.loginGuard = new LoginGuard(this.options.loginLimits);
+    const { sealThreads, sealAsyncFrom } = this.options;
+    this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
     this.ready = this.listen();
     // Callers that never await `ready` must not crash the process with an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -351,6 +355,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.keyStore = null;
     await this.fileLogger?.close();
     this.fileLogger = null;
+    await this.sealPool.close();
   }
 }
 

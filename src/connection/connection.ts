@@ -15,6 +15,9 @@ import { QuotaCheck } from './quota-check.js';
 import { Traffic } from './traffic.js';
 import type { ConnectionHost, Session } from './session.js';
 import { dispatch } from './handlers/index.js';
+import { InOrder } from './in-order.js';
+import { SealPoolFullError } from '../crypto/seal-pool.js';
+import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
 
 export type { PeerInfo } from '../transport/link.js';
 
@@ -61,6 +64,10 @@ export class Connection implements Session, LinkOwner {
   /** CID-retained messages published by this connection, keyed by topic (`$x`), §5.6. */
   private retainedByTopic: Map<string, Buffer> | null = null;
   private timers: Set<NodeJS.Timeout> | null = null;
+  /** Sends waiting behind a large message being sealed in the seal pool; made on the first one. */
+  private outbox: InOrder | null = null;
+  /** Received messages waiting behind a large ENC_488 being opened in the seal pool; made on the first one. */
+  private inbox: InOrder | null = null;
 
   constructor(
     readonly host: ConnectionHost<Connection>,
@@ -128,6 +135,16 @@ export class Connection implements Session, LinkOwner {
   }
 
   sendPlain(msg: Uint8Array): void {
+    if (this.outbox?.busy) {
+      // Behind a message still being sealed: keep the order, and a copy (`msg` may be a transient view).
+      const copy = Buffer.from(msg);
+      if (!this.outbox.run(() => this.sendPlainNow(copy), copy.length)) this.sealFailed(null);
+      return;
+    }
+    this.sendPlainNow(msg);
+  }
+
+  private sendPlainNow(msg: Uint8Array): void {
     if (!this.link.hasRoom(msg.length)) return this.linkOverLimit();
     if (!this.link.send(msg)) return;
     this.traffic.countOut(msg.length);
@@ -137,27 +154,85 @@ export class Connection implements Session, LinkOwner {
 
   sendEligible(msg: Uint8Array): void {
     if (!this.encrypts()) return this.sendPlain(msg);
+    if (this.host.sealPool.offloads(msg.length)) {
+      this.sealLater(msg, (sealed) => this.sendPlainNow(sealed));
+      return;
+    }
     const sealed = this.flow!.boho!.encrypt488(msg);
     if (sealed) this.sendPlain(sealed);
   }
 
   /**
    * A delivery from a group, which has checked hasRoom and counts it globally; `out` may be shared with other
-   * receivers. Returns the bytes written (0 when nothing was).
+   * receivers. Returns the bytes written, or to be written in turn behind a sealing (0 when nothing will be).
    */
   deliver(out: Outbound): number {
     if (!this.encrypts()) {
+      if (this.outbox?.busy) return this.deliverLater(Buffer.from(out.msg));
       if (!this.link.sendShared(out)) return 0;
       this.traffic.countOut(out.msg.length);
       return out.msg.length;
     }
     const msg = out.msg;
+    if (msg[0] !== MSG.SIGNAL_E2E && this.host.sealPool.offloads(msg.length)) {
+      return this.sealLater(msg, (sealed) => this.writeDelivery(sealed));
+    }
     const boho = this.flow!.boho!;
-    // §4.6: for SIGNAL_E2E only the header is re-encrypted; the ENC_PACK travels untouched.
+    // §4.6: for SIGNAL_E2E only the header is re-encrypted; the ENC_PACK travels untouched (cheap at any size).
     const sealed = msg[0] === MSG.SIGNAL_E2E ? boho.sealE2E(msg, 3 + msg[1]!) : boho.encrypt488(msg);
-    if (!sealed || !this.link.send(sealed)) return 0;
-    this.traffic.countOut(sealed.length);
-    return sealed.length;
+    if (!sealed) return 0;
+    if (this.outbox?.busy) return this.deliverLater(sealed);
+    return this.writeDelivery(sealed);
+  }
+
+  private writeDelivery(bytes: Uint8Array): number {
+    if (!this.link.send(bytes)) return 0;
+    this.traffic.countOut(bytes.length);
+    return bytes.length;
+  }
+
+  /** A delivery queued behind a sealing: written in its turn. */
+  private deliverLater(bytes: Buffer): number {
+    if (this.outbox!.run(() => this.writeDelivery(bytes), bytes.length)) return bytes.length;
+    this.sealFailed(null);
+    return 0;
+  }
+
+  /**
+   * ENC_488 sealed in the seal pool, off the event loop, then passed to `write`; whatever is sent to this receiver
+   * meanwhile waits behind it, so nothing overtakes (issue 9 item 5). Returns the bytes it will write (0: refused).
+   */
+  private sealLater(msg: Uint8Array, write: (sealed: Buffer) => unknown): number {
+    const outbox = (this.outbox ??= new InOrder(this.waitLimit(), (err) => this.contain('sending', err)));
+    if (!outbox.accepts()) {
+      this.sealFailed(null);
+      return 0;
+    }
+    const job = this.flow!.boho!.sealJob(msg);
+    if (!job) return 0;
+    outbox.wait(this.host.sealPool.seal(job), write, (err) => this.sealFailed(err), msg.length);
+    return SESSION_HEADER_SIZE + msg.length;
+  }
+
+  /**
+   * Bytes that may wait behind a message being sealed or opened (then the bound is this + one message). The wait
+   * is the broker's doing, not the peer's, so it is not judged as a slow consumer: what exceeds it is dropped.
+   */
+  private waitLimit(): number {
+    return this.host.options.maxBackpressure + this.host.options.maxMessageSize;
+  }
+
+  /** An encrypted delivery that could not be sealed (too much waiting, pool full or failing): dropped and counted. */
+  private sealFailed(err: unknown): void {
+    this.host.counters.drops++;
+    // Overload is counted, not logged per message; anything else is worth a line.
+    if (err !== null && !(err instanceof SealPoolFullError)) this.report(`encrypted delivery dropped: ${String(err)}`);
+  }
+
+  /** A step that ran from an in-order queue threw: like a handler, it costs this connection only. */
+  private contain(what: string, err: unknown): void {
+    this.host.counters.badMessages++;
+    this.close(`internal error while ${what}: ${String(err)}`, 'abort');
   }
 
   /**
@@ -262,12 +337,46 @@ export class Connection implements Session, LinkOwner {
     counters.bytesIn += msg.length;
     if (options.showMessage === 'message') options.log(describeReceived(msg, this.cid, this.did));
     if (this.overQuota(msg.length)) return;
+    if (this.inbox?.busy) return this.queueInbound(msg);
+    this.receiveInOrder(msg);
+  }
+
+  private receiveInOrder(msg: Uint8Array): void {
+    if (this.closed) return;
     if (this.flow?.holding) return this.flow.hold(msg);
-    this.replay(msg);
+    this.dispatchOuter(msg);
+  }
+
+  /** A message that arrived behind a large ENC_488 being opened: it waits its turn (keepalive passes). */
+  private queueInbound(msg: Uint8Array): void {
+    if (msg[0] === MSG.PING) return this.link.answerPing();
+    if (msg[0] === MSG.PONG) return;
+    const copy = Buffer.from(msg);
+    if (!this.inbox!.run(() => this.receiveInOrder(copy), copy.length)) this.close('flooding while a large encrypted message is opened');
+  }
+
+  /** A large ENC_488 is opened in the seal pool; what this connection sends after it waits until it is dispatched. */
+  openLater(msg: Uint8Array): void {
+    const job = this.flow?.boho?.openJob(msg);
+    if (!job) return this.bad('encrypted message from a connection without a Boho session');
+    const inbox = (this.inbox ??= new InOrder(this.waitLimit(), (err) => this.contain('receiving', err)));
+    if (!inbox.accepts()) return this.close('flooding while a large encrypted message is opened');
+    const opened = (plain: Buffer | null): void => {
+      if (this.closed) return;
+      if (!plain || plain.length === 0) return this.bad('ENC_488 that does not decrypt');
+      this.dispatchInner(plain);
+    };
+    inbox.wait(this.host.sealPool.open(job), opened, (err) => this.bad(`ENC_488 not opened: ${String(err)}`), msg.length);
+  }
+
+  /** Dispatches a message held during a login; behind a large ENC_488 still being opened, it waits its turn. */
+  replay(msg: Uint8Array): void {
+    if (this.inbox?.busy) return this.queueInbound(msg);
+    this.dispatchOuter(msg);
   }
 
   /** Dispatches one outer message; whatever goes wrong in a handler costs this connection only. */
-  replay(msg: Uint8Array): void {
+  private dispatchOuter(msg: Uint8Array): void {
     try {
       dispatch(this, msg, true);
     } catch (err) {
@@ -384,6 +493,8 @@ export class Connection implements Session, LinkOwner {
     }
     this.closed = true;
     this.flow?.drop();
+    this.outbox?.clear();
+    this.inbox?.clear();
     if (this.timers) for (const timer of this.timers) clearTimeout(timer);
     this.timers = null;
     router.forget(this);

@@ -14,6 +14,7 @@ import type { BohoSession } from '../crypto/boho.js';
 import type { CloseHow, Link, TransportKind } from '../transport/link.js';
 import type { ProxyTrust } from './address.js';
 import type { LoginFailureReason, LoginGuard } from './login-guard.js';
+import type { SealPool } from '../crypto/seal-pool.js';
 
 /** What a connection may reach of the broker around it. `S`: the connection type the broker keeps. */
 export interface ConnectionHost<S extends Session = Session> {
@@ -25,6 +26,8 @@ export interface ConnectionHost<S extends Session = Session> {
   readonly keyStore: KeyStore | null;
   /** Brute-force throttle every AUTH_REQ passes before its key is checked. */
   readonly loginGuard: LoginGuard;
+  /** Seals and opens large encrypted messages off the event loop. */
+  readonly sealPool: SealPool;
   nextSsid(): number;
   /** Operational log (connection errors, closes with reasons). */
   log(line: string): void;
@@ -83,6 +86,11 @@ export interface Session extends Subscriber, Caller {
   close(reason: string, how?: CloseHow, bytes?: Uint8Array): void;
   /** Dispatches a message that came out of an ENC_488 envelope (no second envelope allowed). */
   dispatchInner(msg: Uint8Array): void;
+  /**
+   * An ENC_488 too large to open on the event loop: opened in the seal pool, then dispatched like dispatchInner;
+   * messages received after it wait their turn.
+   */
+  openLater(msg: Uint8Array): void;
   /** Dispatches a message held during a login, as if it arrived now. */
   replay(msg: Uint8Array): void;
   /** Publishes a SIGNAL / SIGNAL_E2E as this connection (membersOnly, tap, router). */

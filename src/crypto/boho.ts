@@ -6,6 +6,7 @@ import { encodeServerTimeNonce } from '../protocol/messages.js';
 import { openPack, openSession, sealPack, sealSession } from './frames.js';
 import { id8, idFromId8, keyFromString } from './keys.js';
 import { KEY_SIZE, NONCE_SIZE, SALT_SIZE, sameBytes, sha256, timeSalt } from './otp.js';
+import type { OpenJob, SealJob } from './seal-jobs.js';
 
 export { id8, idFromId8, keyFromStored, keyFromString, splitIdKey, storedKeyForm } from './keys.js';
 export type { IdKey } from './keys.js';
@@ -175,8 +176,23 @@ export class BohoSession {
    * An empty plaintext gives a bare 21-byte header that every receiver drops.
    */
   encrypt488(plaintext: Uint8Array): Buffer | null {
+    const job = this.sealJob(plaintext);
+    return job ? sealSession(job.type, job.key, job.salt12, job.secret) : null;
+  }
+
+  /**
+   * What encrypt488 would seal, for sealing elsewhere (the seal pool): takes the counter now, so messages keep
+   * their order of counters whatever order they are sealed in. Null unless authorised.
+   */
+  sealJob(plaintext: Uint8Array): SealJob | null {
     if (!this.#authorized) return null;
-    return sealSession(MSG.ENC_488, this.#key, this.#clockSalt(this.#remoteNonce), plaintext);
+    return { type: MSG.ENC_488, key: this.#key, salt12: this.#clockSalt(this.#remoteNonce), secret: plaintext };
+  }
+
+  /** What decrypt488 would open, for opening elsewhere; null if not authorised (Q20). */
+  openJob(msg: Uint8Array): OpenJob | null {
+    if (!this.#authorized) return null;
+    return { type: MSG.ENC_488, key: this.#key, localNonce: this.#localNonce, msg };
   }
 
   /** The plaintext of an ENC_488 (bytes after 21+len ignored); null if malformed, forged or not authorised (Q20). */
