@@ -120,6 +120,8 @@ export const SERVER_DEFAULTS = {
   showMessage: 'none' as ServerOptions['showMessage'],
   useQuota: { signalSize: false, disconnect: false, publishCounter: false, trafficRate: false } as Readonly<QuotaSwitches>,
   retain: { isAvailable: true, limitSize: 100_000, limitCounter: 1000, limitPerConnection: 1000 } as Readonly<RetainOptions>,
+  /** Encrypted messages from this size on are sealed/opened in the seal pool (README, large encrypted messages). */
+  sealAsyncFrom: DEFAULT_ASYNC_FROM,
 } as const;
 
 /** Floors applied to user values (Q17: a sweep shorter than a second would close healthy peers). */
@@ -158,6 +160,6 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     showMessage: input.showMessage ?? d.showMessage,
     log: input.log ?? ((line: string) => console.log(line)),
     sealThreads: input.sealThreads,
-    sealAsyncFrom: input.sealAsyncFrom ?? DEFAULT_ASYNC_FROM,
+    sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
   };
 }

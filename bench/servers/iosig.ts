@@ -1,5 +1,6 @@
 // Launcher for the iosig server under test.
-// Usage: node dist/bench/servers/iosig.js --port N --cong N [--no-http]   (0 = any free port).
+// Usage: node dist/bench/servers/iosig.js --port N --cong N [--no-http] [--auth id.key.cid.level,...]
+//        [--seal-async-from bytes]   (0 = any free port).
 // Prints `READY <wsPort> <congPort>`. With HTTP on (the default) the runner scrapes /metrics every second
 // from its own process, like Prometheus would, so `iosig` vs `iosig-nohttp` measures what metrics cost.
 //
@@ -25,7 +26,11 @@ const congPort = arg('--cong', 0);
 const spec = new URL('../../src/index.js', import.meta.url).href;
 const mod = (await import(spec)) as { createServer: (o: object) => Promise<IosigServer> | IosigServer };
 const http = !process.argv.includes('--no-http');
-const s = await mod.createServer({ port, congPort, host: '127.0.0.1', timeout: 600000, http });
+const authAt = process.argv.indexOf('--auth');
+const auth = authAt >= 0 ? { auth: { param: process.argv[authAt + 1] } } : {};
+const sealAt = process.argv.indexOf('--seal-async-from');
+const seal = sealAt >= 0 ? { sealAsyncFrom: Number(process.argv[sealAt + 1]) } : {};
+const s = await mod.createServer({ port, congPort, host: '127.0.0.1', timeout: 600000, http, ...auth, ...seal });
 
 // Prefer the ports the server reports (they differ from ours when we passed 0).
 const wsPort = typeof s.wsPort === 'number' && s.wsPort > 0 ? s.wsPort
