@@ -5,6 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { keyFromStored, keyFromString, splitIdKey } from '../crypto/keys.js';
 import { resolveLevel, type DeviceRecord, type KeyStore } from '../auth/key-store.js';
+import type { LoginFailureReason } from './login-guard.js';
 
 export type PresentedIdentity =
   | { kind: 'certificate'; names: string[] }
@@ -12,7 +13,7 @@ export type PresentedIdentity =
 
 export type IdentityVerdict =
   | { ok: true; record: DeviceRecord; level: number; via: string }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; code: LoginFailureReason };
 
 /** Most names tried from one certificate (CN first, then SANs). */
 const MAX_CERT_NAMES = 8;
@@ -39,33 +40,35 @@ export function bearerFromHeader(header: string | undefined): { id: string; key:
 }
 
 function usable(record: DeviceRecord, via: string): IdentityVerdict {
-  if (!record.cid || record.cid.startsWith('?')) return { ok: false, reason: `${via}: device "${record.id}" has no usable stored cid` };
+  if (!record.cid || record.cid.startsWith('?')) return { ok: false, reason: `${via}: device "${record.id}" has no usable stored cid`, code: 'bad_record' };
   const level = resolveLevel(record.level);
-  if (level === null) return { ok: false, reason: `${via}: device "${record.id}" has level ${String(record.level)}, not in the quota table` };
+  if (level === null) return { ok: false, reason: `${via}: device "${record.id}" has level ${String(record.level)}, not in the quota table`, code: 'bad_record' };
   return { ok: true, record, level, via };
 }
 
 export async function decideIdentity(store: KeyStore | null, identity: PresentedIdentity): Promise<IdentityVerdict> {
-  if (!store) return { ok: false, reason: 'no key store configured' };
+  if (!store) return { ok: false, reason: 'no key store configured', code: 'no_key_store' };
   try {
     if (identity.kind === 'certificate') {
       for (const name of identity.names) {
         const record = await store.lookup(name);
         if (record) return usable(record, `certificate "${name}"`);
       }
-      return { ok: false, reason: `certificate names no stored device (${identity.names.join(', ') || 'no names'})` };
+      return { ok: false, reason: `certificate names no stored device (${identity.names.join(', ') || 'no names'})`, code: 'unknown_id' };
     }
     const record = await store.lookup(identity.id);
-    if (!record) return { ok: false, reason: `bearer: unknown id "${identity.id}"` };
+    if (!record) return { ok: false, reason: `bearer: unknown id "${identity.id}"`, code: 'unknown_id' };
     let stored: Buffer;
     try {
       stored = keyFromStored(record.key);
     } catch {
-      return { ok: false, reason: `bearer: id "${identity.id}" has an unreadable stored key` };
+      return { ok: false, reason: `bearer: id "${identity.id}" has an unreadable stored key`, code: 'bad_record' };
     }
-    if (!timingSafeEqual(stored, keyFromString(identity.key))) return { ok: false, reason: `bearer: wrong key for id "${identity.id}"` };
+    if (!timingSafeEqual(stored, keyFromString(identity.key))) {
+      return { ok: false, reason: `bearer: wrong key for id "${identity.id}"`, code: 'wrong_key' };
+    }
     return usable(record, 'bearer');
   } catch (err) {
-    return { ok: false, reason: `key store unavailable: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `key store unavailable: ${err instanceof Error ? err.message : String(err)}`, code: 'store_error' };
   }
 }

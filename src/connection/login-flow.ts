@@ -122,11 +122,18 @@ export class LoginFlow implements LoginPort {
   presentIdentity(identity: PresentedIdentity): void {
     const s = this.s;
     const { host } = s;
+    // A bearer key is a key check like AUTH_REQ, so the same brute-force throttle applies.
+    const ticket = identity.kind === 'bearer' ? host.loginGuard.begin(s.ip, identity.id) : null;
+    if (typeof ticket === 'string') {
+      host.authLog(s, false, `bearer login throttled (${ticket})`, ticket);
+      return s.close(`login refused: throttled (${ticket})`);
+    }
     this.held = [];
     void decideIdentity(host.keyStore, identity).then((verdict) => {
+      ticket?.end(verdict.ok);
       if (s.closed) return;
       if (!verdict.ok) {
-        host.authLog(s, false, verdict.reason);
+        host.authLog(s, false, verdict.reason, verdict.code);
         // A wrong bearer token is refused; a certificate that names no device stays anonymous.
         if (identity.kind === 'bearer') return s.close(`login refused: ${verdict.reason}`);
         return this.release();
@@ -135,7 +142,7 @@ export class LoginFlow implements LoginPort {
       const existing = host.router.cids.get(record.cid);
       if (existing && existing !== s) {
         if (host.options.duplicateLogin === 'keep-old') {
-          host.authLog(s, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`);
+          host.authLog(s, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
           return s.close(`duplicate login for cid "${record.cid}"`);
         }
         existing.sendPlain(encodeAuthClear('duplicate login.'));
