@@ -2,11 +2,15 @@
 // Plain data, no behaviour: every layer may read it without importing the server.
 import type { TransportKind } from './transport/link.js';
 
+/** What kind of device a connection is: an iosignal client, a plain WebSocket device, or an io-serial port. */
+export type DeviceKind = 'iosignal' | 'plain' | 'serial';
+
 export interface ConnectionInfo {
   ssid: number;
   cid: string;
   state: number;
   transport: TransportKind;
+  kind: DeviceKind;
   ip: string;
   nick: string;
   did: string;

@@ -78,6 +78,8 @@ export interface ServerOptions {
   adminToken: string | null;
   /** Serve `/metrics`, `/api/status` and the dashboard on the WebSocket port. */
   http: boolean;
+  /** Path prefix of the plain WebSocket endpoint (`/plain/<channel>[,<channel>…]`); null = off. */
+  plainPrefix: string | null;
   useQuota: QuotaSwitches;
   defaultQuotaLevel: number;
   adminLevel: number;
@@ -115,6 +117,7 @@ export const SERVER_DEFAULTS = {
   /** Delay before AUTH_FAIL in ms (§4.4). */
   authFailDelay: 600,
   http: true,
+  plainPrefix: '/plain/' as string | null,
   defaultQuotaLevel: DEFAULT_LEVEL,
   adminLevel: ADMIN_LEVEL,
   showMessage: 'none' as ServerOptions['showMessage'],
@@ -129,6 +132,13 @@ export const SERVER_MINIMUMS = {
   timeout: 1000,
   maxMessageSize: 256,
 } as const;
+
+/** `plain` → `/plain/`: the prefix is matched against request paths, so it starts and ends with a slash. */
+function plainPrefixPath(prefix: string | null): string | null {
+  if (prefix === null) return null;
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  return trimmed === '' ? null : `/${trimmed}/`;
+}
 
 export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
   if (input.port === undefined && input.congPort === undefined) {
@@ -153,6 +163,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     fileLogDir: input.fileLogDir ?? null,
     adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,
     http: input.http ?? d.http,
+    plainPrefix: input.plainPrefix === undefined ? d.plainPrefix : plainPrefixPath(input.plainPrefix),
     useQuota: { ...d.useQuota, ...input.useQuota },
     defaultQuotaLevel: input.defaultQuotaLevel ?? d.defaultQuotaLevel,
     adminLevel: input.adminLevel ?? d.adminLevel,

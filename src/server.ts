@@ -365,6 +365,7 @@ function describe(conn: Connection): ConnectionInfo {
     cid: conn.cid,
     state: conn.state,
     transport: conn.transport,
+    kind: conn.link.kind ?? (conn.nick.startsWith('serial:') ? 'serial' : 'iosignal'),
     ip: conn.ip,
     nick: conn.nick,
     did: conn.did,

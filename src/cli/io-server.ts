@@ -29,6 +29,7 @@ interface CliOptions {
   listen?: number;
   listenCongport?: number;
   host?: string;
+  plainPrefix?: string;
   timeout?: number;
   showMessage?: 'none' | 'message';
   metric?: MetricType;
@@ -120,6 +121,10 @@ function buildProgram(): Command {
       '-m, --metric <type>',
       'print a metric table every 5 s: 1 = process memory and traffic of the current 10 s, 2 = connections, 3 = channels',
       parseMetric,
+    )
+    .option(
+      '--plain-prefix <path>',
+      `path prefix of the plain WebSocket endpoint for devices without iosignal: <path><channel>[,<channel>…][?format=json]; off disables (default: ${SERVER_DEFAULTS.plainPrefix})`,
     )
     .option('-o, --show-options', 'print the resolved options, the bound ports and the attached services')
     .option('--max-message <bytes>', describe('largest accepted message', '--max-message'), positiveInteger)
@@ -269,6 +274,7 @@ export async function main(argv: string[]): Promise<void> {
   const input: ServerOptionsInput = {};
   if (opts.host !== undefined) input.host = opts.host;
   if (opts.showMessage !== undefined) input.showMessage = opts.showMessage;
+  if (opts.plainPrefix !== undefined) input.plainPrefix = opts.plainPrefix === 'off' ? null : opts.plainPrefix;
   if (opts.listen !== undefined) input.port = opts.listen;
   if (opts.listenCongport !== undefined) input.congPort = opts.listenCongport;
   if (timeout !== undefined) input.timeout = timeout;

@@ -10,6 +10,7 @@ import type { Subscription } from '../router/channel.js';
 import type { CloseHow, Link, LinkOwner, PeerInfo } from '../transport/link.js';
 import { firstForwardedFor, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
+import { currentPublisher } from '../delivery/publisher.js';
 import { LoginFlow } from './login-flow.js';
 import { QuotaCheck } from './quota-check.js';
 import { Traffic } from './traffic.js';
@@ -421,7 +422,13 @@ export class Connection implements Session, LinkOwner {
       return;
     }
     this.host.tapSignal(this, tag, msg);
-    const result = this.host.router.publish(this, msg, tag);
+    currentPublisher.cid = this.cid;
+    let result: ReturnType<ConnectionHost['router']['publish']>;
+    try {
+      result = this.host.router.publish(this, msg, tag);
+    } finally {
+      currentPublisher.cid = '';
+    }
     if (!result.ok && (result.reason === 'reserved' || result.reason === 'tag-too-long')) this.bad(`publish ${result.reason}`);
   }
 

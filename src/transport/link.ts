@@ -46,6 +46,8 @@ export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
 
 export interface Link {
   readonly transport: TransportKind;
+  /** Set when the link translates for a device that does not speak iosignal (the plain endpoint). */
+  readonly kind?: 'plain';
   /** Sends one protocol message; false when it was not written (closed link). */
   send(msg: Uint8Array): boolean;
   /** Sends a message that other receivers get too (CongSocket links reuse its one frame). */

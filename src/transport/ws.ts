@@ -10,11 +10,15 @@ import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { bearerFromHeader } from '../connection/identity.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
+import { PlainLink, type PlainRequest } from '../plain/plain-link.js';
+import { parsePlainRequest } from '../plain/translate.js';
 
 interface SocketData {
   /** What the upgrade saw; dropped once the connection exists. */
   peer: PeerInfo | null;
-  link: WsLink | null;
+  /** Set for the plain endpoint (`/plain/<channels>`): the link translates frames. */
+  plain: PlainRequest | null;
+  link: WsLink | PlainLink | null;
 }
 
 type Socket = uWS.WebSocket<SocketData>;
@@ -153,6 +157,16 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
+      let plain: PlainRequest | null = null;
+      const url = req.getUrl();
+      if (options.plainPrefix !== null && url.startsWith(options.plainPrefix)) {
+        const parsed = parsePlainRequest(url, req.getQuery() ?? '', options.plainPrefix);
+        if (!parsed.ok) {
+          res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end(`iosig: ${parsed.reason}\n`);
+          return;
+        }
+        plain = { channels: parsed.channels, format: parsed.format };
+      }
       let peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
       let certNames: string[] = [];
       if (fronted) {
@@ -175,7 +189,7 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
       if (bearer) peer.identity = { kind: 'bearer', ...bearer };
       else if (certNames.length > 0) peer.identity = { kind: 'certificate', names: certNames };
       res.upgrade<SocketData>(
-        { peer, link: null },
+        { peer, plain, link: null },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -186,13 +200,23 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
       const data = ws.getUserData();
       const peer = data.peer!;
       data.peer = null;
+      counters.acceptedWs++;
+      if (data.plain) {
+        const plainLink = new PlainLink(ws, options.maxBackpressure, data.plain);
+        data.plain = null;
+        data.link = plainLink;
+        plainLink.conn = accept(plainLink, peer);
+        plainLink.start();
+        return;
+      }
       const link = new WsLink(ws, options.maxBackpressure);
       data.link = link;
-      counters.acceptedWs++;
       link.conn = accept(link, peer);
     },
     message: (ws, message, isBinary) => {
-      const conn = ws.getUserData().link?.conn;
+      const link = ws.getUserData().link;
+      if (link instanceof PlainLink) return link.fromDevice(Buffer.from(message), isBinary);
+      const conn = link?.conn;
       if (!conn) return;
       if (isBinary) conn.receive(new Uint8Array(message));
       else conn.receiveText(Buffer.from(message).toString('utf8'), message.byteLength);
