@@ -204,7 +204,7 @@ export class Connection implements Session, LinkOwner {
    * meanwhile waits behind it, so nothing overtakes (issue 9 item 5). Returns the bytes it will write (0: refused).
    */
   private sealLater(msg: Uint8Array, write: (sealed: Buffer) => unknown): number {
-    const outbox = (this.outbox ??= new InOrder(this.waitLimit(), (err) => this.contain('sending', err)));
+    const outbox = (this.outbox ??= new InOrder(this.waitLimit(), (err) => this.failed('while sending', err)));
     if (!outbox.accepts()) {
       this.sealFailed(null);
       return 0;
@@ -228,12 +228,6 @@ export class Connection implements Session, LinkOwner {
     this.host.counters.drops++;
     // Overload is counted, not logged per message; anything else is worth a line.
     if (err !== null && !(err instanceof SealPoolFullError)) this.report(`encrypted delivery dropped: ${String(err)}`);
-  }
-
-  /** A step that ran from an in-order queue threw: like a handler, it costs this connection only. */
-  private contain(what: string, err: unknown): void {
-    this.host.counters.badMessages++;
-    this.close(`internal error while ${what}: ${String(err)}`, 'abort');
   }
 
   /**
@@ -360,7 +354,7 @@ export class Connection implements Session, LinkOwner {
   openLater(msg: Uint8Array): void {
     const job = this.flow?.boho?.openJob(msg);
     if (!job) return this.bad('encrypted message from a connection without a Boho session');
-    const inbox = (this.inbox ??= new InOrder(this.waitLimit(), (err) => this.contain('receiving', err)));
+    const inbox = (this.inbox ??= new InOrder(this.waitLimit(), (err) => this.failed('while receiving', err)));
     if (!inbox.accepts()) return this.close('flooding while a large encrypted message is opened');
     const opened = (plain: Buffer | null): void => {
       if (this.closed) return;
@@ -381,10 +375,30 @@ export class Connection implements Session, LinkOwner {
     try {
       dispatch(this, msg, true);
     } catch (err) {
-      // A bug or input we did not foresee must cost this connection only, never the server.
-      this.host.counters.badMessages++;
-      this.close(`internal error on ${msg.length}-byte message type 0x${msg[0]!.toString(16)}: ${String(err)}`, 'abort');
+      this.failed(`on ${msg.length}-byte message type 0x${msg[0]!.toString(16)}`, err);
     }
+  }
+
+  /**
+   * The one containment path for connection code that runs later (login verdicts, service replies, timers):
+   * skipped once closed, and an exception closes this connection only, never the server.
+   */
+  contain(what: string, fn: () => void): void {
+    if (this.closed) return;
+    try {
+      fn();
+    } catch (err) {
+      this.failed(`in ${what}`, err);
+    }
+  }
+
+  /**
+   * A bug or input we did not foresee (a handler, a deferred callback, an in-order queue step): counted, logged,
+   * and this connection dropped, never the server.
+   */
+  private failed(what: string, err: unknown): void {
+    this.host.counters.badMessages++;
+    this.close(`internal error ${what}: ${String(err)}`, 'abort');
   }
 
   dispatchInner(msg: Uint8Array): void {
@@ -457,7 +471,7 @@ export class Connection implements Session, LinkOwner {
     const timers = (this.timers ??= new Set());
     const timer = setTimeout(() => {
       timers.delete(timer);
-      if (!this.closed) fn();
+      this.contain('a timer', fn);
     }, ms);
     timers.add(timer);
   }

@@ -7,7 +7,7 @@ import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
 import type { DeviceRecord } from '../auth/key-store.js';
 import { decideLogin } from './login.js';
 import type { LoginFailureReason } from './login-guard.js';
-import { decideIdentity, type PresentedIdentity } from './identity.js';
+import { decideIdentity, type IdentityVerdict, type PresentedIdentity } from './identity.js';
 import type { LoginPort, Session } from './session.js';
 
 /**
@@ -100,9 +100,10 @@ export class LoginFlow implements LoginPort {
     this.held = [];
     void decideLogin(s.host.keyStore, this.boho, req).then((verdict) => {
       ticket.end(verdict.ok);
-      if (s.closed) return;
-      if (!verdict.ok) return this.refuse(verdict.reason, legacy, verdict.code);
-      this.admit(req, verdict.record, verdict.key, verdict.level, legacy);
+      s.contain('a login verdict', () => {
+        if (!verdict.ok) return this.refuse(verdict.reason, legacy, verdict.code);
+        this.admit(req, verdict.record, verdict.key, verdict.level, legacy);
+      });
     });
   }
 
@@ -131,34 +132,40 @@ export class LoginFlow implements LoginPort {
     this.held = [];
     void decideIdentity(host.keyStore, identity).then((verdict) => {
       ticket?.end(verdict.ok);
-      if (s.closed) return;
-      if (!verdict.ok) {
-        host.authLog(s, false, verdict.reason, verdict.code);
-        // A wrong bearer token is refused; a certificate that names no device stays anonymous.
-        if (identity.kind === 'bearer') return s.close(`login refused: ${verdict.reason}`);
-        return this.release();
-      }
-      const { record, level } = verdict;
-      const existing = host.router.cids.get(record.cid);
-      if (existing && existing !== s) {
-        if (host.options.duplicateLogin === 'keep-old') {
-          host.authLog(s, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
-          return s.close(`duplicate login for cid "${record.cid}"`);
-        }
-        existing.sendPlain(encodeAuthClear('duplicate login.'));
-        existing.close(`duplicate login: replaced by #${s.ssid}`);
-      }
-      s.authorized = true;
-      s.did = record.id;
-      s.uid = record.uid ?? '';
-      host.router.setCid(s, record.cid);
-      s.nick = s.cid;
-      s.setLevel(level);
-      s.sendPlain(encodeQuotaLevel(level));
-      host.authLog(s, true, verdict.via);
-      if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
-      this.release();
+      s.contain('an identity verdict', () => this.identified(identity, verdict));
     });
+  }
+
+  /** The key store answered for a certificate or bearer identity. */
+  private identified(identity: PresentedIdentity, verdict: IdentityVerdict): void {
+    const s = this.s;
+    const { host } = s;
+    if (!verdict.ok) {
+      host.authLog(s, false, verdict.reason, verdict.code);
+      // A wrong bearer token is refused; a certificate that names no device stays anonymous.
+      if (identity.kind === 'bearer') return s.close(`login refused: ${verdict.reason}`);
+      return this.release();
+    }
+    const { record, level } = verdict;
+    const existing = host.router.cids.get(record.cid);
+    if (existing && existing !== s) {
+      if (host.options.duplicateLogin === 'keep-old') {
+        host.authLog(s, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
+        return s.close(`duplicate login for cid "${record.cid}"`);
+      }
+      existing.sendPlain(encodeAuthClear('duplicate login.'));
+      existing.close(`duplicate login: replaced by #${s.ssid}`);
+    }
+    s.authorized = true;
+    s.did = record.id;
+    s.uid = record.uid ?? '';
+    host.router.setCid(s, record.cid);
+    s.nick = s.cid;
+    s.setLevel(level);
+    s.sendPlain(encodeQuotaLevel(level));
+    host.authLog(s, true, verdict.via);
+    if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
+    this.release();
   }
 
   /** Every check passed except the duplicate one, which needs the CID index as it is now. */

@@ -101,8 +101,13 @@ export interface Session extends Subscriber, Caller {
   setLevel(level: number): void;
   /** The session's delivery needs changed (encryption on): subscriptions move between groups. */
   deliveryChanged(): void;
-  /** A timer that dies with the connection. */
+  /** A timer that dies with the connection (run through `contain`). */
   later(ms: number, fn: () => void): void;
+  /**
+   * Runs connection code that was deferred (a promise callback): nothing once closed, and an exception closes
+   * this connection only. Every asynchronous continuation of connection code goes through here.
+   */
+  contain(what: string, fn: () => void): void;
   /** The SERVER_TIME_NONCE this connection was greeted with. */
   hello(): Buffer;
 }

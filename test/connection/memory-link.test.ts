@@ -76,6 +76,25 @@ describe('connection over the in-memory link', () => {
     client.close();
   });
 
+  it('contain(): a deferred callback that throws closes that connection only', async () => {
+    const [victim, bystander] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
+    const conn = [...server.connections].find((c) => c.cid === victim.cid)!;
+    const bad = server.metrics().badMessages;
+    conn.contain('a test callback', () => {
+      throw new Error('boom');
+    });
+    await waitFor(() => victim.closed, 2000, 'the failing connection to be dropped');
+    assert.equal(server.metrics().badMessages, bad + 1);
+    assert.ok(lines.some((line) => line.includes('internal error in a test callback: Error: boom')));
+    let ran = false;
+    conn.contain('after close', () => {
+      ran = true;
+    });
+    assert.equal(ran, false, 'nothing runs for a closed connection');
+    await bystander.sync();
+    bystander.close();
+  });
+
   it('server shutdown ends in-memory links', async () => {
     const own = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {} });
     const client = await MemClient.open(own);

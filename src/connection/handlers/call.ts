@@ -6,8 +6,7 @@ import type { Session } from '../session.js';
 export function onCall(s: Session, msg: Uint8Array): void {
   const call = decodeCall(msg);
   if (!call) return s.bad('malformed CALL');
-  void s.host.call(s, call).then((reply) => {
-    if (s.closed) return;
+  void s.host.call(s, call).then((reply) => s.contain('a service reply', () => {
     let response: Buffer;
     try {
       response = encodeResponseMbp(reply.status, call.mid, reply.body);
@@ -17,5 +16,5 @@ export function onCall(s: Session, msg: Uint8Array): void {
       response = encodeResponseMbp(STATUS.ERROR, call.mid, 'INTERNAL_SERVER_ERROR');
     }
     s.sendEligible(response);
-  });
+  }));
 }
