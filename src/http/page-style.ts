@@ -23,6 +23,7 @@ h2 { font-size: 15px; margin: 0 0 8px; display: flex; gap: 10px; align-items: ba
 h2 small { color: var(--muted); font-weight: normal; }
 h2 input { margin-left: auto; }
 canvas { width: 100%; height: 160px; display: block; }
+#devices tbody tr { cursor: pointer; }
 .legend span::before { content: ''; display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 8px; }
 .legend .in::before { background: var(--in); }
 .legend .out::before { background: var(--out); }

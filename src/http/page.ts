@@ -26,10 +26,14 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div class="legend"><span class="in">in</span> <span class="out">out</span></div>
   </section>
   <section class="panel wide">
-    <h2>Devices <small id="device-count"></small></h2>
+    <h2>Values <input id="values-channel" placeholder="channel to plot" aria-label="channel to plot"> <small id="values-latest"></small></h2>
+    <canvas id="values"></canvas>
+  </section>
+  <section class="panel wide">
+    <h2>Devices <small id="device-count"></small> <small>click a device to address it</small></h2>
     <p id="devices-locked" class="locked" hidden>The device list needs the admin token.</p>
     <table id="devices">
-      <thead><tr><th>CID</th><th>transport</th><th>ip</th><th>auth</th><th class="num">uptime</th><th class="num">msgs in</th><th class="num">msgs out</th><th class="num">bytes in</th><th class="num">bytes out</th></tr></thead>
+      <thead><tr><th>CID</th><th>kind</th><th>transport</th><th>ip</th><th>auth</th><th class="num">uptime</th><th class="num">msgs in</th><th class="num">msgs out</th><th class="num">bytes in</th><th class="num">bytes out</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>

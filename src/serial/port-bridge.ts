@@ -10,6 +10,8 @@ import { Outbox } from './outbox.js';
 import { channelFor, type BridgeSettings, type PortSpec } from './settings.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** Own broadcast publishes remembered for echo suppression. */
+const OWN_ECHO_LIMIT = 1000;
 
 export interface PortStats {
   path: string;
@@ -55,6 +57,11 @@ export class PortBridge extends EventEmitter<PortBridgeEvents> {
   private bytesToPort = 0;
   private commandsDropped = 0;
   private droppedReported = 0;
+  /**
+   * Our own publishes on the broadcast channel, in order: iosignal delivers them back to us, and a board must not
+   * get its own lines echoed to its UART. Bounded; the server returns them in publish order.
+   */
+  private ownEchoes: Buffer[] = [];
 
   constructor(
     readonly spec: PortSpec,
@@ -204,6 +211,10 @@ export class PortBridge extends EventEmitter<PortBridgeEvents> {
     } else {
       sent = this.client.signal(this.channel, bytes);
     }
+    if (sent && this.channel === this.settings.broadcast) {
+      this.ownEchoes.push(bytes);
+      if (this.ownEchoes.length > OWN_ECHO_LIMIT) this.ownEchoes.shift();
+    }
     if (sent) {
       this.published++;
       this.emit('published', this.channel, bytes);
@@ -227,7 +238,17 @@ export class PortBridge extends EventEmitter<PortBridgeEvents> {
       ? message.tag === `@${this.settings.commandTopic}`
       : this.settings.broadcast !== undefined && message.tag === this.settings.broadcast;
     if (!forUs) return;
+    if (!message.unicast && this.isOwnEcho(message)) return;
     this.writeToPort(this.commandBytes(message));
+  }
+
+  private isOwnEcho(message: SignalMessage): boolean {
+    const next = this.ownEchoes[0];
+    if (!next) return false;
+    const payload = message.payloadType === PAYLOAD.TEXT ? message.payload.subarray(0, -1) : message.payload;
+    if (!payload.equals(next)) return false;
+    this.ownEchoes.shift();
+    return true;
   }
 
   /** TEXT as its text, BINARY as is, other types as JSON; line mode ends a command with the delimiter. */

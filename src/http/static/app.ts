@@ -7,6 +7,7 @@ import { renderCounters } from './counters-view.js';
 import { renderChannels, renderDevices } from './tables.js';
 import { TailView } from './tail-view.js';
 import { SendForm } from './send-form.js';
+import { ValueChart } from './value-chart.js';
 
 const TOKEN_KEY = 'iosig-admin-token';
 
@@ -36,6 +37,11 @@ function start(): void {
   const chart = new TrafficChart(byId('traffic', HTMLCanvasElement));
   const tail = new TailView(byId('tail', HTMLTableElement).tBodies[0]!, byId('tail-filter', HTMLInputElement));
   const form = new SendForm(() => token);
+  const values = new ValueChart(byId('values', HTMLCanvasElement), byId('values-channel', HTMLInputElement), byId('values-latest', HTMLElement));
+  devices.addEventListener('click', (event) => {
+    const tr = (event.target as HTMLElement).closest('tr');
+    if (tr?.dataset.cid) form.address(tr.dataset.cid, tr.dataset.kind ?? '');
+  });
 
   const feed = new FeedClient({
     hello(frame: HelloFrame) {
@@ -65,6 +71,7 @@ function start(): void {
     },
     tail(frame) {
       tail.add(frame.entries, frame.skipped);
+      values.add(frame.entries);
     },
     state(live, detail) {
       feedState.textContent = detail;

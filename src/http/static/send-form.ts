@@ -30,6 +30,16 @@ export class SendForm {
     else if (this.result.textContent === why) this.result.textContent = '';
   }
 
+  /** A click on a device: address it by CID (a serial port takes commands on its `cmd` topic). */
+  address(cid: string, kind: string): void {
+    if (!cid) return;
+    this.target.value = 'cid';
+    this.cid.value = cid;
+    this.topic.value = kind === 'serial' ? 'cmd' : 'dashboard';
+    this.showFields();
+    this.payload.focus();
+  }
+
   private showFields(): void {
     const target = this.target.value as SendTarget;
     this.tagLabel.hidden = target === 'cid';

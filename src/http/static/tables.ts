@@ -8,6 +8,7 @@ export function renderDevices(body: HTMLTableSectionElement, connections: Connec
     ...connections.map((c) => {
       const tr = row([
         cell(c.cid || `#${c.ssid}`),
+        cell(c.kind === 'serial' ? `serial ${c.nick.slice('serial:'.length)}` : c.kind),
         cell(c.transport),
         cell(c.ip),
         cell(c.admin ? 'admin' : c.authorized ? 'logged in' : 'anonymous'),
@@ -18,6 +19,7 @@ export function renderDevices(body: HTMLTableSectionElement, connections: Connec
         cell(formatBytes(c.bytesOut), 'num'),
       ]);
       tr.dataset.cid = c.cid;
+      tr.dataset.kind = c.kind;
       return tr;
     }),
   );
