@@ -2,7 +2,7 @@
 // It sends exactly the bytes it is given and records exactly what it receives (messages, WS control
 // frames, CongSocket frame headers, the close), so tests can check the wire behaviour of the server.
 // The sockets themselves are test/kit/wire.ts, the layer the benchmark uses too.
-import { type Wire, type WireTls, openWire } from '../kit/wire.js';
+import { type Wire, type WireHandlers, type WireTarget, type WireTls, openMemoryWire, openWire } from '../kit/wire.js';
 import { TimeoutError, sleep } from './wait.js';
 
 export type Transport = 'ws' | 'cong';
@@ -58,35 +58,35 @@ export class RawClient {
 
   private constructor(readonly kind: Transport) {}
 
-  static async connect(kind: Transport, port: number, opts: RawClientOptions = {}): Promise<RawClient> {
+  /** Connects to a port on 127.0.0.1, or through a server's in-memory link (`{ memory: server }`). */
+  static async connect(kind: Transport, target: WireTarget, opts: RawClientOptions = {}): Promise<RawClient> {
     const c = new RawClient(kind);
-    c.wire = await openWire(
-      kind,
-      port,
-      {
-        message: (data, header) => {
-          c.messagesReceived++;
-          c.push(header ? { kind: 'msg', data, header } : { kind: 'msg', data });
-        },
-        ping: () => {
-          c.pings++;
-          // A cong PING answered by autoPong is not queued; a ws ping frame is an event.
-          if (kind === 'ws') c.push({ kind: 'ping' });
-          else c.wake();
-        },
-        pong: () => {
-          c.pongs++;
-          c.push({ kind: 'pong' });
-        },
-        close: (code) => {
-          c.closeCode = code;
-          c.markClosed();
-        },
-        problem: (text) => c.framingProblems.push(text),
-        error: (message) => c.errors.push(message),
+    const handlers: WireHandlers = {
+      message: (data, header) => {
+        c.messagesReceived++;
+        c.push(header ? { kind: 'msg', data, header } : { kind: 'msg', data });
       },
-      { ...opts, strictFraming: true },
-    );
+      ping: () => {
+        c.pings++;
+        // A cong PING answered by autoPong is not queued; a ws ping frame is an event.
+        if (kind === 'ws') c.push({ kind: 'ping' });
+        else c.wake();
+      },
+      pong: () => {
+        c.pongs++;
+        c.push({ kind: 'pong' });
+      },
+      close: (code) => {
+        c.closeCode = code;
+        c.markClosed();
+      },
+      problem: (text) => c.framingProblems.push(text),
+      error: (message) => c.errors.push(message),
+    };
+    c.wire =
+      typeof target === 'number'
+        ? await openWire(kind, target, handlers, { ...opts, strictFraming: true })
+        : openMemoryWire(target, kind, handlers, opts);
     return c;
   }
 
@@ -321,7 +321,7 @@ export class RawClient {
   }
 }
 
-export function connectRaw(kind: Transport, port: number, opts?: RawClientOptions): Promise<RawClient> {
+export function connectRaw(kind: Transport, port: WireTarget, opts?: RawClientOptions): Promise<RawClient> {
   return RawClient.connect(kind, port, opts);
 }
 
@@ -329,14 +329,14 @@ export function connectRaw(kind: Transport, port: number, opts?: RawClientOption
 export class ClientPool {
   private readonly clients: RawClient[] = [];
 
-  async open(kind: Transport, port: number, opts?: RawClientOptions): Promise<RawClient> {
+  async open(kind: Transport, port: WireTarget, opts?: RawClientOptions): Promise<RawClient> {
     const c = await connectRaw(kind, port, opts);
     this.clients.push(c);
     return c;
   }
 
   /** Connects and runs the opening sequence; the cid is in `client.cid`. */
-  async ready(kind: Transport, port: number, opts?: RawClientOptions): Promise<RawClient> {
+  async ready(kind: Transport, port: WireTarget, opts?: RawClientOptions): Promise<RawClient> {
     const c = await this.open(kind, port, opts);
     await c.handshake();
     return c;

@@ -55,15 +55,15 @@ async function witnessesExchange(): Promise<void> {
 }
 
 /** A connected client that has only consumed SERVER_TIME_NONCE and SERVER_READY (no cid yet). */
-async function fresh(kind: Transport): Promise<RawClient> {
-  const c = await pool.open(kind, portOf(server, kind));
+async function fresh(kind: Transport, memory = false): Promise<RawClient> {
+  const c = await pool.open(kind, memory ? { memory: server } : portOf(server, kind));
   const nonce = await c.next();
   assert.equal(nonce[0], MSG.SERVER_TIME_NONCE);
   assert.equal(hex(await c.next()), 'c0');
   return c;
 }
 
-const ready = (kind: Transport): Promise<RawClient> => pool.ready(kind, portOf(server, kind));
+const ready = (kind: Transport, memory = false): Promise<RawClient> => pool.ready(kind, memory ? { memory: server } : portOf(server, kind));
 
 /** The connection still answers: a PING gets a PONG message (or a ws pong frame, Q32). */
 async function stillAnswers(c: RawClient): Promise<void> {
@@ -91,14 +91,26 @@ after(async () => {
   await server.close();
 });
 
-for (const kind of ['ws', 'cong'] as const) {
+/** Each transport over its socket and over the in-memory link (whole messages, no framing of its own). */
+const LINKS = [
+  { name: 'ws', kind: 'ws', memory: false },
+  { name: 'cong', kind: 'cong', memory: false },
+  { name: 'in-memory ws', kind: 'ws', memory: true },
+  { name: 'in-memory cong', kind: 'cong', memory: true },
+] as const;
+
+for (const link of LINKS) {
+  const kind: Transport = link.kind;
   const only = (k: Transport, why: string): { skip?: string; timeout: number } =>
     kind === k ? T : { skip: why, timeout: T.timeout };
+  /** A rule about bytes on a socket: the in-memory link carries whole messages and has no framing to break. */
+  const onSocket = (k: Transport, why: string): { skip?: string; timeout: number } =>
+    kind === k && !link.memory ? T : { skip: why, timeout: T.timeout };
 
-  describe(`bad input over ${kind}`, () => {
-    it('unknown bytes before CID_REQ: cong closes the socket at once (§1.2 rule 4)', only('cong', 'cong framing rule'), async () => {
+  describe(`bad input over ${link.name}`, () => {
+    it('unknown bytes before CID_REQ: cong closes the socket at once (§1.2 rule 4)', onSocket('cong', 'cong framing rule'), async () => {
       for (const raw of ['070101cd', '474554202f20485454502f312e310d0a0d0a', '00', 'ff0101']) {
-        const c = await fresh('cong');
+        const c = await fresh('cong', link.memory);
         c.sendRaw(b(raw));
         await c.waitClosed(1000);
         assert.equal(c.pending, 0, `nothing answered before the close (${raw})`);
@@ -107,7 +119,7 @@ for (const kind of ['ws', 'cong'] as const) {
     });
 
     it('unknown message codes before CID_REQ are ignored (§2)', T, async () => {
-      const c = await fresh(kind);
+      const c = await fresh(kind, link.memory);
       for (const code of UNKNOWN_CODES) {
         // Over cong these are well-formed frames with an unknown message code inside.
         c.send(Buffer.from([code, 1, 2, 3]));
@@ -122,15 +134,15 @@ for (const kind of ['ws', 'cong'] as const) {
     });
 
     it('unknown message codes after CID_REQ are ignored, the connection stays (§2)', T, async () => {
-      const c = await ready(kind);
+      const c = await ready(kind, link.memory);
       for (const code of UNKNOWN_CODES) c.send(Buffer.from([code, 0x41]));
       await assertQuiet(c);
       await stillAnswers(c);
       await witnessesExchange();
     });
 
-    it('an unknown frame type byte after CID_REQ drops the buffer and the connection carries on (§1.2 rule 4, Q5)', only('cong', 'cong framing rule'), async () => {
-      const c = await ready('cong');
+    it('an unknown frame type byte after CID_REQ drops the buffer and the connection carries on (§1.2 rule 4, Q5)', onSocket('cong', 'cong framing rule'), async () => {
+      const c = await ready('cong', link.memory);
       c.sendRaw(b('0701020101cd')); // bad header, then a valid PING in the same write
       await sleep(100);
       // Dropping the PING behind the bad byte is the reference behaviour; answering it is tolerated.
@@ -140,8 +152,8 @@ for (const kind of ['ws', 'cong'] as const) {
       await witnessesExchange();
     });
 
-    it('zero-length, non-minimal and byte-by-byte frames are accepted (§1.2 rules 2, 3)', only('cong', 'cong framing'), async () => {
-      const c = await ready('cong');
+    it('zero-length, non-minimal and byte-by-byte frames are accepted (§1.2 rules 2, 3)', onSocket('cong', 'cong framing'), async () => {
+      const c = await ready('cong', link.memory);
       c.sendRaw(b('0100'));
       c.sendRaw(b('020100cd'));
       c.sendRaw(b('03010000cd'));
@@ -155,9 +167,9 @@ for (const kind of ['ws', 'cong'] as const) {
     });
 
     it('10 000 PINGs at once all get answered (Q4: loop, not recursion)', T, async () => {
-      const c = await ready(kind);
+      const c = await ready(kind, link.memory);
       const n = 10_000;
-      if (kind === 'cong') c.sendRaw(Buffer.concat(Array.from({ length: n }, () => encodeFrame(PING))));
+      if (kind === 'cong' && !link.memory) c.sendRaw(Buffer.concat(Array.from({ length: n }, () => encodeFrame(PING))));
       else for (let i = 0; i < n; i++) c.send(PING);
       let answers = 0;
       const end = Date.now() + 15_000;
@@ -172,14 +184,14 @@ for (const kind of ['ws', 'cong'] as const) {
     });
 
     it('10 000 SIGNALs at once are all delivered in order', T, async () => {
-      const c = await ready(kind);
+      const c = await ready(kind, link.memory);
       const receiver = kind === 'cong' ? wsWitness : congWitness;
       const ch = `flood-${kind}`;
       receiver.send(sub(ch));
       await receiver.sync();
       const n = 10_000;
       const msgs = Array.from({ length: n }, (_, i) => text(ch, String(i)));
-      if (kind === 'cong') c.sendRaw(Buffer.concat(msgs.map((m) => encodeFrame(m))));
+      if (kind === 'cong' && !link.memory) c.sendRaw(Buffer.concat(msgs.map((m) => encodeFrame(m))));
       else for (const m of msgs) c.send(m);
       for (let i = 0; i < n; i++) {
         const got = await receiver.next(10_000);
@@ -190,8 +202,8 @@ for (const kind of ['ws', 'cong'] as const) {
       await witnessesExchange();
     });
 
-    it(`a message of exactly maxMessageSize (${LIMIT}) is delivered; one byte more closes (§1.1, §1.2 rule 5, Q7)`, T, async () => {
-      const c = await ready(kind);
+    it(`a message of exactly maxMessageSize (${LIMIT}) is delivered; one byte more closes (§1.1, §1.2 rule 5, Q7)`, onSocket(kind, 'the transports enforce maxMessageSize; the in-memory link has no limit of its own'), async () => {
+      const c = await ready(kind, link.memory);
       const receiver = kind === 'cong' ? wsWitness : congWitness;
       const ch = `limit-${kind}`;
       receiver.send(sub(ch));
@@ -210,18 +222,18 @@ for (const kind of ['ws', 'cong'] as const) {
       await witnessesExchange();
     });
 
-    it('a frame header announcing more than the limit closes at once, before any payload (§1.2 rule 5)', only('cong', 'cong frame headers'), async () => {
+    it('a frame header announcing more than the limit closes at once, before any payload (§1.2 rule 5)', onSocket('cong', 'cong frame headers'), async () => {
       for (const header of ['020110', '0401100000', '04ffffff00', '03ffffff']) {
-        const c = await ready('cong');
+        const c = await ready('cong', link.memory);
         c.sendRaw(b(header));
         await c.waitClosed(2000);
       }
       await witnessesExchange();
     });
 
-    it('truncated frames (header, partial body, partial header, then close) do no harm', only('cong', 'needs raw TCP framing'), async () => {
+    it('truncated frames (header, partial body, partial header, then close) do no harm', onSocket('cong', 'needs raw TCP framing'), async () => {
       for (const raw of ['010a010203', '0205', '04', Buffer.concat([b('04000c0000'), Buffer.alloc(1000, 1)]).toString('hex')]) {
-        const c = await ready('cong');
+        const c = await ready('cong', link.memory);
         c.sendRaw(b(raw));
         await sleep(20);
         await c.close();
@@ -231,7 +243,7 @@ for (const kind of ['ws', 'cong'] as const) {
     });
 
     it('SIGNAL shorter than tagLen + 3 is dropped and counted (§5.1, Q1)', T, async () => {
-      const c = await ready(kind);
+      const c = await ready(kind, link.memory);
       wsWitness.send(sub('ab'));
       congWitness.send(sub('ab'));
       await wsWitness.sync();
@@ -247,7 +259,7 @@ for (const kind of ['ws', 'cong'] as const) {
     });
 
     it('tag lengths past the end: SIGNAL dropped, SUBSCRIBE/UNSUBSCRIBE ignored, SUBSCRIBE_REQ status 255 (§5.1, §5.5)', T, async () => {
-      const c = await ready(kind);
+      const c = await ready(kind, link.memory);
       wsWitness.send(sub('abc'));
       await wsWitness.sync();
       c.send(b('d00a61626301'));
@@ -263,7 +275,7 @@ for (const kind of ['ws', 'cong'] as const) {
     });
 
     it('invalid UTF-8 tags (ff fe) are not routed or subscribed, not even as U+FFFD', T, async () => {
-      const c = await ready(kind);
+      const c = await ready(kind, link.memory);
       const replacement = '\ufffd\ufffd';
       wsWitness.send(sub(replacement));
       await wsWitness.sync();
@@ -299,9 +311,9 @@ for (const kind of ['ws', 'cong'] as const) {
 
     it('ws text frames are counted in metrics().textMessages, get no reply, keep the connection (§1.1)', only('ws', 'text frames exist only on ws'), async () => {
       const before0 = server.metrics().textMessages;
-      const early = await fresh('ws');
+      const early = await fresh('ws', link.memory);
       early.sendText('before CID_REQ');
-      const c = await ready('ws');
+      const c = await ready('ws', link.memory);
       c.sendText('plain text frame');
       c.sendText('');
       c.sendText('\u00e9\u4e2d');
@@ -327,8 +339,8 @@ for (const kind of ['ws', 'cong'] as const) {
         b('b3'),
         b('b6 01'),
       ];
-      const pre = await fresh(kind);
-      const post = await ready(kind);
+      const pre = await fresh(kind, link.memory);
+      const post = await ready(kind, link.memory);
       for (const g of garbage) {
         pre.send(g);
         post.send(g);

@@ -1,10 +1,12 @@
-// Routing rules of PROTOCOL.md §5 (and the §1.3/§3 behaviour around them) against a real iosig
-// server over real sockets, run over WebSocket only, CongSocket only, and mixed in both directions.
+// Routing rules of PROTOCOL.md §5 (and the §1.3/§3 behaviour around them) against a real iosig server, over
+// real sockets (WebSocket only, CongSocket only, mixed both ways) and over the in-memory link (alone and mixed
+// with sockets).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
+import type { WireTarget } from '../kit/wire.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import {
   ANON_CID,
@@ -32,13 +34,35 @@ interface Mode {
   name: string;
   /** Transport of the i-th client of a test (A = 0 publishes, B = 1 subscribes, ...). */
   kind: (i: number) => Transport;
+  /** Where the i-th client connects: the server's port for its transport, or its in-memory link. */
+  at: (server: IosigServer, i: number) => WireTarget;
+  /** Some clients are in memory: transport details (raw frames, control frames, close codes) do not apply. */
+  memory: boolean;
 }
 
+const socket = (kind: (i: number) => Transport): Mode['at'] => (server, i) => portOf(server, kind(i));
+const inMemory: Mode['at'] = (server) => ({ memory: server });
+const wsThenCong = (i: number): Transport => (i % 2 === 0 ? 'ws' : 'cong');
+const congThenWs = (i: number): Transport => (i % 2 === 0 ? 'cong' : 'ws');
+
+/**
+ * The same rules over real sockets and over the in-memory link (the connection state machine, router and
+ * delivery groups without sockets), each transport alone and mixed, and memory mixed with sockets.
+ */
 const MODES: Mode[] = [
-  { name: 'ws', kind: () => 'ws' },
-  { name: 'cong', kind: () => 'cong' },
-  { name: 'mixed ws→cong', kind: (i) => (i % 2 === 0 ? 'ws' : 'cong') },
-  { name: 'mixed cong→ws', kind: (i) => (i % 2 === 0 ? 'cong' : 'ws') },
+  { name: 'ws', kind: () => 'ws', at: socket(() => 'ws'), memory: false },
+  { name: 'cong', kind: () => 'cong', at: socket(() => 'cong'), memory: false },
+  { name: 'mixed ws→cong', kind: wsThenCong, at: socket(wsThenCong), memory: false },
+  { name: 'mixed cong→ws', kind: congThenWs, at: socket(congThenWs), memory: false },
+  { name: 'in-memory ws', kind: () => 'ws', at: inMemory, memory: true },
+  { name: 'in-memory cong', kind: () => 'cong', at: inMemory, memory: true },
+  { name: 'in-memory mixed ws→cong', kind: wsThenCong, at: inMemory, memory: true },
+  {
+    name: 'mixed in-memory ws→cong socket',
+    kind: wsThenCong,
+    at: (server, i) => (i % 2 === 0 ? { memory: server } : portOf(server, 'cong')),
+    memory: true,
+  },
 ];
 
 /** RESPONSE_MBP(status, mid) without body, as the reference packs it (§7.2). */
@@ -58,7 +82,7 @@ for (const [modeIndex, mode] of MODES.entries()) {
 
     /** Client number i, connected and with its anonymous cid. */
     const client = (i: number, srv: IosigServer = server): Promise<RawClient> =>
-      pool.ready(mode.kind(i), portOf(srv, mode.kind(i)));
+      pool.ready(mode.kind(i), mode.at(srv, i));
     const clients = async (n: number, srv: IosigServer = server): Promise<RawClient[]> => {
       const out: RawClient[] = [];
       for (let i = 0; i < n; i++) out.push(await client(i, srv));
@@ -79,7 +103,7 @@ for (const [modeIndex, mode] of MODES.entries()) {
     });
 
     it('opening sequence: SERVER_TIME_NONCE then SERVER_READY, anonymous cid, repeated CID_REQ (§3.2, §3.3)', T, async () => {
-      const a = await pool.open(mode.kind(0), portOf(server, mode.kind(0)));
+      const a = await pool.open(mode.kind(0), mode.at(server, 0));
       const nonce = await a.next();
       assert.equal(nonce.length, 13);
       assert.equal(nonce[0], MSG.SERVER_TIME_NONCE);
@@ -321,7 +345,7 @@ for (const [modeIndex, mode] of MODES.entries()) {
 
     it('a CID publish before CID_REQ uses the empty cid: tag @topic, key CID:@topic (§5.4, Q34)', T, async () => {
       const watcher = await client(1);
-      const early = await pool.open(mode.kind(0), portOf(server, mode.kind(0)));
+      const early = await pool.open(mode.kind(0), mode.at(server, 0));
       await early.next(); // SERVER_TIME_NONCE
       await early.next(); // SERVER_READY
       watcher.send(sub(u('@pre')));
@@ -519,7 +543,7 @@ for (const [modeIndex, mode] of MODES.entries()) {
     });
 
     it('IAM / IAM_RES: JSON keys in order, cid before and after CID_REQ, nick length rules (§3.8)', T, async () => {
-      const x = await pool.open(mode.kind(0), portOf(server, mode.kind(0)));
+      const x = await pool.open(mode.kind(0), mode.at(server, 0));
       await x.next();
       await x.next();
       const before0 = await iam(x);
@@ -579,11 +603,11 @@ for (const [modeIndex, mode] of MODES.entries()) {
       try {
         const silentKind = mode.kind(0);
         const aliveKind = mode.kind(1);
-        const silent = await pool.open(silentKind, portOf(fast, silentKind), { autoPong: false });
-        const alive = await pool.open(aliveKind, portOf(fast, aliveKind), { autoPong: true });
+        const silent = await pool.open(silentKind, mode.at(fast, 0), { autoPong: false });
+        const alive = await pool.open(aliveKind, mode.at(fast, 1), { autoPong: true });
         // Any incoming message marks a connection alive: a ws text frame, or a PING message.
         const texter = await pool.open('ws', portOf(fast, 'ws'), { autoPong: false });
-        const pinger = await pool.open(silentKind, portOf(fast, silentKind), { autoPong: false });
+        const pinger = await pool.open(silentKind, mode.at(fast, 0), { autoPong: false });
         await silent.handshake();
         const t0 = Date.now();
         await alive.handshake();
@@ -643,7 +667,7 @@ for (const [modeIndex, mode] of MODES.entries()) {
 
     it('SERVER_SIGNAL from server.signal() reaches every connection (§3.10)', T, async () => {
       const [a, bb] = await clients(2);
-      const raw = await pool.open(mode.kind(2), portOf(server, mode.kind(2)));
+      const raw = await pool.open(mode.kind(2), mode.at(server, 2));
       await raw.next();
       await raw.next();
       await raw.sync();

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { CongDecoder, encodeFrame } from '../../src/protocol/congsocket.js';
+import type { MemoryEndpoint, MemoryLinkOptions } from '../../src/transport/memory.js';
 import { WsParser, wsClientFrame } from './ws-frames.js';
 
 export type WireKind = 'ws' | 'cong';
@@ -441,4 +442,63 @@ class RawWsWire implements Wire {
   destroy(): void {
     this.sock.destroy();
   }
+}
+
+// ---- in memory ------------------------------------------------------------------------------------
+
+/** A server to reach through its in-memory link instead of a port (src/transport/memory.ts). */
+export interface MemoryTarget {
+  memory: { connectInMemory(opts?: MemoryLinkOptions): MemoryEndpoint };
+}
+
+/** Where a wire goes: a port on `host`, or a server's in-memory link. */
+export type WireTarget = number | MemoryTarget;
+
+/**
+ * The in-memory link as a Wire, so the same RawClient drives a connection without sockets. It carries whole
+ * messages, so transport details have no equivalent: raw CongSocket bytes, WebSocket control and fragmented
+ * frames (sendFragmented sends the joined message, as the server would see it), close codes.
+ */
+export function openMemoryWire(target: MemoryTarget, kind: WireKind, rawHandlers: WireHandlers, opts: WireOptions = {}): Wire {
+  const handlers = once(rawHandlers);
+  const peer: MemoryLinkOptions = { transport: kind };
+  if (opts.tls) peer.tls = true;
+  if (opts.localAddress) peer.peerIp = opts.localAddress;
+  const forwarded = Object.entries(opts.headers ?? {}).find(([name]) => name.toLowerCase() === 'x-forwarded-for');
+  if (forwarded) peer.forwardedFor = forwarded[1];
+  const endpoint = target.memory.connectInMemory(peer);
+  const autoPong = opts.autoPong ?? kind === 'ws';
+  endpoint.autoPong = kind === 'ws' && autoPong;
+  const wire = {
+    kind,
+    get closed(): boolean {
+      return endpoint.closed;
+    },
+    send: (msg: Uint8Array) => endpoint.send(msg),
+    sendMany: (msgs: Uint8Array[]) => {
+      for (const msg of msgs) endpoint.send(msg);
+    },
+    sendRaw: (bytes: Uint8Array) => {
+      if (kind === 'cong') throw new Error('raw CongSocket bytes need a socket; the in-memory link carries whole messages');
+      endpoint.send(bytes);
+    },
+    sendText: (text: string) => endpoint.sendText(text),
+    sendFragmented: async (parts: Uint8Array[]) => endpoint.send(Buffer.concat(parts)),
+    sendPingFrame: () => {
+      throw new Error('WebSocket control frames need a socket');
+    },
+    end: () => endpoint.close(),
+    destroy: () => endpoint.close(),
+  } satisfies Wire;
+  endpoint.on('message', (msg: Buffer) => {
+    if (kind === 'cong' && autoPong && msg.length === 1 && msg[0] === PING) {
+      endpoint.send(Buffer.from([0xce]));
+      handlers.ping?.();
+      return;
+    }
+    handlers.message(msg);
+  });
+  endpoint.on('ping', () => handlers.ping?.());
+  endpoint.on('close', () => handlers.close(undefined));
+  return wire;
 }
