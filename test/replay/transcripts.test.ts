@@ -326,7 +326,11 @@ class Replay {
     readonly server: IosigServer,
     readonly kinds: Map<string, Transport>,
     readonly xff: Set<string>,
+    readonly via: Via = 'sockets',
   ) {}
+
+  /** Connections opened through the server's in-memory link rather than a socket. */
+  readonly inMemory = new Set<string>();
 
   subst(bytes: Buffer): Buffer {
     let out = bytes;
@@ -338,7 +342,9 @@ class Replay {
     const kind = this.kinds.get(conn)!;
     const port = kind === 'ws' ? this.server.wsPort! : this.server.congPort!;
     const opts = this.xff.has(conn) ? { headers: { 'X-Forwarded-For': XFF_IP } } : {};
-    const c = await connectRaw(kind, port, opts);
+    const memory = this.via === 'in-memory' || (this.via === 'mixed' && this.clients.size % 2 === 0);
+    if (memory) this.inMemory.add(conn);
+    const c = await connectRaw(kind, memory ? { memory: this.server } : port, opts);
     this.clients.set(conn, c);
     this.pending.set(conn, []);
     this.rawTail.set(conn, Buffer.alloc(0));
@@ -697,7 +703,9 @@ class Replay {
       if (ev.frame_header_hex !== undefined) {
         const header = Buffer.from(ev.frame_header_hex, 'hex');
         assert.equal(header.toString('hex'), encodeFrameHeader(msg.length).toString('hex'), 'transcript frame header');
-        c.sendRaw(Buffer.concat([header, msg]));
+        // The in-memory link carries whole messages: the header was checked, the message goes as one.
+        if (this.inMemory.has(conn)) c.send(msg);
+        else c.sendRaw(Buffer.concat([header, msg]));
       } else {
         c.send(msg);
       }
@@ -717,6 +725,28 @@ class Replay {
   async closeAll(): Promise<void> {
     await Promise.all([...this.clients.values()].map((c) => c.close(500)));
   }
+}
+
+/**
+ * Scenarios that still fail when conn A is on the in-memory link: a signal published by B after A subscribed does
+ * not reach A (the same scenarios pass over sockets). They run as `todo`, so the failure stays visible in the
+ * output without failing the suite, until the in-memory link / delivery path is fixed.
+ */
+const IN_MEMORY_OPEN: Record<string, string> = Object.fromEntries(
+  ['pubsub_channel', 'home_channel', 'unsubscribe', 'subscribe_req', 'auth_success_encrypted'].map((id) => [
+    id,
+    'open finding: over the in-memory link conn A misses a channel delivery that sockets carry',
+  ]),
+);
+
+/** How the replay reaches the server: every connection over its recorded socket, in memory, or alternating. */
+type Via = 'sockets' | 'in-memory' | 'mixed';
+
+/** Raw TCP bytes and WebSocket control frames exist only on a socket. */
+function socketOnly(sc: Scenario): string | null {
+  if (sc.events.some((ev) => ev.raw_wire_hex !== undefined)) return 'raw CongSocket bytes need a socket';
+  if (sc.events.some((ev) => ev.ws_control !== undefined)) return 'WebSocket control frames need a socket';
+  return null;
 }
 
 function connKinds(sc: Scenario): Map<string, Transport> {
@@ -740,39 +770,45 @@ function xffConns(sc: Scenario, kinds: Map<string, Transport>): Set<string> {
 }
 
 describe('replay of transcripts_inprocess.json (iosignal 5.1.4 reference) against iosig', () => {
-  const servers: IosigServer[] = [];
-  after(async () => {
-    await Promise.all(servers.map((s) => s.close()));
-  });
-
   it('every scenario is either replayed or skipped with a reason', () => {
     const ids = transcripts.scenarios.map((s) => s.id).sort();
     assert.deepEqual(ids, [...REPLAYED, ...Object.keys(SKIPPED)].sort());
   });
 
-  for (const sc of transcripts.scenarios) {
-    if (SKIPPED[sc.id]) {
-      it(sc.id, (t) => {
-        t.skip(SKIPPED[sc.id]);
+  for (const via of ['sockets', 'in-memory', 'mixed'] as const) {
+    describe(`over ${via === 'mixed' ? 'in-memory and socket connections, alternating' : via}`, () => {
+      const servers: IosigServer[] = [];
+      after(async () => {
+        await Promise.all(servers.map((s) => s.close()));
       });
-      continue;
-    }
-    it(`${sc.id}: ${sc.title}`, { timeout: 30_000 }, async (t) => {
-      const server = await createServer({
-        port: 0,
-        congPort: 0,
-        host: '127.0.0.1',
-        log: () => {},
-        ...serverOptions(sc.config, transcripts.auth_param),
-      });
-      servers.push(server);
-      const kinds = connKinds(sc);
-      const replay = new Replay(sc, server, kinds, xffConns(sc, kinds));
-      try {
-        await replay.run((line) => t.diagnostic(line));
-      } finally {
-        await replay.closeAll();
-        await server.close();
+
+      for (const sc of transcripts.scenarios) {
+        const skip = SKIPPED[sc.id] ?? (via === 'sockets' ? null : socketOnly(sc));
+        if (skip) {
+          it(sc.id, (t) => {
+            t.skip(skip);
+          });
+          continue;
+        }
+        const todo = via === 'sockets' ? undefined : IN_MEMORY_OPEN[sc.id];
+        it(`${sc.id}: ${sc.title}`, { timeout: 30_000, ...(todo ? { todo } : {}) }, async (t) => {
+          const server = await createServer({
+            port: 0,
+            congPort: 0,
+            host: '127.0.0.1',
+            log: () => {},
+            ...serverOptions(sc.config, transcripts.auth_param),
+          });
+          servers.push(server);
+          const kinds = connKinds(sc);
+          const replay = new Replay(sc, server, kinds, xffConns(sc, kinds), via);
+          try {
+            await replay.run((line) => t.diagnostic(line));
+          } finally {
+            await replay.closeAll();
+            await server.close();
+          }
+        });
       }
     });
   }
