@@ -22,7 +22,9 @@ export interface ConnectionInfo {
   quotaViolations: number;
   retained: number;
   uptimeMs: number;
+  /** The first 100 channels it subscribes to (`channelCount` has them all). */
   channels: string[];
+  channelCount: number;
   messagesIn: number;
   messagesOut: number;
   bytesIn: number;

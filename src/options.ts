@@ -1,7 +1,9 @@
 // Server options with their defaults (PROTOCOL.md §9.1, plus iosig's own limits).
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
+import { escapingLog } from './logging/escape.js';
 import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from './connection/admission.js';
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -68,6 +70,12 @@ export interface ServerOptions {
   duplicateLogin: DuplicateLoginPolicy;
   /** Delay before AUTH_FAIL is sent, in ms (§4.4). */
   authFailDelay: number;
+  /** Most open connections over both transports (0 = no cap); default: the soft descriptor limit less a reserve. */
+  maxConnections: number;
+  /** Most open connections from one client address (0 = no cap). */
+  maxConnectionsPerAddress: number;
+  /** Period in ms of the check of logged-in sessions against a Redis key store (revocation); 0 = off. */
+  sessionAuditMs: number;
   /** Brute-force throttle on logins, per client address and per device id (README, Security). */
   loginLimits: LoginLimits;
   /** Serve wss and CongSocket over TLS. */
@@ -159,6 +167,9 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     duplicateLogin: input.duplicateLogin ?? d.duplicateLogin,
     authFailDelay: input.authFailDelay ?? d.authFailDelay,
     loginLimits: resolveLoginLimits(input.loginLimits),
+    sessionAuditMs: input.sessionAuditMs ?? 5000,
+    maxConnections: input.maxConnections ?? defaultMaxConnections(),
+    maxConnectionsPerAddress: input.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     tls: input.tls ?? null,
     fileLogDir: input.fileLogDir ?? null,
     adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,
@@ -169,7 +180,8 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     adminLevel: input.adminLevel ?? d.adminLevel,
     retain: { ...d.retain, ...input.retain },
     showMessage: input.showMessage ?? d.showMessage,
-    log: input.log ?? ((line: string) => console.log(line)),
+    // Every line is escaped at the sink: client-chosen strings cannot break lines or send terminal escapes.
+    log: escapingLog(input.log ?? ((line: string) => console.log(line))),
     sealThreads: input.sealThreads,
     sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
   };

@@ -6,7 +6,8 @@ import { Counters, type MetricsSnapshot } from './metrics/counters.js';
 import { Router } from './router/router.js';
 import { Connection } from './connection/connection.js';
 import type { ConnectionHost } from './connection/session.js';
-import { ProxyTrust } from './connection/address.js';
+import { ProxyTrust, clientAddress } from './connection/address.js';
+import { Admission } from './connection/admission.js';
 import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
 import type { Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
@@ -15,7 +16,8 @@ import type { TrafficCounters } from './metrics/traffic-history.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
 import { encodeServerSignal, encodeSignal } from './protocol/messages.js';
-import type { KeyStore } from './auth/key-store.js';
+import type { DeviceRecord, KeyStore } from './auth/key-store.js';
+import { DEFAULT_AUDIT_LIMITS, SessionAudit, hasReload, notifyChanges, type ReloadOutcome } from './auth/session-audit.js';
 import { openKeyStore } from './auth/index.js';
 import { FileLogger } from './logging/file-logger.js';
 import { ServiceRegistry } from './services/registry.js';
@@ -24,6 +26,7 @@ import type { BrokerView } from './http/broker-view.js';
 import type { CallRequest } from './protocol/rpc.js';
 import type { Caller, ServiceReply } from './services/service.js';
 import { ServerMetrics } from './metrics/sample.js';
+import { firstOf, pageByKey, pageBySsid, type Page } from './http/paging.js';
 import type { Service, ServiceHost } from './services/service.js';
 import type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
 
@@ -32,6 +35,8 @@ export type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
 
 
 const SIGNAL_TAP_BYTES = 256;
+/** Most channels named in one connection's description; `channelCount` has the total. */
+export const CHANNELS_LISTED = 100;
 
 
 export class IosigServer implements ConnectionHost<Connection>, ServiceHost, BrokerView {
@@ -40,6 +45,11 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   readonly router: Router<Connection>;
   readonly proxyTrust: ProxyTrust;
   readonly loginGuard: LoginGuard;
+  private readonly admission: Admission;
+  private readonly audit: SessionAudit;
+  /** Refusals since the last line about them (one line a second at most during a flood). */
+  private refusalsUnlogged = 0;
+  private refusalLoggedAt = 0;
   keyStore: KeyStore | null = null;
   readonly services = new ServiceRegistry();
   readonly sealPool: SealPool;
@@ -67,6 +77,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.loginGuard = new LoginGuard(this.options.loginLimits);
     const { sealThreads, sealAsyncFrom } = this.options;
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
+    this.admission = new Admission(this.options);
+    this.audit = new SessionAudit(() => this.keyStore, { ...DEFAULT_AUDIT_LIMITS, pollMs: this.options.sessionAuditMs });
     this.ready = this.listen();
     // Callers that never await `ready` must not crash the process with an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -74,19 +86,26 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   private async listen(): Promise<void> {
     const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
+    const admit = (peer: PeerInfo): boolean => this.admit(peer);
     try {
-      if (this.options.auth) this.keyStore = await openKeyStore(this.options.auth, (line) => this.log(line));
+      if (this.options.auth) {
+        const store = await openKeyStore(this.options.auth, (line) => this.log(line));
+        this.keyStore = store;
+        // Revocation: our own writes and reloads re-check live sessions; Redis can change behind us, so it is polled.
+        if (store) notifyChanges(store, () => void this.audit.changed());
+        if (store?.kind === 'redis') this.audit.startPolling();
+      }
       if (this.options.fileLogDir) this.fileLogger = new FileLogger({ directory: this.options.fileLogDir });
       if (this.options.port !== undefined) {
         this.ws = await listenWs(this.options, this.counters, accept, (app) => {
           if (this.options.http) this.http = registerHttpRoutes(app, this, this.sampler);
-        });
+        }, admit);
         this.wsPort = this.ws.port;
         const app = this.ws.app;
         this.router.attachNativeTopics((key, msg) => app.publish(key, msg, true));
       }
       if (this.options.congPort !== undefined) {
-        this.cong = await listenCong(this.options, this.counters, accept);
+        this.cong = await listenCong(this.options, this.counters, accept, admit);
         this.congPort = this.cong.port;
       }
     } catch (err) {
@@ -114,8 +133,28 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     return endpoint;
   }
 
+  /** Connection caps (global and per client address), asked by the transports before a connection exists. */
+  private admit(peer: PeerInfo): boolean {
+    if (this.closing) return false;
+    const ip = clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
+    const refusal = this.admission.check(ip);
+    if (refusal === null) return true;
+    if (refusal === 'global') this.counters.refusedGlobal++;
+    else this.counters.refusedAddress++;
+    this.refusalsUnlogged++;
+    const now = Date.now();
+    if (now - this.refusalLoggedAt >= 1000) {
+      const cap = refusal === 'global' ? `the ${this.options.maxConnections}-connection cap` : `the ${this.options.maxConnectionsPerAddress}-connection cap per address`;
+      this.log(`refused ${this.refusalsUnlogged} connection(s) in the last second; latest from ${ip}: over ${cap}`);
+      this.refusalsUnlogged = 0;
+      this.refusalLoggedAt = now;
+    }
+    return false;
+  }
+
   private accept(link: Link, peer: PeerInfo): Connection {
     const conn = new Connection(this, link, peer);
+    this.admission.opened(conn.ip);
     this.connections.add(conn);
     this.fileLogger?.connection('open', { ssid: conn.ssid, ip: conn.ip, transport: conn.transport });
     if (this.events.listenerCount('connection') > 0) this.events.emit('connection', describe(conn));
@@ -153,8 +192,13 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     if (this.events.listenerCount('text_message') > 0) this.events.emit('text_message', describe(conn), text);
   }
 
+  sessionAdmitted(conn: Connection, record: DeviceRecord, level: number): void {
+    this.audit.admitted(conn, record, level);
+  }
+
   sessionClosed(conn: Connection): void {
-    this.connections.delete(conn);
+    if (conn.authorized) this.audit.ended(conn.ssid);
+    if (this.connections.delete(conn)) this.admission.closed(conn.ip);
     this.fileLogger?.connection('close', {
       ssid: conn.ssid,
       ip: conn.ip,
@@ -293,11 +337,30 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   channelList(): ChannelInfo[] {
-    return [...this.router.channels.values()].map((channel) => ({
-      key: channel.key,
-      subscribers: channel.size,
-      retained: this.router.retained.has(channel.key),
-    }));
+    return [...this.router.channels.values()].map((channel) => this.describeChannel(channel.key, channel.size));
+  }
+
+  /** Up to `limit` connections with an ssid above `after` (0 = from the first), in ssid order. */
+  connectionPage(after: number, limit: number): Page<ConnectionInfo, number> {
+    return pageBySsid(this.connections, after, limit, describe);
+  }
+
+  /** Up to `limit` channels with a key above `after` (null = from the first), in key order. */
+  channelPage(after: string | null, limit: number): Page<ChannelInfo, string> {
+    return pageByKey(this.router.channels, after, limit, (key, channel) => this.describeChannel(key, channel.size));
+  }
+
+  /** The first `limit` connections and channels in no particular order, walking nothing else (live views). */
+  firstConnections(limit: number): ConnectionInfo[] {
+    return firstOf(this.connections, limit, describe);
+  }
+
+  firstChannels(limit: number): ChannelInfo[] {
+    return firstOf(this.router.channels.values(), limit, (channel) => this.describeChannel(channel.key, channel.size));
+  }
+
+  private describeChannel(key: string, subscribers: number): ChannelInfo {
+    return { key, subscribers, retained: this.router.retained.has(key) };
   }
 
   // ---- services ----------------------------------------------------------------------------
@@ -328,10 +391,21 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     return true;
   }
 
-  /** Re-reads a file key store (SIGHUP); other stores are live already. */
-  async reloadKeys(): Promise<void> {
+  /**
+   * Re-reads a file key store (SIGHUP) and ends sessions it no longer admits; null when the store has nothing to
+   * re-read (other stores are live already). A failed reload keeps the previous keys and says why.
+   */
+  async reloadKeys(): Promise<ReloadOutcome | null> {
     const store = this.keyStore;
-    if (store && 'reload' in store && typeof store.reload === 'function') await store.reload();
+    if (!store || !hasReload(store)) return null;
+    const result = await store.reload();
+    if (result.ok) await this.audit.changed();
+    return result;
+  }
+
+  /** Checks every logged-in session against the key store now (after an outside change to it). */
+  revalidateSessions(): Promise<void> {
+    return this.audit.changed();
   }
 
   /** Closes listeners and every connection. */
@@ -344,6 +418,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.ws?.close();
+    this.audit.close();
     for (const conn of [...this.connections]) conn.close('server closing', 'shutdown');
     this.http?.close();
     this.http = null;
@@ -377,7 +452,8 @@ function describe(conn: Connection): ConnectionInfo {
     quotaViolations: conn.quotaViolations,
     retained: conn.retainedCount,
     uptimeMs: Date.now() - conn.createdAt,
-    channels: [...conn.subscriptions.keys()],
+    channels: firstOf(conn.subscriptions.keys(), CHANNELS_LISTED, (key) => key),
+    channelCount: conn.subscriptions.size,
     messagesIn: conn.messagesIn,
     messagesOut: conn.messagesOut,
     bytesIn: conn.bytesIn,

@@ -17,6 +17,7 @@ import {
 } from './metric-tables.js';
 import { MIN_TIMEOUT_MS, describe } from './server-defaults.js';
 import { versionText } from './version.js';
+import { maskSecrets } from './mask-secrets.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';
 import type { Service } from '../services/service.js';
 
@@ -24,6 +25,8 @@ import type { Service } from '../services/service.js';
 const EXIT_USAGE = 1;
 /** Shutdown must finish within 2 s; after this the process exits regardless. */
 const FORCE_EXIT_MS = 1_800;
+/** Rows in a `-m 2` / `-m 3` table: a console table of every connection would stall a busy broker. */
+const METRIC_TABLE_ROWS = 100;
 
 interface CliOptions {
   listen?: number;
@@ -53,6 +56,9 @@ interface CliOptions {
   attachServices?: string[] | boolean;
   revealKeys?: boolean;
   adminToken?: string;
+  redisServicePrefix?: string;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
 }
 
 const QUOTA_SWITCHES = ['signalSize', 'publishCounter', 'trafficRate', 'disconnect'] as const;
@@ -154,6 +160,9 @@ function buildProgram(): Command {
     .option('--tls-key <path>', 'TLS private key (PEM)')
     .option('--tls-ca <path>', 'CA bundle (PEM): clients must present a certificate it signed (mutual TLS)')
     .option('-a, --attach-services <names...>', `attach RPC services: ${BUILTIN_SERVICE_NAMES.join(', ')}`)
+    .option('--redis-service-prefix <prefix>', "keys the redis service may touch must start with this (default: any key but the key store's device:*)")
+    .option('--max-connections <n>', 'most open connections, both transports (default: the open-file limit less 10 %, at least 256 spare; 0 = no cap)', nonNegativeInteger)
+    .option('--max-connections-per-address <n>', 'most open connections from one client address (default: 1024; 0 = no cap)', nonNegativeInteger)
     .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
     .option('--admin-token <token>', 'bearer token for the admin HTTP API and the dashboard (default: IOSIG_ADMIN_TOKEN)');
   return program
@@ -185,7 +194,7 @@ function startError(err: unknown): string {
 
 function printOptions(input: ServerOptionsInput, server: IosigServer): void {
   const { log: _log, ...resolved } = resolveOptions(input);
-  console.log(`options: ${inspect(resolved, { depth: 4, breakLength: 100 })}`);
+  console.log(`options: ${inspect(maskSecrets(resolved), { depth: 4, breakLength: 100 })}`);
   console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
   const names = server.services.names();
   console.log(`services: ${names.length > 0 ? names.join(', ') : 'none'}`);
@@ -201,9 +210,9 @@ function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
       console.table([memoryRow()]);
       console.table([traffic.sample(server.sampler.sample(), Date.now())]);
     } else if (type === 2) {
-      console.table(connectionEntries(server.connectionList()));
+      console.table(connectionEntries(server.firstConnections(METRIC_TABLE_ROWS)));
     } else {
-      console.table(channelEntries(server.channelList()));
+      console.table(channelEntries(server.firstChannels(METRIC_TABLE_ROWS)));
     }
   }, METRIC_PERIOD_MS);
   timer.unref();
@@ -300,6 +309,8 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   if (opts.adminToken !== undefined) input.adminToken = opts.adminToken;
+  if (opts.maxConnections !== undefined) input.maxConnections = opts.maxConnections;
+  if (opts.maxConnectionsPerAddress !== undefined) input.maxConnectionsPerAddress = opts.maxConnectionsPerAddress;
   const serviceNames = (Array.isArray(opts.attachServices) ? opts.attachServices : [])
     .flatMap((name) => name.split(','))
     .filter((name) => name !== '');
@@ -310,6 +321,7 @@ export async function main(argv: string[]): Promise<void> {
       createBuiltinService(name, {
         revealKeys: opts.revealKeys === true,
         redisUrl: typeof opts.authRedis === 'string' ? opts.authRedis : undefined,
+        redisPrefix: opts.redisServicePrefix,
         log: (line) => (serverRef ? serverRef.log(line) : console.log(line)),
       }),
     );
@@ -339,7 +351,11 @@ export async function main(argv: string[]): Promise<void> {
   // SIGHUP re-reads a key file (other key stores are live already).
   process.on('SIGHUP', () => {
     server.reloadKeys().then(
-      () => warn('io-server: SIGHUP: key store reloaded'),
+      (result) => {
+        if (result === null) warn('io-server: SIGHUP: this key store is not a file; nothing to reload');
+        else if (result.ok) warn(`io-server: SIGHUP: key store reloaded (${result.count} keys)`);
+        else warn(`io-server: SIGHUP: reload FAILED, the previous keys stay in use: ${result.error}`);
+      },
       (err: unknown) => warn(`io-server: SIGHUP: reload failed: ${err instanceof Error ? err.message : String(err)}`),
     );
   });

@@ -1,5 +1,6 @@
 // The live metric tables of `io-server -m <1|2|3>` (PROTOCOL.md §9.2).
 import type { MetricsSnapshot } from '../metrics/counters.js';
+import { escapeControl } from '../logging/escape.js';
 
 export type MetricType = 1 | 2 | 3;
 
@@ -87,10 +88,10 @@ export interface ConnectionLike {
 
 /** `#<ssid>:<cid>(<state>)`, one entry per connection (table 2). */
 export function connectionEntries(list: readonly ConnectionLike[]): string[] {
-  return list.map((c) => `#${c.ssid}:${c.cid}(${c.state})`);
+  return list.map((c) => `#${c.ssid}:${escapeControl(c.cid)}(${c.state})`);
 }
 
 /** Channel keys (table 3). */
 export function channelEntries(list: readonly { key: string }[]): string[] {
-  return list.map((c) => c.key);
+  return list.map((c) => escapeControl(c.key));
 }

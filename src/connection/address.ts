@@ -1,5 +1,5 @@
 // Client addresses and home-channel prefixes (PROTOCOL.md §5.7, Q28).
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 /**
  * Text form the protocol uses: IPv4-mapped IPv6 (`::ffff:a.b.c.d`, also uWS's fully expanded
@@ -64,10 +64,30 @@ function compressIpv6(groups: number[], zone: string): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}${zone}`;
 }
 
-/** The first entry of an X-Forwarded-For list, trimmed (the reference used the whole value, Q28). */
-export function firstForwardedFor(header: string): string {
-  const comma = header.indexOf(',');
-  return (comma < 0 ? header : header.slice(0, comma)).trim();
+/** Most X-Forwarded-For hops looked at: a longer chain is not walked further (its leftmost hops are the client's). */
+const MAX_FORWARDED_HOPS = 32;
+
+/**
+ * The client's address (issue 9 item 8, replacing Q28's "first entry"): a peer that is not a trusted proxy is
+ * the client. Otherwise X-Forwarded-For is walked from the right, since each proxy appends the address it saw
+ * and only the entries added by our own proxies can be believed; the first untrusted address is the client.
+ * An entry that is not an address ends the walk at the last trusted hop.
+ */
+export function clientAddress(peerIp: string, forwardedFor: string | undefined, trust: ProxyTrust): string {
+  let ip = normalizeIp(peerIp);
+  if (!forwardedFor || !trust.trusts(ip)) return ip;
+  let end = forwardedFor.length;
+  for (let hops = 0; hops < MAX_FORWARDED_HOPS && end > 0; hops++) {
+    const comma = forwardedFor.lastIndexOf(',', end - 1);
+    const hop = forwardedFor.slice(comma + 1, end).trim();
+    end = comma < 0 ? 0 : comma;
+    if (hop === '') continue;
+    const bare = hop.startsWith('[') && hop.endsWith(']') ? hop.slice(1, -1) : hop;
+    if (isIP(bare) === 0) return ip;
+    ip = normalizeIp(bare);
+    if (!trust.trusts(ip)) return ip;
+  }
+  return ip;
 }
 
 const PRIVATE_V4_PREFIXES = ['0.0.0.0', '127.0.0.1', '192.168.', '10.'];

@@ -8,7 +8,7 @@ import type { Outbound } from '../delivery/outbound.js';
 import type { SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
 import type { Subscription } from '../router/channel.js';
 import type { CloseHow, Link, LinkOwner, PeerInfo } from '../transport/link.js';
-import { firstForwardedFor, homePrefix, normalizeIp } from './address.js';
+import { clientAddress, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
 import { currentPublisher } from '../delivery/publisher.js';
 import { LoginFlow } from './login-flow.js';
@@ -76,9 +76,8 @@ export class Connection implements Session, LinkOwner {
     peer: PeerInfo,
   ) {
     this.ssid = host.nextSsid();
-    const peerIp = normalizeIp(peer.peerIp);
-    const trusted = host.proxyTrust.trusts(peerIp);
-    this.ip = trusted && peer.forwardedFor ? normalizeIp(firstForwardedFor(peer.forwardedFor)) : peerIp;
+    const trusted = host.proxyTrust.trusts(normalizeIp(peer.peerIp));
+    this.ip = clientAddress(peer.peerIp, peer.forwardedFor, host.proxyTrust);
     this.home = homePrefix(this.ip);
     this.tls = peer.tls === true || (trusted && peer.forwardedProto === 'https');
     this.level = host.options.defaultQuotaLevel;
@@ -465,6 +464,13 @@ export class Connection implements Session, LinkOwner {
     this.quota = QUOTA_TABLE[level] ?? this.quota;
     this.admin = level === this.host.options.adminLevel;
     this.quotas?.reset();
+  }
+
+  /** The key store no longer admits this login (device removed or re-keyed): AUTH_CLEAR, then close. */
+  revoke(reason: string): void {
+    if (this.closed || !this.authorized) return;
+    this.sendPlain(encodeAuthClear(reason));
+    this.close(`login revoked: ${reason}`);
   }
 
   later(ms: number, fn: () => void): void {

@@ -164,6 +164,7 @@ export class LoginFlow implements LoginPort {
     s.setLevel(level);
     s.sendPlain(encodeQuotaLevel(level));
     host.authLog(s, true, verdict.via);
+    host.sessionAdmitted(s, record, level);
     if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
     this.release();
   }
@@ -205,6 +206,7 @@ export class LoginFlow implements LoginPort {
     s.sendPlain(ack);
     s.state = STATE.AUTH_RES;
     host.authLog(s, true, '');
+    host.sessionAdmitted(s, record, level);
     s.deliveryChanged(); // encrypted sessions leave the shared native path
     if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
     this.release();

@@ -5,7 +5,7 @@ import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import type { Router } from '../router/router.js';
 import type { Subscriber } from '../router/channel.js';
-import type { KeyStore } from '../auth/key-store.js';
+import type { DeviceRecord, KeyStore } from '../auth/key-store.js';
 import type { Caller, ServiceReply } from '../services/service.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { IamInfo } from '../protocol/messages.js';
@@ -41,6 +41,8 @@ export interface ConnectionHost<S extends Session = Session> {
   tapSignal(session: S, tag: string, msg: Uint8Array): void;
   /** One login outcome for the auth log (never the key); `code` classifies a failure for the metrics. */
   authLog(session: S, ok: boolean, reason: string, code?: LoginFailureReason): void;
+  /** A login was admitted with this record (revocation compares the key store against it later). */
+  sessionAdmitted(session: S, record: DeviceRecord, level: number): void;
   /** Garbage received before the connection had a CID. */
   attackLog(session: S, reason: string, bytes: Uint8Array): void;
 }

@@ -5,6 +5,7 @@ import type { ServerOptions } from '../options.js';
 import type { ChannelInfo, ConnectionInfo } from '../info.js';
 import type { MetricsSource } from '../metrics/sample.js';
 import type { TrafficCounters } from '../metrics/traffic-history.js';
+import type { Page } from './paging.js';
 
 export interface BrokerView extends MetricsSource {
   readonly options: ServerOptions;
@@ -12,8 +13,13 @@ export interface BrokerView extends MetricsSource {
   readonly traffic: TrafficCounters;
   /** 'connection', 'disconnect', 'text_message', 'signal' (see IosigServer.events). */
   readonly events: EventEmitter;
-  connectionList(): ConnectionInfo[];
-  channelList(): ChannelInfo[];
+  /** Up to `limit` connections with an ssid above `after`, in ssid order (the status API's pages). */
+  connectionPage(after: number, limit: number): Page<ConnectionInfo, number>;
+  /** Up to `limit` channels with a key above `after` (null = from the first), in key order. */
+  channelPage(after: string | null, limit: number): Page<ChannelInfo, string>;
+  /** The first `limit` of each, walking nothing else (live views). */
+  firstConnections(limit: number): ConnectionInfo[];
+  firstChannels(limit: number): ChannelInfo[];
   /** A SIGNAL from the server (see IosigServer.sendSignal); returns the number of receivers. */
   sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone?: boolean): number;
 }

@@ -22,11 +22,17 @@ export interface TailEntry {
   preview: string;
 }
 
+/**
+ * `/api/status?limit=&connections=&channels=&list=`: one page of each list (or of the one named by `list`),
+ * with the cursor of the next page (null on the last). Connections go by ssid, channels by key.
+ */
 export interface StatusBody {
   access: AccessLevel;
   metrics: MetricsSample;
+  limit: number;
   connections: ConnectionInfo[];
   channels: ChannelInfo[];
+  next: { connections: number | null; channels: string | null };
 }
 
 /** The first frame of the live feed. */
@@ -73,5 +79,5 @@ export interface ErrorBody {
   error: string;
 }
 
-/** Longest connection or channel list in a live frame; /api/status always has the full lists. */
+/** Longest connection or channel list in a live frame; /api/status pages through the full lists. */
 export const LIST_LIMIT = 500;

@@ -4,7 +4,12 @@ import type uWS from 'uWebSockets.js';
 import type { AccessLevel } from './dashboard-types.js';
 import { canRead } from './access.js';
 
+/**
+ * Open feeds per access level. Anonymous (counters-only) viewers have their own small cap, so a crowd of them can
+ * never lock out a reader; an admin (holder of the token) is always admitted.
+ */
 export const MAX_FEED_CLIENTS = 32;
+export const MAX_ANONYMOUS_FEED_CLIENTS = 8;
 /** A comment line now and then keeps proxies from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
 
@@ -34,6 +39,12 @@ export class LiveFeed {
     return this.clients.size;
   }
 
+  private count(access: AccessLevel): number {
+    let n = 0;
+    for (const client of this.clients) if (client.access === access) n++;
+    return n;
+  }
+
   get hasReaders(): boolean {
     for (const client of this.clients) if (canRead(client.access)) return true;
     return false;
@@ -41,7 +52,7 @@ export class LiveFeed {
 
   /** Opens the stream; returns false when the feed is full (the caller answers 503). */
   open(res: uWS.HttpResponse, access: AccessLevel, hello: unknown): boolean {
-    if (this.clients.size >= MAX_FEED_CLIENTS) return false;
+    if (access !== 'admin' && this.count(access) >= (access === 'counters' ? MAX_ANONYMOUS_FEED_CLIENTS : MAX_FEED_CLIENTS)) return false;
     const client: FeedClient = { res, access, congested: false };
     res.onAborted(() => this.drop(client));
     res.onWritable(() => {

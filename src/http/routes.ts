@@ -11,6 +11,7 @@ import { LiveFeed } from './live-feed.js';
 import { MessageTail } from './message-tail.js';
 import { SendError, parseSendRequest, prepareSignal, sendPrepared } from './send-signal.js';
 import { payloadPreview } from './payload-preview.js';
+import { pageLimit } from './paging.js';
 import { loadStaticAssets } from './static-assets.js';
 import { DASHBOARD_HTML } from './page.js';
 import { DASHBOARD_CSS } from './page-style.js';
@@ -25,6 +26,7 @@ export interface HttpHandle {
 }
 
 const SEND_BODY_LIMIT = 64 * 1024;
+const EMPTY_PAGE: { items: never[]; next: null } = { items: [], next: null };
 const PAGE_SECURITY: readonly (readonly [string, string])[] = [
   ['Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"],
   ['Referrer-Policy', 'no-referrer'],
@@ -61,8 +63,8 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
     if (!feed.hasReaders) return feed.send('tick', counters, counters);
     const full: TickFrame = {
       ...counters,
-      connections: server.connectionList().slice(0, LIST_LIMIT),
-      channels: server.channelList().slice(0, LIST_LIMIT),
+      connections: server.firstConnections(LIST_LIMIT),
+      channels: server.firstChannels(LIST_LIMIT),
     };
     feed.send('tick', full, counters);
   }
@@ -96,7 +98,20 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
     const access = accessOf(req, res, policy);
     const pending = new PendingResponse(res);
     if (!canRead(access)) return refuse(pending, policy, 'the status API');
-    const body: StatusBody = { access, metrics: metrics.sample(), connections: server.connectionList(), channels: server.channelList() };
+    const limit = pageLimit(req.getQuery('limit'));
+    const list = req.getQuery('list') ?? '';
+    const afterSsid = Number.parseInt(req.getQuery('connections') ?? '', 10);
+    const afterKey = req.getQuery('channels');
+    const connections = list === 'channels' ? EMPTY_PAGE : server.connectionPage(Number.isSafeInteger(afterSsid) ? afterSsid : 0, limit);
+    const channels = list === 'connections' ? EMPTY_PAGE : server.channelPage(afterKey ? afterKey : null, limit);
+    const body: StatusBody = {
+      access,
+      metrics: metrics.sample(),
+      limit,
+      connections: connections.items,
+      channels: channels.items,
+      next: { connections: connections.next, channels: channels.next },
+    };
     pending.json(STATUS.ok, body);
   });
 

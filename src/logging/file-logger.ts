@@ -2,6 +2,7 @@
 // event loop's critical path. Lines carry ids, addresses and reasons only — never key material.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { escapeControl, escapeToken } from './escape.js';
 
 export type LogName = 'connection' | 'auth' | 'attack';
 
@@ -107,19 +108,7 @@ export class FileLogger {
   }
 }
 
-/** A value that must stay one field: control characters and spaces are escaped (ids come from the network). */
-function token(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
-  return value.replace(/[\x00-\x20\x7f-\x9f\u2028\u2029]/g, escapeChar);
-}
-
-/** Free text at the end of a line: only line-breaking and control characters are escaped. */
-function text(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
-  return value.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, escapeChar);
-}
-
-function escapeChar(char: string): string {
-  const code = char.charCodeAt(0);
-  return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
-}
+/** A value that must stay one field (ids come from the network). */
+const token = escapeToken;
+/** Free text at the end of a line. */
+const text = escapeControl;

@@ -35,6 +35,9 @@ export class Counters {
   /** Connections accepted since start, per transport. */
   acceptedWs = 0;
   acceptedCong = 0;
+  /** Connections refused at the door: over the global cap, or over the per-address cap. */
+  refusedGlobal = 0;
+  refusedAddress = 0;
   /** Connections closed by the keepalive sweep. */
   timeouts = 0;
 }

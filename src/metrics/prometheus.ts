@@ -43,6 +43,16 @@ const DEFINITIONS: readonly MetricDefinition[] = [
       [{ transport: 'cong' }, s.acceptedCong],
     ],
   },
+  {
+    name: 'iosig_connections_refused_total',
+    help: 'Connections refused at the door, by cap (global or per client address).',
+    kind: 'counter',
+    labelNames: ['cap'],
+    read: (s) => [
+      [{ cap: 'global' }, s.refusedGlobal],
+      [{ cap: 'address' }, s.refusedAddress],
+    ],
+  },
   { name: 'iosig_online_cids', help: 'CIDs currently online.', kind: 'gauge', read: single((s) => s.onlineCids) },
   { name: 'iosig_subscriptions', help: 'Channel subscriptions over all connections.', kind: 'gauge', read: single((s) => s.subscriptions) },
   { name: 'iosig_channels', help: 'Channels with at least one subscriber.', kind: 'gauge', read: single((s) => s.channels) },

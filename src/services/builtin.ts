@@ -13,6 +13,8 @@ export interface BuiltinServiceOptions {
   revealKeys?: boolean;
   /** redis: where to connect; else REDIS_URL, REDIS_HOST/REDIS_PORT, localhost:6379. */
   redisUrl?: string;
+  /** redis: the only keys callers may touch; default '' = any key but the key store's `device:` hashes. */
+  redisPrefix?: string;
   log?: (line: string) => void;
 }
 
@@ -31,6 +33,6 @@ export function createBuiltinService(name: string, options: BuiltinServiceOption
     case 'sudo':
       return createSudoService(options.revealKeys === undefined ? {} : { revealKeys: options.revealKeys });
     case 'redis':
-      return new RedisService(redisTarget(options.redisUrl, process.env), options.log ?? (() => undefined));
+      return new RedisService(redisTarget(options.redisUrl, process.env), options.log ?? (() => undefined), options.redisPrefix ?? '');
   }
 }

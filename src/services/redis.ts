@@ -6,6 +6,7 @@ import type { Caller, CallRequest, Service, ServiceReply } from './service.js';
 import { messageOf } from '../auth/error-message.js';
 import { failure, success } from './args.js';
 import { redisArgs, shapeReply } from './redis-args.js';
+import { refusedKeys, visibleKeys, type RedisKeyspace } from './redis-keyspace.js';
 
 const MIN_LEVEL = 200;
 export const REDIS_COMMANDS = ['GET', 'SET', 'HGETALL', 'HGET', 'HSET', 'SADD', 'SISMEMBER', 'SMEMBERS', 'EXISTS', 'SREM', 'DEL', 'KEYS', 'SAVE'] as const;
@@ -28,7 +29,11 @@ export class RedisService implements Service {
   #lastError = '';
   #closing = false;
 
-  constructor(target: RedisTarget, log: (line: string) => void) {
+  readonly #space: RedisKeyspace;
+
+  /** `keyPrefix`: the only keys the service may touch ('' = all but the key store's `device:` space). */
+  constructor(target: RedisTarget, log: (line: string) => void, keyPrefix = '') {
+    this.#space = { prefix: keyPrefix };
     this.#label = target.label;
     this.#log = log;
     this.#redis = connectRedis(target);
@@ -51,9 +56,11 @@ export class RedisService implements Service {
     const command = req.topic.toLowerCase();
     try {
       const args = redisArgs(req.args);
+      const refused = refusedKeys(command, args, this.#space);
+      if (refused !== null) return failure(refused);
       await this.#connected();
       // Lower case so ioredis applies its reply shaping (HGETALL gives an object).
-      return success(shapeReply(command, await this.#redis.call(command, ...args)));
+      return success(visibleKeys(command, shapeReply(command, await this.#redis.call(command, ...args)), this.#space));
     } catch (err) {
       return failure(messageOf(err));
     }

@@ -6,7 +6,7 @@ import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import type { AcceptLink, Link, LinkOwner } from './link.js';
+import type { AcceptLink, AdmitPeer, Link, LinkOwner } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
@@ -138,10 +138,23 @@ export interface CongTransport {
 }
 
 /** Starts the CongSocket listener (TLS when configured); resolves with the bound port. */
-export function listenCong(options: ServerOptions, counters: Counters, accept: AcceptLink): Promise<CongTransport> {
+export function listenCong(
+  options: ServerOptions,
+  counters: Counters,
+  accept: AcceptLink,
+  admit: AdmitPeer = () => true,
+): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
+  /** Over a connection cap: dropped at once, before any TLS handshake or connection state. */
+  const refused = (socket: net.Socket): boolean => {
+    if (admit({ peerIp: socket.remoteAddress ?? '', tls: secure !== null })) return false;
+    socket.on('error', () => undefined);
+    socket.destroy();
+    return true;
+  };
   const onSocket = (socket: net.Socket): void => {
+    if (refused(socket)) return;
     socket.setNoDelay(true);
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
@@ -184,6 +197,8 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
   const server = secure
     ? tls.createServer(secure).on('secureConnection', onSocket)
     : net.createServer({ noDelay: true }, onSocket);
+  // TLS: checked on the raw socket too, so a flood never costs handshakes.
+  if (secure) server.on('connection', (socket: net.Socket) => void refused(socket));
   // Failed TLS handshakes (e.g. no client certificate under mutual TLS) never become connections.
   server.on('tlsClientError', () => {
     counters.tlsRefused++;

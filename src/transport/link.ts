@@ -43,6 +43,8 @@ export interface LinkOwner {
 
 /** Creates the connection for a new link; the server supplies it. */
 export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
+/** Asked before a connection is taken on: false = refuse it at once (connection caps). */
+export type AdmitPeer = (peer: PeerInfo) => boolean;
 
 export interface Link {
   readonly transport: TransportKind;

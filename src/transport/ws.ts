@@ -3,7 +3,7 @@ import uWS from 'uWebSockets.js';
 import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { PONG_MSG } from '../protocol/messages.js';
-import type { AcceptLink, Link, LinkOwner, PeerInfo } from './link.js';
+import type { AcceptLink, AdmitPeer, Link, LinkOwner, PeerInfo } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
@@ -130,7 +130,13 @@ function headerValue(req: uWS.HttpRequest, name: string): string | undefined {
 export type HttpRoutes = (app: uWS.TemplatedApp) => void;
 
 /** Starts the WebSocket listener; resolves with the bound port. */
-export async function listenWs(options: ServerOptions, counters: Counters, accept: AcceptLink, routes?: HttpRoutes): Promise<WsTransport> {
+export async function listenWs(
+  options: ServerOptions,
+  counters: Counters,
+  accept: AcceptLink,
+  routes?: HttpRoutes,
+  admit: AdmitPeer = () => true,
+): Promise<WsTransport> {
   const files = options.tls;
   // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
   const fronted = files?.ca !== undefined;
@@ -188,6 +194,11 @@ export async function listenWs(options: ServerOptions, counters: Counters, accep
       // A bearer token is the device's explicit choice, so it wins over a certificate.
       if (bearer) peer.identity = { kind: 'bearer', ...bearer };
       else if (certNames.length > 0) peer.identity = { kind: 'certificate', names: certNames };
+      if (!admit(peer)) {
+        // Over a connection cap: answered and closed before any WebSocket state exists.
+        res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '10').end('iosig: too many connections\n', true));
+        return;
+      }
       res.upgrade<SocketData>(
         { peer, plain, link: null },
         req.getHeader('sec-websocket-key'),

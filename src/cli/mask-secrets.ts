@@ -1,0 +1,42 @@
+// `-o` prints the resolved options; keys, tokens and passwords in them are replaced by `***` first, so the
+// printout can be shared (and lands in service logs) without handing out device keys or the admin token.
+import type { ServerOptions } from '../options.js';
+
+const MASK = '***';
+
+/** `id.key.cid.level,...` with every key masked (the format of -e and BOHO_AUTH). */
+export function maskAuthParam(list: string): string {
+  return list
+    .split(',')
+    .map((entry) => {
+      const parts = entry.split('.');
+      if (parts.length < 2) return entry === '' ? entry : MASK;
+      parts[1] = MASK;
+      return parts.join('.');
+    })
+    .join(',');
+}
+
+/** A Redis URL with its password (and a user-only secret) masked. */
+export function maskUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = MASK;
+    else if (parsed.username) parsed.username = MASK;
+    return parsed.toString();
+  } catch {
+    return url.includes('@') ? `${MASK}@${url.slice(url.lastIndexOf('@') + 1)}` : url;
+  }
+}
+
+export type PrintableOptions = Omit<ServerOptions, 'log'>;
+
+export function maskSecrets(options: PrintableOptions): PrintableOptions {
+  const auth = options.auth && {
+    ...options.auth,
+    ...(options.auth.param !== undefined ? { param: maskAuthParam(options.auth.param) } : {}),
+    ...(typeof options.auth.redis === 'string' ? { redis: maskUrl(options.auth.redis) } : {}),
+  };
+  const tls = options.tls && { ...options.tls, ...(options.tls.passphrase !== undefined ? { passphrase: MASK } : {}) };
+  return { ...options, auth, tls, adminToken: options.adminToken === null ? null : MASK };
+}

@@ -1,0 +1,263 @@
+// Issue 9 item 8: identity and authorisation. X-Forwarded-For walked from the right; removing or re-keying a
+// device ends its live sessions (file + reload, store writes as sudo delauth does them, Redis changed from
+// outside); the redis service cannot reach the key store's keys; anonymous live-feed viewers cannot lock out
+// the admin; log lines escape control characters.
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { ClientPool } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
+import { startServer, type IosigServer } from '../integration/support.js';
+import { Peer, drained, loggedIn, openPeer } from '../security/support.js';
+import { RedisServerProcess } from '../auth/redis-server.js';
+import { MSG } from '../../src/protocol/codes.js';
+import { RedisService } from '../../src/services/redis.js';
+import { redisTarget } from '../../src/auth/redis-target.js';
+import type { Caller } from '../../src/services/service.js';
+import { MAX_ANONYMOUS_FEED_CLIENTS } from '../../src/http/live-feed.js';
+import { escapeControl } from '../../src/logging/escape.js';
+import { maskSecrets } from '../../src/cli/mask-secrets.js';
+import { resolveOptions } from '../../src/options.js';
+
+/** Expects AUTH_CLEAR (plain) and then the close. */
+async function expectRevoked(peer: Peer, what: string): Promise<void> {
+  const clear = await peer.wire.next(5000);
+  assert.equal(clear[0], MSG.AUTH_CLEAR, `${what}: AUTH_CLEAR first, got ${clear.toString('hex')}`);
+  await peer.wire.waitClosed(3000);
+}
+
+describe('X-Forwarded-For from the right', () => {
+  const pool = new ClientPool();
+  let server: IosigServer;
+  before(async () => {
+    server = await startServer({ trustedProxies: ['127.0.0.1', '10.0.0.9'] });
+  });
+  after(async () => {
+    await pool.closeAll();
+    await server.close();
+  });
+
+  const cases: [string, string][] = [
+    ['198.51.100.1', '198.51.100.1'],
+    // The client wrote a private address in front; our proxy appended what it saw: the client is that one.
+    ['192.168.1.5, 203.0.113.9', '203.0.113.9'],
+    // A chain through two of our proxies: both skipped.
+    ['192.168.1.5, 203.0.113.9, 10.0.0.9', '203.0.113.9'],
+    ['garbage, 203.0.113.10', '203.0.113.10'],
+  ];
+  for (const [header, client] of cases) {
+    it(`"${header}" → ${client}`, async () => {
+      const c = await pool.ready('ws', server.wsPort!, { headers: { 'x-forwarded-for': header } });
+      c.send(Buffer.from([MSG.IAM]));
+      const res = await c.nextOfType(MSG.IAM_RES, 2000);
+      const iam = JSON.parse(res.msg.subarray(1).toString('utf8')) as { ip: string };
+      assert.equal(iam.ip, client);
+      assert.notEqual(server.connectionByCid(c.cid)?.ip.startsWith('192.168.'), true, 'never the spoofed private address');
+    });
+  }
+});
+
+describe('revocation of live sessions', () => {
+  const pool = new ClientPool();
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'iosig-revoke-'));
+  });
+  afterEach(async () => {
+    await pool.closeAll();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('file store: removing a device and reloading (SIGHUP) ends its sessions on both transports; a re-key too', async () => {
+    const file = join(dir, 'keys.json');
+    writeFileSync(
+      file,
+      JSON.stringify([['gone', 'key-gone', 'GONE', 3], ['gone2', 'key-gone2', 'GONE2', 3], ['rekey', 'key-rekey', 'REKEY', 3], ['stay', 'key-stay', 'STAY', 3]]),
+    );
+    const server = await startServer({ auth: { file }, authFailDelay: 10 });
+    try {
+      const gone = [await loggedIn(pool, server, 'ws', 'gone', 'key-gone'), await loggedIn(pool, server, 'cong', 'gone2', 'key-gone2')];
+      const rekey = await loggedIn(pool, server, 'cong', 'rekey', 'key-rekey');
+      const stay = await loggedIn(pool, server, 'ws', 'stay', 'key-stay');
+      writeFileSync(file, JSON.stringify([['rekey', 'a-new-key', 'REKEY', 3], ['stay', 'key-stay', 'STAY', 3]]));
+      const result = await server.reloadKeys();
+      assert.deepEqual(result, { ok: true, count: 2 });
+      for (const peer of gone) await expectRevoked(peer, `removed device (${peer.wire.kind})`);
+      await expectRevoked(rekey, 're-keyed device');
+      assert.equal(stay.wire.closed, false, 'an unchanged device stays');
+      // A broken file keeps the old keys and says so.
+      writeFileSync(file, '{ not json');
+      const failed = await server.reloadKeys();
+      assert.equal(failed?.ok, false);
+      assert.equal(stay.wire.closed, false);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('store writes (what sudo delauth / addauth do) end the sessions they change', async () => {
+    const server = await startServer({ auth: { param: 'del.key-del.DEL.3,chg.key-chg.CHG.3' }, authFailDelay: 10 });
+    try {
+      const del = await loggedIn(pool, server, 'cong', 'del', 'key-del');
+      const chg = await loggedIn(pool, server, 'ws', 'chg', 'key-chg');
+      assert.equal(await server.keyStore!.remove('del'), true);
+      await expectRevoked(del, 'deleted device');
+      await server.keyStore!.add('chg', 'key-chg', 'CHG', 10);
+      await expectRevoked(chg, 'device given another level');
+      await drained(server);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('Redis: a device deleted or re-keyed from outside is logged out within the poll period', async () => {
+    const redis = await RedisServerProcess.start();
+    const outside = new Redis(redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+    try {
+      await outside.hset('device:rdel', { key: 'key-rdel', cid: 'RDEL', level: '3' });
+      await outside.hset('device:rkey', { key: 'key-rkey', cid: 'RKEY', level: '3' });
+      const server = await startServer({ auth: { redis: redis.url }, authFailDelay: 10, sessionAuditMs: 200 });
+      try {
+        const rdel = await loggedIn(pool, server, 'cong', 'rdel', 'key-rdel');
+        const rkey = await loggedIn(pool, server, 'ws', 'rkey', 'key-rkey');
+        const started = Date.now();
+        await outside.del('device:rdel');
+        await outside.hset('device:rkey', { key: 'another-key' });
+        await expectRevoked(rdel, 'deleted in Redis');
+        await expectRevoked(rkey, 're-keyed in Redis');
+        console.log(`# Redis revocation took ${Date.now() - started} ms (poll period 200 ms)`);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      outside.disconnect();
+      await redis.stop();
+    }
+  });
+});
+
+describe('redis service keyspace', () => {
+  let redis: RedisServerProcess;
+  let outside: Redis;
+  const caller = { level: 200 } as unknown as Caller;
+  const call = (service: RedisService, topic: string, ...args: string[]) =>
+    service.call(caller, { target: 'redis', topic, args, mid: 1 } as unknown as Parameters<RedisService['call']>[1]);
+
+  before(async () => {
+    redis = await RedisServerProcess.start();
+    outside = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    await outside.hset('device:admin', { key: 'secret-hash', cid: 'ADMIN', level: '255' });
+    await outside.set('app:x', '1');
+    await outside.set('other', '2');
+  });
+  after(async () => {
+    outside.disconnect();
+    await redis.stop();
+  });
+
+  it("never reads or writes the key store's device: hashes, and hides them from KEYS", async () => {
+    const service = new RedisService(redisTarget(redis.url, {}), () => undefined);
+    try {
+      assert.notEqual((await call(service, 'HGETALL', 'device:admin')).status, 200);
+      assert.notEqual((await call(service, 'HSET', 'device:evil', 'key', 'k', 'cid', 'EVIL', 'level', '255')).status, 200);
+      assert.notEqual((await call(service, 'DEL', 'other', 'device:admin')).status, 200);
+      assert.equal(await outside.exists('device:evil'), 0, 'no device was made');
+      const keys = await call(service, 'KEYS', '*');
+      assert.deepEqual([...(keys.body as string[])].sort(), ['app:x', 'other']);
+      assert.equal((await call(service, 'GET', 'other')).body, '2', 'other keys still work');
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('with a prefix, only keys under it', async () => {
+    const service = new RedisService(redisTarget(redis.url, {}), () => undefined, 'app:');
+    try {
+      assert.equal((await call(service, 'GET', 'app:x')).body, '1');
+      assert.notEqual((await call(service, 'GET', 'other')).status, 200);
+      assert.deepEqual((await call(service, 'KEYS', '*')).body, ['app:x']);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
+/** Opens /api/events; resolves with the status once the head arrives; the response stays open. */
+function openFeed(port: number, token?: string): Promise<{ status: number; req: http.ClientRequest }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/api/events', headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, req });
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('live feed slots', () => {
+  it('anonymous viewers have their own small cap; the admin always gets in', async () => {
+    const server = await startServer({ adminToken: 'tok-123' });
+    const open: http.ClientRequest[] = [];
+    try {
+      for (let i = 0; i < MAX_ANONYMOUS_FEED_CLIENTS; i++) {
+        const feed = await openFeed(server.wsPort!);
+        open.push(feed.req);
+        assert.equal(feed.status, 200);
+      }
+      const extra = await openFeed(server.wsPort!);
+      open.push(extra.req);
+      assert.equal(extra.status, 503, 'one anonymous viewer too many');
+      for (let i = 0; i < 40; i++) {
+        const admin = await openFeed(server.wsPort!, 'tok-123');
+        open.push(admin.req);
+        assert.equal(admin.status, 200, `admin feed ${i + 1}`);
+      }
+    } finally {
+      for (const req of open) req.destroy();
+      await server.close();
+    }
+  });
+});
+
+describe('logs', () => {
+  const pool = new ClientPool();
+  after(async () => {
+    await pool.closeAll();
+  });
+
+  it('escapes control characters in client-supplied strings: no forged lines, no terminal escapes', async () => {
+    const lines: string[] = [];
+    const server = await startServer({ auth: { param: 'real.key-real.REAL.3' }, authFailDelay: 10, log: (line) => lines.push(line) });
+    try {
+      const peer = await openPeer(pool, server, 'cong');
+      // An 8-byte id with a line break and an escape sequence in it.
+      peer.wire.send(peer.authReq('x\n\x1b[2J', 'nope'));
+      assert.equal((await peer.wire.next(2000)).toString('hex'), 'b3');
+      const c = await pool.ready('cong', server.congPort!);
+      c.send(Buffer.concat([Buffer.from([MSG.CLOSE]), Buffer.from('bye\n#9 cong 1.2.3.4 login ok: cid ADMIN did adm level 255')]));
+      await c.waitClosed(2000);
+      await waitFor(() => lines.some((line) => line.includes('client CLOSE')), 2000, 'the close line');
+      for (const line of lines) assert.doesNotMatch(line, /[\x00-\x1f\x7f]/, `raw control character in ${JSON.stringify(line)}`);
+      assert.ok(lines.some((line) => line.includes('x\\x0a\\x1b[2J')), lines.join('\n'));
+      assert.equal(escapeControl('a\u202eb\r\n'), 'a\\u202eb\\x0d\\x0a');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('-o masks -e keys, the admin token and passwords', () => {
+    const options = resolveOptions({
+      port: 0,
+      auth: { param: 'dev1.secret-one.CID1.3,dev2.secret-two.CID2.255', redis: 'redis://user:pw-xyz@host:6379' },
+      adminToken: 'tok-secret',
+      tls: { cert: 'c.pem', key: 'k.pem', passphrase: 'pass-secret' },
+    });
+    const { log: _log, ...printable } = options;
+    const text = JSON.stringify(maskSecrets(printable));
+    for (const secret of ['secret-one', 'secret-two', 'pw-xyz', 'tok-secret', 'pass-secret']) assert.ok(!text.includes(secret), `${secret} printed`);
+    assert.ok(text.includes('dev1.***.CID1.3'), text);
+  });
+});
