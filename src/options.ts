@@ -124,6 +124,10 @@ export const SERVER_DEFAULTS = {
   duplicateLogin: 'keep-old' as DuplicateLoginPolicy,
   /** Delay before AUTH_FAIL in ms (§4.4). */
   authFailDelay: 600,
+  /** Connections from one client address (the global cap is derived from the open-file limit). */
+  maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  /** Period in ms of the revocation check of logged-in sessions against a Redis key store. */
+  sessionAuditMs: 5000,
   http: true,
   plainPrefix: '/plain/' as string | null,
   defaultQuotaLevel: DEFAULT_LEVEL,
@@ -167,9 +171,9 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     duplicateLogin: input.duplicateLogin ?? d.duplicateLogin,
     authFailDelay: input.authFailDelay ?? d.authFailDelay,
     loginLimits: resolveLoginLimits(input.loginLimits),
-    sessionAuditMs: input.sessionAuditMs ?? 5000,
+    sessionAuditMs: input.sessionAuditMs ?? d.sessionAuditMs,
     maxConnections: input.maxConnections ?? defaultMaxConnections(),
-    maxConnectionsPerAddress: input.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    maxConnectionsPerAddress: input.maxConnectionsPerAddress ?? d.maxConnectionsPerAddress,
     tls: input.tls ?? null,
     fileLogDir: input.fileLogDir ?? null,
     adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,

@@ -80,7 +80,7 @@ export function clientAddress(peerIp: string, forwardedFor: string | undefined, 
   for (let hops = 0; hops < MAX_FORWARDED_HOPS && end > 0; hops++) {
     const comma = forwardedFor.lastIndexOf(',', end - 1);
     const hop = forwardedFor.slice(comma + 1, end).trim();
-    end = comma < 0 ? 0 : comma;
+    end = Math.max(comma, 0);
     if (hop === '') continue;
     const bare = hop.startsWith('[') && hop.endsWith(']') ? hop.slice(1, -1) : hop;
     if (isIP(bare) === 0) return ip;

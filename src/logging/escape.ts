@@ -2,7 +2,9 @@
 // characters keeps each event on one line and keeps terminal escape sequences out of consoles, so a client can
 // neither forge a line ("login ok ... level 255") nor repaint an operator's terminal.
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
 const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
 const CONTROL_OR_SPACE = /[\x00-\x20\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeChar(char: string): string {

@@ -286,14 +286,14 @@ const stateMachine = fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 
 
 export const PROPERTIES: FuzzProperty[] = [
   { name: 'cong-roundtrip', weight: 0.1, shortRuns: 300, property: () => congRoundTrip as never },
-  { name: 'cong-garbage', weight: 0.2, shortRuns: 1000, property: () => congGarbage as never },
-  { name: 'layouts-garbage', weight: 0.25, shortRuns: 2000, property: () => layoutsNeverThrow as never },
+  { name: 'cong-garbage', weight: 0.25, shortRuns: 1000, property: () => congGarbage as never },
+  { name: 'layouts-garbage', weight: 0.3, shortRuns: 2000, property: () => layoutsNeverThrow as never },
   { name: 'layouts-roundtrip', weight: 0.1, shortRuns: 500, property: () => layoutsRoundTrip as never },
-  { name: 'mbp-roundtrip', weight: 0.1, shortRuns: 300, property: () => mbpRoundTrip as never },
+  { name: 'mbp-roundtrip', weight: 0.05, shortRuns: 300, property: () => mbpRoundTrip as never },
   { name: 'rpc-roundtrip', weight: 0.05, shortRuns: 300, property: () => rpcRoundTrip as never },
   {
     name: 'connection-state-machine',
-    weight: 0.2,
+    weight: 0.15,
     shortRuns: 300,
     property: () => stateMachine as never,
     async setUp() {
