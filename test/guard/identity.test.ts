@@ -4,6 +4,7 @@
 // the admin; log lines escape control characters.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -260,5 +261,69 @@ describe('logs', () => {
     const text = JSON.stringify(maskSecrets(printable));
     for (const secret of ['secret-one', 'secret-two', 'pw-xyz', 'tok-secret', 'pass-secret']) assert.ok(!text.includes(secret), `${secret} printed`);
     assert.ok(text.includes('dev1.***.CID1.3'), text);
+  });
+});
+
+describe('io-server output', () => {
+  const BIN = join(process.cwd(), 'bin', 'io-server.js');
+
+  /** Runs io-server until `until` matches its output (or the deadline), then stops it; returns what it printed. */
+  async function runCli(args: string[], until: RegExp, then?: (child: ChildProcess) => void, untilAfter?: RegExp): Promise<string> {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const seen = (test: RegExp): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${test} in: ${out}`)), 10_000);
+        const check = (): void => {
+          if (!test.test(out)) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        child.stdout!.on('data', check);
+        child.stderr!.on('data', check);
+        check();
+      });
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      await seen(until);
+      if (then) {
+        // The banner is printed just before the signal handlers are installed.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        then(child);
+        await seen(untilAfter!);
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
+    return out;
+  }
+
+  it('-o prints no -e key and no admin token', async () => {
+    const out = await runCli(['-L', '0', '--host', '127.0.0.1', '-o', '-e', 'dev1.secret-key-1.CID1.3', '--admin-token', 'tok-very-secret'], /services:/);
+    assert.ok(!out.includes('secret-key-1'), out);
+    assert.ok(!out.includes('tok-very-secret'), out);
+    assert.ok(out.includes('dev1.***.CID1.3'), out);
+  });
+
+  it('a failed SIGHUP reload says it failed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iosig-hup-'));
+    try {
+      const file = join(dir, 'keys.json');
+      writeFileSync(file, JSON.stringify([['a', 'key-a', 'A', 3]]));
+      const out = await runCli(
+        ['-L', '0', '--host', '127.0.0.1', '-d', file],
+        /Local:/,
+        (child) => {
+          writeFileSync(file, '{ broken');
+          child.kill('SIGHUP');
+        },
+        /SIGHUP/,
+      );
+      assert.match(out, /SIGHUP: reload FAILED/);
+      assert.doesNotMatch(out, /SIGHUP: key store reloaded/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

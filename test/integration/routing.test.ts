@@ -395,10 +395,12 @@ for (const [modeIndex, mode] of MODES.entries()) {
       await expectMsg(w, pub, 'same public IP shares the home channel');
       await assertQuiet(a!, bb!, w2);
 
-      const multi = await pool.ready('ws', portOf(server, 'ws'), { headers: { 'X-Forwarded-For': '8.8.4.4, 10.0.0.1' } });
+      // Issue 9 item 8 (overrides Q28's "first entry"): the list is read from the right, the first address that
+      // is not a trusted proxy is the client; what the client wrote further left is ignored.
+      const multi = await pool.ready('ws', portOf(server, 'ws'), { headers: { 'X-Forwarded-For': '10.0.0.1, 8.8.4.4' } });
       multi.send(sub('#t'));
       const infoM = await iam(multi);
-      assert.deepEqual(infoM.tag, ['IP:08080404#t'], 'first X-Forwarded-For entry is used (Q28 fix)');
+      assert.deepEqual(infoM.tag, ['IP:08080404#t'], 'the rightmost untrusted X-Forwarded-For entry is the client');
       assert.equal(infoM.ip, '8.8.4.4');
     });
 
