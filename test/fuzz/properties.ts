@@ -20,8 +20,8 @@ import { decodeCall, decodeResponseMbp, encodeCall, encodeResponseMbp } from '..
 import { decodeSignalPayload, parseSignal } from '../../src/protocol/payload.js';
 import { BohoSession, parseAuthReq } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
-import { Connection } from '../../src/connection/connection.js';
-import type { Link, Outbound } from '../../src/transport/link.js';
+import type { Connection } from '../../src/connection/connection.js';
+import type { MemoryEndpoint } from '../../src/transport/memory.js';
 import { IosigServer } from '../../src/server.js';
 
 export const FUZZ_SEED = 0x10519;
@@ -162,42 +162,6 @@ const rpcRoundTrip = fc.property(fc.integer({ min: 0, max: 0xffff }), fc.string(
 
 // ---- the connection state machine, in memory -------------------------------------------------------------
 
-/** A link that keeps what is sent and closes like a socket would: the close is reported a moment later. */
-class MemoryLink implements Link {
-  readonly sent: Uint8Array[] = [];
-  conn: Connection | null = null;
-  closed = false;
-  constructor(readonly transport: 'ws' | 'cong') {}
-  send(msg: Uint8Array): boolean {
-    if (this.closed) return false;
-    if (this.sent.length < 64) this.sent.push(Buffer.from(msg));
-    return true;
-  }
-  sendShared(out: Outbound): boolean {
-    return this.send(out.msg);
-  }
-  probe(): void {}
-  answerPing(): void {}
-  close(): void {
-    this.end();
-  }
-  destroy(): void {
-    this.end();
-  }
-  private end(): void {
-    if (this.closed) return;
-    this.closed = true;
-    queueMicrotask(() => this.conn?.onLinkClosed());
-  }
-  joinTopic(): boolean {
-    return false;
-  }
-  leaveTopic(): void {}
-  buffered(): number {
-    return 0;
-  }
-}
-
 const DEVICES = 'fz1.key-fz1.FZ1.3,fz2.key-fz2.FZ2.255,fz3.key-fz3.?bad.3';
 let smServer: IosigServer | null = null;
 const smLog: string[] = [];
@@ -240,45 +204,66 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Waits until `find` returns something, a few event-loop turns at most (in-memory links are asynchronous). */
+async function awaitMessage(received: Buffer[], find: (msg: Buffer) => boolean): Promise<Buffer | undefined> {
+  for (let i = 0; i < 20; i++) {
+    const found = received.find(find);
+    if (found) return found;
+    await turn();
+  }
+  return undefined;
+}
+
 async function runSession(steps: Step[]): Promise<void> {
   const server = smServer!;
-  const links = [new MemoryLink('cong'), new MemoryLink('ws'), new MemoryLink('cong')];
-  const conns = links.map((link, i) => {
-    const conn = new Connection(server, link, { peerIp: `10.9.0.${i + 1}` });
-    link.conn = conn;
-    return conn;
-  });
   const before = smLog.length;
+  const known = new Set(server.connections);
+  const endpoints: MemoryEndpoint[] = [];
+  const received: Buffer[][] = [];
+  for (let i = 0; i < 3; i++) {
+    const ep = server.connectInMemory({ transport: i === 1 ? 'ws' : 'cong', peerIp: `10.9.0.${i + 1}` });
+    const inbox: Buffer[] = [];
+    ep.on('message', (msg: Buffer) => {
+      if (inbox.length < 64) inbox.push(msg);
+    });
+    endpoints.push(ep);
+    received.push(inbox);
+  }
+  const conns = [...server.connections].filter((conn) => !known.has(conn)) as Connection[];
   for (const s of steps) {
-    const conn = conns[s.to]!;
-    const link = links[s.to]!;
+    const ep = endpoints[s.to]!;
+    const inbox = received[s.to]!;
     if (s.kind === 'tick') await turn();
-    else if (s.kind === 'bytes') conn.receive(s.msg);
+    else if (s.kind === 'bytes') ep.send(s.msg);
     else {
-      const hello = link.sent[0]!;
       const boho = new BohoSession();
       if (s.legacy) {
-        conn.receive(Buffer.from([0xb0, 0x00]));
-        const nonce = link.sent.find((m) => m[0] === 0xb1);
+        ep.send(Buffer.from([0xb0, 0x00]));
+        const nonce = await awaitMessage(inbox, (m) => m[0] === 0xb1 && m.length === 13);
         if (!nonce) continue;
         const proof = boho.authReq(s.id, s.key, Buffer.concat([Buffer.from([MSG.SERVER_TIME_NONCE]), nonce.subarray(1)]))!;
         proof[0] = 0xb2;
-        conn.receive(proof);
-      } else conn.receive(boho.authReq(s.id, s.key, hello)!);
+        ep.send(proof);
+      } else {
+        const hello = await awaitMessage(inbox, (m) => m[0] === MSG.SERVER_TIME_NONCE);
+        if (hello) ep.send(boho.authReq(s.id, s.key, hello)!);
+      }
     }
   }
   await turn();
-  for (const link of links) link.destroy();
-  await turn();
-  await turn();
+  for (const ep of endpoints) ep.close();
+  for (let i = 0; i < 10 && conns.some((conn) => !conn.closed); i++) await turn();
   const internal = smLog.slice(before).find((line) => /internal error|RangeError|TypeError/.test(line));
   if (internal) throw new Error(`internal error: ${internal}`);
   for (const conn of conns) {
     if (!conn.closed) throw new Error(`connection #${conn.ssid} not closed after its link went`);
     if (conn.cid && server.router.cids.get(conn.cid) === conn) throw new Error(`cid ${conn.cid} still indexed after close`);
+    if (server.connections.has(conn)) throw new Error(`connection #${conn.ssid} still listed after close`);
   }
-  for (const channel of server.router.channels.values()) {
-    for (const sub of channel.subscribers) if (conns.includes(sub as Connection)) throw new Error(`closed connection still in ${channel.key}`);
+  if (server.router.channels.size > 0) {
+    for (const [key, channel] of server.router.channels) {
+      if (channel.size > 0) throw new Error(`channel ${key} keeps ${channel.size} subscriber(s) after every connection closed`);
+    }
   }
 }
 
