@@ -273,7 +273,7 @@ describe('io-server output', () => {
     let out = '';
     const seen = (test: RegExp): Promise<void> =>
       new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${test} in: ${out}`)), 10_000);
+        const timer = setTimeout(() => reject(new Error(`no ${test} in: ${out}`)), 45_000);
         const check = (): void => {
           if (!test.test(out)) return;
           clearTimeout(timer);
