@@ -145,7 +145,11 @@ export class Connection implements Session, LinkOwner {
   }
 
   private sendPlainNow(msg: Uint8Array): void {
-    if (!this.link.hasRoom(msg.length)) return this.linkOverLimit();
+    if (!this.link.hasRoom(msg.length)) {
+      // This message is not written: under 'drop' it counts as a drop; 'close' ends the connection.
+      if (this.host.options.slowConsumer === 'drop') this.host.counters.drops++;
+      return this.linkOverLimit();
+    }
     if (!this.link.send(msg)) return;
     this.traffic.countOut(msg.length);
     this.host.counters.messagesOut++;
@@ -249,12 +253,8 @@ export class Connection implements Session, LinkOwner {
 
   /** The link found itself over the limit on a send of its own (control messages, sealed deliveries). */
   linkOverLimit(): void {
-    if (this.host.options.slowConsumer === 'drop') {
-      this.host.counters.drops++;
-      this.overLimit('drop');
-    } else if (this.overLimit('close')) {
-      this.host.counters.slowConsumerCloses++;
-    }
+    const policy = this.host.options.slowConsumer;
+    if (this.overLimit(policy) && policy === 'close') this.host.counters.slowConsumerCloses++;
   }
 
   deliveryChanged(): void {
