@@ -74,6 +74,40 @@ describe('backpressure per receiver', () => {
     }
   });
 
+  it('drop policy: a control message to a full receiver is dropped and counted once; later ones get through', async () => {
+    const server = await createServer({
+      congPort: 0,
+      host: '127.0.0.1',
+      http: false,
+      log: () => {},
+      maxBackpressure: LIMIT,
+      slowConsumer: 'drop',
+    });
+    try {
+      const [slow, pub] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
+      slow.subscribe('flood');
+      await slow.sync();
+      slow.endpoint.pause();
+      // 15 signals of 4369 bytes fill the 65 536-byte limit to one byte short, so even a 2-byte ECHO reply is over.
+      const count = 20;
+      for (let i = 0; i < count; i++) pub.send(encodeSignal('flood', PAYLOAD.BINARY, Buffer.alloc(Math.floor(LIMIT / 15) - 8)));
+      await pub.sync();
+      const drops = server.metrics().drops;
+      assert.equal(drops, count - 15);
+      slow.send(Buffer.from([MSG.ECHO, 0x31]));
+      await pub.sync();
+      assert.equal(server.metrics().drops, drops + 1, 'the ECHO reply was dropped and counted once');
+      slow.endpoint.resume();
+      for (let i = 0; i < count - drops; i++) assert.equal((await slow.next())[0], MSG.SIGNAL);
+      await slow.sync(); // the next ECHO is answered: the receiver drained
+      assert.equal(slow.closed, false);
+      slow.close();
+      pub.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('native topic group, close policy: a WebSocket that stops reading is closed after publishes', async () => {
     const server = await createServer({ port: 0, host: '127.0.0.1', http: false, log: () => {}, maxBackpressure: LIMIT });
     try {
