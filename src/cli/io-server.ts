@@ -59,6 +59,8 @@ interface CliOptions {
   redisServicePrefix?: string;
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
+  loginFailRate?: number;
+  loginFailBurst?: number;
 }
 
 const QUOTA_SWITCHES = ['signalSize', 'publishCounter', 'trafficRate', 'disconnect'] as const;
@@ -163,6 +165,8 @@ function buildProgram(): Command {
     .option('--redis-service-prefix <prefix>', "keys the redis service may touch must start with this (default: any key but the key store's device:*)")
     .option('--max-connections <n>', 'most open connections, both transports (default: the open-file limit less 10 %, at least 256 spare; 0 = no cap)', nonNegativeInteger)
     .option('--max-connections-per-address <n>', 'most open connections from one client address (default: 1024; 0 = no cap)', nonNegativeInteger)
+    .option('--login-fail-rate <n>', 'failed logins per second one client address may make once its burst is spent (default: 2)', positiveInteger)
+    .option('--login-fail-burst <n>', 'failed logins one client address may make at once (default: 10)', positiveInteger)
     .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
     .option('--admin-token <token>', 'bearer token for the admin HTTP API and the dashboard (default: IOSIG_ADMIN_TOKEN)');
   return program
@@ -311,6 +315,12 @@ export async function main(argv: string[]): Promise<void> {
   if (opts.adminToken !== undefined) input.adminToken = opts.adminToken;
   if (opts.maxConnections !== undefined) input.maxConnections = opts.maxConnections;
   if (opts.maxConnectionsPerAddress !== undefined) input.maxConnectionsPerAddress = opts.maxConnectionsPerAddress;
+  if (opts.loginFailRate !== undefined || opts.loginFailBurst !== undefined) {
+    input.loginLimits = {
+      ...(opts.loginFailRate !== undefined ? { addressRate: opts.loginFailRate } : {}),
+      ...(opts.loginFailBurst !== undefined ? { addressBurst: opts.loginFailBurst } : {}),
+    };
+  }
   const serviceNames = (Array.isArray(opts.attachServices) ? opts.attachServices : [])
     .flatMap((name) => name.split(','))
     .filter((name) => name !== '');

@@ -306,6 +306,13 @@ describe('io-server output', () => {
     assert.ok(out.includes('dev1.***.CID1.3'), out);
   });
 
+  it('--login-fail-rate and --login-fail-burst set the per-address login throttle', async () => {
+    const out = await runCli(['-L', '0', '--host', '127.0.0.1', '-o', '--login-fail-rate', '5', '--login-fail-burst', '20'], /services:/);
+    assert.match(out, /addressRate: 5/);
+    assert.match(out, /addressBurst: 20/);
+    assert.match(out, /deviceBurst: 5/, 'the device limits keep their defaults');
+  });
+
   it('a failed SIGHUP reload says it failed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'iosig-hup-'));
     try {
