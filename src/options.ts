@@ -1,6 +1,7 @@
 // Server options with their defaults (PROTOCOL.md §9.1, plus iosig's own limits).
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
 import { escapingLog } from './logging/escape.js';
+import { resolveClusterOptions, type ClusterOptions, type ClusterOptionsInput } from './cluster/cluster-options.js';
 import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from './connection/admission.js';
@@ -100,9 +101,13 @@ export interface ServerOptions {
   sealThreads: number | undefined;
   /** Encrypted messages from this many bytes on are sealed/opened off the event loop (default 64 KiB). */
   sealAsyncFrom: number;
+  /** Cluster membership over Redis (`--cluster`); null = a single node. */
+  cluster: ClusterOptions | null;
 }
 
-export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits'>> & {
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster'>> & {
+  /** Join a cluster over Redis (issue 10); null/undefined = a single node. */
+  cluster?: ClusterOptionsInput | null;
   useQuota?: Partial<QuotaSwitches>;
   loginLimits?: Partial<LoginLimits>;
   retain?: Partial<RetainOptions>;
@@ -188,5 +193,6 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     log: escapingLog(input.log ?? ((line: string) => console.log(line))),
     sealThreads: input.sealThreads,
     sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
+    cluster: input.cluster ? resolveClusterOptions(input.cluster) : null,
   };
 }

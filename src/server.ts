@@ -27,6 +27,9 @@ import type { CallRequest } from './protocol/rpc.js';
 import type { Caller, ServiceReply } from './services/service.js';
 import { ServerMetrics } from './metrics/sample.js';
 import { firstOf, pageByKey, pageBySsid, type Page } from './http/paging.js';
+import { BrokerCluster } from './cluster/broker-cluster.js';
+import { clusterBrokerOf } from './cluster/server-broker.js';
+import type { ClusterSample } from './metrics/cluster-sample.js';
 import type { Service, ServiceHost } from './services/service.js';
 import type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
 
@@ -38,6 +41,9 @@ const SIGNAL_TAP_BYTES = 256;
 /** Most channels named in one connection's description; `channelCount` has the total. */
 export const CHANNELS_LISTED = 100;
 
+
+/** How long a starting node waits for Redis before serving anyway (it joins the cluster when Redis answers). */
+const CLUSTER_JOIN_MS = 5000;
 
 export class IosigServer implements ConnectionHost<Connection>, ServiceHost, BrokerView {
   readonly options: ServerOptions;
@@ -68,6 +74,12 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   private closing: Promise<void> | null = null;
   private http: HttpHandle | null = null;
   private metricsSampler: ServerMetrics | null = null;
+  /** This node's part in a cluster (`--cluster`); null on a single node. */
+  cluster: BrokerCluster | null = null;
+  /** Set only in a cluster: single-node logins stay synchronous. */
+  claimCid?: ConnectionHost<Connection>['claimCid'];
+  /** Set only in a cluster: sudo `cid` lists every node's CIDs. */
+  clusterCids?: ServiceHost['clusterCids'];
 
   constructor(input: ServerOptionsInput & { services?: Service[] }) {
     this.options = resolveOptions(input);
@@ -79,6 +91,10 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
     this.admission = new Admission(this.options);
     this.audit = new SessionAudit(() => this.keyStore, { ...DEFAULT_AUDIT_LIMITS, pollMs: this.options.sessionAuditMs });
+    if (this.options.cluster) {
+      this.claimCid = (cid) => this.cluster?.claimLogin(cid) ?? Promise.resolve({ ok: true });
+      this.clusterCids = () => this.cluster?.allCids() ?? Promise.resolve(null);
+    }
     this.ready = this.listen();
     // Callers that never await `ready` must not crash the process with an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -88,6 +104,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
     const admit = (peer: PeerInfo): boolean => this.admit(peer);
     try {
+      // Before any listener, so every CID and subscription is seen by the cluster from the start.
+      if (this.options.cluster) this.cluster = new BrokerCluster(clusterBrokerOf(this), this.options.cluster);
       if (this.options.auth) {
         const store = await openKeyStore(this.options.auth, (line) => this.log(line));
         this.keyStore = store;
@@ -113,6 +131,9 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       throw err;
     }
     this.sweepTimer = setInterval(() => this.sweep(), this.options.timeout);
+    if (this.cluster && !(await this.cluster.node.waitReady(CLUSTER_JOIN_MS))) {
+      this.log(`cluster: Redis ${this.options.cluster!.target.label} not reachable yet; serving local clients, joining when it answers`);
+    }
   }
 
   /**
@@ -273,8 +294,19 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.sendServerSignal(event, data);
   }
 
-  /** One message to every connection as is, through the stream group (sealed per encrypted session). */
+  /** The cluster part of a metrics sample (null on a single node). */
+  clusterSample(): ClusterSample | null {
+    return this.cluster?.sample() ?? null;
+  }
+
+  /** One message to every connection of the cluster as is (sealed per encrypted session); returns local receivers. */
   private broadcast(msg: Uint8Array): number {
+    this.cluster?.everyone(msg);
+    return this.broadcastLocal(msg);
+  }
+
+  /** One message to every local connection as is, through the stream group. */
+  broadcastLocal(msg: Uint8Array): number {
     const out = new Outbound(msg);
     for (const conn of this.connections) this.router.stream.deliverTo(conn, out);
     return this.connections.size;
@@ -425,6 +457,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.metricsSampler?.close();
     this.metricsSampler = null;
     await this.cong?.close();
+    await this.cluster?.close();
     await this.services.close();
     await this.keyStore?.close();
     this.keyStore = null;

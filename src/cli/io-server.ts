@@ -18,6 +18,9 @@ import {
 import { MIN_TIMEOUT_MS, describe } from './server-defaults.js';
 import { versionText } from './version.js';
 import { maskSecrets } from './mask-secrets.js';
+import { addClusterOptions, clusterInput, type ClusterFlags } from './cluster-flags.js';
+import { concretePort, isWorker, runPrimary, workersProblem } from './workers.js';
+import { defaultNodeId } from '../cluster/cluster-options.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';
 import type { Service } from '../services/service.js';
 
@@ -28,7 +31,7 @@ const FORCE_EXIT_MS = 1_800;
 /** Rows in a `-m 2` / `-m 3` table: a console table of every connection would stall a busy broker. */
 const METRIC_TABLE_ROWS = 100;
 
-interface CliOptions {
+interface CliOptions extends ClusterFlags {
   listen?: number;
   listenCongport?: number;
   host?: string;
@@ -169,7 +172,7 @@ function buildProgram(): Command {
     .option('--login-fail-burst <n>', 'failed logins one client address may make at once (default: 10)', positiveInteger)
     .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
     .option('--admin-token <token>', 'bearer token for the admin HTTP API and the dashboard (default: IOSIG_ADMIN_TOKEN)');
-  return program
+  return addClusterOptions(program)
     .helpOption('-h, --help', 'print this help')
     .addHelpText(
       'after',
@@ -179,11 +182,28 @@ function buildProgram(): Command {
         '  io-server -l 7777                 WebSocket on port 7777',
         '  io-server -L 8888                 CongSocket on port 8888',
         '  io-server -l 7777 -L 8888 -m 1    both, with a memory and traffic table every 5 s',
+        '  io-server -l 7777 -L 8888 --cluster redis://10.0.0.5:6379   one node of a cluster',
       ].join('\n'),
     )
     .configureOutput({ outputError: (text, write) => write(`io-server: ${text}`) })
     .showHelpAfterError('(run io-server -h for the list of options)')
     .exitOverride();
+}
+
+/** --workers in the primary process: checks the flags, fixes the ports, runs the workers until they stop. */
+async function startWorkers(opts: CliOptions, argv: string[]): Promise<number> {
+  const workers = opts.workers!;
+  const problem = workersProblem(workers, opts.cluster, process.env);
+  if (problem) {
+    warn(`io-server: error: ${problem}`);
+    return EXIT_BAD_COMMAND_LINE;
+  }
+  const host = opts.host ?? SERVER_DEFAULTS.host;
+  // Every worker must bind the same ports, so a 0 (any free port) is chosen once, here.
+  const args = argv.slice(2);
+  if (opts.listen !== undefined) args.push('-l', String(await concretePort(opts.listen, host)));
+  if (opts.listenCongport !== undefined) args.push('-L', String(await concretePort(opts.listenCongport, host)));
+  return runPrimary(workers, args, opts.nodeId ?? defaultNodeId(), (line) => console.log(line));
 }
 
 function warn(line: string): void {
@@ -278,6 +298,11 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
 
+  if (opts.workers !== undefined && !isWorker()) {
+    process.exitCode = await startWorkers(opts, argv);
+    return;
+  }
+
   let timeout = opts.timeout;
   if (timeout !== undefined && timeout < MIN_TIMEOUT_MS) {
     warn(`io-server: --timeout ${timeout} ms is below the minimum, using ${MIN_TIMEOUT_MS} ms`);
@@ -320,6 +345,14 @@ export async function main(argv: string[]): Promise<void> {
       ...(opts.loginFailRate !== undefined ? { addressRate: opts.loginFailRate } : {}),
       ...(opts.loginFailBurst !== undefined ? { addressBurst: opts.loginFailBurst } : {}),
     };
+  }
+  try {
+    const cluster = await clusterInput(opts, (line) => console.log(line));
+    if (cluster) input.cluster = cluster;
+  } catch (err) {
+    warn(`io-server: error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = EXIT_BAD_COMMAND_LINE;
+    return;
   }
   const serviceNames = (Array.isArray(opts.attachServices) ? opts.attachServices : [])
     .flatMap((name) => name.split(','))

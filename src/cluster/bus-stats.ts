@@ -1,12 +1,14 @@
 // Plain counters of one node's bus, read by /metrics, /api/status and the heartbeat record.
 export class BusStats {
-  /** Envelopes this node sent to Redis. */
+  /** Data envelopes (publish, unicast, everyone) this node sent to Redis. */
   published = 0;
-  /** Sum of PUBLISH replies: how many node subscriptions Redis delivered those envelopes to (own echo included). */
+  /** Sum of their PUBLISH replies: how many node subscriptions Redis delivered them to (own echo included). */
   redisDeliveries = 0;
-  /** Envelopes received from other nodes and acted on. */
+  /** Control envelopes sent (interest announcements, snapshots, requests, pings). */
+  controlSent = 0;
+  /** Data envelopes received from other nodes. */
   received = 0;
-  /** Own envelopes that came back (this node had interest too) and were ignored. */
+  /** Own publishes that came back (this node had interest too) and were ignored. */
   echoes = 0;
   /** Cross-node messages lost: sent while Redis was away, refused by Redis, or over the in-flight bound. */
   dropped = 0;

@@ -1,9 +1,14 @@
-// The cluster bus: Redis pub/sub between nodes. Interest-based — a node subscribes to the Redis channel of a
-// channel key only while one of its own clients subscribes to it, and to one channel per CID it holds — so a
-// publish reaches Redis once and Redis forwards it only to the nodes that want it. Own echoes are ignored.
+// The cluster bus: Redis pub/sub between nodes, interest-based at both ends.
+// - A node subscribes to the Redis channel of a channel key only while one of its own clients subscribes to it
+//   (and to one channel per CID it holds), so Redis forwards a publish only to the nodes that want it.
+// - Nodes announce those interests on a control channel (NATS-style), so a publisher knows whether any other
+//   node wants a key: a publish nobody elsewhere wants costs no Redis traffic at all, and one that is wanted
+//   reaches Redis once. Lost announcements are detected by sequence number and repaired with a snapshot.
+// Own echoes (this node wanting its own publish) are ignored.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BusStats } from './bus-stats.js';
+import { RemoteInterest, type InterestChange } from './remote-interest.js';
 import { decodeEnvelope, encodeEnvelope, KIND, type Envelope } from './envelope.js';
 import type { PubSubLinks } from './redis-links.js';
 
@@ -29,6 +34,11 @@ export interface BusLimits {
 
 export const BUS_LIMITS: BusLimits = { maxInFlight: 100_000, maxPendingRequests: 10_000, subscribeBatch: 1000 };
 
+/** Keys per SNAPSHOT envelope. */
+const SNAPSHOT_CHUNK = 10_000;
+/** After a (re)connect, nodes that sent no snapshot within this time are taken as gone. */
+const SYNC_GRACE_MS = 5000;
+
 interface Pending {
   resolve: (result: string | null) => void;
   timer: NodeJS.Timeout;
@@ -36,8 +46,24 @@ interface Pending {
 
 export class ClusterBus {
   readonly stats = new BusStats();
-  /** 'ready' once every interest is subscribed after a (re)connect; 'down' when Redis goes away. */
+  /**
+   * 'ready' once every interest is subscribed after a (re)connect; 'down' when Redis goes away;
+   * 'remote-interest' (InterestChange) when the first other node wants a key or the last one stops.
+   */
   readonly events = new EventEmitter();
+  /** What the other nodes want. */
+  readonly remote: RemoteInterest;
+  /** Channel keys our clients subscribe to. */
+  private readonly localKeys = new Set<string>();
+  /** Keys the other nodes have been told about (or will be, in the pending batch). */
+  private readonly announced = new Set<string>();
+  private readonly pendingAdd = new Set<string>();
+  private readonly pendingRemove = new Set<string>();
+  private announceScheduled = false;
+  private ctlSeq = 0;
+  private readonly controlChannel: string;
+  private readonly snapshotFrom = new Set<string>();
+  private syncTimer: NodeJS.Timeout | null = null;
   /** Redis channel names this node subscribes to (interests, CIDs, its node channel, the everyone channel). */
   private readonly wanted = new Set<string>();
   private seq = 0;
@@ -59,8 +85,11 @@ export class ClusterBus {
   ) {
     this.ownChannel = this.nodeChannel(nodeId);
     this.everyoneChannel = `${prefix}:all`;
+    this.controlChannel = `${prefix}:ctl`;
+    this.remote = new RemoteInterest((change: InterestChange) => this.events.emit('remote-interest', change));
     this.wanted.add(this.ownChannel);
     this.wanted.add(this.everyoneChannel);
+    this.wanted.add(this.controlChannel);
     links.onMessage((channel, payload) => this.onMessage(channel, payload));
     links.events.on('up', () => void this.resync());
     links.events.on('down', () => this.goDown());
@@ -86,14 +115,63 @@ export class ClusterBus {
 
   // ---- interest ---------------------------------------------------------------------------
 
-  /** A local client subscribes to `key` (the first one on this node). */
+  /** A local client subscribes to `key` (the first one on this node): subscribe, then tell the others. */
   addInterest(key: string): void {
-    this.want(this.keyChannel(key));
+    if (this.localKeys.has(key)) return;
+    this.localKeys.add(key);
+    const subscribed = this.want(this.keyChannel(key));
+    // Announced only once Redis confirmed the subscription, so a publisher that hears of it is heard by us.
+    if (subscribed) void subscribed.then((ok) => ok && this.announce(key));
   }
 
-  /** The last local subscriber of `key` left. */
+  /** The last local subscriber of `key` left: tell the others, then unsubscribe. */
   removeInterest(key: string): void {
+    if (!this.localKeys.delete(key)) return;
+    if (this.announced.delete(key) && !this.pendingAdd.delete(key)) {
+      this.pendingRemove.add(key);
+      this.scheduleAnnounce();
+    }
     this.unwant(this.keyChannel(key));
+  }
+
+  /** True when another node wants `key` (a publish must go to Redis). */
+  remoteWants(key: string): boolean {
+    return this.remote.wants(key);
+  }
+
+  private announce(key: string): void {
+    if (!this.localKeys.has(key) || this.announced.has(key)) return;
+    this.announced.add(key);
+    if (!this.pendingRemove.delete(key)) this.pendingAdd.add(key);
+    this.scheduleAnnounce();
+  }
+
+  /** Interest changes of one event-loop turn go out as one envelope. */
+  private scheduleAnnounce(): void {
+    if (this.announceScheduled) return;
+    this.announceScheduled = true;
+    setImmediate(() => {
+      this.announceScheduled = false;
+      if (!this.ready || (this.pendingAdd.size === 0 && this.pendingRemove.size === 0)) return;
+      const added = [...this.pendingAdd];
+      const removed = [...this.pendingRemove];
+      this.pendingAdd.clear();
+      this.pendingRemove.clear();
+      const env: Envelope = { kind: KIND.INTEREST, node: this.nodeId, seq: ++this.seq, ctlSeq: ++this.ctlSeq, added, removed };
+      void this.send(this.controlChannel, env);
+    });
+  }
+
+  /** Tells `channel` (the control channel, or one node's) every key we want. */
+  private sendSnapshot(channel: string): void {
+    const keys = [...this.announced];
+    const ctlSeq = this.ctlSeq;
+    let part = 0;
+    do {
+      const slice = keys.slice(part * SNAPSHOT_CHUNK, (part + 1) * SNAPSHOT_CHUNK);
+      void this.send(channel, { kind: KIND.SNAPSHOT, node: this.nodeId, seq: ++this.seq, ctlSeq, keys: slice, part });
+      part++;
+    } while (part * SNAPSHOT_CHUNK < keys.length);
   }
 
   /** This node holds `cid`: unicasts to it come here. */
@@ -109,15 +187,22 @@ export class ClusterBus {
     return this.wanted.has(this.keyChannel(key));
   }
 
-  get interestCount(): number {
-    return this.wanted.size;
+  /** Channel keys local clients subscribe to. */
+  get localInterestCount(): number {
+    return this.localKeys.size;
   }
 
-  private want(channel: string): void {
-    if (this.wanted.has(channel)) return;
+  /** Resolves true once subscribed; null while down or resyncing (the resync subscribes everything wanted). */
+  private want(channel: string): Promise<boolean> | null {
+    if (this.wanted.has(channel)) return null;
     this.wanted.add(channel);
-    // While resyncing or down, the resync subscribes everything in `wanted`.
-    if (this.ready) this.track(this.links.subscribe([channel]));
+    if (!this.ready) return null;
+    const done = this.links.subscribe([channel]);
+    this.track(done);
+    return done.then(
+      () => true,
+      () => false,
+    );
   }
 
   private unwant(channel: string): void {
@@ -168,7 +253,30 @@ export class ClusterBus {
     }
     this.stats.resubscribes++;
     this.ready = true;
+    // Everything we want is subscribed: announce it whole, and ask the others for theirs.
+    this.announced.clear();
+    for (const key of this.localKeys) this.announced.add(key);
+    this.pendingAdd.clear();
+    this.pendingRemove.clear();
+    this.sendSnapshot(this.controlChannel);
+    this.snapshotFrom.clear();
+    void this.send(this.controlChannel, { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    this.syncTimer = setTimeout(() => this.forgetSilentNodes(), SYNC_GRACE_MS);
+    this.syncTimer.unref();
     this.events.emit('ready');
+  }
+
+  /** Nodes that did not answer our sync are gone (they died while Redis was away). */
+  private forgetSilentNodes(): void {
+    this.syncTimer = null;
+    for (const node of this.remote.nodes()) if (!this.snapshotFrom.has(node)) this.remote.forget(node);
+  }
+
+  /** A node was found dead (by us or another survivor): tell everyone to forget its interests. */
+  announceGone(node: string): void {
+    this.remote.forget(node);
+    void this.send(this.controlChannel, { kind: KIND.GONE, node: this.nodeId, seq: ++this.seq, dead: node });
   }
 
   private goDown(): void {
@@ -196,6 +304,10 @@ export class ClusterBus {
 
   /** Asks `node` something; null when it does not answer within `timeoutMs` (dead, or Redis away). */
   request(node: string, op: string, arg: string, timeoutMs: number): Promise<string | null> {
+    return this.ask(this.nodeChannel(node), op, arg, timeoutMs);
+  }
+
+  private ask(channel: string, op: string, arg: string, timeoutMs: number): Promise<string | null> {
     if (this.pending.size >= this.limits.maxPendingRequests) return Promise.resolve(null);
     const id = ++this.nextRequestId;
     return new Promise((resolve) => {
@@ -205,10 +317,15 @@ export class ClusterBus {
       }, timeoutMs);
       this.pending.set(id, { resolve, timer });
       const env: Envelope = { kind: KIND.REQUEST, node: this.nodeId, seq: ++this.seq, id, op, arg };
-      void this.send(this.nodeChannel(node), env).then((n) => {
+      void this.send(channel, env).then((n) => {
         if (n === 0) this.settle(id, null);
       });
     });
+  }
+
+  /** Asks whichever node holds `cid` (through its unicast channel); null when none answers in time. */
+  requestByCid(cid: string, op: string, arg: string, timeoutMs: number): Promise<string | null> {
+    return this.ask(this.cidChannel(cid), op, arg, timeoutMs);
   }
 
   /** Measures the bus round trip through Redis (own node channel). */
@@ -223,11 +340,13 @@ export class ClusterBus {
       return Promise.resolve(0);
     }
     this.inFlight++;
-    this.stats.published++;
+    const data = env.kind <= KIND.EVERYONE;
+    if (data) this.stats.published++;
+    else this.stats.controlSent++;
     return this.links.publish(channel, encodeEnvelope(env)).then(
       (receivers) => {
         this.inFlight--;
-        this.stats.redisDeliveries += receivers;
+        if (data) this.stats.redisDeliveries += receivers;
         return receivers;
       },
       () => {
@@ -248,10 +367,10 @@ export class ClusterBus {
     }
     if (env.node === this.nodeId) {
       if (env.kind === KIND.PING) this.recordLag(performance.now() - env.sentAt);
-      else this.stats.echoes++;
+      else if (env.kind === KIND.PUBLISH) this.stats.echoes++;
       return;
     }
-    this.stats.received++;
+    if (env.kind <= KIND.EVERYONE) this.stats.received++;
     try {
       this.dispatch(env);
     } catch {
@@ -280,7 +399,30 @@ export class ClusterBus {
         return this.settle(env.id, env.result);
       case KIND.PING:
         return;
+      case KIND.INTEREST:
+        if (!this.remote.inSequence(env.node, env.ctlSeq)) this.askSnapshot(env.node);
+        for (const key of env.added) this.remote.add(env.node, key);
+        for (const key of env.removed) this.remote.remove(env.node, key);
+        return;
+      case KIND.SNAPSHOT:
+        this.snapshotFrom.add(env.node);
+        if (env.part === 0) this.remote.replace(env.node, env.keys, env.ctlSeq);
+        else for (const key of env.keys) this.remote.add(env.node, key);
+        return;
+      case KIND.SYNC:
+        return this.sendSnapshot(this.nodeChannel(env.node));
+      case KIND.GONE:
+        if (env.dead === this.nodeId) {
+          // We were presumed dead (unreachable for a lease): tell everyone again what we want.
+          this.sendSnapshot(this.controlChannel);
+          return;
+        }
+        return this.remote.forget(env.dead);
     }
+  }
+
+  private askSnapshot(node: string): void {
+    void this.send(this.nodeChannel(node), { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
   }
 
   private settle(id: number, result: string | null): void {
@@ -296,8 +438,14 @@ export class ClusterBus {
     if (ms > this.stats.maxLagMs) this.stats.maxLagMs = ms;
   }
 
+  /** A clean leave: the others forget our interests at once. */
+  async leave(): Promise<void> {
+    await this.send(this.controlChannel, { kind: KIND.GONE, node: this.nodeId, seq: ++this.seq, dead: this.nodeId });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.syncTimer) clearTimeout(this.syncTimer);
     this.ready = false;
     for (const id of [...this.pending.keys()]) this.settle(id, null);
     await this.links.close();

@@ -12,6 +12,8 @@ export interface ClusterHost {
   probeCid(cid: string): Promise<boolean>;
   /** Another node's login replaces ours (replace policy): close the local holder without a close notice. */
   evictCid(cid: string): Promise<void>;
+  /** The CID-retained message `topic` (`$x`) of a local connection, for a subscriber on another node. */
+  retainedOf(cid: string, topic: string): Buffer | undefined;
   /** Every CID held locally (restored into Redis after it lost them). */
   localCids(): string[];
   /** Local connection count and listener address, for the node's status record. */

@@ -7,7 +7,7 @@ import { CidSpace } from './cid-space.js';
 import type { ClusterHost } from './cluster-host.js';
 import type { ClusterOptions } from './cluster-options.js';
 import { NodeRegistry, type NodeStatus } from './node-registry.js';
-import { openLinks, type PubSubLinks } from './redis-links.js';
+import { openLinks, type PubSubLinks, type RedisCommands } from './redis-links.js';
 import { encodeSignal } from '../protocol/messages.js';
 import { PAYLOAD } from '../protocol/codes.js';
 
@@ -25,6 +25,8 @@ export class ClusterNode {
   private readonly space: CidSpace;
   private readonly claims: CidClaims;
   readonly startedAt = Date.now();
+  /** Every live node as read at the last heartbeat. */
+  knownNodes: NodeStatus[] = [];
 
   constructor(
     readonly options: ClusterOptions,
@@ -41,6 +43,7 @@ export class ClusterNode {
       beat: async () => {
         this.bus.ping();
         await this.space.renew();
+        this.knownNodes = await this.registry.nodes();
       },
       reap: (node, cids) => this.reap(node, cids),
       log: (l) => host.log(l),
@@ -85,6 +88,10 @@ export class ClusterNode {
       everyone: (msg) => host.deliverEveryone(msg),
       request: async (op, arg) => {
         if (op === 'probe') return (await host.probeCid(arg)) ? 'alive' : this.releaseStale(arg);
+        if (op === 'retained') {
+          const sep = arg.indexOf('\n');
+          return host.retainedOf(arg.slice(0, sep), arg.slice(sep + 1))?.toString('base64') ?? '';
+        }
         if (op === 'evict') {
           await host.evictCid(arg);
           return 'done';
@@ -100,6 +107,22 @@ export class ClusterNode {
   }
 
   // ---- CIDs -------------------------------------------------------------------------------
+
+  /** The Redis connection for plain commands (retained store, status). */
+  get commands(): RedisCommands {
+    return this.links.commands;
+  }
+
+  /** The CID-retained message `topic` of `cid`, held on another node; undefined when none or no answer. */
+  async fetchCidRetained(cid: string, topic: string): Promise<Buffer | undefined> {
+    const reply = await this.bus.requestByCid(cid, 'retained', `${cid}\n${topic}`, REMOTE_LOGIN_TIMEOUT_MS);
+    return reply ? Buffer.from(reply, 'base64') : undefined;
+  }
+
+  /** An anonymous CID candidate from this node's slot (the router retries while it is held locally). */
+  anonymousCandidate(): string {
+    return this.space.candidate();
+  }
 
   /** A new anonymous CID unique across the cluster; `taken` checks the local index. */
   anonymousCid(taken: (cid: string) => boolean): string {
@@ -170,13 +193,14 @@ export class ClusterNode {
 
   /** A dead node's devices: their watchers get `<cid>@state` and `<cid>@$state` "close", as if they had closed here. */
   private async reap(node: string, cids: string[]): Promise<void> {
+    this.bus.announceGone(node);
     for (const cid of cids) {
       for (const topic of ['@state', '@$state']) {
         const tag = cid + topic;
         const key = 'CID:' + tag;
         const msg = encodeSignal(tag, PAYLOAD.TEXT, CLOSE_TEXT);
         this.host.deliverPublish(key, msg, -1);
-        this.bus.publish(key, msg);
+        if (this.bus.remoteWants(key)) this.bus.publish(key, msg);
       }
       if (!cid.startsWith('?')) await this.claims.release(cid, node);
     }
@@ -219,6 +243,7 @@ export class ClusterNode {
   async close(): Promise<void> {
     await this.bus.flush().catch(() => undefined);
     if (this.links.isUp) {
+      await this.bus.leave().catch(() => undefined);
       await this.registry.leave().catch(() => undefined);
       await this.space.release().catch(() => undefined);
     }

@@ -15,6 +15,14 @@ export const KIND = {
   REPLY: 5,
   /** A bus round trip probe to the node's own channel: [kind, node, seq, sentAtMs]. */
   PING: 6,
+  /** Interest changes on the control channel: [kind, node, seq, ctlSeq, added[], removed[]]. */
+  INTEREST: 7,
+  /** Every key a node wants, in parts (part 0 replaces, later parts add): [kind, node, seq, ctlSeq, keys[], part]. */
+  SNAPSHOT: 8,
+  /** "Send me your snapshot" (to everyone on the control channel, or to one node): [kind, node, seq]. */
+  SYNC: 9,
+  /** A node was found dead: forget its interests: [kind, node, seq, deadNode]. */
+  GONE: 10,
 } as const;
 
 export type Envelope =
@@ -23,7 +31,11 @@ export type Envelope =
   | { kind: typeof KIND.EVERYONE; node: string; seq: number; msg: Buffer }
   | { kind: typeof KIND.REQUEST; node: string; seq: number; id: number; op: string; arg: string }
   | { kind: typeof KIND.REPLY; node: string; seq: number; id: number; result: string }
-  | { kind: typeof KIND.PING; node: string; seq: number; sentAt: number };
+  | { kind: typeof KIND.PING; node: string; seq: number; sentAt: number }
+  | { kind: typeof KIND.INTEREST; node: string; seq: number; ctlSeq: number; added: string[]; removed: string[] }
+  | { kind: typeof KIND.SNAPSHOT; node: string; seq: number; ctlSeq: number; keys: string[]; part: number }
+  | { kind: typeof KIND.SYNC; node: string; seq: number }
+  | { kind: typeof KIND.GONE; node: string; seq: number; dead: string };
 
 // Plain arrays, no records: every node decodes every envelope without shared structure state.
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -42,12 +54,21 @@ export function encodeEnvelope(e: Envelope): Buffer {
       return packr.pack([e.kind, e.node, e.seq, e.id, e.result]);
     case KIND.PING:
       return packr.pack([e.kind, e.node, e.seq, e.sentAt]);
+    case KIND.INTEREST:
+      return packr.pack([e.kind, e.node, e.seq, e.ctlSeq, e.added, e.removed]);
+    case KIND.SNAPSHOT:
+      return packr.pack([e.kind, e.node, e.seq, e.ctlSeq, e.keys, e.part]);
+    case KIND.SYNC:
+      return packr.pack([e.kind, e.node, e.seq]);
+    case KIND.GONE:
+      return packr.pack([e.kind, e.node, e.seq, e.dead]);
   }
 }
 
 const isBytes = (v: unknown): v is Buffer => v instanceof Uint8Array;
 const isText = (v: unknown): v is string => typeof v === 'string';
 const isNumber = (v: unknown): v is number => typeof v === 'number';
+const isTextList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isText);
 
 /** Decodes one envelope; anything malformed (another program on the channel, a newer node) gives null. */
 export function decodeEnvelope(bytes: Buffer): Envelope | null {
@@ -72,6 +93,14 @@ export function decodeEnvelope(bytes: Buffer): Envelope | null {
       return isNumber(v[3]) && isText(v[4]) ? { kind, node, seq, id: v[3], result: v[4] } : null;
     case KIND.PING:
       return isNumber(v[3]) ? { kind, node, seq, sentAt: v[3] } : null;
+    case KIND.INTEREST:
+      return isNumber(v[3]) && isTextList(v[4]) && isTextList(v[5]) ? { kind, node, seq, ctlSeq: v[3], added: v[4], removed: v[5] } : null;
+    case KIND.SNAPSHOT:
+      return isNumber(v[3]) && isTextList(v[4]) && isNumber(v[5]) ? { kind, node, seq, ctlSeq: v[3], keys: v[4], part: v[5] } : null;
+    case KIND.SYNC:
+      return { kind, node, seq };
+    case KIND.GONE:
+      return isText(v[3]) ? { kind, node, seq, dead: v[3] } : null;
     default:
       return null;
   }

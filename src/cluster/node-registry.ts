@@ -2,23 +2,9 @@
 // holds in a Redis set. A node whose lease expired is dead: one survivor (a short lock decides which) reaps it —
 // publishes its devices' close notices, releases their claims and forgets it.
 import type { RedisCommands } from './redis-links.js';
+import type { NodeStatus } from '../metrics/cluster-sample.js';
 
-/** What a node says about itself every heartbeat (shown by /api/status, the dashboard and /metrics). */
-export interface NodeStatus {
-  id: string;
-  /** Where its listeners are (host:wsPort / host:congPort), as configured. */
-  address: string;
-  startedAt: number;
-  connections: number;
-  /** Bus round trip through Redis, ms (-1 unknown). */
-  lagMs: number;
-  /** Cross-node messages it lost (sent while Redis was away...). */
-  dropped: number;
-  published: number;
-  received: number;
-  /** When this record was written (its clock). */
-  at: number;
-}
+export type { NodeStatus };
 
 export interface RegistryHooks {
   status(): NodeStatus;

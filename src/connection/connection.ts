@@ -488,6 +488,9 @@ export class Connection implements Session, LinkOwner {
 
   // ---- closing ------------------------------------------------------------------------------
 
+  /** Set when the CID lives on elsewhere (replaced by a login on another cluster node): no close notices. */
+  quietClose = false;
+
   /**
    * The one way the server ends a connection. The first call records the reason and logs it; a later forceful
    * call (e.g. shutdown during a graceful close) still tears the link down. The link reports back once, through
@@ -514,7 +517,7 @@ export class Connection implements Session, LinkOwner {
     const { router } = this.host;
     // It can no longer receive anything, so its own subscriptions go first.
     router.unsubscribeAll(this);
-    if (!(this.host.options.membersOnly && !this.authorized)) {
+    if (!this.quietClose && !(this.host.options.membersOnly && !this.authorized)) {
       router.publish(this, encodeSignal('@state', PAYLOAD.TEXT, CLOSE_TEXT), '@state');
       router.publish(this, encodeSignal('@$state', PAYLOAD.TEXT, CLOSE_TEXT), '@$state');
     }

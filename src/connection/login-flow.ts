@@ -137,7 +137,7 @@ export class LoginFlow implements LoginPort {
   }
 
   /** The key store answered for a certificate or bearer identity. */
-  private identified(identity: PresentedIdentity, verdict: IdentityVerdict): void {
+  private identified(identity: PresentedIdentity, verdict: IdentityVerdict, claimed = false): void {
     const s = this.s;
     const { host } = s;
     if (!verdict.ok) {
@@ -148,6 +148,16 @@ export class LoginFlow implements LoginPort {
     }
     const { record, level } = verdict;
     const existing = host.router.cids.get(record.cid);
+    if (!existing && !claimed && host.claimCid) {
+      // Cluster: no local holder, so the CID is claimed cluster-wide first (the holder's node applies the policy).
+      void host.claimCid(record.cid).then((claim) => {
+        if (s.closed) return;
+        if (claim.ok) return s.contain('an identity verdict', () => this.identified(identity, verdict, true));
+        host.authLog(s, false, `${verdict.via}: ${claim.reason}`, 'duplicate');
+        s.close(claim.reason);
+      });
+      return;
+    }
     if (existing && existing !== s) {
       if (host.options.duplicateLogin === 'keep-old') {
         host.authLog(s, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
@@ -170,10 +180,21 @@ export class LoginFlow implements LoginPort {
   }
 
   /** Every check passed except the duplicate one, which needs the CID index as it is now. */
-  private admit(req: AuthRequest, record: DeviceRecord, key: Buffer, level: number, legacy: boolean): void {
+  private admit(req: AuthRequest, record: DeviceRecord, key: Buffer, level: number, legacy: boolean, claimed = false): void {
     const s = this.s;
     const { host } = s;
     const existing = host.router.cids.get(record.cid);
+    if (!existing && !claimed && host.claimCid) {
+      // Cluster: no local holder, so the CID is claimed cluster-wide first (the holder's node applies the policy).
+      void host.claimCid(record.cid).then((claim) => {
+        if (s.closed) return;
+        if (claim.ok) return s.contain('a login verdict', () => this.admit(req, record, key, level, legacy, true));
+        if (s.transport !== 'cong') return this.refuse(claim.reason, legacy, 'duplicate');
+        host.authLog(s, false, claim.reason, 'duplicate');
+        s.close(claim.reason);
+      });
+      return;
+    }
     if (existing === s) {
       // A repeated login with the same identity: ping (flushes a dead peer) and nothing else, like the reference.
       s.link.probe();

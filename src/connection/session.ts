@@ -45,6 +45,11 @@ export interface ConnectionHost<S extends Session = Session> {
   sessionAdmitted(session: S, record: DeviceRecord, level: number): void;
   /** Garbage received before the connection had a CID. */
   attackLog(session: S, reason: string, bytes: Uint8Array): void;
+  /**
+   * Cluster only: a login wants `cid`, which no local session holds; resolves once it is claimed cluster-wide
+   * (or refused under the duplicate-login policy, applied by the holder's node). Absent on a single node.
+   */
+  claimCid?(cid: string): Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
 /** The login messages a connection hands to its login flow (§4.4, §4.8). */

@@ -2,6 +2,7 @@
 // sample taken at scrape time, so the broker's hot path only ever bumps plain numbers.
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsSample, ServerMetrics } from './sample.js';
+import type { ClusterSample } from './cluster-sample.js';
 
 type Labels = Record<string, string>;
 type Reading = readonly [labels: Labels, value: number];
@@ -120,7 +121,48 @@ const DEFINITIONS: readonly MetricDefinition[] = [
     ],
   },
   { name: 'process_resident_memory_bytes', help: 'Resident set size of the process.', kind: 'gauge', read: single((s) => s.rssBytes) },
+  ...clusterDefinitions(),
 ];
+
+/** Cluster nodes only (no readings on a single node): the bus, its losses and the interest tables. */
+function clusterDefinitions(): MetricDefinition[] {
+  const of = (read: (c: ClusterSample) => number) => (s: MetricsSample): readonly Reading[] => (s.cluster ? [[NO_LABELS, read(s.cluster)]] : []);
+  return [
+    { name: 'iosig_cluster_bus_up', help: '1 when Redis is reachable and every interest is subscribed.', kind: 'gauge', read: of((c) => (c.ready ? 1 : 0)) },
+    {
+      name: 'iosig_cluster_dropped_total',
+      help: 'Cross-node messages lost: sent while Redis was away, refused by Redis, or over the in-flight bound.',
+      kind: 'counter',
+      read: of((c) => c.dropped),
+    },
+    {
+      name: 'iosig_cluster_envelopes_sent_total',
+      help: 'Envelopes sent to Redis: data (publishes, unicasts, broadcasts) or control (interest, sync, probes).',
+      kind: 'counter',
+      labelNames: ['kind'],
+      read: (s) => (s.cluster ? [[{ kind: 'data' }, s.cluster.published], [{ kind: 'control' }, s.cluster.controlSent]] : []),
+    },
+    {
+      name: 'iosig_cluster_redis_deliveries_total',
+      help: 'Node subscriptions Redis delivered this node\'s data envelopes to (own echo included).',
+      kind: 'counter',
+      read: of((c) => c.redisDeliveries),
+    },
+    { name: 'iosig_cluster_envelopes_received_total', help: 'Data envelopes received from other nodes.', kind: 'counter', read: of((c) => c.received) },
+    { name: 'iosig_cluster_echoes_total', help: 'Own publishes that came back from Redis and were ignored.', kind: 'counter', read: of((c) => c.echoes) },
+    { name: 'iosig_cluster_malformed_total', help: 'Envelopes that could not be read.', kind: 'counter', read: of((c) => c.malformed) },
+    { name: 'iosig_cluster_resubscribes_total', help: 'Full resubscriptions after Redis came back.', kind: 'counter', read: of((c) => c.resubscribes) },
+    { name: 'iosig_cluster_bus_lag_seconds', help: 'Last bus round trip through Redis.', kind: 'gauge', read: of((c) => Math.max(0, c.lagMs) / 1000) },
+    {
+      name: 'iosig_cluster_interests',
+      help: 'Channel keys wanted by local clients (scope="local") or by other nodes (scope="remote").',
+      kind: 'gauge',
+      labelNames: ['scope'],
+      read: (s) => (s.cluster ? [[{ scope: 'local' }, s.cluster.localInterests], [{ scope: 'remote' }, s.cluster.remoteKeys]] : []),
+    },
+    { name: 'iosig_cluster_nodes', help: 'Live nodes in the cluster.', kind: 'gauge', read: of((c) => c.totals.nodes) },
+  ];
+}
 
 export class PrometheusExporter {
   private readonly registry = new Registry();
@@ -128,6 +170,9 @@ export class PrometheusExporter {
   private current: MetricsSample | null = null;
 
   constructor(private readonly metrics: ServerMetrics) {
+    // In a cluster every series carries the node it came from, so one Prometheus can scrape every node.
+    const node = metrics.nodeId;
+    if (node) this.registry.setDefaultLabels({ node });
     for (const definition of DEFINITIONS) this.register(definition);
   }
 

@@ -1,12 +1,15 @@
 // One registry of the broker's numbers: the Prometheus exporter, the status API, the dashboard and the
 // `-m` console tables all read the same sample. Taking a sample reads counters; it never adds hot-path work.
 import type { MetricsSnapshot } from './counters.js';
+import type { ClusterSample } from './cluster-sample.js';
 import { EventLoopLag, type LagStats } from './event-loop-lag.js';
 
 /** What a sample needs from the server: its counters and a walk over live connections. */
 export interface MetricsSource {
   metrics(): MetricsSnapshot;
   readonly connections: Iterable<{ readonly transport: 'ws' | 'cong'; readonly authorized: boolean }>;
+  /** Cluster nodes only. */
+  clusterSample?(): ClusterSample | null;
 }
 
 export interface ConnectionCounts {
@@ -22,12 +25,19 @@ export interface MetricsSample extends MetricsSnapshot {
   connectionsByState: ConnectionCounts;
   eventLoopLag: LagStats;
   rssBytes: number;
+  /** Null on a single node. */
+  cluster: ClusterSample | null;
 }
 
 export class ServerMetrics {
   private readonly lag = new EventLoopLag();
 
   constructor(private readonly source: MetricsSource) {}
+
+  /** The cluster node id, or null on a single node (the Prometheus `node` label). */
+  get nodeId(): string | null {
+    return this.source.clusterSample?.()?.node ?? null;
+  }
 
   sample(): MetricsSample {
     return {
@@ -36,6 +46,7 @@ export class ServerMetrics {
       connectionsByState: this.countConnections(),
       eventLoopLag: this.lag.stats(),
       rssBytes: process.memoryUsage.rss(),
+      cluster: this.source.clusterSample?.() ?? null,
     };
   }
 

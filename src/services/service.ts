@@ -29,6 +29,8 @@ export interface ServiceHost {
   subscribersOf(key: string): string[] | null;
   /** Retained topics a connection holds (CID-retained) — for `sudo remote <cid> 4`. */
   retainedTopicsOf(cid: string): string[];
+  /** Cluster nodes: every CID online on any node (null when Redis cannot be asked). Absent on a single node. */
+  clusterCids?(): Promise<string[] | null>;
   /** Closes the connection holding `cid`; false when none does. */
   closeCid(cid: string, reason: string): boolean;
   readonly keyStore: KeyStore | null;

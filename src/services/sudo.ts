@@ -26,11 +26,15 @@ export function createSudoService(options: SudoOptions = {}): Service {
   };
 }
 
-function runHostCommand(caller: Caller, req: CallRequest, host: ServiceHost): ServiceReply {
+function runHostCommand(caller: Caller, req: CallRequest, host: ServiceHost): ServiceReply | Promise<ServiceReply> {
   switch (req.topic) {
-    case 'cid':
+    case 'cid': {
       // Online CIDs only: a connection that has not sent CID_REQ yet has none.
-      return success(host.connectionList().map((info) => info.cid).filter((cid) => cid !== ''));
+      const local = (): string[] => host.connectionList().map((info) => info.cid).filter((cid) => cid !== '');
+      // In a cluster: every node's CIDs (from Redis); this node's alone if Redis cannot be asked.
+      if (host.clusterCids) return host.clusterCids().then((all) => success(all ?? local()));
+      return success(local());
+    }
     case 'remotes':
     case 'clients':
       return success(host.connectionList().map(remoteLine));

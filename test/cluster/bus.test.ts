@@ -99,6 +99,27 @@ for (const mode of ['standalone', 'sharded'] as const) {
       assert.equal(await a.bus.request('nobody', 'probe', 'x', 3000), null, 'a missing node answers null at once');
     });
 
+    it('tells other nodes what it wants: deltas, snapshots for late joiners, a clean leave', async () => {
+      const prefix = `t${++prefixN}`;
+      const a = await open('A', prefix);
+      const b = await open('B', prefix);
+      const changes: string[] = [];
+      a.bus.events.on('remote-interest', (c: { key: string; present: boolean }) => changes.push(`${c.present ? '+' : '-'}${c.key}`));
+      b.bus.addInterest('CH:x');
+      b.bus.addInterest('CID:dev@state');
+      await waitFor(() => a.bus.remoteWants('CH:x') && a.bus.remoteWants('CID:dev@state'), 5000, 'A learns B wants them');
+      assert.equal(b.bus.remoteWants('CH:x'), false, 'a node does not count its own interest');
+      b.bus.removeInterest('CH:x');
+      await waitFor(() => !a.bus.remoteWants('CH:x'), 5000, 'A learns B stopped');
+      assert.deepEqual(changes.sort(), ['+CH:x', '+CID:dev@state', '-CH:x'].sort());
+      // A node that joins later gets a snapshot of everyone's interests.
+      const c = await open('C', prefix);
+      await waitFor(() => c.bus.remoteWants('CID:dev@state'), 5000, 'C learns from a snapshot');
+      assert.equal(c.bus.remote.nodesFor('CID:dev@state'), 1);
+      await b.bus.leave();
+      await waitFor(() => !a.bus.remoteWants('CID:dev@state') && !c.bus.remoteWants('CID:dev@state'), 5000, 'B left');
+    });
+
     it('counts malformed envelopes and keeps going', async () => {
       const prefix = `t${++prefixN}`;
       const b = await open('B', prefix);

@@ -29,6 +29,9 @@ export class FakeHost implements ClusterHost {
     this.evicted.push(cid);
     this.held.delete(cid);
   }
+  retainedOf(): Buffer | undefined {
+    return undefined;
+  }
   localCids(): string[] {
     return [...this.held];
   }

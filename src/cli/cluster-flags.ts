@@ -1,0 +1,57 @@
+// io-server's cluster flags (issue 10): --cluster [url], --node-id, --cluster-mode, --cluster-prefix.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { CLUSTER_DEFAULTS, resolveClusterOptions, type ClusterOptionsInput } from '../cluster/cluster-options.js';
+import { detectClusterMode } from '../cluster/detect-mode.js';
+import { parseWorkers, type WorkerCount } from './workers.js';
+
+function workersArg(text: string): WorkerCount {
+  try {
+    return parseWorkers(text);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export interface ClusterFlags {
+  cluster?: boolean | string;
+  nodeId?: string;
+  clusterMode?: 'auto' | 'standalone' | 'sharded';
+  clusterPrefix?: string;
+  workers?: WorkerCount;
+}
+
+export function addClusterOptions(command: Command): Command {
+  return command
+    .option('--cluster [redis-url]', 'join a cluster of iosig nodes over Redis pub/sub (default: REDIS_URL, else REDIS_HOST:REDIS_PORT, else localhost:6379; rediss:// for TLS)')
+    .option('--node-id <id>', 'this node\'s id in the cluster (default: host name + pid)')
+    .addOption(
+      new Option('--cluster-mode <mode>', 'auto: sharded pub/sub (SPUBLISH/SSUBSCRIBE) on a Redis Cluster, plain pub/sub otherwise')
+        .choices(['auto', 'standalone', 'sharded'])
+        .default('auto'),
+    )
+    .option('--cluster-prefix <prefix>', `prefix of the cluster's Redis keys and channels (default: ${CLUSTER_DEFAULTS.prefix})`)
+    .option('--workers <n|auto>', 'run n processes (auto: one per core) sharing both ports, joined over Redis; needs --cluster', workersArg);
+}
+
+/** The server's cluster input, or undefined without --cluster; throws on a bad URL or node id. */
+export async function clusterInput(flags: ClusterFlags, log: (line: string) => void): Promise<ClusterOptionsInput | undefined> {
+  if (flags.cluster === undefined || flags.cluster === false) {
+    if (flags.nodeId !== undefined || flags.clusterPrefix !== undefined) throw new Error('--node-id and --cluster-prefix need --cluster');
+    return undefined;
+  }
+  const input: ClusterOptionsInput = {
+    url: typeof flags.cluster === 'string' ? flags.cluster : undefined,
+    nodeId: flags.nodeId,
+    prefix: flags.clusterPrefix,
+  };
+  // Validates the URL and the node id before anything connects.
+  const resolved = resolveClusterOptions(input);
+  if (flags.clusterMode === 'standalone' || flags.clusterMode === 'sharded') input.mode = flags.clusterMode;
+  else {
+    const found = await detectClusterMode(resolved.target);
+    input.mode = found.mode;
+    if (!found.reachable) log(`cluster: Redis ${resolved.target.label} not reachable; assuming a standalone Redis (use --cluster-mode sharded for a Redis Cluster)`);
+  }
+  log(`cluster: node ${resolved.nodeId} on ${input.mode === 'sharded' ? 'Redis Cluster (sharded pub/sub)' : 'Redis'} ${resolved.target.label}`);
+  return input;
+}

@@ -1,0 +1,51 @@
+// The third delivery group: other nodes. Per channel key that some other node wants, one RemoteMembers object
+// sits in the channel beside the local groups; a publish calls it like any group and it sends one envelope.
+import type { ChannelMembers, DeliveryGroup } from '../delivery/group.js';
+import type { Outbound } from '../delivery/outbound.js';
+import { DeliveryStats } from '../delivery/receiver.js';
+import type { ClusterBus } from './bus.js';
+
+export class RemoteNodesGroup implements DeliveryGroup {
+  readonly name = 'remote';
+  /** deliveries = node deliveries addressed (one per interested node per publish); messagesOut = envelopes. */
+  readonly stats = new DeliveryStats();
+  private readonly members = new Map<string, RemoteMembers>();
+
+  constructor(private readonly bus: ClusterBus) {}
+
+  /** The share of channel `key` (made on first use, kept while some node wants the key). */
+  membersFor(key: string): RemoteMembers {
+    let members = this.members.get(key);
+    if (!members) this.members.set(key, (members = new RemoteMembers(this, this.bus, key)));
+    return members;
+  }
+
+  drop(key: string): RemoteMembers | undefined {
+    const members = this.members.get(key);
+    this.members.delete(key);
+    return members;
+  }
+}
+
+class RemoteMembers implements ChannelMembers {
+  constructor(
+    readonly group: RemoteNodesGroup,
+    private readonly bus: ClusterBus,
+    private readonly key: string,
+  ) {}
+
+  /** Nodes, not devices: the devices behind them are counted by their own nodes. */
+  get size(): number {
+    return this.bus.remote.nodesFor(this.key);
+  }
+
+  /** One envelope however many nodes want it; Redis fans it out. Counts no local receivers. */
+  publish(out: Outbound, budget: number): number {
+    const { stats } = this.group;
+    stats.messagesOut++;
+    stats.bytesOut += out.msg.length;
+    stats.deliveries += this.size;
+    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1);
+    return 0;
+  }
+}

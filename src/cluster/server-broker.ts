@@ -1,0 +1,41 @@
+// The server as the cluster sees it (ClusterBroker): its router, its connections, and the two things a login on
+// another node may ask of a local session — prove it is alive (keep-old) or give way (replace).
+import type { Router } from '../router/router.js';
+import type { Connection } from '../connection/connection.js';
+import { encodeAuthClear } from '../protocol/messages.js';
+import type { ClusterBroker } from './broker-cluster.js';
+
+export interface ClusterServer {
+  readonly router: Router<Connection>;
+  readonly connections: ReadonlySet<Connection>;
+  readonly options: { readonly duplicateLogin: 'keep-old' | 'replace'; readonly host: string };
+  readonly wsPort: number | undefined;
+  readonly congPort: number | undefined;
+  broadcastLocal(msg: Uint8Array): number;
+  log(line: string): void;
+}
+
+export function clusterBrokerOf(server: ClusterServer): ClusterBroker {
+  return {
+    router: server.router,
+    duplicateLogin: server.options.duplicateLogin,
+    connectionCount: () => server.connections.size,
+    address: () => `${server.options.host} ws:${server.wsPort ?? '-'} cong:${server.congPort ?? '-'}`,
+    broadcastLocal: (msg) => server.broadcastLocal(msg),
+    probeCid: async (cid) => {
+      const conn = server.router.cids.get(cid);
+      if (!conn) return false;
+      // Flush a dead peer: its keepalive sweep closes it if it never answers; until then it keeps the CID.
+      conn.link.probe();
+      return true;
+    },
+    evictCid: (cid) => {
+      const conn = server.router.cids.get(cid);
+      if (!conn) return;
+      conn.quietClose = true;
+      conn.sendPlain(encodeAuthClear('duplicate login.'));
+      conn.close('duplicate login: replaced by a login on another node');
+    },
+    log: (line) => server.log(line),
+  };
+}

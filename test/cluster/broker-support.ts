@@ -1,0 +1,23 @@
+// Two (or more) in-process iosig servers joined by a cluster bus on a test Redis.
+import type { IosigServer, ServerOptionsInput } from '../../src/index.js';
+import { startServer } from '../integration/support.js';
+import { waitFor } from '../helpers/wait.js';
+
+let nodeN = 0;
+
+/** A server that is one node of cluster `prefix` (short heartbeat and lease for failure tests). */
+export async function startNodeServer(url: string, prefix: string, opts: ServerOptionsInput = {}, lines?: string[]): Promise<IosigServer> {
+  const nodeId = `node${++nodeN}`;
+  return startServer({ ...opts, cluster: { url, prefix, nodeId, heartbeatMs: 200, leaseMs: 800 } }, lines);
+}
+
+export function clusterOf(server: IosigServer) {
+  const cluster = server.cluster;
+  if (!cluster) throw new Error('not a cluster node');
+  return cluster;
+}
+
+/** Waits until every other server knows that `server`'s clients want `key` (interest has propagated). */
+export async function interestKnown(key: string, others: IosigServer[]): Promise<void> {
+  await waitFor(() => others.every((s) => clusterOf(s).node.bus.remoteWants(key)), 5000, `interest in ${key} to propagate`);
+}
