@@ -21,3 +21,8 @@ export function clusterOf(server: IosigServer) {
 export async function interestKnown(key: string, others: IosigServer[]): Promise<void> {
   await waitFor(() => others.every((s) => clusterOf(s).node.bus.remoteWants(key)), 5000, `interest in ${key} to propagate`);
 }
+
+/** Waits until every subscription change (channel interests, CID channels) of these nodes is confirmed by Redis. */
+export async function settled(...servers: IosigServer[]): Promise<void> {
+  await Promise.all(servers.map((s) => clusterOf(s).node.bus.flush()));
+}

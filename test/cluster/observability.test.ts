@@ -4,7 +4,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
 import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { portOf, type IosigServer } from '../integration/support.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { createSudoService } from '../../src/services/sudo.js';
@@ -62,9 +62,15 @@ describe('cluster observability', { skip: redisSkipReason() }, () => {
     const onA = await pool.ready('ws', portOf(a, 'ws'));
     const onB = await pool.ready('cong', portOf(b, 'cong'));
     const admin = await ServicePeer.login(pool, 'ws', portOf(a, 'ws'), ADMIN.id, ADMIN.key);
-    const reply = await admin.call('sudo', 'cid');
-    assert.equal(reply.status, 0);
-    const cids = reply.body as string[];
+    // Each node records its CIDs in Redis asynchronously: ask until all three are there (bounded).
+    let cids: string[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const reply = await admin.call('sudo', 'cid');
+      assert.equal(reply.status, 0);
+      cids = reply.body as string[];
+      if ([onA.cid, onB.cid, ADMIN.cid].every((cid) => cids.includes(cid))) break;
+      await sleep(50);
+    }
     for (const cid of [onA.cid, onB.cid, ADMIN.cid]) assert.ok(cids.includes(cid), `${cid} listed`);
     assertReply(await admin.call('sudo', 'subscribers', 'CH:none'), { status: 0, body: [] });
   });

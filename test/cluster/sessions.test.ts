@@ -9,7 +9,7 @@ import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { loggedIn, openPeer, signalE2E, textSignal } from '../security/support.js';
-import { interestKnown, startNodeServer } from './broker-support.js';
+import { interestKnown, settled, startNodeServer } from './broker-support.js';
 
 const PARAM = 'io221w.key-w.IOW.2,io221c.key-c.IOC.10,member.key-m.MEM.3,dev.key-d.DEV.3';
 
@@ -164,6 +164,7 @@ describe('duplicate login with replace across nodes', { skip: redisSkipReason() 
     const old = await loggedIn(pool, a, 'cong', 'dev', 'key-d');
     const fresh = await loggedIn(pool, b, 'ws', 'dev', 'key-d');
     assert.equal(fresh.cid, 'DEV');
+    await settled(b);
     const cleared = await old.wire.next(3000);
     assert.equal(cleared[0], MSG.AUTH_CLEAR);
     await old.raw!.waitClosed(3000);
