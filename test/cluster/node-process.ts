@@ -21,7 +21,7 @@ export class NodeProcess {
     return this.output;
   }
 
-  static async start(args: string[], timeoutMs = 15_000): Promise<NodeProcess> {
+  static async start(args: string[], timeoutMs = 60_000): Promise<NodeProcess> {
     const child = spawn(process.execPath, [BIN, '-l', '0', '-L', '0', '--host', '127.0.0.1', '-o', ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],

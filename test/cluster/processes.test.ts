@@ -118,7 +118,7 @@ describe('io-server --workers', { skip: redisSkipReason() }, () => {
     const primary = await NodeProcess.start(['--cluster', redis.url, '--node-id', 'wk', '--workers', '2']);
     try {
       assert.match(primary.log, /starting 2 worker processes/);
-      await primary.waitForLines(/ports: websocket \d+/, 2, 15_000);
+      await primary.waitForLines(/ports: websocket \d+/, 2, 60_000);
       // Connections are spread over the workers; each worker stamps its own slot into anonymous CIDs.
       const clients = [];
       for (let i = 0; i < 8; i++) clients.push(await pool.ready(i % 2 ? 'ws' : 'cong', i % 2 ? primary.wsPort : primary.congPort));
