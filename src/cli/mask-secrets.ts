@@ -38,5 +38,10 @@ export function maskSecrets(options: PrintableOptions): PrintableOptions {
     ...(typeof options.auth.redis === 'string' ? { redis: maskUrl(options.auth.redis) } : {}),
   };
   const tls = options.tls && { ...options.tls, ...(options.tls.passphrase !== undefined ? { passphrase: MASK } : {}) };
-  return { ...options, auth, tls, adminToken: options.adminToken === null ? null : MASK };
+  // The cluster's Redis URL may carry a password too.
+  const cluster = options.cluster && {
+    ...options.cluster,
+    target: { ...options.cluster.target, ...(options.cluster.target.url !== undefined ? { url: maskUrl(options.cluster.target.url) } : {}) },
+  };
+  return { ...options, auth, tls, cluster, adminToken: options.adminToken === null ? null : MASK };
 }
