@@ -191,6 +191,61 @@ describe('plain endpoint with a Python websockets device', () => {
   });
 });
 
+describe('plain endpoint options and bearer identity', () => {
+  const devices: PythonDevice[] = [];
+  after(async () => {
+    for (const device of devices) await device.stop();
+  });
+
+  it('moves to another prefix, or is off, and a bearer header logs the device in', async () => {
+    const server = await createServer({ port: 0, host: '127.0.0.1', plainPrefix: 'things', auth: { param: 'dev9.s3cret.DEV-9.2' }, log: () => {} });
+    try {
+      const dev = new PythonDevice(`ws://127.0.0.1:${server.wsPort}/things/lab`, { headers: ['Authorization: Bearer dev9.s3cret'] });
+      devices.push(dev);
+      await dev.opened();
+      const deadline = Date.now() + 3000;
+      while (!server.connectionByCid('DEV-9')?.channels.length && Date.now() < deadline) await sleep(10);
+      const info = server.connectionByCid('DEV-9');
+      assert.equal(info?.kind, 'plain');
+      assert.equal(info?.level, 2);
+      assert.deepEqual(info?.channels, ['CH:lab']);
+      // /plain/ is now an ordinary iosignal path: its connection is not translated.
+      const other = new PythonDevice(`ws://127.0.0.1:${server.wsPort}/plain/lab`);
+      devices.push(other);
+      await other.opened();
+      const first = await other.next();
+      assert.ok('bin' in first && first.bin.startsWith('b0'), 'an iosignal connection greets with SERVER_TIME_NONCE');
+    } finally {
+      await server.close();
+    }
+    const off = await createServer({ port: 0, host: '127.0.0.1', plainPrefix: null, log: () => {} });
+    try {
+      const dev = new PythonDevice(`ws://127.0.0.1:${off.wsPort}/plain/lab`);
+      devices.push(dev);
+      await dev.opened();
+      const first = await dev.next();
+      assert.ok('bin' in first && first.bin.startsWith('b0'));
+      assert.equal(off.connectionList()[0]?.kind, 'iosignal');
+    } finally {
+      await off.close();
+    }
+  });
+
+  it('closes a device whose bearer key is wrong, with the reason', async () => {
+    const server = await createServer({ port: 0, host: '127.0.0.1', auth: { param: 'dev9.s3cret.DEV-9.2' }, log: () => {} });
+    try {
+      const dev = new PythonDevice(`ws://127.0.0.1:${server.wsPort}/plain/lab`, { headers: ['Authorization: Bearer dev9.nope'] });
+      devices.push(dev);
+      await dev.opened();
+      const closed = await dev.next(5000);
+      assert.ok('closed' in closed, JSON.stringify(closed));
+      assert.match(closed.reason, /login refused: bearer: wrong key/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('plain endpoint over wss:// with a client certificate (--tls-ca)', () => {
   let pki: DevicePki;
   let server: IosigServer;

@@ -153,6 +153,32 @@ describe('Authorization: Bearer on the WebSocket upgrade', () => {
     }
   });
 
+  it('goes through the login throttle: after the burst of wrong keys, even the right key is refused for a while', async () => {
+    const throttled = await createServer({
+      port: 0,
+      host: '127.0.0.1',
+      auth: { param: KEYS },
+      loginLimits: { deviceBurst: 2, deviceRate: 0.01, addressBurst: 100 },
+      log: () => {},
+    });
+    const attempt = (key: string): Promise<{ code: number; reason: string }> =>
+      new Promise((resolve) => {
+        // The plain endpoint, whose close frames carry the reason.
+        const ws = new WebSocket(`ws://127.0.0.1:${throttled.wsPort}/plain/t`, { headers: { Authorization: `Bearer sensor9.${key}` } });
+        ws.on('error', () => undefined);
+        ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+        // A connection that was let in stays open: close it once the server has surely decided.
+        ws.on('open', () => setTimeout(() => ws.close(1000, 'let in'), 500));
+      });
+    try {
+      for (let i = 0; i < 2; i++) assert.match((await attempt('wrong')).reason, /wrong key/);
+      assert.match((await attempt('s3cret')).reason, /throttled/);
+      assert.ok(throttled.metrics().authFail >= 3);
+    } finally {
+      await throttled.close();
+    }
+  });
+
   it('closes the connection on a wrong key, with the reason in the log', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${server.wsPort}/`, { headers: { Authorization: 'Bearer sensor9.wrong' } });
     const closed = await new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
