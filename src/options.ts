@@ -60,9 +60,21 @@ export interface ServerOptions {
   timeout: number;
   /** Largest accepted message in bytes (WebSocket payload and CongSocket frame), Q7. */
   maxMessageSize: number;
-  /** Bytes that may queue for one receiver before the slow-consumer policy applies. */
+  /**
+   * Bytes a receiver may leave unread before the slow-consumer policy applies, judged on what the socket still
+   * holds: a receiver with nothing pending always takes one message up to `maxMessageSize`, so one receiver
+   * holds at most `maxBackpressure + maxMessageSize`.
+   */
   maxBackpressure: number;
   slowConsumer: SlowConsumerPolicy;
+  /** Most channels one connection may subscribe to; more are refused (counted, logged). */
+  maxSubscriptionsPerConnection: number;
+  /** Most channels in the broker; subscribing to a new channel past it is refused. */
+  maxChannels: number;
+  /** Bytes of retained messages kept in all (channel- and CID-retained); new ones past it are refused. */
+  maxRetainedBytes: number;
+  /** How long an old session has to answer the probe of a duplicate login before it is closed as stale (ms). */
+  duplicateProbeTimeout: number;
   /** Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed (Q28). */
   trustedProxies: string[];
   membersOnly: boolean;
@@ -114,6 +126,16 @@ export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retai
 };
 
 /**
+ * What a WebSocket may hold in uWS's own send buffer under a `maxBackpressure` limit: half of it. uWS copies
+ * every message into each socket's buffer, whose allocation can reach about twice what it holds; CongSocket
+ * receivers share one frame per publish. Halving keeps a WebSocket receiver's memory within limit + one
+ * message, like a CongSocket receiver's (bench/RESULTS.md, memory bound). Never 0: uWS reads 0 as "no limit".
+ */
+export function webSocketBufferLimit(maxBackpressure: number): number {
+  return Math.max(1, Math.floor(maxBackpressure / 2));
+}
+
+/**
  * Every server default, defined once: `resolveOptions` applies them and `io-server --help` prints them
  * (src/cli/server-help.ts), so the two cannot disagree.
  */
@@ -122,8 +144,20 @@ export const SERVER_DEFAULTS = {
   /** Keepalive sweep period in ms. */
   timeout: 50_000,
   maxMessageSize: MIN_FRAME_LIMIT,
+  /**
+   * A receiver holds at most maxBackpressure + one message (≤ maxMessageSize): 36 MiB by default. Coherent with
+   * maxMessageSize: a receiver within its limit takes one more message of any accepted size.
+   */
   maxBackpressure: 16 * 1024 * 1024,
   slowConsumer: 'close' as SlowConsumerPolicy,
+  /** Channels one connection may subscribe to. */
+  maxSubscriptionsPerConnection: 10_000,
+  /** Channels in the broker. */
+  maxChannels: 100_000,
+  /** Bytes of retained signals, channel- and CID-retained together. */
+  maxRetainedBytes: 64 * 1024 * 1024,
+  /** keep-old: how long the old session of a duplicate login has to answer the probe (ms). */
+  duplicateProbeTimeout: 2_000,
   trustedProxies: ['127.0.0.1', '::1'] as readonly string[],
   membersOnly: false,
   duplicateLogin: 'keep-old' as DuplicateLoginPolicy,
@@ -170,6 +204,10 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     maxMessageSize: Math.max(SERVER_MINIMUMS.maxMessageSize, input.maxMessageSize ?? d.maxMessageSize),
     maxBackpressure: input.maxBackpressure ?? d.maxBackpressure,
     slowConsumer: input.slowConsumer ?? d.slowConsumer,
+    maxSubscriptionsPerConnection: input.maxSubscriptionsPerConnection ?? d.maxSubscriptionsPerConnection,
+    maxChannels: input.maxChannels ?? d.maxChannels,
+    maxRetainedBytes: input.maxRetainedBytes ?? d.maxRetainedBytes,
+    duplicateProbeTimeout: input.duplicateProbeTimeout ?? d.duplicateProbeTimeout,
     trustedProxies: input.trustedProxies ?? [...d.trustedProxies],
     membersOnly: input.membersOnly ?? d.membersOnly,
     auth: input.auth ?? null,

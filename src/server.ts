@@ -344,6 +344,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       subscriptions: this.router.subscriptionCount(),
       retainedChannel: this.router.retained.size,
       retainedCid: cidRetained,
+      retainedBytes: this.router.retainedBytes,
       onlineCids: this.router.cids.size,
     };
   }

@@ -21,6 +21,7 @@ import { maskSecrets } from './mask-secrets.js';
 import { addClusterOptions, clusterInput, type ClusterFlags } from './cluster-flags.js';
 import { concretePort, isWorker, runPrimary, workersProblem } from './workers.js';
 import { defaultNodeId } from '../cluster/cluster-options.js';
+import { installLastResort } from './last-resort.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';
 import type { Service } from '../services/service.js';
 
@@ -42,6 +43,10 @@ interface CliOptions extends ClusterFlags {
   showOptions?: boolean;
   maxMessage?: number;
   maxBackpressure?: number;
+  maxSubscriptions?: number;
+  maxChannels?: number;
+  maxRetainedBytes?: number;
+  duplicateProbe?: number;
   slowConsumer?: SlowConsumerPolicy;
   trustedProxy?: string[];
   authFile?: string;
@@ -139,7 +144,14 @@ function buildProgram(): Command {
     )
     .option('-o, --show-options', 'print the resolved options, the bound ports and the attached services')
     .option('--max-message <bytes>', describe('largest accepted message', '--max-message'), positiveInteger)
-    .option('--max-backpressure <bytes>', describe('bytes that may queue for one receiver', '--max-backpressure'), positiveInteger)
+    .option(
+      '--max-backpressure <bytes>',
+      describe('bytes a receiver may leave unread before --slow-consumer applies; it holds at most this + one message', '--max-backpressure'),
+      positiveInteger,
+    )
+    .option('--max-subscriptions <n>', describe('channels one connection may subscribe to', '--max-subscriptions'), positiveInteger)
+    .option('--max-channels <n>', describe('channels in the broker', '--max-channels'), positiveInteger)
+    .option('--max-retained-bytes <bytes>', describe('bytes of retained signals in all', '--max-retained-bytes'), nonNegativeInteger)
     .addOption(
       new Option('--slow-consumer <policy>', describe('what to do with a receiver over --max-backpressure', '--slow-consumer')).choices([
         'drop',
@@ -158,6 +170,11 @@ function buildProgram(): Command {
       ]),
     )
     .option('--auth-fail-delay <ms>', describe('delay before AUTH_FAIL in ms', '--auth-fail-delay'), nonNegativeInteger)
+    .option(
+      '--duplicate-probe <ms>',
+      describe('keep-old: how long the old session of a duplicate login has to answer a probe before it is closed as stale, in ms', '--duplicate-probe'),
+      positiveInteger,
+    )
     .option('--members-only', 'only logged-in connections may publish; an anonymous publish gets AUTH_CLEAR and is closed')
     .option('--quota <names>', `enforce quotas of the connection's level: ${QUOTA_SWITCHES.join(',')} (comma-separated)`, collectQuota)
     .option('-f, --file-logger [dir]', 'append connection.log, auth.log and attack.log in dir (default: the current directory)')
@@ -318,6 +335,10 @@ export async function main(argv: string[]): Promise<void> {
   if (timeout !== undefined) input.timeout = timeout;
   if (opts.maxMessage !== undefined) input.maxMessageSize = opts.maxMessage;
   if (opts.maxBackpressure !== undefined) input.maxBackpressure = opts.maxBackpressure;
+  if (opts.maxSubscriptions !== undefined) input.maxSubscriptionsPerConnection = opts.maxSubscriptions;
+  if (opts.maxChannels !== undefined) input.maxChannels = opts.maxChannels;
+  if (opts.maxRetainedBytes !== undefined) input.maxRetainedBytes = opts.maxRetainedBytes;
+  if (opts.duplicateProbe !== undefined) input.duplicateProbeTimeout = opts.duplicateProbe;
   if (opts.slowConsumer !== undefined) input.slowConsumer = opts.slowConsumer;
   if (opts.trustedProxy !== undefined) input.trustedProxies = opts.trustedProxy;
   if (opts.authFile !== undefined || opts.authParam !== undefined || opts.authEnv || opts.authRedis !== undefined) {
@@ -376,6 +397,9 @@ export async function main(argv: string[]): Promise<void> {
 
   const shutdown = new Shutdown();
   let server: IosigServer;
+  installLastResort({
+    describe: () => `io-server pid ${process.pid} ws ${serverRef?.wsPort ?? '-'} cong ${serverRef?.congPort ?? '-'} connections ${serverRef?.connections.size ?? 0}`,
+  });
   try {
     server = await createServer({ ...input, services });
     serverRef = server;

@@ -22,6 +22,10 @@ export const HELP_DEFAULTS = {
   '--trusted-proxy': SERVER_DEFAULTS.trustedProxies.join(' '),
   '--duplicate-login': SERVER_DEFAULTS.duplicateLogin,
   '--auth-fail-delay': String(SERVER_DEFAULTS.authFailDelay),
+  '--max-subscriptions': String(SERVER_DEFAULTS.maxSubscriptionsPerConnection),
+  '--max-channels': String(SERVER_DEFAULTS.maxChannels),
+  '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
+  '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
 } as const;
 
 export type DefaultedFlag = keyof typeof HELP_DEFAULTS;

@@ -16,6 +16,7 @@ import { QuotaCheck } from './quota-check.js';
 import { Traffic } from './traffic.js';
 import type { ConnectionHost, Session } from './session.js';
 import { dispatch } from './handlers/index.js';
+import { describeError, runContained } from './contain.js';
 import { InOrder } from './in-order.js';
 import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
@@ -65,6 +66,8 @@ export class Connection implements Session, LinkOwner {
   /** CID-retained messages published by this connection, keyed by topic (`$x`), §5.6. */
   private retainedByTopic: Map<string, Buffer> | null = null;
   private timers: Set<NodeJS.Timeout> | null = null;
+  /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
+  private heardWaiters: (() => void)[] | null = null;
   /** Sends waiting behind a large message being sealed in the seal pool; made on the first one. */
   private outbox: InOrder | null = null;
   /** Received messages waiting behind a large ENC_488 being opened in the seal pool; made on the first one. */
@@ -207,7 +210,7 @@ export class Connection implements Session, LinkOwner {
    * meanwhile waits behind it, so nothing overtakes (issue 9 item 5). Returns the bytes it will write (0: refused).
    */
   private sealLater(msg: Uint8Array, write: (sealed: Buffer) => unknown): number {
-    const outbox = (this.outbox ??= new InOrder(this.waitLimit(), (err) => this.failed('while sending', err)));
+    const outbox = (this.outbox ??= new InOrder(this.waitLimit(), (err) => this.internalError('while sending', err)));
     if (!outbox.accepts()) {
       this.sealFailed(null);
       return 0;
@@ -301,10 +304,12 @@ export class Connection implements Session, LinkOwner {
     return this.retainedByTopic?.get(topic);
   }
 
-  /** Keeps a copy; at `limit` entries only existing topics are updated. */
-  retain(topic: string, msg: Uint8Array, limit: number): void {
+  /** Keeps a copy; at `limit` entries only existing topics are updated. False when it was not kept. */
+  retain(topic: string, msg: Uint8Array, limit: number): boolean {
     const store = (this.retainedByTopic ??= new Map());
-    if (store.size < limit || store.has(topic)) store.set(topic, Buffer.from(msg));
+    if (store.size >= limit && !store.has(topic)) return false;
+    store.set(topic, Buffer.from(msg));
+    return true;
   }
 
   retainedTopics(): string[] {
@@ -315,16 +320,29 @@ export class Connection implements Session, LinkOwner {
     return this.retainedByTopic?.size ?? 0;
   }
 
-  dropRetained(): void {
+  /** Forgets every CID-retained message; returns the bytes they held. */
+  dropRetained(): number {
+    let bytes = 0;
+    if (this.retainedByTopic) for (const msg of this.retainedByTopic.values()) bytes += msg.length;
     this.retainedByTopic = null;
+    return bytes;
   }
 
   // ---- receiving ----------------------------------------------------------------------------
 
   /** One whole protocol message from the transport. The view is only valid during this call. */
   receive(msg: Uint8Array): void {
+    // The containment path, inline: no closure and no string per message on the hot path.
+    try {
+      this.receiveMessage(msg);
+    } catch (err) {
+      this.internalError(`on a ${msg.length}-byte message of type 0x${(msg[0] ?? 0).toString(16)}`, err);
+    }
+  }
+
+  private receiveMessage(msg: Uint8Array): void {
     if (this.closed || msg.length === 0) return;
-    this.alive = true;
+    this.heard();
     this.traffic.countIn(msg.length);
     const { counters, options } = this.host;
     counters.messagesIn++;
@@ -353,7 +371,7 @@ export class Connection implements Session, LinkOwner {
   openLater(msg: Uint8Array): void {
     const job = this.flow?.boho?.openJob(msg);
     if (!job) return this.bad('encrypted message from a connection without a Boho session');
-    const inbox = (this.inbox ??= new InOrder(this.waitLimit(), (err) => this.failed('while receiving', err)));
+    const inbox = (this.inbox ??= new InOrder(this.waitLimit(), (err) => this.internalError('while receiving', err)));
     if (!inbox.accepts()) return this.close('flooding while a large encrypted message is opened');
     const opened = (plain: Buffer | null): void => {
       if (this.closed) return;
@@ -374,7 +392,7 @@ export class Connection implements Session, LinkOwner {
     try {
       dispatch(this, msg, true);
     } catch (err) {
-      this.failed(`on ${msg.length}-byte message type 0x${msg[0]!.toString(16)}`, err);
+      this.internalError(`on ${msg.length}-byte message type 0x${msg[0]!.toString(16)}`, err);
     }
   }
 
@@ -387,17 +405,45 @@ export class Connection implements Session, LinkOwner {
     try {
       fn();
     } catch (err) {
-      this.failed(`in ${what}`, err);
+      this.internalError(`in ${what}`, err);
     }
   }
 
   /**
-   * A bug or input we did not foresee (a handler, a deferred callback, an in-order queue step): counted, logged,
-   * and this connection dropped, never the server.
+   * A bug or input we did not foresee (a handler, a deferred callback, an in-order queue step, a transport
+   * callback): counted as iosig_internal_errors_total, logged with this connection, and this connection dropped,
+   * never the server. `where` reads after "internal error" ("in a timer", "while sending"...).
    */
-  private failed(what: string, err: unknown): void {
-    this.host.counters.badMessages++;
-    this.close(`internal error ${what}: ${String(err)}`, 'abort');
+  internalError(where: string, err: unknown): void {
+    this.host.counters.internalErrors++;
+    try {
+      this.close(`internal error ${where}: ${describeError(err)}`, 'abort');
+    } catch {
+      // Even the teardown failed: the link's own close path still reports back.
+    }
+  }
+
+  // ---- liveness (the duplicate-login probe, liveness-probe.ts) ----------------------------------
+
+  /** Any sign of life from the peer: a message, a text frame, a WebSocket ping or pong frame. */
+  heard(): void {
+    this.alive = true;
+    const waiters = this.heardWaiters;
+    if (!waiters) return;
+    this.heardWaiters = null;
+    for (const wake of waiters) wake();
+  }
+
+  onceHeard(heard: () => void): () => void {
+    (this.heardWaiters ??= []).push(heard);
+    return () => {
+      const at = this.heardWaiters?.indexOf(heard) ?? -1;
+      if (at >= 0) this.heardWaiters!.splice(at, 1);
+    };
+  }
+
+  probe(): void {
+    this.link.probe();
   }
 
   dispatchInner(msg: Uint8Array): void {
@@ -406,8 +452,12 @@ export class Connection implements Session, LinkOwner {
 
   /** A WebSocket text frame: not a protocol message, but it marks the peer alive and counts (§1.1). */
   receiveText(text: string, bytes: number): void {
+    runContained(this, 'on a text frame', () => this.receiveTextFrame(text, bytes));
+  }
+
+  private receiveTextFrame(text: string, bytes: number): void {
     if (this.closed) return;
-    this.alive = true;
+    this.heard();
     this.traffic.countIn(bytes);
     this.host.counters.textMessages++;
     this.host.counters.bytesIn += bytes;
@@ -515,11 +565,14 @@ export class Connection implements Session, LinkOwner {
     if (this.closed) return;
     this.state = STATE.CLOSED;
     const { router } = this.host;
-    // It can no longer receive anything, so its own subscriptions go first.
-    router.unsubscribeAll(this);
-    if (!this.quietClose && !(this.host.options.membersOnly && !this.authorized)) {
-      router.publish(this, encodeSignal('@state', PAYLOAD.TEXT, CLOSE_TEXT), '@state');
-      router.publish(this, encodeSignal('@$state', PAYLOAD.TEXT, CLOSE_TEXT), '@$state');
+    // No notice when another connection holds the CID now (a replaced duplicate login): the device is online.
+    // Its own subscriptions are left in slices by router.forget; its link is closed, so it gets nothing meanwhile.
+    const holdsCid = !this.cid || router.cids.get(this.cid) === this;
+    if (holdsCid && !this.quietClose && !(this.host.options.membersOnly && !this.authorized)) {
+      runContained(this, 'in the close notices', () => {
+        router.publish(this, encodeSignal('@state', PAYLOAD.TEXT, CLOSE_TEXT), '@state');
+        router.publish(this, encodeSignal('@$state', PAYLOAD.TEXT, CLOSE_TEXT), '@$state');
+      });
     }
     this.closed = true;
     this.flow?.drop();
@@ -527,7 +580,7 @@ export class Connection implements Session, LinkOwner {
     this.inbox?.clear();
     if (this.timers) for (const timer of this.timers) clearTimeout(timer);
     this.timers = null;
-    router.forget(this);
-    this.host.sessionClosed(this);
+    runContained(this, 'forgetting a closed connection', () => router.forget(this));
+    runContained(this, 'reporting a closed connection', () => this.host.sessionClosed(this));
   }
 }

@@ -1,6 +1,7 @@
 // A connection's login (PROTOCOL.md §4.4, §4.8): the boho session, the hold-and-replay of messages that arrive
 // while a login is decided, the duplicate-login policy, and the boho 1.x dialect that the published iosignal 2.x
-// clients speak. Made on the first login message, so idle connections stay small.
+// clients speak. Made on the first login message, so idle connections stay small. Every promise continuation here
+// (key-store look-ups, identity checks, the duplicate-login probe) goes through the containment path (contain.ts).
 import { MSG, PAYLOAD, STATE } from '../protocol/codes.js';
 import { AUTH_FAIL_MSG, encodeAuthClear, encodeQuotaLevel, encodeSignal } from '../protocol/messages.js';
 import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
@@ -9,6 +10,9 @@ import { decideLogin } from './login.js';
 import type { LoginFailureReason } from './login-guard.js';
 import { decideIdentity, type IdentityVerdict, type PresentedIdentity } from './identity.js';
 import type { LoginPort, Session } from './session.js';
+import { HoldQueue } from './hold-queue.js';
+import { containAsync } from './contain.js';
+import { probeLiveness } from './liveness-probe.js';
 
 /**
  * The boho 1.x login: same layouts and crypto, other codes (client asks with [B0 00], server nonce B1, proof B2,
@@ -16,53 +20,48 @@ import type { LoginPort, Session } from './session.js';
  */
 export const LEGACY = { NONCE_REQUEST: 0xb0, NONCE: 0xb1, PROOF: 0xb2, ACK: 0xb3, FAIL: 0xb4 } as const;
 const LEGACY_FAIL_MSG = Buffer.from([LEGACY.FAIL]);
-/** Bytes of messages held back while a login is checked; a client that sends more meanwhile is closed. */
-export const HOLD_LIMIT_BYTES = 1024 * 1024;
 
 export class LoginFlow implements LoginPort {
   boho: BohoSession | null = null;
   /** The salt sent to a boho 1.x client (as a 5.x SERVER_TIME_NONCE), once it asked for one. */
   private legacyHello: Buffer | null = null;
-  /** Messages that arrived while a login is being decided, replayed after it (§3.1 ordering). */
-  private held: Buffer[] | null = null;
-  private heldBytes = 0;
+  /** Messages that arrived while a login is being decided, replayed after it (§3.1 ordering); bounded. */
+  private held: HoldQueue | null = null;
+  /** A login is being decided: new messages wait in `held`. */
+  holding = false;
 
   constructor(private readonly s: Session) {}
-
-  get holding(): boolean {
-    return this.held !== null;
-  }
 
   hold(msg: Uint8Array): void {
     // Keepalive traffic may pass; everything else waits for the login's outcome.
     if (msg[0] === MSG.PING) return this.s.link.answerPing();
     if (msg[0] === MSG.PONG) return;
-    this.heldBytes += msg.length;
-    if (this.heldBytes > HOLD_LIMIT_BYTES) return this.s.close('flooding while a login is checked');
-    this.held!.push(Buffer.from(msg));
+    const queue = (this.held ??= new HoldQueue());
+    if (!queue.push(msg)) this.s.close(`flooding while a login is checked: more than ${queue.describeBounds()} held`);
   }
 
-  /** Ends a hold: replays what arrived meanwhile, in order, unless a new login holds again. */
+  /**
+   * Ends a hold: replays what arrived meanwhile, in order, one at a time. A replayed AUTH_REQ starts a new hold,
+   * which stops the replay; the rest stays queued, ahead of anything that arrives later. Nothing is copied.
+   */
   private release(): void {
+    this.holding = false;
     const queue = this.held;
-    this.held = null;
-    this.heldBytes = 0;
     if (!queue) return;
-    for (let i = 0; i < queue.length && !this.s.closed; i++) {
-      // A replayed AUTH_REQ starts a new hold (TS cannot see replay changing `held`).
-      const holding = this.held as Buffer[] | null;
-      if (holding) {
-        holding.push(...queue.slice(i));
-        return;
-      }
-      this.s.replay(queue[i]!);
+    // TS cannot see replay changing `holding` and `closed`.
+    const stopped = (): boolean => this.holding || this.s.closed;
+    while (!stopped()) {
+      const msg = queue.shift();
+      if (!msg) break;
+      this.s.replay(msg);
     }
+    if (queue.size === 0 && this.held === queue) this.held = null;
   }
 
   /** The connection closed: nothing is replayed any more. */
   drop(): void {
     this.held = null;
-    this.heldBytes = 0;
+    this.holding = false;
   }
 
   authReq(msg: Uint8Array): void {
@@ -97,13 +96,13 @@ export class LoginFlow implements LoginPort {
     this.boho ??= new BohoSession();
     this.boho.adoptServerTimeNonce(legacy ? this.legacyHello! : s.hello());
     s.state = STATE.AUTH_REQ;
-    this.held = [];
-    void decideLogin(s.host.keyStore, this.boho, req).then((verdict) => {
-      ticket.end(verdict.ok);
-      s.contain('a login verdict', () => {
-        if (!verdict.ok) return this.refuse(verdict.reason, legacy, verdict.code);
-        this.admit(req, verdict.record, verdict.key, verdict.level, legacy);
-      });
+    this.holding = true;
+    // The throttle's ticket ends however the decision ends, an unexpected error included.
+    const decided = decideLogin(s.host.keyStore, this.boho, req);
+    decided.then((verdict) => ticket.end(verdict.ok), () => ticket.end(false));
+    containAsync(s, 'a login verdict', decided, (verdict) => {
+      if (!verdict.ok) return this.refuse(verdict.reason, legacy, verdict.code);
+      this.admit(req, verdict.record, verdict.key, verdict.level, legacy);
     });
   }
 
@@ -111,7 +110,7 @@ export class LoginFlow implements LoginPort {
   private refuse(reason: string, legacy: boolean, code: LoginFailureReason): void {
     const s = this.s;
     s.host.authLog(s, false, reason, code);
-    this.held ??= [];
+    this.holding = true;
     s.later(s.host.options.authFailDelay, () => {
       s.state = STATE.AUTH_FAIL;
       s.sendPlain(legacy ? LEGACY_FAIL_MSG : AUTH_FAIL_MSG);
@@ -129,11 +128,10 @@ export class LoginFlow implements LoginPort {
       host.authLog(s, false, `bearer login throttled (${ticket})`, ticket);
       return s.close(`login refused: throttled (${ticket})`);
     }
-    this.held = [];
-    void decideIdentity(host.keyStore, identity).then((verdict) => {
-      ticket?.end(verdict.ok);
-      s.contain('an identity verdict', () => this.identified(identity, verdict));
-    });
+    this.holding = true;
+    const decided = decideIdentity(host.keyStore, identity);
+    decided.then((verdict) => ticket?.end(verdict.ok), () => ticket?.end(false));
+    containAsync(s, 'an identity verdict', decided, (verdict) => this.identified(identity, verdict));
   }
 
   /** The key store answered for a certificate or bearer identity. */
@@ -150,9 +148,8 @@ export class LoginFlow implements LoginPort {
     const existing = host.router.cids.get(record.cid);
     if (!existing && !claimed && host.claimCid) {
       // Cluster: no local holder, so the CID is claimed cluster-wide first (the holder's node applies the policy).
-      void host.claimCid(record.cid).then((claim) => {
-        if (s.closed) return;
-        if (claim.ok) return s.contain('an identity verdict', () => this.identified(identity, verdict, true));
+      containAsync(s, 'a cluster CID claim', host.claimCid(record.cid), (claim) => {
+        if (claim.ok) return this.identified(identity, verdict, true);
         host.authLog(s, false, `${verdict.via}: ${claim.reason}`, 'duplicate');
         s.close(claim.reason);
       });
@@ -163,13 +160,16 @@ export class LoginFlow implements LoginPort {
         host.authLog(s, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
         return s.close(`duplicate login for cid "${record.cid}"`);
       }
-      existing.sendPlain(encodeAuthClear('duplicate login.'));
-      existing.close(`duplicate login: replaced by #${s.ssid}`);
     }
     s.authorized = true;
     s.did = record.id;
     s.uid = record.uid ?? '';
     host.router.setCid(s, record.cid);
+    if (existing && existing !== s) {
+      // The CID moved first, so the old connection's close publishes no offline notice.
+      existing.sendPlain(encodeAuthClear('duplicate login.'));
+      existing.close(`duplicate login: replaced by #${s.ssid}`);
+    }
     s.nick = s.cid;
     s.setLevel(level);
     s.sendPlain(encodeQuotaLevel(level));
@@ -179,16 +179,20 @@ export class LoginFlow implements LoginPort {
     this.release();
   }
 
-  /** Every check passed except the duplicate one, which needs the CID index as it is now. */
-  private admit(req: AuthRequest, record: DeviceRecord, key: Buffer, level: number, legacy: boolean, claimed = false): void {
+  /**
+   * Every check passed except the duplicate one, which needs the CID index as it is now. Under keep-old the old
+   * session is probed first (liveness-probe.ts): a silent one is the stale socket of a device that reconnected
+   * after a network drop, and is closed; a live one keeps the CID. `stale` is set on the second pass, after the
+   * probe: the silent session just torn down (its socket may take a moment to report closed).
+   */
+  private admit(req: AuthRequest, record: DeviceRecord, key: Buffer, level: number, legacy: boolean, claimed = false, stale: Session | null = null): void {
     const s = this.s;
     const { host } = s;
     const existing = host.router.cids.get(record.cid);
     if (!existing && !claimed && host.claimCid) {
       // Cluster: no local holder, so the CID is claimed cluster-wide first (the holder's node applies the policy).
-      void host.claimCid(record.cid).then((claim) => {
-        if (s.closed) return;
-        if (claim.ok) return s.contain('a login verdict', () => this.admit(req, record, key, level, legacy, true));
+      containAsync(s, 'a cluster CID claim', host.claimCid(record.cid), (claim) => {
+        if (claim.ok) return this.admit(req, record, key, level, legacy, true);
         if (s.transport !== 'cong') return this.refuse(claim.reason, legacy, 'duplicate');
         host.authLog(s, false, claim.reason, 'duplicate');
         s.close(claim.reason);
@@ -200,25 +204,31 @@ export class LoginFlow implements LoginPort {
       s.link.probe();
       return this.release();
     }
-    if (existing) {
-      existing.link.probe();
-      if (host.options.duplicateLogin === 'keep-old') {
-        if (s.transport === 'cong') {
-          // Devices would sit in AUTH_FAIL; closing makes them retry until the old session times out.
-          host.authLog(s, false, `duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
-          return s.close(`duplicate login for cid "${record.cid}"`);
-        }
-        return this.refuse(`duplicate login for cid "${record.cid}" (keep old)`, legacy, 'duplicate');
-      }
-      // Q21 fix: the old session is told and closed; the new one is kept.
-      existing.sendPlain(encodeAuthClear('duplicate login.'));
-      existing.close(`duplicate login: replaced by #${s.ssid}`);
+    const rival = existing && existing !== stale && !existing.closed ? existing : null;
+    if (rival && host.options.duplicateLogin === 'keep-old') {
+      if (stale) return this.refuseDuplicate(record.cid, legacy);
+      const deadline = host.options.duplicateProbeTimeout;
+      containAsync(s, 'the duplicate-login probe', probeLiveness(rival, deadline), (alive) => {
+        if (alive) return this.refuseDuplicate(record.cid, legacy);
+        if (!rival.closed) rival.close(`stale session: no answer within ${deadline} ms to the probe of a duplicate login from #${s.ssid}`, 'abort');
+        // The index may have changed meanwhile (another login): decide again, without a second probe.
+        this.admit(req, record, key, level, legacy, claimed, rival);
+      });
+      return;
     }
     this.boho!.accept(key, req.clientNonce);
     s.authorized = true;
     s.did = req.id;
     s.uid = record.uid ?? '';
     host.router.setCid(s, record.cid);
+    if (rival) {
+      // Q21 fix (replace): the old session is told and closed; the new one is kept. The CID moved first, so the
+      // old connection's close publishes no offline notice for a device that is online. A ping first, like the
+      // reference.
+      rival.link.probe();
+      rival.sendPlain(encodeAuthClear('duplicate login.'));
+      rival.close(`duplicate login: replaced by #${s.ssid}`);
+    }
     s.nick = s.cid;
     s.setLevel(level);
     s.sendPlain(encodeQuotaLevel(level));
@@ -231,5 +241,17 @@ export class LoginFlow implements LoginPort {
     s.deliveryChanged(); // encrypted sessions leave the shared native path
     if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
     this.release();
+  }
+
+  /** keep-old with a live old session: the newcomer is refused. */
+  private refuseDuplicate(cid: string, legacy: boolean): void {
+    const s = this.s;
+    const reason = `duplicate login for cid "${cid}" (keep old: the old session answered the probe)`;
+    if (s.transport === 'cong') {
+      // Devices would sit in AUTH_FAIL; closing makes them retry (and probe the old session again).
+      s.host.authLog(s, false, reason, 'duplicate');
+      return s.close(`duplicate login for cid "${cid}"`);
+    }
+    this.refuse(reason, legacy, 'duplicate');
   }
 }

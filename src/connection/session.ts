@@ -15,6 +15,8 @@ import type { CloseHow, Link, TransportKind } from '../transport/link.js';
 import type { ProxyTrust } from './address.js';
 import type { LoginFailureReason, LoginGuard } from './login-guard.js';
 import type { SealPool } from '../crypto/seal-pool.js';
+import type { DeferredContained } from './contain.js';
+import type { Probeable } from './liveness-probe.js';
 
 /** What a connection may reach of the broker around it. `S`: the connection type the broker keeps. */
 export interface ConnectionHost<S extends Session = Session> {
@@ -65,7 +67,7 @@ export interface LoginPort {
   readonly boho: BohoSession | null;
 }
 
-export interface Session extends Subscriber, Caller {
+export interface Session extends Subscriber, Caller, DeferredContained, Probeable {
   readonly host: ConnectionHost;
   readonly link: Link;
   readonly transport: TransportKind;

@@ -28,7 +28,7 @@ export type SlowConsumerPolicy = 'close' | 'drop';
 
 /** Counters one group keeps on its own hot path; the server sums every group's at scrape time. */
 export class DeliveryStats {
-  /** Receivers a publish was addressed to (written or dropped). */
+  /** Deliveries handed to a socket (dropped ones are counted in `drops`, never here). */
   deliveries = 0;
   /** Messages and bytes actually handed to sockets. */
   messagesOut = 0;

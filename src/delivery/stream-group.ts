@@ -16,17 +16,18 @@ export class StreamGroup implements LocalGroup {
 
   /**
    * One delivery under this group's backpressure rule (channel members, unicast targets, server broadcasts).
-   * Counts the delivery; returns true when it was written.
+   * Counts it as a delivery when written, else as a drop (or a slow-consumer close); returns true when written.
    */
   deliverTo(receiver: Receiver, out: Outbound): boolean {
-    const { stats } = this;
-    stats.deliveries++;
     if (!receiver.hasRoom(out.msg.length)) {
       this.shed(receiver);
       return false;
     }
     const bytes = receiver.deliver(out);
     if (bytes === 0) return false;
+    // Counted only once handed to the socket: a dropped send is a drop, not a delivery.
+    const { stats } = this;
+    stats.deliveries++;
     stats.messagesOut++;
     stats.bytesOut += bytes;
     return true;

@@ -40,6 +40,12 @@ export class Counters {
   refusedAddress = 0;
   /** Connections closed by the keepalive sweep. */
   timeouts = 0;
+  /** Unexpected errors in connection code, contained by closing that connection (a bug, never client-fatal). */
+  internalErrors = 0;
+  /** Refusals by a state cap: subscriptions past the per-connection cap, new channels past the channel cap, retained bytes past the global cap. */
+  refusedSubscriptions = 0;
+  refusedChannels = 0;
+  refusedRetained = 0;
 }
 
 export interface MetricsSnapshot extends Counters {
@@ -51,5 +57,7 @@ export interface MetricsSnapshot extends Counters {
   subscriptions: number;
   retainedChannel: number;
   retainedCid: number;
+  /** Bytes held by retained messages of both kinds (bounded by maxRetainedBytes). */
+  retainedBytes: number;
   onlineCids: number;
 }

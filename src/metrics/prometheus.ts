@@ -72,7 +72,12 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   { name: 'iosig_received_bytes_total', help: 'Message bytes received.', kind: 'counter', read: single((s) => s.bytesIn) },
   { name: 'iosig_sent_bytes_total', help: 'Message bytes written to sockets.', kind: 'counter', read: single((s) => s.bytesOut) },
   { name: 'iosig_publishes_total', help: 'Signals routed to a channel or CID.', kind: 'counter', read: single((s) => s.publishes) },
-  { name: 'iosig_deliveries_total', help: 'Signal deliveries to receivers.', kind: 'counter', read: single((s) => s.deliveries) },
+  {
+    name: 'iosig_deliveries_total',
+    help: 'Signal deliveries handed to a receiver\'s socket (dropped ones are in iosig_dropped_deliveries_total).',
+    kind: 'counter',
+    read: single((s) => s.deliveries),
+  },
   {
     name: 'iosig_dropped_deliveries_total',
     help: 'Deliveries dropped because the receiver was over its backpressure limit.',
@@ -109,6 +114,24 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   { name: 'iosig_text_messages_total', help: 'WebSocket text frames received.', kind: 'counter', read: single((s) => s.textMessages) },
   { name: 'iosig_tls_refused_total', help: 'TLS handshakes that failed.', kind: 'counter', read: single((s) => s.tlsRefused) },
   { name: 'iosig_keepalive_timeouts_total', help: 'Connections closed by the keepalive sweep.', kind: 'counter', read: single((s) => s.timeouts) },
+  {
+    name: 'iosig_internal_errors_total',
+    help: 'Unexpected errors in connection code; each closed that connection only (a bug: please report it).',
+    kind: 'counter',
+    read: single((s) => s.internalErrors),
+  },
+  {
+    name: 'iosig_limit_refusals_total',
+    help: 'Requests refused by a state cap: subscriptions per connection, channels, retained bytes.',
+    kind: 'counter',
+    labelNames: ['limit'],
+    read: (s) => [
+      [{ limit: 'subscriptions' }, s.refusedSubscriptions],
+      [{ limit: 'channels' }, s.refusedChannels],
+      [{ limit: 'retained_bytes' }, s.refusedRetained],
+    ],
+  },
+  { name: 'iosig_retained_bytes', help: 'Bytes held by retained signals (channel and CID).', kind: 'gauge', read: single((s) => s.retainedBytes) },
   {
     name: 'iosig_event_loop_lag_seconds',
     help: 'Event-loop delay over the last 10 s window.',

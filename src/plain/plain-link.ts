@@ -24,7 +24,8 @@ export interface PlainRequest {
   format: PlainFormat;
 }
 
-const SEND_OK = 1;
+/** uWS `send` status 2: dropped, the socket is over uWS's maxBackpressure (our limit, see webSocketBufferLimit). */
+const SEND_DROPPED = 2;
 /** WebSocket close reasons are at most 123 bytes. */
 const CLOSE_REASON_BYTES = 120;
 
@@ -94,15 +95,17 @@ export class PlainLink implements Link {
   }
 
   private write(frame: DeviceFrame): boolean {
-    if (this.socket.send(frame.data, frame.binary) !== SEND_OK && this.socket.getBufferedAmount() > this.maxBackpressure) {
-      // Deferred: this may run inside a fan-out loop over the very sets the policy would change.
-      queueMicrotask(() => this.conn?.linkOverLimit());
-    }
-    return true;
+    // Callers check hasRoom first, so a send uWS drops is one past the limit.
+    return this.socket.send(frame.data, frame.binary) !== SEND_DROPPED;
   }
 
+  /** Judged on what the socket has not written: within the limit it takes one more message of any size. */
   hasRoom(): boolean {
-    return !this.overLimit;
+    return !this.overLimit && !this.closed && this.socket.getBufferedAmount() <= this.maxBackpressure;
+  }
+
+  buffered(): number {
+    return this.closed ? 0 : this.socket.getBufferedAmount();
   }
 
   saturate(): boolean {

@@ -15,8 +15,12 @@ export interface Subscriber extends Receiver {
   removeSubscription(key: string): void;
   /** CID-retained messages it published (§5.6). */
   retainedFor(topic: string): Buffer | undefined;
-  retain(topic: string, msg: Uint8Array, limit: number): void;
-  dropRetained(): void;
+  /** Keeps a copy; false when its own entry limit refused it. */
+  retain(topic: string, msg: Uint8Array, limit: number): boolean;
+  /** Forgets its CID-retained messages; returns the bytes they held. */
+  dropRetained(): number;
+  /** A log line about this subscriber (cap refusals). */
+  report(what: string): void;
   /** Deliveries it got through a group that counts per channel (native publishes), added when it leaves that path. */
   addSharedTraffic(messages: number, bytes: number): void;
 }

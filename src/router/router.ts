@@ -1,7 +1,7 @@
 // Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags, subscribers and delivery groups;
 // never a socket, a uWS topic or a transport.
 import { randomFillSync } from 'node:crypto';
-import type { ServerOptions } from '../options.js';
+import { webSocketBufferLimit, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { retag } from '../protocol/messages.js';
 import { Outbound } from '../delivery/outbound.js';
@@ -12,6 +12,10 @@ import { StreamGroup } from '../delivery/stream-group.js';
 import { Channel, type Subscriber, type Subscription } from './channel.js';
 import type { CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
+import { ThrottledLog } from '../logging/throttled-log.js';
+
+/** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
+const TEARDOWN_SLICE = 2000;
 
 export type PublishResult =
   | { ok: true; delivered: number }
@@ -34,11 +38,20 @@ export class Router<S extends Subscriber = Subscriber> {
   /** Where CIDs held by other processes are found; null on a single node. */
   directory: CidDirectory | null = null;
   private readonly randomPool = Buffer.alloc(3);
+  /** Bytes held by retained messages, channel- and CID-retained (bounded by maxRetainedBytes). */
+  retainedBytes = 0;
+  /** Cap refusals are logged at most once a second per kind, so a flood cannot flood the log. */
+  private readonly capLogs: Record<'subscriptions' | 'channels' | 'retained', ThrottledLog>;
 
   constructor(
     private readonly options: ServerOptions,
     private readonly counters: Counters,
   ) {
+    this.capLogs = {
+      subscriptions: new ThrottledLog(options.log),
+      channels: new ThrottledLog(options.log),
+      retained: new ThrottledLog(options.log),
+    };
     const backpressure = { limit: options.maxBackpressure, policy: options.slowConsumer };
     this.stream = new StreamGroup(backpressure);
     this.addGroup(this.stream);
@@ -50,7 +63,9 @@ export class Router<S extends Subscriber = Subscriber> {
    */
   attachNativeTopics(publish: PublishTopic): void {
     if (this.options.useQuota.publishCounter || this.native) return;
-    this.native = new NativeTopicGroup(publish, { limit: this.options.maxBackpressure, policy: this.options.slowConsumer });
+    // Native members are uWS sockets: judged on what uWS itself may hold (see webSocketBufferLimit).
+    const limit = webSocketBufferLimit(this.options.maxBackpressure);
+    this.native = new NativeTopicGroup(publish, { limit, policy: this.options.slowConsumer });
     this.addGroup(this.native);
   }
 
@@ -115,16 +130,37 @@ export class Router<S extends Subscriber = Subscriber> {
 
   // ---- subscriptions ------------------------------------------------------------------------
 
-  /** SUBSCRIBE: every comma-separated element, empty ones included; retained messages follow. */
-  subscribe(sub: S, tagList: string): void {
+  /**
+   * SUBSCRIBE: every comma-separated element, empty ones included; retained messages follow. Returns how many
+   * were refused by the subscription or the channel cap (counted and logged here).
+   */
+  subscribe(sub: S, tagList: string): number {
+    let refusedSubs = 0;
+    let refusedChannels = 0;
     for (const tag of tagList.split(',')) {
       const key = channelKey(tag, sub.home);
-      this.join(sub, key);
-      if (isRetainedKey(key) && this.options.retain.isAvailable) {
+      const joined = this.join(sub, key);
+      if (joined === 'subscription-cap') refusedSubs++;
+      else if (joined === 'channel-cap') refusedChannels++;
+      else if (isRetainedKey(key) && this.options.retain.isAvailable) {
         const kept = this.retainedFor(key);
         if (kept) this.stream.deliverTo(sub, new Outbound(kept));
       }
     }
+    if (refusedSubs > 0) {
+      this.counters.refusedSubscriptions += refusedSubs;
+      this.capLogs.subscriptions.write(
+        `${refusedSubs} subscriptions refused: the cap is ${this.options.maxSubscriptionsPerConnection} per connection`,
+        (line) => sub.report(line),
+      );
+    }
+    if (refusedChannels > 0) {
+      this.counters.refusedChannels += refusedChannels;
+      this.capLogs.channels.write(`${refusedChannels} new channels refused: the channel cap of ${this.options.maxChannels} is reached`, (line) =>
+        sub.report(line),
+      );
+    }
+    return refusedSubs + refusedChannels;
   }
 
   private retainedFor(key: string): Buffer | undefined {
@@ -145,14 +181,17 @@ export class Router<S extends Subscriber = Subscriber> {
     return channel;
   }
 
-  private join(sub: S, key: string): void {
-    if (sub.subscriptions.has(key)) return;
+  private join(sub: S, key: string): 'ok' | 'subscription-cap' | 'channel-cap' {
+    if (sub.subscriptions.has(key)) return 'ok';
+    if (sub.subscriptions.size >= this.options.maxSubscriptionsPerConnection) return 'subscription-cap';
+    if (this.channels.size >= this.options.maxChannels && !this.channels.has(key)) return 'channel-cap';
     const channel = this.channelFor(key);
     channel.subscribers.add(sub);
     const subscription: Subscription = { channel, members: this.place(sub, channel), messagesAtJoin: 0, bytesAtJoin: 0 };
     this.noteJoin(subscription);
     sub.addSubscription(key, subscription);
     if (channel.subscribers.size === 1) for (const hooks of this.hooks) hooks.interest?.(key, true);
+    return 'ok';
   }
 
   /** The group a subscriber is reached through: native topics when its session shares plain bytes, else its stream. */
@@ -210,6 +249,23 @@ export class Router<S extends Subscriber = Subscriber> {
 
   unsubscribeAll(sub: S): void {
     for (const key of [...sub.subscriptions.keys()]) this.leave(sub, key);
+  }
+
+  /**
+   * Leaves every channel of a closed connection, a slice per event-loop turn, so a connection with very many
+   * subscriptions does not stall the others. Meanwhile its link is closed, so deliveries to it are no-ops.
+   */
+  private leaveAllSliced(sub: S): void {
+    const keys = sub.subscriptions.keys();
+    const slice = (): void => {
+      for (let n = 0; n < TEARDOWN_SLICE; n++) {
+        const next = keys.next();
+        if (next.done) return;
+        this.leave(sub, next.value);
+      }
+      setImmediate(slice);
+    };
+    slice();
   }
 
   private leave(sub: S, key: string): void {
@@ -317,13 +373,29 @@ export class Router<S extends Subscriber = Subscriber> {
     const { retain } = this.options;
     if (!retain.isAvailable || msg.length >= retain.limitSize) return;
     const at = key.indexOf('@');
-    if (at < 0) return this.retainForChannel(key, msg);
-    sub.retain(key.slice(at + 1), msg, retain.limitPerConnection);
+    if (at < 0) return this.retainForChannel(key, msg, sub);
+    const topic = key.slice(at + 1);
+    const previous = sub.retainedFor(topic)?.length ?? 0;
+    if (!this.retainedFits(key, previous, msg.length, sub)) return;
+    if (sub.retain(topic, msg, retain.limitPerConnection)) this.retainedBytes += msg.length - previous;
   }
 
   /** Keeps a channel-retained message (a copy), within the store's bounds. */
-  retainForChannel(key: string, msg: Uint8Array): void {
-    if (this.retained.size < this.options.retain.limitCounter || this.retained.has(key)) this.retained.set(key, Buffer.from(msg));
+  retainForChannel(key: string, msg: Uint8Array, from: S | null = null): void {
+    const previous = this.retained.get(key);
+    if (this.retained.size >= this.options.retain.limitCounter && !previous) return;
+    if (!this.retainedFits(key, previous?.length ?? 0, msg.length, from)) return;
+    this.retained.set(key, Buffer.from(msg));
+    this.retainedBytes += msg.length - (previous?.length ?? 0);
+  }
+
+  /** The global retained-bytes cap: replacing `previous` bytes by `next` must stay within it. */
+  private retainedFits(key: string, previous: number, next: number, from: S | null): boolean {
+    if (this.retainedBytes - previous + next <= this.options.maxRetainedBytes) return true;
+    this.counters.refusedRetained++;
+    const line = `retained message for ${key} refused: the retained-bytes cap of ${this.options.maxRetainedBytes} is reached`;
+    this.capLogs.retained.write(line, from ? (text) => from.report(text) : undefined);
+    return false;
   }
 
   /** Sends one message to a channel: encoded once, then each group's share in turn, within `budget` receivers. */
@@ -343,9 +415,9 @@ export class Router<S extends Subscriber = Subscriber> {
 
   /** Forgets a closed connection (§5.8 steps 3–5); the close notices are published by the connection. */
   forget(sub: S): void {
-    this.unsubscribeAll(sub);
+    this.leaveAllSliced(sub);
     // Q25: the connection's retained CID messages go with it; other subscribers keep their entries.
-    sub.dropRetained();
+    this.retainedBytes -= sub.dropRetained();
     this.releaseCid(sub);
   }
 

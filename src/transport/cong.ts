@@ -11,9 +11,16 @@ import type { Outbound } from '../delivery/outbound.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
 import { certificateNames } from '../connection/identity.js';
+import { runContained } from '../connection/contain.js';
 
 /** Frames this large on average are written one by one (under cork) instead of being copied together. */
 const LARGE_CHUNK = 16 * 1024;
+/**
+ * Pending bytes that are handed to the socket at once rather than at the end of the turn: a burst fanned out in
+ * one turn reaches the kernel as it goes, so the backlog judged by hasRoom is what the reader has not read, not
+ * what this turn produced.
+ */
+const EAGER_FLUSH_BYTES = 64 * 1024;
 
 /** Links with pending writes, flushed together once per event-loop turn. One per listener (per server). */
 class FlushQueue {
@@ -61,13 +68,19 @@ class CongLink implements Link {
     return this.queue(out.frame);
   }
 
-  /** The socket's backlog is read again only when the cached figure says we might be over the limit. */
-  hasRoom(bytes: number): boolean {
+  /**
+   * Judged on what the reader has not taken (the socket's backlog plus this turn's few pending bytes): within
+   * the limit, one more message of any size up to maxMessageSize is accepted, so a receiver holds at most
+   * limit + one message, and an idle receiver always gets a big message. The backlog is read again only when
+   * the cached figure says we might be over.
+   */
+  hasRoom(_bytes: number): boolean {
     const limit = this.maxBackpressure;
-    return (
-      this.backlog + this.pendingBytes + bytes <= limit ||
-      (this.backlog = this.socket.writableLength) + this.pendingBytes + bytes <= limit
-    );
+    return this.backlog + this.pendingBytes <= limit || (this.backlog = this.socket.writableLength) + this.pendingBytes <= limit;
+  }
+
+  buffered(): number {
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   /** A stream has no shared path to leave: under the drop policy each delivery is judged by hasRoom. */
@@ -84,6 +97,7 @@ class CongLink implements Link {
     if (this.pending.length === 0) this.flushQueue.add(this);
     this.pending.push(frame);
     this.pendingBytes += frame.length;
+    if (this.pendingBytes >= EAGER_FLUSH_BYTES) this.flush();
     return true;
   }
 
@@ -170,7 +184,7 @@ export function listenCong(
     const decoder = new CongDecoder(
       {
         frame: (payload) => conn.receive(payload),
-        error: (kind, detail) => {
+        error: (kind, detail) => runContained(conn, 'a framing error', () => {
           counters.framingErrors++;
           if (kind === 'too-large') {
             conn.close(`frame of ${detail} bytes is over the ${options.maxMessageSize}-byte limit`, 'abort');
@@ -180,7 +194,7 @@ export function listenCong(
           } else {
             conn.report(`unknown frame type 0x${detail.toString(16)}; buffered bytes dropped`);
           }
-        },
+        }),
       },
       options.maxMessageSize,
     );

@@ -2,6 +2,7 @@
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
 import type { PresentedIdentity } from '../connection/identity.js';
+import type { Contained } from '../connection/contain.js';
 
 export type TransportKind = 'ws' | 'cong';
 
@@ -23,10 +24,12 @@ export interface PeerInfo {
 export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown';
 
 /** What a link reports to (the connection): whole messages in, pressure, and its end — exactly once. */
-export interface LinkOwner {
+export interface LinkOwner extends Contained {
   readonly cid: string;
   /** Set by any traffic from the peer (data, ping, pong); cleared by the keepalive sweep. */
   alive: boolean;
+  /** A sign of life without a message (a WebSocket ping or pong frame). */
+  heard(): void;
   /** One whole protocol message; the view is valid only during the call. */
   receive(msg: Uint8Array): void;
   /** A WebSocket text frame (not a protocol message). */
@@ -54,6 +57,8 @@ export interface Link {
   send(msg: Uint8Array): boolean;
   /** Sends a message that other receivers get too (CongSocket links reuse its one frame). */
   sendShared(out: Outbound): boolean;
+  /** Bytes written to this link that the peer has not taken yet (user-space backlog: what memory bounds count). */
+  buffered(): number;
   /** True when `bytes` more may be queued without passing the backpressure limit (cheap: called per delivery). */
   hasRoom(bytes: number): boolean;
   /**

@@ -106,6 +106,10 @@ export class MemoryLink implements Link {
     return this.send(out.msg);
   }
 
+  buffered(): number {
+    return this.toPeerBytes;
+  }
+
   /** A reading endpoint takes everything at the next turn; a paused one is a full socket buffer at `limit`. */
   hasRoom(bytes: number): boolean {
     return !this.overLimit && (!this.paused || this.toPeerBytes + bytes <= this.limit);
@@ -179,7 +183,7 @@ export class MemoryLink implements Link {
   }
 
   private alive(): void {
-    if (this.conn) this.conn.alive = true;
+    this.conn?.heard();
   }
 
   private schedule(): void {

@@ -1,6 +1,6 @@
 // WebSocket transport on uWebSockets.js: one binary frame = one message (PROTOCOL.md §1.1).
 import uWS from 'uWebSockets.js';
-import type { ServerOptions } from '../options.js';
+import { webSocketBufferLimit, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { PONG_MSG } from '../protocol/messages.js';
 import type { AcceptLink, AdmitPeer, Link, LinkOwner, PeerInfo } from './link.js';
@@ -23,8 +23,8 @@ interface SocketData {
 
 type Socket = uWS.WebSocket<SocketData>;
 
-/** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped. */
-const SEND_OK = 1;
+/** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped (over uWS's maxBackpressure). */
+const SEND_DROPPED = 2;
 
 /**
  * Slow consumers: uWS's own limit is set far above ours, and we enforce ours so that every drop and close is
@@ -47,21 +47,23 @@ class WsLink implements Link, TopicSocket {
     private readonly maxBackpressure: number,
   ) {}
 
+  /** Callers check hasRoom first; uWS's own limit is ours, so a send it drops is one that passed the limit. */
   send(msg: Uint8Array): boolean {
     if (this.closed) return false;
-    if (this.ws.send(msg, true) !== SEND_OK && this.ws.getBufferedAmount() > this.maxBackpressure) {
-      // Deferred: this may run inside a fan-out loop over the very sets the policy would change.
-      queueMicrotask(() => this.conn?.linkOverLimit());
-    }
-    return true;
+    return this.ws.send(msg, true) !== SEND_DROPPED;
   }
 
   sendShared(out: Outbound): boolean {
     return this.send(out.msg);
   }
 
+  /**
+   * Judged on what the socket has not written yet: a socket within the limit takes one more message of any size
+   * up to maxMessageSize (uWS's maxBackpressure is the same limit, so a socket holds at most limit + one message).
+   * The limit here is webSocketBufferLimit(maxBackpressure), see options.ts.
+   */
   hasRoom(): boolean {
-    return !this.overLimit;
+    return !this.overLimit && !this.closed && this.ws.getBufferedAmount() <= this.maxBackpressure;
   }
 
   saturate(): boolean {
@@ -157,8 +159,10 @@ export async function listenWs(
   app.ws<SocketData>('/*', {
     compression: uWS.DISABLED,
     maxPayloadLength: options.maxMessageSize,
-    // A backstop only: our own limit (the delivery groups and WsLink.send) acts first and is counted.
-    maxBackpressure: options.maxBackpressure * 2 + options.maxMessageSize,
+    // uWS skips a socket whose backlog is over this when sending or publishing, so no socket ever holds more
+    // than limit + one message, even between our checks (native publishes give no per-socket feedback). Our own
+    // checks (hasRoom, the native group's) apply the slow-consumer policy and count. 0 would mean "no limit".
+    maxBackpressure: webSocketBufferLimit(options.maxBackpressure),
     closeOnBackpressureLimit: 0,
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
     sendPingsAutomatically: false,
@@ -213,14 +217,14 @@ export async function listenWs(
       data.peer = null;
       counters.acceptedWs++;
       if (data.plain) {
-        const plainLink = new PlainLink(ws, options.maxBackpressure, data.plain);
+        const plainLink = new PlainLink(ws, webSocketBufferLimit(options.maxBackpressure), data.plain);
         data.plain = null;
         data.link = plainLink;
         plainLink.conn = accept(plainLink, peer);
         plainLink.start();
         return;
       }
-      const link = new WsLink(ws, options.maxBackpressure);
+      const link = new WsLink(ws, webSocketBufferLimit(options.maxBackpressure));
       data.link = link;
       link.conn = accept(link, peer);
     },
@@ -233,12 +237,10 @@ export async function listenWs(
       else conn.receiveText(Buffer.from(message).toString('utf8'), message.byteLength);
     },
     ping: (ws) => {
-      const conn = ws.getUserData().link?.conn;
-      if (conn) conn.alive = true;
+      ws.getUserData().link?.conn?.heard();
     },
     pong: (ws) => {
-      const conn = ws.getUserData().link?.conn;
-      if (conn) conn.alive = true;
+      ws.getUserData().link?.conn?.heard();
     },
     drain: (ws) => {
       ws.getUserData().link?.relieve();

@@ -237,6 +237,10 @@ describe('io-server command line', () => {
       '--trusted-proxy': SERVER_DEFAULTS.trustedProxies.join(' '),
       '--duplicate-login': SERVER_DEFAULTS.duplicateLogin,
       '--auth-fail-delay': String(SERVER_DEFAULTS.authFailDelay),
+      '--max-subscriptions': String(SERVER_DEFAULTS.maxSubscriptionsPerConnection),
+      '--max-channels': String(SERVER_DEFAULTS.maxChannels),
+      '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
+      '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
     };
     assert.deepEqual(HELP_DEFAULTS, expected);
     for (const [flag, value] of Object.entries(expected)) {

@@ -79,12 +79,12 @@ describe('connection over the in-memory link', () => {
   it('contain(): a deferred callback that throws closes that connection only', async () => {
     const [victim, bystander] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
     const conn = [...server.connections].find((c) => c.cid === victim.cid)!;
-    const bad = server.metrics().badMessages;
+    const errors = server.metrics().internalErrors;
     conn.contain('a test callback', () => {
       throw new Error('boom');
     });
     await waitFor(() => victim.closed, 2000, 'the failing connection to be dropped');
-    assert.equal(server.metrics().badMessages, bad + 1);
+    assert.equal(server.metrics().internalErrors, errors + 1, 'counted as iosig_internal_errors_total');
     assert.ok(lines.some((line) => line.includes('internal error in a test callback: Error: boom')));
     let ran = false;
     conn.contain('after close', () => {

@@ -192,12 +192,13 @@ describe('login with the param key store', () => {
   ];
   for (const [id, oldKind, newKind] of combos) {
     it(`duplicate login, keep-old: old ${oldKind} stays, new ${newKind} is refused, old gets a probe`, async () => {
-      const old = await loggedIn(pool, server, oldKind, id, 'k');
+      // A live device answers the probe (issue 9 item 10: a silent old session would lose the CID).
+      const old = await loggedIn(pool, server, oldKind, id, 'k', { autoPong: true });
       const pingsBefore = old.raw?.pings ?? 0;
       const late = await openPeer(pool, server, newKind);
       const t0 = Date.now();
       late.wire.send(late.authReq(id, 'k'));
-      await expectProbe(old, pingsBefore);
+      await waitFor(() => (old.raw?.pings ?? 0) > pingsBefore, 2000, 'the probe of the old session');
       if (newKind === 'ws') {
         await late.expectAuthFail(t0);
         await assertStillAnonymous(late);

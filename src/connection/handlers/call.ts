@@ -2,11 +2,12 @@
 import { STATUS } from '../../protocol/codes.js';
 import { decodeCall, encodeResponseMbp } from '../../protocol/rpc.js';
 import type { Session } from '../session.js';
+import { containAsync } from '../contain.js';
 
 export function onCall(s: Session, msg: Uint8Array): void {
   const call = decodeCall(msg);
   if (!call) return s.bad('malformed CALL');
-  void s.host.call(s, call).then((reply) => s.contain('a service reply', () => {
+  containAsync(s, 'a service reply', s.host.call(s, call), (reply) => {
     let response: Buffer;
     try {
       response = encodeResponseMbp(reply.status, call.mid, reply.body);
@@ -16,5 +17,5 @@ export function onCall(s: Session, msg: Uint8Array): void {
       response = encodeResponseMbp(STATUS.ERROR, call.mid, 'INTERNAL_SERVER_ERROR');
     }
     s.sendEligible(response);
-  }));
+  });
 }

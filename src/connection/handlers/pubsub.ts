@@ -20,8 +20,9 @@ export function onSubscribeReq(s: Session, msg: Uint8Array): void {
   const req = subscribeReq(msg);
   if (!req) return s.bad('short SUBSCRIBE_REQ');
   if (req.tags === null) return s.sendEligible(encodeResponseMbp(STATUS.ERROR, req.mid));
-  s.host.router.subscribe(s, req.tags);
-  s.sendEligible(encodeResponseMbp(STATUS.OK, req.mid));
+  // Refused by a cap (subscriptions per connection, channels): ERROR, the accepted ones stay.
+  const refused = s.host.router.subscribe(s, req.tags);
+  s.sendEligible(encodeResponseMbp(refused > 0 ? STATUS.ERROR : STATUS.OK, req.mid));
 }
 
 export function onUnsubscribe(s: Session, msg: Uint8Array): void {

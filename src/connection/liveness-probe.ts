@@ -1,0 +1,32 @@
+// Is a session still there? Asked when a device logs in while its CID is held by an older session: after a
+// Wi-Fi drop the old socket can stay open on the server for a whole keepalive period, and the device must not
+// be refused until then. The old session gets a probe (WebSocket ping frame / CongSocket PING) and a short
+// deadline; any sign of life from it (a message, a pong) before the deadline means it is live.
+// Kept free of connection internals so the cluster can ask the same question of a session on another node.
+
+/** A session that can be probed. */
+export interface Probeable {
+  readonly closed: boolean;
+  /** Sends the keepalive probe. */
+  probe(): void;
+  /** Calls `heard` once at the next sign of life; returns a function that cancels the wait. */
+  onceHeard(heard: () => void): () => void;
+}
+
+/** Resolves true when `session` shows a sign of life within `deadlineMs`, false when it stays silent or closes. */
+export function probeLiveness(session: Probeable, deadlineMs: number): Promise<boolean> {
+  if (session.closed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (alive: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      cancel();
+      resolve(alive);
+    };
+    const timer = setTimeout(() => settle(false), deadlineMs);
+    const cancel = session.onceHeard(() => settle(!session.closed));
+    session.probe();
+  });
+}
