@@ -84,10 +84,10 @@ describe('teardown of a connection with many subscriptions', () => {
   });
   after(() => server.close());
 
-  it('200 000 subscriptions go away without one stall over 50 ms of CPU', async () => {
+  it('100 000 subscriptions go away without one stall over 50 ms of CPU', async () => {
     const heavy = await Sink.open('cong', portOf(server, 'cong'));
     await heavy.join('');
-    const total = 200_000;
+    const total = 100_000;
     for (let from = 0; from < total; from += 5000) {
       heavy.send(subReq(from % 65536, tags('t', from, 5000)));
       await heavy.sync(20_000);
