@@ -15,6 +15,26 @@ export interface ClusterServer {
   log(line: string): void;
 }
 
+/** How long a session whose CID a login on another node wants has to show a sign of life (keep-old). */
+const PROBE_DEADLINE_MS = 1000;
+const PROBE_POLL_MS = 20;
+
+/**
+ * Sends the keepalive probe and waits for any traffic from the peer (a pong included). The liveness flag is cleared
+ * first, which only makes the next keepalive sweep stricter for this one session.
+ */
+async function answersProbe(conn: Connection, deadlineMs: number): Promise<boolean> {
+  conn.alive = false;
+  conn.link.probe();
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    if (conn.closed) return false;
+    if (conn.alive) return true;
+    await new Promise((resolve) => setTimeout(resolve, PROBE_POLL_MS));
+  }
+  return conn.alive;
+}
+
 export function clusterBrokerOf(server: ClusterServer): ClusterBroker {
   return {
     router: server.router,
@@ -25,9 +45,10 @@ export function clusterBrokerOf(server: ClusterServer): ClusterBroker {
     probeCid: async (cid) => {
       const conn = server.router.cids.get(cid);
       if (!conn) return false;
-      // Flush a dead peer: its keepalive sweep closes it if it never answers; until then it keeps the CID.
-      conn.link.probe();
-      return true;
+      if (await answersProbe(conn, PROBE_DEADLINE_MS)) return true;
+      // A silent session is the stale socket of a device that reconnected elsewhere: it gives way.
+      conn.close(`stale session: no answer to the probe of a duplicate login on another node within ${PROBE_DEADLINE_MS} ms`, 'abort');
+      return false;
     },
     evictCid: (cid) => {
       const conn = server.router.cids.get(cid);

@@ -101,6 +101,17 @@ describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () =>
     assert.equal(again.cid, 'DEV');
   });
 
+  it('keep-old across nodes: a stale session that does not answer the probe gives way to the new login', async () => {
+    // A CongSocket client that never answers PING: the socket of a device that has gone (a Wi-Fi drop).
+    const stale = await loggedIn(pool, a, 'cong', 'dev', 'key-d');
+    assert.equal(stale.cid, 'DEV');
+    const fresh = await openPeer(pool, b, 'ws');
+    await fresh.login('dev', 'key-d');
+    assert.equal(fresh.cid, 'DEV');
+    await stale.raw!.waitClosed(3000);
+    await waitFor(() => !a.router.cids.has('DEV'), 2000, 'A let go of DEV');
+  });
+
   it('unmodified iosignal 2.2.1 clients on two nodes talk as if on one', async () => {
     const lib = (await import('iosignal' as string)) as IosignalModule;
     const quietLog = console.log;
