@@ -13,8 +13,8 @@ import { PAYLOAD } from '../protocol/codes.js';
 
 export type ClaimResult = { ok: true } | { ok: false; reason: string };
 
-/** How long a login waits for the holder's node to probe or evict its session. */
-const REMOTE_LOGIN_TIMEOUT_MS = 3000;
+/** How long a login waits for the holder's node to probe (its --duplicate-probe, 2 s by default) or evict its session. */
+const REMOTE_LOGIN_TIMEOUT_MS = 5000;
 const CLAIM_ATTEMPTS = 3;
 const CLOSE_TEXT = Buffer.from('close\0');
 

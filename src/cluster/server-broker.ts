@@ -3,36 +3,17 @@
 import type { Router } from '../router/router.js';
 import type { Connection } from '../connection/connection.js';
 import { encodeAuthClear } from '../protocol/messages.js';
+import { probeLiveness } from '../connection/liveness-probe.js';
 import type { ClusterBroker } from './broker-cluster.js';
 
 export interface ClusterServer {
   readonly router: Router<Connection>;
   readonly connections: ReadonlySet<Connection>;
-  readonly options: { readonly duplicateLogin: 'keep-old' | 'replace'; readonly host: string };
+  readonly options: { readonly duplicateLogin: 'keep-old' | 'replace'; readonly host: string; readonly duplicateProbeTimeout: number };
   readonly wsPort: number | undefined;
   readonly congPort: number | undefined;
   broadcastLocal(msg: Uint8Array): number;
   log(line: string): void;
-}
-
-/** How long a session whose CID a login on another node wants has to show a sign of life (keep-old). */
-const PROBE_DEADLINE_MS = 1000;
-const PROBE_POLL_MS = 20;
-
-/**
- * Sends the keepalive probe and waits for any traffic from the peer (a pong included). The liveness flag is cleared
- * first, which only makes the next keepalive sweep stricter for this one session.
- */
-async function answersProbe(conn: Connection, deadlineMs: number): Promise<boolean> {
-  conn.alive = false;
-  conn.link.probe();
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    if (conn.closed) return false;
-    if (conn.alive) return true;
-    await new Promise((resolve) => setTimeout(resolve, PROBE_POLL_MS));
-  }
-  return conn.alive;
 }
 
 export function clusterBrokerOf(server: ClusterServer): ClusterBroker {
@@ -45,9 +26,11 @@ export function clusterBrokerOf(server: ClusterServer): ClusterBroker {
     probeCid: async (cid) => {
       const conn = server.router.cids.get(cid);
       if (!conn) return false;
-      if (await answersProbe(conn, PROBE_DEADLINE_MS)) return true;
-      // A silent session is the stale socket of a device that reconnected elsewhere: it gives way.
-      conn.close(`stale session: no answer to the probe of a duplicate login on another node within ${PROBE_DEADLINE_MS} ms`, 'abort');
+      // The same probe as a local duplicate login (liveness-probe.ts): a silent session is the stale socket of a
+      // device that reconnected elsewhere, and gives way.
+      const deadline = server.options.duplicateProbeTimeout;
+      if (await probeLiveness(conn, deadline)) return true;
+      conn.close(`stale session: no answer to the probe of a duplicate login on another node within ${deadline} ms`, 'abort');
       return false;
     },
     evictCid: (cid) => {
