@@ -3,7 +3,8 @@
 // sends becomes payload frames; what the device sends becomes SIGNALs from its CID on its channels.
 import { CID_REQ_MSG, encodeTagMessage } from '../protocol/messages.js';
 import { MSG } from '../protocol/codes.js';
-import type { Link, LinkOwner } from '../transport/link.js';
+import type { Link } from '../transport/link.js';
+import { SEND_DROPPED, WsBacklog } from '../transport/ws-backlog.js';
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
 import { currentPublisher } from '../delivery/publisher.js';
@@ -24,12 +25,10 @@ export interface PlainRequest {
   format: PlainFormat;
 }
 
-/** uWS `send` status 2: dropped, the socket is over uWS's maxBackpressure (our limit, see webSocketBufferLimit). */
-const SEND_DROPPED = 2;
 /** WebSocket close reasons are at most 123 bytes. */
 const CLOSE_REASON_BYTES = 120;
 
-export class PlainLink implements Link {
+export class PlainLink extends WsBacklog<FrameSocket> implements Link {
   get transport(): 'ws' {
     return 'ws';
   }
@@ -37,15 +36,14 @@ export class PlainLink implements Link {
   get kind(): 'plain' {
     return 'plain';
   }
-  conn: LinkOwner | null = null;
-  closed = false;
-  overLimit = false;
 
   constructor(
-    private readonly socket: FrameSocket,
-    private readonly maxBackpressure: number,
+    socket: FrameSocket,
+    maxBackpressure: number,
     readonly request: PlainRequest,
-  ) {}
+  ) {
+    super(socket, maxBackpressure);
+  }
 
   /** After the connection exists: take a CID and subscribe the channels, as an iosignal client would. */
   start(): void {
@@ -97,29 +95,6 @@ export class PlainLink implements Link {
   private write(frame: DeviceFrame): boolean {
     // Callers check hasRoom first, so a send uWS drops is one past the limit.
     return this.socket.send(frame.data, frame.binary) !== SEND_DROPPED;
-  }
-
-  /** Judged on what the socket has not written: within the limit it takes one more message of any size. */
-  hasRoom(): boolean {
-    return !this.overLimit && !this.closed && this.socket.getBufferedAmount() <= this.maxBackpressure;
-  }
-
-  buffered(): number {
-    return this.closed ? 0 : this.socket.getBufferedAmount();
-  }
-
-  saturate(): boolean {
-    if (this.overLimit || this.closed) return false;
-    this.overLimit = true;
-    return true;
-  }
-
-  /** Called on drain: resume deliveries once half the limit has been written out. */
-  relieve(): void {
-    if (!this.overLimit || this.closed) return;
-    if (this.socket.getBufferedAmount() > this.maxBackpressure / 2) return;
-    this.overLimit = false;
-    this.conn?.deliveryChanged();
   }
 
   /** Never in native topics: its frames differ from the bytes iosignal subscribers share. */

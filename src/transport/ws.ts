@@ -3,9 +3,10 @@ import uWS from 'uWebSockets.js';
 import { webSocketBufferLimit, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { PONG_MSG } from '../protocol/messages.js';
-import type { AcceptLink, AdmitPeer, Link, LinkOwner, PeerInfo } from './link.js';
+import type { AcceptLink, AdmitPeer, Link, PeerInfo } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
+import { SEND_DROPPED, WsBacklog } from './ws-backlog.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { bearerFromHeader } from '../connection/identity.js';
@@ -23,61 +24,26 @@ interface SocketData {
 
 type Socket = uWS.WebSocket<SocketData>;
 
-/** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped (over uWS's maxBackpressure). */
-const SEND_DROPPED = 2;
-
 /**
- * Slow consumers: uWS's own limit is set far above ours, and we enforce ours so that every drop and close is
- * counted. Native publishes are checked by the native delivery group; this link checks its own sends. A link over
+ * Slow consumers: uWS's own maxBackpressure is our limit (a backstop between our checks), and we apply the policy
+ * ourselves so that every drop and close is counted. Native publishes are checked by the native delivery group; this link checks its own sends. A link over
  * the limit under the drop policy leaves the native topics (its connection stops sharing bytes), so its
  * deliveries come through the stream path, where they are dropped and counted until it drains.
  */
-class WsLink implements Link, TopicSocket {
+class WsLink extends WsBacklog<Socket> implements Link, TopicSocket {
   // A getter, not a field: one property fewer on every connection.
   get transport(): 'ws' {
     return 'ws';
   }
-  conn: LinkOwner | null = null;
-  closed = false;
-  /** Over the backpressure limit under the drop policy: no room until it drains. */
-  overLimit = false;
-
-  constructor(
-    private readonly ws: Socket,
-    private readonly maxBackpressure: number,
-  ) {}
 
   /** Callers check hasRoom first; uWS's own limit is ours, so a send it drops is one that passed the limit. */
   send(msg: Uint8Array): boolean {
     if (this.closed) return false;
-    return this.ws.send(msg, true) !== SEND_DROPPED;
+    return this.socket.send(msg, true) !== SEND_DROPPED;
   }
 
   sendShared(out: Outbound): boolean {
     return this.send(out.msg);
-  }
-
-  /**
-   * Judged on what the socket has not written yet: a socket within the limit takes one more message of any size
-   * up to maxMessageSize (uWS's maxBackpressure is the same limit, so a socket holds at most limit + one message).
-   * The limit here is webSocketBufferLimit(maxBackpressure), see options.ts.
-   */
-  hasRoom(): boolean {
-    return !this.overLimit && !this.closed && this.ws.getBufferedAmount() <= this.maxBackpressure;
-  }
-
-  saturate(): boolean {
-    if (this.overLimit || this.closed) return false;
-    this.overLimit = true;
-    return true;
-  }
-
-  /** Called on drain: resume deliveries once half the limit has been written out. */
-  relieve(): void {
-    if (!this.overLimit || this.closed) return;
-    if (this.ws.getBufferedAmount() > this.maxBackpressure / 2) return;
-    this.overLimit = false;
-    this.conn?.deliveryChanged();
   }
 
   /** Native topics deliver to everyone alike, so an over-limit link must not be in them. */
@@ -86,34 +52,30 @@ class WsLink implements Link, TopicSocket {
   }
 
   subscribe(key: string): void {
-    this.ws.subscribe(key);
+    this.socket.subscribe(key);
   }
 
   unsubscribe(key: string): void {
-    if (!this.closed) this.ws.unsubscribe(key);
-  }
-
-  buffered(): number {
-    return this.closed ? 0 : this.ws.getBufferedAmount();
+    if (!this.closed) this.socket.unsubscribe(key);
   }
 
   probe(): void {
-    if (!this.closed) this.ws.ping();
+    if (!this.closed) this.socket.ping();
   }
 
   answerPing(): void {
     // uWS.js exposes no pong() call, so a PING message gets a PONG message back (allowed by Q32).
-    if (!this.closed) this.ws.send(PONG_MSG, true);
+    if (!this.closed) this.socket.send(PONG_MSG, true);
   }
 
   close(_reason: string): void {
     if (this.closed) return;
-    this.ws.end();
+    this.socket.end();
   }
 
   destroy(_reason: string): void {
     if (this.closed) return;
-    this.ws.close();
+    this.socket.close();
   }
 }
 
