@@ -1,9 +1,8 @@
 // Messages in and out per second over the last minutes, drawn on a canvas (browser code).
 import type { TrafficPoint } from '../dashboard-types.js';
 import { formatCount } from './format.js';
+import { PADDING, prepareCanvas, SPAN_MS } from './chart-canvas.js';
 
-const SPAN_MS = 5 * 60_000;
-const PADDING = { left: 48, right: 8, top: 8, bottom: 18 };
 
 export class TrafficChart {
   private points: TrafficPoint[] = [];
@@ -25,17 +24,9 @@ export class TrafficChart {
   }
 
   private draw(): void {
-    const ratio = window.devicePixelRatio || 1;
-    const width = this.canvas.clientWidth;
-    const height = this.canvas.clientHeight;
-    this.canvas.width = Math.round(width * ratio);
-    this.canvas.height = Math.round(height * ratio);
-    const ctx = this.canvas.getContext('2d');
-    if (!ctx) return;
-    ctx.scale(ratio, ratio);
-    ctx.clearRect(0, 0, width, height);
-    const style = getComputedStyle(document.documentElement);
-    const muted = style.getPropertyValue('--muted') || '#667';
+    const canvas = prepareCanvas(this.canvas);
+    if (!canvas) return;
+    const { ctx, width, height, style, muted } = canvas;
     const now = this.points.at(-1)?.time ?? Date.now();
     const top = Math.max(1, ...this.points.map((p) => Math.max(p.messagesIn, p.messagesOut)));
     const plotWidth = width - PADDING.left - PADDING.right;

@@ -1,13 +1,12 @@
 // The live values of one channel (seed 001's monitor): every number in each message on the chosen channel
 // becomes a point of its own series (first number, second number…), plotted over the last minutes (browser code).
 import type { TailEntry } from '../dashboard-types.js';
+import { PADDING, prepareCanvas, SPAN_MS } from './chart-canvas.js';
 
-const SPAN_MS = 5 * 60_000;
 /** Series drawn per message: `id, counter, temperature` gives three. */
 const MAX_SERIES = 4;
 /** Points kept per series (a busy channel is thinned to the newest). */
 const MAX_POINTS = 2000;
-const PADDING = { left: 48, right: 8, top: 8, bottom: 18 };
 const COLORS = ['#2b7bd6', '#e0822b', '#3a9d5d', '#a05cc8'];
 const NUMBER = /-?\d+(?:\.\d+)?(?:e[-+]?\d+)?/gi;
 
@@ -60,17 +59,9 @@ export class ValueChart {
   }
 
   private draw(): void {
-    const ratio = window.devicePixelRatio || 1;
-    const width = this.canvas.clientWidth;
-    const height = this.canvas.clientHeight;
-    this.canvas.width = Math.round(width * ratio);
-    this.canvas.height = Math.round(height * ratio);
-    const ctx = this.canvas.getContext('2d');
-    if (!ctx) return;
-    ctx.scale(ratio, ratio);
-    ctx.clearRect(0, 0, width, height);
-    const style = getComputedStyle(document.documentElement);
-    const muted = style.getPropertyValue('--muted') || '#667';
+    const canvas = prepareCanvas(this.canvas);
+    if (!canvas) return;
+    const { ctx, width, height, muted } = canvas;
     const all = this.series.flat();
     const now = Math.max(Date.now(), ...all.map((p) => p.time));
     const shown = all.filter((p) => p.time >= now - SPAN_MS);
