@@ -29,6 +29,13 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Values <input id="values-channel" placeholder="channel to plot" aria-label="channel to plot"> <small id="values-latest"></small></h2>
     <canvas id="values"></canvas>
   </section>
+  <section id="cluster-panel" class="panel wide" hidden>
+    <h2>Cluster nodes <small id="cluster-summary"></small></h2>
+    <table id="nodes">
+      <thead><tr><th>node</th><th>address</th><th class="num">connections</th><th class="num">uptime</th><th class="num">bus lag</th><th class="num">lost</th><th class="num">sent</th><th class="num">received</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
   <section class="panel wide">
     <h2>Devices <small id="device-count"></small> <small>click a device to address it</small></h2>
     <p id="devices-locked" class="locked" hidden>The device list needs the admin token.</p>

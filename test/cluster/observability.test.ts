@@ -10,6 +10,12 @@ import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { createSudoService } from '../../src/services/sudo.js';
 import { ADMIN, AUTH_PARAM, ServicePeer, assertReply } from '../services/support.js';
 import { clusterOf, startNodeServer } from './broker-support.js';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+// CI installs Chromium (.ci/run); elsewhere the page check is skipped when it is missing.
+const noBrowser = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed` : false;
 
 describe('cluster observability', { skip: redisSkipReason() }, () => {
   let redis: RedisServerProcess;
@@ -73,5 +79,31 @@ describe('cluster observability', { skip: redisSkipReason() }, () => {
     }
     for (const cid of [onA.cid, onB.cid, ADMIN.cid]) assert.ok(cids.includes(cid), `${cid} listed`);
     assertReply(await admin.call('sudo', 'subscribers', 'CH:none'), { status: 0, body: [] });
+  });
+
+  it('the dashboard page draws both nodes and the cluster totals, live', { skip: noBrowser }, async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 20_000 });
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(5000);
+      await page.goto(`http://127.0.0.1:${a.wsPort}/`);
+      const [idA, idB] = [clusterOf(a).node.nodeId, clusterOf(b).node.nodeId];
+      await page.locator('#cluster-panel').waitFor({ state: 'visible' });
+      await page.locator(`#nodes tr[data-node="${idA}"]`).waitFor();
+      await page.locator(`#nodes tr[data-node="${idB}"]`).waitFor();
+      assert.equal(await page.locator('#nodes tbody tr').count(), 2);
+      assert.match((await page.locator(`#nodes tr[data-node="${idB}"]`).textContent()) ?? '', /cong:\d+/, 'the address');
+      // The feed keeps the table current: a device joining node B shows up in B's row and in the totals.
+      const before = clusterOf(a).sample().totals.connections;
+      await pool.ready('cong', portOf(b, 'cong'));
+      await page.locator('#cluster-summary', { hasText: `2 nodes · ${before + 1} connections` }).waitFor();
+      const cells = await page.locator(`#nodes tr[data-node="${idB}"] td`).allTextContents();
+      assert.equal(cells.length, 8);
+      assert.ok(Number(cells[2]) >= 1, `B's connections (${cells[2]})`);
+      assert.match(cells[4]!, /^\d+\.\d ms$/, 'a measured bus lag');
+      assert.equal(cells[5], '0', 'no losses');
+    } finally {
+      await browser.close();
+    }
   });
 });

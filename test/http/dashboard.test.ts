@@ -42,6 +42,8 @@ describe('dashboard in Chromium', { skip }, () => {
     await page.locator('#access', { hasText: 'counters only' }).waitFor();
     assert.equal(await page.locator('#devices-locked').isVisible(), true);
     assert.equal(await page.locator('#send-button').isDisabled(), true);
+    await page.locator('#counters .card').first().waitFor();
+    assert.equal(await page.locator('#cluster-panel').isVisible(), false, 'a single node draws no cluster panel');
     await page.close();
   });
 

@@ -5,6 +5,7 @@ import { FeedClient } from './feed-client.js';
 import { TrafficChart } from './traffic-chart.js';
 import { renderCounters } from './counters-view.js';
 import { renderChannels, renderDevices } from './tables.js';
+import { renderCluster } from './cluster-view.js';
 import { TailView } from './tail-view.js';
 import { SendForm } from './send-form.js';
 import { ValueChart } from './value-chart.js';
@@ -34,6 +35,9 @@ function start(): void {
   const counters = byId('counters', HTMLElement);
   const devices = byId('devices', HTMLTableElement).tBodies[0]!;
   const channels = byId('channels', HTMLTableElement).tBodies[0]!;
+  const clusterPanel = byId('cluster-panel', HTMLElement);
+  const clusterSummary = byId('cluster-summary', HTMLElement);
+  const nodes = byId('nodes', HTMLTableElement).tBodies[0]!;
   const chart = new TrafficChart(byId('traffic', HTMLCanvasElement));
   const tail = new TailView(byId('tail', HTMLTableElement).tBodies[0]!, byId('tail-filter', HTMLInputElement));
   const form = new SendForm(() => token);
@@ -60,6 +64,7 @@ function start(): void {
     tick(frame: TickFrame) {
       renderCounters(counters, frame.metrics, frame.traffic);
       chart.add(frame.traffic);
+      renderCluster(clusterPanel, clusterSummary, nodes, frame.metrics.cluster);
       if (frame.connections) {
         renderDevices(devices, frame.connections);
         byId('device-count', HTMLElement).textContent = `${frame.metrics.connections}`;
