@@ -134,8 +134,8 @@ export class BrokerCluster implements ClusterHost {
   // ---- ClusterHost: what arrives from other nodes -------------------------------------------
 
   /**
-   * `budget` ≥ 0: the publisher's publishCounter quota left after its own node's subscribers. Each remote node
-   * applies that remainder to its own subscribers, so with several remote nodes the cap is per node.
+   * `budget` ≥ 0: this node's share of the publisher's publishCounter quota (what its node left after its own
+   * subscribers, split among the interested nodes), so the cap holds cluster-wide.
    */
   deliverPublish(key: string, msg: Buffer, budget: number): void {
     const { router } = this.broker;

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BusStats } from './bus-stats.js';
 import { RemoteInterest, type InterestChange } from './remote-interest.js';
+import { shareFor, splitBudget } from './budget-split.js';
 import { decodeEnvelope, encodeEnvelope, KIND, type Envelope } from './envelope.js';
 import type { PubSubLinks } from './redis-links.js';
 
@@ -287,9 +288,13 @@ export class ClusterBus {
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** Publishes to the nodes interested in `key`. `budget` < 0: no publishCounter cap. */
+  /**
+   * Publishes to the nodes interested in `key`. `budget` < 0: no publishCounter cap (the common case, untouched);
+   * otherwise it is split among those nodes (budget-split.ts), so all of them together reach at most `budget`.
+   */
   publish(key: string, msg: Uint8Array, budget = -1): void {
-    this.send(this.keyChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget });
+    const cap = budget < 0 ? budget : splitBudget(budget, this.remote.nodeIdsFor(key));
+    this.send(this.keyChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget: cap });
   }
 
   /** Unicast to a CID on another node; resolves false when no node holds it (or Redis is away). */
@@ -382,7 +387,7 @@ export class ClusterBus {
   private dispatch(env: Envelope): void {
     switch (env.kind) {
       case KIND.PUBLISH:
-        return this.receiver.publish(env.key, env.msg, env.budget);
+        return this.receiver.publish(env.key, env.msg, shareFor(env.budget, this.nodeId));
       case KIND.UNICAST:
         return this.receiver.unicast(env.cid, env.msg);
       case KIND.EVERYONE:

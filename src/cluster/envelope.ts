@@ -1,9 +1,10 @@
 // What crosses the bus: small msgpackr arrays. The signal bytes travel as they are (binary, plaintext):
 // every node seals them for its own encrypted receivers, so the bus never needs session keys.
 import { Packr } from 'msgpackr';
+import { isBudgetShares, type BudgetShares } from './budget-split.js';
 
 export const KIND = {
-  /** A publish to a channel key: [kind, node, seq, key, msg, budget]. */
+  /** A publish to a channel key: [kind, node, seq, key, msg, budget]; budget -1 (no cap) or [node, share…]. */
   PUBLISH: 1,
   /** A unicast already rewritten to `@topic`: [kind, node, seq, cid, msg]. */
   UNICAST: 2,
@@ -26,7 +27,7 @@ export const KIND = {
 } as const;
 
 export type Envelope =
-  | { kind: typeof KIND.PUBLISH; node: string; seq: number; key: string; msg: Buffer; budget: number }
+  | { kind: typeof KIND.PUBLISH; node: string; seq: number; key: string; msg: Buffer; budget: number | BudgetShares }
   | { kind: typeof KIND.UNICAST; node: string; seq: number; cid: string; msg: Buffer }
   | { kind: typeof KIND.EVERYONE; node: string; seq: number; msg: Buffer }
   | { kind: typeof KIND.REQUEST; node: string; seq: number; id: number; op: string; arg: string }
@@ -82,7 +83,7 @@ export function decodeEnvelope(bytes: Buffer): Envelope | null {
   const [kind, node, seq] = v as [number, string, number];
   switch (kind) {
     case KIND.PUBLISH:
-      return isText(v[3]) && isBytes(v[4]) && isNumber(v[5]) ? { kind, node, seq, key: v[3], msg: asBuffer(v[4]), budget: v[5] } : null;
+      return isText(v[3]) && isBytes(v[4]) && (isNumber(v[5]) || isBudgetShares(v[5])) ? { kind, node, seq, key: v[3], msg: asBuffer(v[4]), budget: v[5] } : null;
     case KIND.UNICAST:
       return isText(v[3]) && isBytes(v[4]) ? { kind, node, seq, cid: v[3], msg: asBuffer(v[4]) } : null;
     case KIND.EVERYONE:

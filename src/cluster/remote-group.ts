@@ -7,6 +7,8 @@ import type { ClusterBus } from './bus.js';
 
 export class RemoteNodesGroup implements DeliveryGroup {
   readonly name = 'remote';
+  /** Local subscribers first: a publishCounter budget reaches other nodes only with what they leave. */
+  readonly servedLast = true;
   /** deliveries = node deliveries addressed (one per interested node per publish); messagesOut = envelopes. */
   readonly stats = new DeliveryStats();
   private readonly members = new Map<string, RemoteMembers>();

@@ -25,6 +25,11 @@ export class RemoteInterest {
     return this.byKey.get(key)?.size ?? 0;
   }
 
+  /** The nodes that want `key`, in the order they announced it. */
+  nodeIdsFor(key: string): Iterable<string> {
+    return this.byKey.get(key) ?? [];
+  }
+
   get keyCount(): number {
     return this.byKey.size;
   }

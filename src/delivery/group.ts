@@ -14,6 +14,8 @@ export interface DeliveryGroup {
   /** Short name for logs and metrics labels ('native', 'stream', 'remote'…). */
   readonly name: string;
   readonly stats: DeliveryStats;
+  /** Served after every other group of a channel (remote nodes: the publishCounter quota favours local subscribers). */
+  readonly servedLast?: boolean;
 }
 
 /** One group's share of one channel. */

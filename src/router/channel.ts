@@ -57,8 +57,12 @@ export class Channel {
     return undefined;
   }
 
+  /** Adds a group's share; groups served last stay behind the others, whatever the order they came in. */
   attach(members: ChannelMembers): void {
-    if (!this.groups.includes(members)) this.groups.push(members);
+    if (this.groups.includes(members)) return;
+    const last = members.group.servedLast ? -1 : this.groups.findIndex((m) => m.group.servedLast);
+    if (last < 0) this.groups.push(members);
+    else this.groups.splice(last, 0, members);
   }
 
   detach(members: ChannelMembers): void {

@@ -86,6 +86,8 @@ for (const mode of ['standalone', 'sharded'] as const) {
       b.bus.addInterest('CH:q');
       c.bus.holdCid('?Xabc');
       await settle(a.bus, b.bus, c.bus);
+      // The budget is split among the nodes A knows want the key: wait for B's announcement to reach A.
+      await waitFor(() => a.bus.remoteWants('CH:q'), 5000, "B's interest known to A");
       a.bus.publish('CH:q', Buffer.from('budget'), 3);
       assert.equal(await a.bus.unicast('?Xabc', Buffer.from('hello')), true);
       assert.equal(await a.bus.unicast('?gone', Buffer.from('lost')), false, 'no node holds it');
