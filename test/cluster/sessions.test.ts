@@ -10,41 +10,13 @@ import { BohoSession } from '../../src/crypto/boho.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { loggedIn, openPeer, signalE2E, textSignal } from '../security/support.js';
 import { interestKnown, settled, startNodeServer } from './broker-support.js';
+import { loadIosignal221, nextEvent as nextEventWithin, type Io221Client as IoClient } from '../helpers/iosignal-221.js';
+
+/** Cross-node events get a little longer than one node's. */
+const nextEvent = (c: IoClient, event: string, ms = 4000, pred?: (args: unknown[]) => boolean): Promise<unknown[]> =>
+  nextEventWithin(c, event, ms, pred);
 
 const PARAM = 'io221w.key-w.IOW.2,io221c.key-c.IOC.10,member.key-m.MEM.3,dev.key-d.DEV.3';
-
-type Listener = (...args: unknown[]) => void;
-interface IoClient {
-  cid: string;
-  stateName: string;
-  on(event: string, fn: Listener): unknown;
-  off(event: string, fn: Listener): unknown;
-  auth(id: string, key: string): void;
-  open(url?: string): void;
-  stop(): void;
-  subscribe(tag: string): void;
-  signal(tag: string, ...args: unknown[]): void;
-}
-interface IosignalModule {
-  IO: new (url?: string) => IoClient;
-  IOCongSocket: new (url?: string) => IoClient;
-}
-
-function nextEvent(c: IoClient, event: string, ms = 4000, pred: (args: unknown[]) => boolean = () => true): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const fn: Listener = (...args) => {
-      if (!pred(args)) return;
-      clearTimeout(timer);
-      c.off(event, fn);
-      resolve(args);
-    };
-    const timer = setTimeout(() => {
-      c.off(event, fn);
-      reject(new Error(`iosignal 2.2.1 client: no '${event}' within ${ms} ms (state ${c.stateName})`));
-    }, ms);
-    c.on(event, fn);
-  });
-}
 
 describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () => {
   let redis: RedisServerProcess;
@@ -113,7 +85,7 @@ describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () =>
   });
 
   it('unmodified iosignal 2.2.1 clients on two nodes talk as if on one', async () => {
-    const lib = (await import('iosignal' as string)) as IosignalModule;
+    const lib = await loadIosignal221();
     const quietLog = console.log;
     console.log = () => undefined; // the 2.2.1 client prints its quota and dots
     const w = new lib.IO();

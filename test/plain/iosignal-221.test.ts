@@ -5,22 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type IosigServer } from '../../src/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { PythonDevice } from './python-device.js';
+import { loadIosignal221, type Io221Client as Io221, type Iosignal221 as IosignalModule } from '../helpers/iosignal-221.js';
 
-type Listener = (...args: unknown[]) => void;
-/** The parts of the 2.2.1 client API used here. */
-interface Io221 {
-  cid: string;
-  on(event: string, fn: Listener): unknown;
-  open(url?: string): void;
-  stop(): void;
-  subscribe(tag: string): void;
-  signal(tag: string, ...args: unknown[]): void;
-}
-interface IosignalModule {
-  version: string;
-  IO: new (url?: string) => Io221;
-  IOCongSocket: new (url?: string) => Io221;
-}
 
 describe('iosignal 2.2.1 clients and a plain Python device', () => {
   let lib: IosignalModule;
@@ -30,7 +16,7 @@ describe('iosignal 2.2.1 clients and a plain Python device', () => {
   const quietLog = console.log;
 
   before(async () => {
-    lib = (await import('iosignal' as string)) as IosignalModule;
+    lib = await loadIosignal221();
     assert.equal(lib.version, '2.2.1');
     server = await createServer({ port: 0, congPort: 0, host: '127.0.0.1', log: () => {} });
     console.log = () => undefined; // the 2.2.1 client prints its quota and the like

@@ -11,46 +11,10 @@ import { sleep, waitFor } from '../helpers/wait.js';
 import { hex, portOf, startServer, sub, type IosigServer } from '../integration/support.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { drained, loggedIn, textSignal } from './support.js';
+import { loadIosignal221, nextEvent, type Io221Client as IoClient, type Iosignal221 as IosignalModule } from '../helpers/iosignal-221.js';
 
-type Listener = (...args: unknown[]) => void;
-
-/** The parts of the 2.2.1 client API these tests use. */
-interface IoClient {
-  cid: string;
-  level: number;
-  stateName: string;
-  on(event: string, fn: Listener): unknown;
-  off(event: string, fn: Listener): unknown;
-  auth(id: string, key: string): void;
-  open(url?: string): void;
-  stop(): void;
-  subscribe(tag: string): void;
-  signal(tag: string, ...args: unknown[]): void;
-}
-
-interface IosignalModule {
-  version: string;
-  IO: new (url?: string) => IoClient;
-  IOCongSocket: new (url?: string) => IoClient;
-}
 
 const PARAM = 'io221w.key-w.IOW.2,io221c.key-c.IOC.10,member.key-m.MEM.3';
-
-function nextEvent(c: IoClient, event: string, ms = 3000, pred: (args: unknown[]) => boolean = () => true): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const fn: Listener = (...args) => {
-      if (!pred(args)) return;
-      clearTimeout(timer);
-      c.off(event, fn);
-      resolve(args);
-    };
-    const timer = setTimeout(() => {
-      c.off(event, fn);
-      reject(new Error(`iosignal 2.2.1 client: no '${event}' within ${ms} ms (state ${c.stateName})`));
-    }, ms);
-    c.on(event, fn);
-  });
-}
 
 /** Raw buffers the client received (before its own decryption). */
 function recordRaw(c: IoClient): Buffer[] {
@@ -69,7 +33,7 @@ describe('iosignal 2.2.1 clients (IO, IOCongSocket) and Boho login', () => {
   const quietLog = console.log;
 
   before(async () => {
-    lib = (await import('iosignal' as string)) as IosignalModule;
+    lib = await loadIosignal221();
     assert.equal(lib.version, '2.2.1');
     server = await startServer({ auth: { param: PARAM }, authFailDelay: 100 });
     console.log = () => undefined; // the 2.2.1 client prints its quota, '.' and the like
