@@ -2,6 +2,7 @@
 import type { IosigServer, ServerOptionsInput } from '../../src/index.js';
 import { startServer } from '../integration/support.js';
 import { waitFor } from '../helpers/wait.js';
+import { RedisServerProcess } from '../auth/redis-server.js';
 
 let nodeN = 0;
 
@@ -9,6 +10,28 @@ let nodeN = 0;
 export async function startNodeServer(url: string, prefix: string, opts: ServerOptionsInput = {}, lines?: string[]): Promise<IosigServer> {
   const nodeId = `node${++nodeN}`;
   return startServer({ ...opts, cluster: { url, prefix, nodeId, heartbeatMs: 200, leaseMs: 800 } }, lines);
+}
+
+/** A private redis-server and two nodes of cluster `prefix` on it, with one call to stop all three. */
+export interface TwoNodes {
+  a: IosigServer;
+  b: IosigServer;
+  stop(): Promise<void>;
+}
+
+export async function startTwoNodes(prefix: string, opts: ServerOptionsInput = {}): Promise<TwoNodes> {
+  const redis = await RedisServerProcess.start();
+  const a = await startNodeServer(redis.url, prefix, opts);
+  const b = await startNodeServer(redis.url, prefix, opts);
+  return {
+    a,
+    b,
+    async stop() {
+      await a.close();
+      await b.close();
+      await redis.stop();
+    },
+  };
 }
 
 export function clusterOf(server: IosigServer) {

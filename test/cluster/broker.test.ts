@@ -1,32 +1,27 @@
 // Every routing rule across two nodes, clients on both transports (PROTOCOL.md §5 over the cluster bus).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { redisSkipReason } from '../auth/redis-server.js';
 import { ClientPool, type Transport } from '../helpers/raw-client.js';
 import { assertQuiet, closeNotice, expectMsg, hex, iam, portOf, sub, text, type IosigServer } from '../integration/support.js';
 import { MSG } from '../../src/protocol/codes.js';
-import { clusterOf, interestKnown, settled, startNodeServer } from './broker-support.js';
+import { clusterOf, interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
 import { waitFor } from '../helpers/wait.js';
 
 const CLUSTER_CID = /^\?[A-Za-z0-9_-]{6}$/;
 
 describe('routing across two cluster nodes', { skip: redisSkipReason() }, () => {
-  let redis: RedisServerProcess;
+  let nodes: TwoNodes | undefined;
   let a: IosigServer;
   let b: IosigServer;
   const pool = new ClientPool();
 
   before(async () => {
-    redis = await RedisServerProcess.start();
-    a = await startNodeServer(redis.url, 'route');
-    b = await startNodeServer(redis.url, 'route');
+    nodes = await startTwoNodes('route');
+    ({ a, b } = nodes);
   });
   afterEach(() => pool.closeAll());
-  after(async () => {
-    await a?.close();
-    await b?.close();
-    await redis.stop();
-  });
+  after(() => nodes?.stop());
 
   for (const [ka, kb] of [['ws', 'cong'], ['cong', 'ws']] as [Transport, Transport][]) {
     describe(`publisher on ${ka} (node A), receiver on ${kb} (node B)`, () => {

@@ -2,14 +2,14 @@
 // nodes and cluster-wide totals, and `sudo cid` listing CIDs of every node.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { redisSkipReason } from '../auth/redis-server.js';
 import { ClientPool } from '../helpers/raw-client.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { portOf, type IosigServer } from '../integration/support.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { createSudoService } from '../../src/services/sudo.js';
 import { ADMIN, AUTH_PARAM, ServicePeer, assertReply } from '../services/support.js';
-import { clusterOf, startNodeServer } from './broker-support.js';
+import { clusterOf, startTwoNodes, type TwoNodes } from './broker-support.js';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -18,23 +18,19 @@ const CHROMIUM = '/usr/bin/chromium';
 const noBrowser = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed` : false;
 
 describe('cluster observability', { skip: redisSkipReason() }, () => {
-  let redis: RedisServerProcess;
+  let nodes: TwoNodes | undefined;
   let a: IosigServer;
   let b: IosigServer;
   const pool = new ClientPool();
 
   before(async () => {
-    redis = await RedisServerProcess.start();
+    // createServer also takes `services`; startServer passes every option through.
     const opts = { auth: { param: AUTH_PARAM }, authFailDelay: 50, services: [createSudoService()] };
-    a = await startNodeServer(redis.url, 'obs', opts);
-    b = await startNodeServer(redis.url, 'obs', opts);
+    nodes = await startTwoNodes('obs', opts);
+    ({ a, b } = nodes);
   });
   afterEach(() => pool.closeAll());
-  after(async () => {
-    await a?.close();
-    await b?.close();
-    await redis.stop();
-  });
+  after(() => nodes?.stop());
 
   it('/metrics labels every series with the node and exposes the bus counters', async () => {
     const reply = await request(a.wsPort!, '/metrics');

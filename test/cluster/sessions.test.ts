@@ -1,7 +1,7 @@
 // Logins, encryption and the real iosignal 2.2.1 clients across two cluster nodes.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { redisSkipReason } from '../auth/redis-server.js';
 import { ClientPool } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { hex, portOf, sub, type IosigServer } from '../integration/support.js';
@@ -9,7 +9,7 @@ import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { loggedIn, openPeer, signalE2E, textSignal } from '../security/support.js';
-import { interestKnown, settled, startNodeServer } from './broker-support.js';
+import { interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
 import { loadIosignal221, nextEvent as nextEventWithin, type Io221Client as IoClient } from '../helpers/iosignal-221.js';
 
 /** Cross-node events get a little longer than one node's. */
@@ -19,22 +19,17 @@ const nextEvent = (c: IoClient, event: string, ms = 4000, pred?: (args: unknown[
 const PARAM = 'io221w.key-w.IOW.2,io221c.key-c.IOC.10,member.key-m.MEM.3,dev.key-d.DEV.3';
 
 describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () => {
-  let redis: RedisServerProcess;
+  let nodes: TwoNodes | undefined;
   let a: IosigServer;
   let b: IosigServer;
   const pool = new ClientPool();
 
   before(async () => {
-    redis = await RedisServerProcess.start();
-    a = await startNodeServer(redis.url, 'sess', { auth: { param: PARAM }, authFailDelay: 50 });
-    b = await startNodeServer(redis.url, 'sess', { auth: { param: PARAM }, authFailDelay: 50 });
+    nodes = await startTwoNodes('sess', { auth: { param: PARAM }, authFailDelay: 50 });
+    ({ a, b } = nodes);
   });
   afterEach(() => pool.closeAll());
-  after(async () => {
-    await a?.close();
-    await b?.close();
-    await redis.stop();
-  });
+  after(() => nodes?.stop());
 
   it('an encrypted receiver on the other node gets ENC_488 sealed by its own node; SIGNAL_E2E is relayed', async () => {
     const member = await loggedIn(pool, b, 'cong', 'member', 'key-m');
@@ -121,22 +116,18 @@ describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () =>
 });
 
 describe('duplicate login with replace across nodes', { skip: redisSkipReason() }, () => {
-  let redis: RedisServerProcess;
+  let nodes: TwoNodes | undefined;
   let a: IosigServer;
   let b: IosigServer;
   const pool = new ClientPool();
 
   before(async () => {
-    redis = await RedisServerProcess.start();
-    const opts = { auth: { param: PARAM }, authFailDelay: 50, duplicateLogin: 'replace' as const };
-    a = await startNodeServer(redis.url, 'repl', opts);
-    b = await startNodeServer(redis.url, 'repl', opts);
+    nodes = await startTwoNodes('repl', { auth: { param: PARAM }, authFailDelay: 50, duplicateLogin: 'replace' });
+    ({ a, b } = nodes);
   });
   after(async () => {
     await pool.closeAll();
-    await a?.close();
-    await b?.close();
-    await redis.stop();
+    await nodes?.stop();
   });
 
   it('the old session gets AUTH_CLEAR and closes without a close notice; the new one holds the CID', async () => {
