@@ -3,7 +3,8 @@
 // device's 10-byte CID limit). Two nodes never hold the same slot, so their CIDs differ by construction, and
 // uniqueness inside a node is the local CID index's job. Without a slot (Redis away at start) a node falls
 // back to `?` + 9 random characters (54 bits) until it gets one.
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { randomBase64url } from '../crypto/random-pool.js';
 import type { RedisCommands } from './redis-links.js';
 
 export const SLOT_COUNT = 4096;
@@ -63,10 +64,9 @@ export class CidSpace {
   /** A candidate anonymous CID; the caller retries while it is held locally. */
   candidate(): string {
     if (this.prefix) {
-      const r = randomBytes(3);
-      return this.prefix + r.toString('base64url');
+      return this.prefix + randomBase64url(3);
     }
-    return '?' + randomBytes(7).toString('base64url').slice(0, 9);
+    return '?' + randomBase64url(7).slice(0, 9);
   }
 
   /** Gives the slot back on a clean shutdown. */

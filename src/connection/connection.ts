@@ -1,7 +1,6 @@
 // One client connection (PROTOCOL.md §3, §4): its identity and state, how it sends (the encryption rule of §4.7),
 // how it receives (quotas, the login hold, then the dispatch table in handlers/), and its one close path.
 // Message handling lives in handlers/, the login in login-flow.ts, quotas in quota-check.ts.
-import { randomFillSync } from 'node:crypto';
 import { MSG, PAYLOAD, QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
 import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce, encodeSignal, type IamInfo } from '../protocol/messages.js';
 import type { Outbound } from '../delivery/outbound.js';
@@ -20,6 +19,7 @@ import { describeError, runContained } from './contain.js';
 import { InOrder } from './in-order.js';
 import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
+import { randomUint } from '../crypto/random-pool.js';
 
 export type { PeerInfo } from '../transport/link.js';
 
@@ -85,9 +85,8 @@ export class Connection implements Session, LinkOwner {
     this.tls = peer.tls === true || (trusted && peer.forwardedProto === 'https');
     this.level = host.options.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
-    randomFillSync(helloScratch);
-    this.helloLow = helloScratch.readUIntLE(0, 3);
-    this.helloHigh = helloScratch.readUIntLE(3, 3);
+    this.helloLow = randomUint(3);
+    this.helloHigh = randomUint(3);
     this.sendPlain(this.hello());
     this.sendPlain(SERVER_READY_MSG);
     this.state = STATE.SERVER_READY;

@@ -1,6 +1,5 @@
 // Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags, subscribers and delivery groups;
 // never a socket, a uWS topic or a transport.
-import { randomFillSync } from 'node:crypto';
 import { webSocketBufferLimit, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { retag } from '../protocol/messages.js';
@@ -13,6 +12,7 @@ import { Channel, type Subscriber, type Subscription } from './channel.js';
 import type { CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
+import { randomBase64url } from '../crypto/random-pool.js';
 
 /** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
 const TEARDOWN_SLICE = 2000;
@@ -37,7 +37,6 @@ export class Router<S extends Subscriber = Subscriber> {
   private readonly hooks: RouterHooks[] = [];
   /** Where CIDs held by other processes are found; null on a single node. */
   directory: CidDirectory | null = null;
-  private readonly randomPool = Buffer.alloc(3);
   /** Bytes held by retained messages, channel- and CID-retained (bounded by maxRetainedBytes). */
   retainedBytes = 0;
   /** Cap refusals are logged at most once a second per kind, so a flood cannot flood the log. */
@@ -110,8 +109,7 @@ export class Router<S extends Subscriber = Subscriber> {
   }
 
   private randomCid(): string {
-    randomFillSync(this.randomPool);
-    return '?' + this.randomPool.toString('base64url');
+    return '?' + randomBase64url(3);
   }
 
   /** Gives `sub` a CID, dropping its previous index entry. */
