@@ -5,6 +5,7 @@ import { resolveClusterOptions, type ClusterOptions, type ClusterOptionsInput } 
 import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from './connection/admission.js';
+import { systemClock, type Clock } from './clock.js';
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -115,6 +116,12 @@ export interface ServerOptions {
   sealAsyncFrom: number;
   /** Cluster membership over Redis (`--cluster`); null = a single node. */
   cluster: ClusterOptions | null;
+  /**
+   * Internal, for tests: the time source of the keepalive sweep, the AUTH_FAIL delay, the quota and login-throttle
+   * buckets (src/clock.ts). Default: the system clock. Not a command-line option; limits such as the ≥ 1000 ms
+   * timeout still apply to the values, only the passing of time is in the caller's hands.
+   */
+  clock: Clock;
 }
 
 export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster'>> & {
@@ -232,5 +239,6 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     sealThreads: input.sealThreads,
     sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
     cluster: input.cluster ? resolveClusterOptions(input.cluster) : null,
+    clock: input.clock ?? systemClock,
   };
 }

@@ -32,6 +32,7 @@ import { clusterBrokerOf } from './cluster/server-broker.js';
 import type { ClusterSample } from './metrics/cluster-sample.js';
 import type { Service, ServiceHost } from './services/service.js';
 import type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
+import type { Clock, Timer } from './clock.js';
 
 export type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
 
@@ -51,6 +52,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   readonly router: Router<Connection>;
   readonly proxyTrust: ProxyTrust;
   readonly loginGuard: LoginGuard;
+  /** options.clock: the system clock unless a test passed its own. */
+  readonly clock: Clock;
   private readonly admission: Admission;
   private readonly audit: SessionAudit;
   /** Refusals since the last line about them (one line a second at most during a flood). */
@@ -70,7 +73,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   private lastSsid = 0;
   private ws: WsTransport | null = null;
   private cong: CongTransport | null = null;
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: Timer | null = null;
   private closing: Promise<void> | null = null;
   private http: HttpHandle | null = null;
   private metricsSampler: ServerMetrics | null = null;
@@ -83,10 +86,11 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   constructor(input: ServerOptionsInput & { services?: Service[] }) {
     this.options = resolveOptions(input);
+    this.clock = this.options.clock;
     for (const service of input.services ?? []) this.services.attach(service);
     this.router = new Router(this.options, this.counters);
     this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
-    this.loginGuard = new LoginGuard(this.options.loginLimits);
+    this.loginGuard = new LoginGuard(this.options.loginLimits, this.clock);
     const { sealThreads, sealAsyncFrom } = this.options;
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
     this.admission = new Admission(this.options);
@@ -130,7 +134,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       await this.close();
       throw err;
     }
-    this.sweepTimer = setInterval(() => this.sweep(), this.options.timeout);
+    this.sweepTimer = this.clock.every(this.options.timeout, () => this.sweep());
     if (this.cluster && !(await this.cluster.node.waitReady(CLUSTER_JOIN_MS))) {
       this.log(`cluster: Redis ${this.options.cluster!.target.label} not reachable yet; serving local clients, joining when it answers`);
     }
@@ -163,7 +167,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     if (refusal === 'global') this.counters.refusedGlobal++;
     else this.counters.refusedAddress++;
     this.refusalsUnlogged++;
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - this.refusalLoggedAt >= 1000) {
       const cap = refusal === 'global' ? `the ${this.options.maxConnections}-connection cap` : `the ${this.options.maxConnectionsPerAddress}-connection cap per address`;
       this.log(`refused ${this.refusalsUnlogged} connection(s) in the last second; latest from ${ip}: over ${cap}`);
@@ -448,7 +452,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   private async shutdown(): Promise<void> {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer?.cancel();
     this.sweepTimer = null;
     this.ws?.close();
     this.audit.close();

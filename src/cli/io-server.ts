@@ -234,7 +234,7 @@ function startError(err: unknown): string {
 }
 
 function printOptions(input: ServerOptionsInput, server: IosigServer): void {
-  const { log: _log, ...resolved } = resolveOptions(input);
+  const { log: _log, clock: _clock, ...resolved } = resolveOptions(input);
   console.log(`options: ${inspect(maskSecrets(resolved), { depth: 4, breakLength: 100 })}`);
   console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
   const names = server.services.names();

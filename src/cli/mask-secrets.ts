@@ -29,7 +29,8 @@ export function maskUrl(url: string): string {
   }
 }
 
-export type PrintableOptions = Omit<ServerOptions, 'log'>;
+/** What `-o` prints: functions (the log sink, the clock) are left out. */
+export type PrintableOptions = Omit<ServerOptions, 'log' | 'clock'>;
 
 export function maskSecrets(options: PrintableOptions): PrintableOptions {
   const auth = options.auth && {

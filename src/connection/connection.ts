@@ -20,6 +20,7 @@ import { InOrder } from './in-order.js';
 import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
 import { randomUint } from '../crypto/random-pool.js';
+import type { Timer } from '../clock.js';
 
 export type { PeerInfo } from '../transport/link.js';
 
@@ -65,7 +66,7 @@ export class Connection implements Session, LinkOwner {
   private quotas: QuotaCheck | null = null;
   /** CID-retained messages published by this connection, keyed by topic (`$x`), §5.6. */
   private retainedByTopic: Map<string, Buffer> | null = null;
-  private timers: Set<NodeJS.Timeout> | null = null;
+  private timers: Set<Timer> | null = null;
   /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
   private heardWaiters: (() => void)[] | null = null;
   /** Sends waiting behind a large message being sealed in the seal pool; made on the first one. */
@@ -524,10 +525,10 @@ export class Connection implements Session, LinkOwner {
 
   later(ms: number, fn: () => void): void {
     const timers = (this.timers ??= new Set());
-    const timer = setTimeout(() => {
+    const timer = this.host.clock.after(ms, () => {
       timers.delete(timer);
       this.contain('a timer', fn);
-    }, ms);
+    });
     timers.add(timer);
   }
 
@@ -577,7 +578,7 @@ export class Connection implements Session, LinkOwner {
     this.flow?.drop();
     this.outbox?.clear();
     this.inbox?.clear();
-    if (this.timers) for (const timer of this.timers) clearTimeout(timer);
+    if (this.timers) for (const timer of this.timers) timer.cancel();
     this.timers = null;
     runContained(this, 'forgetting a closed connection', () => router.forget(this));
     runContained(this, 'reporting a closed connection', () => this.host.sessionClosed(this));

@@ -3,6 +3,7 @@
 // be refused until then. The old session gets a probe (WebSocket ping frame / CongSocket PING) and a short
 // deadline; any sign of life from it (a message, a pong) before the deadline means it is live.
 // Kept free of connection internals so the cluster can ask the same question of a session on another node.
+import { systemClock, type Clock } from '../clock.js';
 
 /** A session that can be probed. */
 export interface Probeable {
@@ -14,18 +15,18 @@ export interface Probeable {
 }
 
 /** Resolves true when `session` shows a sign of life within `deadlineMs`, false when it stays silent or closes. */
-export function probeLiveness(session: Probeable, deadlineMs: number): Promise<boolean> {
+export function probeLiveness(session: Probeable, deadlineMs: number, clock: Clock = systemClock): Promise<boolean> {
   if (session.closed) return Promise.resolve(false);
   return new Promise((resolve) => {
     let settled = false;
     const settle = (alive: boolean): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.cancel();
       cancel();
       resolve(alive);
     };
-    const timer = setTimeout(() => settle(false), deadlineMs);
+    const timer = clock.after(deadlineMs, () => settle(false));
     const cancel = session.onceHeard(() => settle(!session.closed));
     session.probe();
   });

@@ -208,7 +208,7 @@ export class LoginFlow implements LoginPort {
     if (rival && host.options.duplicateLogin === 'keep-old') {
       if (stale) return this.refuseDuplicate(record.cid, legacy);
       const deadline = host.options.duplicateProbeTimeout;
-      containAsync(s, 'the duplicate-login probe', probeLiveness(rival, deadline), (alive) => {
+      containAsync(s, 'the duplicate-login probe', probeLiveness(rival, deadline, s.host.clock), (alive) => {
         if (alive) return this.refuseDuplicate(record.cid, legacy);
         if (!rival.closed) rival.close(`stale session: no answer within ${deadline} ms to the probe of a duplicate login from #${s.ssid}`, 'abort');
         // The index may have changed meanwhile (another login): decide again, without a second probe.

@@ -5,6 +5,7 @@
 import { isIPv6 } from 'node:net';
 import { ipv6Hex } from './address.js';
 import { TokenBucket } from './token-bucket.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export interface LoginLimits {
   /** Failed logins per second one client address may make once its burst is spent. */
@@ -67,10 +68,13 @@ export class LoginGuard {
   private readonly addresses = new Map<string, AddressEntry>();
   private readonly devices = new Map<string, TokenBucket>();
 
-  constructor(readonly limits: LoginLimits) {}
+  constructor(
+    readonly limits: LoginLimits,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** Admits an attempt (a ticket) or says why it is refused without a key check. */
-  begin(ip: string, deviceId: string, now = Date.now()): LoginTicket | LoginFailureReason {
+  begin(ip: string, deviceId: string, now = this.clock.now()): LoginTicket | LoginFailureReason {
     const key = throttleKey(ip);
     const address = this.address(key, now);
     if (address.pending >= this.limits.pendingPerAddress) return 'pending_cap';
@@ -95,7 +99,7 @@ export class LoginGuard {
   }
 
   /** Whether a throttled refusal from `ip` should be logged (at most one a second per address). */
-  shouldLog(ip: string, now = Date.now()): boolean {
+  shouldLog(ip: string, now = this.clock.now()): boolean {
     const entry = this.addresses.get(throttleKey(ip));
     if (!entry || now - entry.loggedAt < THROTTLE_LOG_MS) return false;
     entry.loggedAt = now;

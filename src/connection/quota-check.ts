@@ -24,7 +24,7 @@ export class QuotaCheck {
       return true;
     }
     if (useQuota.trafficRate) {
-      const now = Date.now();
+      const now = s.host.clock.now();
       this.bucket ??= new TokenBucket(s.quota.trafficRate, now);
       if (!this.bucket.take(size, now)) {
         this.violation(s, `over traffic rate quota (${s.quota.trafficRate} bytes/s)`);

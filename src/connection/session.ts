@@ -17,6 +17,7 @@ import type { LoginFailureReason, LoginGuard } from './login-guard.js';
 import type { SealPool } from '../crypto/seal-pool.js';
 import type { DeferredContained } from './contain.js';
 import type { Probeable } from './liveness-probe.js';
+import type { Clock } from '../clock.js';
 
 /** What a connection may reach of the broker around it. `S`: the connection type the broker keeps. */
 export interface ConnectionHost<S extends Session = Session> {
@@ -30,6 +31,8 @@ export interface ConnectionHost<S extends Session = Session> {
   readonly loginGuard: LoginGuard;
   /** Seals and opens large encrypted messages off the event loop. */
   readonly sealPool: SealPool;
+  /** Time for the AUTH_FAIL delay, the quota buckets and the liveness probe (options.clock). */
+  readonly clock: Clock;
   nextSsid(): number;
   /** Operational log (connection errors, closes with reasons). */
   log(line: string): void;

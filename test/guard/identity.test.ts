@@ -257,7 +257,7 @@ describe('logs', () => {
       adminToken: 'tok-secret',
       tls: { cert: 'c.pem', key: 'k.pem', passphrase: 'pass-secret' },
     });
-    const { log: _log, ...printable } = options;
+    const { log: _log, clock: _clock, ...printable } = options;
     const text = JSON.stringify(maskSecrets(printable));
     for (const secret of ['secret-one', 'secret-two', 'pw-xyz', 'tok-secret', 'pass-secret']) assert.ok(!text.includes(secret), `${secret} printed`);
     assert.ok(text.includes('dev1.***.CID1.3'), text);

@@ -7,7 +7,8 @@ import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
 import type { WireTarget } from '../kit/wire.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
+import { ManualClock } from '../kit/manual-clock.js';
 import {
   ANON_CID,
   CID_REQ,
@@ -598,59 +599,59 @@ for (const [modeIndex, mode] of MODES.entries()) {
       await assertQuiet(a!);
     });
 
-    it('keepalive sweep closes a silent client between T and 2T and keeps an answering one (§1.3)', { timeout: 20_000 }, async () => {
-      const fast = await startServer({ timeout: 1000 });
-      let chatting = true;
-      let chat: Promise<void> = Promise.resolve();
+    it('keepalive sweep closes a silent client at the second period and keeps answering ones (§1.3)', T, async () => {
+      // The sweep runs on a manual clock: every period is one advance(), checked at that instant.
+      const clock = new ManualClock();
+      const fast = await startServer({ timeout: 10, clock });
       try {
+        assert.equal(fast.options.timeout, 1000, 'a timeout below 1000 ms is clamped (Q17)');
         const silentKind = mode.kind(0);
-        const aliveKind = mode.kind(1);
         const silent = await pool.open(silentKind, mode.at(fast, 0), { autoPong: false });
-        const alive = await pool.open(aliveKind, mode.at(fast, 1), { autoPong: true });
+        const alive = await pool.open(mode.kind(1), mode.at(fast, 1), { autoPong: true });
         // Any incoming message marks a connection alive: a ws text frame, or a PING message.
         const texter = await pool.open('ws', portOf(fast, 'ws'), { autoPong: false });
         const pinger = await pool.open(silentKind, mode.at(fast, 0), { autoPong: false });
-        await silent.handshake();
-        const t0 = Date.now();
-        await alive.handshake();
+        for (const c of [silent, alive, texter, pinger]) await c.handshake();
         alive.send(sub(`${silent.cid}@state`));
         await alive.sync();
-        await texter.handshake();
-        await pinger.handshake();
-        chat = (async () => {
-          for (let i = 0; chatting && i < 40 && Date.now() < t0 + 3300; i++) {
-            texter.sendText('still here');
-            pinger.send(PING);
-            await sleep(250);
-          }
-        })();
-        await silent.waitClosed(3500);
-        await expectMsg(alive, closeNotice(silent.cid, '@state'), 'close notice for a keepalive close (§5.8)');
-        const elapsed = silent.closedAt - t0;
-        assert.ok(elapsed >= 900 && elapsed <= 2500, `silent client closed after ${elapsed} ms (T = 1000)`);
-        if (silentKind === 'ws') assert.ok(silent.pings >= 1, 'ws client got a ping frame before the close');
-        else {
-          const got: string[] = [];
-          for (;;) {
-            try {
-              got.push(hex(await silent.next(1)));
-            } catch {
-              break;
-            }
-          }
-          assert.ok(got.includes('cd'), `cong client got PING [cd] before the close (got ${got.join(',')})`);
+        const conn = (c: RawClient) => {
+          const found = fast.router.cids.get(c.cid);
+          assert.ok(found, `server side of ${c.cid}`);
+          return found;
+        };
+        /** Traffic between two sweeps: probes answered, a text frame, a PING; each seen by the server. */
+        const keepTalking = async (): Promise<void> => {
+          texter.sendText('still here');
+          pinger.send(PING);
+          for (const c of [alive, texter, pinger]) await waitFor(() => conn(c).alive, 2000, `traffic from ${c.cid} seen`);
+        };
+        // Period 1: everyone spoke since the start; the sweep clears the marks and probes.
+        clock.advance(999);
+        assert.equal(conn(silent).alive, true, 'no sweep before the period');
+        clock.advance(1);
+        assert.equal(fast.metrics().timeouts, 0, 'nobody is closed at the first sweep');
+        if (silentKind === 'ws') {
+          await waitFor(() => silent.pings >= 1, 2000, 'a ping frame on the silent ws client');
+        } else {
+          assert.equal(hex(await silent.next(2000)), 'cd', 'the silent cong client gets PING [cd]');
         }
-        await sleep(Math.max(0, t0 + 3200 - Date.now()));
+        await keepTalking();
+        assert.equal(conn(silent).alive, false, 'the silent client stays unmarked');
+        // Period 2: the silent client is closed at this very sweep; the others stay.
+        clock.advance(1000);
+        assert.equal(fast.metrics().timeouts, 1, 'metrics().timeouts counts the sweep close');
+        await silent.waitClosed(2000);
+        await expectMsg(alive, closeNotice(silent.cid, '@state'), 'close notice for a keepalive close (§5.8)');
+        // Period 3: still answering, still open.
+        await keepTalking();
+        clock.advance(1000);
+        await keepTalking();
+        assert.equal(fast.metrics().timeouts, 1, 'no other close');
         assert.equal(alive.closed, false, 'a client that answers pings stays open');
-        assert.ok(alive.pings >= 2, `alive client was probed (${alive.pings})`);
-        chatting = false;
-        await chat;
+        assert.ok(alive.pings >= 3, `alive client was probed at every sweep (${alive.pings})`);
         assert.equal(texter.closed, false, 'ws text frames keep a connection alive (§1.1, §1.3)');
         assert.equal(pinger.closed, false, 'PING messages keep a connection alive (§1.3)');
-        assert.ok(fast.metrics().timeouts >= 1, 'metrics().timeouts counted the sweep close');
       } finally {
-        chatting = false;
-        await chat;
         await pool.closeAll();
         await fast.close();
       }
@@ -929,5 +930,25 @@ describe('compatibility with the iosignal 2.2.1 clients (IO over ws, IOCongSocke
     w.stop();
     assert.deepEqual(await state, ['close', `${cidW}@state`]);
     await waitFor(() => server.metrics().connections === 1, 2000, 'the server to drop the ws client');
+  });
+});
+
+describe('keepalive on the system clock (the default time source)', () => {
+  it('silent ws and cong clients are closed between T and 2T (T clamped to 1000 ms)', { timeout: 10_000 }, async () => {
+    const server = await startServer({ timeout: 1 });
+    const pool = new ClientPool();
+    try {
+      const t0 = Date.now();
+      const silent = await Promise.all((['ws', 'cong'] as const).map((kind) => pool.ready(kind, portOf(server, kind), { autoPong: false })));
+      await Promise.all(silent.map((c) => c.waitClosed(3000)));
+      for (const c of silent) {
+        const elapsed = c.closedAt - t0;
+        assert.ok(elapsed >= 900 && elapsed <= 2600, `${c.kind} client closed after ${elapsed} ms (T = 1000)`);
+      }
+      assert.equal(server.metrics().timeouts, 2);
+    } finally {
+      await pool.closeAll();
+      await server.close();
+    }
   });
 });

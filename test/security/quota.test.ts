@@ -3,6 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientPool, type RawClient } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
+import { ManualClock } from '../kit/manual-clock.js';
 import { hex, startServer, sub, type IosigServer } from '../integration/support.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
@@ -136,9 +137,12 @@ describe('trafficRate quota (token bucket, level 1 = 100 000 B/s, one-second bur
   let strict: IosigServer;
   const pool = new ClientPool();
 
+  // Frozen time: the buckets refill only when the test advances the clock, so the counts are exact.
+  const clock = new ManualClock();
+
   before(async () => {
-    server = await startServer({ auth: { param: PARAM }, useQuota: { trafficRate: true } });
-    strict = await startServer({ auth: { param: PARAM }, useQuota: { trafficRate: true, disconnect: true } });
+    server = await startServer({ auth: { param: PARAM }, useQuota: { trafficRate: true }, clock });
+    strict = await startServer({ auth: { param: PARAM }, useQuota: { trafficRate: true, disconnect: true }, clock });
   });
   afterEach(async () => {
     await pool.closeAll();
@@ -154,23 +158,33 @@ describe('trafficRate quota (token bucket, level 1 = 100 000 B/s, one-second bur
 
   for (const kind of TRANSPORTS) {
     const id = kind === 'ws' ? 't1w' : 't1c';
-    it(`${COUNT} kB sent at once: about the first 100 kB pass, the rest is dropped (${kind})`, async () => {
+    it(`${COUNT} kB sent at once: the first 100 kB pass, the rest is dropped; half a second refills 50 kB (${kind})`, async () => {
       const listener = await anonListener(pool, server, 'rate');
       const p = await loggedIn(pool, server, kind, id, 'k');
       const before = server.metrics().quotaViolations;
       const msg = burst();
       assert.equal(msg.length, 1000);
-      for (let i = 0; i < COUNT; i++) p.wire.send(msg);
-      await waitFor(
-        () => (server.connectionList().find((c) => c.cid === p.cid)?.messagesIn ?? 0) >= COUNT + 2,
-        5000,
-        'the server to read every message',
-      );
-      const delivered = (await listener.sync(3000)).filter((r) => r.wire[0] === MSG.SIGNAL).length;
-      const violations = server.metrics().quotaViolations - before;
-      assert.ok(violations > 0, 'quotaViolations grows');
-      assert.equal(delivered + violations, COUNT, 'every message is either delivered or counted as a violation');
-      assert.ok(delivered >= 90 && delivered <= 150, `about one second's worth passes (delivered ${delivered})`);
+      const sendAndCount = async (count: number, seenBefore: number): Promise<{ delivered: number; violations: number }> => {
+        const violationsBefore = server.metrics().quotaViolations;
+        for (let i = 0; i < count; i++) p.wire.send(msg);
+        await waitFor(
+          () => (server.connectionList().find((c) => c.cid === p.cid)?.messagesIn ?? 0) >= seenBefore + count,
+          5000,
+          'the server to read every message',
+        );
+        const delivered = (await listener.sync(3000)).filter((r) => r.wire[0] === MSG.SIGNAL).length;
+        return { delivered, violations: server.metrics().quotaViolations - violationsBefore };
+      };
+      // AUTH_REQ and CID_REQ came before; the bucket started afresh at the login's level, less CID_REQ's byte.
+      const first = await sendAndCount(COUNT, 2);
+      assert.ok(first.violations > 0, 'quotaViolations grows');
+      assert.equal(first.delivered + first.violations, COUNT, 'every message is either delivered or counted as a violation');
+      assert.equal(first.delivered, 99, "one second's burst (100 000 B) less the CID_REQ byte: 99 messages of 1000 B");
+      clock.advance(500);
+      const second = await sendAndCount(60, COUNT + 2);
+      assert.equal(second.delivered, 50, '500 ms at 100 000 B/s refill 50 messages');
+      assert.equal(second.violations, 10);
+      assert.equal(server.metrics().quotaViolations - before, first.violations + second.violations);
       assert.equal(p.wire.closed, false, 'without `disconnect` the connection stays');
     });
 

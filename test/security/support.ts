@@ -183,7 +183,15 @@ export class Peer {
 
 /** Opens a RawClient (tracked by `pool`) and reads the greeting. */
 export async function openPeer(pool: ClientPool, server: IosigServer, kind: Transport, opts?: RawClientOptions): Promise<Peer> {
-  const raw = await pool.open(kind, portOf(server, kind), opts);
+  return greeted(await pool.open(kind, portOf(server, kind), opts));
+}
+
+/** Like openPeer, over the server's in-memory link (`localAddress` and X-Forwarded-For become the peer's). */
+export async function openMemoryPeer(pool: ClientPool, server: IosigServer, kind: Transport, opts?: RawClientOptions): Promise<Peer> {
+  return greeted(await pool.open(kind, { memory: server }, opts));
+}
+
+async function greeted(raw: RawClient): Promise<Peer> {
   const peer = new Peer(raw);
   peer.raw = raw;
   await peer.greet();
