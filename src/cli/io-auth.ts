@@ -1,7 +1,7 @@
 // `io-auth`: adds, lists and removes device keys in a .json key file (-d) or Redis (-r) (PROTOCOL.md §4.2).
 // Keys are stored hashed and are never printed back, not even as the hash (the hash alone is enough to log in).
 import { Command } from 'commander';
-import { parseCommandLine } from './command-line.js';
+import { type CliIo, parseArguments, processIo } from './command-line.js';
 import { checkDeviceEntry } from '../auth/device-entry.js';
 import { messageOf } from '../auth/error-message.js';
 import { FileKeyStore } from '../auth/file-store.js';
@@ -29,16 +29,16 @@ interface OpenedStore {
 }
 
 /** Warnings go to stderr once each: the CLI and the store may both notice the same thing. */
-function makeWarn(): (message: string) => void {
+function makeWarn(io: CliIo): (message: string) => void {
   const printed = new Set<string>();
   return (message) => {
     if (printed.has(message)) return;
     printed.add(message);
-    process.stderr.write(`io-auth: warning: ${message}\n`);
+    io.err(`io-auth: warning: ${message}\n`);
   };
 }
 
-async function openStore(options: StoreOptions, forAdd: boolean, warn: (message: string) => void): Promise<OpenedStore> {
+async function openStore(options: StoreOptions, forAdd: boolean, warn: (message: string) => void, env: NodeJS.ProcessEnv): Promise<OpenedStore> {
   const { authFile, authRedis } = options;
   if (authFile !== undefined && authRedis !== undefined) throw new CliError('give either -d <file> or -r [url], not both');
   if (authFile !== undefined) {
@@ -52,7 +52,7 @@ async function openStore(options: StoreOptions, forAdd: boolean, warn: (message:
       throw new CliError(`-r takes an optional redis:// URL, not "${url}"; put -r after the other arguments`);
     }
     // Entry warnings are printed before the store is used; connection trouble is reported by ready() below.
-    const store = new RedisKeyStore(redisTarget(url, process.env), () => undefined);
+    const store = new RedisKeyStore(redisTarget(url, env), () => undefined);
     try {
       await store.ready(REDIS_CONNECT_WAIT_MS);
     } catch (err) {
@@ -64,8 +64,14 @@ async function openStore(options: StoreOptions, forAdd: boolean, warn: (message:
   throw new CliError('no key store: give -d <file.json> or -r [redis-url]');
 }
 
-async function withStore(options: StoreOptions, forAdd: boolean, warn: (message: string) => void, work: (opened: OpenedStore) => Promise<void>): Promise<void> {
-  const opened = await openStore(options, forAdd, warn);
+async function withStore(
+  io: CliIo,
+  options: StoreOptions,
+  forAdd: boolean,
+  warn: (message: string) => void,
+  work: (opened: OpenedStore) => Promise<void>,
+): Promise<void> {
+  const opened = await openStore(options, forAdd, warn, io.env);
   try {
     await work(opened);
   } finally {
@@ -79,8 +85,8 @@ function parseLevel(text: string | undefined): number {
   return Number(text);
 }
 
-async function addDevice(id: string, key: string, cid: string, levelText: string | undefined, options: StoreOptions): Promise<void> {
-  const warn = makeWarn();
+async function addDevice(io: CliIo, id: string, key: string, cid: string, levelText: string | undefined, options: StoreOptions): Promise<void> {
+  const warn = makeWarn(io);
   const level = parseLevel(levelText);
   const { errors, warnings } = checkDeviceEntry(id, key, cid, level);
   if (errors.length > 0) throw new CliError(errors.join('; '));
@@ -88,18 +94,18 @@ async function addDevice(id: string, key: string, cid: string, levelText: string
   if (level === 0 && options.authFile !== undefined) {
     warn('level 0 in a key file reads as the default level 3 (only Redis keeps 0, Q13)');
   }
-  await withStore(options, true, warn, async ({ store, where }) => {
+  await withStore(io, options, true, warn, async ({ store, where }) => {
     await store.add(id, key, cid, level);
-    process.stdout.write(`added "${id}" (cid ${cid}, level ${level}) to ${where}\n`);
+    io.out(`added "${id}" (cid ${cid}, level ${level}) to ${where}\n`);
   });
 }
 
-async function listDevices(options: StoreOptions): Promise<void> {
-  const warn = makeWarn();
-  await withStore(options, false, warn, async ({ store, where }) => {
+async function listDevices(io: CliIo, options: StoreOptions): Promise<void> {
+  const warn = makeWarn(io);
+  await withStore(io, options, false, warn, async ({ store, where }) => {
     const ids = (await store.list()).sort();
     if (ids.length === 0) {
-      process.stderr.write(`io-auth: no devices in ${where}\n`);
+      io.err(`io-auth: no devices in ${where}\n`);
       return;
     }
     const rows: string[][] = [['ID', 'CID', 'LEVEL']];
@@ -112,15 +118,15 @@ async function listDevices(options: StoreOptions): Promise<void> {
       const level = resolveLevel(record.level);
       rows.push([id, record.cid || '-', level === null ? `${String(record.level)} (not in the quota table)` : String(level)]);
     }
-    process.stdout.write(formatColumns(rows));
+    io.out(formatColumns(rows));
   });
 }
 
-async function removeDevice(id: string, options: StoreOptions): Promise<void> {
-  const warn = makeWarn();
-  await withStore(options, false, warn, async ({ store, where }) => {
+async function removeDevice(io: CliIo, id: string, options: StoreOptions): Promise<void> {
+  const warn = makeWarn(io);
+  await withStore(io, options, false, warn, async ({ store, where }) => {
     if (!(await store.remove(id))) throw new CliError(`no device "${id}" in ${where}`);
-    process.stdout.write(`removed "${id}" from ${where}\n`);
+    io.out(`removed "${id}" from ${where}\n`);
   });
 }
 
@@ -135,11 +141,11 @@ function withStoreOptions(command: Command): Command {
     .option('-r, --auth-redis [url]', 'Redis: the URL, else REDIS_URL, else REDIS_HOST/REDIS_PORT (default localhost:6379)');
 }
 
-function buildProgram(): Command {
+function buildProgram(io: CliIo): Command {
   const program = new Command('io-auth')
     .description('add, list and remove device keys (stored hashed, never printed)')
     .version(packageVersion(), '-V, --version')
-    .configureOutput({ outputError: (text, write) => write(`io-auth: ${text}`) })
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(`io-auth: ${text}`) })
     .exitOverride();
   withStoreOptions(
     program
@@ -149,22 +155,27 @@ function buildProgram(): Command {
       .argument('<key>', 'the plain key; stored as base64 of its SHA-256')
       .argument('<cid>', 'the CID the device gets; not empty, no leading "?", at most 10 bytes for devices')
       .argument('[level]', `quota level (${Object.keys(QUOTA_TABLE).join(', ')})`, String(DEFAULT_LEVEL)),
-  ).action((id: string, key: string, cid: string, level: string, options: StoreOptions) => addDevice(id, key, cid, level, options));
+  ).action((id: string, key: string, cid: string, level: string, options: StoreOptions) => addDevice(io, id, key, cid, level, options));
   withStoreOptions(program.command('list').description('list ids with their cid and level')).action((options: StoreOptions) =>
-    listDevices(options),
+    listDevices(io, options),
   );
   withStoreOptions(program.command('remove').description('remove a device').argument('<id>', 'auth id')).action(
-    (id: string, options: StoreOptions) => removeDevice(id, options),
+    (id: string, options: StoreOptions) => removeDevice(io, id, options),
   );
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+/** Runs io-auth on `argv` (process.argv form) with `io`'s output and environment; resolves with the exit code. */
+export async function runIoAuth(argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
   try {
-    await parseCommandLine(program, argv);
+    return (await parseArguments(program, argv)) ?? 0;
   } catch (err) {
-    process.stderr.write(`io-auth: ${messageOf(err)}\n`);
-    process.exitCode = EXIT_FAILED;
+    io.err(`io-auth: ${messageOf(err)}\n`);
+    return EXIT_FAILED;
   }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  process.exitCode = await runIoAuth(argv);
 }

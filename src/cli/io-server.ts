@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { inspect } from 'node:util';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EXIT_BAD_COMMAND_LINE, parseCommandLine } from './command-line.js';
+import { type CliIo, EXIT_BAD_COMMAND_LINE, parseArguments, processIo } from './command-line.js';
 import { createServer, type IosigServer } from '../index.js';
 import { SERVER_DEFAULTS, resolveOptions, type ServerOptionsInput, type SlowConsumerPolicy } from '../options.js';
 import { bannerLines, box, networkAddress, usageLines } from './banner.js';
@@ -32,7 +32,7 @@ const FORCE_EXIT_MS = 1_800;
 /** Rows in a `-m 2` / `-m 3` table: a console table of every connection would stall a busy broker. */
 const METRIC_TABLE_ROWS = 100;
 
-interface CliOptions extends ClusterFlags {
+export interface CliOptions extends ClusterFlags {
   listen?: number;
   listenCongport?: number;
   host?: string;
@@ -121,7 +121,7 @@ function collectProxy(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-function buildProgram(): Command {
+function buildProgram(io: CliIo): Command {
   const program = new Command('io-server')
     .description('iosig: a signaling broker wire-compatible with iosignal (WebSocket and CongSocket)')
     .usage('[options] (-l <port> and/or -L <port>)')
@@ -202,7 +202,7 @@ function buildProgram(): Command {
         '  io-server -l 7777 -L 8888 --cluster redis://10.0.0.5:6379   one node of a cluster',
       ].join('\n'),
     )
-    .configureOutput({ outputError: (text, write) => write(`io-server: ${text}`) })
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(`io-server: ${text}`) })
     .showHelpAfterError('(run io-server -h for the list of options)')
     .exitOverride();
 }
@@ -241,20 +241,25 @@ function printOptions(input: ServerOptionsInput, server: IosigServer): void {
   console.log(`services: ${names.length > 0 ? names.join(', ') : 'none'}`);
 }
 
+/** One metric report, a heading and a table, on `out` (a Console: tables as on the terminal; tests pass their own). */
+export function printMetrics(out: Console, server: IosigServer, type: MetricType, traffic: TrafficWindow, now = Date.now()): void {
+  out.log(`metric ${type}: ${METRIC_DESCRIPTIONS[type]}  ${new Date(now).toISOString()}`);
+  if (type === 1) {
+    out.table([memoryRow()]);
+    out.table([traffic.sample(server.sampler.sample(), now)]);
+  } else if (type === 2) {
+    out.table(connectionEntries(server.firstConnections(METRIC_TABLE_ROWS)));
+  } else {
+    out.table(channelEntries(server.firstChannels(METRIC_TABLE_ROWS)));
+  }
+}
+
 function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
   console.log(`monitor metric type: ${type} (${METRIC_DESCRIPTIONS[type]}, every ${METRIC_PERIOD_MS / 1000} s)`);
   const traffic = new TrafficWindow(server.sampler.sample(), Date.now());
   const timer = setInterval(() => {
     if (process.stdout.isTTY) console.clear();
-    console.log(`metric ${type}: ${METRIC_DESCRIPTIONS[type]}  ${new Date().toISOString()}`);
-    if (type === 1) {
-      console.table([memoryRow()]);
-      console.table([traffic.sample(server.sampler.sample(), Date.now())]);
-    } else if (type === 2) {
-      console.table(connectionEntries(server.firstConnections(METRIC_TABLE_ROWS)));
-    } else {
-      console.table(channelEntries(server.firstChannels(METRIC_TABLE_ROWS)));
-    }
+    printMetrics(console, server, type, traffic);
   }, METRIC_PERIOD_MS);
   timer.unref();
   return timer;
@@ -303,22 +308,33 @@ class Shutdown {
   };
 }
 
-/** Runs the CLI. `argv` is in `process.argv` form (node, script, ...args). */
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
-  if (!(await parseCommandLine(program, argv))) return;
+/** What a command line asks for: an exit code (help, version, usage, a bad flag), workers, or one server. */
+export type ServerPlan =
+  | { kind: 'exit'; code: number }
+  | { kind: 'workers'; opts: CliOptions }
+  | { kind: 'serve'; opts: CliOptions; input: ServerOptionsInput; services: Service[] };
+
+/**
+ * Everything before anything starts: parsing, checks, the server options and the services. It writes only to
+ * `io`, so tests run it in this process; `log` gets the services' log lines.
+ */
+export async function planServer(argv: string[], io: CliIo = processIo, log: (line: string) => void = console.log): Promise<ServerPlan> {
+  const program = buildProgram(io);
+  const stop = await parseArguments(program, argv);
+  if (stop !== null) return { kind: 'exit', code: stop };
   const opts = program.opts<CliOptions>();
+  const warn = (line: string): void => io.err(`${line}\n`);
+  const badCommandLine = (message: string): ServerPlan => {
+    warn(`io-server: error: ${message}`);
+    return { kind: 'exit', code: EXIT_BAD_COMMAND_LINE };
+  };
 
   if (opts.listen === undefined && opts.listenCongport === undefined) {
-    warn(box(usageLines(), process.stderr.isTTY ? 'yellow' : undefined));
-    process.exitCode = EXIT_USAGE;
-    return;
+    warn(box(usageLines(), io === processIo && process.stderr.isTTY ? 'yellow' : undefined));
+    return { kind: 'exit', code: EXIT_USAGE };
   }
 
-  if (opts.workers !== undefined && !isWorker()) {
-    process.exitCode = await startWorkers(opts, argv);
-    return;
-  }
+  if (opts.workers !== undefined && !isWorker()) return { kind: 'workers', opts };
 
   let timeout = opts.timeout;
   if (timeout !== undefined && timeout < MIN_TIMEOUT_MS) {
@@ -350,11 +366,7 @@ export async function main(argv: string[]): Promise<void> {
   if (opts.quota) input.useQuota = Object.fromEntries(opts.quota.map((name) => [name, true]));
   if (opts.fileLogger !== undefined) input.fileLogDir = typeof opts.fileLogger === 'string' ? opts.fileLogger : process.cwd();
   if (opts.tlsCert !== undefined || opts.tlsKey !== undefined || opts.tlsCa !== undefined) {
-    if (opts.tlsCert === undefined || opts.tlsKey === undefined) {
-      warn('io-server: error: --tls-cert and --tls-key go together');
-      process.exitCode = EXIT_BAD_COMMAND_LINE;
-      return;
-    }
+    if (opts.tlsCert === undefined || opts.tlsKey === undefined) return badCommandLine('--tls-cert and --tls-key go together');
     input.tls = { cert: opts.tlsCert, key: opts.tlsKey, ca: opts.tlsCa };
   }
 
@@ -368,32 +380,42 @@ export async function main(argv: string[]): Promise<void> {
     };
   }
   try {
-    const cluster = await clusterInput(opts, (line) => console.log(line));
+    const cluster = await clusterInput(opts, (line) => io.out(`${line}\n`));
     if (cluster) input.cluster = cluster;
   } catch (err) {
-    warn(`io-server: error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = EXIT_BAD_COMMAND_LINE;
-    return;
+    return badCommandLine(err instanceof Error ? err.message : String(err));
   }
   const serviceNames = (Array.isArray(opts.attachServices) ? opts.attachServices : [])
     .flatMap((name) => name.split(','))
     .filter((name) => name !== '');
-  let serverRef: IosigServer | undefined;
-  let services: Service[];
   try {
-    services = serviceNames.map((name) =>
+    const services = serviceNames.map((name) =>
       createBuiltinService(name, {
         revealKeys: opts.revealKeys === true,
         redisUrl: typeof opts.authRedis === 'string' ? opts.authRedis : undefined,
         redisPrefix: opts.redisServicePrefix,
-        log: (line) => (serverRef ? serverRef.log(line) : console.log(line)),
+        log,
       }),
     );
+    return { kind: 'serve', opts, input, services };
   } catch (err) {
-    warn(`io-server: error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = EXIT_BAD_COMMAND_LINE;
+    return badCommandLine(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Runs the CLI. `argv` is in `process.argv` form (node, script, ...args). */
+export async function main(argv: string[]): Promise<void> {
+  let serverRef: IosigServer | undefined;
+  const plan = await planServer(argv, processIo, (line) => (serverRef ? serverRef.log(line) : console.log(line)));
+  if (plan.kind === 'exit') {
+    process.exitCode = plan.code;
     return;
   }
+  if (plan.kind === 'workers') {
+    process.exitCode = await startWorkers(plan.opts, argv);
+    return;
+  }
+  const { opts, input, services } = plan;
 
   const shutdown = new Shutdown();
   let server: IosigServer;

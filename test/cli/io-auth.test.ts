@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { storedKeyForm } from '../../src/crypto/keys.js';
+import { runIoAuth } from '../../src/cli/io-auth.js';
 import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
 import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
 
@@ -25,13 +26,23 @@ interface Result {
   stderr: string;
 }
 
-function ioAuth(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+/** bin/io-auth.js as a child process: the real exit code and streams (kept to a few runs, each costs a node start). */
+function ioAuthProcess(args: string[]): Promise<Result> {
   return new Promise((resolveRun) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: CHILD_PROCESS_DEADLINE_MS, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: CHILD_PROCESS_DEADLINE_MS }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolveRun({ code, stdout, stderr });
     });
   });
+}
+
+/** The same command in this process (runIoAuth with collected output and its own environment). */
+async function ioAuth(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  let stdout = '';
+  let stderr = '';
+  const io = { out: (text: string) => void (stdout += text), err: (text: string) => void (stderr += text), env: { ...process.env, ...env } };
+  const code = await runIoAuth(['node', 'io-auth', ...args], io);
+  return { code, stdout, stderr };
 }
 
 /** Neither the key nor its stored hash may appear anywhere in the output. */
@@ -54,7 +65,8 @@ describe('io-auth on a .json file', () => {
   const file = join(dir, 'devices.json');
 
   it('adds devices with hashed keys, creating the file', async () => {
-    const added = await ioAuth(['add', 'dev1', KEY, 'D1', '2', '-d', file]);
+    // bin/io-auth.js itself once: exit code 0 and the line on its stdout.
+    const added = await ioAuthProcess(['add', 'dev1', KEY, 'D1', '2', '-d', file]);
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stdout, /added "dev1" \(cid D1, level 2\)/);
     assertNoSecrets(added, KEY);
@@ -110,6 +122,12 @@ describe('io-auth on a .json file', () => {
     const usage = await ioAuth(['add', 'onlyid', '-d', file]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /^io-auth: error: missing required argument/);
+    // The process exits with those codes and writes the same single lines on its stderr.
+    const [failed, badUsage] = await Promise.all([ioAuthProcess(['list']), ioAuthProcess(['add', 'onlyid', '-d', file])]);
+    assertOneLineError(failed, /^io-auth: no key store/);
+    assert.equal(failed.code, 1);
+    assert.equal(badUsage.code, 2);
+    assert.match(badUsage.stderr, /^io-auth: error: missing required argument/);
   });
 });
 

@@ -2,13 +2,16 @@
 import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { Console } from 'node:console';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { TrafficWindow, connectionEntries } from '../../src/cli/metric-tables.js';
+import { planServer, printMetrics, type ServerPlan } from '../../src/cli/io-server.js';
+import { createServer } from '../../src/index.js';
 import { bannerLines, box } from '../../src/cli/banner.js';
 import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
 import { HELP_DEFAULTS, formatBytes, type DefaultedFlag } from '../../src/cli/server-defaults.js';
@@ -186,12 +189,26 @@ function portOf(server: net.Server): number {
   return address.port;
 }
 
+/** planServer in this process: the exit code (or the plan) and what it wrote. */
+async function plan(args: string[]): Promise<{ result: ServerPlan; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io = { out: (text: string) => void (out += text), err: (text: string) => void (err += text), env: process.env };
+  const result = await planServer(['node', 'io-server', ...args], io, () => undefined);
+  return { result, out, err };
+}
+
+function exitCode(result: ServerPlan): number | null {
+  return result.kind === 'exit' ? result.code : null;
+}
+
+// The command line is parsed and checked in process (planServer, what main runs first); bin/io-server.js runs as a
+// child process where the process itself is the subject: exit codes, signals, bound ports, the printed banner.
 describe('io-server command line', () => {
   it('prints the usage box and exits 1 without -l or -L (Q16)', async () => {
-    const cli = run([]);
-    const { code } = await cli.exited(10_000);
-    assert.equal(code, 1);
-    const text = cli.out() + cli.err();
+    const { result, out, err } = await plan([]);
+    assert.equal(exitCode(result), 1);
+    const text = out + err;
     for (const hint of ['io-server -l 7777 ', 'io-server -L 8888 ', 'io-server -l 7777 -L 8888', 'io-server -h']) {
       assert.ok(text.includes(hint), `usage box lacks "${hint}":\n${text}`);
     }
@@ -200,32 +217,30 @@ describe('io-server command line', () => {
   });
 
   it('-V prints the iosig and protocol versions', async () => {
-    const cli = run(['-V']);
-    const { code } = await cli.exited(10_000);
-    assert.equal(code, 0);
+    const { result, out } = await plan(['-V']);
+    assert.equal(exitCode(result), 0);
     const pkg: unknown = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     const version: unknown = typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, 'version') : undefined;
     assert.equal(typeof version, 'string');
-    assert.match(cli.out(), new RegExp(`^iosig ${String(version).replace(/\./g, '\\.')}\\b`));
-    assert.match(cli.out(), /iosignal protocol 5\./);
+    assert.match(out, new RegExp(`^iosig ${String(version).replace(/\./g, '\\.')}\\b`));
+    assert.match(out, /iosignal protocol 5\./);
   });
 
   it('-h lists the options with the corrected -m help (Q17)', async () => {
-    const cli = run(['-h']);
-    const { code } = await cli.exited(10_000);
-    assert.equal(code, 0);
+    const { result, out } = await plan(['-h']);
+    assert.equal(exitCode(result), 0);
     for (const flag of ['--listen', '--listen-congport', '--timeout', '--show-message', '--metric', '--show-options', '--host', '--trusted-proxy']) {
-      assert.ok(cli.out().includes(flag), `help lacks ${flag}`);
+      assert.ok(out.includes(flag), `help lacks ${flag}`);
     }
-    assert.match(cli.out(), /2\s+=\s+connections/);
-    assert.doesNotMatch(cli.out(), /2:echo/);
+    assert.match(out, /2\s+=\s+connections/);
+    assert.doesNotMatch(out, /2:echo/);
   });
 
   it('-h prints every default from the one table in src/options.ts, and the README option table agrees', async () => {
-    const cli = run(['-h']);
-    assert.equal((await cli.exited(10_000)).code, 0);
+    const { result, out } = await plan(['-h']);
+    assert.equal(exitCode(result), 0);
     // One entry per option: commander starts each at "  -" and indents its continuation lines further.
-    const entries = cli.out().split(/\n(?= {2}-)/).map((entry) => entry.replace(/\s+/g, ' ').trim());
+    const entries = out.split(/\n(?= {2}-)/).map((entry) => entry.replace(/\s+/g, ' ').trim());
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
     const expected: Record<DefaultedFlag, string> = {
       '--host': SERVER_DEFAULTS.host,
@@ -256,16 +271,22 @@ describe('io-server command line', () => {
     assert.equal(formatBytes(600), '600');
   });
 
-  it('attaches built-in services with -a and refuses unknown ones with exit code 2', async () => {
-    const cli = run(['-l', '0', '-a', 'reply', 'sudo', '-o']);
+  it('attaches built-in services with -a, clamps -t below 1000 ms with a notice, prints the options with -o', async () => {
+    const { result: bad, out: badOut, err: badErr } = await plan(['-l', '0', '-a', 'bogus']);
+    assert.equal(exitCode(bad), 2);
+    assert.match(badErr, /unknown service "bogus"/);
+    assert.equal(WS_LOCAL.test(badOut), false, 'nothing was started');
+    const planned = await plan(['-L', '0', '-t', '10', '-a', 'reply', 'sudo', '-o']);
+    assert.equal(planned.result.kind, 'serve');
+    assert.match(planned.err, /--timeout 10 ms is below the minimum, using 1000 ms/);
+    // The process: services attached, the clamped timeout and the bound port printed by -o.
+    const cli = run(['-L', '0', '-t', '10', '-a', 'reply', 'sudo', '-o']);
     await cli.waitFor(/services: reply, sudo/, 10_000);
+    assert.match(cli.err(), /--timeout 10 ms is below the minimum, using 1000 ms/);
+    assert.match(cli.out(), /timeout: 1000\b/);
+    assert.match(cli.out(), /ports: websocket off, congsocket \d+/);
     cli.child.kill('SIGTERM');
     assert.equal((await cli.exited(5_000)).code, 0);
-    const bad = run(['-l', '0', '-a', 'bogus']);
-    const { code } = await bad.exited(10_000);
-    assert.equal(code, 2);
-    assert.match(bad.err(), /unknown service "bogus"/);
-    assert.equal(WS_LOCAL.test(bad.out()), false, 'nothing was started');
   });
 
   it('rejects bad option values with exit code 2', async () => {
@@ -280,20 +301,21 @@ describe('io-server command line', () => {
       ['-l', '0', '--duplicate-login', 'both'],
       ['-l', '0', '--tls-key', 'k.pem'],
     ];
-    // Independent processes, three at a time: node's start-up is paid in parallel on the two cores.
-    for (let at = 0; at < cases.length; at += 3) {
-      const runs = cases.slice(at, at + 3).map((args) => ({ args, cli: run(args) }));
-      for (const { args, cli } of runs) {
-        const { code } = await cli.exited(10_000);
-        assert.equal(code, 2, `${args.join(' ')} → ${code}`);
-        assert.match(cli.err(), /io-server: error: /);
-        assert.doesNotMatch(cli.err(), /\n\s+at /, 'no stack trace');
-      }
+    for (const args of cases) {
+      const { result, err } = await plan(args);
+      assert.equal(exitCode(result), 2, `${args.join(' ')} → ${exitCode(result)}`);
+      assert.match(err, /io-server: error: /);
+      assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
     }
+    // The process exits with that code, its stderr carries the same line.
+    const cli = run(['-l', 'abc']);
+    assert.equal((await cli.exited(10_000)).code, 2);
+    assert.match(cli.err(), /io-server: error: /);
+    assert.doesNotMatch(cli.err(), /\n\s+at /, 'no stack trace');
   });
 
-  it('serves both transports on port 0, shows the bound ports, exits 0 on SIGTERM', async () => {
-    const cli = run(['-l', '0', '-L', '0']);
+  it('serves both transports on port 0, shows the bound ports and -m 1, exits 0 on SIGTERM', async () => {
+    const cli = run(['-l', '0', '-L', '0', '-m', '1']);
     const [, wsText] = await cli.waitFor(WS_LOCAL, 10_000);
     const [, congText] = await cli.waitFor(CONG_LOCAL, 10_000);
     const wsPort = Number(wsText);
@@ -305,6 +327,7 @@ describe('io-server command line', () => {
     assert.match(banner, new RegExp(`- Network: cong://\\d+\\.\\d+\\.\\d+\\.\\d+:${congPort}`));
     assert.match(banner, new RegExp(`Arduino +- host: \\d+\\.\\d+\\.\\d+\\.\\d+ +- port: ${congPort}`));
     assert.equal(banner.includes('\x1b['), false, 'no colour when stdout is not a TTY');
+    await cli.waitFor(/monitor metric type: 1 \(.*every 5 s\)/, 10_000);
 
     // CongSocket: SERVER_TIME_NONCE (13 bytes, type-1 frame) then SERVER_READY.
     const cong = await readTcp(congPort, 18, 5_000);
@@ -317,6 +340,7 @@ describe('io-server command line', () => {
     assert.equal(nonce?.[0], 0xb0);
     assert.deepEqual(ready === undefined ? undefined : [...ready], [0xc0]);
 
+    assert.equal(cli.out().includes('\x1b'), false, 'no screen clearing when stdout is not a TTY');
     cli.child.kill('SIGTERM');
     const { code, signal, afterMs } = await cli.exited(5_000);
     assert.equal(signal, null);
@@ -344,8 +368,9 @@ describe('io-server command line', () => {
   it('reports a port that is already in use in one line and exits 1', async () => {
     const busy = await occupyPort();
     try {
-      for (const flag of ['-L', '-l']) {
-        const cli = run([flag, String(portOf(busy))]);
+      // Both flags at once: independent processes start in parallel.
+      const runs = ['-L', '-l'].map((flag) => ({ flag, cli: run([flag, String(portOf(busy))]) }));
+      for (const { flag, cli } of runs) {
         const { code } = await cli.exited(10_000);
         assert.equal(code, 1, `${flag} on a busy port → ${code}\n${cli.out()}${cli.err()}`);
         const lines = cli.err().trim().split('\n');
@@ -357,23 +382,30 @@ describe('io-server command line', () => {
     }
   });
 
-  it('clamps -t below 1000 ms with a notice', async () => {
-    const cli = run(['-L', '0', '-t', '10', '-o']);
-    await cli.waitFor(/services: /, 10_000);
-    assert.match(cli.err(), /--timeout 10 ms is below the minimum, using 1000 ms/);
-    assert.match(cli.out(), /timeout: 1000\b/);
-    assert.match(cli.out(), /ports: websocket off, congsocket \d+/);
-  });
-
-  it('-m 1 prints the memory table and the traffic row every 5 s', async () => {
-    const cli = run(['-l', '0', '-m', '1']);
-    await cli.waitFor(WS_LOCAL, 10_000);
-    await cli.waitFor(/rxBytes[\s\S]*\n└/, 8_000);
-    const out = cli.out();
-    for (const column of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers', 'lastSSID', 'remotes', 'channels', 'txBytes']) {
-      assert.ok(out.includes(column), `metric output lacks ${column}`);
+  it('-m 1 prints the memory table and the traffic row (every 5 s; one report here, in process)', async () => {
+    const server = await createServer({ port: 0, host: '127.0.0.1', log: () => undefined });
+    try {
+      let text = '';
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          text += chunk.toString();
+          done();
+        },
+      });
+      const traffic = new TrafficWindow(server.sampler.sample(), Date.now());
+      printMetrics(new Console({ stdout: sink, colorMode: false }), server, 1, traffic);
+      assert.match(text, /^metric 1: /);
+      assert.match(text, /rxBytes[\s\S]*\n└/);
+      for (const column of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers', 'lastSSID', 'remotes', 'channels', 'txBytes']) {
+        assert.ok(text.includes(column), `metric output lacks ${column}`);
+      }
+      assert.equal(text.includes('\x1b'), false, 'no colour');
+      text = '';
+      printMetrics(new Console({ stdout: sink, colorMode: false }), server, 2, traffic);
+      assert.match(text, /^metric 2: /);
+    } finally {
+      await server.close();
     }
-    assert.equal(out.includes('\x1b'), false, 'no screen clearing when stdout is not a TTY');
   });
 });
 

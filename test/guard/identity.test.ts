@@ -299,15 +299,14 @@ describe('io-server output', () => {
     return out;
   }
 
-  it('-o prints no -e key and no admin token', async () => {
-    const out = await runCli(['-L', '0', '--host', '127.0.0.1', '-o', '-e', 'dev1.secret-key-1.CID1.3', '--admin-token', 'tok-very-secret'], /services:/);
+  it('-o prints no -e key and no admin token; --login-fail-rate and --login-fail-burst set the per-address login throttle', async () => {
+    const out = await runCli(
+      ['-L', '0', '--host', '127.0.0.1', '-o', '-e', 'dev1.secret-key-1.CID1.3', '--admin-token', 'tok-very-secret', '--login-fail-rate', '5', '--login-fail-burst', '20'],
+      /services:/,
+    );
     assert.ok(!out.includes('secret-key-1'), out);
     assert.ok(!out.includes('tok-very-secret'), out);
     assert.ok(out.includes('dev1.***.CID1.3'), out);
-  });
-
-  it('--login-fail-rate and --login-fail-burst set the per-address login throttle', async () => {
-    const out = await runCli(['-L', '0', '--host', '127.0.0.1', '-o', '--login-fail-rate', '5', '--login-fail-burst', '20'], /services:/);
     assert.match(out, /addressRate: 5/);
     assert.match(out, /addressBurst: 20/);
     assert.match(out, /deviceBurst: 5/, 'the device limits keep their defaults');
