@@ -11,7 +11,8 @@ export function normalizeIp(raw: string | undefined | null): string {
   let ip = raw.trim();
   if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
   if (ip === '') return '0.0.0.0';
-  if (!isIPv6(ip)) return ip;
+  // Without a colon it cannot be IPv6: skips node's long IPv6 pattern for every IPv4 peer.
+  if (!ip.includes(':') || !isIPv6(ip)) return ip;
   const groups = ipv6Groups(ip);
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
@@ -120,7 +121,7 @@ export function ipv6Hex(ip: string): string {
  * reference; IPv6 gets one key per address instead of the reference's shared `IP:00`.
  */
 export function homePrefix(ip: string): string {
-  if (isIPv6(ip)) return isPrivateV6(ip) ? 'PRIVATE:' : `IP:${ipv6Hex(ip)}`;
+  if (ip.includes(':') && isIPv6(ip)) return isPrivateV6(ip) ? 'PRIVATE:' : `IP:${ipv6Hex(ip)}`;
   if (isPrivateV4(ip)) return 'PRIVATE:';
   let hex = '';
   for (const part of ip.split('.')) {
