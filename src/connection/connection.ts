@@ -21,6 +21,7 @@ import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
+import { TagMemo } from './tag-memo.js';
 
 export type { PeerInfo } from '../transport/link.js';
 
@@ -62,6 +63,8 @@ export class Connection implements Session, LinkOwner {
   private readonly helloHigh: number;
   /** Made by the first login message (idle connections stay small). */
   private flow: LoginFlow | null = null;
+  /** Made by the first SIGNAL. */
+  private tags: TagMemo | null = null;
   /** Made by the first message when a quota switch is on. */
   private quotas: QuotaCheck | null = null;
   /** CID-retained messages published by this connection, keyed by topic (`$x`), §5.6. */
@@ -475,6 +478,10 @@ export class Connection implements Session, LinkOwner {
   bad(what: string): void {
     this.host.counters.badMessages++;
     if (this.host.options.showMessage === 'message') this.report(`dropped: ${what}`);
+  }
+
+  signalTag(msg: Uint8Array): string | null {
+    return (this.tags ??= new TagMemo()).read(msg);
   }
 
   publish(msg: Uint8Array, tag: string): void {

@@ -105,6 +105,8 @@ export interface Session extends Subscriber, Caller, DeferredContained, Probeabl
   openLater(msg: Uint8Array): void;
   /** Dispatches a message held during a login, as if it arrived now. */
   replay(msg: Uint8Array): void;
+  /** Tag of a SIGNAL / SIGNAL_E2E (null when malformed); a repeated tag comes back as the same string. */
+  signalTag(msg: Uint8Array): string | null;
   /** Publishes a SIGNAL / SIGNAL_E2E as this connection (membersOnly, tap, router). */
   publish(msg: Uint8Array, tag: string): void;
   /** The IAM_RES object (§3.8). */

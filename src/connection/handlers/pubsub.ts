@@ -1,11 +1,11 @@
 // SIGNAL / SIGNAL_E2E, SUBSCRIBE, SUBSCRIBE_REQ, UNSUBSCRIBE and CID_REQ (PROTOCOL.md §3.2–§3.6, §5).
 import { STATE, STATUS } from '../../protocol/codes.js';
-import { encodeCidRes, signalTag, subscribeReq, subscribeTags, unsubscribeRequest } from '../../protocol/messages.js';
+import { encodeCidRes, subscribeReq, subscribeTags, unsubscribeRequest } from '../../protocol/messages.js';
 import { encodeResponseMbp } from '../../protocol/rpc.js';
 import type { Session } from '../session.js';
 
 export function onSignal(s: Session, msg: Uint8Array): void {
-  const tag = signalTag(msg);
+  const tag = s.signalTag(msg);
   if (tag === null) return s.bad('malformed SIGNAL (short or invalid UTF-8 tag)');
   s.publish(msg, tag);
 }
