@@ -1,190 +1,208 @@
-// Cluster benchmark (issue 10): cross-node fan-out and cross-node unicast ping-pong against the same traffic on one
-// node, with a private redis-server. Reports deliveries/s, server CPU per delivery on each node, Redis CPU, Redis
-// messages per publish (from the nodes' own counters) and ping-pong latency p50/p99 at a fixed rate.
-//   npm run build && node dist/bench/cluster.js [--subs 1000] [--publishes 400] [--rate 1000] [--seconds 3]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connectReady, type ReadyConn, type Transport } from './lib/conn.js';
-import { freePort, procCpuUs, REPO_ROOT, sleep } from './lib/procs.js';
-import { signalMsg, subscribeMsg } from './lib/proto.js';
+// Cluster benchmark (issue 10): every target of the issue, side by side in one run, in alternating rounds.
+//   npm run build && node dist/bench/cluster.js [--quick] [--rounds 3] [--transport cong,ws] [--parts bus,fanout,pingpong,workers]
+// See bench/README.md ("Cluster") for what each part measures and how the processes are pinned.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname } from 'node:path';
+import type { Transport } from './lib/conn.js';
+import { nodeFlags, startNode, startRedis, stopNode, type NodeProc, type Redis } from './lib/cluster-procs.js';
+import { fanOut, pingPong, type FanOutPlan, type FanOutResult, type PingPongResult } from './lib/cluster-load.js';
+import { hasTaskset, killAll, pinSelf, REPO_ROOT } from './lib/procs.js';
+import { renderReport, type Collected } from './lib/cluster-report.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const SUBS = arg('subs', 1000);
-const PUBLISHES = arg('publishes', 400);
-const RATE = arg('rate', 1000);
-const SECONDS = arg('seconds', 3);
-const children: ChildProcess[] = [];
-const dir = mkdtempSync(join(tmpdir(), 'iosig-bench-cluster-'));
+export type Part = 'bus' | 'fanout' | 'pingpong' | 'workers';
 
-interface Node {
-  pid: number;
-  ws: number;
-  cong: number;
+export interface Opts {
+  rounds: number;
+  transports: Transport[];
+  parts: Part[];
+  /** Publishing time per fan-out cell (after a warm-up), s. */
+  seconds: number;
+  warmup: number;
+  /** Subscribers of the fan-out cells (split half and half over two nodes). */
+  subs: number;
+  /** Subscribers per node in the bus-cost cells (few, so the per-publish cost stands out). */
+  small: number;
+  payload: number;
+  window: number;
+  /** Publishes a second in the bus-cost cells (open loop, the same for both sides). */
+  busRate: number;
+  rate: number;
+  ppSeconds: number;
+  pin: boolean;
+  out: string;
 }
 
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const c = await connectReady({ transport: 'cong', port, timeoutMs: 1000 });
-      c.conn.close();
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`port ${port} never opened`);
-}
-
-async function startNode(extra: string[]): Promise<Node> {
-  const ws = await freePort();
-  const cong = await freePort();
-  const child = spawn(process.execPath, [REPO_ROOT + 'bin/io-server.js', '-l', String(ws), '-L', String(cong), '--host', '127.0.0.1', '-t', '600000', ...extra], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  await waitPort(cong);
-  return { pid: child.pid!, ws, cong };
-}
-
-async function metric(node: Node, name: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${node.ws}/metrics`);
-  const text = await res.text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
-}
-
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-
-/** Fan-out: one publisher on nodes[0], SUBS subscribers spread over `nodes`; counts deliveries until all arrive. */
-async function fanOut(nodes: Node[], transport: Transport, redisPid: number | null): Promise<Record<string, number | string>> {
-  const subs: ReadyConn[] = [];
-  let received = 0;
-  for (let i = 0; i < SUBS; i++) {
-    const node = nodes[i % nodes.length]!;
-    const c = await connectReady({ transport, port: transport === 'ws' ? node.ws : node.cong, cid: true });
-    c.conn.onmsg = (m) => {
-      if (m[0] === 0xd0) received++;
+function parseArgs(argv: string[]): Opts {
+  const quick = argv.includes('--quick');
+  const o: Opts = {
+    rounds: quick ? 1 : 3,
+    transports: ['cong', 'ws'],
+    parts: ['bus', 'fanout', 'pingpong', 'workers'],
+    seconds: quick ? 1 : 3,
+    warmup: quick ? 0.3 : 0.5,
+    subs: quick ? 200 : 1000,
+    small: 10,
+    payload: 64,
+    window: 32,
+    busRate: 10_000,
+    rate: 1000,
+    ppSeconds: quick ? 2 : 5,
+    pin: true,
+    out: REPO_ROOT + 'bench/results/cluster.md',
+  };
+  const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a} needs a value`);
+      return x;
     };
-    c.conn.send(subscribeMsg('fan'));
-    subs.push(c);
+    switch (a) {
+      case '--quick': break;
+      case '--rounds': o.rounds = Number(v()); break;
+      case '--transport': case '--transports': o.transports = list(v()) as Transport[]; break;
+      case '--parts': o.parts = list(v()) as Part[]; break;
+      case '--seconds': o.seconds = Number(v()); break;
+      case '--warmup': o.warmup = Number(v()); break;
+      case '--subs': o.subs = Number(v()); break;
+      case '--small': o.small = Number(v()); break;
+      case '--payload': o.payload = Number(v()); break;
+      case '--window': o.window = Number(v()); break;
+      case '--rate': o.rate = Number(v()); break;
+      case '--bus-rate': o.busRate = Number(v()); break;
+      case '--pp-seconds': o.ppSeconds = Number(v()); break;
+      case '--no-pin': o.pin = false; break;
+      case '--node-flags': nodeFlags.push(...v().split(' ').filter(Boolean)); break;
+      case '--out': o.out = v(); break;
+      default: throw new Error(`unknown flag ${a} (see bench/README.md)`);
+    }
   }
-  const pub = await connectReady({ transport, port: transport === 'ws' ? nodes[0]!.ws : nodes[0]!.cong, cid: true });
-  const payload = Buffer.alloc(64, 1);
-  // Interest propagation: wait until a probe reaches every subscriber.
-  for (let i = 0; i < 100 && received < SUBS; i++) {
-    received = 0;
-    pub.conn.send(signalMsg('fan', payload));
-    await sleep(100);
-  }
-  await sleep(200);
-  received = 0;
-  const cpu0 = nodes.map((n) => procCpuUs(n.pid));
-  const r0 = redisPid ? procCpuUs(redisPid) : 0;
-  const pub0 = await metric(nodes[0]!, 'iosig_cluster_envelopes_sent_total{kind="data"');
-  const del0 = await metric(nodes[0]!, 'iosig_cluster_redis_deliveries_total');
-  const t0 = process.hrtime.bigint();
-  const total = PUBLISHES * SUBS;
-  for (let i = 0; i < PUBLISHES; i += 20) {
-    pub.conn.sendMany(Array.from({ length: Math.min(20, PUBLISHES - i) }, () => signalMsg('fan', payload)));
-    await new Promise((r) => setImmediate(r));
-  }
-  const deadline = Date.now() + 60_000;
-  while (received < total && Date.now() < deadline) await sleep(5);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = nodes.map((n, i) => procCpuUs(n.pid) - cpu0[i]!);
-  const redisCpu = redisPid ? procCpuUs(redisPid) - r0 : 0;
-  const published = (await metric(nodes[0]!, 'iosig_cluster_envelopes_sent_total{kind="data"')) - pub0;
-  const redisDeliveries = (await metric(nodes[0]!, 'iosig_cluster_redis_deliveries_total')) - del0;
-  for (const c of [...subs, pub]) c.conn.close();
-  const perNode = SUBS / nodes.length;
-  return {
-    'deliveries/s': Math.round(received / seconds),
-    delivered: `${received}/${total}`,
-    ...Object.fromEntries(cpu.map((us, i) => [`node${i} µs/delivery`, +(us / (PUBLISHES * perNode)).toFixed(3)])),
-    ...(nodes.length > 1
-      ? {
-          'node0 µs/publish (bus side incl.)': +(cpu[0]! / PUBLISHES).toFixed(2),
-          'redis µs/publish': +(redisCpu / PUBLISHES).toFixed(2),
-          'Redis msgs in/publish': +(published / PUBLISHES).toFixed(3),
-          'Redis msgs out/publish': +(redisDeliveries / PUBLISHES).toFixed(3),
-        }
-      : {}),
-  };
+  for (const t of o.transports) if (t !== 'ws' && t !== 'cong') throw new Error(`unknown transport ${t}`);
+  for (const p of o.parts) if (!['bus', 'fanout', 'pingpong', 'workers'].includes(p)) throw new Error(`unknown part ${p}`);
+  return o;
 }
 
-/** Ping-pong at a fixed rate: X on nodes[0] unicasts to Y on nodes[last], Y answers; RTT percentiles. */
-async function pingPong(nodes: Node[], transport: Transport): Promise<Record<string, number>> {
-  const a = nodes[0]!;
-  const b = nodes[nodes.length - 1]!;
-  const x = await connectReady({ transport, port: transport === 'ws' ? a.ws : a.cong, cid: true });
-  const y = await connectReady({ transport, port: transport === 'ws' ? b.ws : b.cong, cid: true });
-  y.conn.onmsg = (m) => {
-    if (m[0] === 0xd0) y.conn.send(signalMsg(`${x.cid}@pong`, m.subarray(3 + m[1]!)));
-  };
-  const rtts: number[] = [];
-  let inFlight = new Map<number, bigint>();
-  x.conn.onmsg = (m) => {
-    if (m[0] !== 0xd0) return;
-    const id = m.readUInt32BE(3 + m[1]!);
-    const sent = inFlight.get(id);
-    if (sent !== undefined) {
-      rtts.push(Number(process.hrtime.bigint() - sent) / 1000);
-      inFlight.delete(id);
-    }
-  };
-  await sleep(300); // the CID channels of x and y are confirmed by Redis within this
-  const total = RATE * SECONDS;
-  const start = Date.now();
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / RATE;
-    const wait = due - Date.now();
-    if (wait > 1) await sleep(wait);
-    const buf = Buffer.alloc(4);
-    buf.writeUInt32BE(i);
-    inFlight.set(i, process.hrtime.bigint());
-    x.conn.send(signalMsg(`${y.cid}@ping`, buf));
-  }
-  await sleep(500);
-  const lost = inFlight.size;
-  inFlight = new Map();
-  x.conn.close();
-  y.conn.close();
-  rtts.sort((p, q) => p - q);
-  return { 'round trips': rtts.length, lost, 'p50 µs': Math.round(quantile(rtts, 0.5)), 'p99 µs': Math.round(quantile(rtts, 0.99)) };
+/** Nodes on CPU 1; the load generator (this process) and Redis on CPU 0. The workers row floats. */
+const CPU_NODES = '1';
+const CPU_LOAD = '0';
+
+interface Procs {
+  redis: Redis;
+  single: NodeProc;
+  a: NodeProc;
+  b: NodeProc;
+  /** A third cluster node with no subscribers: it must receive nothing. */
+  c: NodeProc;
+  /** One process and `--workers 2`, neither pinned. */
+  free: NodeProc | null;
+  workers: NodeProc | null;
 }
+
+async function startAll(o: Opts): Promise<Procs> {
+  const pin = o.pin && hasTaskset();
+  const nodes = pin ? CPU_NODES : undefined;
+  const redis = await startRedis(pin ? CPU_LOAD : undefined);
+  const cluster = (id: string): string[] => ['--cluster', redis.url, '--cluster-mode', 'standalone', '--node-id', id];
+  const [single, a, b, c] = await Promise.all([
+    startNode('single', nodes, []),
+    startNode('A', nodes, cluster('A')),
+    startNode('B', nodes, cluster('B')),
+    startNode('C', nodes, cluster('C')),
+  ]);
+  const wantWorkers = o.parts.includes('workers');
+  // Children inherit this process's affinity (CPU 0), so "not pinned" must be said explicitly: every CPU.
+  const anyCpu = pin ? `0-${os.cpus().length - 1}` : undefined;
+  const free = wantWorkers ? await startNode('one process', anyCpu, []) : null;
+  const workers = wantWorkers
+    ? await startNode('--workers 2', anyCpu, ['--cluster', redis.url, '--cluster-mode', 'standalone', '--cluster-prefix', 'iosigwk', '--node-id', 'W', '--workers', '2'], 2)
+    : null;
+  return { redis, single, a, b, c, free, workers };
+}
+
+async function stopAll(p: Procs): Promise<void> {
+  await Promise.all([p.single, p.a, p.b, p.c, p.free, p.workers].filter((n): n is NodeProc => n !== null).map(stopNode));
+  p.redis.stop();
+}
+
+async function runRound(o: Opts, p: Procs, round: number, transport: Transport, into: Collected): Promise<void> {
+  const base = { transport, payload: o.payload, warmupS: o.warmup, seconds: o.seconds, window: o.window };
+  const tag = (name: string): string => `${name}_${transport}_${round}`;
+  const fan = async (cell: string, plan: Omit<FanOutPlan, keyof typeof base | 'tag'>): Promise<void> => {
+    const r: FanOutResult = await fanOut({ ...base, ...plan, tag: tag(cell) });
+    into.fan.push({ cell, transport, round, r });
+    log(`  ${cell}/${transport}: ${r.publishes} publishes, ${Math.round(r.deliveries / r.seconds)} deliveries/s, lost ${r.lost}`);
+  };
+  // Alternate which side of a comparison goes first, so a drift of the host's load does not favour one.
+  const order = <T>(pair: T[]): T[] => (round % 2 ? pair : [...pair].reverse());
+  const half = Math.floor(o.subs / 2);
+  const none = { measured: [] as NodeProc[], redisPid: null, counted: [] as NodeProc[] };
+  if (o.parts.includes('bus')) {
+    for (const cell of order(['bus-single', 'bus-cluster'])) {
+      const rate = o.busRate;
+      if (cell === 'bus-single') await fan(cell, { ...none, subscribers: [{ node: p.single, n: o.small }], publisher: p.single, measured: [p.single], rate });
+      else await fan(cell, { subscribers: [{ node: p.a, n: o.small }, { node: p.b, n: o.small }], publisher: p.a, measured: [p.a, p.b, p.c], redisPid: p.redis.pid, counted: [p.a, p.b, p.c], rate });
+    }
+  }
+  if (o.parts.includes('fanout')) {
+    for (const cell of order(['fan-single', 'fan-half', 'fan-cluster'])) {
+      if (cell === 'fan-single') await fan(cell, { ...none, subscribers: [{ node: p.single, n: o.subs }], publisher: p.single, measured: [p.single] });
+      else if (cell === 'fan-half') await fan(cell, { ...none, subscribers: [{ node: p.single, n: half }], publisher: p.single, measured: [p.single] });
+      else await fan(cell, { subscribers: [{ node: p.a, n: half }, { node: p.b, n: o.subs - half }], publisher: p.a, measured: [p.a, p.b, p.c], redisPid: p.redis.pid, counted: [p.a, p.b, p.c] });
+    }
+  }
+  if (o.parts.includes('workers') && p.free && p.workers) {
+    for (const cell of order(['workers-one', 'workers-two'])) {
+      const node = cell === 'workers-one' ? p.free : p.workers;
+      await fan(cell, { ...none, subscribers: [{ node, n: o.subs }], publisher: node, measured: [node], redisPid: p.redis.pid });
+    }
+  }
+  if (o.parts.includes('pingpong')) {
+    for (const cell of order(['pp-single', 'pp-cluster'])) {
+      const [from, to] = cell === 'pp-single' ? [p.single, p.single] : [p.a, p.b];
+      const r: PingPongResult = await pingPong({ transport, from, to, rate: o.rate, warmupS: o.warmup, seconds: o.ppSeconds });
+      into.pp.push({ cell, transport, round, r });
+      const sorted = [...r.rtts].sort((x, y) => x - y);
+      log(`  ${cell}/${transport}: ${r.rtts.length} round trips, p50 ${Math.round(sorted[sorted.length >> 1] ?? NaN)} µs, lost ${r.lost}`);
+    }
+  }
+}
+
+const log = (line: string): void => console.error(line);
 
 async function main(): Promise<void> {
-  const redisPort = await freePort();
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  children.push(redis);
-  await sleep(300);
-  const url = `redis://127.0.0.1:${redisPort}`;
-  const single = await startNode([]);
-  const nodeA = await startNode(['--cluster', url, '--node-id', 'A']);
-  const nodeB = await startNode(['--cluster', url, '--node-id', 'B']);
-  const rows: Record<string, unknown>[] = [];
-  for (const transport of ['cong', 'ws'] as const) {
-    rows.push({ scenario: `fan-out ${SUBS} subs, 64 B`, transport, setup: 'one node', ...(await fanOut([single], transport, null)) });
-    rows.push({ scenario: `fan-out ${SUBS} subs, 64 B`, transport, setup: 'two nodes (half each)', ...(await fanOut([nodeA, nodeB], transport, redis.pid!)) });
-    rows.push({ scenario: `ping-pong ${RATE}/s`, transport, setup: 'one node', ...(await pingPong([single], transport)) });
-    rows.push({ scenario: `ping-pong ${RATE}/s`, transport, setup: 'two nodes (cross-node)', ...(await pingPong([nodeA, nodeB], transport)) });
+  const argv = process.argv.slice(2);
+  const o = parseArgs(argv);
+  if (o.pin) pinSelf(CPU_LOAD);
+  const startedAt = new Date();
+  const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  log(`cluster bench: ${o.rounds} rounds × ${o.transports.join(',')} × ${o.parts.join(',')}${o.pin && hasTaskset() ? ' (nodes on CPU 1, load + Redis on CPU 0)' : ' (not pinned)'}`);
+  const procs = await startAll(o);
+  const collected: Collected = { fan: [], pp: [] };
+  try {
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const transport of o.transports) {
+        log(`round ${round}/${o.rounds}, ${transport}`);
+        await runRound(o, procs, round, transport, collected);
+      }
+    }
+  } finally {
+    await stopAll(procs);
   }
-  // A publish nobody on another node wants: no Redis traffic at all.
-  const before = await metric(nodeA, 'iosig_cluster_envelopes_sent_total{kind="data"');
-  const local = await connectReady({ transport: 'cong', port: nodeA.cong, cid: true });
-  local.conn.send(subscribeMsg('localonly'));
-  for (let i = 0; i < 100; i++) local.conn.send(signalMsg('localonly', Buffer.alloc(8)));
-  await sleep(300);
-  const after = await metric(nodeA, 'iosig_cluster_envelopes_sent_total{kind="data"');
-  local.conn.close();
-  rows.push({ scenario: '100 publishes with local subscribers only', setup: 'two nodes', 'Redis msgs in/publish': (after - before) / 100 });
-  for (const row of rows) console.log(JSON.stringify(row));
+  const report = renderReport(collected, o, {
+    command: `node dist/bench/cluster.js${argv.length ? ' ' + argv.join(' ') : ''}`,
+    startedAt,
+    elapsedS: (Date.now() - startedAt.getTime()) / 1000,
+    loadBefore: load,
+    loadAfter: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    pinned: o.pin && hasTaskset(),
+  });
+  console.log(report);
+  mkdirSync(dirname(o.out), { recursive: true });
+  writeFileSync(o.out, report + '\n');
+  writeFileSync(o.out.replace(/\.md$/, '') + '.json', JSON.stringify({ opts: o, collected }, (_k, v) => (v instanceof Set ? [...v] : v)));
+  log(`written to ${o.out}`);
 }
 
 main()
@@ -193,7 +211,6 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    killAll();
     setTimeout(() => process.exit(), 200).unref();
   });

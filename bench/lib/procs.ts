@@ -1,7 +1,7 @@
 // Child-process plumbing for the bench runner: servers under test, load
 // generator workers, CPU pinning and /proc sampling.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { WorkerCmd, WorkerReply } from '../worker.js';
@@ -36,14 +36,37 @@ export function pinSelf(cpu: string): void {
   try { execFileSync('taskset', ['-p', '-c', cpu, String(process.pid)], { stdio: 'ignore' }); } catch { /* ignore */ }
 }
 
-/** spawn `node args` pinned to `cpu` (if taskset exists). */
-function spawnNode(cpu: string | undefined, args: string[], stdio: Parameters<typeof spawn>[2]['stdio']): ChildProcess {
+type Stdio = Parameters<typeof spawn>[2]['stdio'];
+
+/** spawn `command args` pinned to `cpu` (if taskset exists; taskset execs, so the pid is the command's), killed on exit. */
+export function spawnTracked(cpu: string | undefined, command: string, args: string[], stdio: Stdio): ChildProcess {
   const p = cpu !== undefined && hasTaskset()
-    ? spawn('taskset', ['-c', cpu, process.execPath, ...args], { stdio, cwd: REPO_ROOT })
-    : spawn(process.execPath, args, { stdio, cwd: REPO_ROOT });
+    ? spawn('taskset', ['-c', cpu, command, ...args], { stdio, cwd: REPO_ROOT })
+    : spawn(command, args, { stdio, cwd: REPO_ROOT });
   live.add(p);
   p.once('exit', () => live.delete(p));
   return p;
+}
+
+/** spawn `node args` pinned to `cpu` (if taskset exists). */
+function spawnNode(cpu: string | undefined, args: string[], stdio: Stdio): ChildProcess {
+  return spawnTracked(cpu, process.execPath, args, stdio);
+}
+
+/** Pids of the live children of `pid` (from /proc/<n>/stat: the kernel may not offer /proc/<pid>/task/…/children). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const s = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) === pid) out.push(Number(name));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out.sort((a, b) => a - b);
 }
 
 let clkTck = 100;

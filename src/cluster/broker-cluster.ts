@@ -54,7 +54,7 @@ export class BrokerCluster implements ClusterHost {
     router.directory = {
       unicast: (cid, out) => {
         // Redis finds the node holding it (its CID channel); at-most-once, so no answer is awaited.
-        void bus.unicast(cid, out.msg);
+        bus.unicast(cid, out.msg);
         return true;
       },
       retainedFor: (cid, topic) => this.remoteRetained.get(`${cid}@${topic}`),
@@ -200,6 +200,8 @@ export class BrokerCluster implements ClusterHost {
       ready: bus.isReady,
       published: s.published,
       redisDeliveries: s.redisDeliveries,
+      redisMessagesIn: s.redisMessages,
+      redisMessagesOut: s.redisMessagesOut,
       controlSent: s.controlSent,
       received: s.received,
       echoes: s.echoes,

@@ -2,7 +2,11 @@
 export class BusStats {
   /** Data envelopes (publish, unicast, everyone) this node sent to Redis. */
   published = 0;
-  /** Sum of their PUBLISH replies: how many node subscriptions Redis delivered them to (own echo included). */
+  /** Redis messages that carried them: a run of envelopes to one channel in one turn travels as one. */
+  redisMessages = 0;
+  /** Node subscriptions Redis delivered those messages to (own echo included). */
+  redisMessagesOut = 0;
+  /** Node subscriptions Redis delivered them to, per envelope (own echo included). */
   redisDeliveries = 0;
   /** Control envelopes sent (interest announcements, snapshots, requests, pings). */
   controlSent = 0;

@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { BusStats } from './bus-stats.js';
 import { RemoteInterest, type InterestChange } from './remote-interest.js';
 import { shareFor, splitBudget } from './budget-split.js';
-import { decodeEnvelope, encodeEnvelope, KIND, type Envelope } from './envelope.js';
-import type { PubSubLinks } from './redis-links.js';
+import { bundleEnvelopes, decodeMessage, encodeEnvelope, KIND, type Envelope } from './envelope.js';
+import type { OutgoingMessage, PubSubLinks } from './redis-links.js';
 
 /** What a node does with what arrives from other nodes. */
 export interface BusReceiver {
@@ -35,6 +35,11 @@ export interface BusLimits {
 
 export const BUS_LIMITS: BusLimits = { maxInFlight: 100_000, maxPendingRequests: 10_000, subscribeBatch: 1000 };
 
+/** Data envelopes per Redis message at most (a run to one channel in one turn travels as one message). */
+const BUNDLE_ENVELOPES = 256;
+/** Bytes per bundled Redis message: past this a run is split (one envelope may still be larger alone). */
+const BUNDLE_BYTES = 64 * 1024;
+
 /** Keys per SNAPSHOT envelope. */
 const SNAPSHOT_CHUNK = 10_000;
 /** After a (re)connect, nodes that sent no snapshot within this time are taken as gone. */
@@ -43,6 +48,15 @@ const SYNC_GRACE_MS = 5000;
 interface Pending {
   resolve: (result: string | null) => void;
   timer: NodeJS.Timeout;
+}
+
+/** An envelope (encoded at once) waiting for the end of the turn; `done` gets the receivers Redis reported (0: dropped). */
+interface Outgoing {
+  channel: string;
+  bytes: Buffer;
+  data: boolean;
+  own: boolean;
+  done: ((receivers: number) => void) | null;
 }
 
 export class ClusterBus {
@@ -91,7 +105,7 @@ export class ClusterBus {
     this.wanted.add(this.ownChannel);
     this.wanted.add(this.everyoneChannel);
     this.wanted.add(this.controlChannel);
-    links.onMessage((channel, payload) => this.onMessage(channel, payload));
+    links.onMessage((payload) => this.onMessage(payload));
     links.events.on('up', () => void this.resync());
     links.events.on('down', () => this.goDown());
     if (links.isUp) void this.resync();
@@ -159,7 +173,7 @@ export class ClusterBus {
       this.pendingAdd.clear();
       this.pendingRemove.clear();
       const env: Envelope = { kind: KIND.INTEREST, node: this.nodeId, seq: ++this.seq, ctlSeq: ++this.ctlSeq, added, removed };
-      void this.send(this.controlChannel, env);
+      this.send(this.controlChannel, env);
     });
   }
 
@@ -170,7 +184,7 @@ export class ClusterBus {
     let part = 0;
     do {
       const slice = keys.slice(part * SNAPSHOT_CHUNK, (part + 1) * SNAPSHOT_CHUNK);
-      void this.send(channel, { kind: KIND.SNAPSHOT, node: this.nodeId, seq: ++this.seq, ctlSeq, keys: slice, part });
+      this.send(channel, { kind: KIND.SNAPSHOT, node: this.nodeId, seq: ++this.seq, ctlSeq, keys: slice, part });
       part++;
     } while (part * SNAPSHOT_CHUNK < keys.length);
   }
@@ -261,7 +275,7 @@ export class ClusterBus {
     this.pendingRemove.clear();
     this.sendSnapshot(this.controlChannel);
     this.snapshotFrom.clear();
-    void this.send(this.controlChannel, { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
+    this.send(this.controlChannel, { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = setTimeout(() => this.forgetSilentNodes(), SYNC_GRACE_MS);
     this.syncTimer.unref();
@@ -277,7 +291,7 @@ export class ClusterBus {
   /** A node was found dead (by us or another survivor): tell everyone to forget its interests. */
   announceGone(node: string): void {
     this.remote.forget(node);
-    void this.send(this.controlChannel, { kind: KIND.GONE, node: this.nodeId, seq: ++this.seq, dead: node });
+    this.send(this.controlChannel, { kind: KIND.GONE, node: this.nodeId, seq: ++this.seq, dead: node });
   }
 
   private goDown(): void {
@@ -294,13 +308,31 @@ export class ClusterBus {
    */
   publish(key: string, msg: Uint8Array, budget = -1): void {
     const cap = budget < 0 ? budget : splitBudget(budget, this.remote.nodeIdsFor(key));
-    this.send(this.keyChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget: cap });
+    this.send(this.publishChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget: cap });
   }
 
-  /** Unicast to a CID on another node; resolves false when no node holds it (or Redis is away). */
-  unicast(cid: string, msg: Uint8Array): Promise<boolean> {
+  /**
+   * The key's channel, or — when exactly one other node wants the key and one Redis orders every channel — that
+   * node's own channel: the same single Redis message, but no echo back to this node when it has subscribers of
+   * its own, and half the Redis deliveries. Order holds: a publisher's envelopes leave on one connection and
+   * reach the node's one subscriber connection in that order, whichever of its channels they travel on.
+   */
+  private publishChannel(key: string): string {
+    if (this.links.ordersAcrossChannels && this.remote.nodesFor(key) === 1) {
+      for (const node of this.remote.nodeIdsFor(key)) return this.nodeChannel(node);
+    }
+    return this.keyChannel(key);
+  }
+
+  /** Unicast to a CID on another node (at-most-once: nothing waits for Redis's answer). */
+  unicast(cid: string, msg: Uint8Array): void {
+    this.send(this.cidChannel(cid), { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg) });
+  }
+
+  /** A unicast that resolves false when no node holds the CID (or Redis is away). */
+  unicastConfirmed(cid: string, msg: Uint8Array): Promise<boolean> {
     const env: Envelope = { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg) };
-    return this.send(this.cidChannel(cid), env).then((n) => n > 0);
+    return new Promise((resolve) => this.send(this.cidChannel(cid), env, false, (n) => resolve(n > 0)));
   }
 
   everyone(msg: Uint8Array): void {
@@ -322,7 +354,7 @@ export class ClusterBus {
       }, timeoutMs);
       this.pending.set(id, { resolve, timer });
       const env: Envelope = { kind: KIND.REQUEST, node: this.nodeId, seq: ++this.seq, id, op, arg };
-      void this.send(channel, env).then((n) => {
+      this.send(channel, env, false, (n) => {
         if (n === 0) this.settle(id, null);
       });
     });
@@ -338,38 +370,88 @@ export class ClusterBus {
     this.send(this.ownChannel, { kind: KIND.PING, node: this.nodeId, seq: ++this.seq, sentAt: performance.now() }, true);
   }
 
-  /** Resolves with the number of node subscriptions Redis delivered to; 0 when dropped. */
-  private send(channel: string, env: Envelope, own = false): Promise<number> {
+  private outbox: Outgoing[] = [];
+  private flushScheduled = false;
+
+  /**
+   * Queues an envelope for the end of this event-loop turn: everything a turn sends goes to Redis in one write
+   * (one pipeline), and a run of data envelopes to one channel travels as one Redis message (encodeBundle), so a
+   * burst costs Redis, the publisher and the receivers per turn what it used to cost per envelope. Order is kept:
+   * the outbox is sent in order and only consecutive envelopes share a message.
+   */
+  private send(channel: string, env: Envelope, own = false, done: ((receivers: number) => void) | null = null): void {
     if (!this.links.isUp || this.inFlight >= this.limits.maxInFlight) {
       if (!own) this.stats.dropped++;
-      return Promise.resolve(0);
+      done?.(0);
+      return;
     }
     this.inFlight++;
     const data = env.kind <= KIND.EVERYONE;
     if (data) this.stats.published++;
     else this.stats.controlSent++;
-    return this.links.publish(channel, encodeEnvelope(env)).then(
-      (receivers) => {
-        this.inFlight--;
-        if (data) this.stats.redisDeliveries += receivers;
-        return receivers;
-      },
-      () => {
-        this.inFlight--;
-        if (!own) this.stats.dropped++;
-        return 0;
-      },
-    );
+    this.outbox.push({ channel, bytes: encodeEnvelope(env), data, own, done });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushOutbox);
+    }
+  }
+
+  private readonly flushOutbox = (): void => {
+    this.flushScheduled = false;
+    const box = this.outbox;
+    this.outbox = [];
+    const runs: Outgoing[][] = [];
+    const messages: OutgoingMessage[] = [];
+    for (let i = 0; i < box.length; ) {
+      const first = box[i]!;
+      let end = i + 1;
+      if (first.data) {
+        let bytes = first.bytes.length;
+        while (end < box.length && end - i < BUNDLE_ENVELOPES && bytes < BUNDLE_BYTES) {
+          const next = box[end]!;
+          if (!next.data || next.channel !== first.channel) break;
+          bytes += next.bytes.length;
+          end++;
+        }
+      }
+      const run = box.slice(i, end);
+      runs.push(run);
+      messages.push({ channel: first.channel, payload: run.length === 1 ? first.bytes : bundleEnvelopes(run.map((o) => o.bytes)) });
+      if (first.data) this.stats.redisMessages++;
+      i = end;
+    }
+    this.links.publishAll(messages, (receivers) => {
+      for (let r = 0; r < runs.length; r++) this.sent(runs[r]!, receivers[r] ?? null);
+    });
+  };
+
+  /** Redis's answer for one message: `receivers` node subscriptions got it, or null when it failed. */
+  private sent(run: Outgoing[], receivers: number | null): void {
+    if (receivers !== null && run[0]!.data) this.stats.redisMessagesOut += receivers;
+    for (const o of run) {
+      this.inFlight--;
+      if (receivers === null) {
+        if (!o.own) this.stats.dropped++;
+      } else if (o.data) this.stats.redisDeliveries += receivers;
+      o.done?.(receivers ?? 0);
+    }
   }
 
   // ---- receiving ----------------------------------------------------------------------------
 
-  private onMessage(_channel: string, payload: Buffer): void {
-    const env = decodeEnvelope(payload);
-    if (!env) {
+  private onMessage(payload: Buffer): void {
+    const envelopes = decodeMessage(payload);
+    if (!envelopes) {
       this.stats.malformed++;
       return;
     }
+    for (const env of envelopes) {
+      if (env) this.receive(env);
+      else this.stats.malformed++;
+    }
+  }
+
+  private receive(env: Envelope): void {
     if (env.node === this.nodeId) {
       if (env.kind === KIND.PING) this.recordLag(performance.now() - env.sentAt);
       else if (env.kind === KIND.PUBLISH) this.stats.echoes++;
@@ -387,6 +469,8 @@ export class ClusterBus {
   private dispatch(env: Envelope): void {
     switch (env.kind) {
       case KIND.PUBLISH:
+        // Sent to our node channel by a publisher that still thought we wanted the key: we no longer do.
+        if (!this.localKeys.has(env.key)) return;
         return this.receiver.publish(env.key, env.msg, shareFor(env.budget, this.nodeId));
       case KIND.UNICAST:
         return this.receiver.unicast(env.cid, env.msg);
@@ -394,7 +478,7 @@ export class ClusterBus {
         return this.receiver.everyone(env.msg);
       case KIND.REQUEST: {
         const { id, node } = env;
-        void this.receiver.request(env.op, env.arg, node).then(
+        this.receiver.request(env.op, env.arg, node).then(
           (result) => this.send(this.nodeChannel(node), { kind: KIND.REPLY, node: this.nodeId, seq: ++this.seq, id, result }),
           () => undefined,
         );
@@ -427,7 +511,7 @@ export class ClusterBus {
   }
 
   private askSnapshot(node: string): void {
-    void this.send(this.nodeChannel(node), { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
+    this.send(this.nodeChannel(node), { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
   }
 
   private settle(id: number, result: string | null): void {
@@ -444,8 +528,10 @@ export class ClusterBus {
   }
 
   /** A clean leave: the others forget our interests at once. */
-  async leave(): Promise<void> {
-    await this.send(this.controlChannel, { kind: KIND.GONE, node: this.nodeId, seq: ++this.seq, dead: this.nodeId });
+  leave(): Promise<void> {
+    return new Promise((resolve) =>
+      this.send(this.controlChannel, { kind: KIND.GONE, node: this.nodeId, seq: ++this.seq, dead: this.nodeId }, false, () => resolve()),
+    );
   }
 
   async close(): Promise<void> {

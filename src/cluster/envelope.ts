@@ -41,29 +41,46 @@ export type Envelope =
 // Plain arrays, no records: every node decodes every envelope without shared structure state.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-export function encodeEnvelope(e: Envelope): Buffer {
+/** The envelope as the plain array that goes on the wire. */
+function fieldsOf(e: Envelope): unknown[] {
   switch (e.kind) {
     case KIND.PUBLISH:
-      return packr.pack([e.kind, e.node, e.seq, e.key, e.msg, e.budget]);
+      return [e.kind, e.node, e.seq, e.key, e.msg, e.budget];
     case KIND.UNICAST:
-      return packr.pack([e.kind, e.node, e.seq, e.cid, e.msg]);
+      return [e.kind, e.node, e.seq, e.cid, e.msg];
     case KIND.EVERYONE:
-      return packr.pack([e.kind, e.node, e.seq, e.msg]);
+      return [e.kind, e.node, e.seq, e.msg];
     case KIND.REQUEST:
-      return packr.pack([e.kind, e.node, e.seq, e.id, e.op, e.arg]);
+      return [e.kind, e.node, e.seq, e.id, e.op, e.arg];
     case KIND.REPLY:
-      return packr.pack([e.kind, e.node, e.seq, e.id, e.result]);
+      return [e.kind, e.node, e.seq, e.id, e.result];
     case KIND.PING:
-      return packr.pack([e.kind, e.node, e.seq, e.sentAt]);
+      return [e.kind, e.node, e.seq, e.sentAt];
     case KIND.INTEREST:
-      return packr.pack([e.kind, e.node, e.seq, e.ctlSeq, e.added, e.removed]);
+      return [e.kind, e.node, e.seq, e.ctlSeq, e.added, e.removed];
     case KIND.SNAPSHOT:
-      return packr.pack([e.kind, e.node, e.seq, e.ctlSeq, e.keys, e.part]);
+      return [e.kind, e.node, e.seq, e.ctlSeq, e.keys, e.part];
     case KIND.SYNC:
-      return packr.pack([e.kind, e.node, e.seq]);
+      return [e.kind, e.node, e.seq];
     case KIND.GONE:
-      return packr.pack([e.kind, e.node, e.seq, e.dead]);
+      return [e.kind, e.node, e.seq, e.dead];
   }
+}
+
+export function encodeEnvelope(e: Envelope): Buffer {
+  return packr.pack(fieldsOf(e));
+}
+
+/**
+ * Several encoded envelopes for one Redis channel as one Redis message: a msgpack array of the envelope arrays
+ * (a single envelope starts with its kind, a number, so the two cannot be confused). The envelopes are encoded
+ * when sent (their bytes may live in a transport buffer that is reused after the callback) and only framed here.
+ */
+export function bundleEnvelopes(encoded: readonly Buffer[]): Buffer {
+  const n = encoded.length;
+  const header = n < 16 ? Buffer.from([0x90 | n]) : Buffer.from([0xdc, n >> 8, n & 0xff]);
+  if (n > 0xffff) throw new RangeError('bundle too large');
+  return Buffer.concat([header, ...encoded]);
 }
 
 const isBytes = (v: unknown): v is Buffer => v instanceof Uint8Array;
@@ -73,12 +90,31 @@ const isTextList = (v: unknown): v is string[] => Array.isArray(v) && v.every(is
 
 /** Decodes one envelope; anything malformed (another program on the channel, a newer node) gives null. */
 export function decodeEnvelope(bytes: Buffer): Envelope | null {
-  let v: unknown;
+  const v = unpack(bytes);
+  return v === undefined || isBundle(v) ? null : fromValue(v);
+}
+
+/**
+ * Decodes a Redis message: one envelope or a bundle (encodeBundle). null when the message cannot be read at all;
+ * a null entry for each envelope of a bundle that is malformed.
+ */
+export function decodeMessage(bytes: Buffer): (Envelope | null)[] | null {
+  const v = unpack(bytes);
+  if (v === undefined) return null;
+  return isBundle(v) ? v.map(fromValue) : [fromValue(v)];
+}
+
+function unpack(bytes: Buffer): unknown {
   try {
-    v = packr.unpack(bytes);
+    return packr.unpack(bytes) as unknown;
   } catch {
-    return null;
+    return undefined;
   }
+}
+
+const isBundle = (v: unknown): v is unknown[] => Array.isArray(v) && v.length > 0 && Array.isArray(v[0]);
+
+function fromValue(v: unknown): Envelope | null {
   if (!Array.isArray(v) || !isNumber(v[0]) || !isText(v[1]) || !isNumber(v[2])) return null;
   const [kind, node, seq] = v as [number, string, number];
   switch (kind) {

@@ -13,12 +13,25 @@ export interface PubSubLinks {
   /** 'up' when both directions can be used (subscriptions must then be restored), 'down' when either is lost. */
   readonly events: EventEmitter;
   readonly isUp: boolean;
+  /** One Redis delivers every channel in publish order (standalone); a Redis Cluster orders per shard only. */
+  readonly ordersAcrossChannels: boolean;
   /** Sends one message; resolves with how many subscriber connections received it. */
   publish(channel: string, payload: Buffer): Promise<number>;
+  /**
+   * Sends several messages, in order, in as few writes as the engine allows; `done` gets, per message, how many
+   * subscriber connections received it, or null when it failed.
+   */
+  publishAll(messages: readonly OutgoingMessage[], done: (receivers: (number | null)[]) => void): void;
   subscribe(channels: string[]): Promise<void>;
   unsubscribe(channels: string[]): Promise<void>;
-  onMessage(handler: (channel: string, payload: Buffer) => void): void;
+  /** Every message of a subscribed channel (the channel name is not needed: envelopes say what they are). */
+  onMessage(handler: (payload: Buffer) => void): void;
   close(): Promise<void>;
+}
+
+export interface OutgoingMessage {
+  channel: string;
+  payload: Buffer;
 }
 
 /** Outages fail fast (no offline queue) and reconnect forever in the background, at most a second apart. */
@@ -42,6 +55,7 @@ function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
 
 class StandaloneLinks implements PubSubLinks {
   readonly events = new EventEmitter();
+  readonly ordersAcrossChannels = true;
   readonly commands: Redis;
   private readonly subscriber: Redis;
   private up = false;
@@ -72,6 +86,21 @@ class StandaloneLinks implements PubSubLinks {
     return this.commands.publish(channel, payload);
   }
 
+  /** One pipeline: one write to Redis, one read of the replies, for everything one event-loop turn sends. */
+  publishAll(messages: readonly OutgoingMessage[], done: (receivers: (number | null)[]) => void): void {
+    const failed = (): void => done(messages.map(() => null));
+    if (messages.length === 1) {
+      this.publish(messages[0]!.channel, messages[0]!.payload).then((n) => done([n]), failed);
+      return;
+    }
+    const pipeline = this.commands.pipeline();
+    for (const { channel, payload } of messages) pipeline.publish(channel, payload);
+    pipeline.exec().then(
+      (replies) => done(messages.map((_, i) => (replies?.[i] && !replies[i][0] ? Number(replies[i][1]) : null))),
+      failed,
+    );
+  }
+
   async subscribe(channels: string[]): Promise<void> {
     if (channels.length) await this.subscriber.subscribe(...channels);
   }
@@ -80,8 +109,8 @@ class StandaloneLinks implements PubSubLinks {
     if (channels.length) await this.subscriber.unsubscribe(...channels);
   }
 
-  onMessage(handler: (channel: string, payload: Buffer) => void): void {
-    this.subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => handler(channel.toString('utf8'), payload));
+  onMessage(handler: (payload: Buffer) => void): void {
+    this.subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => handler(payload));
   }
 
   async close(): Promise<void> {
@@ -97,6 +126,7 @@ class StandaloneLinks implements PubSubLinks {
  */
 class ShardedLinks implements PubSubLinks {
   readonly events = new EventEmitter();
+  readonly ordersAcrossChannels = false;
   readonly commands: Cluster;
   private up = false;
 
@@ -143,6 +173,12 @@ class ShardedLinks implements PubSubLinks {
     return Number(await this.commands.spublish(channel, payload));
   }
 
+  /** Channels live on different shards: each message goes to its own (ioredis keeps per-shard order). */
+  publishAll(messages: readonly OutgoingMessage[], done: (receivers: (number | null)[]) => void): void {
+    const each = messages.map(({ channel, payload }) => this.publish(channel, payload).catch(() => null));
+    void Promise.all(each).then(done);
+  }
+
   /** SSUBSCRIBE takes channels of one slot per command, so each channel goes on its own. */
   async subscribe(channels: string[]): Promise<void> {
     await Promise.all(channels.map((channel) => this.commands.ssubscribe(channel)));
@@ -152,8 +188,8 @@ class ShardedLinks implements PubSubLinks {
     await Promise.all(channels.map((channel) => this.commands.sunsubscribe(channel)));
   }
 
-  onMessage(handler: (channel: string, payload: Buffer) => void): void {
-    this.commands.on('smessageBuffer', (channel: Buffer, payload: Buffer) => handler(channel.toString('utf8'), payload));
+  onMessage(handler: (payload: Buffer) => void): void {
+    this.commands.on('smessageBuffer', (_channel: Buffer, payload: Buffer) => handler(payload));
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,9 @@ export interface ClusterSample {
   ready: boolean;
   published: number;
   redisDeliveries: number;
+  /** Redis messages carrying data envelopes (bundles count once), and the subscriptions Redis delivered them to. */
+  redisMessagesIn: number;
+  redisMessagesOut: number;
   controlSent: number;
   received: number;
   echoes: number;

@@ -171,6 +171,13 @@ function clusterDefinitions(): MetricDefinition[] {
       kind: 'counter',
       read: of((c) => c.redisDeliveries),
     },
+    {
+      name: 'iosig_cluster_redis_messages_total',
+      help: 'Redis messages carrying this node\'s data envelopes: in = PUBLISHes sent (envelopes of one turn to one channel travel as one), out = node subscriptions Redis delivered them to.',
+      kind: 'counter',
+      labelNames: ['direction'],
+      read: (s) => (s.cluster ? [[{ direction: 'in' }, s.cluster.redisMessagesIn], [{ direction: 'out' }, s.cluster.redisMessagesOut]] : []),
+    },
     { name: 'iosig_cluster_envelopes_received_total', help: 'Data envelopes received from other nodes.', kind: 'counter', read: of((c) => c.received) },
     { name: 'iosig_cluster_echoes_total', help: 'Own publishes that came back from Redis and were ignored.', kind: 'counter', read: of((c) => c.echoes) },
     { name: 'iosig_cluster_malformed_total', help: 'Envelopes that could not be read.', kind: 'counter', read: of((c) => c.malformed) },
