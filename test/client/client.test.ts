@@ -166,7 +166,7 @@ describe('IoClient against iosig', () => {
       assert.equal(client.state, 'stopped');
       let reconnecting = false;
       client.on('connecting', () => (reconnecting = true));
-      await sleep(300);
+      await sleep(100); // five reconnect delays
       assert.equal(reconnecting, false, 'no automatic reconnect after close()');
       await assert.rejects(client.echo('x'), NotConnectedError);
       client.connect();

@@ -345,7 +345,7 @@ for (const link of LINKS) {
         pre.send(g);
         post.send(g);
       }
-      await sleep(AUTH_FAIL_DELAY_MS + 150); // past the AUTH_FAIL delay of the login attempts
+      // No wait for the AUTH_FAIL delay: the sync ECHO below is held behind the login attempts and replayed after them.
       for (const c of [pre, post]) {
         const got = (await c.sync()).map(hex);
         // AUTH_FAIL answers the login attempts; B0 is a boho 1.x nonce request (iosignal 2.x clients), answered

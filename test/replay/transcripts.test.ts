@@ -18,9 +18,10 @@
 // Collection is exact rather than time-based: before each client action every open connection does
 // an ECHO round trip (Replay.syncConn), so everything the server wrote before it is in hand.
 // Only a connection in the middle of a hand-written partial frame cannot do that; it waits for the
-// expected number of events (at most 500 ms) instead. Two things the server writes later on purpose
-// get a fixed wait: AUTH_FAIL (after authFailDelay, AUTH_WAIT_MS) and a service's RESPONSE_MBP
-// (services answer asynchronously, CALL_WAIT_MS).
+// expected number of events (at most 500 ms) instead. One thing the server writes later on purpose
+// gets a fixed wait: a service's RESPONSE_MBP (services answer asynchronously, CALL_WAIT_MS). AUTH_FAIL, which
+// comes after authFailDelay, needs none: messages after an AUTH_REQ are held until the login is decided, so the
+// login's connection is collected first and its round trip ends after the AUTH_FAIL (Replay.settle).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrameHeader } from '../../src/protocol/congsocket.js';
@@ -225,9 +226,8 @@ const REPLAYED = [
   'members_only',
 ];
 
-/** Delay before AUTH_FAIL on the test servers (ms); the harness waits AUTH_WAIT_MS after each AUTH_REQ. */
+/** Delay before AUTH_FAIL on the test servers (ms); the next round trip on that connection waits for it. */
 const AUTH_FAIL_DELAY = 100;
-const AUTH_WAIT_MS = AUTH_FAIL_DELAY + 150;
 /** Wait after a CALL before the next round trip (ms). */
 const CALL_WAIT_MS = 50;
 
@@ -562,9 +562,19 @@ class Replay {
     }
   }
 
+  /**
+   * The connection that sent an AUTH_REQ since the last settle. It is collected first: its ECHO is held until the
+   * login is decided (AUTH_FAIL after the delay, or the admission with its effects on other connections, such as
+   * a replaced duplicate), so the round trips of the others come after every effect of the login.
+   */
+  private loginFirst: string | null = null;
+
   /** Collects what every open connection received since the last settle and compares it. */
   async settle(): Promise<void> {
-    for (const [conn, c] of this.clients) {
+    const first = this.loginFirst;
+    this.loginFirst = null;
+    const order = [...this.clients].sort(([a], [b]) => Number(b === first) - Number(a === first));
+    for (const [conn, c] of order) {
       if (this.done.has(conn)) continue;
       const window = this.pending.get(conn)!;
       this.pending.set(conn, []);
@@ -713,8 +723,7 @@ class Replay {
       } else {
         c.send(msg);
       }
-      // AUTH_FAIL comes only after the server's delay: let it arrive before the next round trip.
-      if (type === 'AUTH_REQ') await sleep(AUTH_WAIT_MS);
+      if (type === 'AUTH_REQ') this.loginFirst = conn;
       // Services answer asynchronously, after the server has gone on with later messages (like the
       // sync ECHO): give the RESPONSE_MBP time to be written first.
       const inner = type === 'ENC_488' ? ev.decoded!.plaintext_hex!.slice(0, 2) : ev.msg_hex!.slice(0, 2);
