@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
-import { EXIT_BAD_COMMAND_LINE, parseCommandLine } from './command-line.js';
+import { type CliIo, EXIT_BAD_COMMAND_LINE, parseArguments, processIo } from './command-line.js';
 import { BadUrlError, parseServerUrl, type IoClientOptions } from '../client/index.js';
 import { runLine, type CommandContext } from './io-commands.js';
 import { Output } from './io-output.js';
@@ -18,7 +18,7 @@ const READY_WAIT_MS = 10_000;
 /** Text of the ECHO that marks "everything sent before it has been handled" when a script ends. */
 const SYNC_TEXT = 'io-sync';
 
-interface ConnectionFlags {
+export interface ConnectionFlags {
   connect?: string[];
   id?: string;
   key?: string;
@@ -31,11 +31,11 @@ interface ConnectionFlags {
   ca?: string;
 }
 
-interface ConsoleFlags extends ConnectionFlags {
+export interface ConsoleFlags extends ConnectionFlags {
   stay?: boolean;
 }
 
-interface PingFlags extends ConnectionFlags {
+export interface PingFlags extends ConnectionFlags {
   count?: number;
   interval: number;
   heartbeat?: number;
@@ -237,15 +237,29 @@ async function runPingCommand(flags: PingFlags, specs: ConnectionSpec[]): Promis
   run.exit(code);
 }
 
-function program(): Command {
-  const io = new Command('io')
+/** What the command line asks for: an exit code (help, version, a bad flag or URL), the console, or `io ping`. */
+export type IoPlan =
+  | { kind: 'exit'; code: number }
+  | { kind: 'console'; flags: ConsoleFlags; specs: ConnectionSpec[] }
+  | { kind: 'ping'; flags: PingFlags; specs: ConnectionSpec[] };
+
+function program(io: CliIo, choose: (plan: IoPlan) => void): Command {
+  const output = { writeOut: io.out, writeErr: io.err };
+  /** The connections and client options are checked before anything connects (BadUrlError, UsageProblem). */
+  const checked = (flags: ConnectionFlags): ConnectionSpec[] => {
+    const specs = connectionSpecs(flags.connect);
+    clientOptions(flags);
+    return specs;
+  };
+  const root = new Command('io')
     .description('iosignal console: publish, subscribe, call and watch one or several servers.\nType .help inside for the commands.')
     .version(versionText(), '-V, --version')
     .enablePositionalOptions()
+    .configureOutput(output)
     .exitOverride();
-  addConnectionOptions(io)
+  addConnectionOptions(root)
     .option('--stay', 'keep running after the end of piped input')
-    .action((flags: ConsoleFlags) => runConsole(flags, connectionSpecs(flags.connect)));
+    .action((flags: ConsoleFlags) => choose({ kind: 'console', flags, specs: checked(flags) }));
 
   const ping = addConnectionOptions(new Command('ping'))
     .description('round-trip times: ECHO to the server and a unicast to our own CID through the broker')
@@ -253,21 +267,35 @@ function program(): Command {
     .option('--interval <ms>', 'pause between probes', nonNegativeInteger, 0)
     .option('--heartbeat <seconds>', 'publish a heartbeat on a channel every so many seconds and time its return', positiveSeconds)
     .option('--channel <tag>', 'heartbeat channel', 'heartbeat')
+    .configureOutput(output)
     .exitOverride()
-    .action(async (flags: PingFlags) => runPingCommand(flags, connectionSpecs(flags.connect)));
-  io.addCommand(ping);
-  return io;
+    .action((flags: PingFlags) => choose({ kind: 'ping', flags, specs: checked(flags) }));
+  root.addCommand(ping);
+  return root;
+}
+
+/** Parses and checks a command line without connecting; writes only to `io`, so tests run it in process. */
+export async function planIo(argv: readonly string[], io: CliIo = processIo): Promise<IoPlan> {
+  let plan: IoPlan = { kind: 'exit', code: 0 };
+  try {
+    const stop = await parseArguments(
+      program(io, (chosen) => (plan = chosen)),
+      argv,
+    );
+    return stop === null ? plan : { kind: 'exit', code: stop };
+  } catch (err) {
+    if (err instanceof BadUrlError || err instanceof UsageProblem) {
+      io.err(`io: ${err.message}\n`);
+      return { kind: 'exit', code: EXIT_BAD_COMMAND_LINE };
+    }
+    throw err;
+  }
 }
 
 /** Entry point for bin/io.js and bin/io-client.js. */
 export async function main(argv: readonly string[]): Promise<void> {
-  try {
-    await parseCommandLine(program(), argv);
-  } catch (err) {
-    if (err instanceof BadUrlError || err instanceof UsageProblem) {
-      process.stderr.write(`io: ${err.message}\n`);
-      process.exit(EXIT_BAD_COMMAND_LINE);
-    }
-    throw err;
-  }
+  const plan = await planIo(argv);
+  if (plan.kind === 'exit') process.exitCode = plan.code;
+  else if (plan.kind === 'console') runConsole(plan.flags, plan.specs);
+  else await runPingCommand(plan.flags, plan.specs);
 }
