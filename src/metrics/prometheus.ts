@@ -1,6 +1,7 @@
 // Prometheus text exposition through prom-client. Every metric is filled by a collect() callback from one
 // sample taken at scrape time, so the broker's hot path only ever bumps plain numbers.
-import { Counter, Gauge, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
 import type { MetricsSample, ServerMetrics } from './sample.js';
 import type { ClusterSample } from './cluster-sample.js';
 
@@ -194,8 +195,14 @@ function clusterDefinitions(): MetricDefinition[] {
   ];
 }
 
+/** prom-client, loaded with the first exporter (the first scrape): a broker nobody scrapes does not load it. */
+function promClient(): typeof import('prom-client') {
+  return createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+}
+
 export class PrometheusExporter {
-  private readonly registry = new Registry();
+  private readonly prom = promClient();
+  private readonly registry: Registry = new this.prom.Registry();
   /** Set for the duration of one scrape; the collect() callbacks read it. */
   private current: MetricsSample | null = null;
 
@@ -223,7 +230,7 @@ export class PrometheusExporter {
     const currentSample = (): MetricsSample | null => this.current;
     const config = { name: definition.name, help: definition.help, labelNames: definition.labelNames ?? [], registers: [this.registry] };
     if (definition.kind === 'gauge') {
-      new Gauge({
+      new this.prom.Gauge({
         ...config,
         collect() {
           const sample = currentSample();
@@ -233,7 +240,7 @@ export class PrometheusExporter {
       });
       return;
     }
-    new Counter({
+    new this.prom.Counter({
       ...config,
       collect() {
         const sample = currentSample();
