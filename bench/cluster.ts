@@ -5,8 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
 import type { Transport } from './lib/conn.js';
-import { nodeFlags, startNode, startRedis, stopNode, type NodeProc, type Redis } from './lib/cluster-procs.js';
-import { fanOut, pingPong, type FanOutPlan, type FanOutResult, type PingPongResult } from './lib/cluster-load.js';
+import type { ChildProcess } from 'node:child_process';
+import { nodeFlags, serverRoot, startNode, startRedis, startRedisEcho, stopNode, type NodeProc, type Redis } from './lib/cluster-procs.js';
+import { fanOut, pingPong, redisRoundTrip, type FanOutPlan, type FanOutResult, type PingPongResult } from './lib/cluster-load.js';
 import { hasTaskset, killAll, pinSelf, REPO_ROOT } from './lib/procs.js';
 import { renderReport, type Collected } from './lib/cluster-report.js';
 
@@ -75,6 +76,7 @@ function parseArgs(argv: string[]): Opts {
       case '--pp-seconds': o.ppSeconds = Number(v()); break;
       case '--no-pin': o.pin = false; break;
       case '--node-flags': nodeFlags.push(...v().split(' ').filter(Boolean)); break;
+      case '--root': serverRoot.dir = v(); break;
       case '--out': o.out = v(); break;
       default: throw new Error(`unknown flag ${a} (see bench/README.md)`);
     }
@@ -98,6 +100,8 @@ interface Procs {
   /** One process and `--workers 2`, neither pinned. */
   free: NodeProc | null;
   workers: NodeProc | null;
+  /** Republishes `bench:ping` to `bench:pong` with ioredis alone: the floor of two Redis hops. */
+  echo: ChildProcess | null;
 }
 
 async function startAll(o: Opts): Promise<Procs> {
@@ -118,11 +122,13 @@ async function startAll(o: Opts): Promise<Procs> {
   const workers = wantWorkers
     ? await startNode('--workers 2', anyCpu, ['--cluster', redis.url, '--cluster-mode', 'standalone', '--cluster-prefix', 'iosigwk', '--node-id', 'W', '--workers', '2'], 2)
     : null;
-  return { redis, single, a, b, c, free, workers };
+  const echo = o.parts.includes('pingpong') ? await startRedisEcho(nodes, redis.url, 'bench:ping', 'bench:pong') : null;
+  return { redis, single, a, b, c, free, workers, echo };
 }
 
 async function stopAll(p: Procs): Promise<void> {
   await Promise.all([p.single, p.a, p.b, p.c, p.free, p.workers].filter((n): n is NodeProc => n !== null).map(stopNode));
+  p.echo?.kill('SIGTERM');
   p.redis.stop();
 }
 
@@ -165,6 +171,12 @@ async function runRound(o: Opts, p: Procs, round: number, transport: Transport, 
       into.pp.push({ cell, transport, round, r });
       const sorted = [...r.rtts].sort((x, y) => x - y);
       log(`  ${cell}/${transport}: ${r.rtts.length} round trips, p50 ${Math.round(sorted[sorted.length >> 1] ?? NaN)} µs, lost ${r.lost}`);
+    }
+    if (transport === o.transports[0]) {
+      const r = await redisRoundTrip(p.redis.url, 'bench:ping', 'bench:pong', o.rate, o.warmup, o.ppSeconds);
+      into.pp.push({ cell: 'pp-redis', transport, round, r });
+      const sorted = [...r.rtts].sort((x, y) => x - y);
+      log(`  pp-redis: ${r.rtts.length} round trips through Redis alone, p50 ${Math.round(sorted[sorted.length >> 1] ?? NaN)} µs`);
     }
   }
 }

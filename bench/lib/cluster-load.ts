@@ -1,6 +1,7 @@
 // Load of the cluster benchmark, generated in the bench process itself: fan-out with a flow-control window and
 // unicast ping-pong at a fixed rate. Every cell counts exactly: publishing stops, the cell drains, and only then
 // are CPU and counters read, so CPU covers every delivery of the publishes counted and nothing else.
+import { Redis } from 'ioredis';
 import { connectReady, pool, type ReadyConn, type Transport } from './conn.js';
 import { busCounters, cpuOf, portOf, type BusCounters, type NodeProc } from './cluster-procs.js';
 import { sleep, procCpuUs } from './procs.js';
@@ -216,22 +217,69 @@ async function waitUnicastPath(x: ReadyConn, y: ReadyConn): Promise<void> {
   throw new Error('unicast path never opened');
 }
 
-/** Sends `rate` pings a second for `seconds` (ids from `firstId`), each as soon as it is due; resolves with the count. */
+/** Sends `rate` pings a second for `seconds` (ids from `firstId`); resolves with the count. */
 function paced(x: ReadyConn, to: string, rate: number, seconds: number, sentAt: Map<number, number>, firstId: number): Promise<number> {
-  const count = Math.round(rate * seconds);
   const tag = `${to}@ping`;
+  return pacedBy(
+    (id) => {
+      const body = Buffer.allocUnsafe(4);
+      body.writeUInt32BE(id);
+      sentAt.set(id, performance.now());
+      x.conn.send(signalMsg(tag, body));
+    },
+    rate,
+    seconds,
+    firstId,
+  );
+}
+
+/**
+ * The floor of two Redis pub/sub hops: this process publishes to `in`, an echo process (bench/redis-echo.ts)
+ * republishes to `out`, this process times the round trip; ioredis alone, the same rate and payload size.
+ */
+export async function redisRoundTrip(url: string, inChannel: string, outChannel: string, rate: number, warmupS: number, seconds: number): Promise<PingPongResult> {
+  const pub = new Redis(url);
+  const sub = new Redis(url);
+  const sentAt = new Map<number, number>();
+  let rtts: number[] = [];
+  try {
+    sub.on('messageBuffer', (_channel: Buffer, m: Buffer) => {
+      const id = m.readUInt32BE(0);
+      const at = sentAt.get(id);
+      if (at === undefined) return;
+      sentAt.delete(id);
+      rtts.push((performance.now() - at) * 1000);
+    });
+    await sub.subscribe(outChannel);
+    const send = (id: number): void => {
+      const body = Buffer.alloc(40); // about the size of a unicast envelope
+      body.writeUInt32BE(id);
+      sentAt.set(id, performance.now());
+      void pub.publish(inChannel, body);
+    };
+    const warm = await pacedBy(send, rate, warmupS, 0);
+    await sleep(200);
+    rtts = [];
+    sentAt.clear();
+    const sent = await pacedBy(send, rate, seconds, warm);
+    const deadline = Date.now() + 2000;
+    while (sentAt.size > 0 && Date.now() < deadline) await sleep(5);
+    return { rtts, sent, lost: sentAt.size };
+  } finally {
+    pub.disconnect();
+    sub.disconnect();
+  }
+}
+
+/** Calls `send(id)` `rate` times a second for `seconds`, each as soon as it is due; resolves with the count. */
+function pacedBy(send: (id: number) => void, rate: number, seconds: number, firstId: number): Promise<number> {
+  const count = Math.round(rate * seconds);
   const start = performance.now();
   let sent = 0;
   return new Promise((resolve) => {
     const tick = (): void => {
       const due = Math.min(count, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
-      while (sent < due) {
-        const id = firstId + sent++;
-        const body = Buffer.allocUnsafe(4);
-        body.writeUInt32BE(id);
-        sentAt.set(id, performance.now());
-        x.conn.send(signalMsg(tag, body));
-      }
+      while (sent < due) send(firstId + sent++);
       if (sent >= count) {
         clearInterval(timer);
         resolve(sent);

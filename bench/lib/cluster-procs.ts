@@ -67,12 +67,28 @@ export async function startRedis(cpu: string | undefined): Promise<Redis> {
 
 /** Node flags for every io-server process (e.g. --cpu-prof to profile a run). */
 export const nodeFlags: string[] = [];
+/** The checkout whose bin/io-server.js runs (another, built checkout gives the figures before a change). */
+export const serverRoot = { dir: REPO_ROOT };
 
 /** `io-server` with keepalive probes out of the way; `extra` adds --cluster, --workers… */
+/** bench/redis-echo.js: republishes `in` to `out` (the Redis floor of the ping-pong part). */
+export async function startRedisEcho(cpu: string | undefined, url: string, inChannel: string, outChannel: string): Promise<ChildProcess> {
+  const child = spawnTracked(cpu, process.execPath, [join(REPO_ROOT, 'dist/bench/redis-echo.js'), url, inChannel, outChannel], ['ignore', 'pipe', 'inherit']);
+  await new Promise<void>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('READY')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-echo exited (code ${code})`)));
+  });
+  return child;
+}
+
 export async function startNode(name: string, cpu: string | undefined, extra: string[], workers = 0): Promise<NodeProc> {
   const ws = await freePort();
   const cong = await freePort();
-  const args = [...nodeFlags, REPO_ROOT + 'bin/io-server.js', '-l', String(ws), '-L', String(cong), '--host', '127.0.0.1', '-t', '600000', ...extra];
+  const args = [...nodeFlags, join(serverRoot.dir, 'bin/io-server.js'), '-l', String(ws), '-L', String(cong), '--host', '127.0.0.1', '-t', '600000', ...extra];
   const child = spawnTracked(cpu, process.execPath, args, ['ignore', 'ignore', 'inherit']);
   await waitPorts([ws, cong], child, `node ${name}`);
   if (workers > 0) {

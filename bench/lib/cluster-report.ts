@@ -167,6 +167,14 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
       );
       targets.push(`- ${t}: cross-node ping-pong p50 ${f(quantile(p2, 0.5), 0)} µs = ${f(ratio)}× one node's ${f(quantile(p1, 0.5), 0)} µs (target ≤ 2×) → ${verdict(ratio <= 2)}`);
     }
+    const floor = c.pp.filter((x) => x.cell === 'pp-redis');
+    if (floor.length) {
+      const all = floor.flatMap(({ r }) => r.rtts).sort((a, b) => a - b);
+      out.push('');
+      out.push(
+        `Redis floor: the bench process publishing 40 B to an echo process (ioredis alone, on CPU 1) and back — two Redis pub/sub hops, the least a cross-node round trip adds — p50 ${f(quantile(all, 0.5), 0)} µs, p99 ${f(quantile(all, 0.99), 0)} µs (${all.length.toLocaleString('en-US')} round trips; per round ${list(floor.map(({ r }) => quantile([...r.rtts].sort((a, b) => a - b), 0.5)), 0)}).`,
+      );
+    }
     out.push('');
   }
 
