@@ -10,7 +10,7 @@ import { encodeSignal } from '../../src/protocol/messages.js';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import { buildSignal } from '../../src/protocol/payload.js';
 import { nextEvent } from '../client/support.js';
-import { sleep } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
 import { PythonDevice } from './python-device.js';
 
@@ -83,13 +83,9 @@ describe('plain endpoint with a Python websockets device', () => {
   }
 
   async function cidOfPlain(): Promise<string> {
-    const deadline = Date.now() + 3000;
-    for (;;) {
-      const found = server.connectionList().find((c) => c.kind === 'plain' && c.cid !== '' && c.channels.length > 0);
-      if (found) return found.cid;
-      if (Date.now() > deadline) throw new Error('no plain connection with a CID');
-      await sleep(10);
-    }
+    const find = () => server.connectionList().find((c) => c.kind === 'plain' && c.cid !== '' && c.channels.length > 0);
+    await waitFor(() => find() !== undefined, 3000, 'a plain connection with a CID');
+    return find()!.cid;
   }
 
   it('text and binary both ways, unicast to its CID, and no echo of its own frames', async () => {
@@ -181,8 +177,8 @@ describe('plain endpoint with a Python websockets device', () => {
       app.on('message', (m) => got.push(String(m.values[0])));
       dev.sendText('x'.repeat(400)); // level 1: signalSize 255
       dev.sendText('small');
-      const deadline = Date.now() + 3000;
-      while (got.length === 0 && Date.now() < deadline) await sleep(10);
+      // 'small' went after the oversized text: once it is in, the other one was dropped.
+      await waitFor(() => got.length > 0, 3000, 'the small message');
       assert.deepEqual(got, ['small']);
       assert.ok(limited.metrics().overSize >= 1);
     } finally {
@@ -203,8 +199,7 @@ describe('plain endpoint options and bearer identity', () => {
       const dev = new PythonDevice(`ws://127.0.0.1:${server.wsPort}/things/lab`, { headers: ['Authorization: Bearer dev9.s3cret'] });
       devices.push(dev);
       await dev.opened();
-      const deadline = Date.now() + 3000;
-      while (!server.connectionByCid('DEV-9')?.channels.length && Date.now() < deadline) await sleep(10);
+      await waitFor(() => (server.connectionByCid('DEV-9')?.channels.length ?? 0) > 0, 3000, 'DEV-9 subscribed');
       const info = server.connectionByCid('DEV-9');
       assert.equal(info?.kind, 'plain');
       assert.equal(info?.level, 2);
@@ -270,8 +265,7 @@ describe('plain endpoint over wss:// with a client certificate (--tls-ca)', () =
     const dev = new PythonDevice(`wss://127.0.0.1:${server.wsPort}/plain/lab`, { ca: pki.ca, ...pki.device('esp1') });
     devices.push(dev);
     await dev.opened();
-    const deadline = Date.now() + 3000;
-    while (!server.connectionByCid('ESP-1') && Date.now() < deadline) await sleep(10);
+    await waitFor(() => server.connectionByCid('ESP-1') !== undefined, 3000, 'ESP-1 online');
     const info = server.connectionByCid('ESP-1');
     assert.ok(info, 'the plain device has its stored CID');
     assert.equal(info.kind, 'plain');

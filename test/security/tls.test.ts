@@ -80,7 +80,7 @@ describe('TLS listeners (tls: { cert, key })', () => {
     assert.equal(ws, 'refused');
     const cong = await pool.open('cong', tlsPort(server, 'tls-cong'));
     cong.send(Buffer.from([MSG.CID_REQ]));
-    await sleep(300);
+    await sleep(100); // a CongSocket reading of those bytes would answer within a millisecond
     assert.equal(cong.pending, 0, 'no protocol message over plain TCP');
     cong.destroy();
   });
