@@ -37,6 +37,7 @@ interface Opts {
   window: number;
   wsClient: WsClientKind;
   iosigMode: 'launcher' | 'cli';
+  baseRoot: string | undefined;
   pin: boolean;
   quick: boolean;
   out: string;
@@ -62,6 +63,7 @@ function parseArgs(argv: string[]): Opts {
     window: 32,
     wsClient: 'raw',
     iosigMode: 'launcher',
+    baseRoot: undefined,
     pin: true,
     quick,
     out: REPO_ROOT + 'bench/results/latest.md',
@@ -92,6 +94,7 @@ function parseArgs(argv: string[]): Opts {
       case '--window': o.window = Math.max(1, Number(v())); break;
       case '--ws-client': o.wsClient = v() as WsClientKind; break;
       case '--iosig': o.iosigMode = v() as 'launcher' | 'cli'; break;
+      case '--base': o.baseRoot = v(); break;
       case '--no-pin': o.pin = false; break;
       case '--out': o.out = v(); break;
       // biome-ignore lint/suspicious/noFallthroughSwitchClause: process.exit does not return
@@ -100,7 +103,7 @@ function parseArgs(argv: string[]): Opts {
       default: throw new Error(`unknown flag ${a}`);
     }
   }
-  for (const s of o.servers) if (!['iosig', 'iosig-nohttp', 'iosignal', 'ceiling'].includes(s)) throw new Error(`unknown server ${s}`);
+  for (const s of o.servers) if (!['iosig', 'iosig-nohttp', 'iosig-base', 'iosignal', 'ceiling'].includes(s)) throw new Error(`unknown server ${s}`);
   for (const s of o.scenarios) if (!['fanout', 'pingpong', 'storm'].includes(s)) throw new Error(`unknown scenario ${s}`);
   for (const t of o.transports) if (t !== 'ws' && t !== 'cong') throw new Error(`unknown transport ${t}`);
   return o;
@@ -329,7 +332,7 @@ async function runCell(o: Opts, scenario: Scenario, transport: Transport, payloa
   const budget = 180000 + (o.warmup + o.duration) * 1000;
   let timer: NodeJS.Timeout | undefined;
   try {
-    srv = await startServer(server, { iosigMode: o.iosigMode, cpu: o.pin ? CPU_SERVER : undefined });
+    srv = await startServer(server, { iosigMode: o.iosigMode, cpu: o.pin ? CPU_SERVER : undefined, baseRoot: o.baseRoot });
     const s = srv;
     const work = scenario === 'fanout' ? runFanout(o, s, transport, payload, r, workers)
       : scenario === 'pingpong' ? runPingpong(o, s, transport, r, workers)
@@ -430,6 +433,18 @@ function render(rows: Row[], o: Opts, cmd: string, startedAt: Date, elapsedS: nu
     out.push(`| ${row.scenario} | ${row.transport} | ${row.scenario === 'storm' ? 'idle' : row.payload + ' B'} | ${row.server} | ${rate} | ${failed ? '–' : fmt(row.us, row.scenario === 'fanout' ? 3 : 2)} | ${failed ? '–' : fmt(row.srvCpu, 0) + '%'} | ${failed ? '–' : fmt(row.cliCpu, 0) + '%'} | ${failed ? '–' : detail} | ${rc} | ${ri} |`);
   }
   out.push('');
+  const bases = rows.filter((x) => x.server === 'iosig-base');
+  if (bases.length > 0) {
+    out.push(`iosig against \`iosig-base\` (${o.baseRoot}), same run, medians: a rate ratio above 1 and a CPU ratio below 1 favour iosig.`);
+    out.push('');
+    out.push('| scenario | transport | payload | rate iosig / base | server µs/op iosig / base |');
+    out.push('|---|---|---|---|---|');
+    for (const base of bases) {
+      const me = rows.find((x) => x.scenario === base.scenario && x.transport === base.transport && x.payload === base.payload && x.server === 'iosig');
+      out.push(`| ${base.scenario} | ${base.transport} | ${base.scenario === 'storm' ? 'idle' : base.payload + ' B'} | ${fmtRatio(me?.rate, base.rate)} | ${fmtRatio(me?.us, base.us)} |`);
+    }
+    out.push('');
+  }
   // Targets
   const tgt: string[] = [];
   for (const t of o.transports) {

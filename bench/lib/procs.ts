@@ -3,6 +3,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkerCmd, WorkerReply } from '../worker.js';
 
@@ -102,8 +103,11 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 // ---------------------------------------------------------------- servers
 
-/** `iosig` serves HTTP and scrapes its own /metrics every second; `iosig-nohttp` serves no HTTP at all. */
-export type ServerKind = 'iosig' | 'iosig-nohttp' | 'iosignal' | 'ceiling';
+/**
+ * `iosig` serves HTTP and scrapes its own /metrics every second; `iosig-nohttp` serves no HTTP at all;
+ * `iosig-base` is `iosig` from another built checkout (`--base <dir>`), for a before/after in one run.
+ */
+export type ServerKind = 'iosig' | 'iosig-nohttp' | 'iosig-base' | 'iosignal' | 'ceiling';
 
 export interface ServerProc {
   kind: ServerKind;
@@ -121,6 +125,8 @@ export interface ServerStartOpts {
   /** 'launcher' (bench/servers/iosig.ts) or 'cli' (node bin/io-server.js -l -L). */
   iosigMode: 'launcher' | 'cli';
   cpu: string | undefined;
+  /** Root of the built checkout `iosig-base` runs (its dist/bench/servers/iosig.js). */
+  baseRoot?: string;
 }
 
 function waitPort(port: number, deadline: number): Promise<void> {
@@ -148,7 +154,10 @@ export async function startServer(kind: ServerKind, o: ServerStartOpts): Promise
   let readyByPort = false;
   if (kind === 'ceiling') args = ['--expose-gc', BENCH_DIST + 'ceiling-server.js', '--port', String(wsPort), '--cong', String(congPort)];
   else if (kind === 'iosignal') args = ['--expose-gc', BENCH_DIST + 'servers/iosignal.js', '--port', String(wsPort), '--cong', String(congPort)];
-  else if (o.iosigMode === 'cli') {
+  else if (kind === 'iosig-base') {
+    if (o.baseRoot === undefined) throw new Error('iosig-base needs --base <checkout>');
+    args = ['--expose-gc', join(o.baseRoot, 'dist/bench/servers/iosig.js'), '--port', String(wsPort), '--cong', String(congPort)];
+  } else if (o.iosigMode === 'cli') {
     args = [REPO_ROOT + 'bin/io-server.js', '-l', String(wsPort), '-L', String(congPort), '-t', '600000'];
     readyByPort = true;
   } else {
@@ -204,7 +213,7 @@ export async function startServer(kind: ServerKind, o: ServerStartOpts): Promise
     try { await ready; } finally { clearTimeout(t); }
   }
   // iosig with HTTP on is scraped once a second from this process, as Prometheus would from its own.
-  if (kind === 'iosig' && sp.wsPort > 0) {
+  if ((kind === 'iosig' || kind === 'iosig-base') && sp.wsPort > 0) {
     scraper = setInterval(() => {
       fetch(`http://127.0.0.1:${sp.wsPort}/metrics`).then((r) => r.text()).catch(() => '');
     }, 1000);
