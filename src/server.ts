@@ -27,7 +27,8 @@ import type { CallRequest } from './protocol/rpc.js';
 import type { Caller, ServiceReply } from './services/service.js';
 import { ServerMetrics } from './metrics/sample.js';
 import { firstOf, pageByKey, pageBySsid, type Page } from './http/paging.js';
-import type { BrokerCluster } from './cluster/broker-cluster.js';
+import { BrokerCluster } from './cluster/broker-cluster.js';
+import { clusterBrokerOf } from './cluster/server-broker.js';
 import type { ClusterSample } from './metrics/cluster-sample.js';
 import type { Service, ServiceHost } from './services/service.js';
 import type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
@@ -107,15 +108,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
     const admit = (peer: PeerInfo): boolean => this.admit(peer);
     try {
-      // Before any listener, so every CID and subscription is seen by the cluster from the start. Loaded only
-      // on a cluster node: a single node does not load the Redis client library.
-      if (this.options.cluster) {
-        const [{ BrokerCluster }, { clusterBrokerOf }] = await Promise.all([
-          import('./cluster/broker-cluster.js'),
-          import('./cluster/server-broker.js'),
-        ]);
-        this.cluster = new BrokerCluster(clusterBrokerOf(this), this.options.cluster);
-      }
+      // Before any listener, so every CID and subscription is seen by the cluster from the start.
+      if (this.options.cluster) this.cluster = new BrokerCluster(clusterBrokerOf(this), this.options.cluster);
       if (this.options.auth) {
         const store = await openKeyStore(this.options.auth, (line) => this.log(line));
         this.keyStore = store;

@@ -1,7 +1,6 @@
 // Where iosig's Redis clients connect (Q17): an explicit URL, else REDIS_URL, else REDIS_HOST/REDIS_PORT, else
 // localhost:6379 — and how: every client fails fast while Redis is away and reconnects in the background.
-import { createRequire } from 'node:module';
-import type { Redis, RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 export interface RedisTarget {
   /** Set when the connection comes from a URL (it may hold credentials, so never print it). */
   url?: string;
@@ -53,13 +52,7 @@ const FAIL_FAST: RedisOptions = {
   retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
 };
 
-/** ioredis, loaded with the first client: a broker without Redis does not load it (about 0.2 s of CPU at start-up). */
-function ioredis(): typeof import('ioredis') {
-  return createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
-}
-
 /** A client for `target` that fails fast during outages (the key store and the redis service share this). */
 export function connectRedis(target: RedisTarget): Redis {
-  const { Redis: Client } = ioredis();
-  return target.url ? new Client(target.url, FAIL_FAST) : new Client({ ...FAIL_FAST, host: target.host, port: target.port });
+  return target.url ? new Redis(target.url, FAIL_FAST) : new Redis({ ...FAIL_FAST, host: target.host, port: target.port });
 }

@@ -1,6 +1,7 @@
 // io-server's cluster flags (issue 10): --cluster [url], --node-id, --cluster-mode, --cluster-prefix.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CLUSTER_DEFAULTS, resolveClusterOptions, type ClusterOptionsInput } from '../cluster/cluster-options.js';
+import { detectClusterMode } from '../cluster/detect-mode.js';
 import { parseWorkers, type WorkerCount } from './workers.js';
 
 function workersArg(text: string): WorkerCount {
@@ -47,8 +48,6 @@ export async function clusterInput(flags: ClusterFlags, log: (line: string) => v
   const resolved = resolveClusterOptions(input);
   if (flags.clusterMode === 'standalone' || flags.clusterMode === 'sharded') input.mode = flags.clusterMode;
   else {
-    // Loaded only with --cluster: it brings the Redis client library.
-    const { detectClusterMode } = await import('../cluster/detect-mode.js');
     const found = await detectClusterMode(resolved.target);
     input.mode = found.mode;
     if (!found.reachable) log(`cluster: Redis ${resolved.target.label} not reachable; assuming a standalone Redis (use --cluster-mode sharded for a Redis Cluster)`);

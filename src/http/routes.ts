@@ -51,8 +51,7 @@ function refuse(pending: PendingResponse, policy: AccessPolicy, action: string):
 export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sharedMetrics?: ServerMetrics): HttpHandle {
   const policy: AccessPolicy = { adminToken: server.options.adminToken, fronted: server.options.tls?.ca !== undefined };
   const metrics = sharedMetrics ?? new ServerMetrics(server);
-  /** Made on the first scrape (it loads prom-client). */
-  let exporter: PrometheusExporter | null = null;
+  const exporter = new PrometheusExporter(metrics);
   const assets = loadStaticAssets();
   const tail = new MessageTail(server.events, (frame) => feed.send('tail', frame));
   const feed = new LiveFeed((hasReaders) => tail.setActive(hasReaders));
@@ -88,9 +87,8 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
   app.get('/metrics', (res, req) => {
     if (passUpgrade(req)) return;
     const pending = new PendingResponse(res);
-    const scraper = (exporter ??= new PrometheusExporter(metrics));
-    scraper.scrape().then(
-      (text) => pending.send(STATUS.ok, scraper.contentType, text),
+    exporter.scrape().then(
+      (text) => pending.send(STATUS.ok, exporter.contentType, text),
       (err: unknown) => pending.send(STATUS.error, 'text/plain; charset=utf-8', `${String(err)}\n`),
     );
   });

@@ -1,7 +1,6 @@
 // Prometheus text exposition through prom-client. Every metric is filled by a collect() callback from one
 // sample taken at scrape time, so the broker's hot path only ever bumps plain numbers.
-import { createRequire } from 'node:module';
-import type { Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsSample, ServerMetrics } from './sample.js';
 import type { ClusterSample } from './cluster-sample.js';
 
@@ -195,14 +194,8 @@ function clusterDefinitions(): MetricDefinition[] {
   ];
 }
 
-/** prom-client, loaded with the first exporter (the first scrape): a broker nobody scrapes does not load it. */
-function promClient(): typeof import('prom-client') {
-  return createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
-}
-
 export class PrometheusExporter {
-  private readonly prom = promClient();
-  private readonly registry: Registry = new this.prom.Registry();
+  private readonly registry = new Registry();
   /** Set for the duration of one scrape; the collect() callbacks read it. */
   private current: MetricsSample | null = null;
 
@@ -230,7 +223,7 @@ export class PrometheusExporter {
     const currentSample = (): MetricsSample | null => this.current;
     const config = { name: definition.name, help: definition.help, labelNames: definition.labelNames ?? [], registers: [this.registry] };
     if (definition.kind === 'gauge') {
-      new this.prom.Gauge({
+      new Gauge({
         ...config,
         collect() {
           const sample = currentSample();
@@ -240,7 +233,7 @@ export class PrometheusExporter {
       });
       return;
     }
-    new this.prom.Counter({
+    new Counter({
       ...config,
       collect() {
         const sample = currentSample();
