@@ -1,6 +1,7 @@
 // Cluster benchmark (issue 10): every target of the issue, side by side in one run, in alternating rounds.
 //   npm run build && node dist/bench/cluster.js [--quick] [--rounds 3] [--transport cong,ws] [--parts bus,fanout,pingpong,workers]
 // See bench/README.md ("Cluster") for what each part measures and how the processes are pinned.
+import { eachFlag, list } from './lib/flags.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
@@ -9,27 +10,13 @@ import type { ChildProcess } from 'node:child_process';
 import { nodeFlags, serverRoot, startNode, startRedis, startRedisEcho, stopNode, type NodeProc, type Redis } from './lib/cluster-procs.js';
 import { fanOut, pingPong, redisRoundTrip, type FanOutPlan, type FanOutResult, type PingPongResult } from './lib/cluster-load.js';
 import { hasTaskset, killAll, pinSelf, REPO_ROOT } from './lib/procs.js';
-import { renderReport, type Collected } from './lib/cluster-report.js';
+import { renderReport, type Collected, type ReportOpts } from './lib/cluster-report.js';
 
 export type Part = 'bus' | 'fanout' | 'pingpong' | 'workers';
 
-export interface Opts {
-  rounds: number;
-  transports: Transport[];
+export interface Opts extends ReportOpts {
   parts: Part[];
-  /** Publishing time per fan-out cell (after a warm-up), s. */
-  seconds: number;
   warmup: number;
-  /** Subscribers of the fan-out cells (split half and half over two nodes). */
-  subs: number;
-  /** Subscribers per node in the bus-cost cells (few, so the per-publish cost stands out). */
-  small: number;
-  payload: number;
-  window: number;
-  /** Publishes a second in the bus-cost cells (open loop, the same for both sides). */
-  busRate: number;
-  rate: number;
-  ppSeconds: number;
   pin: boolean;
   out: string;
 }
@@ -52,14 +39,7 @@ function parseArgs(argv: string[]): Opts {
     pin: true,
     out: REPO_ROOT + 'bench/results/cluster.md',
   };
-  const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
+  eachFlag(argv, (a, v) => {
     switch (a) {
       case '--quick': break;
       case '--rounds': o.rounds = Number(v()); break;
@@ -80,7 +60,7 @@ function parseArgs(argv: string[]): Opts {
       case '--out': o.out = v(); break;
       default: throw new Error(`unknown flag ${a} (see bench/README.md)`);
     }
-  }
+  });
   for (const t of o.transports) if (t !== 'ws' && t !== 'cong') throw new Error(`unknown transport ${t}`);
   for (const p of o.parts) if (!['bus', 'fanout', 'pingpong', 'workers'].includes(p)) throw new Error(`unknown part ${p}`);
   return o;

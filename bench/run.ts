@@ -7,6 +7,7 @@
 //
 // Every measurement cell starts a fresh server process (pinned to CPU 1) and
 // fresh load-generator processes (pinned to CPU 0), and kills them afterwards.
+import { eachFlag, list } from './lib/flags.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
@@ -68,14 +69,7 @@ function parseArgs(argv: string[]): Opts {
     quick,
     out: REPO_ROOT + 'bench/results/latest.md',
   };
-  const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
+  eachFlag(argv, (a, v) => {
     switch (a) {
       case '--quick': break;
       case '--servers': o.servers = list(v()) as ServerKind[]; break;
@@ -102,7 +96,7 @@ function parseArgs(argv: string[]): Opts {
         console.log('see bench/README.md'); process.exit(0);
       default: throw new Error(`unknown flag ${a}`);
     }
-  }
+  });
   for (const s of o.servers) if (!['iosig', 'iosig-nohttp', 'iosig-base', 'iosignal', 'ceiling'].includes(s)) throw new Error(`unknown server ${s}`);
   for (const s of o.scenarios) if (!['fanout', 'pingpong', 'storm'].includes(s)) throw new Error(`unknown scenario ${s}`);
   for (const t of o.transports) if (t !== 'ws' && t !== 'cong') throw new Error(`unknown transport ${t}`);

@@ -10,16 +10,21 @@ export interface Collected {
   pp: { cell: string; transport: Transport; round: number; r: PingPongResult }[];
 }
 
-interface ReportOpts {
+/** The run's settings the report shows (bench/cluster.ts adds what only the run needs). */
+export interface ReportOpts {
   rounds: number;
   transports: Transport[];
+  /** Publishing time per fan-out cell (after a warm-up), s. */
+  seconds: number;
+  /** Subscribers of the fan-out cells (split half and half over two nodes). */
   subs: number;
+  /** Subscribers per node in the bus-cost cells (few, so the per-publish cost stands out). */
   small: number;
   payload: number;
   window: number;
+  /** Publishes a second in the bus-cost cells (open loop, the same for both sides). */
   busRate: number;
   rate: number;
-  seconds: number;
   ppSeconds: number;
 }
 

@@ -13,7 +13,7 @@ import { TrafficWindow, connectionEntries } from '../../src/cli/metric-tables.js
 import { planServer, printMetrics, type ServerPlan } from '../../src/cli/io-server.js';
 import { createServer } from '../../src/index.js';
 import { bannerLines, box } from '../../src/cli/banner.js';
-import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
+import { watchChild } from '../helpers/child-output.js';
 import { HELP_DEFAULTS, formatBytes, type DefaultedFlag } from '../../src/cli/server-defaults.js';
 import { SERVER_DEFAULTS } from '../../src/options.js';
 
@@ -48,73 +48,27 @@ after(killAll);
 function run(args: string[]): Cli {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
-  let out = '';
-  let err = '';
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const listeners = new Set<() => void>();
-  const notify = (): void => {
-    for (const l of [...listeners]) l();
-  };
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    notify();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-    notify();
-  });
-  child.on('exit', (code, signal) => {
-    exit = { code, signal };
-    notify();
-  });
-
-  const waitFor = (test: RegExp, asked: number): Promise<RegExpMatchArray> =>
-    new Promise((resolvePromise, reject) => {
-      const ms = Math.max(asked, CHILD_PROCESS_DEADLINE_MS);
-      const check = (): void => {
-        const match = (out + err).match(test);
-        if (match !== null) {
-          done();
-          resolvePromise(match);
-        } else if (exit !== undefined) {
-          done();
-          reject(new Error(`io-server exited (${exit.code ?? exit.signal}) before ${test}\nstdout: ${out}\nstderr: ${err}`));
+  const watched = watchChild(child);
+  const waitFor = (test: RegExp, ms: number): Promise<RegExpMatchArray> =>
+    watched.until(
+      () => {
+        const match = (watched.out() + watched.err()).match(test);
+        if (match !== null) return match;
+        const ended = watched.exit();
+        if (ended !== undefined) {
+          throw new Error(`io-server exited (${ended.code ?? ended.signal}) before ${test}\nstdout: ${watched.out()}\nstderr: ${watched.err()}`);
         }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`no ${test} within ${ms} ms\nstdout: ${out}\nstderr: ${err}`));
-      }, ms);
-      const done = (): void => {
-        clearTimeout(timer);
-        listeners.delete(check);
-      };
-      listeners.add(check);
-      check();
-    });
+        return undefined;
+      },
+      String(test),
+      ms,
+    );
+  const exited = (ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; afterMs: number }> => {
+    const start = Date.now();
+    return watched.until(() => watched.exit(), 'exit of io-server', ms).then((ended) => ({ ...ended, afterMs: Date.now() - start }));
+  };
 
-  const exited = (asked: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; afterMs: number }> =>
-    new Promise((resolvePromise, reject) => {
-      const ms = Math.max(asked, CHILD_PROCESS_DEADLINE_MS);
-      const start = Date.now();
-      const check = (): void => {
-        if (exit === undefined) return;
-        done();
-        resolvePromise({ ...exit, afterMs: Date.now() - start });
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`io-server still running after ${ms} ms\nstdout: ${out}\nstderr: ${err}`));
-      }, ms);
-      const done = (): void => {
-        clearTimeout(timer);
-        listeners.delete(check);
-      };
-      listeners.add(check);
-      check();
-    });
-
-  return { child, out: () => out, err: () => err, waitFor, exited };
+  return { child, out: watched.out, err: watched.err, waitFor, exited };
 }
 
 const WS_LOCAL = /- Local: +ws:\/\/localhost:(\d+)/;

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, stopChild } from '../client/support.js';
-import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
+import { watchChild } from '../helpers/child-output.js';
 
 const BIN = join(ROOT, 'bin', 'io.js');
 const running = new Set<ChildProcessWithoutNullStreams>();
@@ -21,66 +21,27 @@ export interface IoRun {
 export function io(args: string[]): IoRun {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
   running.add(child);
-  let out = '';
-  let err = '';
-  let exitCode: number | null | undefined;
-  const listeners = new Set<() => void>();
-  const notify = (): void => {
-    for (const listener of listeners) listener();
-  };
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    notify();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-    notify();
-  });
-  child.on('exit', (code) => {
-    exitCode = code;
-    notify();
-  });
+  const watched = watchChild(child);
   child.stdin.on('error', () => undefined);
-
-  const until = <T>(check: () => T | undefined, what: string, asked: number): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const ms = Math.max(asked, CHILD_PROCESS_DEADLINE_MS);
-      const listener = (): void => {
-        const value = check();
-        if (value !== undefined) {
-          finish();
-          resolve(value);
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`no ${what} within ${ms} ms\nstdout:\n${out}\nstderr:\n${err}`));
-      }, ms);
-      const finish = (): void => {
-        clearTimeout(timer);
-        listeners.delete(listener);
-      };
-      listeners.add(listener);
-      listener();
-    });
 
   return {
     child,
-    out: () => out,
-    err: () => err,
+    out: watched.out,
+    err: watched.err,
     send: (line) => child.stdin.write(line + '\n'),
     waitFor: (pattern, ms) =>
-      until(
+      watched.until(
         () => {
-          const match = out.match(pattern);
+          const match = watched.out().match(pattern);
           if (match) return match;
-          if (exitCode !== undefined) throw new Error(`io exited (${exitCode}) before ${pattern}\nstdout:\n${out}\nstderr:\n${err}`);
+          const ended = watched.exit();
+          if (ended !== undefined) throw new Error(`io exited (${ended.code}) before ${pattern}\nstdout:\n${watched.out()}\nstderr:\n${watched.err()}`);
           return undefined;
         },
         String(pattern),
         ms,
       ),
-    exited: (ms) => until(() => (exitCode === undefined ? undefined : { code: exitCode }), 'exit', ms).then((r) => r.code),
+    exited: (ms) => watched.until(() => watched.exit(), 'exit', ms).then((ended) => ended.code),
   };
 }
 
