@@ -87,8 +87,8 @@ export function packEnvelope(e: Envelope): Buffer {
  */
 export function bundleEnvelopes(encoded: readonly Buffer[]): Buffer {
   const n = encoded.length;
-  const header = n < 16 ? Buffer.from([0x90 | n]) : Buffer.from([0xdc, n >> 8, n & 0xff]);
   if (n > 0xffff) throw new RangeError('bundle too large');
+  const header = n < 16 ? Buffer.from([0x90 | n]) : Buffer.from([0xdc, n >> 8, n & 0xff]);
   return Buffer.concat([header, ...encoded]);
 }
 

@@ -6,7 +6,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeFrame } from '../../src/protocol/congsocket.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
-import type { KeyStore } from '../../src/auth/key-store.js';
+import type { DeviceRecord, KeyStore } from '../../src/auth/key-store.js';
 import { ClientPool, type Transport } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { portOf, startServer, sub, type IosigServer } from '../integration/support.js';
@@ -21,6 +21,18 @@ const onUncaught = (err: unknown): void => void escaped.push(`uncaught: ${err in
 const onRejection = (err: unknown): void => void escaped.push(`unhandled rejection: ${err instanceof Error ? err.stack : String(err)}`);
 
 /** Two connections that are not the attacker still exchange a message on a fresh channel. */
+/** A read-only key store whose every lookup answers `record(id)`: a hostile or broken backend. */
+function storeAnswering(record: (id: string) => DeviceRecord): KeyStore {
+  return {
+    kind: 'param',
+    lookup: async (id) => record(id),
+    add: async () => undefined,
+    remove: async () => false,
+    list: async () => [],
+    close: async () => undefined,
+  };
+}
+
 async function othersStillServed(server: IosigServer, pool: ClientPool, round: string): Promise<void> {
   const a = await pool.ready('ws', portOf(server, 'ws'));
   const b = await pool.ready('cong', portOf(server, 'cong'));
@@ -80,14 +92,7 @@ describe('containment: hostile input never ends the process', () => {
   }
 
   it('a key store answering a malformed record (cid not a string) costs that login only, counted as internal error', async () => {
-    const hostile: KeyStore = {
-      kind: 'param',
-      lookup: async (id) => ({ id, key: 'k', cid: 42 as unknown as string, level: 3 }),
-      add: async () => undefined,
-      remove: async () => false,
-      list: async () => [],
-      close: async () => undefined,
-    };
+    const hostile = storeAnswering((id) => ({ id, key: 'k', cid: 42 as unknown as string, level: 3 }));
     const saved = server.keyStore;
     server.keyStore = hostile;
     try {
@@ -107,14 +112,7 @@ describe('containment: hostile input never ends the process', () => {
 
   it('an error while admitting a login (a record whose name throws) closes that connection only', async () => {
     const poison = { toString: (): string => { throw new Error('poisoned name'); } };
-    const hostile: KeyStore = {
-      kind: 'param',
-      lookup: async (id) => ({ id, key: 'k', cid: 'POISON', level: 3, name: poison as unknown as string }),
-      add: async () => undefined,
-      remove: async () => false,
-      list: async () => [],
-      close: async () => undefined,
-    };
+    const hostile = storeAnswering((id) => ({ id, key: 'k', cid: 'POISON', level: 3, name: poison as unknown as string }));
     const saved = server.keyStore;
     server.keyStore = hostile;
     try {

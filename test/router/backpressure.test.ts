@@ -37,19 +37,8 @@ describe('backpressure per receiver', () => {
   });
 
   it('stream group, drop policy: deliveries to a paused receiver are dropped and counted; it recovers', async () => {
-    const server = await createServer({
-      congPort: 0,
-      host: '127.0.0.1',
-      http: false,
-      log: () => {},
-      maxBackpressure: LIMIT,
-      slowConsumer: 'drop',
-    });
+    const { server, slow, pub } = await pausedSubscriber();
     try {
-      const [slow, pub] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
-      slow.subscribe('flood');
-      await slow.sync();
-      slow.endpoint.pause();
       const count = Math.ceil((LIMIT * 2) / PAYLOAD_BYTES);
       for (let i = 0; i < count; i++) pub.send(encodeSignal('flood', PAYLOAD.BINARY, Buffer.alloc(PAYLOAD_BYTES)));
       await pub.sync();
@@ -75,19 +64,8 @@ describe('backpressure per receiver', () => {
   });
 
   it('drop policy: a control message to a full receiver is dropped and counted once; later ones get through', async () => {
-    const server = await createServer({
-      congPort: 0,
-      host: '127.0.0.1',
-      http: false,
-      log: () => {},
-      maxBackpressure: LIMIT,
-      slowConsumer: 'drop',
-    });
+    const { server, slow, pub } = await pausedSubscriber();
     try {
-      const [slow, pub] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
-      slow.subscribe('flood');
-      await slow.sync();
-      slow.endpoint.pause();
       // 15 signals of 4369 bytes fill the 65 536-byte limit to one byte short, so even a 2-byte ECHO reply is over.
       const count = 20;
       for (let i = 0; i < count; i++) pub.send(encodeSignal('flood', PAYLOAD.BINARY, Buffer.alloc(Math.floor(LIMIT / 15) - 8)));
@@ -134,6 +112,21 @@ describe('backpressure per receiver', () => {
     }
   });
 });
+
+/** A drop-policy server over the in-memory link, a subscriber of 'flood' that stopped reading, and a publisher. */
+async function pausedSubscriber(): Promise<{ server: Awaited<ReturnType<typeof createServer>>; slow: MemClient; pub: MemClient }> {
+  const server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {}, maxBackpressure: LIMIT, slowConsumer: 'drop' });
+  try {
+    const [slow, pub] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
+    slow.subscribe('flood');
+    await slow.sync();
+    slow.endpoint.pause();
+    return { server, slow, pub };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+}
 
 /** Upgrades by hand, sends CID_REQ and SUBSCRIBE, then pauses the socket so the server's buffer fills. */
 async function stalledWsSubscriber(port: number, tag: string): Promise<net.Socket> {
