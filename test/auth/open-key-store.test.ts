@@ -12,9 +12,9 @@ writeFileSync(file, JSON.stringify([['f1', 'k', 'F1', 1]]));
 const quiet = (): void => undefined;
 const env = { BOHO_AUTH: 'e1.k.E1.1' };
 
-after(() => rmSync(dir, { recursive: true, force: true }));
-
 describe('openKeyStore', () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
   it('returns null when no source is given (authentication off)', async () => {
     assert.equal(await openKeyStore({}, quiet, env), null);
     assert.equal(await openKeyStore({ env: false, redis: false }, quiet, env), null);

@@ -10,12 +10,12 @@ import { MemClient } from '../router/support.js';
 let server: IosigServer;
 const lines: string[] = [];
 
-before(async () => {
-  server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: (line) => lines.push(line) });
-});
-after(() => server.close());
-
 describe('connection over the in-memory link', () => {
+  before(async () => {
+    server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: (line) => lines.push(line) });
+  });
+  after(() => server.close());
+
   it('a client CLOSE with a reason ends the link once, with the reason logged and one disconnect event', async () => {
     const gone: ConnectionInfo[] = [];
     const onDisconnect = (info: ConnectionInfo): void => void gone.push(info);

@@ -8,9 +8,6 @@ import { ATTACK_BYTES_SHOWN, FileLogger } from '../../src/logging/file-logger.js
 import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'iosig-logs-'));
@@ -25,6 +22,10 @@ function lines(dir: string, name: string): string[] {
 const ISO = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
 
 describe('FileLogger', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
   it('writes connection, auth and attack lines with time, ssid, ip and transport', async () => {
     const dir = join(tempDir(), 'nested', 'logs');
     const logger = new FileLogger({ directory: dir });

@@ -13,11 +13,6 @@ import { MemClient } from './support.js';
 
 let server: IosigServer;
 
-before(async () => {
-  server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {} });
-});
-after(() => server.close());
-
 /** A stand-in for the cluster's remote-nodes group: records what it would put on the bus. */
 class FakeRemote implements DeliveryGroup {
   readonly name = 'remote';
@@ -37,6 +32,11 @@ class FakeRemote implements DeliveryGroup {
 }
 
 describe('router extension points', () => {
+  before(async () => {
+    server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {} });
+  });
+  after(() => server.close());
+
   it('interest hooks fire on the first local subscriber and when the last one leaves', async () => {
     const events: string[] = [];
     const remove = server.router.addHooks({ interest: (key, present) => events.push(`${present ? '+' : '-'}${key}`) });

@@ -7,14 +7,14 @@ import { MemClient } from './support.js';
 
 let server: IosigServer;
 
-before(async () => {
-  server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {} });
-});
-after(() => server.close());
-
 const open = (opts = {}): Promise<MemClient> => MemClient.open(server, opts);
 
 describe('router over the in-memory link', () => {
+  before(async () => {
+    server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {} });
+  });
+  after(() => server.close());
+
   it('a channel publish reaches every subscriber, not the unsubscribed', async () => {
     const [a, b, c, pub] = await Promise.all([open(), open({ transport: 'cong' }), open(), open()]);
     a.subscribe('room');
