@@ -15,22 +15,29 @@ export class StreamGroup implements LocalGroup {
   }
 
   /**
-   * One delivery under this group's backpressure rule (channel members, unicast targets, server broadcasts).
-   * Counts it as a delivery when written, else as a drop (or a slow-consumer close); returns true when written.
+   * One delivery under this group's backpressure rule (unicast targets, server broadcasts). Counts it as a delivery
+   * when written, else as a drop (or a slow-consumer close); returns true when written.
    */
   deliverTo(receiver: Receiver, out: Outbound): boolean {
-    if (!receiver.hasRoom(out.msg.length)) {
-      this.shed(receiver);
-      return false;
-    }
-    const bytes = receiver.deliver(out);
+    const bytes = this.write(receiver, out);
     if (bytes === 0) return false;
-    // Counted only once handed to the socket: a dropped send is a drop, not a delivery.
-    const { stats } = this;
-    stats.deliveries++;
-    stats.messagesOut++;
-    stats.bytesOut += bytes;
+    this.count(1, bytes);
     return true;
+  }
+
+  /** Writes one delivery if the receiver has room (else sheds it); the bytes written, 0 if none. Not counted. */
+  write(receiver: Receiver, out: Outbound): number {
+    if (receiver.hasRoom(out.msg.length)) return receiver.deliver(out);
+    this.shed(receiver);
+    return 0;
+  }
+
+  /** Deliveries handed to sockets: counted only once written, so a dropped send is a drop, not a delivery. */
+  count(deliveries: number, bytes: number): void {
+    const { stats } = this;
+    stats.deliveries += deliveries;
+    stats.messagesOut += deliveries;
+    stats.bytesOut += bytes;
   }
 
   /** A receiver over its limit: closed once (counted once) or the delivery dropped (counted each time). */
@@ -62,17 +69,22 @@ export class StreamMembers implements LocalMembers {
     this.receivers.delete(receiver);
   }
 
+  /** Each receiver in turn, at most `budget` of them; the group's counters are added once per publish. */
   publish(out: Outbound, budget: number): number {
-    if (budget >= this.receivers.size) {
-      for (const receiver of this.receivers) this.group.deliverTo(receiver, out);
-      return this.receivers.size;
-    }
-    let sent = 0;
+    const { group } = this;
+    let tried = 0;
+    let written = 0;
+    let bytes = 0;
     for (const receiver of this.receivers) {
-      if (sent >= budget) break;
-      this.group.deliverTo(receiver, out);
-      sent++;
+      if (tried >= budget) break;
+      tried++;
+      const n = group.write(receiver, out);
+      if (n > 0) {
+        written++;
+        bytes += n;
+      }
     }
-    return sent;
+    group.count(written, bytes);
+    return tried;
   }
 }
