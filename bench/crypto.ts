@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { MSG } from '../src/protocol/codes.js';
 import { PACK_HEADER_SIZE, SESSION_HEADER_SIZE, openPack, openSession, sealPack, sealSession } from '../src/crypto/frames.js';
 import { sameBytes, sha256, tag8 } from '../src/crypto/otp.js';
+import { median } from './lib/stats.js';
 
 // ---- the replaced implementation (kept here only, for the side-by-side) ----
 
@@ -98,12 +99,6 @@ function measure(op: Op, data: Buffer, sealed: { session: Buffer; pack: Buffer }
     elapsed = performance.now() - start;
   } while (elapsed < minMs);
   return bytes / (1024 * 1024) / (elapsed / 1000);
-}
-
-function median(xs: number[]): number {
-  const v = [...xs].sort((a, b) => a - b);
-  const mid = v.length >> 1;
-  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 function parse(argv: string[]): { sizes: number[]; rounds: number; minMs: number } {

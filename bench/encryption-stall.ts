@@ -11,6 +11,7 @@ import { BohoSession } from '../src/crypto/boho.js';
 import { MSG, PAYLOAD } from '../src/protocol/codes.js';
 import { encodeSignal, encodeTagMessage } from '../src/protocol/messages.js';
 import { BENCH_DIST } from './lib/procs.js';
+import { quantile } from './lib/stats.js';
 
 interface Opts {
   duration: number;
@@ -122,10 +123,6 @@ async function startServer(auth: string, sealAsyncFrom: number | null): Promise<
   return { proc, port };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
-}
-
 interface Result {
   mode: string;
   publishes: number;
@@ -198,8 +195,8 @@ async function runOnce(o: Opts, mode: 'seal pool' | 'event loop'): Promise<Resul
       publishes,
       mibPerSecond: delivered / (1024 * 1024) / elapsed,
       roundTrips: rtts.length,
-      p50: percentile(sorted, 0.5),
-      p99: percentile(sorted, 0.99),
+      p50: quantile(sorted, 0.5),
+      p99: quantile(sorted, 0.99),
       max: sorted.at(-1) ?? NaN,
     };
   } finally {

@@ -8,6 +8,7 @@
 // Every measurement cell starts a fresh server process (pinned to CPU 1) and
 // fresh load-generator processes (pinned to CPU 0), and kills them afterwards.
 import { eachFlag, list } from './lib/flags.js';
+import { median, quantile, sum } from './lib/stats.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
@@ -131,18 +132,8 @@ interface CellResult {
 const CPU_SERVER = '1';
 const CPU_GEN = '0';
 
-function median(xs: number[]): number | undefined {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return undefined;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1]! + v[m]!) / 2;
-}
-
-function pct(xs: number[], p: number): number | undefined {
-  const v = [...xs].sort((a, b) => a - b);
-  if (v.length === 0) return undefined;
-  return v[Math.min(v.length - 1, Math.floor(p * v.length))];
-}
+/** Results keep `undefined` for "no figure" (NaN from an empty list). */
+const figure = (x: number): number | undefined => (Number.isNaN(x) ? undefined : x);
 
 type Snap = Extract<WorkerReply, { t: 'snap' }>;
 let snapId = 0;
@@ -150,7 +141,6 @@ async function snapAll(ws: WorkerProc[], timeoutMs = 5000): Promise<Snap[]> {
   const id = ++snapId;
   return (await Promise.all(ws.map((w) => w.request({ t: 'snap', id }, timeoutMs)))) as Snap[];
 }
-const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 function split(n: number, parts: number): number[] {
   const out: number[] = [];
@@ -271,8 +261,9 @@ async function runPingpong(o: Opts, srv: ServerProc, transport: Transport, r: Ce
   r.serverCpuPct = ((c1 - c0) / 1e6 / dt) * 100;
   r.clientCpuPct = (dCli / 1e6 / dt) * 100;
   r.clientUsPerOp = dCli / d;
-  r.latP50 = pct(lat, 0.5);
-  r.latP99 = pct(lat, 0.99);
+  const sorted = [...lat].sort((a, b) => a - b);
+  r.latP50 = figure(quantile(sorted, 0.5));
+  r.latP99 = figure(quantile(sorted, 0.99));
   if (d === 0) r.error = 'no round trips completed';
   const closed = sum(s1.map((s) => s.closed));
   if (closed > 0) r.note = `${closed} client connections closed by the server`;
@@ -366,7 +357,7 @@ function aggregate(results: CellResult[], o: Opts): Row[] {
         for (const server of o.servers) {
           const mine = results.filter((x) => x.scenario === scenario && x.transport === transport && x.payload === payload && x.server === server);
           const ok = mine.filter((x) => x.error === undefined);
-          const m = (f: (c: CellResult) => number | undefined): number | undefined => median(ok.map(f).filter((v): v is number => v !== undefined));
+          const m = (f: (c: CellResult) => number | undefined): number | undefined => figure(median(ok.map(f).filter((v): v is number => v !== undefined)));
           rows.push({
             scenario, transport, payload, server, ok,
             errors: mine.filter((x) => x.error !== undefined).map((x) => x.error!),

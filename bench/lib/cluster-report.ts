@@ -4,6 +4,7 @@
 import os from 'node:os';
 import type { Transport } from './conn.js';
 import type { FanOutResult, PingPongResult } from './cluster-load.js';
+import { median, quantile, sum } from './stats.js';
 
 export interface Collected {
   fan: { cell: string; transport: Transport; round: number; r: FanOutResult }[];
@@ -37,18 +38,11 @@ export interface RunInfo {
   pinned: boolean;
 }
 
-function median(xs: number[]): number {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-}
-
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const k = (x: number): string => (Number.isFinite(x) ? `${Math.round(x / 1000).toLocaleString('en-US')} k` : '–');
 const list = (xs: number[], d = 2): string => xs.map((x) => f(x, d)).join(', ');
+/** A section's heading, then the header rows of its table. */
+const tableHead = (title: string, columns: string[]): string[] => [title, '', `| ${columns.join(' | ')} |`, `|${'---|'.repeat(columns.length)}`];
 const verdict = (ok: boolean): string => (ok ? '**met**' : '**not met**');
 
 export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string {
@@ -66,10 +60,7 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
 
   // ---- bus cost per publish
   if (c.fan.some((x) => x.cell.startsWith('bus-'))) {
-    out.push(`### Bus cost per publish (publisher + ${o.small} subscribers on one node, against the same with ${o.small} more subscribers on a second node; ${o.busRate.toLocaleString('en-US')} publishes/s, sent as they fall due every millisecond)`);
-    out.push('');
-    out.push('| transport | one node µs/publish | node A (publisher) µs/publish | node B µs/publish | bus on A | bus on B | Redis µs/publish | envelopes per publish | Redis msgs in / out per publish | node C (no interest) envelopes | publishes per cell |');
-    out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    out.push(...tableHead(`### Bus cost per publish (publisher + ${o.small} subscribers on one node, against the same with ${o.small} more subscribers on a second node; ${o.busRate.toLocaleString('en-US')} publishes/s, sent as they fall due every millisecond)`, ['transport', 'one node µs/publish', 'node A (publisher) µs/publish', 'node B µs/publish', 'bus on A', 'bus on B', 'Redis µs/publish', 'envelopes per publish', 'Redis msgs in / out per publish', 'node C (no interest) envelopes', 'publishes per cell']));
     for (const t of o.transports) {
       const single = fan('bus-single', t);
       const cluster = fan('bus-cluster', t);
@@ -108,10 +99,7 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
   // ---- fan-out
   if (c.fan.some((x) => x.cell.startsWith('fan-'))) {
     const half = Math.floor(o.subs / 2);
-    out.push(`### Fan-out: one publisher, ${o.subs} subscribers, ${o.payload} B`);
-    out.push('');
-    out.push('| transport | setup | deliveries/s | µs/delivery: node A (or the one node) | node B | both | Redis µs/publish | Redis msgs in / out per publish | node C envelopes | lost |');
-    out.push('|---|---|---|---|---|---|---|---|---|---|');
+    out.push(...tableHead(`### Fan-out: one publisher, ${o.subs} subscribers, ${o.payload} B`, ['transport', 'setup', 'deliveries/s', 'µs/delivery: node A (or the one node)', 'node B', 'both', 'Redis µs/publish', 'Redis msgs in / out per publish', 'node C envelopes', 'lost']));
     for (const t of o.transports) {
       const one = fan('fan-single', t);
       const halfCells = fan('fan-half', t);
@@ -152,10 +140,7 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
 
   // ---- ping-pong
   if (c.pp.length) {
-    out.push(`### Unicast ping-pong at ${o.rate} round trips/s (\`cid@ping\` / \`cid@pong\`)`);
-    out.push('');
-    out.push('| transport | one node p50 / p99 | two nodes (cross-node) p50 / p99 | p50 ratio | p50 per round: one node / two nodes (µs) | round trips | lost |');
-    out.push('|---|---|---|---|---|---|---|');
+    out.push(...tableHead(`### Unicast ping-pong at ${o.rate} round trips/s (\`cid@ping\` / \`cid@pong\`)`, ['transport', 'one node p50 / p99', 'two nodes (cross-node) p50 / p99', 'p50 ratio', 'p50 per round: one node / two nodes (µs)', 'round trips', 'lost']));
     for (const t of o.transports) {
       const cells = (cell: string): { round: number; r: PingPongResult }[] => c.pp.filter((x) => x.cell === cell && x.transport === t);
       const one = cells('pp-single');
@@ -185,10 +170,7 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
 
   // ---- workers
   if (c.fan.some((x) => x.cell.startsWith('workers-'))) {
-    out.push(`### \`--workers 2\` against one process (fan-out, ${o.subs} subscribers, not pinned)`);
-    out.push('');
-    out.push('| transport | setup | deliveries/s | server µs/delivery (all processes) | CPU % of a core per process | Redis µs/publish |');
-    out.push('|---|---|---|---|---|---|');
+    out.push(...tableHead(`### \`--workers 2\` against one process (fan-out, ${o.subs} subscribers, not pinned)`, ['transport', 'setup', 'deliveries/s', 'server µs/delivery (all processes)', 'CPU % of a core per process', 'Redis µs/publish']));
     for (const t of o.transports) {
       const one = fan('workers-one', t);
       const two = fan('workers-two', t);

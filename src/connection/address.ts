@@ -1,6 +1,11 @@
 // Client addresses and home-channel prefixes (PROTOCOL.md §5.7, Q28).
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 
+/** Node's isIPv6, skipped for text without a colon: every IPv4 peer would otherwise run its long pattern. */
+export function isIPv6Address(ip: string): boolean {
+  return ip.includes(':') && isIPv6(ip);
+}
+
 /**
  * Text form the protocol uses: IPv4-mapped IPv6 (`::ffff:a.b.c.d`, also uWS's fully expanded
  * `0000:…:ffff:7f00:0001`) back to IPv4, `::1` → `127.0.0.1`, other IPv6 in its short canonical form,
@@ -11,8 +16,7 @@ export function normalizeIp(raw: string | undefined | null): string {
   let ip = raw.trim();
   if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
   if (ip === '') return '0.0.0.0';
-  // Without a colon it cannot be IPv6: skips node's long IPv6 pattern for every IPv4 peer.
-  if (!ip.includes(':') || !isIPv6(ip)) return ip;
+  if (!isIPv6Address(ip)) return ip;
   const groups = ipv6Groups(ip);
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
@@ -121,7 +125,7 @@ export function ipv6Hex(ip: string): string {
  * reference; IPv6 gets one key per address instead of the reference's shared `IP:00`.
  */
 export function homePrefix(ip: string): string {
-  if (ip.includes(':') && isIPv6(ip)) return isPrivateV6(ip) ? 'PRIVATE:' : `IP:${ipv6Hex(ip)}`;
+  if (isIPv6Address(ip)) return isPrivateV6(ip) ? 'PRIVATE:' : `IP:${ipv6Hex(ip)}`;
   if (isPrivateV4(ip)) return 'PRIVATE:';
   let hex = '';
   for (const part of ip.split('.')) {

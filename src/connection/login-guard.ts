@@ -2,8 +2,7 @@
 // its client address's bucket and one from its device id's bucket before any key is checked; a login that
 // succeeds gives its tokens back, so only failures drain them. An empty bucket means AUTH_FAIL without a key
 // check until it refills. Logins still being decided are capped per address (slow key stores, floods).
-import { isIPv6 } from 'node:net';
-import { ipv6Hex } from './address.js';
+import { ipv6Hex, isIPv6Address } from './address.js';
 import { TokenBucket } from './token-bucket.js';
 import { systemClock, type Clock } from '../clock.js';
 
@@ -61,7 +60,7 @@ const THROTTLE_LOG_MS = 1000;
 
 /** Addresses that share a throttle: one IPv4 address, or one IPv6 /64 (a single host can own a whole /64). */
 export function throttleKey(ip: string): string {
-  return isIPv6(ip) ? `${ipv6Hex(ip).slice(0, 16)}/64` : ip;
+  return isIPv6Address(ip) ? `${ipv6Hex(ip).slice(0, 16)}/64` : ip;
 }
 
 export class LoginGuard {
