@@ -1,17 +1,13 @@
 // Plain WebSocket subscribers reached by one native uWS publish per channel: the bytes are copied by uWS
-// straight into every socket. uWS reports nothing per receiver, so the group checks the sockets' backlog
-// itself, on send: each publish looks at a few members, resuming where the previous publish stopped, so a
-// receiver is checked at least once every (members / PRESSURE_CHECKS_PER_PUBLISH) publishes of its channel,
-// and no timer ever walks the connections. uWS's own maxBackpressure is our limit: it skips any socket whose
-// backlog is over it, so memory stays within limit + one message per socket even before a check finds it.
-// Members found over the limit are not counted as deliveries until they leave (drop: to the stream group,
-// where each delivery is judged; close: gone).
+// straight into every socket. uWS reports nothing per receiver, so before each publish every member's topic
+// socket says whether it will surely take the message (ws-topics.ts keeps that answer exact and cheap: a few
+// additions per member, an occasional read of the socket's backlog). A member that will not is taken out of the
+// topic before the publish and its message counted as a drop; so deliveries count exactly what sockets took.
+// A member shed this way stays listed here (its messages counted as drops) until the slow-consumer policy has
+// moved it away (drop: to the stream group, where each delivery is judged until it drains; close: gone).
 import type { Outbound } from './outbound.js';
 import type { LocalGroup, LocalMembers } from './group.js';
 import { DeliveryStats, type Backpressure, type Receiver, type TopicSocket } from './receiver.js';
-
-/** Sockets whose backlog one publish looks at. */
-export const PRESSURE_CHECKS_PER_PUBLISH = 8;
 
 /** Publishes bytes to every socket joined to a topic (uWS `app.publish`). */
 export type PublishTopic = (key: string, msg: Uint8Array) => void;
@@ -33,18 +29,15 @@ export class NativeTopicGroup implements LocalGroup {
   overLimit(receiver: Receiver): void {
     if (receiver.overLimit(this.backpressure.policy) && this.backpressure.policy === 'close') this.stats.slowConsumerCloses++;
   }
-
-  get dropPolicy(): boolean {
-    return this.backpressure.policy === 'drop';
-  }
 }
 
 export class NativeMembers implements LocalMembers {
-  /** Each receiver with the socket it joined the topic on (it may have none by the time it leaves). */
-  private readonly sockets = new Map<Receiver, TopicSocket>();
-  private cursor: Iterator<[Receiver, TopicSocket]> | null = null;
-  /** Members found over the limit and not yet moved away: uWS skips them, so they are not counted as reached. */
-  private readonly over = new Set<Receiver>();
+  /** Members in the topic, with their sockets at the same index (arrays: the publish loop walks them). */
+  private readonly receivers: Receiver[] = [];
+  private readonly sockets: TopicSocket[] = [];
+  private readonly index = new Map<Receiver, number>();
+  /** Members taken out of the topic as over their limit, not yet moved away: every publish is a drop for each. */
+  private shed: Set<Receiver> | null = null;
   sentMessages = 0;
   sentBytes = 0;
 
@@ -54,62 +47,73 @@ export class NativeMembers implements LocalMembers {
   ) {}
 
   get size(): number {
-    return this.sockets.size;
+    return this.receivers.length + (this.shed?.size ?? 0);
   }
 
   add(receiver: Receiver): boolean {
+    if (this.index.has(receiver)) return true;
     const socket = receiver.topicSocket();
     if (!socket) return false;
     socket.subscribe(this.key);
-    this.sockets.set(receiver, socket);
+    this.index.set(receiver, this.receivers.length);
+    this.receivers.push(receiver);
+    this.sockets.push(socket);
     return true;
   }
 
   delete(receiver: Receiver): void {
-    const socket = this.sockets.get(receiver);
-    if (!socket) return;
-    this.sockets.delete(receiver);
-    this.over.delete(receiver);
+    if (this.shed?.delete(receiver)) return;
+    const at = this.index.get(receiver);
+    if (at === undefined) return;
+    const socket = this.sockets[at]!;
+    this.removeAt(at);
     socket.unsubscribe(this.key);
   }
 
   /** Every member gets the same bytes; `budget` is never below the size (the router keeps quotas off this path). */
   publish(out: Outbound, _budget: number): number {
-    const n = this.sockets.size;
-    if (n === 0) return 0;
+    const { sockets } = this;
     const len = out.msg.length;
-    // Checked before the publish: a receiver is over only when a message comes and it has no room for it (one
-    // big message may leave a healthy reader's backlog past the limit for a while; that is within its bound).
-    this.checkPressure();
-    this.group.publishTopic(this.key, out.msg);
-    this.sentMessages++;
-    this.sentBytes += len;
+    // Backwards, so that shedding (a swap with the last member) never skips one.
+    for (let i = sockets.length - 1; i >= 0; i--) if (!sockets[i]!.reserve(len)) this.shedAt(i);
+    const reached = sockets.length;
+    const shed = this.shed?.size ?? 0;
+    if (reached > 0) {
+      this.group.publishTopic(this.key, out.msg);
+      this.sentMessages++;
+      this.sentBytes += len;
+    }
     const { stats } = this.group;
-    const skipped = this.over.size;
-    const reached = n - skipped;
     stats.deliveries += reached;
     stats.messagesOut += reached;
     stats.bytesOut += reached * len;
-    if (this.group.dropPolicy) stats.drops += skipped;
-    return n;
+    stats.drops += shed;
+    return reached + shed;
   }
 
-  private checkPressure(): void {
-    const limit = this.group.backpressure.limit;
-    const checks = Math.min(PRESSURE_CHECKS_PER_PUBLISH, this.sockets.size);
-    let cursor = (this.cursor ??= this.sockets.entries());
-    for (let i = 0; i < checks; i++) {
-      let next = cursor.next();
-      if (next.done) {
-        cursor = this.cursor = this.sockets.entries();
-        next = cursor.next();
-        if (next.done) return;
-      }
-      const [receiver, socket] = next.value;
-      if (socket.buffered() > limit && !this.over.has(receiver)) {
-        this.over.add(receiver);
-        this.group.overLimit(receiver);
-      }
+  /** Takes a member out of the topic before a publish it would not surely take; the policy then applies. */
+  private shedAt(at: number): void {
+    const receiver = this.receivers[at]!;
+    const socket = this.sockets[at]!;
+    this.removeAt(at);
+    socket.unsubscribe(this.key);
+    // A closed socket is out of every topic already and takes nothing: nothing to count, nothing to apply.
+    if (socket.closed) return;
+    (this.shed ??= new Set()).add(receiver);
+    this.group.overLimit(receiver);
+  }
+
+  private removeAt(at: number): void {
+    const last = this.receivers.length - 1;
+    const receiver = this.receivers[at]!;
+    if (at !== last) {
+      const moved = this.receivers[last]!;
+      this.receivers[at] = moved;
+      this.sockets[at] = this.sockets[last]!;
+      this.index.set(moved, at);
     }
+    this.receivers.pop();
+    this.sockets.pop();
+    this.index.delete(receiver);
   }
 }

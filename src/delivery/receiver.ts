@@ -3,10 +3,16 @@ import type { Outbound } from './outbound.js';
 
 /** A native pub/sub socket (a uWS WebSocket): joined to topics, written by one publish per topic. */
 export interface TopicSocket {
+  readonly closed: boolean;
   subscribe(key: string): void;
   unsubscribe(key: string): void;
   /** Bytes the socket has not written yet. */
   buffered(): number;
+  /**
+   * Asked before each publish of `bytes` to a topic it joined: true when the socket will surely take the message
+   * (so it counts as a delivery); false when it must leave the topic first (over its limit, or closed).
+   */
+  reserve(bytes: number): boolean;
 }
 
 /** A local subscriber as a group sees it (a Connection). */

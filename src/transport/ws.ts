@@ -5,8 +5,8 @@ import type { Counters } from '../metrics/counters.js';
 import { PONG_MSG } from '../protocol/messages.js';
 import type { AcceptLink, AdmitPeer, Link, PeerInfo } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
-import type { TopicSocket } from '../delivery/receiver.js';
 import { SEND_DROPPED, WsBacklog } from './ws-backlog.js';
+import { TurnJudge, WsTopicSocket, uwsSendLimit, type TopicOwner } from './ws-topics.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { bearerFromHeader } from '../connection/identity.js';
@@ -25,21 +25,34 @@ interface SocketData {
 type Socket = uWS.WebSocket<SocketData>;
 
 /**
- * Slow consumers: uWS's own maxBackpressure is our limit (a backstop between our checks), and we apply the policy
- * ourselves so that every drop and close is counted. Native publishes are checked by the native delivery group; this link checks its own sends. A link over
- * the limit under the drop policy leaves the native topics (its connection stops sharing bytes), so its
- * deliveries come through the stream path, where they are dropped and counted until it drains.
+ * Slow consumers: the link judges its own sends (hasRoom before each, uWS's send status after), and native
+ * publishes reach it through its topic socket (ws-topics.ts), which keeps every counted delivery a written one.
+ * A link over the limit under the drop policy leaves the native topics (its connection stops sharing bytes), so
+ * its deliveries come through the stream path, where they are dropped and counted until it drains.
  */
-class WsLink extends WsBacklog<Socket> implements Link, TopicSocket {
+class WsLink extends WsBacklog<Socket> implements Link, TopicOwner {
+  /** Made on the first subscription: idle connections stay small. */
+  private native: WsTopicSocket | null = null;
+
+  constructor(
+    socket: Socket,
+    maxBackpressure: number,
+    private readonly judge: TurnJudge,
+  ) {
+    super(socket, maxBackpressure);
+  }
+
   // A getter, not a field: one property fewer on every connection.
   get transport(): 'ws' {
     return 'ws';
   }
 
-  /** Callers check hasRoom first; uWS's own limit is ours, so a send it drops is one that passed the limit. */
+  /** Callers check hasRoom first; uWS's own limit is above ours, so a send it drops is one far past the limit. */
   send(msg: Uint8Array): boolean {
     if (this.closed) return false;
-    return this.socket.send(msg, true) !== SEND_DROPPED;
+    const status = this.socket.send(msg, true);
+    this.native?.sent(msg.length);
+    return status !== SEND_DROPPED;
   }
 
   sendShared(out: Outbound): boolean {
@@ -47,25 +60,29 @@ class WsLink extends WsBacklog<Socket> implements Link, TopicSocket {
   }
 
   /** Native topics deliver to everyone alike, so an over-limit link must not be in them. */
-  topics(): TopicSocket | null {
-    return this.closed || this.overLimit ? null : this;
+  topics(): WsTopicSocket | null {
+    if (this.closed || this.overLimit) return null;
+    return (this.native ??= new WsTopicSocket(this.socket, this, this.maxBackpressure, uwsSendLimit(this.maxBackpressure), this.judge));
   }
 
-  subscribe(key: string): void {
-    this.socket.subscribe(key);
+  judgedOver(): void {
+    this.conn?.linkOverLimit();
   }
 
-  unsubscribe(key: string): void {
-    if (!this.closed) this.socket.unsubscribe(key);
+  override relieve(): void {
+    this.native?.drained();
+    super.relieve();
   }
 
   probe(): void {
-    if (!this.closed) this.socket.ping();
+    if (this.closed) return;
+    this.socket.ping();
+    this.native?.sent(0);
   }
 
   answerPing(): void {
     // uWS.js exposes no pong() call, so a PING message gets a PONG message back (allowed by Q32).
-    if (!this.closed) this.socket.send(PONG_MSG, true);
+    if (!this.closed) this.send(PONG_MSG);
   }
 
   close(_reason: string): void {
@@ -117,14 +134,15 @@ export async function listenWs(
     listenSocket = null;
   };
   let listenSocket: uWS.us_listen_socket | null = null;
+  const judge = new TurnJudge();
 
   app.ws<SocketData>('/*', {
     compression: uWS.DISABLED,
     maxPayloadLength: options.maxMessageSize,
-    // uWS skips a socket whose backlog is over this when sending or publishing, so no socket ever holds more
-    // than limit + one message, even between our checks (native publishes give no per-socket feedback). Our own
-    // checks (hasRoom, the native group's) apply the slow-consumer policy and count. 0 would mean "no limit".
-    maxBackpressure: webSocketBufferLimit(options.maxBackpressure),
+    // uWS skips a socket whose backlog is over this when sending or publishing, without telling anyone: it sits
+    // above our own limit by what one turn may queue, and the topic sockets never let a socket we count reach it
+    // (ws-topics.ts). Our own checks apply the slow-consumer policy and count. 0 would mean "no limit".
+    maxBackpressure: uwsSendLimit(webSocketBufferLimit(options.maxBackpressure)),
     closeOnBackpressureLimit: 0,
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
     sendPingsAutomatically: false,
@@ -186,7 +204,7 @@ export async function listenWs(
         plainLink.start();
         return;
       }
-      const link = new WsLink(ws, webSocketBufferLimit(options.maxBackpressure));
+      const link = new WsLink(ws, webSocketBufferLimit(options.maxBackpressure), judge);
       data.link = link;
       link.conn = accept(link, peer);
     },

@@ -1,11 +1,13 @@
 // A receiver for load tests: counts every message and its size without keeping big payloads, and can stop
-// reading (pause) to play a slow consumer. One interface over WebSocket and CongSocket.
+// reading (pause) to play a slow consumer. One interface over WebSocket, CongSocket and the in-memory link.
 import net from 'node:net';
 import WebSocket from 'ws';
 import { MSG } from '../../src/protocol/codes.js';
 import { encodeFrame } from '../../src/protocol/congsocket.js';
 import { encodeTagMessage } from '../../src/protocol/messages.js';
 import type { Transport } from '../helpers/raw-client.js';
+import type { MemoryEndpoint } from '../../src/transport/memory.js';
+import type { IosigServer } from '../../src/server.js';
 import { TimeoutError } from '../helpers/wait.js';
 
 /** Messages up to this size are kept whole (greeting, CID_RES, echo markers, PONG...). */
@@ -23,6 +25,7 @@ export class Sink {
   cid = '';
   private ws: WebSocket | null = null;
   private sock: net.Socket | null = null;
+  private mem: MemoryEndpoint | null = null;
   private waiters: (() => void)[] = [];
   // CongSocket frame parser state: a header being read, then `left` payload bytes of which the first few are kept.
   private header: number[] = [];
@@ -31,7 +34,17 @@ export class Sink {
   private head: number[] = [];
   private markers = 0;
 
-  private constructor(readonly kind: Transport) {}
+  private constructor(readonly kind: Transport | 'memory') {}
+
+  /** A receiver on the server's in-memory link (the stream path; pausing it is a full socket buffer). */
+  static inMemory(server: IosigServer): Sink {
+    const sink = new Sink('memory');
+    const endpoint = server.connectInMemory({ transport: 'ws' });
+    sink.mem = endpoint;
+    endpoint.on('message', (msg: Buffer) => sink.onMessage(msg[0]!, msg.length, msg.subarray(0, KEEP_BYTES)));
+    endpoint.on('close', () => sink.markClosed());
+    return sink;
+  }
 
   static async open(kind: Transport, port: number, opts: { autoPong?: boolean } = {}): Promise<Sink> {
     const sink = new Sink(kind);
@@ -108,6 +121,8 @@ export class Sink {
       if (this.ws.readyState === WebSocket.OPEN) this.ws.send(msg, { binary: true });
     } else if (this.sock && !this.sock.destroyed) {
       this.sock.write(encodeFrame(msg));
+    } else if (this.mem && !this.mem.closed) {
+      this.mem.send(msg);
     }
   }
 
@@ -147,25 +162,28 @@ export class Sink {
   /** Stops reading from the socket: the server's send buffer for us fills up. */
   pause(): void {
     if (this.ws) this.ws.pause();
-    else this.sock?.pause();
+    else if (this.sock) this.sock.pause();
+    else this.mem?.pause();
   }
 
   resume(): void {
     if (this.ws) this.ws.resume();
-    else this.sock?.resume();
+    else if (this.sock) this.sock.resume();
+    else this.mem?.resume();
   }
 
   close(): void {
     this.ws?.terminate();
     this.sock?.destroy();
+    this.mem?.close();
   }
 }
 
-/** Opens `count` sinks of a kind, each subscribed to `tags`. */
-export async function openSinks(kind: Transport, port: number, count: number, tags: string): Promise<Sink[]> {
+/** Opens `count` sinks of a kind, each subscribed to `tags` (`port` is the server for the in-memory link). */
+export async function openSinks(kind: Transport | 'memory', port: number | IosigServer, count: number, tags: string): Promise<Sink[]> {
   const sinks: Sink[] = [];
   for (let i = 0; i < count; i++) {
-    const sink = await Sink.open(kind, port);
+    const sink = kind === 'memory' ? Sink.inMemory(port as IosigServer) : await Sink.open(kind, port as number);
     await sink.join(tags);
     sinks.push(sink);
   }
