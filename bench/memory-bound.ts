@@ -44,7 +44,8 @@ function rss(pid: number): number {
 
 async function startServer(): Promise<Server> {
   const args = [join(root, 'bin', 'io-server.js'), '-l', '0', '-L', '0', '--host', '127.0.0.1', '-t', '600000'];
-  args.push('--max-backpressure', String(limit), '--slow-consumer', 'drop');
+  // The hard cap at the limit: the bound is about what a receiver may hold, not how long it may stay behind.
+  args.push('--max-backpressure', String(limit), '--max-backlog', String(limit), '--slow-consumer', 'drop');
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((done, fail) => {

@@ -6,6 +6,7 @@ import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.j
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from './connection/admission.js';
 import { systemClock, type Clock } from './clock.js';
+import { totalmem } from 'node:os';
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -68,6 +69,15 @@ export interface ServerOptions {
    */
   maxBackpressure: number;
   slowConsumer: SlowConsumerPolicy;
+  /**
+   * How long a receiver may hold more than `maxBackpressure` before the slow-consumer policy applies (ms): a reader
+   * busy for a moment catches up; one that stopped reading does not. 0: the policy applies at once.
+   */
+  writeDeadline: number;
+  /** The hard cap of one receiver's backlog: past it the policy applies at once (default 4 × maxBackpressure). */
+  maxBacklog: number;
+  /** What the receivers over `maxBackpressure` may hold together; past it the most-behind get the policy first. */
+  maxBacklogTotal: number;
   /** Most channels one connection may subscribe to; more are refused (counted, logged). */
   maxSubscriptionsPerConnection: number;
   /** Most channels in the broker; subscribing to a new channel past it is refused. */
@@ -157,6 +167,10 @@ export const SERVER_DEFAULTS = {
    */
   maxBackpressure: 16 * 1024 * 1024,
   slowConsumer: 'close' as SlowConsumerPolicy,
+  /** A reader may stay over maxBackpressure this long (ms) before the slow-consumer policy applies. */
+  writeDeadline: 10_000,
+  /** maxBacklog, the hard cap per receiver, is this many times maxBackpressure unless given. */
+  backlogCapFactor: 4,
   /** Channels one connection may subscribe to. */
   maxSubscriptionsPerConnection: 10_000,
   /** Channels in the broker. */
@@ -191,6 +205,25 @@ export const SERVER_MINIMUMS = {
   maxMessageSize: 256,
 } as const;
 
+/**
+ * The default budget for the backlogs of all receivers behind: an eighth of the machine's memory, between
+ * 64 MiB and 1 GiB.
+ */
+export function defaultBacklogTotal(memory = totalmem()): number {
+  return Math.min(1024 * 1024 * 1024, Math.max(64 * 1024 * 1024, Math.floor(memory / 8)));
+}
+
+/** The soft limit and the hard cap a link judges its backlog against (WebSocket: see webSocketBufferLimit). */
+export interface BacklogLimits {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+export function backlogLimits(options: Pick<ServerOptions, 'maxBackpressure' | 'maxBacklog'>, transport: 'ws' | 'cong'): BacklogLimits {
+  if (transport === 'cong') return { soft: options.maxBackpressure, hard: options.maxBacklog };
+  return { soft: webSocketBufferLimit(options.maxBackpressure), hard: webSocketBufferLimit(options.maxBacklog) };
+}
+
 /** `plain` → `/plain/`: the prefix is matched against request paths, so it starts and ends with a slash. */
 function plainPrefixPath(prefix: string | null): string | null {
   if (prefix === null) return null;
@@ -203,14 +236,18 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     throw new Error('iosig: give a WebSocket port, a CongSocket port, or both');
   }
   const d = SERVER_DEFAULTS;
+  const maxBackpressure = input.maxBackpressure ?? d.maxBackpressure;
   return {
     port: input.port,
     congPort: input.congPort,
     host: input.host ?? d.host,
     timeout: Math.max(SERVER_MINIMUMS.timeout, input.timeout ?? d.timeout),
     maxMessageSize: Math.max(SERVER_MINIMUMS.maxMessageSize, input.maxMessageSize ?? d.maxMessageSize),
-    maxBackpressure: input.maxBackpressure ?? d.maxBackpressure,
+    maxBackpressure,
     slowConsumer: input.slowConsumer ?? d.slowConsumer,
+    writeDeadline: Math.max(0, input.writeDeadline ?? d.writeDeadline),
+    maxBacklog: Math.max(maxBackpressure, input.maxBacklog ?? maxBackpressure * d.backlogCapFactor),
+    maxBacklogTotal: input.maxBacklogTotal ?? defaultBacklogTotal(),
     maxSubscriptionsPerConnection: input.maxSubscriptionsPerConnection ?? d.maxSubscriptionsPerConnection,
     maxChannels: input.maxChannels ?? d.maxChannels,
     maxRetainedBytes: input.maxRetainedBytes ?? d.maxRetainedBytes,

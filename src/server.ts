@@ -21,6 +21,8 @@ import { DEFAULT_AUDIT_LIMITS, SessionAudit, hasReload, notifyChanges, type Relo
 import { openKeyStore } from './auth/index.js';
 import { FileLogger } from './logging/file-logger.js';
 import { ServiceRegistry } from './services/registry.js';
+import { SlowConsumers } from './delivery/slow-consumers.js';
+import { ThrottledLog } from './logging/throttled-log.js';
 import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
 import type { BrokerView } from './http/broker-view.js';
 import type { CallRequest } from './protocol/rpc.js';
@@ -62,6 +64,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   keyStore: KeyStore | null = null;
   readonly services = new ServiceRegistry();
   readonly sealPool: SealPool;
+  readonly slowConsumers: SlowConsumers;
+  readonly slowConsumerLog: ThrottledLog;
   private fileLogger: FileLogger | null = null;
   /** 'text_message' (ConnectionInfo, text), 'connection' / 'disconnect' (ConnectionInfo), 'signal' (SignalInfo). */
   readonly events = new EventEmitter();
@@ -94,6 +98,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     const { sealThreads, sealAsyncFrom } = this.options;
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
     this.admission = new Admission(this.options);
+    this.slowConsumers = new SlowConsumers(this.options, this.clock);
+    this.slowConsumerLog = new ThrottledLog((line) => this.log(line));
     this.audit = new SessionAudit(() => this.keyStore, { ...DEFAULT_AUDIT_LIMITS, pollMs: this.options.sessionAuditMs });
     if (this.options.cluster) {
       this.claimCid = (cid) => this.cluster?.claimLogin(cid) ?? Promise.resolve({ ok: true });
@@ -146,7 +152,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
    */
   connectInMemory(opts: MemoryLinkOptions = {}): MemoryEndpoint {
     const transport = opts.transport ?? 'ws';
-    const { link, endpoint } = memoryPair(transport, this.options.maxBackpressure);
+    const { link, endpoint } = memoryPair(transport, { soft: this.options.maxBackpressure, hard: this.options.maxBacklog });
     if (transport === 'ws') this.counters.acceptedWs++;
     else this.counters.acceptedCong++;
     link.conn = this.accept(link, {
@@ -339,7 +345,9 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       bytesOut: counters.bytesOut + delivery.bytesOut,
       deliveries: counters.deliveries + delivery.deliveries,
       drops: counters.drops + delivery.drops,
-      slowConsumerCloses: counters.slowConsumerCloses + delivery.slowConsumerCloses,
+      slowConsumersBehind: this.slowConsumers.behind,
+      backlogBytesBehind: this.slowConsumers.backlogBytes,
+      slowConsumerVerdicts: { ...this.slowConsumers.verdicts },
       lastSsid: this.lastSsid,
       connections: this.connections.size,
       connectionsWs: ws,
@@ -454,6 +462,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   private async shutdown(): Promise<void> {
     this.sweepTimer?.cancel();
     this.sweepTimer = null;
+    this.slowConsumers.close();
     this.ws?.close();
     this.audit.close();
     for (const conn of [...this.connections]) conn.close('server closing', 'shutdown');

@@ -43,6 +43,9 @@ export interface CliOptions extends ClusterFlags {
   showOptions?: boolean;
   maxMessage?: number;
   maxBackpressure?: number;
+  writeDeadline?: number;
+  maxBacklog?: number;
+  maxBacklogTotal?: number;
   maxSubscriptions?: number;
   maxChannels?: number;
   maxRetainedBytes?: number;
@@ -146,14 +149,29 @@ function buildProgram(io: CliIo): Command {
     .option('--max-message <bytes>', describe('largest accepted message', '--max-message'), positiveInteger)
     .option(
       '--max-backpressure <bytes>',
-      describe('bytes a receiver may leave unread before --slow-consumer applies; it holds at most this + one message', '--max-backpressure'),
+      describe('bytes a receiver may leave unread before it counts as behind (see --write-deadline)', '--max-backpressure'),
+      positiveInteger,
+    )
+    .option(
+      '--write-deadline <ms>',
+      describe('how long a receiver may stay behind before --slow-consumer applies; 0 = at once', '--write-deadline'),
+      nonNegativeInteger,
+    )
+    .option(
+      '--max-backlog <bytes>',
+      describe('hard cap of one receiver\'s backlog: past it --slow-consumer applies at once; it holds at most this + one message', '--max-backlog'),
+      positiveInteger,
+    )
+    .option(
+      '--max-backlog-total <bytes>',
+      describe('what all receivers behind may hold together; past it the most-behind get --slow-consumer first', '--max-backlog-total'),
       positiveInteger,
     )
     .option('--max-subscriptions <n>', describe('channels one connection may subscribe to', '--max-subscriptions'), positiveInteger)
     .option('--max-channels <n>', describe('channels in the broker', '--max-channels'), positiveInteger)
     .option('--max-retained-bytes <bytes>', describe('bytes of retained signals in all', '--max-retained-bytes'), nonNegativeInteger)
     .addOption(
-      new Option('--slow-consumer <policy>', describe('what to do with a receiver over --max-backpressure', '--slow-consumer')).choices([
+      new Option('--slow-consumer <policy>', describe('what to do with a slow consumer (close it, or drop its deliveries until it drains)', '--slow-consumer')).choices([
         'drop',
         'close',
       ]),
@@ -351,6 +369,9 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (timeout !== undefined) input.timeout = timeout;
   if (opts.maxMessage !== undefined) input.maxMessageSize = opts.maxMessage;
   if (opts.maxBackpressure !== undefined) input.maxBackpressure = opts.maxBackpressure;
+  if (opts.writeDeadline !== undefined) input.writeDeadline = opts.writeDeadline;
+  if (opts.maxBacklog !== undefined) input.maxBacklog = opts.maxBacklog;
+  if (opts.maxBacklogTotal !== undefined) input.maxBacklogTotal = opts.maxBacklogTotal;
   if (opts.maxSubscriptions !== undefined) input.maxSubscriptionsPerConnection = opts.maxSubscriptions;
   if (opts.maxChannels !== undefined) input.maxChannels = opts.maxChannels;
   if (opts.maxRetainedBytes !== undefined) input.maxRetainedBytes = opts.maxRetainedBytes;

@@ -21,6 +21,7 @@ import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
+import type { BacklogLimits } from '../options.js';
 import { TagMemo } from './tag-memo.js';
 
 export type { PeerInfo } from '../transport/link.js';
@@ -136,8 +137,9 @@ export class Connection implements Session, LinkOwner {
     return this.encrypts() ? null : this.link.topics();
   }
 
+  /** No room once a close is under way (a slow consumer waiting for its turn to be closed takes nothing more). */
   hasRoom(bytes: number): boolean {
-    return this.link.hasRoom(bytes);
+    return !this.closeReason && this.link.hasRoom(bytes);
   }
 
   sendPlain(msg: Uint8Array): void {
@@ -151,10 +153,10 @@ export class Connection implements Session, LinkOwner {
   }
 
   private sendPlainNow(msg: Uint8Array): void {
-    if (!this.link.hasRoom(msg.length)) {
-      // This message is not written: under 'drop' it counts as a drop; 'close' ends the connection.
-      if (this.host.options.slowConsumer === 'drop') this.host.counters.drops++;
-      return this.linkOverLimit();
+    if (!this.hasRoom(msg.length)) {
+      // Not written (the link has told the slow-consumer watch why): a drop.
+      this.host.counters.drops++;
+      return;
     }
     if (!this.link.send(msg)) return;
     this.traffic.countOut(msg.length);
@@ -240,16 +242,19 @@ export class Connection implements Session, LinkOwner {
   }
 
   /**
-   * Over the backpressure limit: under 'close' the connection is dropped (once); under 'drop' it leaves the
-   * shared native path until its link drains. Deferred: this runs inside fan-out loops over the very sets it
-   * changes. False when it was already being handled.
+   * The slow-consumer policy applies (its verdict comes from the watch, slow-consumers.ts): under 'close' the
+   * connection takes nothing more and is closed in its turn (a few per event-loop turn, so many at once stall
+   * nothing); under 'drop' it leaves the shared native path and takes nothing until its link drains. Deferred: this
+   * runs inside fan-out loops over the very sets it changes. False when it was already being handled.
    */
   overLimit(policy: SlowConsumerPolicy): boolean {
     if (this.closed || this.closeReason) return false;
     if (policy === 'close') {
       this.closeReason = SLOW_CONSUMER;
-      this.report(`dropped: ${SLOW_CONSUMER}`);
-      queueMicrotask(() => this.link.destroy(SLOW_CONSUMER));
+      this.link.saturate();
+      this.host.counters.slowConsumerCloses++;
+      this.host.slowConsumerLog.write(`${this.describeSelf()} dropped: ${SLOW_CONSUMER}`);
+      this.host.slowConsumers.closeSoon(() => this.contain('a slow-consumer close', () => this.link.destroy(SLOW_CONSUMER)));
       return true;
     }
     if (!this.link.saturate()) return false;
@@ -257,10 +262,22 @@ export class Connection implements Session, LinkOwner {
     return true;
   }
 
-  /** The link found itself over the limit on a send of its own (control messages, sealed deliveries). */
-  linkOverLimit(): void {
-    const policy = this.host.options.slowConsumer;
-    if (this.overLimit(policy) && policy === 'close') this.host.counters.slowConsumerCloses++;
+  /** Its backlog passed the soft limit: the watch times how long it stays behind. */
+  fellBehind(): void {
+    this.host.slowConsumers.fellBehind(this);
+  }
+
+  /** Its backlog passed the hard cap: the policy at once. */
+  overCap(): void {
+    this.host.slowConsumers.overCap(this);
+  }
+
+  backlog(): number {
+    return this.link.buffered();
+  }
+
+  get backlogLimits(): BacklogLimits {
+    return this.link.limits;
   }
 
   deliveryChanged(): void {
@@ -540,7 +557,11 @@ export class Connection implements Session, LinkOwner {
   }
 
   report(what: string): void {
-    this.host.log(`#${this.ssid} ${this.transport} ${this.ip} ${what}`);
+    this.host.log(`${this.describeSelf()} ${what}`);
+  }
+
+  private describeSelf(): string {
+    return `#${this.ssid} ${this.transport} ${this.ip}`;
   }
 
   // ---- closing ------------------------------------------------------------------------------
@@ -587,6 +608,7 @@ export class Connection implements Session, LinkOwner {
     this.inbox?.clear();
     if (this.timers) for (const timer of this.timers) timer.cancel();
     this.timers = null;
+    this.host.slowConsumers.forget(this);
     runContained(this, 'forgetting a closed connection', () => router.forget(this));
     runContained(this, 'reporting a closed connection', () => this.host.sessionClosed(this));
   }

@@ -18,6 +18,8 @@ import type { SealPool } from '../crypto/seal-pool.js';
 import type { DeferredContained } from './contain.js';
 import type { Probeable } from './liveness-probe.js';
 import type { Clock } from '../clock.js';
+import type { SlowConsumers } from '../delivery/slow-consumers.js';
+import type { ThrottledLog } from '../logging/throttled-log.js';
 
 /** What a connection may reach of the broker around it. `S`: the connection type the broker keeps. */
 export interface ConnectionHost<S extends Session = Session> {
@@ -29,6 +31,10 @@ export interface ConnectionHost<S extends Session = Session> {
   readonly keyStore: KeyStore | null;
   /** Brute-force throttle every AUTH_REQ passes before its key is checked. */
   readonly loginGuard: LoginGuard;
+  /** Times receivers that are behind and carries out the slow-consumer policy (slow-consumers.ts). */
+  readonly slowConsumers: SlowConsumers;
+  /** One line a second about slow consumers closed, however many go at once. */
+  readonly slowConsumerLog: ThrottledLog;
   /** Seals and opens large encrypted messages off the event loop. */
   readonly sealPool: SealPool;
   /** Time for the AUTH_FAIL delay, the quota buckets and the liveness probe (options.clock). */

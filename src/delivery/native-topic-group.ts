@@ -7,7 +7,7 @@
 // moved it away (drop: to the stream group, where each delivery is judged until it drains; close: gone).
 import type { Outbound } from './outbound.js';
 import type { LocalGroup, LocalMembers } from './group.js';
-import { DeliveryStats, type Backpressure, type Receiver, type TopicSocket } from './receiver.js';
+import { DeliveryStats, type Receiver, type TopicSocket } from './receiver.js';
 
 /** Publishes bytes to every socket joined to a topic (uWS `app.publish`). */
 export type PublishTopic = (key: string, msg: Uint8Array) => void;
@@ -16,18 +16,10 @@ export class NativeTopicGroup implements LocalGroup {
   readonly name = 'native';
   readonly stats = new DeliveryStats();
 
-  constructor(
-    readonly publishTopic: PublishTopic,
-    readonly backpressure: Backpressure,
-  ) {}
+  constructor(readonly publishTopic: PublishTopic) {}
 
   createMembers(key: string): NativeMembers {
     return new NativeMembers(this, key);
-  }
-
-  /** A receiver found over the limit: closed (counted once), or moved off the native path until it drains. */
-  overLimit(receiver: Receiver): void {
-    if (receiver.overLimit(this.backpressure.policy) && this.backpressure.policy === 'close') this.stats.slowConsumerCloses++;
   }
 }
 
@@ -91,16 +83,17 @@ export class NativeMembers implements LocalMembers {
     return reached + shed;
   }
 
-  /** Takes a member out of the topic before a publish it would not surely take; the policy then applies. */
+  /**
+   * Takes a member out of the topic before a publish it would not surely take (its socket has told the
+   * slow-consumer watch why); until the policy moves it away, its messages are drops.
+   */
   private shedAt(at: number): void {
     const receiver = this.receivers[at]!;
     const socket = this.sockets[at]!;
     this.removeAt(at);
     socket.unsubscribe(this.key);
-    // A closed socket is out of every topic already and takes nothing: nothing to count, nothing to apply.
-    if (socket.closed) return;
-    (this.shed ??= new Set()).add(receiver);
-    this.group.overLimit(receiver);
+    // A closed socket is out of every topic already and takes nothing: nothing to count.
+    if (!socket.closed) (this.shed ??= new Set()).add(receiver);
   }
 
   private removeAt(at: number): void {

@@ -19,15 +19,10 @@ export interface TopicSocket {
 export interface Receiver {
   /** Writes a message shared with other receivers (sealed first for an encrypted session); bytes written, 0 if not. */
   deliver(out: Outbound): number;
-  /** True when `bytes` more may be queued for this receiver without passing its backpressure limit. */
+  /** True when `bytes` more may be queued for this receiver (within its hard cap, not under the policy). */
   hasRoom(bytes: number): boolean;
   /** Native topics this receiver can share plain bytes on right now, or null (encrypted, over its limit, no uWS). */
   topicSocket(): TopicSocket | null;
-  /**
-   * The receiver passed its backpressure limit. Under the 'close' policy it is closed; under 'drop' it leaves the
-   * shared native path until it drains. Returns false when it was already being handled (count once).
-   */
-  overLimit(policy: SlowConsumerPolicy): boolean;
 }
 
 export type SlowConsumerPolicy = 'close' | 'drop';
@@ -39,15 +34,6 @@ export class DeliveryStats {
   /** Messages and bytes actually handed to sockets. */
   messagesOut = 0;
   bytesOut = 0;
-  /** Deliveries dropped because a receiver was over its backpressure limit. */
+  /** Deliveries not sent because the receiver was over its limit (or being closed as a slow consumer). */
   drops = 0;
-  /** Receivers closed by the slow-consumer policy. */
-  slowConsumerCloses = 0;
-}
-
-/** The backpressure rule a group applies to each of its receivers. */
-export interface Backpressure {
-  /** Bytes that may queue for one receiver. */
-  readonly limit: number;
-  readonly policy: SlowConsumerPolicy;
 }

@@ -2,13 +2,11 @@
 // same Outbound, so the CongSocket frame is built once and each stream batches its writes per event-loop turn.
 import type { Outbound } from './outbound.js';
 import type { LocalGroup, LocalMembers } from './group.js';
-import { DeliveryStats, type Backpressure, type Receiver } from './receiver.js';
+import { DeliveryStats, type Receiver } from './receiver.js';
 
 export class StreamGroup implements LocalGroup {
   readonly name = 'stream';
   readonly stats = new DeliveryStats();
-
-  constructor(readonly backpressure: Backpressure) {}
 
   createMembers(): StreamMembers {
     return new StreamMembers(this);
@@ -16,7 +14,7 @@ export class StreamGroup implements LocalGroup {
 
   /**
    * One delivery under this group's backpressure rule (unicast targets, server broadcasts). Counts it as a delivery
-   * when written, else as a drop (or a slow-consumer close); returns true when written.
+   * when written, else as a drop; returns true when written.
    */
   deliverTo(receiver: Receiver, out: Outbound): boolean {
     const bytes = this.write(receiver, out);
@@ -25,10 +23,13 @@ export class StreamGroup implements LocalGroup {
     return true;
   }
 
-  /** Writes one delivery if the receiver has room (else sheds it); the bytes written, 0 if none. Not counted. */
+  /**
+   * Writes one delivery if the receiver has room, else counts it as a drop (the receiver's link has told the
+   * slow-consumer watch why); the bytes written, 0 if none. Deliveries are counted by the caller.
+   */
   write(receiver: Receiver, out: Outbound): number {
     if (receiver.hasRoom(out.msg.length)) return receiver.deliver(out);
-    this.shed(receiver);
+    this.stats.drops++;
     return 0;
   }
 
@@ -40,14 +41,6 @@ export class StreamGroup implements LocalGroup {
     stats.bytesOut += bytes;
   }
 
-  /** A receiver over its limit: closed once (counted once) or the delivery dropped (counted each time). */
-  private shed(receiver: Receiver): void {
-    if (this.backpressure.policy === 'close') {
-      if (receiver.overLimit('close')) this.stats.slowConsumerCloses++;
-    } else {
-      this.stats.drops++;
-    }
-  }
 }
 
 export class StreamMembers implements LocalMembers {

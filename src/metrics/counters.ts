@@ -1,5 +1,6 @@
 // Plain numeric counters, incremented in place on the hot path; exporters read them when asked.
 import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../connection/login-guard.js';
+import type { VerdictReason } from '../delivery/slow-consumers.js';
 
 export class Counters {
   messagesIn = 0;
@@ -13,7 +14,7 @@ export class Counters {
   deliveries = 0;
   /** Deliveries dropped because the receiver was over its backpressure limit. */
   drops = 0;
-  /** Connections closed by the slow-consumer policy. */
+  /** Connections closed by the slow-consumer policy (counted when the verdict is given). */
   slowConsumerCloses = 0;
   /** WebSocket text frames received (not protocol messages). */
   textMessages = 0;
@@ -60,4 +61,9 @@ export interface MetricsSnapshot extends Counters {
   /** Bytes held by retained messages of both kinds (bounded by maxRetainedBytes). */
   retainedBytes: number;
   onlineCids: number;
+  /** Receivers over the soft backlog limit right now, and what they held at the last check. */
+  slowConsumersBehind: number;
+  backlogBytesBehind: number;
+  /** Slow-consumer verdicts by reason: stayed behind past the write deadline, over the hard cap, over the global budget. */
+  slowConsumerVerdicts: Record<VerdictReason, number>;
 }

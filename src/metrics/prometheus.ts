@@ -91,6 +91,25 @@ const DEFINITIONS: readonly MetricDefinition[] = [
     read: single((s) => s.slowConsumerCloses),
   },
   {
+    name: 'iosig_slow_consumer_verdicts_total',
+    help: 'Slow-consumer policy applications by reason: behind past the write deadline, over the hard cap, over the global budget.',
+    kind: 'counter',
+    labelNames: ['reason'],
+    read: (s) => Object.entries(s.slowConsumerVerdicts).map(([reason, value]) => [{ reason }, value] as const),
+  },
+  {
+    name: 'iosig_slow_consumers_behind',
+    help: 'Receivers holding more than the soft backlog limit (--max-backpressure) right now.',
+    kind: 'gauge',
+    read: single((s) => s.slowConsumersBehind),
+  },
+  {
+    name: 'iosig_backlog_bytes_behind',
+    help: 'Bytes held by the receivers behind at the last check (bounded by --max-backlog-total).',
+    kind: 'gauge',
+    read: single((s) => s.backlogBytesBehind),
+  },
+  {
     name: 'iosig_logins_total',
     help: 'Logins by result; result="fail" counts authentication failures.',
     kind: 'counter',

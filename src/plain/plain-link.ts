@@ -7,6 +7,7 @@ import type { Link } from '../transport/link.js';
 import { SEND_DROPPED, WsBacklog } from '../transport/ws-backlog.js';
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
+import type { BacklogLimits } from '../options.js';
 import { currentPublisher } from '../delivery/publisher.js';
 import { frameForDevice, signalsFromDevice, type DeviceFrame, type PlainFormat } from './translate.js';
 
@@ -39,10 +40,10 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
 
   constructor(
     socket: FrameSocket,
-    maxBackpressure: number,
+    limits: BacklogLimits,
     readonly request: PlainRequest,
   ) {
-    super(socket, maxBackpressure);
+    super(socket, limits);
   }
 
   /** After the connection exists: take a CID and subscribe the channels, as an iosignal client would. */

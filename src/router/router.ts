@@ -1,6 +1,6 @@
 // Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags, subscribers and delivery groups;
 // never a socket, a uWS topic or a transport.
-import { webSocketBufferLimit, type ServerOptions } from '../options.js';
+import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { retag } from '../protocol/messages.js';
 import { Outbound } from '../delivery/outbound.js';
@@ -51,8 +51,7 @@ export class Router<S extends Subscriber = Subscriber> {
       channels: new ThrottledLog(options.log),
       retained: new ThrottledLog(options.log),
     };
-    const backpressure = { limit: options.maxBackpressure, policy: options.slowConsumer };
-    this.stream = new StreamGroup(backpressure);
+    this.stream = new StreamGroup();
     this.addGroup(this.stream);
   }
 
@@ -62,9 +61,7 @@ export class Router<S extends Subscriber = Subscriber> {
    */
   attachNativeTopics(publish: PublishTopic): void {
     if (this.options.useQuota.publishCounter || this.native) return;
-    // Native members are uWS sockets: judged on what uWS itself may hold (see webSocketBufferLimit).
-    const limit = webSocketBufferLimit(this.options.maxBackpressure);
-    this.native = new NativeTopicGroup(publish, { limit, policy: this.options.slowConsumer });
+    this.native = new NativeTopicGroup(publish);
     this.addGroup(this.native);
   }
 
@@ -90,7 +87,6 @@ export class Router<S extends Subscriber = Subscriber> {
       sum.messagesOut += stats.messagesOut;
       sum.bytesOut += stats.bytesOut;
       sum.drops += stats.drops;
-      sum.slowConsumerCloses += stats.slowConsumerCloses;
     }
     return sum;
   }

@@ -2,7 +2,7 @@
 // TCP_NODELAY is on (the reference leaves Nagle on and adds ~40 ms); writes are batched per event-loop turn.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { ServerOptions } from '../options.js';
+import { backlogLimits, type BacklogLimits, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
@@ -53,10 +53,12 @@ class CongLink implements Link {
   /** Bytes the socket still held at the last flush; only ever too high, never too low, until re-read. */
   private backlog = 0;
   private ending = false;
+  /** The slow-consumer policy applies to it: no room until it drains below half the soft limit. */
+  private saturated = false;
 
   constructor(
     readonly socket: net.Socket,
-    private readonly maxBackpressure: number,
+    readonly limits: BacklogLimits,
     private readonly flushQueue: FlushQueue,
   ) {}
 
@@ -69,23 +71,37 @@ class CongLink implements Link {
   }
 
   /**
-   * Judged on what the reader has not taken (the socket's backlog plus this turn's few pending bytes): within
-   * the limit, one more message of any size up to maxMessageSize is accepted, so a receiver holds at most
-   * limit + one message, and an idle receiver always gets a big message. The backlog is read again only when
-   * the cached figure says we might be over.
+   * Judged on what the reader has not taken (the socket's backlog plus this turn's few pending bytes): within the
+   * hard cap, one more message of any size up to maxMessageSize is accepted, so a receiver holds at most the cap +
+   * one message, and an idle receiver always gets a big message. Past the soft limit it is behind (timed by the
+   * slow-consumer watch). The backlog is read again only when the cached figure says it might be over the soft limit.
    */
   hasRoom(_bytes: number): boolean {
-    const limit = this.maxBackpressure;
-    return this.backlog + this.pendingBytes <= limit || (this.backlog = this.socket.writableLength) + this.pendingBytes <= limit;
+    const { soft, hard } = this.limits;
+    if (this.backlog + this.pendingBytes <= soft && !this.saturated) return true;
+    const held = (this.backlog = this.socket.writableLength) + this.pendingBytes;
+    if (this.saturated) {
+      if (held > soft / 2) return false;
+      this.saturated = false;
+    }
+    if (held <= soft) return true;
+    if (held > hard) {
+      this.conn?.overCap();
+      return false;
+    }
+    this.conn?.fellBehind();
+    return true;
   }
 
   buffered(): number {
     return this.socket.writableLength + this.pendingBytes;
   }
 
-  /** A stream has no shared path to leave: under the drop policy each delivery is judged by hasRoom. */
+  /** A stream has no shared path to leave: it only stops taking deliveries until it drains. */
   saturate(): boolean {
-    return false;
+    if (this.saturated || this.closed) return false;
+    this.saturated = true;
+    return true;
   }
 
   topics(): null {
@@ -160,6 +176,7 @@ export function listenCong(
 ): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
+  const limits = backlogLimits(options, 'cong');
   /** Over a connection cap: dropped at once, before any TLS handshake or connection state. */
   const refused = (socket: net.Socket): boolean => {
     if (admit({ peerIp: socket.remoteAddress ?? '', tls: secure !== null })) return false;
@@ -172,7 +189,7 @@ export function listenCong(
     socket.setNoDelay(true);
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
-    const link = new CongLink(socket, options.maxBackpressure, flushQueue);
+    const link = new CongLink(socket, limits, flushQueue);
     // Under mutual TLS the certificate was verified against the CA; its names may identify a stored device.
     const certNames = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateNames(socket.getPeerCertificate()) : [];
     const conn = accept(link, {

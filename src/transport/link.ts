@@ -3,6 +3,7 @@ import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
 import type { PresentedIdentity } from '../connection/identity.js';
 import type { Contained } from '../connection/contain.js';
+import type { BacklogLimits } from '../options.js';
 
 export type TransportKind = 'ws' | 'cong';
 
@@ -36,8 +37,10 @@ export interface LinkOwner extends Contained {
   receiveText(text: string, bytes: number): void;
   /** The link is gone (peer closed, error, or after our own close); called once. */
   linkClosed(): void;
-  /** A send of the link's own found it over the backpressure limit. */
-  linkOverLimit(): void;
+  /** Its backlog passed the soft limit (it is behind: the slow-consumer watch times it). Repeats are cheap. */
+  fellBehind(): void;
+  /** Its backlog passed the hard cap: the slow-consumer policy applies at once. */
+  overCap(): void;
   /** The link can take shared bytes again (drained) or no longer can. */
   deliveryChanged(): void;
   close(reason: string, how?: CloseHow, bytes?: Uint8Array): void;
@@ -59,11 +62,16 @@ export interface Link {
   sendShared(out: Outbound): boolean;
   /** Bytes written to this link that the peer has not taken yet (user-space backlog: what memory bounds count). */
   buffered(): number;
-  /** True when `bytes` more may be queued without passing the backpressure limit (cheap: called per delivery). */
+  /** The soft limit and the hard cap its backlog is judged against. */
+  readonly limits: BacklogLimits;
+  /**
+   * True when `bytes` more may be queued (cheap: called per delivery): within the hard cap and not saturated.
+   * Past the soft limit it tells its owner it is behind; past the hard cap, that it is over (and answers false).
+   */
   hasRoom(bytes: number): boolean;
   /**
-   * Marks the link full under the 'drop' policy: it leaves native topics and has no room until it drains, then
-   * tells its connection (deliveryChanged). False when it was already marked or cannot be (no such state).
+   * Marks the link full (the slow-consumer policy applies to it): it leaves native topics and has no room until it
+   * drains below half the soft limit, then tells its connection (deliveryChanged). False when it already was.
    */
   saturate(): boolean;
   /** Native pub/sub on this link when it can take shared bytes now (uWS WebSocket, not over its limit); else null. */

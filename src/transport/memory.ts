@@ -3,6 +3,7 @@
 // per event-loop turn, in order), like a socket, so a handler that answers at once never re-enters the server.
 import { EventEmitter } from 'node:events';
 import type { Outbound } from '../delivery/outbound.js';
+import type { BacklogLimits } from '../options.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { Link, LinkOwner, TransportKind } from './link.js';
 
@@ -18,8 +19,8 @@ export interface MemoryLinkOptions {
   forwardedProto?: string;
 }
 
-/** Messages for the endpoint pile up to this many bytes while it is paused; then the link has no room. */
-const DEFAULT_LIMIT = 16 * 1024 * 1024;
+/** Messages for a paused endpoint pile up past `soft` (behind) up to `hard` bytes; then the link has no room. */
+const DEFAULT_LIMITS: BacklogLimits = { soft: 16 * 1024 * 1024, hard: 64 * 1024 * 1024 };
 
 /**
  * The client side of an in-memory link. Events: 'message' (Buffer: one whole protocol message), 'text' (string:
@@ -87,7 +88,7 @@ export class MemoryLink implements Link {
   constructor(
     readonly transport: TransportKind,
     private readonly endpoint: MemoryEndpoint,
-    private readonly limit = DEFAULT_LIMIT,
+    readonly limits: BacklogLimits = DEFAULT_LIMITS,
   ) {
     endpoint.link = this;
   }
@@ -110,9 +111,18 @@ export class MemoryLink implements Link {
     return this.toPeerBytes;
   }
 
-  /** A reading endpoint takes everything at the next turn; a paused one is a full socket buffer at `limit`. */
+  /** A reading endpoint takes everything at the next turn; a paused one is a socket buffer that fills up. */
   hasRoom(bytes: number): boolean {
-    return !this.overLimit && (!this.paused || this.toPeerBytes + bytes <= this.limit);
+    if (this.overLimit) return false;
+    if (!this.paused) return true;
+    const held = this.toPeerBytes + bytes;
+    if (held <= this.limits.soft) return true;
+    if (held > this.limits.hard) {
+      this.conn?.overCap();
+      return false;
+    }
+    this.conn?.fellBehind();
+    return true;
   }
 
   saturate(): boolean {
@@ -232,8 +242,8 @@ export class MemoryLink implements Link {
 }
 
 /** A connected pair: the server side (link) and the client side (endpoint). */
-export function memoryPair(transport: TransportKind, limit?: number): { link: MemoryLink; endpoint: MemoryEndpoint } {
+export function memoryPair(transport: TransportKind, limits?: BacklogLimits): { link: MemoryLink; endpoint: MemoryEndpoint } {
   const endpoint = new MemoryEndpoint();
-  const link = new MemoryLink(transport, endpoint, limit);
+  const link = new MemoryLink(transport, endpoint, limits);
   return { link, endpoint };
 }

@@ -1,8 +1,10 @@
 // Backpressure of one WebSocket, shared by the iosignal link and the plain-device link: both judge a receiver on
-// what its socket has not written yet, and both resume once half the limit has drained.
+// what its socket has not written yet (against the soft limit and the hard cap, see slow-consumers.ts), and both
+// resume once half the soft limit has drained.
+import type { BacklogLimits } from '../options.js';
 import type { LinkOwner } from './link.js';
 
-/** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped (over uWS's maxBackpressure, our limit). */
+/** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped (over uWS's maxBackpressure). */
 export const SEND_DROPPED = 2;
 
 /** The one call the rule needs from a WebSocket (uWS, or a stand-in in tests). */
@@ -13,21 +15,28 @@ export interface BacklogSocket {
 export abstract class WsBacklog<S extends BacklogSocket> {
   conn: LinkOwner | null = null;
   closed = false;
-  /** Over the backpressure limit under the drop policy: no room until it drains. */
+  /** The slow-consumer policy applies to it: no room until it drains. */
   overLimit = false;
 
   constructor(
     protected readonly socket: S,
-    protected readonly maxBackpressure: number,
+    readonly limits: BacklogLimits,
   ) {}
 
   /**
-   * Judged on what the socket has not written yet: a socket within the limit takes one more message of any size
-   * up to maxMessageSize (uWS's maxBackpressure is the same limit, so a socket holds at most limit + one message).
-   * The limit here is webSocketBufferLimit(maxBackpressure), see options.ts.
+   * Judged on what the socket has not written yet: a socket within the hard cap takes one more message of any size
+   * up to maxMessageSize (uWS's own limit is above the cap, so uWS never drops what we let through).
    */
   hasRoom(): boolean {
-    return !this.overLimit && !this.closed && this.socket.getBufferedAmount() <= this.maxBackpressure;
+    if (this.overLimit || this.closed) return false;
+    const held = this.socket.getBufferedAmount();
+    if (held <= this.limits.soft) return true;
+    if (held > this.limits.hard) {
+      this.conn?.overCap();
+      return false;
+    }
+    this.conn?.fellBehind();
+    return true;
   }
 
   buffered(): number {
@@ -40,10 +49,10 @@ export abstract class WsBacklog<S extends BacklogSocket> {
     return true;
   }
 
-  /** Called on drain: resume deliveries once half the limit has been written out. */
+  /** Called on drain: resume deliveries once half the soft limit has been written out. */
   relieve(): void {
     if (!this.overLimit || this.closed) return;
-    if (this.socket.getBufferedAmount() > this.maxBackpressure / 2) return;
+    if (this.socket.getBufferedAmount() > this.limits.soft / 2) return;
     this.overLimit = false;
     this.conn?.deliveryChanged();
   }

@@ -4,24 +4,26 @@
 // uWS reports nothing per receiver of a publish and silently skips a socket that holds more than its own limit,
 // so that limit must never be reached by a socket we count. Each socket keeps an upper bound of what uWS holds
 // for it (every publish and every send adds to it; an exact read lowers it) and the native group asks `reserve`
-// before each publish: a socket that could pass uWS's limit is taken out of the topic first and its message
-// counted as a drop. uWS's limit sits above ours by what one turn may queue (`uwsSendLimit`), so a socket is
-// judged against our limit once the turn's queued messages are written (exactly), not in the middle of a burst.
+// before each publish: a socket that could pass the hard cap is taken out of the topic first and its message
+// counted as a drop. uWS's limit sits above the cap by what one turn may queue (`uwsSendLimit`), so a socket is
+// judged against the soft limit and the cap once the turn's queued messages are written (exactly), not in the
+// middle of a burst.
 //
 // uWS behaviour this relies on (uWebSockets.js 20.30, measured): a published message of 16 KiB or more is written
 // at once, after the socket's queue; shorter ones are queued per socket and written every 32 messages and at the
 // end of the event-loop turn (before setImmediate callbacks run); a send or a ping writes the socket's queue
 // first; a socket that leaves its last topic loses its queue.
 import type { TopicSocket } from '../delivery/receiver.js';
+import type { BacklogLimits } from '../options.js';
 
 /** uWS writes a published message this long at once; shorter ones wait in the socket's queue. */
 const IMMEDIATE_BYTES = 16 * 1024;
 /** Most bytes of short messages uWS queues for one socket before writing them (32 messages, frame headers in). */
 const QUEUE_BYTES = 32 * (IMMEDIATE_BYTES + 4);
 
-/** uWS's own send limit for sockets judged against `limit`: above it by what one turn can leave queued. */
-export function uwsSendLimit(limit: number): number {
-  return limit + 2 * QUEUE_BYTES;
+/** uWS's own send limit for sockets capped at `hard`: above it by what one turn can leave queued. */
+export function uwsSendLimit(hard: number): number {
+  return hard + 2 * QUEUE_BYTES;
 }
 
 /** Server-to-client frame header bytes (unmasked). */
@@ -40,10 +42,13 @@ export interface NativeSocket {
 /** What a topic socket asks of its link. */
 export interface TopicOwner {
   readonly closed: boolean;
-  /** Over the limit under the drop policy: its deliveries are shed until it drains. */
+  /** The slow-consumer policy applies to it: its deliveries are shed until it drains. */
   readonly overLimit: boolean;
-  /** Held more than `limit` once the turn's queue was written: the slow-consumer policy applies. */
-  judgedOver(): void;
+  readonly limits: BacklogLimits;
+  /** Held more than the soft limit once the turn's queue was written. */
+  fellBehind(): void;
+  /** Would pass the hard cap: the slow-consumer policy applies at once. */
+  overCap(): void;
 }
 
 /** Sockets whose bound passed the limit during a turn, read again once the turn's queued messages are written. */
@@ -73,14 +78,16 @@ export class WsTopicSocket implements TopicSocket {
   private topicCount = 0;
   private judging = false;
 
+  /** Past this bound, a short message is let through only after a read (uWS's limit less what a turn queues). */
+  private readonly sendLimit: number;
+
   constructor(
     private readonly socket: NativeSocket,
     private readonly owner: TopicOwner,
-    /** Our limit (what the slow-consumer policy judges) and uWS's own, above it. */
-    private readonly limit: number,
-    private readonly sendLimit: number,
     private readonly judges: TurnJudge,
-  ) {}
+  ) {
+    this.sendLimit = uwsSendLimit(owner.limits.hard) - QUEUE_BYTES;
+  }
 
   get closed(): boolean {
     return this.owner.closed;
@@ -111,21 +118,33 @@ export class WsTopicSocket implements TopicSocket {
    */
   reserve(bytes: number): boolean {
     const size = framed(bytes);
+    const { soft, hard } = this.owner.limits;
     if (bytes >= IMMEDIATE_BYTES) {
-      // Written at once behind the queue: read now, judged now (no turn's end to wait for).
-      if (!this.read() || this.bound > this.limit) return false;
+      // Written at once behind the queue: read now, judged now against the cap (no turn's end to wait for).
+      if (!this.read()) return false;
+      if (this.bound > hard) return this.overCap();
+      if (this.bound > soft) this.owner.fellBehind();
       this.queued = 0;
       this.bound += size;
       return true;
     }
-    if (this.bound > this.sendLimit - size && (!this.read() || this.bound > this.sendLimit - size)) return false;
+    if (this.bound > this.sendLimit) {
+      // A burst within one turn: read, and stop only what could reach uWS's own limit.
+      if (!this.read()) return false;
+      if (this.bound > this.sendLimit) return this.overCap();
+    }
     this.bound += size;
     this.queued += size;
-    if (this.bound > this.limit && !this.judging) {
+    if (this.bound > soft && !this.judging) {
       this.judging = true;
       this.judges.watch(this);
     }
     return true;
+  }
+
+  private overCap(): false {
+    this.owner.overCap();
+    return false;
   }
 
   /** A send of the link's own (it writes the queue first). */
@@ -141,13 +160,14 @@ export class WsTopicSocket implements TopicSocket {
     return true;
   }
 
-  /** After the turn: the queue is written, so what uWS holds is exact; over the limit, the policy applies. */
+  /** After the turn: the queue is written, so what uWS holds is exact; judged against the soft limit and the cap. */
   judge(): void {
     this.judging = false;
     if (this.owner.closed || this.owner.overLimit) return;
     this.bound = this.socket.getBufferedAmount();
     this.queued = 0;
-    if (this.bound > this.limit) this.owner.judgedOver();
+    if (this.bound > this.owner.limits.hard) this.owner.overCap();
+    else if (this.bound > this.owner.limits.soft) this.owner.fellBehind();
   }
 
   /** Drained (uWS's drain event): an exact read. */

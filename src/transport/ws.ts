@@ -1,6 +1,6 @@
 // WebSocket transport on uWebSockets.js: one binary frame = one message (PROTOCOL.md §1.1).
 import uWS from 'uWebSockets.js';
-import { webSocketBufferLimit, type ServerOptions } from '../options.js';
+import { backlogLimits, type BacklogLimits, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { PONG_MSG } from '../protocol/messages.js';
 import type { AcceptLink, AdmitPeer, Link, PeerInfo } from './link.js';
@@ -36,10 +36,10 @@ class WsLink extends WsBacklog<Socket> implements Link, TopicOwner {
 
   constructor(
     socket: Socket,
-    maxBackpressure: number,
+    limits: BacklogLimits,
     private readonly judge: TurnJudge,
   ) {
-    super(socket, maxBackpressure);
+    super(socket, limits);
   }
 
   // A getter, not a field: one property fewer on every connection.
@@ -47,7 +47,7 @@ class WsLink extends WsBacklog<Socket> implements Link, TopicOwner {
     return 'ws';
   }
 
-  /** Callers check hasRoom first; uWS's own limit is above ours, so a send it drops is one far past the limit. */
+  /** Callers check hasRoom first; uWS's own limit is above the hard cap, so uWS drops nothing we let through. */
   send(msg: Uint8Array): boolean {
     if (this.closed) return false;
     const status = this.socket.send(msg, true);
@@ -62,11 +62,15 @@ class WsLink extends WsBacklog<Socket> implements Link, TopicOwner {
   /** Native topics deliver to everyone alike, so an over-limit link must not be in them. */
   topics(): WsTopicSocket | null {
     if (this.closed || this.overLimit) return null;
-    return (this.native ??= new WsTopicSocket(this.socket, this, this.maxBackpressure, uwsSendLimit(this.maxBackpressure), this.judge));
+    return (this.native ??= new WsTopicSocket(this.socket, this, this.judge));
   }
 
-  judgedOver(): void {
-    this.conn?.linkOverLimit();
+  fellBehind(): void {
+    this.conn?.fellBehind();
+  }
+
+  overCap(): void {
+    this.conn?.overCap();
   }
 
   override relieve(): void {
@@ -135,6 +139,7 @@ export async function listenWs(
   };
   let listenSocket: uWS.us_listen_socket | null = null;
   const judge = new TurnJudge();
+  const limits = backlogLimits(options, 'ws');
 
   app.ws<SocketData>('/*', {
     compression: uWS.DISABLED,
@@ -142,7 +147,7 @@ export async function listenWs(
     // uWS skips a socket whose backlog is over this when sending or publishing, without telling anyone: it sits
     // above our own limit by what one turn may queue, and the topic sockets never let a socket we count reach it
     // (ws-topics.ts). Our own checks apply the slow-consumer policy and count. 0 would mean "no limit".
-    maxBackpressure: uwsSendLimit(webSocketBufferLimit(options.maxBackpressure)),
+    maxBackpressure: uwsSendLimit(limits.hard),
     closeOnBackpressureLimit: 0,
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
     sendPingsAutomatically: false,
@@ -197,14 +202,14 @@ export async function listenWs(
       data.peer = null;
       counters.acceptedWs++;
       if (data.plain) {
-        const plainLink = new PlainLink(ws, webSocketBufferLimit(options.maxBackpressure), data.plain);
+        const plainLink = new PlainLink(ws, limits, data.plain);
         data.plain = null;
         data.link = plainLink;
         plainLink.conn = accept(plainLink, peer);
         plainLink.start();
         return;
       }
-      const link = new WsLink(ws, webSocketBufferLimit(options.maxBackpressure), judge);
+      const link = new WsLink(ws, limits, judge);
       data.link = link;
       link.conn = accept(link, peer);
     },

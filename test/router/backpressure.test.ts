@@ -11,11 +11,13 @@ import { waitFor } from '../helpers/wait.js';
 import { MemClient } from './support.js';
 
 const LIMIT = 64 * 1024;
+/** The policy applies as soon as a receiver passes LIMIT (no write deadline, the hard cap at the soft limit). */
+const AT_ONCE = { maxBackpressure: LIMIT, maxBacklog: LIMIT, writeDeadline: 0 };
 const PAYLOAD_BYTES = 4096;
 
 describe('backpressure per receiver', () => {
   it('stream group, close policy: a paused receiver is closed once and counted once', async () => {
-    const server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {}, maxBackpressure: LIMIT });
+    const server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {}, ...AT_ONCE });
     try {
       const [slow, fast, pub] = await Promise.all([MemClient.open(server), MemClient.open(server), MemClient.open(server)]);
       slow.subscribe('flood');
@@ -115,7 +117,7 @@ describe('backpressure per receiver', () => {
 
 /** A drop-policy server over the in-memory link, a subscriber of 'flood' that stopped reading, and a publisher. */
 async function pausedSubscriber(): Promise<{ server: Awaited<ReturnType<typeof createServer>>; slow: MemClient; pub: MemClient }> {
-  const server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {}, maxBackpressure: LIMIT, slowConsumer: 'drop' });
+  const server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, log: () => {}, ...AT_ONCE, slowConsumer: 'drop' });
   try {
     const [slow, pub] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
     slow.subscribe('flood');
