@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Outbound } from '../delivery/outbound.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { Link, LinkOwner, TransportKind } from './link.js';
+import type { PresentedIdentity } from '../connection/identity.js';
 
 export interface MemoryLinkOptions {
   /** Which transport the connection believes it is on (text frames, keep-old login on cong…). Default 'ws'. */
@@ -16,6 +17,8 @@ export interface MemoryLinkOptions {
   /** X-Forwarded-For / X-Forwarded-Proto, as a proxy in front of a WebSocket would send them. */
   forwardedFor?: string;
   forwardedProto?: string;
+  /** A certificate or bearer identity, as a TLS handshake or an upgrade header would present it. */
+  identity?: PresentedIdentity;
 }
 
 /** Messages for the endpoint pile up to this many bytes while it is paused; then the link has no room. */
