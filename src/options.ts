@@ -92,8 +92,13 @@ export interface ServerOptions {
   /** Key store; none = authentication off (AUTH_REQ gets AUTH_FAIL, Q18). */
   auth: AuthSource | null;
   duplicateLogin: DuplicateLoginPolicy;
-  /** Delay before AUTH_FAIL is sent, in ms (§4.4). */
+  /** Delay before AUTH_FAIL is sent, in ms (§4.4); a refused bearer login is closed after it too. */
   authFailDelay: number;
+  /**
+   * Accept `Authorization: Bearer` on a connection that is neither TLS nor from the host itself (the key crossed
+   * the network in clear). Off: such a login is refused; on (labs): accepted, with one warning in the log.
+   */
+  allowCleartextBearer: boolean;
   /** Most open connections over both transports (0 = no cap); default: the soft descriptor limit less a reserve. */
   maxConnections: number;
   /** Most open connections from one client address (0 = no cap). */
@@ -184,6 +189,7 @@ export const SERVER_DEFAULTS = {
   duplicateLogin: 'keep-old' as DuplicateLoginPolicy,
   /** Delay before AUTH_FAIL in ms (§4.4). */
   authFailDelay: 600,
+  allowCleartextBearer: false,
   /** Connections from one client address (the global cap is derived from the open-file limit). */
   maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   /** Period in ms of the revocation check of logged-in sessions against a Redis key store. */
@@ -257,6 +263,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     auth: input.auth ?? null,
     duplicateLogin: input.duplicateLogin ?? d.duplicateLogin,
     authFailDelay: input.authFailDelay ?? d.authFailDelay,
+    allowCleartextBearer: input.allowCleartextBearer ?? d.allowCleartextBearer,
     loginLimits: resolveLoginLimits(input.loginLimits),
     sessionAuditMs: input.sessionAuditMs ?? d.sessionAuditMs,
     maxConnections: input.maxConnections ?? defaultMaxConnections(),

@@ -20,9 +20,9 @@ import type { DeviceRecord, KeyStore } from './auth/key-store.js';
 import { DEFAULT_AUDIT_LIMITS, SessionAudit, hasReload, notifyChanges, type ReloadOutcome } from './auth/session-audit.js';
 import { openKeyStore } from './auth/index.js';
 import { FileLogger } from './logging/file-logger.js';
+import { ThrottledLog } from './logging/throttled-log.js';
 import { ServiceRegistry } from './services/registry.js';
 import { SlowConsumers } from './delivery/slow-consumers.js';
-import { ThrottledLog } from './logging/throttled-log.js';
 import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
 import type { BrokerView } from './http/broker-view.js';
 import type { CallRequest } from './protocol/rpc.js';
@@ -45,6 +45,12 @@ const SIGNAL_TAP_BYTES = 256;
 export const CHANNELS_LISTED = 100;
 
 
+/**
+ * Lines a second about throttled logins from all addresses together (each address writes at most one a second):
+ * a flood from many addresses cannot multiply them. The rest are counted (iosig_login_failures_total).
+ */
+export const THROTTLED_LOGIN_LINES_PER_SECOND = 10;
+
 /** How long a starting node waits for Redis before serving anyway (it joins the cluster when Redis answers). */
 const CLUSTER_JOIN_MS = 5000;
 
@@ -58,6 +64,10 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   readonly clock: Clock;
   private readonly admission: Admission;
   private readonly audit: SessionAudit;
+  /** Lines about throttled logins, within THROTTLED_LOGIN_LINES_PER_SECOND. */
+  private readonly throttledLogins: ThrottledLog;
+  /** Topics of the warnings already written (warnOnce). */
+  private readonly warned = new Set<string>();
   /** Refusals since the last line about them (one line a second at most during a flood). */
   private refusalsUnlogged = 0;
   private refusalLoggedAt = 0;
@@ -95,6 +105,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.router = new Router(this.options, this.counters);
     this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
     this.loginGuard = new LoginGuard(this.options.loginLimits, this.clock);
+    this.throttledLogins = new ThrottledLog((line) => this.log(line), 1000, THROTTLED_LOGIN_LINES_PER_SECOND);
     const { sealThreads, sealAsyncFrom } = this.options;
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
     this.admission = new Admission(this.options);
@@ -160,6 +171,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       forwardedFor: opts.forwardedFor,
       forwardedProto: opts.forwardedProto,
       tls: opts.tls === true,
+      ...(opts.identity ? { identity: opts.identity } : {}),
     });
     return endpoint;
   }
@@ -245,23 +257,35 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     else {
       this.counters.authFail++;
       this.counters.authFailByReason[code]++;
-      // A throttled flood would otherwise write a line per attempt: one a second per address is enough.
-      if (code.startsWith('throttled') || code === 'pending_cap') {
-        if (!this.loginGuard.shouldLog(conn.ip)) return;
-        reason += ' (further throttled attempts from this address are counted, not logged, for 1 s)';
-      }
     }
     const who = `#${conn.ssid} ${conn.transport} ${conn.ip}`;
-    this.log(ok ? `${who} login ok: cid ${conn.cid} did ${conn.did} level ${conn.level}` : `${who} login refused: ${reason}`);
-    this.fileLogger?.auth(ok, {
-      ssid: conn.ssid,
-      ip: conn.ip,
-      transport: conn.transport,
-      cid: conn.cid,
-      did: conn.did,
-      admin: conn.admin,
-      reason: ok ? undefined : reason,
-    });
+    const write = (line: string): void => {
+      this.log(line);
+      this.fileLogger?.auth(ok, {
+        ssid: conn.ssid,
+        ip: conn.ip,
+        transport: conn.transport,
+        cid: conn.cid,
+        did: conn.did,
+        admin: conn.admin,
+        reason: ok ? undefined : reason,
+      });
+    };
+    if (ok) return write(`${who} login ok: cid ${conn.cid} did ${conn.did} level ${conn.level}`);
+    if (code.startsWith('throttled') || code === 'pending_cap') {
+      // A throttled flood would otherwise write a line per attempt: one a second per address, and a budget a
+      // second for all addresses together, so that many addresses cannot multiply them either.
+      if (!this.loginGuard.shouldLog(conn.ip)) return;
+      reason += ' (further throttled attempts from this address are counted, not logged, for 1 s)';
+      return this.throttledLogins.write(`${who} login refused: ${reason}`, write, this.clock.now());
+    }
+    write(`${who} login refused: ${reason}`);
+  }
+
+  warnOnce(topic: string, line: string): void {
+    if (this.warned.has(topic)) return;
+    this.warned.add(topic);
+    this.log(line);
   }
 
   tapSignal(conn: Connection, tag: string, msg: Uint8Array): void {

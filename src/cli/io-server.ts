@@ -58,6 +58,7 @@ export interface CliOptions extends ClusterFlags {
   authRedis?: boolean | string;
   duplicateLogin?: 'keep-old' | 'replace';
   authFailDelay?: number;
+  allowCleartextBearer?: boolean;
   membersOnly?: boolean;
   quota?: QuotaSwitch[];
   fileLogger?: boolean | string;
@@ -192,6 +193,10 @@ function buildProgram(io: CliIo): Command {
       '--duplicate-probe <ms>',
       describe('keep-old: how long the old session of a duplicate login has to answer a probe before it is closed as stale, in ms', '--duplicate-probe'),
       positiveInteger,
+    )
+    .option(
+      '--allow-cleartext-bearer',
+      'accept Authorization: Bearer over plain ws:// from other hosts (labs only: the key crosses the network in clear; refused by default)',
     )
     .option('--members-only', 'only logged-in connections may publish; an anonymous publish gets AUTH_CLEAR and is closed')
     .option('--quota <names>', `enforce quotas of the connection's level: ${QUOTA_SWITCHES.join(',')} (comma-separated)`, collectQuota)
@@ -383,6 +388,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   }
   if (opts.duplicateLogin !== undefined) input.duplicateLogin = opts.duplicateLogin;
   if (opts.authFailDelay !== undefined) input.authFailDelay = opts.authFailDelay;
+  if (opts.allowCleartextBearer) input.allowCleartextBearer = true;
   if (opts.membersOnly) input.membersOnly = true;
   if (opts.quota) input.useQuota = Object.fromEntries(opts.quota.map((name) => [name, true]));
   if (opts.fileLogger !== undefined) input.fileLogDir = typeof opts.fileLogger === 'string' ? opts.fileLogger : process.cwd();

@@ -5,11 +5,14 @@ import type { Connection } from '../connection/connection.js';
 import { encodeAuthClear } from '../protocol/messages.js';
 import { probeLiveness } from '../connection/liveness-probe.js';
 import type { ClusterBroker } from './broker-cluster.js';
+import type { Clock } from '../clock.js';
 
 export interface ClusterServer {
   readonly router: Router<Connection>;
   readonly connections: ReadonlySet<Connection>;
   readonly options: { readonly duplicateLogin: 'keep-old' | 'replace'; readonly host: string; readonly duplicateProbeTimeout: number };
+  /** The time source of the probe's deadline, as for a local duplicate login. */
+  readonly clock: Clock;
   readonly wsPort: number | undefined;
   readonly congPort: number | undefined;
   broadcastLocal(msg: Uint8Array): number;
@@ -29,7 +32,7 @@ export function clusterBrokerOf(server: ClusterServer): ClusterBroker {
       // The same probe as a local duplicate login (liveness-probe.ts): a silent session is the stale socket of a
       // device that reconnected elsewhere, and gives way.
       const deadline = server.options.duplicateProbeTimeout;
-      if (await probeLiveness(conn, deadline)) return true;
+      if (await probeLiveness(conn, deadline, server.clock)) return true;
       conn.close(`stale session: no answer to the probe of a duplicate login on another node within ${deadline} ms`, 'abort');
       return false;
     },

@@ -95,6 +95,11 @@ export function clientAddress(peerIp: string, forwardedFor: string | undefined, 
   return ip;
 }
 
+/** 127.0.0.0/8 (normalizeIp has turned `::1` and IPv4-mapped loopback into this form): traffic that never left the host. */
+export function isLoopbackAddress(ip: string): boolean {
+  return ip.startsWith('127.');
+}
+
 const PRIVATE_V4_PREFIXES = ['0.0.0.0', '127.0.0.1', '192.168.', '10.'];
 
 function isPrivateV4(ip: string): boolean {

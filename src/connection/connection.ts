@@ -576,15 +576,16 @@ export class Connection implements Session, LinkOwner {
    */
   close(reason: string, how: CloseHow = 'graceful', bytes?: Uint8Array): void {
     if (this.closed) return;
+    const graceful = how === 'graceful' || how === 'refused';
     if (!this.closeReason) {
       this.closeReason = reason;
       if (how === 'attack') this.host.attackLog(this, reason, bytes ?? new Uint8Array(0));
       if (how === 'graceful') this.report(`closing: ${reason}`);
-      else if (how !== 'shutdown') this.report(`dropped: ${reason}`);
-    } else if (how === 'graceful') {
+      else if (how !== 'shutdown' && how !== 'refused') this.report(`dropped: ${reason}`);
+    } else if (graceful) {
       return;
     }
-    if (how === 'graceful') this.link.close(reason);
+    if (graceful) this.link.close(reason);
     else this.link.destroy(reason);
   }
 

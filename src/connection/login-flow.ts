@@ -1,14 +1,17 @@
 // A connection's login (PROTOCOL.md §4.4, §4.8): the boho session, the hold-and-replay of messages that arrive
-// while a login is decided, the duplicate-login policy, and the boho 1.x dialect that the published iosignal 2.x
-// clients speak. Made on the first login message, so idle connections stay small. Every promise continuation here
-// (key-store look-ups, identity checks, the duplicate-login probe) goes through the containment path (contain.ts).
+// while a login is decided, the boho 1.x dialect that the published iosignal 2.x clients speak, and identities
+// without Boho (a client certificate, a bearer key). Every way in ends in the same duplicate-login rule (`settle`)
+// and the same refusal (after `authFailDelay`). Made on the first login message, so idle connections stay small.
+// Every promise continuation here (key-store look-ups, identity checks, cluster claims, the duplicate-login probe)
+// goes through the containment path (contain.ts).
 import { MSG, PAYLOAD, STATE } from '../protocol/codes.js';
 import { AUTH_FAIL_MSG, encodeAuthClear, encodeQuotaLevel, encodeSignal } from '../protocol/messages.js';
-import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
+import { BohoSession, parseAuthReq } from '../crypto/boho.js';
 import type { DeviceRecord } from '../auth/key-store.js';
 import { decideLogin } from './login.js';
-import type { LoginFailureReason } from './login-guard.js';
+import type { LoginFailureReason, LoginTicket } from './login-guard.js';
 import { decideIdentity, type IdentityVerdict, type PresentedIdentity } from './identity.js';
+import { isLoopbackAddress } from './address.js';
 import type { LoginPort, Session } from './session.js';
 import { HoldQueue } from './hold-queue.js';
 import { containAsync } from './contain.js';
@@ -20,6 +23,23 @@ import { probeLiveness } from './liveness-probe.js';
  */
 export const LEGACY = { NONCE_REQUEST: 0xb0, NONCE: 0xb1, PROOF: 0xb2, ACK: 0xb3, FAIL: 0xb4 } as const;
 const LEGACY_FAIL_MSG = Buffer.from([LEGACY.FAIL]);
+
+/**
+ * What a device without Boho is told when its login is refused (a WebSocket close reason on the plain endpoint):
+ * the same whatever the cause, so it cannot tell an unknown id from a wrong key. The log has the cause.
+ */
+export const LOGIN_REFUSED = 'login refused';
+
+/** A login whose proof checked out (a Boho key, a bearer key or a certificate), before the duplicate rule. */
+interface ProvenLogin {
+  record: DeviceRecord;
+  level: number;
+  did: string;
+  /** For the log: '' for Boho, else how the device was known ('bearer', 'certificate "dev1"'). */
+  via: string;
+  /** A Boho login: the key and client nonce its session is keyed with, and its dialect. Null without Boho. */
+  boho: { key: Buffer; clientNonce: Buffer; legacy: boolean } | null;
+}
 
 export class LoginFlow implements LoginPort {
   boho: BohoSession | null = null;
@@ -87,11 +107,11 @@ export class LoginFlow implements LoginPort {
   private start(msg: Uint8Array, legacy: boolean): void {
     const s = this.s;
     const req = parseAuthReq(msg);
-    if (!req) return this.refuse('truncated AUTH_REQ', legacy, 'malformed');
-    if (legacy && !this.legacyHello) return this.refuse('boho 1.x proof without a nonce', legacy, 'malformed');
+    if (!req) return this.refuseBoho('truncated AUTH_REQ', legacy, 'malformed');
+    if (legacy && !this.legacyHello) return this.refuseBoho('boho 1.x proof without a nonce', legacy, 'malformed');
     // Brute-force throttle (both dialects): no key check at all once the address or the id is over its limit.
     const ticket = s.host.loginGuard.begin(s.ip, req.id);
-    if (typeof ticket === 'string') return this.refuse(`login throttled (${ticket})`, legacy, ticket);
+    if (typeof ticket === 'string') return this.refuseBoho(`login throttled (${ticket})`, legacy, ticket);
     // Both hellos carry the same server nonce, so adopting one never disturbs a running session.
     this.boho ??= new BohoSession();
     this.boho.adoptServerTimeNonce(legacy ? this.legacyHello! : s.hello());
@@ -101,20 +121,9 @@ export class LoginFlow implements LoginPort {
     const decided = decideLogin(s.host.keyStore, this.boho, req);
     decided.then((verdict) => ticket.end(verdict.ok), () => ticket.end(false));
     containAsync(s, 'a login verdict', decided, (verdict) => {
-      if (!verdict.ok) return this.refuse(verdict.reason, legacy, verdict.code);
-      this.admit(req, verdict.record, verdict.key, verdict.level, legacy);
-    });
-  }
-
-  /** AUTH_FAIL after the configured delay; held messages follow it. */
-  private refuse(reason: string, legacy: boolean, code: LoginFailureReason): void {
-    const s = this.s;
-    s.host.authLog(s, false, reason, code);
-    this.holding = true;
-    s.later(s.host.options.authFailDelay, () => {
-      s.state = STATE.AUTH_FAIL;
-      s.sendPlain(legacy ? LEGACY_FAIL_MSG : AUTH_FAIL_MSG);
-      this.release();
+      if (!verdict.ok) return this.refuseBoho(verdict.reason, legacy, verdict.code);
+      const { record, key, level } = verdict;
+      this.settle({ record, level, did: req.id, via: '', boho: { key, clientNonce: req.clientNonce, legacy } });
     });
   }
 
@@ -122,80 +131,69 @@ export class LoginFlow implements LoginPort {
   presentIdentity(identity: PresentedIdentity): void {
     const s = this.s;
     const { host } = s;
-    // A bearer key is a key check like AUTH_REQ, so the same brute-force throttle applies.
-    const ticket = identity.kind === 'bearer' ? host.loginGuard.begin(s.ip, identity.id) : null;
-    if (typeof ticket === 'string') {
-      host.authLog(s, false, `bearer login throttled (${ticket})`, ticket);
-      return s.close(`login refused: throttled (${ticket})`);
-    }
     this.holding = true;
+    let ticket: LoginTicket | null = null;
+    if (identity.kind === 'bearer') {
+      // A bearer key is a key check like AUTH_REQ, so the same brute-force throttle applies.
+      const begun = host.loginGuard.begin(s.ip, identity.id);
+      if (typeof begun === 'string') return this.refuseIdentity(`bearer login throttled (${begun})`, begun);
+      const cleartext = this.cleartextBearer(identity.id);
+      if (cleartext) {
+        // A failure for the throttle too, so a flood of them is throttled (and logged within its budget).
+        begun.end(false);
+        return this.refuseIdentity(cleartext, 'cleartext');
+      }
+      ticket = begun;
+    }
     const decided = decideIdentity(host.keyStore, identity);
     decided.then((verdict) => ticket?.end(verdict.ok), () => ticket?.end(false));
     containAsync(s, 'an identity verdict', decided, (verdict) => this.identified(identity, verdict));
   }
 
-  /** The key store answered for a certificate or bearer identity. */
-  private identified(identity: PresentedIdentity, verdict: IdentityVerdict, claimed = false): void {
+  /**
+   * Why a bearer key may not log in here: it crossed a network in clear (neither TLS, nor X-Forwarded-Proto https
+   * from a trusted proxy, nor a client on this host). Null when it may; `allowCleartextBearer` lets it, with a
+   * warning the first time.
+   */
+  private cleartextBearer(id: string): string | null {
     const s = this.s;
-    const { host } = s;
-    if (!verdict.ok) {
-      host.authLog(s, false, verdict.reason, verdict.code);
-      // A wrong bearer token is refused; a certificate that names no device stays anonymous.
-      if (identity.kind === 'bearer') return s.close(`login refused: ${verdict.reason}`);
-      return this.release();
+    if (s.tls || isLoopbackAddress(s.ip)) return null;
+    const warning = `bearer key for id "${id}" sent over cleartext ws:// from ${s.ip}`;
+    if (!s.host.options.allowCleartextBearer) return `${warning}: refused, use wss:// (or --allow-cleartext-bearer in a lab)`;
+    s.host.warnOnce('cleartext-bearer', `warning: ${warning}, accepted under --allow-cleartext-bearer: anyone on the path can read the key (later ones are not logged)`);
+    return null;
+  }
+
+  /** The key store answered for a certificate or bearer identity. */
+  private identified(identity: PresentedIdentity, verdict: IdentityVerdict): void {
+    if (verdict.ok) {
+      const { record, level, via } = verdict;
+      return this.settle({ record, level, did: record.id, via, boho: null });
     }
-    const { record, level } = verdict;
-    const existing = host.router.cids.get(record.cid);
-    if (!existing && !claimed && host.claimCid) {
-      // Cluster: no local holder, so the CID is claimed cluster-wide first (the holder's node applies the policy).
-      containAsync(s, 'a cluster CID claim', host.claimCid(record.cid), (claim) => {
-        if (claim.ok) return this.identified(identity, verdict, true);
-        host.authLog(s, false, `${verdict.via}: ${claim.reason}`, 'duplicate');
-        s.close(claim.reason);
-      });
-      return;
-    }
-    if (existing && existing !== s) {
-      if (host.options.duplicateLogin === 'keep-old') {
-        host.authLog(s, false, `${verdict.via}: duplicate login for cid "${record.cid}" (keep old)`, 'duplicate');
-        return s.close(`duplicate login for cid "${record.cid}"`);
-      }
-    }
-    s.authorized = true;
-    s.did = record.id;
-    s.uid = record.uid ?? '';
-    host.router.setCid(s, record.cid);
-    if (existing && existing !== s) {
-      // The CID moved first, so the old connection's close publishes no offline notice.
-      existing.sendPlain(encodeAuthClear('duplicate login.'));
-      existing.close(`duplicate login: replaced by #${s.ssid}`);
-    }
-    s.nick = s.cid;
-    s.setLevel(level);
-    s.sendPlain(encodeQuotaLevel(level));
-    host.authLog(s, true, verdict.via);
-    host.sessionAdmitted(s, record, level);
-    if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
+    // A wrong bearer key is refused; a certificate that names no usable device stays anonymous.
+    if (identity.kind === 'bearer') return this.refuseIdentity(verdict.reason, verdict.code);
+    this.s.host.authLog(this.s, false, verdict.reason, verdict.code);
     this.release();
   }
 
   /**
-   * Every check passed except the duplicate one, which needs the CID index as it is now. Under keep-old the old
-   * session is probed first (liveness-probe.ts): a silent one is the stale socket of a device that reconnected
-   * after a network drop, and is closed; a live one keeps the CID. `stale` is set on the second pass, after the
-   * probe: the silent session just torn down (its socket may take a moment to report closed).
+   * The one duplicate-login rule of every way in (Boho 5.x and 1.x, bearer, certificate; any transport): every
+   * check has passed except the duplicate one, which needs the CID index as it is now. In a cluster a CID no local
+   * session holds is claimed cluster-wide first (the holder's node applies the same rule). Under keep-old the old
+   * session is probed (liveness-probe.ts): a silent one is the stale socket of a device that reconnected after a
+   * network drop, and is closed; a live one keeps the CID. Under replace the old one gets AUTH_CLEAR and is closed.
+   * `stale` is set on the second pass, after the probe: the silent session just torn down (its socket may take a
+   * moment to report closed).
    */
-  private admit(req: AuthRequest, record: DeviceRecord, key: Buffer, level: number, legacy: boolean, claimed = false, stale: Session | null = null): void {
+  private settle(login: ProvenLogin, claimed = false, stale: Session | null = null): void {
     const s = this.s;
     const { host } = s;
-    const existing = host.router.cids.get(record.cid);
+    const { cid } = login.record;
+    const existing = host.router.cids.get(cid);
     if (!existing && !claimed && host.claimCid) {
-      // Cluster: no local holder, so the CID is claimed cluster-wide first (the holder's node applies the policy).
-      containAsync(s, 'a cluster CID claim', host.claimCid(record.cid), (claim) => {
-        if (claim.ok) return this.admit(req, record, key, level, legacy, true);
-        if (s.transport !== 'cong') return this.refuse(claim.reason, legacy, 'duplicate');
-        host.authLog(s, false, claim.reason, 'duplicate');
-        s.close(claim.reason);
+      containAsync(s, 'a cluster CID claim', host.claimCid(cid), (claim) => {
+        if (claim.ok) return this.settle(login, true);
+        this.refuseDuplicate(login, claim.reason);
       });
       return;
     }
@@ -206,52 +204,85 @@ export class LoginFlow implements LoginPort {
     }
     const rival = existing && existing !== stale && !existing.closed ? existing : null;
     if (rival && host.options.duplicateLogin === 'keep-old') {
-      if (stale) return this.refuseDuplicate(record.cid, legacy);
+      const live = `duplicate login for cid "${cid}" (keep old: the old session answered the probe)`;
+      if (stale) return this.refuseDuplicate(login, live);
       const deadline = host.options.duplicateProbeTimeout;
-      containAsync(s, 'the duplicate-login probe', probeLiveness(rival, deadline, s.host.clock), (alive) => {
-        if (alive) return this.refuseDuplicate(record.cid, legacy);
+      containAsync(s, 'the duplicate-login probe', probeLiveness(rival, deadline, host.clock), (alive) => {
+        if (alive) return this.refuseDuplicate(login, live);
         if (!rival.closed) rival.close(`stale session: no answer within ${deadline} ms to the probe of a duplicate login from #${s.ssid}`, 'abort');
         // The index may have changed meanwhile (another login): decide again, without a second probe.
-        this.admit(req, record, key, level, legacy, claimed, rival);
+        this.settle(login, claimed, rival);
       });
       return;
     }
-    this.boho!.accept(key, req.clientNonce);
+    this.commit(login, rival);
+  }
+
+  /** The login is admitted; a rival (under replace) is told and closed. */
+  private commit(login: ProvenLogin, rival: Session | null): void {
+    const s = this.s;
+    const { host } = s;
+    const { record, level, boho } = login;
+    if (boho) this.boho!.accept(boho.key, boho.clientNonce);
     s.authorized = true;
-    s.did = req.id;
+    s.did = login.did;
     s.uid = record.uid ?? '';
     host.router.setCid(s, record.cid);
     if (rival) {
       // Q21 fix (replace): the old session is told and closed; the new one is kept. The CID moved first, so the
       // old connection's close publishes no offline notice for a device that is online. A ping first, like the
       // reference.
-      rival.link.probe();
+      rival.probe();
       rival.sendPlain(encodeAuthClear('duplicate login.'));
       rival.close(`duplicate login: replaced by #${s.ssid}`);
     }
     s.nick = s.cid;
     s.setLevel(level);
     s.sendPlain(encodeQuotaLevel(level));
-    const ack = this.boho!.authRes();
-    if (legacy) ack[0] = LEGACY.ACK;
-    s.sendPlain(ack);
-    s.state = STATE.AUTH_RES;
-    host.authLog(s, true, '');
+    if (boho) {
+      const ack = this.boho!.authRes();
+      if (boho.legacy) ack[0] = LEGACY.ACK;
+      s.sendPlain(ack);
+      s.state = STATE.AUTH_RES;
+    }
+    host.authLog(s, true, login.via);
     host.sessionAdmitted(s, record, level);
-    s.deliveryChanged(); // encrypted sessions leave the shared native path
+    if (boho) s.deliveryChanged(); // encrypted sessions leave the shared native path
     if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
     this.release();
   }
 
-  /** keep-old with a live old session: the newcomer is refused. */
-  private refuseDuplicate(cid: string, legacy: boolean): void {
+  /** keep-old with a live old session, or a cluster claim refused: the newcomer is refused. */
+  private refuseDuplicate(login: ProvenLogin, reason: string): void {
     const s = this.s;
-    const reason = `duplicate login for cid "${cid}" (keep old: the old session answered the probe)`;
+    if (!login.boho) return this.refuseIdentity(`${login.via}: ${reason}`, 'duplicate');
     if (s.transport === 'cong') {
       // Devices would sit in AUTH_FAIL; closing makes them retry (and probe the old session again).
       s.host.authLog(s, false, reason, 'duplicate');
-      return s.close(`duplicate login for cid "${cid}"`);
+      return s.close(`duplicate login for cid "${login.record.cid}"`, 'refused');
     }
-    this.refuse(reason, legacy, 'duplicate');
+    this.refuseBoho(reason, login.boho.legacy, 'duplicate');
+  }
+
+  /** Every refused login: logged (throttled floods within their budget), answered after `authFailDelay`. */
+  private refuse(reason: string, code: LoginFailureReason, answer: () => void): void {
+    const s = this.s;
+    s.host.authLog(s, false, reason, code);
+    this.holding = true;
+    s.later(s.host.options.authFailDelay, answer);
+  }
+
+  /** A Boho login: AUTH_FAIL (B4 in the 1.x dialect); held messages follow it. */
+  private refuseBoho(reason: string, legacy: boolean, code: LoginFailureReason): void {
+    this.refuse(reason, code, () => {
+      this.s.state = STATE.AUTH_FAIL;
+      this.s.sendPlain(legacy ? LEGACY_FAIL_MSG : AUTH_FAIL_MSG);
+      this.release();
+    });
+  }
+
+  /** A bearer or certificate login: the connection is closed, telling the device only LOGIN_REFUSED. */
+  private refuseIdentity(reason: string, code: LoginFailureReason): void {
+    this.refuse(reason, code, () => this.s.close(LOGIN_REFUSED, 'refused'));
   }
 }

@@ -40,6 +40,7 @@ export const LOGIN_FAILURE_REASONS = [
   'throttled_address',
   'throttled_device',
   'pending_cap',
+  'cleartext',
 ] as const;
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 

@@ -52,6 +52,8 @@ export interface ConnectionHost<S extends Session = Session> {
   tapSignal(session: S, tag: string, msg: Uint8Array): void;
   /** One login outcome for the auth log (never the key); `code` classifies a failure for the metrics. */
   authLog(session: S, ok: boolean, reason: string, code?: LoginFailureReason): void;
+  /** Writes `line` the first time a warning about `topic` comes up, never again in this process. */
+  warnOnce(topic: string, line: string): void;
   /** A login was admitted with this record (revocation compares the key store against it later). */
   sessionAdmitted(session: S, record: DeviceRecord, level: number): void;
   /** Garbage received before the connection had a CID. */

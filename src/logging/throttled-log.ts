@@ -1,24 +1,31 @@
-// A log line that a flood cannot multiply: the first occurrence is written at once, later ones within the
-// period are only counted and summarised when the next one comes after it.
+// A log line that a flood cannot multiply: at most `perPeriod` lines are written per period (one by default),
+// later ones within it are only counted, and the count is carried by the next line written.
 
 export class ThrottledLog {
-  private last = -Infinity;
+  /** When the current period began (its first line was written). */
+  private since = -Infinity;
+  private written = 0;
   private suppressed = 0;
 
   constructor(
     private readonly log: (line: string) => void,
     private readonly periodMs = 1000,
+    private readonly perPeriod = 1,
   ) {}
 
-  /** Writes `line` (to `sink`, else the log given at construction) unless one was written within the period. */
+  /** Writes `line` (to `sink`, else the log given at construction) unless the period's lines are spent. */
   write(line: string, sink: (line: string) => void = this.log, now = Date.now()): void {
-    if (now - this.last < this.periodMs) {
+    if (now - this.since >= this.periodMs) {
+      this.since = now;
+      this.written = 0;
+    }
+    if (this.written >= this.perPeriod) {
       this.suppressed++;
       return;
     }
+    this.written++;
     const more = this.suppressed > 0 ? ` (${this.suppressed} similar lines suppressed)` : '';
     this.suppressed = 0;
-    this.last = now;
     sink(line + more);
   }
 }

@@ -10,7 +10,7 @@ import type { AcceptLink, AdmitPeer, Link, LinkOwner } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
-import { certificateNames } from '../connection/identity.js';
+import { certificateDeviceId } from '../connection/identity.js';
 import { runContained } from '../connection/contain.js';
 
 /** Frames this large on average are written one by one (under cork) instead of being copied together. */
@@ -190,12 +190,12 @@ export function listenCong(
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
     const link = new CongLink(socket, limits, flushQueue);
-    // Under mutual TLS the certificate was verified against the CA; its names may identify a stored device.
-    const certNames = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateNames(socket.getPeerCertificate()) : [];
+    // Under mutual TLS the certificate was verified against the CA; the id it names may be a stored device.
+    const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
     const conn = accept(link, {
       peerIp: peerAddress,
       tls: secure !== null,
-      ...(certNames.length > 0 ? { identity: { kind: 'certificate', names: certNames } } : {}),
+      ...(certId !== null ? { identity: { kind: 'certificate', id: certId } } : {}),
     });
     link.conn = conn;
     const decoder = new CongDecoder(

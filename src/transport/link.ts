@@ -20,9 +20,10 @@ export interface PeerInfo {
 
 /**
  * How a connection ends: 'graceful' (close frame / FIN after pending writes), 'abort' (at once, logged as
- * dropped), 'attack' (at once, logged to the attack log too), 'shutdown' (at once, server closing, not logged).
+ * dropped), 'attack' (at once, logged to the attack log too), 'shutdown' (at once, server closing, not logged),
+ * 'refused' (graceful, not logged again: a refused login whose reason the auth log has, throttled there).
  */
-export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown';
+export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown' | 'refused';
 
 /** What a link reports to (the connection): whole messages in, pressure, and its end — exactly once. */
 export interface LinkOwner extends Contained {

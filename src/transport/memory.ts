@@ -6,6 +6,7 @@ import type { Outbound } from '../delivery/outbound.js';
 import type { BacklogLimits } from '../options.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { Link, LinkOwner, TransportKind } from './link.js';
+import type { PresentedIdentity } from '../connection/identity.js';
 
 export interface MemoryLinkOptions {
   /** Which transport the connection believes it is on (text frames, keep-old login on cong…). Default 'ws'. */
@@ -17,6 +18,8 @@ export interface MemoryLinkOptions {
   /** X-Forwarded-For / X-Forwarded-Proto, as a proxy in front of a WebSocket would send them. */
   forwardedFor?: string;
   forwardedProto?: string;
+  /** A certificate or bearer identity, as a TLS handshake or an upgrade header would present it. */
+  identity?: PresentedIdentity;
 }
 
 /** Messages for a paused endpoint pile up past `soft` (behind) up to `hard` bytes; then the link has no room. */

@@ -1,13 +1,14 @@
 // Mutual TLS in front of the WebSocket listener. uWS.js 20.30 verifies a client certificate when one is
 // sent but cannot require one, so with a CA configured node:tls terminates TLS (refusing peers without
 // a certificate signed by that CA) and forwards the clear stream to an internal loopback uWS listener.
-// The peer's address and its certificate's names travel in one header, authenticated by a per-process secret.
+// The peer's address and the device id its certificate names travel in one header, authenticated by a
+// per-process secret.
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Counters } from '../metrics/counters.js';
 import { listenNet } from './listen-host.js';
-import { certificateNames } from '../connection/identity.js';
+import { certificateDeviceId } from '../connection/identity.js';
 
 export const PEER_HEADER = 'x-iosig-tls-peer';
 const HEAD_LIMIT = 16 * 1024;
@@ -23,22 +24,22 @@ export const frontSecret = randomBytes(18).toString('base64url');
 
 export interface FrontedPeer {
   ip: string;
-  /** Names of the verified client certificate (CN, then SANs). */
-  certNames: string[];
+  /** The device id the verified client certificate names (identity.ts), or null. */
+  certId: string | null;
 }
 
-/** `secret peerIp [names]` → the peer when the secret matches, else null. */
+/** `secret peerIp [id]` → the peer when the secret matches, else null. */
 export function peerFromFront(header: string): FrontedPeer | null {
-  const [secret, ip, names] = header.split(' ');
+  const [secret, ip, id] = header.split(' ');
   if (secret !== frontSecret || ip === undefined) return null;
-  return { ip, certNames: names ? names.split(',').map((name) => decodeURIComponent(name)) : [] };
+  return { ip, certId: id ? decodeURIComponent(id) : null };
 }
 
 /** Inserts the peer header after the request line of the first HTTP request head. */
-function withPeerHeader(head: Buffer, peerIp: string, certNames: string[]): Buffer {
+function withPeerHeader(head: Buffer, peerIp: string, certId: string | null): Buffer {
   const lineEnd = head.indexOf('\r\n');
-  const names = certNames.map((name) => encodeURIComponent(name)).join(',');
-  const header = Buffer.from(`\r\n${PEER_HEADER}: ${frontSecret} ${peerIp}${names ? ` ${names}` : ''}`);
+  const id = certId === null ? '' : ` ${encodeURIComponent(certId)}`;
+  const header = Buffer.from(`\r\n${PEER_HEADER}: ${frontSecret} ${peerIp}${id}`);
   return Buffer.concat([head.subarray(0, lineEnd), header, head.subarray(lineEnd)]);
 }
 
@@ -55,7 +56,7 @@ export function startTlsFront(
     sockets.add(clear);
     clear.setNoDelay(true);
     const peerIp = clear.remoteAddress ?? '';
-    const certNames = certificateNames(clear.getPeerCertificate());
+    const certId = certificateDeviceId(clear.getPeerCertificate());
     const upstream = net.connect(innerPort, '127.0.0.1');
     upstream.setNoDelay(true);
     sockets.add(upstream);
@@ -68,7 +69,7 @@ export function startTlsFront(
         return;
       }
       clear.off('data', onHead);
-      upstream.write(withPeerHeader(head, peerIp, certNames));
+      upstream.write(withPeerHeader(head, peerIp, certId));
       head = null;
       clear.pipe(upstream);
     };

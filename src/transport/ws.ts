@@ -163,7 +163,7 @@ export async function listenWs(
         plain = { channels: parsed.channels, format: parsed.format };
       }
       let peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
-      let certNames: string[] = [];
+      let certId: string | null = null;
       if (fronted) {
         const fromFront = peerFromFront(req.getHeader(PEER_HEADER));
         if (fromFront === null) {
@@ -171,7 +171,7 @@ export async function listenWs(
           return;
         }
         peerIp = fromFront.ip;
-        certNames = fromFront.certNames;
+        certId = fromFront.certId;
       }
       const bearer = bearerFromHeader(headerValue(req, 'authorization'));
       const peer: PeerInfo = {
@@ -182,7 +182,7 @@ export async function listenWs(
       };
       // A bearer token is the device's explicit choice, so it wins over a certificate.
       if (bearer) peer.identity = { kind: 'bearer', ...bearer };
-      else if (certNames.length > 0) peer.identity = { kind: 'certificate', names: certNames };
+      else if (certId !== null) peer.identity = { kind: 'certificate', id: certId };
       if (!admit(peer)) {
         // Over a connection cap: answered and closed before any WebSocket state exists.
         res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '10').end('iosig: too many connections\n', true));

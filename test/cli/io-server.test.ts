@@ -15,7 +15,7 @@ import { createServer } from '../../src/index.js';
 import { bannerLines, box } from '../../src/cli/banner.js';
 import { watchChild } from '../helpers/child-output.js';
 import { HELP_DEFAULTS, formatBytes, type DefaultedFlag } from '../../src/cli/server-defaults.js';
-import { SERVER_DEFAULTS } from '../../src/options.js';
+import { SERVER_DEFAULTS, resolveOptions } from '../../src/options.js';
 
 // dist/test/cli/io-server.test.js -> repository root
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -244,6 +244,14 @@ describe('io-server command line', () => {
     assert.match(cli.out(), /ports: websocket off, congsocket \d+/);
     cli.child.kill('SIGTERM');
     assert.equal((await cli.exited(5_000)).code, 0);
+  });
+
+  it('--allow-cleartext-bearer lets bearer keys over plain ws:// in (off by default)', async () => {
+    const on = await plan(['-l', '0', '--allow-cleartext-bearer']);
+    assert.ok(on.result.kind === 'serve' && on.result.input.allowCleartextBearer === true);
+    const off = await plan(['-l', '0']);
+    assert.ok(off.result.kind === 'serve' && off.result.input.allowCleartextBearer === undefined);
+    assert.equal(resolveOptions({ port: 0 }).allowCleartextBearer, false);
   });
 
   it('rejects bad option values with exit code 2', async () => {

@@ -79,6 +79,23 @@ describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () =>
     await waitFor(() => !a.router.cids.has('DEV'), 2000, 'A let go of DEV');
   });
 
+  it('the same rule holds for a bearer login across nodes: a silent old session gives way, a live one wins', async () => {
+    const stale = await loggedIn(pool, a, 'cong', 'dev', 'key-d');
+    assert.equal(stale.cid, 'DEV');
+    const bearer = { headers: { Authorization: 'Bearer dev.key-d' } };
+    const fresh = await pool.open('ws', portOf(b, 'ws'), { ...bearer, autoPong: true });
+    assert.equal((await fresh.nextOfType(MSG.QUOTA_LEVEL, 6000)).msg[1], 3, 'the bearer device is admitted on B');
+    await stale.raw!.waitClosed(3000);
+    await waitFor(() => b.router.cids.has('DEV') && !a.router.cids.has('DEV'), 3000, 'DEV moved to B');
+    // Now the bearer session on B is live: a second bearer login on A is refused, B keeps the CID.
+    const second = await pool.open('ws', portOf(a, 'ws'), bearer);
+    await second.waitClosed(6000);
+    assert.equal(fresh.closed, false);
+    assert.ok(b.router.cids.has('DEV'));
+    await fresh.close();
+    await waitFor(() => !b.router.cids.has('DEV'), 3000, 'DEV released on B');
+  });
+
   it('unmodified iosignal 2.2.1 clients on two nodes talk as if on one', async () => {
     const lib = await loadIosignal221();
     const quietLog = console.log;
