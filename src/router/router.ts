@@ -15,7 +15,7 @@ import { ThrottledLog } from '../logging/throttled-log.js';
 import { randomBase64url } from '../crypto/random-pool.js';
 
 /** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
-const TEARDOWN_SLICE = 2000;
+const TEARDOWN_SLICE = 1000;
 
 export type PublishResult =
   | { ok: true; delivered: number }
