@@ -31,50 +31,37 @@ function isIpcMessage(value: unknown): value is IpcMessage {
 
 const ignoreError = (): void => undefined;
 
-/** A worker's end: the pipe to its primary (process.send). */
-export function primaryEndpoint(proc: NodeJS.Process = process): IpcEndpoint {
+/** An end over a node IPC channel: sends only while it is connected, and never throws at the caller. */
+function channelEnd(emitter: NodeJS.EventEmitter, connected: () => boolean, send: (message: IpcMessage) => void, closeEvent: string): IpcEndpoint {
   return {
     send(message) {
-      if (!proc.send || !proc.connected) return false;
+      if (!connected()) return false;
       try {
-        proc.send(message, undefined, undefined, ignoreError);
+        send(message);
         return true;
       } catch {
         return false;
       }
     },
     onMessage(listener) {
-      proc.on('message', (value: unknown) => {
+      emitter.on('message', (value: unknown) => {
         if (isIpcMessage(value)) listener(value);
       });
     },
     onClose(listener) {
-      proc.once('disconnect', listener);
+      emitter.once(closeEvent, listener);
     },
   };
 }
 
-/** The primary's end of the pipe to one worker. */
+/** A worker's end: the pipe to its primary (process.send). */
+export function primaryEndpoint(proc: NodeJS.Process = process): IpcEndpoint {
+  return channelEnd(proc, () => proc.send !== undefined && proc.connected, (m) => proc.send!(m, undefined, undefined, ignoreError), 'disconnect');
+}
+
+/** The primary's end of the pipe to one worker; closed when the worker exits (its connections are gone then). */
 export function workerEndpoint(worker: Worker): IpcEndpoint {
-  return {
-    send(message) {
-      if (!worker.isConnected()) return false;
-      try {
-        worker.send(message, undefined, ignoreError);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    onMessage(listener) {
-      worker.on('message', (value: unknown) => {
-        if (isIpcMessage(value)) listener(value);
-      });
-    },
-    onClose(listener) {
-      worker.once('exit', listener);
-    },
-  };
+  return channelEnd(worker, () => worker.isConnected(), (m) => worker.send(m, undefined, ignoreError), 'exit');
 }
 
 /** Two ends joined in memory (tests): delivered on a later turn, like the real pipe; close() is a process dying. */

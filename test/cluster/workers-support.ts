@@ -3,7 +3,9 @@
 // (the primary serves no HTTP), and whether a connection gets in. Nothing here depends on what the primary logs,
 // so the same tests run against any build.
 import { readFileSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { NodeProcess } from './node-process.js';
+import { RedisServerProcess } from '../auth/redis-server.js';
 import { request } from '../http/support.js';
 import { CHILD_PROCESS_DEADLINE_MS, sleep } from '../helpers/wait.js';
 
@@ -133,4 +135,26 @@ export function metricValue(body: string, name: string, labels: Record<string, s
     if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) total += Number(m[3]);
   }
   return total;
+}
+
+/** A private redis-server and a WorkerHost for the describe block this is called in (its before/after hooks). */
+export function workerHostFixture(nodeId: string, args: string[]): { readonly host: WorkerHost; readonly redis: RedisServerProcess } {
+  let redis: RedisServerProcess | undefined;
+  let host: WorkerHost | undefined;
+  before(async () => {
+    redis = await RedisServerProcess.start();
+    host = await WorkerHost.start(redis.url, nodeId, args);
+  });
+  after(async () => {
+    await host?.stop();
+    await redis?.stop();
+  });
+  return {
+    get host() {
+      return host!;
+    },
+    get redis() {
+      return redis!;
+    },
+  };
 }

@@ -5,12 +5,12 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { redisSkipReason } from '../auth/redis-server.js';
 import { ClientPool, type RawClient, type RawClientOptions, type Transport } from '../helpers/raw-client.js';
 import { Peer } from '../security/support.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { DEFAULT_LOGIN_LIMITS } from '../../src/connection/login-guard.js';
-import { WorkerHost, metricValue } from './workers-support.js';
+import { type WorkerHost, metricValue, workerHostFixture } from './workers-support.js';
 import { countGetIn, getsIn } from '../helpers/gets-in.js';
 import { CHILD_PROCESS_DEADLINE_MS, sleep, waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -23,27 +23,17 @@ async function closeAll(clients: RawClient[]): Promise<void> {
 }
 
 describe('io-server --workers 2: one budget per address for the whole host', { skip: redisSkipReason() }, () => {
-  let redis: RedisServerProcess;
+  const fixture = workerHostFixture('caps', ['--max-connections-per-address', String(PER_ADDRESS), '--max-connections', String(GLOBAL)]);
   let host: WorkerHost;
   /** Connections from 127.0.0.2 (WebSocket), 127.0.0.3 (CongSocket) and others, refused ones included. */
   const fromTwo: RawClient[] = [];
   const fromThree: RawClient[] = [];
   const open: RawClient[] = [];
 
-  before(async () => {
-    redis = await RedisServerProcess.start();
-    host = await WorkerHost.start(redis.url, 'caps', [
-      '--max-connections-per-address',
-      String(PER_ADDRESS),
-      '--max-connections',
-      String(GLOBAL),
-    ]);
+  before(() => {
+    host = fixture.host;
   });
-  after(async () => {
-    await Promise.all([closeAll(open), closeAll(fromTwo), closeAll(fromThree)]);
-    await host?.stop();
-    await redis?.stop();
-  });
+  after(() => Promise.all([closeAll(open), closeAll(fromTwo), closeAll(fromThree)]));
 
   it('lets exactly 50 of 150 connections from one address in, on each transport', async () => {
     const ws = await countGetIn('ws', host.wsPort, '127.0.0.2', 150, fromTwo);
@@ -92,19 +82,14 @@ describe('io-server --workers 2: one budget per address for the whole host', { s
 });
 
 describe('io-server --workers 2: one login throttle for the whole host', { skip: redisSkipReason() }, () => {
-  let redis: RedisServerProcess;
+  const fixture = workerHostFixture('logins', ['-e', DEVICES, '--auth-fail-delay', '20']);
   let host: WorkerHost;
   const pool = new ClientPool();
 
-  before(async () => {
-    redis = await RedisServerProcess.start();
-    host = await WorkerHost.start(redis.url, 'logins', ['-e', DEVICES, '--auth-fail-delay', '20']);
+  before(() => {
+    host = fixture.host;
   });
   afterEach(() => pool.closeAll());
-  after(async () => {
-    await host?.stop();
-    await redis?.stop();
-  });
 
   /** Key checks and throttled refusals so far, summed over both workers. */
   async function outcomes(throttled: 'throttled_address' | 'throttled_device'): Promise<{ checked: number; throttled: number }> {
@@ -186,19 +171,14 @@ describe('io-server --workers 2: one login throttle for the whole host', { skip:
 });
 
 describe('io-server --workers 2: a crash loop backs off and the host keeps serving', { skip: redisSkipReason() }, () => {
-  let redis: RedisServerProcess;
+  const fixture = workerHostFixture('loop', ['--worker-restart-max', '1000']);
   let host: WorkerHost;
   const pool = new ClientPool();
 
-  before(async () => {
-    redis = await RedisServerProcess.start();
-    host = await WorkerHost.start(redis.url, 'loop', ['--worker-restart-max', '1000']);
+  before(() => {
+    host = fixture.host;
   });
   afterEach(() => pool.closeAll());
-  after(async () => {
-    await host?.stop();
-    await redis?.stop();
-  });
 
   /** The workers' /metrics once every one shows `ok` (the primary tells them its figures over IPC). */
   async function figuresOnEveryWorker(ok: (body: string) => boolean): Promise<string[]> {
@@ -275,7 +255,7 @@ describe('io-server --workers 2: a crash loop backs off and the host keeps servi
     const port = (blocker.address() as net.AddressInfo).port;
     try {
       const bin = new URL('../../../bin/io-server.js', import.meta.url).pathname;
-      const child = spawn(process.execPath, [bin, '-l', String(port), '--host', '127.0.0.1', '--cluster', redis.url, '--workers', '2'], {
+      const child = spawn(process.execPath, [bin, '-l', String(port), '--host', '127.0.0.1', '--cluster', fixture.redis.url, '--workers', '2'], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';

@@ -14,8 +14,10 @@ export async function getsIn(kind: Transport, port: number, localAddress: string
   try {
     const hello = await client.next(5000);
     return hello.length === 13;
-  } catch {
-    return false; // CongSocket: closed without a greeting
+  } catch (err) {
+    // CongSocket: closed without a greeting. A socket that stays open and silent is neither admitted nor refused.
+    if (!client.closed) throw err;
+    return false;
   }
 }
 
