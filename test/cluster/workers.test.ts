@@ -171,7 +171,7 @@ describe('io-server --workers 2: one login throttle for the whole host', { skip:
 });
 
 describe('io-server --workers 2: a crash loop backs off and the host keeps serving', { skip: redisSkipReason() }, () => {
-  const fixture = workerHostFixture('loop', ['--worker-restart-max', '1000']);
+  const fixture = workerHostFixture('loop', ['--worker-restart-max', '250']);
   let host: WorkerHost;
   const pool = new ClientPool();
 
