@@ -7,6 +7,7 @@ import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from './connection/admission.js';
 import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';
+import type { WorkerPrimary } from './workers/primary-link.js';
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -131,6 +132,11 @@ export interface ServerOptions {
   sealAsyncFrom: number;
   /** Cluster membership over Redis (`--cluster`); null = a single node. */
   cluster: ClusterOptions | null;
+  /**
+   * Internal, set by `io-server --workers` in each worker: the link to the primary, which keeps the host-wide
+   * connection caps and login throttle and the supervisor's figures (src/workers/). Null: one process.
+   */
+  primary: WorkerPrimary | null;
   /**
    * Internal, for tests: the time source of the keepalive sweep, the AUTH_FAIL delay, the quota and login-throttle
    * buckets (src/clock.ts). Default: the system clock. Not a command-line option; limits such as the ≥ 1000 ms
@@ -284,5 +290,6 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
     cluster: input.cluster ? resolveClusterOptions(input.cluster) : null,
     clock: input.clock ?? systemClock,
+    primary: input.primary ?? null,
   };
 }

@@ -7,9 +7,9 @@ import { Router } from './router/router.js';
 import { Connection } from './connection/connection.js';
 import type { ConnectionHost } from './connection/session.js';
 import { ProxyTrust, clientAddress } from './connection/address.js';
-import { Admission } from './connection/admission.js';
-import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
-import type { Link, PeerInfo } from './transport/link.js';
+import { Admission, type HostRefusal } from './connection/admission.js';
+import { LoginGuard, type LoginFailureReason, type LoginThrottle } from './connection/login-guard.js';
+import type { Doorkeeper, Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
 import { Outbound } from './delivery/outbound.js';
 import type { TrafficCounters } from './metrics/traffic-history.js';
@@ -32,6 +32,7 @@ import { firstOf, pageByKey, pageBySsid, type Page } from './http/paging.js';
 import { BrokerCluster } from './cluster/broker-cluster.js';
 import { clusterBrokerOf } from './cluster/server-broker.js';
 import type { ClusterSample } from './metrics/cluster-sample.js';
+import type { WorkersSample } from './workers/workers-sample.js';
 import type { Service, ServiceHost } from './services/service.js';
 import type { ChannelInfo, ConnectionInfo, SignalInfo } from './info.js';
 import type { Clock, Timer } from './clock.js';
@@ -59,7 +60,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   readonly counters = new Counters();
   readonly router: Router<Connection>;
   readonly proxyTrust: ProxyTrust;
-  readonly loginGuard: LoginGuard;
+  /** The brute-force throttle: this process's own, or under --workers the primary's for the whole host. */
+  readonly loginGuard: LoginThrottle;
   /** options.clock: the system clock unless a test passed its own. */
   readonly clock: Clock;
   private readonly admission: Admission;
@@ -104,7 +106,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     for (const service of input.services ?? []) this.services.attach(service);
     this.router = new Router(this.options, this.counters);
     this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
-    this.loginGuard = new LoginGuard(this.options.loginLimits, this.clock);
+    this.loginGuard = this.options.primary ?? new LoginGuard(this.options.loginLimits, this.clock);
     this.throttledLogins = new ThrottledLog((line) => this.log(line), 1000, THROTTLED_LOGIN_LINES_PER_SECOND);
     const { sealThreads, sealAsyncFrom } = this.options;
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
@@ -123,7 +125,11 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   private async listen(): Promise<void> {
     const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
-    const admit = (peer: PeerInfo): boolean => this.admit(peer);
+    const door: Doorkeeper = {
+      admit: (peer) => this.admit(peer),
+      checkHere: (peer) => this.admitHere(peer) !== null,
+      unused: (peer) => this.options.primary?.give(this.ipOf(peer)),
+    };
     try {
       // Before any listener, so every CID and subscription is seen by the cluster from the start.
       if (this.options.cluster) this.cluster = new BrokerCluster(clusterBrokerOf(this), this.options.cluster);
@@ -138,13 +144,13 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       if (this.options.port !== undefined) {
         this.ws = await listenWs(this.options, this.counters, accept, (app) => {
           if (this.options.http) this.http = registerHttpRoutes(app, this, this.sampler);
-        }, admit);
+        }, door);
         this.wsPort = this.ws.port;
         const app = this.ws.app;
         this.router.attachNativeTopics((key, msg) => app.publish(key, msg, true));
       }
       if (this.options.congPort !== undefined) {
-        this.cong = await listenCong(this.options, this.counters, accept, admit);
+        this.cong = await listenCong(this.options, this.counters, accept, door);
         this.congPort = this.cong.port;
       }
     } catch (err) {
@@ -176,23 +182,57 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     return endpoint;
   }
 
-  /** Connection caps (global and per client address), asked by the transports before a connection exists. */
-  private admit(peer: PeerInfo): boolean {
-    if (this.closing) return false;
-    const ip = clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
+  /**
+   * Connection caps (global and per client address), asked by the transports before a connection exists. Under
+   * --workers the primary's host-wide ledger is asked too, once this process's own caps pass; a place it grants
+   * is given back when the connection ends (sessionClosed) or never comes to be (Doorkeeper.unused).
+   */
+  private admit(peer: PeerInfo): boolean | Promise<boolean> {
+    const ip = this.admitHere(peer);
+    if (ip === null) return false;
+    const primary = this.options.primary;
+    if (!primary) return true;
+    return primary.take(ip).then((refusal) => {
+      if (refusal === null && !this.closing) return true;
+      if (refusal === null) primary.give(ip);
+      else this.refuse(refusal, ip, true);
+      return false;
+    });
+  }
+
+  /** This process's caps: the client address when they let the peer in, null when refused. */
+  private admitHere(peer: PeerInfo): string | null {
+    if (this.closing) return null;
+    const ip = this.ipOf(peer);
     const refusal = this.admission.check(ip);
-    if (refusal === null) return true;
+    if (refusal === null) return ip;
+    this.refuse(refusal, ip);
+    return null;
+  }
+
+  private ipOf(peer: PeerInfo): string {
+    return clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
+  }
+
+  /** Counts a refusal; one log line a second at most during a flood. `host`: the primary's ledger refused. */
+  private refuse(refusal: HostRefusal, ip: string, host = false): void {
     if (refusal === 'global') this.counters.refusedGlobal++;
-    else this.counters.refusedAddress++;
+    else if (refusal === 'address') this.counters.refusedAddress++;
+    else this.counters.refusedPrimaryUnavailable++;
     this.refusalsUnlogged++;
     const now = this.clock.now();
-    if (now - this.refusalLoggedAt >= 1000) {
-      const cap = refusal === 'global' ? `the ${this.options.maxConnections}-connection cap` : `the ${this.options.maxConnectionsPerAddress}-connection cap per address`;
-      this.log(`refused ${this.refusalsUnlogged} connection(s) in the last second; latest from ${ip}: over ${cap}`);
-      this.refusalsUnlogged = 0;
-      this.refusalLoggedAt = now;
-    }
-    return false;
+    if (now - this.refusalLoggedAt < 1000) return;
+    const perAddress = refusal === 'address' ? ' per address' : '';
+    const cap = refusal === 'address' ? this.options.maxConnectionsPerAddress : this.options.maxConnections;
+    const why =
+      refusal === 'primary_unavailable'
+        ? 'the primary process did not answer in time (--workers)'
+        : host
+          ? `over the host's connection cap${perAddress} (--workers)`
+          : `over the ${cap}-connection cap${perAddress}`;
+    this.log(`refused ${this.refusalsUnlogged} connection(s) in the last second; latest from ${ip}: ${why}`);
+    this.refusalsUnlogged = 0;
+    this.refusalLoggedAt = now;
   }
 
   private accept(link: Link, peer: PeerInfo): Connection {
@@ -241,7 +281,11 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   sessionClosed(conn: Connection): void {
     if (conn.authorized) this.audit.ended(conn.ssid);
-    if (this.connections.delete(conn)) this.admission.closed(conn.ip);
+    if (this.connections.delete(conn)) {
+      this.admission.closed(conn.ip);
+      // --workers: the host's place (the primary ignores a give from a worker that holds none for this address).
+      this.options.primary?.give(conn.ip);
+    }
     this.fileLogger?.connection('close', {
       ssid: conn.ssid,
       ip: conn.ip,
@@ -326,6 +370,11 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   /** @deprecated The old name of sendServerSignal (SERVER_SIGNAL, not SIGNAL: see sendSignal). */
   signal(event: string, data: unknown): void {
     this.sendServerSignal(event, data);
+  }
+
+  /** The supervisor's figures under --workers (null otherwise). */
+  workersSample(): WorkersSample | null {
+    return this.options.primary?.sample() ?? null;
   }
 
   /** The cluster part of a metrics sample (null on a single node). */

@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CLUSTER_DEFAULTS, resolveClusterOptions, type ClusterOptionsInput } from '../cluster/cluster-options.js';
 import { detectClusterMode } from '../cluster/detect-mode.js';
 import { parseWorkers, type WorkerCount } from './workers.js';
+import { DEFAULT_BACKOFF } from '../workers/restart-backoff.js';
 
 function workersArg(text: string): WorkerCount {
   try {
@@ -12,12 +13,19 @@ function workersArg(text: string): WorkerCount {
   }
 }
 
+function restartMaxArg(text: string): number {
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms < 1 || ms > 3_600_000) throw new InvalidArgumentError('expected a number of ms from 1 to 3600000.');
+  return ms;
+}
+
 export interface ClusterFlags {
   cluster?: boolean | string;
   nodeId?: string;
   clusterMode?: 'auto' | 'standalone' | 'sharded';
   clusterPrefix?: string;
   workers?: WorkerCount;
+  workerRestartMax?: number;
 }
 
 export function addClusterOptions(command: Command): Command {
@@ -30,7 +38,12 @@ export function addClusterOptions(command: Command): Command {
         .default('auto'),
     )
     .option('--cluster-prefix <prefix>', `prefix of the cluster's Redis keys and channels (default: ${CLUSTER_DEFAULTS.prefix})`)
-    .option('--workers <n|auto>', 'run n processes (auto: one per core) sharing both ports, joined over Redis; needs --cluster', workersArg);
+    .option('--workers <n|auto>', 'run n processes (auto: one per core) sharing both ports, joined over Redis; needs --cluster', workersArg)
+    .option(
+      '--worker-restart-max <ms>',
+      `--workers: longest wait before a dead worker is started again; the wait doubles from ${DEFAULT_BACKOFF.baseMs} ms with each death in a row (default: ${DEFAULT_BACKOFF.maxMs})`,
+      restartMaxArg,
+    );
 }
 
 /** The server's cluster input, or undefined without --cluster; throws on a bad URL or node id. */

@@ -19,7 +19,10 @@ import { MIN_TIMEOUT_MS, describe } from './server-defaults.js';
 import { versionText } from './version.js';
 import { maskSecrets } from './mask-secrets.js';
 import { addClusterOptions, clusterInput, type ClusterFlags } from './cluster-flags.js';
-import { concretePort, isWorker, runPrimary, workersProblem } from './workers.js';
+import { concretePort, hostLimits, isWorker, runPrimary, workerCount, workersProblem } from './workers.js';
+import { backoffWithCap } from '../workers/restart-backoff.js';
+import { PrimaryLink } from '../workers/primary-link.js';
+import type { LoginLimits } from '../connection/login-guard.js';
 import { defaultNodeId } from '../cluster/cluster-options.js';
 import { installLastResort } from './last-resort.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';
@@ -243,7 +246,27 @@ async function startWorkers(opts: CliOptions, argv: string[]): Promise<number> {
   const args = argv.slice(2);
   if (opts.listen !== undefined) args.push('-l', String(await concretePort(opts.listen, host)));
   if (opts.listenCongport !== undefined) args.push('-L', String(await concretePort(opts.listenCongport, host)));
-  return runPrimary(workers, args, opts.nodeId ?? defaultNodeId(), (line) => console.log(line));
+  const count = workerCount(workers);
+  installLastResort({ describe: () => `io-server primary pid ${process.pid} (--workers ${count})` });
+  return runPrimary(
+    {
+      count,
+      args,
+      baseNodeId: opts.nodeId ?? defaultNodeId(),
+      log: (line) => console.log(line),
+      limits: hostLimits(opts, loginLimitsInput(opts), count),
+      backoff: backoffWithCap(opts.workerRestartMax),
+    },
+    workers === 'auto',
+  );
+}
+
+/** The login throttle's flags (--login-fail-rate, --login-fail-burst); the rest keep their defaults. */
+function loginLimitsInput(opts: CliOptions): Partial<LoginLimits> {
+  return {
+    ...(opts.loginFailRate !== undefined ? { addressRate: opts.loginFailRate } : {}),
+    ...(opts.loginFailBurst !== undefined ? { addressBurst: opts.loginFailBurst } : {}),
+  };
 }
 
 function warn(line: string): void {
@@ -257,7 +280,7 @@ function startError(err: unknown): string {
 }
 
 function printOptions(input: ServerOptionsInput, server: IosigServer): void {
-  const { log: _log, clock: _clock, ...resolved } = resolveOptions(input);
+  const { log: _log, clock: _clock, primary: _primary, ...resolved } = resolveOptions(input);
   console.log(`options: ${inspect(maskSecrets(resolved), { depth: 4, breakLength: 100 })}`);
   console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
   const names = server.services.names();
@@ -400,12 +423,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.adminToken !== undefined) input.adminToken = opts.adminToken;
   if (opts.maxConnections !== undefined) input.maxConnections = opts.maxConnections;
   if (opts.maxConnectionsPerAddress !== undefined) input.maxConnectionsPerAddress = opts.maxConnectionsPerAddress;
-  if (opts.loginFailRate !== undefined || opts.loginFailBurst !== undefined) {
-    input.loginLimits = {
-      ...(opts.loginFailRate !== undefined ? { addressRate: opts.loginFailRate } : {}),
-      ...(opts.loginFailBurst !== undefined ? { addressBurst: opts.loginFailBurst } : {}),
-    };
-  }
+  if (opts.loginFailRate !== undefined || opts.loginFailBurst !== undefined) input.loginLimits = loginLimitsInput(opts);
   try {
     const cluster = await clusterInput(opts, (line) => io.out(`${line}\n`));
     if (cluster) input.cluster = cluster;
@@ -449,8 +467,10 @@ export async function main(argv: string[]): Promise<void> {
   installLastResort({
     describe: () => `io-server pid ${process.pid} ws ${serverRef?.wsPort ?? '-'} cong ${serverRef?.congPort ?? '-'} connections ${serverRef?.connections.size ?? 0}`,
   });
+  // A worker of --workers: the primary keeps the host's caps and login throttle, and wants to know it serves.
+  const primary = isWorker() ? new PrimaryLink() : null;
   try {
-    server = await createServer({ ...input, services });
+    server = await createServer({ ...input, services, primary });
     serverRef = server;
   } catch (err) {
     warn(startError(err));
@@ -462,6 +482,7 @@ export async function main(argv: string[]): Promise<void> {
   const ports = { wsPort: input.port === undefined ? undefined : server.wsPort, congPort: input.congPort === undefined ? undefined : server.congPort };
   console.log(box(bannerLines(ports, networkAddress(opts.host ?? SERVER_DEFAULTS.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
   if (opts.showOptions === true) printOptions(input, server);
+  primary?.ready();
 
   shutdown.attach(server, opts.metric === undefined ? undefined : startMetrics(server, opts.metric));
   // SIGHUP re-reads a key file (other key stores are live already).

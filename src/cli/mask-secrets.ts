@@ -30,7 +30,7 @@ export function maskUrl(url: string): string {
 }
 
 /** What `-o` prints: functions (the log sink, the clock) are left out. */
-export type PrintableOptions = Omit<ServerOptions, 'log' | 'clock'>;
+export type PrintableOptions = Omit<ServerOptions, 'log' | 'clock' | 'primary'>;
 
 export function maskSecrets(options: PrintableOptions): PrintableOptions {
   const auth = options.auth && {

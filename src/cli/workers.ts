@@ -1,9 +1,15 @@
 // `io-server --workers N|auto`: N processes on one host sharing both ports, joined by the cluster bus.
 // WebSocket: every worker binds the port itself (uWS sets SO_REUSEPORT on Linux, the kernel spreads connections).
 // CongSocket: node:cluster — the primary holds the socket and hands connections to the workers in turn.
+// The primary (src/workers/supervisor.ts) keeps the host's connection caps and login throttle for the workers and
+// restarts a worker that dies, with a back-off.
 import cluster from 'node:cluster';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from '../connection/admission.js';
+import { resolveLoginLimits, type LoginLimits } from '../connection/login-guard.js';
+import type { HostLimits } from '../workers/host-ledger.js';
+import { Supervisor, type SupervisorOptions } from '../workers/supervisor.js';
 
 export type WorkerCount = number | 'auto';
 
@@ -43,56 +49,38 @@ export async function concretePort(port: number, host: string): Promise<number> 
   });
 }
 
-const RESTART_DELAY_MS = 1000;
-const MAX_RESTARTS_PER_MINUTE = 10;
+/** The host's budget under --workers: one per-address cap and login throttle for every worker together. */
+export function hostLimits(
+  flags: { maxConnections?: number; maxConnectionsPerAddress?: number },
+  logins: Partial<LoginLimits>,
+  count: number,
+): HostLimits {
+  return {
+    connections: {
+      // An explicit cap is the host's; the default is each worker's descriptor budget, times the workers (each
+      // worker still keeps its own descriptor cap).
+      maxConnections: flags.maxConnections ?? defaultMaxConnections() * count,
+      maxConnectionsPerAddress: flags.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    },
+    logins: resolveLoginLimits(logins),
+  };
+}
+
+export const workerCount = (workers: WorkerCount): number => (workers === 'auto' ? availableParallelism() : workers);
 
 /**
- * The primary: forks `count` workers running `args` (the command line without --workers; each gets
- * `--node-id <base>-w<i>`), restarts a worker that dies (bounded), and stops them all on SIGTERM/SIGINT.
- * Resolves with the exit code once every worker has exited.
+ * The primary: forks the workers running `args` (the command line; each gets `--node-id <base>-w<i>`), keeps the
+ * host's ledgers, restarts a worker that dies after a back-off, passes SIGHUP on to the workers, and stops them all
+ * on SIGTERM/SIGINT. Resolves
+ * with the exit code: 0 after a requested stop, the workers' code when none could start serving.
  */
-export function runPrimary(workers: WorkerCount, args: string[], baseNodeId: string, log: (line: string) => void): Promise<number> {
-  const count = workers === 'auto' ? availableParallelism() : workers;
-  let stopping = false;
-  const restarts: number[] = [];
-  const fork = (i: number): void => {
-    cluster.setupPrimary({ args: [...args, '--node-id', `${baseNodeId}-w${i}`] });
-    const worker = cluster.fork({ IOSIG_WORKER: String(i) });
-    worker.on('exit', (code, signal) => {
-      if (stopping) return;
-      const now = Date.now();
-      while (restarts.length && now - restarts[0]! > 60_000) restarts.shift();
-      if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
-        log(`io-server: worker ${i} exited (${code ?? signal}); too many restarts in a minute, stopping`);
-        void stopAll();
-        return;
-      }
-      restarts.push(now);
-      log(`io-server: worker ${i} exited (${code ?? signal}); restarting it in ${RESTART_DELAY_MS} ms`);
-      setTimeout(() => !stopping && fork(i), RESTART_DELAY_MS);
-    });
-  };
-  log(`io-server: starting ${count} worker processes (${workers === 'auto' ? 'one per core' : 'as asked'}), node ids ${baseNodeId}-w0…w${count - 1}`);
-  for (let i = 0; i < count; i++) fork(i);
-  let finish: (code: number) => void = () => undefined;
-  const done = new Promise<number>((resolve) => (finish = resolve));
-  const stopAll = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    const all = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-    await Promise.all(
-      all.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.isDead()) return resolve();
-            w.once('exit', () => resolve());
-            w.process.kill('SIGTERM');
-          }),
-      ),
-    );
-    finish(0);
-  };
-  process.on('SIGTERM', () => void stopAll());
-  process.on('SIGINT', () => void stopAll());
-  return done;
+export function runPrimary(options: SupervisorOptions, auto: boolean): Promise<number> {
+  const { count, baseNodeId } = options;
+  options.log(`io-server: starting ${count} worker processes (${auto ? 'one per core' : 'as asked'}), node ids ${baseNodeId}-w0…w${count - 1}`);
+  const supervisor = new Supervisor(options);
+  process.on('SIGTERM', () => void supervisor.stop(0));
+  process.on('SIGINT', () => void supervisor.stop(0));
+  // SIGHUP would end the primary (node's default), and with it every worker: it means "re-read the keys".
+  process.on('SIGHUP', () => supervisor.reload());
+  return supervisor.start();
 }

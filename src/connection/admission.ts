@@ -11,6 +11,19 @@ export interface ConnectionLimits {
 }
 
 export type RefusalReason = 'global' | 'address';
+/** Why the host's ledger refused a place (`--workers`): a cap, or the primary did not answer in time. */
+export type HostRefusal = RefusalReason | 'primary_unavailable';
+
+/**
+ * The connection places of the whole host under `io-server --workers`, kept by the primary (src/workers/), so the
+ * caps hold for the host and not per worker. A worker asks after its own caps (Admission) let a connection pass.
+ */
+export interface HostPlaces {
+  /** Takes a place for a connection from `ip` (the client address the caps count), or says why not; never rejects. */
+  take(ip: string): Promise<HostRefusal | null>;
+  /** Gives back a place `take` granted: its connection ended, or its socket went away before it became one. */
+  give(ip: string): void;
+}
 
 /** Descriptors left for files, logs, Redis, HTTP requests and TLS fronts: 10 % of the limit, at least 256. */
 function reserveFor(limit: number): number {

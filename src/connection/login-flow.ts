@@ -6,7 +6,7 @@
 // goes through the containment path (contain.ts).
 import { MSG, PAYLOAD, STATE } from '../protocol/codes.js';
 import { AUTH_FAIL_MSG, encodeAuthClear, encodeQuotaLevel, encodeSignal } from '../protocol/messages.js';
-import { BohoSession, parseAuthReq } from '../crypto/boho.js';
+import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
 import type { DeviceRecord } from '../auth/key-store.js';
 import { decideLogin } from './login.js';
 import type { LoginFailureReason, LoginTicket } from './login-guard.js';
@@ -111,6 +111,30 @@ export class LoginFlow implements LoginPort {
     if (legacy && !this.legacyHello) return this.refuseBoho('boho 1.x proof without a nonce', legacy, 'malformed');
     // Brute-force throttle (both dialects): no key check at all once the address or the id is over its limit.
     const ticket = s.host.loginGuard.begin(s.ip, req.id);
+    if (ticket instanceof Promise) return this.throttleAnswer(ticket, (answer) => this.checkKey(req, legacy, answer));
+    this.checkKey(req, legacy, ticket);
+  }
+
+  /**
+   * --workers: the primary keeps the throttle, so its answer comes later; messages are held meanwhile. A ticket
+   * for a connection that closed in between goes straight back (no key was checked); one whose connection failed
+   * on the way ends as a failure, so the host's ledger never keeps a login pending for a connection that is gone.
+   */
+  private throttleAnswer(answer: Promise<LoginTicket | LoginFailureReason>, then: (ticket: LoginTicket | LoginFailureReason) => void): void {
+    const s = this.s;
+    this.holding = true;
+    void answer.then((ticket) => {
+      if (s.closed) {
+        if (typeof ticket !== 'string') ticket.end(true);
+        return;
+      }
+      s.contain('the login throttle', () => then(ticket));
+      if (s.closed && typeof ticket !== 'string') ticket.end(false);
+    });
+  }
+
+  private checkKey(req: AuthRequest, legacy: boolean, ticket: LoginTicket | LoginFailureReason): void {
+    const s = this.s;
     if (typeof ticket === 'string') return this.refuseBoho(`login throttled (${ticket})`, legacy, ticket);
     // Both hellos carry the same server nonce, so adopting one never disturbs a running session.
     this.boho ??= new BohoSession();
@@ -131,11 +155,18 @@ export class LoginFlow implements LoginPort {
   presentIdentity(identity: PresentedIdentity): void {
     const s = this.s;
     const { host } = s;
+    // A bearer key is a key check like AUTH_REQ, so the same brute-force throttle applies.
+    const ticket = identity.kind === 'bearer' ? host.loginGuard.begin(s.ip, identity.id) : null;
+    if (ticket instanceof Promise) return this.throttleAnswer(ticket, (answer) => this.checkIdentity(identity, answer));
+    this.checkIdentity(identity, ticket);
+  }
+
+  private checkIdentity(identity: PresentedIdentity, begun: LoginTicket | LoginFailureReason | null): void {
+    const s = this.s;
+    const { host } = s;
     this.holding = true;
     let ticket: LoginTicket | null = null;
-    if (identity.kind === 'bearer') {
-      // A bearer key is a key check like AUTH_REQ, so the same brute-force throttle applies.
-      const begun = host.loginGuard.begin(s.ip, identity.id);
+    if (begun !== null) {
       if (typeof begun === 'string') return this.refuseIdentity(`bearer login throttled (${begun})`, begun);
       const cleartext = this.cleartextBearer(identity.id);
       if (cleartext) {

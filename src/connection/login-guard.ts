@@ -41,12 +41,23 @@ export const LOGIN_FAILURE_REASONS = [
   'throttled_device',
   'pending_cap',
   'cleartext',
+  'primary_unavailable',
 ] as const;
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 
 /** One admitted attempt: call `end` exactly once with whether the key was right. */
 export interface LoginTicket {
   end(keyAccepted: boolean): void;
+}
+
+/**
+ * What a login asks before its key is checked. One process answers at once (LoginGuard); under `io-server
+ * --workers` the primary keeps one throttle for the whole host and the answer is a Promise (never rejected).
+ */
+export interface LoginThrottle {
+  begin(ip: string, deviceId: string): LoginTicket | LoginFailureReason | Promise<LoginTicket | LoginFailureReason>;
+  /** Whether a throttled refusal from `ip` should be logged (at most one a second per address). */
+  shouldLog(ip: string): boolean;
 }
 
 interface AddressEntry {
@@ -64,7 +75,7 @@ export function throttleKey(ip: string): string {
   return isIPv6Address(ip) ? `${ipv6Hex(ip).slice(0, 16)}/64` : ip;
 }
 
-export class LoginGuard {
+export class LoginGuard implements LoginThrottle {
   private readonly addresses = new Map<string, AddressEntry>();
   private readonly devices = new Map<string, TokenBucket>();
 

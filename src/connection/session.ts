@@ -13,7 +13,7 @@ import type { Quota, StateCode } from '../protocol/codes.js';
 import type { BohoSession } from '../crypto/boho.js';
 import type { CloseHow, Link, TransportKind } from '../transport/link.js';
 import type { ProxyTrust } from './address.js';
-import type { LoginFailureReason, LoginGuard } from './login-guard.js';
+import type { LoginFailureReason, LoginThrottle } from './login-guard.js';
 import type { SealPool } from '../crypto/seal-pool.js';
 import type { DeferredContained } from './contain.js';
 import type { Probeable } from './liveness-probe.js';
@@ -30,7 +30,7 @@ export interface ConnectionHost<S extends Session = Session> {
   /** Device keys; null when authentication is off. */
   readonly keyStore: KeyStore | null;
   /** Brute-force throttle every AUTH_REQ passes before its key is checked. */
-  readonly loginGuard: LoginGuard;
+  readonly loginGuard: LoginThrottle;
   /** Times receivers that are behind and carries out the slow-consumer policy (slow-consumers.ts). */
   readonly slowConsumers: SlowConsumers;
   /** One line a second about slow consumers closed, however many go at once. */

@@ -39,6 +39,8 @@ export class Counters {
   /** Connections refused at the door: over the global cap, or over the per-address cap. */
   refusedGlobal = 0;
   refusedAddress = 0;
+  /** --workers: refused because the primary, which keeps the host's caps, did not answer in time. */
+  refusedPrimaryUnavailable = 0;
   /** Connections closed by the keepalive sweep. */
   timeouts = 0;
   /** Unexpected errors in connection code, contained by closing that connection (a bug, never client-fatal). */

@@ -3,6 +3,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsSample, ServerMetrics } from './sample.js';
 import type { ClusterSample } from './cluster-sample.js';
+import type { WorkersSample } from '../workers/workers-sample.js';
 
 type Labels = Record<string, string>;
 type Reading = readonly [labels: Labels, value: number];
@@ -46,12 +47,13 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   },
   {
     name: 'iosig_connections_refused_total',
-    help: 'Connections refused at the door, by cap (global or per client address).',
+    help: 'Connections refused at the door, by cap (global or per client address; primary_unavailable: --workers, the primary did not answer in time).',
     kind: 'counter',
     labelNames: ['cap'],
     read: (s) => [
       [{ cap: 'global' }, s.refusedGlobal],
       [{ cap: 'address' }, s.refusedAddress],
+      [{ cap: 'primary_unavailable' }, s.refusedPrimaryUnavailable],
     ],
   },
   { name: 'iosig_online_cids', help: 'CIDs currently online.', kind: 'gauge', read: single((s) => s.onlineCids) },
@@ -164,7 +166,32 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   },
   { name: 'process_resident_memory_bytes', help: 'Resident set size of the process.', kind: 'gauge', read: single((s) => s.rssBytes) },
   ...clusterDefinitions(),
+  ...workersDefinitions(),
 ];
+
+/**
+ * Workers of `io-server --workers` only: the supervisor's figures, told by the primary (which serves no HTTP).
+ * Every worker shows the same host-wide values: aggregate them with max(), not sum().
+ */
+function workersDefinitions(): MetricDefinition[] {
+  const of = (read: (w: WorkersSample) => number) => (s: MetricsSample): readonly Reading[] => (s.workers ? [[NO_LABELS, read(s.workers)]] : []);
+  return [
+    {
+      name: 'iosig_workers',
+      help: 'Worker processes of this host: wanted (--workers), up (serving), backing_off (waiting to be restarted after deaths in a row).',
+      kind: 'gauge',
+      labelNames: ['state'],
+      read: ({ workers: w }) => (w ? [[{ state: 'wanted' }, w.wanted], [{ state: 'up' }, w.up], [{ state: 'backing_off' }, w.backingOff]] : []),
+    },
+    { name: 'iosig_worker_restarts_total', help: 'Dead workers restarted by the primary since it started.', kind: 'counter', read: of((w) => w.restarts) },
+    {
+      name: 'iosig_worker_restart_backoff_seconds',
+      help: 'The longest back-off a dead worker slot is waiting out now (0: none).',
+      kind: 'gauge',
+      read: of((w) => w.backoffMs / 1000),
+    },
+  ];
+}
 
 /** Cluster nodes only (no readings on a single node): the bus, its losses and the interest tables. */
 function clusterDefinitions(): MetricDefinition[] {

@@ -2,6 +2,7 @@
 // `-m` console tables all read the same sample. Taking a sample reads counters; it never adds hot-path work.
 import type { MetricsSnapshot } from './counters.js';
 import type { ClusterSample } from './cluster-sample.js';
+import type { WorkersSample } from '../workers/workers-sample.js';
 import { EventLoopLag, type LagStats } from './event-loop-lag.js';
 
 /** What a sample needs from the server: its counters and a walk over live connections. */
@@ -10,6 +11,8 @@ export interface MetricsSource {
   readonly connections: Iterable<{ readonly transport: 'ws' | 'cong'; readonly authorized: boolean }>;
   /** Cluster nodes only. */
   clusterSample?(): ClusterSample | null;
+  /** Workers of `io-server --workers` only: the supervisor's figures. */
+  workersSample?(): WorkersSample | null;
 }
 
 export interface ConnectionCounts {
@@ -27,6 +30,8 @@ export interface MetricsSample extends MetricsSnapshot {
   rssBytes: number;
   /** Null on a single node. */
   cluster: ClusterSample | null;
+  /** Null unless this process is a worker of `io-server --workers`. */
+  workers: WorkersSample | null;
 }
 
 export class ServerMetrics {
@@ -47,6 +52,7 @@ export class ServerMetrics {
       eventLoopLag: this.lag.stats(),
       rssBytes: process.memoryUsage.rss(),
       cluster: this.source.clusterSample?.() ?? null,
+      workers: this.source.workersSample?.() ?? null,
     };
   }
 

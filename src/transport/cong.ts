@@ -6,7 +6,7 @@ import { backlogLimits, type BacklogLimits, type ServerOptions } from '../option
 import type { Counters } from '../metrics/counters.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import type { AcceptLink, AdmitPeer, Link, LinkOwner } from './link.js';
+import { OPEN_DOOR, type AcceptLink, type Doorkeeper, type Link, type LinkOwner, type PeerInfo } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
@@ -172,23 +172,34 @@ export function listenCong(
   options: ServerOptions,
   counters: Counters,
   accept: AcceptLink,
-  admit: AdmitPeer = () => true,
+  door: Doorkeeper = OPEN_DOOR,
 ): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
   const limits = backlogLimits(options, 'cong');
+  const peerOf = (socket: net.Socket): PeerInfo => ({ peerIp: socket.remoteAddress ?? '', tls: secure !== null });
   /** Over a connection cap: dropped at once, before any TLS handshake or connection state. */
-  const refused = (socket: net.Socket): boolean => {
-    if (admit({ peerIp: socket.remoteAddress ?? '', tls: secure !== null })) return false;
+  const refuse = (socket: net.Socket): void => {
     socket.on('error', () => undefined);
     socket.destroy();
-    return true;
   };
   const onSocket = (socket: net.Socket): void => {
-    if (refused(socket)) return;
+    const peer = peerOf(socket);
+    const admitted = door.admit(peer);
+    if (admitted === true) return takeOn(socket, peer.peerIp);
+    if (admitted === false) return refuse(socket);
+    // --workers: the primary answers for the host's caps. Unread bytes wait in the socket meanwhile (no 'data'
+    // listener yet); a socket that went away gives its granted place back.
+    socket.on('error', () => undefined);
+    void admitted.then((ok) => {
+      if (!ok) refuse(socket);
+      else if (socket.destroyed) door.unused(peer);
+      else takeOn(socket, peer.peerIp);
+    });
+  };
+  const takeOn = (socket: net.Socket, peerAddress: string): void => {
     socket.setNoDelay(true);
     counters.acceptedCong++;
-    const peerAddress = socket.remoteAddress ?? '';
     const link = new CongLink(socket, limits, flushQueue);
     // Under mutual TLS the certificate was verified against the CA; the id it names may be a stored device.
     const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
@@ -229,7 +240,7 @@ export function listenCong(
     ? tls.createServer(secure).on('secureConnection', onSocket)
     : net.createServer({ noDelay: true }, onSocket);
   // TLS: checked on the raw socket too, so a flood never costs handshakes.
-  if (secure) server.on('connection', (socket: net.Socket) => void refused(socket));
+  if (secure) server.on('connection', (socket: net.Socket) => void (door.checkHere(peerOf(socket)) || refuse(socket)));
   // Failed TLS handshakes (e.g. no client certificate under mutual TLS) never become connections.
   server.on('tlsClientError', () => {
     counters.tlsRefused++;

@@ -50,8 +50,21 @@ export interface LinkOwner extends Contained {
 
 /** Creates the connection for a new link; the server supplies it. */
 export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
-/** Asked before a connection is taken on: false = refuse it at once (connection caps). */
-export type AdmitPeer = (peer: PeerInfo) => boolean;
+/**
+ * The connection caps, asked by a transport before it takes a connection on. One process answers at once; under
+ * `io-server --workers` the primary keeps the host's budget, and `admit` answers with a Promise (never rejected).
+ */
+export interface Doorkeeper {
+  /** false = refuse the peer at once; a Promise only under --workers, and then only once this process's caps pass. */
+  admit(peer: PeerInfo): boolean | Promise<boolean>;
+  /** This process's caps only, answered at once: a cheap check before costly work (a TLS handshake). */
+  checkHere(peer: PeerInfo): boolean;
+  /** A place `admit` granted through a Promise, whose socket went away before it became a connection. */
+  unused(peer: PeerInfo): void;
+}
+
+/** Lets everyone in (transports started without a server, e.g. in tests). */
+export const OPEN_DOOR: Doorkeeper = { admit: () => true, checkHere: () => true, unused: () => undefined };
 
 export interface Link {
   readonly transport: TransportKind;

@@ -3,7 +3,7 @@ import uWS from 'uWebSockets.js';
 import { backlogLimits, type BacklogLimits, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { PONG_MSG } from '../protocol/messages.js';
-import type { AcceptLink, AdmitPeer, Link, PeerInfo } from './link.js';
+import { OPEN_DOOR, type AcceptLink, type Doorkeeper, type Link, type PeerInfo } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { SEND_DROPPED, WsBacklog } from './ws-backlog.js';
 import { TurnJudge, WsTopicSocket, uwsSendLimit, type TopicOwner } from './ws-topics.js';
@@ -111,6 +111,40 @@ function headerValue(req: uWS.HttpRequest, name: string): string | undefined {
   return value === '' ? undefined : value;
 }
 
+/** Over a connection cap: answered and closed before any WebSocket state exists. */
+function refuseUpgrade(res: uWS.HttpResponse): void {
+  res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '10').end('iosig: too many connections\n', true));
+}
+
+/**
+ * --workers: the primary answers for the host's caps. The request's headers are read now (the request object
+ * is only valid during the upgrade callback); a client that left meanwhile gives its granted place back.
+ */
+function upgradeLater(
+  res: uWS.HttpResponse,
+  req: uWS.HttpRequest,
+  context: uWS.us_socket_context_t,
+  data: SocketData,
+  admitted: Promise<boolean>,
+  door: Doorkeeper,
+): void {
+  const key = req.getHeader('sec-websocket-key');
+  const protocol = req.getHeader('sec-websocket-protocol');
+  const extensions = req.getHeader('sec-websocket-extensions');
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  void admitted.then((ok) => {
+    if (aborted) {
+      if (ok) door.unused(data.peer!);
+      return;
+    }
+    if (ok) res.cork(() => res.upgrade<SocketData>(data, key, protocol, extensions, context));
+    else refuseUpgrade(res);
+  });
+}
+
 /** Registers HTTP routes (metrics, status API, dashboard) on the WebSocket port's app. */
 export type HttpRoutes = (app: uWS.TemplatedApp) => void;
 
@@ -120,7 +154,7 @@ export async function listenWs(
   counters: Counters,
   accept: AcceptLink,
   routes?: HttpRoutes,
-  admit: AdmitPeer = () => true,
+  door: Doorkeeper = OPEN_DOOR,
 ): Promise<WsTransport> {
   const files = options.tls;
   // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
@@ -183,18 +217,20 @@ export async function listenWs(
       // A bearer token is the device's explicit choice, so it wins over a certificate.
       if (bearer) peer.identity = { kind: 'bearer', ...bearer };
       else if (certId !== null) peer.identity = { kind: 'certificate', id: certId };
-      if (!admit(peer)) {
-        // Over a connection cap: answered and closed before any WebSocket state exists.
-        res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '10').end('iosig: too many connections\n', true));
-        return;
+      const admitted = door.admit(peer);
+      if (admitted === true) {
+        res.upgrade<SocketData>(
+          { peer, plain, link: null },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      } else if (admitted === false) {
+        refuseUpgrade(res);
+      } else {
+        upgradeLater(res, req, context, { peer, plain, link: null }, admitted, door);
       }
-      res.upgrade<SocketData>(
-        { peer, plain, link: null },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
     },
     open: (ws) => {
       const data = ws.getUserData();

@@ -10,6 +10,12 @@ const PORTS = /ports: websocket (\d+), congsocket (\d+)/;
 
 export class NodeProcess {
   private output = '';
+  /**
+   * Every line on stdout that says what the process did (`io-server: …` from the primary of --workers, `ports: …`
+   * from each server that listens), kept whole: the output above is cut to its tail.
+   */
+  readonly events: string[] = [];
+  private partial = '';
 
   private constructor(
     private readonly child: ChildProcess,
@@ -41,9 +47,11 @@ export class NodeProcess {
       const [ws, cong] = await withTimeout(ports, timeoutMs, 'io-server to listen');
       const node = new NodeProcess(child, ws, cong);
       node.output = output;
+      node.lines(output);
       const keep = (chunk: Buffer): void => {
         node.output = (node.output + chunk.toString('utf8')).slice(-20_000);
       };
+      child.stdout?.on('data', (chunk: Buffer) => node.lines(chunk.toString('utf8')));
       child.stdout?.on('data', keep);
       child.stderr?.on('data', keep);
       return node;
@@ -51,6 +59,22 @@ export class NodeProcess {
       child.kill('SIGKILL');
       throw err;
     }
+  }
+
+  private lines(text: string): void {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) if (line.startsWith('io-server: ') || line.startsWith('ports: ')) this.events.push(line);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** The process has exited (its exit code or signal), or null while it runs. */
+  get exited(): { code: number | null; signal: NodeJS.Signals | null } | null {
+    const { child } = this;
+    return child.exitCode !== null || child.signalCode !== null ? { code: child.exitCode, signal: child.signalCode } : null;
   }
 
   /** Waits until `pattern` has appeared `count` times in the output (e.g. every worker listening). */

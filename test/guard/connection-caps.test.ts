@@ -3,7 +3,8 @@
 // server stays idle at the cap, and a connection that leaves frees its place.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientPool, connectRaw, type RawClient, type Transport } from '../helpers/raw-client.js';
+import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
+import { getsIn } from '../helpers/gets-in.js';
 import { waitFor } from '../helpers/wait.js';
 import { portOf, startServer, type IosigServer } from '../integration/support.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
@@ -12,22 +13,9 @@ import { defaultMaxConnections } from '../../src/connection/admission.js';
 const GLOBAL = 12;
 const PER_ADDRESS = 4;
 
-/** Opens a connection and reports whether the server took it on (greeting) or refused it. */
-async function tryConnect(server: IosigServer, kind: Transport, localAddress: string, pool: RawClient[]): Promise<boolean> {
-  let client: RawClient;
-  try {
-    client = await connectRaw(kind, portOf(server, kind), { localAddress });
-  } catch {
-    return false; // WebSocket: the upgrade was answered 503
-  }
-  pool.push(client);
-  try {
-    const hello = await client.next(2000);
-    return hello.length === 13;
-  } catch {
-    assert.ok(client.closed, 'a CongSocket connection over the cap is closed without a greeting');
-    return false;
-  }
+/** Opens a connection from `localAddress` and reports whether the server took it on (greeting) or refused it. */
+function tryConnect(server: IosigServer, kind: Transport, localAddress: string, pool: RawClient[]): Promise<boolean> {
+  return getsIn(kind, portOf(server, kind), localAddress, pool);
 }
 
 describe('connection caps', () => {
