@@ -122,13 +122,16 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   },
   {
     name: 'iosig_limit_refusals_total',
-    help: 'Requests refused by a state cap: subscriptions per connection, channels, retained bytes.',
+    help: 'Requests refused by a state cap: subscriptions per connection, channels, retained bytes and entries, and the per-address (or per-device) shares of channels and retained values.',
     kind: 'counter',
     labelNames: ['limit'],
     read: (s) => [
       [{ limit: 'subscriptions' }, s.refusedSubscriptions],
       [{ limit: 'channels' }, s.refusedChannels],
       [{ limit: 'retained_bytes' }, s.refusedRetained],
+      [{ limit: 'retained_entries' }, s.refusedRetainedEntries],
+      [{ limit: 'channel_share' }, s.refusedChannelShare],
+      [{ limit: 'retained_share' }, s.refusedRetainedShare],
     ],
   },
   { name: 'iosig_retained_bytes', help: 'Bytes held by retained signals (channel and CID).', kind: 'gauge', read: single((s) => s.retainedBytes) },

@@ -209,6 +209,8 @@ describe('io-server command line', () => {
       '--max-subscriptions': String(SERVER_DEFAULTS.maxSubscriptionsPerConnection),
       '--max-channels': String(SERVER_DEFAULTS.maxChannels),
       '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
+      '--address-share': String(SERVER_DEFAULTS.capShares.share),
+      '--login-reserve': String(SERVER_DEFAULTS.capShares.reserve),
       '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
     };
     assert.deepEqual(HELP_DEFAULTS, expected);
@@ -243,6 +245,14 @@ describe('io-server command line', () => {
     assert.equal((await cli.exited(5_000)).code, 0);
   });
 
+  it('--address-share and --login-reserve set the shares of the global state caps (a fraction or a percentage)', async () => {
+    const { result } = await plan(['-l', '0', '--address-share', '25%', '--login-reserve', '0.05']);
+    assert.equal(result.kind, 'serve');
+    assert.deepEqual(result.kind === 'serve' ? result.input.capShares : null, { share: 0.25, reserve: 0.05 });
+    const { result: one } = await plan(['-l', '0', '--address-share', '1']);
+    assert.deepEqual(one.kind === 'serve' ? one.input.capShares : null, { share: 1 });
+  });
+
   it('rejects bad option values with exit code 2', async () => {
     const cases = [
       ['-l', 'abc'],
@@ -254,6 +264,10 @@ describe('io-server command line', () => {
       ['-l', '0', '--quota', 'speed'],
       ['-l', '0', '--duplicate-login', 'both'],
       ['-l', '0', '--tls-key', 'k.pem'],
+      ['-l', '0', '--address-share', '0'],
+      ['-l', '0', '--address-share', '1.5'],
+      ['-l', '0', '--login-reserve', '1'],
+      ['-l', '0', '--login-reserve', 'half'],
     ];
     for (const args of cases) {
       const { result, err } = await plan(args);
