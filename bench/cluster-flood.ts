@@ -1,6 +1,6 @@
 // Cross-node flood (issue 16 item 9), as an attacker would try it: one anonymous connection on node A publishes
 // 1 KiB messages to a channel of node B as fast as A takes them, for `--seconds`, while an unrelated channel A → B
-// carries about 150 numbered messages a second. Redis keeps its default pub/sub output limit (32 MB). Reported per
+// carries about 150 numbered messages a second from another client (127.0.0.2). Redis keeps its default pub/sub output limit (32 MB). Reported per
 // round: the flood sent and received, the unrelated channel's delivery, Redis cutting B, and the loss counters of
 // both nodes (what A did not send, by reason; what B counted as never arrived).
 //
@@ -28,8 +28,8 @@ const nodeArgs = split >= 0 ? process.argv.slice(split + 1) : [];
 const CALM_EVERY_MS = 6.6;
 
 /** A CongSocket client that asked for a CID; `onSignal` gets each SIGNAL it receives. */
-function connect(port: number, onSignal: ((msg: Buffer) => void) | null): Promise<net.Socket> {
-  const sock = net.createConnection({ host: '127.0.0.1', port });
+function connect(port: number, onSignal: ((msg: Buffer) => void) | null, localAddress = '127.0.0.1'): Promise<net.Socket> {
+  const sock = net.createConnection({ host: '127.0.0.1', port, localAddress });
   let pending: Buffer = Buffer.alloc(0);
   sock.on('data', (chunk: Buffer) => {
     if (!onSignal) return;
@@ -74,7 +74,7 @@ async function round(n: number): Promise<void> {
     const deadline = Date.now() + 10_000;
     while ((await counter(a, 'iosig_cluster_interests', 'scope="remote"')) < 2 && Date.now() < deadline) await sleep(50);
     const flooder = await connect(a.cong, null);
-    const calm = await connect(a.cong, null);
+    const calm = await connect(a.cong, null, '127.0.0.2'); // another client than the flooder
     const frame = encodeFrame(encodeSignal('flood', PAYLOAD.BINARY, Buffer.alloc(1024, 0x46)));
     const chunk = Buffer.concat(Array.from({ length: 256 }, () => frame));
     let calmSent = 0;

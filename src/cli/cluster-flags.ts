@@ -38,7 +38,7 @@ export function addClusterOptions(command: Command): Command {
     .option('--cluster-prefix <prefix>', `prefix of the cluster's Redis keys and channels (default: ${CLUSTER_DEFAULTS.prefix})`)
     .option(
       '--cluster-bus-rate <bytes/s>',
-      `data bytes per second this node may send to other nodes, each publisher about 1/(n+1) of it with n publishers; the rest is dropped and counted (default: ${CLUSTER_DEFAULTS.busRate}; 0 = no budget)`,
+      `data bytes per second this node may send to other nodes, each publishing client about 1/(n+1) of it with n publishers; the rest is dropped and counted (default: ${CLUSTER_DEFAULTS.busRate}; 0 = no budget)`,
       byteRate,
     )
     .option('--workers <n|auto>', 'run n processes (auto: one per core) sharing both ports, joined over Redis; needs --cluster', workersArg);

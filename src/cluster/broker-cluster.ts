@@ -55,7 +55,7 @@ export class BrokerCluster implements ClusterHost {
     router.directory = {
       unicast: (cid, out) => {
         // Redis finds the node holding it (its CID channel); at-most-once, so no answer is awaited.
-        bus.unicast(cid, out.msg, currentPublisher.cid);
+        bus.unicast(cid, out.msg, currentPublisher.owner);
         return true;
       },
       retainedFor: (cid, topic) => this.remoteRetained.get(`${cid}@${topic}`),

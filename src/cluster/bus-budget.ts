@@ -1,7 +1,9 @@
 // The outbox's rate policy (issue 16 item 9): a publisher that outruns the bus must not fill Redis's output buffer
 // for the other nodes (Redis then cuts their subscription and everything sent to them meanwhile is lost, unrelated
 // channels included). So each node has an outbound budget of data bytes per second, and each publishing
-// connection a fair share of it; what exceeds either is dropped at once, on the sender, and counted.
+// client a fair share of it; what exceeds either is dropped at once, on the sender, and counted. A client is what
+// the state caps' shares count (router/cap-shares.ts): one address while anonymous, one device once logged in, so
+// opening more connections does not buy more of the bus.
 //
 // - Time runs in windows of WINDOW_MS. The node may send `bytesPerSecond × WINDOW_MS / 1000` per window; a
 //   publisher about 1/(n + 1) of that, n being the publishers that crossed the bus in the previous window (or this
@@ -70,8 +72,8 @@ export class BusBudget {
   }
 
   /**
-   * Charges a data envelope of `bytes` signal bytes from `publisher` (a CID; '' for the server itself, which has no
-   * share but counts in the node's budget); null when admitted, else why not.
+   * Charges a data envelope of `bytes` signal bytes from `publisher` (an owner key; '' for the server itself, which
+   * has no share but counts in the node's budget); null when admitted, else why not.
    */
   take(bytes: number, publisher: string): BudgetRefusal | null {
     let account: Account | null = null;

@@ -323,7 +323,8 @@ export class ClusterBus {
   /**
    * Publishes to the nodes interested in `key`. `budget` < 0: no publishCounter cap (the common case, untouched);
    * otherwise it is split among those nodes (budget-split.ts), so all of them together reach at most `budget`.
-   * `from`: the publishing CID, whose fair share of the bus budget it uses ('' for the server itself).
+   * `from`: who publishes (currentPublisher.owner: an address unit or a device), whose fair share of the bus
+   * budget it uses ('' for the server itself).
    */
   publish(key: string, msg: Uint8Array, budget = -1, from = ''): void {
     const refused = this.outbox.admit(true, msg.length, from);

@@ -21,8 +21,9 @@ export interface ClusterOptions {
   /** Most interests subscribed per SUBSCRIBE command when (re)subscribing in bulk. */
   subscribeBatch: number;
   /**
-   * Data bytes per second this node may send over the bus, each publishing connection about 1/(n + 1) of it with n
-   * publishers (src/cluster/bus-budget.ts); past it, cross-node messages are dropped and counted. 0 = no budget.
+   * Data bytes per second this node may send over the bus, each publishing client (address or device) about
+   * 1/(n + 1) of it with n publishers (src/cluster/bus-budget.ts); past it, cross-node messages are dropped and
+   * counted. 0 = no budget.
    */
   busRate: number;
 }

@@ -64,7 +64,8 @@ export class Outbox {
 
   /**
    * Why an envelope cannot be sent now, or null when it can. A data envelope (`data`) of `size` signal bytes is
-   * charged to the budget and to `publisher`'s share (a CID; '' for the server itself).
+   * charged to the budget and to `publisher`'s share (an owner key: a client address or a device; '' for the
+   * server itself).
    */
   admit(data: boolean, size: number, publisher: string): DropReason | null {
     if (!this.link.isUp) return 'down';

@@ -43,15 +43,15 @@ class RemoteMembers implements ChannelMembers {
   }
 
   /**
-   * One envelope however many nodes want it; Redis fans it out. Counts no local receivers. The publishing
-   * connection's CID picks its fair share of the bus budget.
+   * One envelope however many nodes want it; Redis fans it out. Counts no local receivers. The publisher's owner
+   * (its address, or its device once logged in) picks its fair share of the bus budget.
    */
   publish(out: Outbound, budget: number): number {
     const { stats } = this.group;
     stats.messagesOut++;
     stats.bytesOut += out.msg.length;
     stats.deliveries += this.size;
-    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1, currentPublisher.cid);
+    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1, currentPublisher.owner);
     return 0;
   }
 }

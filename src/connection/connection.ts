@@ -509,11 +509,13 @@ export class Connection implements Session, LinkOwner {
     }
     this.host.tapSignal(this, tag, msg);
     currentPublisher.cid = this.cid;
+    currentPublisher.owner = this.shareOwner ?? '';
     let result: ReturnType<ConnectionHost['router']['publish']>;
     try {
       result = this.host.router.publish(this, msg, tag);
     } finally {
       currentPublisher.cid = '';
+      currentPublisher.owner = '';
     }
     if (!result.ok && (result.reason === 'reserved' || result.reason === 'tag-too-long')) this.bad(`publish ${result.reason}`);
   }

@@ -253,6 +253,19 @@ describe('io-server command line', () => {
     assert.deepEqual(one.kind === 'serve' ? one.input.capShares : null, { share: 1 });
   });
 
+  it('--cluster-bus-rate sets the bus budget of a cluster node, and needs --cluster', async () => {
+    const args = ['-l', '0', '--cluster', 'redis://127.0.0.1:1', '--cluster-mode', 'standalone'];
+    const { result } = await plan([...args, '--cluster-bus-rate', '1048576']);
+    assert.equal(result.kind === 'serve' ? result.input.cluster?.busRate : null, 1_048_576);
+    const { result: off } = await plan([...args, '--cluster-bus-rate', '0']);
+    assert.equal(off.kind === 'serve' ? off.input.cluster?.busRate : null, 0, '0 turns the budget off');
+    for (const bad of [['-l', '0', '--cluster-bus-rate', '1000'], [...args, '--cluster-bus-rate', 'fast']]) {
+      const { result: refused, err } = await plan(bad);
+      assert.equal(exitCode(refused), 2, bad.join(' '));
+      assert.match(err, /io-server: error: /);
+    }
+  });
+
   it('rejects bad option values with exit code 2', async () => {
     const cases = [
       ['-l', 'abc'],

@@ -113,7 +113,8 @@ describe('cross-node loss is counted, and a flood cannot take the bus from other
     await interestKnown('CH:flood', [a]);
     await interestKnown('CH:calm', [a]);
     const flooder = await pool.ready('cong', portOf(a, 'cong'));
-    const calm = await pool.ready('cong', portOf(a, 'cong'));
+    // Another client: the fair share is per client (an address while anonymous), not per connection.
+    const calm = await pool.ready('cong', portOf(a, 'cong'), { localAddress: '127.0.0.2' });
 
     const calmGot: number[] = [];
     const collect = async (c: RawClient, until: number): Promise<void> => {
