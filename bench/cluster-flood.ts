@@ -4,10 +4,13 @@
 // round: the flood sent and received, the unrelated channel's delivery, Redis cutting B, and the loss counters of
 // both nodes (what A did not send, by reason; what B counted as never arrived).
 //
-// Usage: npm run bench:cluster-flood [-- --rounds 3 --seconds 6 --root <checkout> [-- <node A's extra arguments>]]
+// Node B runs at nice `--b-nice` (10): a node busier than A, which is what lets a flood outrun it; 0 runs it like A.
+//
+// Usage: npm run bench:cluster-flood [-- --rounds 3 --seconds 6 --b-nice 10 --root <checkout> [-- <node A's arguments>]]
 // `--root` runs another checkout's bin/io-server.js (the figures before a change); what follows a second `--`
 // goes to node A (e.g. `-- --cluster-bus-rate 0` for no budget).
 import net from 'node:net';
+import { setPriority } from 'node:os';
 import { resolve } from 'node:path';
 import { PAYLOAD, MSG } from '../src/protocol/codes.js';
 import { encodeFrame } from '../src/protocol/congsocket.js';
@@ -22,6 +25,7 @@ function arg(name: string, def: string): string {
 
 const rounds = Number(arg('--rounds', '3'));
 const seconds = Number(arg('--seconds', '6'));
+const bNice = Number(arg('--b-nice', '10'));
 if (process.argv.includes('--root')) serverRoot.dir = resolve(arg('--root', '.'));
 const split = process.argv.indexOf('--');
 const nodeArgs = split >= 0 ? process.argv.slice(split + 1) : [];
@@ -63,6 +67,7 @@ async function round(n: number): Promise<void> {
   const redis = await startRedis(undefined);
   const prefix = `flood${n}`;
   const b = await startNode('b', undefined, ['--cluster', redis.url, '--cluster-prefix', prefix, '--node-id', `${prefix}-b`]);
+  setPriority(b.child.pid!, bNice);
   const a = await startNode('a', undefined, ['--cluster', redis.url, '--cluster-prefix', prefix, '--node-id', `${prefix}-a`, ...nodeArgs]);
   try {
     let floodGot = 0;
@@ -115,7 +120,7 @@ async function round(n: number): Promise<void> {
 }
 
 try {
-  console.log(`# cluster flood: ${rounds} rounds of ${seconds} s, io-server from ${serverRoot.dir}, node A args: ${nodeArgs.join(' ') || '(none)'}`);
+  console.log(`# cluster flood: ${rounds} rounds of ${seconds} s, io-server from ${serverRoot.dir}, node B at nice ${bNice}, node A args: ${nodeArgs.join(' ') || '(none)'}`);
   for (let n = 1; n <= rounds; n++) await round(n);
 } finally {
   killAll();

@@ -36,8 +36,11 @@ export const CLUSTER_DEFAULTS = {
   leaseMs: 3000,
   slotLeaseMs: 300_000,
   subscribeBatch: 1000,
-  /** 64 MiB/s: a lone publisher may send 32 MiB/s to other nodes, a receiver keeps up with that (README, Cluster). */
-  busRate: 64 * 1024 * 1024,
+  /**
+   * 32 MiB/s: a lone flooding client may send 16 MiB/s (about 15 000 1 KiB messages a second) to other nodes; a
+   * node reading less than that from Redis is still outrun (README, Cluster: measured figures).
+   */
+  busRate: 32 * 1024 * 1024,
 } as const;
 
 export function defaultNodeId(): string {
