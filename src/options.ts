@@ -8,6 +8,7 @@ import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from './co
 import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';
 import type { WorkerPrimary } from './workers/primary-link.js';
+import { DEFAULT_SHARE_LIMITS, type ShareLimits } from './router/cap-shares.js';
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -85,6 +86,11 @@ export interface ServerOptions {
   maxChannels: number;
   /** Bytes of retained messages kept in all (channel- and CID-retained); new ones past it are refused. */
   maxRetainedBytes: number;
+  /**
+   * Shares of the global state caps (channels, retained bytes, retained channels): what one client address (or one
+   * logged-in device) may hold, and the part only logged-in sessions may use (src/router/cap-shares.ts).
+   */
+  capShares: ShareLimits;
   /** How long an old session has to answer the probe of a duplicate login before it is closed as stale (ms). */
   duplicateProbeTimeout: number;
   /** Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed (Q28). */
@@ -145,7 +151,9 @@ export interface ServerOptions {
   clock: Clock;
 }
 
-export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster'>> & {
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares'>> & {
+  /** `share`: fraction of each global state cap one owner may hold (default 0.1); `reserve`: the logged-in part (0.1). */
+  capShares?: Partial<ShareLimits>;
   /** Join a cluster over Redis (issue 10); null/undefined = a single node. */
   cluster?: ClusterOptionsInput | null;
   useQuota?: Partial<QuotaSwitches>;
@@ -188,6 +196,8 @@ export const SERVER_DEFAULTS = {
   maxChannels: 100_000,
   /** Bytes of retained signals, channel- and CID-retained together. */
   maxRetainedBytes: 64 * 1024 * 1024,
+  /** One address (or logged-in device) holds at most 10 % of each of those caps; the last 10 % is for logged-in sessions. */
+  capShares: DEFAULT_SHARE_LIMITS,
   /** keep-old: how long the old session of a duplicate login has to answer the probe (ms). */
   duplicateProbeTimeout: 2_000,
   trustedProxies: ['127.0.0.1', '::1'] as readonly string[],
@@ -236,6 +246,15 @@ export function backlogLimits(options: Pick<ServerOptions, 'maxBackpressure' | '
   return { soft: webSocketBufferLimit(options.maxBackpressure), hard: webSocketBufferLimit(options.maxBacklog) };
 }
 
+/** A share must leave something (0 < share ≤ 1), a reserve must leave something to anonymous sessions (0 ≤ reserve < 1). */
+function resolveShareLimits(input: Partial<ShareLimits> = {}): ShareLimits {
+  const share = input.share ?? SERVER_DEFAULTS.capShares.share;
+  const reserve = input.reserve ?? SERVER_DEFAULTS.capShares.reserve;
+  if (!(share > 0 && share <= 1)) throw new Error(`iosig: the address share must be above 0 and at most 1, got ${share}`);
+  if (!(reserve >= 0 && reserve < 1)) throw new Error(`iosig: the login reserve must be at least 0 and below 1, got ${reserve}`);
+  return { share, reserve };
+}
+
 /** `plain` → `/plain/`: the prefix is matched against request paths, so it starts and ends with a slash. */
 function plainPrefixPath(prefix: string | null): string | null {
   if (prefix === null) return null;
@@ -263,6 +282,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     maxSubscriptionsPerConnection: input.maxSubscriptionsPerConnection ?? d.maxSubscriptionsPerConnection,
     maxChannels: input.maxChannels ?? d.maxChannels,
     maxRetainedBytes: input.maxRetainedBytes ?? d.maxRetainedBytes,
+    capShares: resolveShareLimits(input.capShares),
     duplicateProbeTimeout: input.duplicateProbeTimeout ?? d.duplicateProbeTimeout,
     trustedProxies: input.trustedProxies ?? [...d.trustedProxies],
     membersOnly: input.membersOnly ?? d.membersOnly,

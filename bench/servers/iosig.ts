@@ -30,8 +30,10 @@ const authAt = process.argv.indexOf('--auth');
 const auth = authAt >= 0 ? { auth: { param: process.argv[authAt + 1] } } : {};
 const sealAt = process.argv.indexOf('--seal-async-from');
 const seal = sealAt >= 0 ? { sealAsyncFrom: Number(process.argv[sealAt + 1]) } : {};
-// Every load generator connects from 127.0.0.1, so the per-address connection cap (default 1024) is lifted.
-const s = await mod.createServer({ port, congPort, host: '127.0.0.1', timeout: 600000, http, maxConnectionsPerAddress: 0, ...auth, ...seal });
+// Every load generator connects from 127.0.0.1, so the per-address connection cap (default 1024) is lifted, and so
+// are the per-address shares of the channel and retained caps (an older checkout ignores the option).
+const shares = { capShares: { share: 1, reserve: 0 } };
+const s = await mod.createServer({ port, congPort, host: '127.0.0.1', timeout: 600000, http, maxConnectionsPerAddress: 0, ...shares, ...auth, ...seal });
 
 // Prefer the ports the server reports (they differ from ours when we passed 0).
 const wsPort = typeof s.wsPort === 'number' && s.wsPort > 0 ? s.wsPort

@@ -24,8 +24,14 @@ export interface ClusterFlags {
   nodeId?: string;
   clusterMode?: 'auto' | 'standalone' | 'sharded';
   clusterPrefix?: string;
+  clusterBusRate?: number;
   workers?: WorkerCount;
   workerRestartMax?: number;
+}
+
+function byteRate(text: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new InvalidArgumentError('expected bytes per second (a whole number; 0 = no budget).');
+  return Number(text);
 }
 
 export function addClusterOptions(command: Command): Command {
@@ -38,6 +44,11 @@ export function addClusterOptions(command: Command): Command {
         .default('auto'),
     )
     .option('--cluster-prefix <prefix>', `prefix of the cluster's Redis keys and channels (default: ${CLUSTER_DEFAULTS.prefix})`)
+    .option(
+      '--cluster-bus-rate <bytes/s>',
+      `data bytes per second this node may send to other nodes, each publishing client about 1/(n+1) of it with n publishers; the rest is dropped and counted (default: ${CLUSTER_DEFAULTS.busRate}; 0 = no budget)`,
+      byteRate,
+    )
     .option('--workers <n|auto>', 'run n processes (auto: one per core) sharing both ports, joined over Redis; needs --cluster', workersArg)
     .option(
       '--worker-restart-max <ms>',
@@ -49,13 +60,16 @@ export function addClusterOptions(command: Command): Command {
 /** The server's cluster input, or undefined without --cluster; throws on a bad URL or node id. */
 export async function clusterInput(flags: ClusterFlags, log: (line: string) => void): Promise<ClusterOptionsInput | undefined> {
   if (flags.cluster === undefined || flags.cluster === false) {
-    if (flags.nodeId !== undefined || flags.clusterPrefix !== undefined) throw new Error('--node-id and --cluster-prefix need --cluster');
+    if (flags.nodeId !== undefined || flags.clusterPrefix !== undefined || flags.clusterBusRate !== undefined) {
+      throw new Error('--node-id, --cluster-prefix and --cluster-bus-rate need --cluster');
+    }
     return undefined;
   }
   const input: ClusterOptionsInput = {
     url: typeof flags.cluster === 'string' ? flags.cluster : undefined,
     nodeId: flags.nodeId,
     prefix: flags.clusterPrefix,
+    busRate: flags.clusterBusRate,
   };
   // Validates the URL and the node id before anything connects.
   const resolved = resolveClusterOptions(input);

@@ -52,6 +52,8 @@ export interface CliOptions extends ClusterFlags {
   maxSubscriptions?: number;
   maxChannels?: number;
   maxRetainedBytes?: number;
+  addressShare?: number;
+  loginReserve?: number;
   duplicateProbe?: number;
   slowConsumer?: SlowConsumerPolicy;
   trustedProxy?: string[];
@@ -108,6 +110,18 @@ function positiveInteger(value: string): number {
     throw new InvalidArgumentError('expected a positive whole number.');
   }
   return Number(value);
+}
+
+/** A fraction such as 0.1 (or 10%); `open` bounds are excluded. */
+function fraction(min: number, max: number, minOpen: boolean, maxOpen: boolean): (value: string) => number {
+  const range = `${minOpen ? 'above' : 'at least'} ${min} and ${maxOpen ? 'below' : 'at most'} ${max}`;
+  return (value) => {
+    const percent = value.trim().endsWith('%');
+    const n = Number(percent ? value.trim().slice(0, -1) : value) / (percent ? 100 : 1);
+    const fits = Number.isFinite(n) && (minOpen ? n > min : n >= min) && (maxOpen ? n < max : n <= max);
+    if (value.trim() === '' || !fits) throw new InvalidArgumentError(`expected a fraction ${range} (such as 0.1 or 10%).`);
+    return n;
+  };
 }
 
 function parseMetric(value: string): MetricType {
@@ -174,6 +188,16 @@ function buildProgram(io: CliIo): Command {
     .option('--max-subscriptions <n>', describe('channels one connection may subscribe to', '--max-subscriptions'), positiveInteger)
     .option('--max-channels <n>', describe('channels in the broker', '--max-channels'), positiveInteger)
     .option('--max-retained-bytes <bytes>', describe('bytes of retained signals in all', '--max-retained-bytes'), nonNegativeInteger)
+    .option(
+      '--address-share <fraction>',
+      describe('most of --max-channels, --max-retained-bytes and the retained channels one client address (or one logged-in device) may hold; 1 = no share', '--address-share'),
+      fraction(0, 1, true, false),
+    )
+    .option(
+      '--login-reserve <fraction>',
+      describe('part of those caps only logged-in sessions may use; 0 = none', '--login-reserve'),
+      fraction(0, 1, false, true),
+    )
     .addOption(
       new Option('--slow-consumer <policy>', describe('what to do with a slow consumer (close it, or drop its deliveries until it drains)', '--slow-consumer')).choices([
         'drop',
@@ -403,6 +427,12 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.maxSubscriptions !== undefined) input.maxSubscriptionsPerConnection = opts.maxSubscriptions;
   if (opts.maxChannels !== undefined) input.maxChannels = opts.maxChannels;
   if (opts.maxRetainedBytes !== undefined) input.maxRetainedBytes = opts.maxRetainedBytes;
+  if (opts.addressShare !== undefined || opts.loginReserve !== undefined) {
+    input.capShares = {
+      ...(opts.addressShare !== undefined ? { share: opts.addressShare } : {}),
+      ...(opts.loginReserve !== undefined ? { reserve: opts.loginReserve } : {}),
+    };
+  }
   if (opts.duplicateProbe !== undefined) input.duplicateProbeTimeout = opts.duplicateProbe;
   if (opts.slowConsumer !== undefined) input.slowConsumer = opts.slowConsumer;
   if (opts.trustedProxy !== undefined) input.trustedProxies = opts.trustedProxy;

@@ -28,6 +28,8 @@ export const HELP_DEFAULTS = {
   '--max-subscriptions': String(SERVER_DEFAULTS.maxSubscriptionsPerConnection),
   '--max-channels': String(SERVER_DEFAULTS.maxChannels),
   '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
+  '--address-share': String(SERVER_DEFAULTS.capShares.share),
+  '--login-reserve': String(SERVER_DEFAULTS.capShares.reserve),
   '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
 } as const;
 

@@ -9,6 +9,7 @@ import type { ClusterOptions } from './cluster-options.js';
 import { RemoteNodesGroup } from './remote-group.js';
 import type { InterestChange } from './remote-interest.js';
 import type { ClusterSample } from '../metrics/cluster-sample.js';
+import { currentPublisher } from '../delivery/publisher.js';
 
 /** What the cluster needs from the broker (implemented by the server). */
 export interface ClusterBroker {
@@ -54,7 +55,7 @@ export class BrokerCluster implements ClusterHost {
     router.directory = {
       unicast: (cid, out) => {
         // Redis finds the node holding it (its CID channel); at-most-once, so no answer is awaited.
-        bus.unicast(cid, out.msg);
+        bus.unicast(cid, out.msg, currentPublisher.owner);
         return true;
       },
       retainedFor: (cid, topic) => this.remoteRetained.get(`${cid}@${topic}`),
@@ -206,6 +207,11 @@ export class BrokerCluster implements ClusterHost {
       received: s.received,
       echoes: s.echoes,
       dropped: s.dropped,
+      droppedBy: { ...s.droppedBy },
+      gaps: s.gaps,
+      gapsBySender: Object.fromEntries(bus.gaps.bySender),
+      disconnects: { ...s.disconnects },
+      busRate: this.node.options.busRate,
       malformed: s.malformed,
       resubscribes: s.resubscribes,
       lagMs: s.lagMs,
@@ -217,6 +223,7 @@ export class BrokerCluster implements ClusterHost {
         nodes: nodes.length,
         connections: nodes.reduce((n, x) => n + x.connections, 0),
         dropped: nodes.reduce((n, x) => n + x.dropped, 0),
+        gaps: nodes.reduce((n, x) => n + (x.gaps ?? 0), 0),
       },
     };
   }

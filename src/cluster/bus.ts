@@ -4,14 +4,20 @@
 // - Nodes announce those interests on a control channel (NATS-style), so a publisher knows whether any other
 //   node wants a key: a publish nobody elsewhere wants costs no Redis traffic at all, and one that is wanted
 //   reaches Redis once. Lost announcements are detected by sequence number and repaired with a snapshot.
+// - What a node sends goes through its outbox (outbox.ts: admission, the rate budget, batching, sequence numbers);
+//   what arrives is checked against the senders' sequence numbers, so lost envelopes are counted here
+//   (sequences.ts), whoever lost them.
 // Own echoes (this node wanting its own publish) are ignored.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BusStats } from './bus-stats.js';
 import { RemoteInterest, type InterestChange } from './remote-interest.js';
 import { shareFor, splitBudget } from './budget-split.js';
-import { bundleEnvelopes, decodeMessage, encodeEnvelope, KIND, type Envelope } from './envelope.js';
-import type { OutgoingMessage, PubSubLinks } from './redis-links.js';
+import { decodeMessage, encodeEnvelope, KIND, type Envelope } from './envelope.js';
+import { Outbox, type OutboxLimits } from './outbox.js';
+import { StreamGaps } from './sequences.js';
+import type { PubSubLinks } from './redis-links.js';
+import { CLUSTER_DEFAULTS } from './cluster-options.js';
 
 /** What a node does with what arrives from other nodes. */
 export interface BusReceiver {
@@ -25,20 +31,26 @@ export interface BusReceiver {
   request(op: string, arg: string, node: string): Promise<string>;
 }
 
-export interface BusLimits {
-  /** Envelopes sent but not yet acknowledged by Redis; beyond this, sends are dropped (and counted). */
-  maxInFlight: number;
+export interface BusLimits extends OutboxLimits {
   /** Outstanding requests to other nodes. */
   maxPendingRequests: number;
   subscribeBatch: number;
 }
 
-export const BUS_LIMITS: BusLimits = { maxInFlight: 100_000, maxPendingRequests: 10_000, subscribeBatch: 1000 };
+export const BUS_LIMITS: BusLimits = {
+  maxInFlight: 100_000,
+  maxInFlightBytes: 64 * 1024 * 1024,
+  bytesPerSecond: CLUSTER_DEFAULTS.busRate,
+  maxPendingRequests: 10_000,
+  subscribeBatch: 1000,
+};
 
-/** Data envelopes per Redis message at most (a run to one channel in one turn travels as one message). */
-const BUNDLE_ENVELOPES = 256;
-/** Bytes per bundled Redis message: past this a run is split (one envelope may still be larger alone). */
-const BUNDLE_BYTES = 64 * 1024;
+/** A sequence gap: `missed` data envelopes from `sender` on Redis channel `channel` never arrived. */
+export interface BusGap {
+  sender: string;
+  channel: string;
+  missed: number;
+}
 
 /** Keys per SNAPSHOT envelope. */
 const SNAPSHOT_CHUNK = 10_000;
@@ -50,22 +62,17 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** An envelope (encoded at once) waiting for the end of the turn; `done` gets the receivers Redis reported (0: dropped). */
-interface Outgoing {
-  channel: string;
-  bytes: Buffer;
-  data: boolean;
-  own: boolean;
-  done: ((receivers: number) => void) | null;
-}
-
 export class ClusterBus {
   readonly stats = new BusStats();
   /**
    * 'ready' once every interest is subscribed after a (re)connect; 'down' when Redis goes away;
-   * 'remote-interest' (InterestChange) when the first other node wants a key or the last one stops.
+   * 'remote-interest' (InterestChange) when the first other node wants a key or the last one stops;
+   * 'gap' (BusGap) when envelopes sent to this node were lost on the way.
    */
   readonly events = new EventEmitter();
+  /** Sequence gaps per sender and channel (the receiving side's loss count). */
+  readonly gaps = new StreamGaps();
+  private readonly outbox: Outbox;
   /** What the other nodes want. */
   readonly remote: RemoteInterest;
   /** Channel keys our clients subscribe to. */
@@ -82,7 +89,6 @@ export class ClusterBus {
   /** Redis channel names this node subscribes to (interests, CIDs, its node channel, the everyone channel). */
   private readonly wanted = new Set<string>();
   private seq = 0;
-  private inFlight = 0;
   private nextRequestId = 0;
   private readonly pending = new Map<number, Pending>();
   private ready = false;
@@ -102,10 +108,11 @@ export class ClusterBus {
     this.everyoneChannel = `${prefix}:all`;
     this.controlChannel = `${prefix}:ctl`;
     this.remote = new RemoteInterest((change: InterestChange) => this.events.emit('remote-interest', change));
+    this.outbox = new Outbox(links, limits, this.stats);
     this.wanted.add(this.ownChannel);
     this.wanted.add(this.everyoneChannel);
     this.wanted.add(this.controlChannel);
-    links.onMessage((payload) => this.onMessage(payload));
+    links.onMessage((channel, payload) => this.onMessage(channel, payload));
     links.events.on('up', () => void this.resync());
     links.events.on('down', () => this.goDown());
     if (links.isUp) void this.resync();
@@ -215,13 +222,18 @@ export class ClusterBus {
     const done = this.links.subscribe([channel]);
     this.track(done);
     return done.then(
-      () => true,
+      () => {
+        // A new subscription: what this channel carried before (if anything) says nothing about what comes now.
+        this.gaps.forgetChannel(channel);
+        return true;
+      },
       () => false,
     );
   }
 
   private unwant(channel: string): void {
     if (!this.wanted.delete(channel)) return;
+    this.gaps.forgetChannel(channel);
     if (this.links.isUp) this.track(this.links.unsubscribe([channel]));
   }
 
@@ -285,12 +297,18 @@ export class ClusterBus {
   /** Nodes that did not answer our sync are gone (they died while Redis was away). */
   private forgetSilentNodes(): void {
     this.syncTimer = null;
-    for (const node of this.remote.nodes()) if (!this.snapshotFrom.has(node)) this.remote.forget(node);
+    for (const node of this.remote.nodes()) if (!this.snapshotFrom.has(node)) this.forgetNode(node);
+  }
+
+  /** A node is gone: its interests and its sequence streams. */
+  private forgetNode(node: string): void {
+    this.remote.forget(node);
+    this.gaps.forgetSender(node);
   }
 
   /** A node was found dead (by us or another survivor): tell everyone to forget its interests. */
   announceGone(node: string): void {
-    this.remote.forget(node);
+    this.forgetNode(node);
     this.send(this.controlChannel, { kind: KIND.GONE, node: this.nodeId, seq: ++this.seq, dead: node });
   }
 
@@ -305,10 +323,14 @@ export class ClusterBus {
   /**
    * Publishes to the nodes interested in `key`. `budget` < 0: no publishCounter cap (the common case, untouched);
    * otherwise it is split among those nodes (budget-split.ts), so all of them together reach at most `budget`.
+   * `from`: who publishes (currentPublisher.owner: an address unit or a device), whose fair share of the bus
+   * budget it uses ('' for the server itself).
    */
-  publish(key: string, msg: Uint8Array, budget = -1): void {
+  publish(key: string, msg: Uint8Array, budget = -1, from = ''): void {
+    const refused = this.outbox.admit(true, msg.length, from);
+    if (refused) return this.outbox.drop(refused, false);
     const cap = budget < 0 ? budget : splitBudget(budget, this.remote.nodeIdsFor(key));
-    this.send(this.publishChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget: cap });
+    this.queue(this.publishChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget: cap });
   }
 
   /**
@@ -324,9 +346,11 @@ export class ClusterBus {
     return this.keyChannel(key);
   }
 
-  /** Unicast to a CID on another node (at-most-once: nothing waits for Redis's answer). */
-  unicast(cid: string, msg: Uint8Array): void {
-    this.send(this.cidChannel(cid), { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg) });
+  /** Unicast to a CID on another node (at-most-once: nothing waits for Redis's answer); `from` as for publish. */
+  unicast(cid: string, msg: Uint8Array, from = ''): void {
+    const refused = this.outbox.admit(true, msg.length, from);
+    if (refused) return this.outbox.drop(refused, false);
+    this.queue(this.cidChannel(cid), { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg) });
   }
 
   /** A unicast that resolves false when no node holds the CID (or Redis is away). */
@@ -370,85 +394,63 @@ export class ClusterBus {
     this.send(this.ownChannel, { kind: KIND.PING, node: this.nodeId, seq: ++this.seq, sentAt: performance.now() }, true);
   }
 
-  private outbox: Outgoing[] = [];
-  private flushScheduled = false;
-
   /**
-   * Queues an envelope for the end of this event-loop turn: everything a turn sends goes to Redis in one write
-   * (one pipeline), and a run of data envelopes to one channel travels as one Redis message (encodeBundle), so a
-   * burst costs Redis, the publisher and the receivers per turn what it used to cost per envelope. Order is kept:
-   * the outbox is sent in order and only consecutive envelopes share a message.
+   * Sends an envelope through the outbox (outbox.ts), or drops and counts it when the outbox refuses it. Data sent
+   * here (the server's broadcasts) counts in the node's budget only; publish and unicast charge their publisher.
    */
   private send(channel: string, env: Envelope, own = false, done: ((receivers: number) => void) | null = null): void {
-    if (!this.links.isUp || this.inFlight >= this.limits.maxInFlight) {
-      if (!own) this.stats.dropped++;
+    const data = env.kind <= KIND.EVERYONE;
+    const refused = this.outbox.admit(data, data && 'msg' in env ? env.msg.length : 0, '');
+    if (refused) {
+      this.outbox.drop(refused, own);
       done?.(0);
       return;
     }
-    this.inFlight++;
+    this.queue(channel, env, own, done);
+  }
+
+  /** An admitted envelope: encoded now, sent at the end of the turn. */
+  private queue(channel: string, env: Envelope, own = false, done: ((receivers: number) => void) | null = null): void {
     const data = env.kind <= KIND.EVERYONE;
     if (data) this.stats.published++;
     else this.stats.controlSent++;
-    this.outbox.push({ channel, bytes: encodeEnvelope(env), data, own, done });
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushOutbox);
-    }
-  }
-
-  private readonly flushOutbox = (): void => {
-    this.flushScheduled = false;
-    const box = this.outbox;
-    this.outbox = [];
-    const runs: Outgoing[][] = [];
-    const messages: OutgoingMessage[] = [];
-    for (let i = 0; i < box.length; ) {
-      const first = box[i]!;
-      let end = i + 1;
-      if (first.data) {
-        let bytes = first.bytes.length;
-        while (end < box.length && end - i < BUNDLE_ENVELOPES && bytes < BUNDLE_BYTES) {
-          const next = box[end]!;
-          if (!next.data || next.channel !== first.channel) break;
-          bytes += next.bytes.length;
-          end++;
-        }
-      }
-      const run = box.slice(i, end);
-      runs.push(run);
-      messages.push({ channel: first.channel, payload: run.length === 1 ? first.bytes : bundleEnvelopes(run.map((o) => o.bytes)) });
-      if (first.data) this.stats.redisMessages++;
-      i = end;
-    }
-    this.links.publishAll(messages, (receivers) => {
-      for (let r = 0; r < runs.length; r++) this.sent(runs[r]!, receivers[r] ?? null);
-    });
-  };
-
-  /** Redis's answer for one message: `receivers` node subscriptions got it, or null when it failed. */
-  private sent(run: Outgoing[], receivers: number | null): void {
-    if (receivers !== null && run[0]!.data) this.stats.redisMessagesOut += receivers;
-    for (const o of run) {
-      this.inFlight--;
-      if (receivers === null) {
-        if (!o.own) this.stats.dropped++;
-      } else if (o.data) this.stats.redisDeliveries += receivers;
-      o.done?.(receivers ?? 0);
-    }
+    this.outbox.push(channel, encodeEnvelope(env), data, own, done);
   }
 
   // ---- receiving ----------------------------------------------------------------------------
 
-  private onMessage(payload: Buffer): void {
-    const envelopes = decodeMessage(payload);
-    if (!envelopes) {
+  private onMessage(channel: Buffer | string, payload: Buffer): void {
+    const decoded = decodeMessage(payload);
+    if (!decoded) {
       this.stats.malformed++;
       return;
     }
+    const { envelopes } = decoded;
+    if (decoded.seq >= 0) this.checkSequence(channel, decoded.seq, envelopes);
     for (const env of envelopes) {
       if (env) this.receive(env);
       else this.stats.malformed++;
     }
+  }
+
+  /** A sequenced message: counts the envelopes its sender sent on this channel before it that never came. */
+  private checkSequence(channel: Buffer | string, seq: number, envelopes: readonly (Envelope | null)[]): void {
+    let sender = '';
+    for (const env of envelopes) {
+      if (env) {
+        sender = env.node;
+        break;
+      }
+    }
+    if (sender === '' || sender === this.nodeId) return;
+    const name = typeof channel === 'string' ? channel : channel.toString();
+    // A late message of a channel we just left starts no stream (its state would outlive the subscription).
+    if (!this.wanted.has(name)) return;
+    const missed = this.gaps.arrived(sender, name, seq, envelopes.length);
+    if (missed === 0) return;
+    this.stats.gaps += missed;
+    const gap: BusGap = { sender, channel: name, missed };
+    this.events.emit('gap', gap);
   }
 
   private receive(env: Envelope): void {
@@ -506,7 +508,7 @@ export class ClusterBus {
           this.sendSnapshot(this.controlChannel);
           return;
         }
-        return this.remote.forget(env.dead);
+        return this.forgetNode(env.dead);
     }
   }
 

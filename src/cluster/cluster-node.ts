@@ -1,13 +1,14 @@
 // One node of an iosig cluster: the bus, the node lease, the anonymous-CID slot and the login-CID directory,
 // behind the few calls the broker makes. Redis is the engine; iosig adds no consensus of its own.
 import { once } from 'node:events';
-import { ClusterBus, type BusReceiver } from './bus.js';
+import { BUS_LIMITS, ClusterBus, type BusGap, type BusReceiver } from './bus.js';
 import { CidClaims } from './cid-claims.js';
 import { CidSpace } from './cid-space.js';
 import type { ClusterHost } from './cluster-host.js';
 import type { ClusterOptions } from './cluster-options.js';
 import { NodeRegistry, type NodeStatus } from './node-registry.js';
-import { openLinks, type PubSubLinks, type RedisCommands } from './redis-links.js';
+import { openLinks, type LinkLoss, type PubSubLinks, type RedisCommands } from './redis-links.js';
+import { ThrottledLog } from '../logging/throttled-log.js';
 import { encodeSignal } from '../protocol/messages.js';
 import { PAYLOAD } from '../protocol/codes.js';
 
@@ -34,7 +35,8 @@ export class ClusterNode {
   ) {
     const { nodeId, prefix } = options;
     this.links = openLinks(options.target, options.mode, `iosig:${nodeId}`);
-    this.bus = new ClusterBus(this.links, nodeId, prefix, this.receiver(), undefined);
+    this.bus = new ClusterBus(this.links, nodeId, prefix, this.receiver(), { ...BUS_LIMITS, bytesPerSecond: options.busRate, subscribeBatch: options.subscribeBatch });
+    this.watchLosses();
     this.space = new CidSpace(this.links.commands, prefix, nodeId, options.slotLeaseMs, (l) => host.log(l));
     this.claims = new CidClaims(this.links.commands, prefix, nodeId);
     this.registry = new NodeRegistry(this.links.commands, prefix, nodeId, options.heartbeatMs, options.leaseMs, {
@@ -62,6 +64,24 @@ export class ClusterNode {
 
   get nodeId(): string {
     return this.options.nodeId;
+  }
+
+  /**
+   * Bus losses are counted and logged here, on the receiving side: a Redis connection lost (Redis cuts a
+   * subscriber that reads too slowly: client-output-buffer-limit pubsub) and the sequence gaps it leaves.
+   * Gap lines are throttled to one a second (the rest are counted).
+   */
+  private watchLosses(): void {
+    const { stats } = this.bus;
+    this.links.events.on('disconnect', ({ link, error }: LinkLoss) => {
+      stats.disconnects[link]++;
+      const what = link === 'subscribe' ? 'messages sent to this node until it is back are lost (counted as sequence gaps when the next ones arrive)' : 'cross-node messages are dropped until it is back (counted)';
+      this.host.log(`cluster: the Redis ${link} connection was lost${error ? ` (${error})` : ''}; ${what}`);
+    });
+    const gapLog = new ThrottledLog((line) => this.host.log(line));
+    this.bus.events.on('gap', ({ sender, channel, missed }: BusGap) => {
+      gapLog.write(`cluster: ${missed} envelope(s) from node ${sender} on ${channel} never arrived (${stats.gaps} in all)`);
+    });
   }
 
   /** Waits (at most `timeoutMs`) for the bus to be ready; a node starts anyway and joins when Redis comes. */
@@ -217,6 +237,7 @@ export class ClusterNode {
       connections: this.host.connectionCount(),
       lagMs: Math.round(s.lagMs * 1000) / 1000,
       dropped: s.dropped,
+      gaps: s.gaps,
       published: s.published,
       received: s.received,
       at: Date.now(),

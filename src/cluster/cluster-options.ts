@@ -20,6 +20,12 @@ export interface ClusterOptions {
   slotLeaseMs: number;
   /** Most interests subscribed per SUBSCRIBE command when (re)subscribing in bulk. */
   subscribeBatch: number;
+  /**
+   * Data bytes per second this node may send over the bus, each publishing client (address or device) about
+   * 1/(n + 1) of it with n publishers (src/cluster/bus-budget.ts); past it, cross-node messages are dropped and
+   * counted. 0 = no budget.
+   */
+  busRate: number;
 }
 
 export type ClusterOptionsInput = Partial<Omit<ClusterOptions, 'target'>> & { url?: string };
@@ -30,6 +36,11 @@ export const CLUSTER_DEFAULTS = {
   leaseMs: 3000,
   slotLeaseMs: 300_000,
   subscribeBatch: 1000,
+  /**
+   * 32 MiB/s: a lone flooding client may send 16 MiB/s (about 15 000 1 KiB messages a second) to other nodes; a
+   * node reading less than that from Redis is still outrun (README, Cluster: measured figures).
+   */
+  busRate: 32 * 1024 * 1024,
 } as const;
 
 export function defaultNodeId(): string {
@@ -49,5 +60,6 @@ export function resolveClusterOptions(input: ClusterOptionsInput, env: NodeJS.Pr
     leaseMs: Math.max(heartbeatMs * 2, input.leaseMs ?? CLUSTER_DEFAULTS.leaseMs),
     slotLeaseMs: Math.max(heartbeatMs * 10, input.slotLeaseMs ?? CLUSTER_DEFAULTS.slotLeaseMs),
     subscribeBatch: Math.max(1, input.subscribeBatch ?? CLUSTER_DEFAULTS.subscribeBatch),
+    busRate: Math.max(0, input.busRate ?? CLUSTER_DEFAULTS.busRate),
   };
 }

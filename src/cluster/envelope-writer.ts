@@ -7,7 +7,7 @@ const sizedHeader = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5)
 /** Bytes of a msgpack str header for `n` bytes of UTF-8 (fixstr below 32). */
 const strHeader = (n: number): number => (n < 32 ? 1 : sizedHeader(n));
 /** Bytes of a non-negative integer (seq): fixint, uint8/16/32, or a float64 past 2^32. */
-const uintSize = (v: number): number => (v < 0x80 ? 1 : v < 0x100000000 ? sizedHeader(v) : 9);
+export const uintSize = (v: number): number => (v < 0x80 ? 1 : v < 0x100000000 ? sizedHeader(v) : 9);
 
 /** Writes a type byte (`c8`, `c16` or `c32` by the size of `n`) and `n` big-endian in 1, 2 or 4 bytes. */
 function writeSized(buf: Buffer, at: number, n: number, c8: number, c16: number, c32: number): number {
@@ -38,7 +38,7 @@ function writeBin(buf: Buffer, at: number, bytes: Uint8Array): number {
   return at + bytes.length;
 }
 
-function writeUint(buf: Buffer, at: number, v: number): number {
+export function writeUint(buf: Buffer, at: number, v: number): number {
   if (v < 0x80) {
     buf[at] = v;
     return at + 1;

@@ -2,7 +2,7 @@
 // every node seals them for its own encrypted receivers, so the bus never needs session keys.
 import { Packr } from 'msgpackr';
 import { isBudgetShares, type BudgetShares } from './budget-split.js';
-import { writeDataEnvelope } from './envelope-writer.js';
+import { uintSize, writeDataEnvelope, writeUint } from './envelope-writer.js';
 
 export const KIND = {
   /** A publish to a channel key: [kind, node, seq, key, msg, budget]; budget -1 (no cap) or [node, share…]. */
@@ -84,12 +84,45 @@ export function packEnvelope(e: Envelope): Buffer {
  * Several encoded envelopes for one Redis channel as one Redis message: a msgpack array of the envelope arrays
  * (a single envelope starts with its kind, a number, so the two cannot be confused). The envelopes are encoded
  * when sent (their bytes may live in a transport buffer that is reused after the callback) and only framed here.
+ *
+ * With `seq` ≥ 0 the array starts with a sequence header `[0, seq]`: the run's envelopes are numbers seq, seq + 1, …
+ * of their sender's data on this Redis channel (outbox.ts), so a receiver can count what it never got (a few bytes
+ * per Redis message, none per envelope). A node that predates the header reads it as one malformed envelope and
+ * the rest as usual; a message without one is simply not checked.
  */
-export function bundleEnvelopes(encoded: readonly Buffer[]): Buffer {
-  const n = encoded.length;
-  if (n > 0xffff) throw new RangeError('bundle too large');
-  const header = n < 16 ? Buffer.from([0x90 | n]) : Buffer.from([0xdc, n >> 8, n & 0xff]);
-  return Buffer.concat([header, ...encoded]);
+export function bundleEnvelopes(encoded: readonly Buffer[], seq = -1, from = 0, to = encoded.length): Buffer {
+  const items = to - from + (seq >= 0 ? 1 : 0);
+  if (items > 0xffff) throw new RangeError('bundle too large');
+  let size = items < 16 ? 1 : 3;
+  if (seq >= 0) size += 2 + uintSize(seq);
+  for (let i = from; i < to; i++) size += encoded[i]!.length;
+  const buf = Buffer.allocUnsafe(size);
+  let at = 0;
+  if (items < 16) buf[at++] = 0x90 | items;
+  else {
+    buf[at++] = 0xdc;
+    buf.writeUInt16BE(items, at);
+    at += 2;
+  }
+  if (seq >= 0) {
+    buf[at++] = 0x92;
+    buf[at++] = SEQUENCE_HEADER;
+    at = writeUint(buf, at, seq);
+  }
+  for (let i = from; i < to; i++) {
+    buf.set(encoded[i]!, at);
+    at += encoded[i]!.length;
+  }
+  return buf;
+}
+
+/** The kind number of a bundle's sequence header (no envelope has kind 0). */
+const SEQUENCE_HEADER = 0;
+
+/** A Redis message read back: its envelopes (null for each malformed one) and its sequence header (-1: none). */
+export interface DecodedMessage {
+  seq: number;
+  envelopes: (Envelope | null)[];
 }
 
 const isBytes = (v: unknown): v is Buffer => v instanceof Uint8Array;
@@ -104,13 +137,20 @@ export function decodeEnvelope(bytes: Buffer): Envelope | null {
 }
 
 /**
- * Decodes a Redis message: one envelope or a bundle (encodeBundle). null when the message cannot be read at all;
- * a null entry for each envelope of a bundle that is malformed.
+ * Decodes a Redis message: one envelope or a bundle (bundleEnvelopes), with or without a sequence header. null when
+ * the message cannot be read at all; a null entry for each envelope of a bundle that is malformed.
  */
-export function decodeMessage(bytes: Buffer): (Envelope | null)[] | null {
+export function decodeMessage(bytes: Buffer): DecodedMessage | null {
   const v = unpack(bytes);
   if (v === undefined) return null;
-  return isBundle(v) ? v.map(fromValue) : [fromValue(v)];
+  if (!isBundle(v)) return { seq: -1, envelopes: [fromValue(v)] };
+  const header = v[0] as unknown[];
+  if (header[0] === SEQUENCE_HEADER && header.length === 2 && isNumber(header[1])) {
+    const envelopes: (Envelope | null)[] = new Array(v.length - 1);
+    for (let i = 1; i < v.length; i++) envelopes[i - 1] = fromValue(v[i]);
+    return { seq: header[1], envelopes };
+  }
+  return { seq: -1, envelopes: v.map(fromValue) };
 }
 
 function unpack(bytes: Buffer): unknown {

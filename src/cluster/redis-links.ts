@@ -4,13 +4,24 @@ import { EventEmitter } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ClusterMode } from './cluster-options.js';
 import type { RedisTarget } from '../auth/redis-target.js';
+import type { BusLink } from './bus-stats.js';
 
 /** Anything that runs plain commands (leases, CID claims): a Redis or a Cluster client. */
 export type RedisCommands = Redis | Cluster;
 
+/** A Redis connection of the bus was lost after it had been ready ('disconnect' event). */
+export interface LinkLoss {
+  link: BusLink;
+  /** The last error the connection reported, if any (Redis closing a slow subscriber shows as a reset or an end). */
+  error: string;
+}
+
 export interface PubSubLinks {
   readonly commands: RedisCommands;
-  /** 'up' when both directions can be used (subscriptions must then be restored), 'down' when either is lost. */
+  /**
+   * 'up' when both directions can be used (subscriptions must then be restored), 'down' when either is lost;
+   * 'disconnect' (LinkLoss) for each connection lost after it had been ready.
+   */
   readonly events: EventEmitter;
   readonly isUp: boolean;
   /** One Redis delivers every channel in publish order (standalone); a Redis Cluster orders per shard only. */
@@ -24,8 +35,8 @@ export interface PubSubLinks {
   publishAll(messages: readonly OutgoingMessage[], done: (receivers: (number | null)[]) => void): void;
   subscribe(channels: string[]): Promise<void>;
   unsubscribe(channels: string[]): Promise<void>;
-  /** Every message of a subscribed channel (the channel name is not needed: envelopes say what they are). */
-  onMessage(handler: (payload: Buffer) => void): void;
+  /** Every message of a subscribed channel, with its channel (envelopes say what they are; sequences are per channel). */
+  onMessage(handler: (channel: Buffer, payload: Buffer) => void): void;
   close(): Promise<void>;
 }
 
@@ -53,6 +64,28 @@ function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
   return target.url ? new Redis(target.url, options) : new Redis({ ...options, host: target.host, port: target.port });
 }
 
+/**
+ * Reports a connection lost after it had been ready, once per loss, with its last error. Errors are otherwise
+ * reported through 'down' and the counters; ioredis keeps reconnecting.
+ */
+function watchLoss(client: Redis | Cluster, link: BusLink, events: EventEmitter): void {
+  let ready = false;
+  let error = '';
+  client.on('ready', () => {
+    ready = true;
+    error = '';
+  });
+  client.on('error', (err: Error) => {
+    error = err.message;
+  });
+  client.on('close', () => {
+    if (!ready) return;
+    ready = false;
+    const loss: LinkLoss = { link, error };
+    events.emit('disconnect', loss);
+  });
+}
+
 class StandaloneLinks implements PubSubLinks {
   readonly events = new EventEmitter();
   readonly ordersAcrossChannels = true;
@@ -63,11 +96,11 @@ class StandaloneLinks implements PubSubLinks {
   constructor(target: RedisTarget, name: string) {
     this.commands = redisFor(target, { connectionName: `${name}:pub` });
     this.subscriber = redisFor(target, { connectionName: `${name}:sub` });
+    watchLoss(this.commands, 'publish', this.events);
+    watchLoss(this.subscriber, 'subscribe', this.events);
     for (const client of [this.commands, this.subscriber]) {
       client.on('ready', () => this.update());
       client.on('close', () => this.update());
-      // Errors are reported through 'down' and the counters; ioredis keeps reconnecting.
-      client.on('error', () => undefined);
     }
   }
 
@@ -109,8 +142,8 @@ class StandaloneLinks implements PubSubLinks {
     if (channels.length) await this.subscriber.unsubscribe(...channels);
   }
 
-  onMessage(handler: (payload: Buffer) => void): void {
-    this.subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => handler(payload));
+  onMessage(handler: (channel: Buffer, payload: Buffer) => void): void {
+    this.subscriber.on('messageBuffer', handler);
   }
 
   async close(): Promise<void> {
@@ -140,10 +173,12 @@ class ShardedLinks implements PubSubLinks {
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
       redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: 2000, ...auth, tls, connectionName: name },
     });
+    // ioredis restores the sharded subscriptions of a lost shard connection itself; what was lost meanwhile shows
+    // as sequence gaps. A lost cluster connection counts as the publishing side's.
+    watchLoss(this.commands, 'publish', this.events);
     this.commands.on('ready', () => void this.connectMasters());
     this.commands.on('close', () => this.setUp(false));
     this.commands.on('end', () => this.setUp(false));
-    this.commands.on('error', () => undefined);
   }
 
   get isUp(): boolean {
@@ -188,8 +223,8 @@ class ShardedLinks implements PubSubLinks {
     await Promise.all(channels.map((channel) => this.commands.sunsubscribe(channel)));
   }
 
-  onMessage(handler: (payload: Buffer) => void): void {
-    this.commands.on('smessageBuffer', (_channel: Buffer, payload: Buffer) => handler(payload));
+  onMessage(handler: (channel: Buffer, payload: Buffer) => void): void {
+    this.commands.on('smessageBuffer', handler);
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 import type { ChannelMembers, DeliveryGroup } from '../delivery/group.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { DeliveryStats } from '../delivery/receiver.js';
+import { currentPublisher } from '../delivery/publisher.js';
 import type { ClusterBus } from './bus.js';
 
 export class RemoteNodesGroup implements DeliveryGroup {
@@ -41,13 +42,16 @@ class RemoteMembers implements ChannelMembers {
     return this.bus.remote.nodesFor(this.key);
   }
 
-  /** One envelope however many nodes want it; Redis fans it out. Counts no local receivers. */
+  /**
+   * One envelope however many nodes want it; Redis fans it out. Counts no local receivers. The publisher's owner
+   * (its address, or its device once logged in) picks its fair share of the bus budget.
+   */
   publish(out: Outbound, budget: number): number {
     const { stats } = this.group;
     stats.messagesOut++;
     stats.bytesOut += out.msg.length;
     stats.deliveries += this.size;
-    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1);
+    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1, currentPublisher.owner);
     return 0;
   }
 }

@@ -5,7 +5,9 @@ import { MSG, PAYLOAD, QUOTA_TABLE, STATE, type Quota, type StateCode } from '..
 import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce, encodeSignal, type IamInfo } from '../protocol/messages.js';
 import type { Outbound } from '../delivery/outbound.js';
 import type { SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
-import type { Subscription } from '../router/channel.js';
+import type { RetainedEntry, Subscription } from '../router/channel.js';
+import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
+import { throttleKey } from './login-guard.js';
 import type { CloseHow, Link, LinkOwner, PeerInfo } from '../transport/link.js';
 import { clientAddress, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
@@ -69,7 +71,9 @@ export class Connection implements Session, LinkOwner {
   /** Made by the first message when a quota switch is on. */
   private quotas: QuotaCheck | null = null;
   /** CID-retained messages published by this connection, keyed by topic (`$x`), §5.6. */
-  private retainedByTopic: Map<string, Buffer> | null = null;
+  private retainedByTopic: Map<string, RetainedEntry> | null = null;
+  /** Its address unit's owner key in the router's cap shares, made on first use. */
+  private addressOwner: string | null = null;
   private timers: Set<Timer> | null = null;
   /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
   private heardWaiters: (() => void)[] | null = null;
@@ -321,14 +325,18 @@ export class Connection implements Session, LinkOwner {
   // ---- CID-retained messages ----------------------------------------------------------------
 
   retainedFor(topic: string): Buffer | undefined {
+    return this.retainedByTopic?.get(topic)?.msg;
+  }
+
+  retainedEntry(topic: string): RetainedEntry | undefined {
     return this.retainedByTopic?.get(topic);
   }
 
   /** Keeps a copy; at `limit` entries only existing topics are updated. False when it was not kept. */
-  retain(topic: string, msg: Uint8Array, limit: number): boolean {
+  retain(topic: string, msg: Uint8Array, owner: ShareOwner, limit: number): boolean {
     const store = (this.retainedByTopic ??= new Map());
     if (store.size >= limit && !store.has(topic)) return false;
-    store.set(topic, Buffer.from(msg));
+    store.set(topic, { msg: Buffer.from(msg), owner });
     return true;
   }
 
@@ -340,12 +348,20 @@ export class Connection implements Session, LinkOwner {
     return this.retainedByTopic?.size ?? 0;
   }
 
-  /** Forgets every CID-retained message; returns the bytes they held. */
-  dropRetained(): number {
-    let bytes = 0;
-    if (this.retainedByTopic) for (const msg of this.retainedByTopic.values()) bytes += msg.length;
+  /** Forgets every CID-retained message; returns them. */
+  dropRetained(): Iterable<RetainedEntry> {
+    const entries = this.retainedByTopic?.values() ?? [];
     this.retainedByTopic = null;
-    return bytes;
+    return entries;
+  }
+
+  /**
+   * Who its holdings in the router's shared caps are charged to: its device once logged in, else its address unit
+   * (an IPv4 address or an IPv6 /64, as the login throttle); null at the admin level.
+   */
+  get shareOwner(): ShareOwner {
+    if (this.admin || this.authorized) return shareOwnerOf(this.authorized, this.admin, this.did, '');
+    return (this.addressOwner ??= shareOwnerOf(false, false, '', throttleKey(this.ip)));
   }
 
   // ---- receiving ----------------------------------------------------------------------------
@@ -510,11 +526,13 @@ export class Connection implements Session, LinkOwner {
     }
     this.host.tapSignal(this, tag, msg);
     currentPublisher.cid = this.cid;
+    currentPublisher.owner = this.shareOwner ?? '';
     let result: ReturnType<ConnectionHost['router']['publish']>;
     try {
       result = this.host.router.publish(this, msg, tag);
     } finally {
       currentPublisher.cid = '';
+      currentPublisher.owner = '';
     }
     if (!result.ok && (result.reason === 'reserved' || result.reason === 'tag-too-long')) this.bad(`publish ${result.reason}`);
   }

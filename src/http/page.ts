@@ -32,7 +32,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section id="cluster-panel" class="panel wide" hidden>
     <h2>Cluster nodes <small id="cluster-summary"></small></h2>
     <table id="nodes">
-      <thead><tr><th>node</th><th>address</th><th class="num">connections</th><th class="num">uptime</th><th class="num">bus lag</th><th class="num">lost</th><th class="num">sent</th><th class="num">received</th></tr></thead>
+      <thead><tr><th>node</th><th>address</th><th class="num">connections</th><th class="num">uptime</th><th class="num">bus lag</th><th class="num" title="cross-node messages it did not send (bus down, budget, share…)">dropped</th><th class="num" title="messages sent to it that never arrived (sequence gaps)">missed</th><th class="num">sent</th><th class="num">received</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>

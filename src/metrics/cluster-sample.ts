@@ -1,4 +1,5 @@
 // What a cluster node reports about itself and the cluster, read at scrape time (issue 10, observability).
+import type { BusLink, DropReason } from '../cluster/bus-stats.js';
 
 /** One node's self-description, renewed every heartbeat in Redis (shown by /api/status and the dashboard). */
 export interface NodeStatus {
@@ -9,8 +10,10 @@ export interface NodeStatus {
   connections: number;
   /** Bus round trip through Redis in ms (-1 unknown). */
   lagMs: number;
-  /** Cross-node messages it lost (sent while Redis was away, refused, over the bound). */
+  /** Cross-node messages it did not send (Redis away, over the in-flight bound or the bus budget, refused). */
   dropped: number;
+  /** Data envelopes sent to it that never arrived (sequence gaps); absent in records of older nodes. */
+  gaps?: number;
   published: number;
   received: number;
   /** When the record was written (that node's clock). */
@@ -29,7 +32,16 @@ export interface ClusterSample {
   controlSent: number;
   received: number;
   echoes: number;
+  /** Sender side: cross-node messages not sent, in all and by reason (down, in_flight, budget, share, refused). */
   dropped: number;
+  droppedBy: Readonly<Record<DropReason, number>>;
+  /** Receiving side: data envelopes other nodes sent here that never arrived, in all and by sender node. */
+  gaps: number;
+  gapsBySender: Readonly<Record<string, number>>;
+  /** Redis connections of the bus lost after they had been up, by connection. */
+  disconnects: Readonly<Record<BusLink, number>>;
+  /** The node's outbound data budget in bytes per second (0: none). */
+  busRate: number;
   malformed: number;
   resubscribes: number;
   lagMs: number;
@@ -39,5 +51,5 @@ export interface ClusterSample {
   localInterests: number;
   /** Every live node as last read from Redis (refreshed each heartbeat). */
   nodes: readonly NodeStatus[];
-  totals: { nodes: number; connections: number; dropped: number };
+  totals: { nodes: number; connections: number; dropped: number; gaps: number };
 }

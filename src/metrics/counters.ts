@@ -49,6 +49,11 @@ export class Counters {
   refusedSubscriptions = 0;
   refusedChannels = 0;
   refusedRetained = 0;
+  /** Refusals by a per-owner share (an address or device holding its share of channels / of retained values). */
+  refusedChannelShare = 0;
+  refusedRetainedShare = 0;
+  /** New channel-retained entries past the retained-channel cap (`retain.limitCounter`). */
+  refusedRetainedEntries = 0;
 }
 
 export interface MetricsSnapshot extends Counters {

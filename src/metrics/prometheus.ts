@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsSample, ServerMetrics } from './sample.js';
 import type { ClusterSample } from './cluster-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
+import { DROP_REASONS } from '../cluster/bus-stats.js';
 
 type Labels = Record<string, string>;
 type Reading = readonly [labels: Labels, value: number];
@@ -143,13 +144,16 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   },
   {
     name: 'iosig_limit_refusals_total',
-    help: 'Requests refused by a state cap: subscriptions per connection, channels, retained bytes.',
+    help: 'Requests refused by a state cap: subscriptions per connection, channels, retained bytes and entries, and the per-address (or per-device) shares of channels and retained values.',
     kind: 'counter',
     labelNames: ['limit'],
     read: (s) => [
       [{ limit: 'subscriptions' }, s.refusedSubscriptions],
       [{ limit: 'channels' }, s.refusedChannels],
       [{ limit: 'retained_bytes' }, s.refusedRetained],
+      [{ limit: 'retained_entries' }, s.refusedRetainedEntries],
+      [{ limit: 'channel_share' }, s.refusedChannelShare],
+      [{ limit: 'retained_share' }, s.refusedRetainedShare],
     ],
   },
   { name: 'iosig_retained_bytes', help: 'Bytes held by retained signals (channel and CID).', kind: 'gauge', read: single((s) => s.retainedBytes) },
@@ -200,9 +204,23 @@ function clusterDefinitions(): MetricDefinition[] {
     { name: 'iosig_cluster_bus_up', help: '1 when Redis is reachable and every interest is subscribed.', kind: 'gauge', read: of((c) => (c.ready ? 1 : 0)) },
     {
       name: 'iosig_cluster_dropped_total',
-      help: 'Cross-node messages lost: sent while Redis was away, refused by Redis, or over the in-flight bound.',
+      help: 'Cross-node messages this node did not send, by reason: down (Redis away), in_flight (over the in-flight bound), budget (over the node\'s bus budget), share (the publisher over its fair share of it), refused (Redis failed the publish).',
       kind: 'counter',
-      read: of((c) => c.dropped),
+      labelNames: ['reason'],
+      read: (s) => (s.cluster ? DROP_REASONS.map((reason): Reading => [{ reason }, s.cluster!.droppedBy[reason]]) : []),
+    },
+    {
+      name: 'iosig_cluster_gaps_total',
+      help: 'Data envelopes other nodes sent to this node that never arrived (gaps in their sequence numbers).',
+      kind: 'counter',
+      read: of((c) => c.gaps),
+    },
+    {
+      name: 'iosig_cluster_bus_disconnects_total',
+      help: 'Redis connections of the bus lost after they had been up: publish or subscribe (Redis cuts a subscriber that reads too slowly).',
+      kind: 'counter',
+      labelNames: ['link'],
+      read: (s) => (s.cluster ? [[{ link: 'publish' }, s.cluster.disconnects.publish], [{ link: 'subscribe' }, s.cluster.disconnects.subscribe]] : []),
     },
     {
       name: 'iosig_cluster_envelopes_sent_total',

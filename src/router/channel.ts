@@ -2,9 +2,16 @@
 import type { ChannelMembers, LocalMembers } from '../delivery/group.js';
 import type { Receiver } from '../delivery/receiver.js';
 import type { Quota } from '../protocol/codes.js';
+import type { ShareHolder, ShareOwner } from './cap-shares.js';
+
+/** A CID-retained value and the owner its bytes are charged to (cap-shares.ts). */
+export interface RetainedEntry {
+  readonly msg: Buffer;
+  readonly owner: ShareOwner;
+}
 
 /** A local connection as the router sees it. */
-export interface Subscriber extends Receiver {
+export interface Subscriber extends Receiver, ShareHolder {
   /** Set by the router (setCid / assignAnonymousCid). */
   cid: string;
   /** Prefix of its home channels (`#name`). */
@@ -15,10 +22,11 @@ export interface Subscriber extends Receiver {
   removeSubscription(key: string): void;
   /** CID-retained messages it published (§5.6). */
   retainedFor(topic: string): Buffer | undefined;
-  /** Keeps a copy; false when its own entry limit refused it. */
-  retain(topic: string, msg: Uint8Array, limit: number): boolean;
-  /** Forgets its CID-retained messages; returns the bytes they held. */
-  dropRetained(): number;
+  retainedEntry(topic: string): RetainedEntry | undefined;
+  /** Keeps a copy, charged to `owner`; false when its own entry limit refused it. */
+  retain(topic: string, msg: Uint8Array, owner: ShareOwner, limit: number): boolean;
+  /** Forgets its CID-retained messages; returns them (their bytes go back to their owners). */
+  dropRetained(): Iterable<RetainedEntry>;
   /** A log line about this subscriber (cap refusals). */
   report(what: string): void;
   /** Deliveries it got through a group that counts per channel (native publishes), added when it leaves that path. */
@@ -40,6 +48,8 @@ export class Channel {
   readonly subscribers = new Set<Subscriber>();
   /** One entry per delivery group with members here; a publish calls each. */
   readonly groups: ChannelMembers[] = [];
+  /** Who it is charged to while it has local subscribers: the session that created it (cap-shares.ts). */
+  owner: ShareOwner = null;
 
   constructor(readonly key: string) {}
 

@@ -13,9 +13,23 @@ import type { CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { randomBase64url } from '../crypto/random-pool.js';
+import { SERVER_HOLDER, SharedCap, type ShareHolder, type ShareOwner, type ShareRefusal } from './cap-shares.js';
 
 /** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
 const TEARDOWN_SLICE = 1000;
+
+type JoinResult = 'ok' | 'subscription-cap' | ShareRefusal;
+type CapLog = 'subscriptions' | 'channels' | 'channelShare' | 'retained' | 'retainedShare';
+
+/** Every global cap a client can fill, each with per-owner shares and a reserve for logged-in sessions. */
+export interface RouterShares {
+  /** Channels with local subscribers, charged to the session that created them (its first local subscriber). */
+  readonly channels: SharedCap;
+  /** Bytes of retained values (channel and CID), charged to whoever wrote the current value. */
+  readonly retainedBytes: SharedCap;
+  /** Channel-retained entries (`retain.limitCounter`), charged likewise. */
+  readonly retainedEntries: SharedCap;
+}
 
 export type PublishResult =
   | { ok: true; delivered: number }
@@ -37,19 +51,23 @@ export class Router<S extends Subscriber = Subscriber> {
   private readonly hooks: RouterHooks[] = [];
   /** Where CIDs held by other processes are found; null on a single node. */
   directory: CidDirectory | null = null;
-  /** Bytes held by retained messages, channel- and CID-retained (bounded by maxRetainedBytes). */
-  retainedBytes = 0;
+  /** Who wrote each channel-retained value (its charge in `shares`); absent for the server and other nodes. */
+  private readonly retainedOwners = new Map<string, string>();
+  readonly shares: RouterShares;
   /** Cap refusals are logged at most once a second per kind, so a flood cannot flood the log. */
-  private readonly capLogs: Record<'subscriptions' | 'channels' | 'retained', ThrottledLog>;
+  private readonly capLogs: Record<CapLog, ThrottledLog>;
 
   constructor(
     private readonly options: ServerOptions,
     private readonly counters: Counters,
   ) {
-    this.capLogs = {
-      subscriptions: new ThrottledLog(options.log),
-      channels: new ThrottledLog(options.log),
-      retained: new ThrottledLog(options.log),
+    const log = (): ThrottledLog => new ThrottledLog(options.log);
+    this.capLogs = { subscriptions: log(), channels: log(), channelShare: log(), retained: log(), retainedShare: log() };
+    const limits = options.capShares;
+    this.shares = {
+      channels: new SharedCap(options.maxChannels, limits),
+      retainedBytes: new SharedCap(options.maxRetainedBytes, limits),
+      retainedEntries: new SharedCap(options.retain.limitCounter, limits),
     };
     this.stream = new StreamGroup();
     this.addGroup(this.stream);
@@ -63,6 +81,11 @@ export class Router<S extends Subscriber = Subscriber> {
     if (this.options.useQuota.publishCounter || this.native) return;
     this.native = new NativeTopicGroup(publish);
     this.addGroup(this.native);
+  }
+
+  /** Bytes held by retained messages, channel- and CID-retained (bounded by maxRetainedBytes). */
+  get retainedBytes(): number {
+    return this.shares.retainedBytes.used;
   }
 
   /** Registers a group so its counters are part of `deliveryStats()`. */
@@ -131,11 +154,13 @@ export class Router<S extends Subscriber = Subscriber> {
   subscribe(sub: S, tagList: string): number {
     let refusedSubs = 0;
     let refusedChannels = 0;
+    let refusedShare = 0;
     for (const tag of tagList.split(',')) {
       const key = channelKey(tag, sub.home);
       const joined = this.join(sub, key);
       if (joined === 'subscription-cap') refusedSubs++;
-      else if (joined === 'channel-cap') refusedChannels++;
+      else if (joined === 'cap') refusedChannels++;
+      else if (joined === 'share') refusedShare++;
       else if (isRetainedKey(key) && this.options.retain.isAvailable) {
         const kept = this.retainedFor(key);
         if (kept) this.stream.deliverTo(sub, new Outbound(kept));
@@ -143,18 +168,29 @@ export class Router<S extends Subscriber = Subscriber> {
     }
     if (refusedSubs > 0) {
       this.counters.refusedSubscriptions += refusedSubs;
-      this.capLogs.subscriptions.write(
-        `${refusedSubs} subscriptions refused: the cap is ${this.options.maxSubscriptionsPerConnection} per connection`,
-        (line) => sub.report(line),
-      );
+      this.report(sub, 'subscriptions', `${refusedSubs} subscriptions refused: the cap is ${this.options.maxSubscriptionsPerConnection} per connection`);
     }
     if (refusedChannels > 0) {
       this.counters.refusedChannels += refusedChannels;
-      this.capLogs.channels.write(`${refusedChannels} new channels refused: the channel cap of ${this.options.maxChannels} is reached`, (line) =>
-        sub.report(line),
-      );
+      const { channels } = this.shares;
+      const anonymous = !sub.authorized && channels.anonymousCap < channels.cap;
+      const which = anonymous ? `the anonymous part of the channel cap (${channels.anonymousCap} of ${channels.cap}; the rest is kept for logged-in devices)` : `the channel cap of ${channels.cap}`;
+      this.report(sub, 'channels', `${refusedChannels} new channels refused: ${which} is reached`);
     }
-    return refusedSubs + refusedChannels;
+    if (refusedShare > 0) {
+      this.counters.refusedChannelShare += refusedShare;
+      this.report(sub, 'channelShare', `${refusedShare} new channels refused: ${this.ownerText(sub)} holds its share of ${this.shares.channels.perOwner} channels`);
+    }
+    return refusedSubs + refusedChannels + refusedShare;
+  }
+
+  private report(sub: S | null, kind: CapLog, line: string): void {
+    this.capLogs[kind].write(line, sub ? (text) => sub.report(text) : undefined);
+  }
+
+  private ownerText(holder: ShareHolder): string {
+    const owner = holder.shareOwner ?? '';
+    return owner.startsWith('d:') ? `device "${owner.slice(2)}"` : `its address (${owner.slice(2)})`;
   }
 
   private retainedFor(key: string): Buffer | undefined {
@@ -175,11 +211,23 @@ export class Router<S extends Subscriber = Subscriber> {
     return channel;
   }
 
-  private join(sub: S, key: string): 'ok' | 'subscription-cap' | 'channel-cap' {
+  /**
+   * A channel with local subscribers is charged, as one unit of `shares.channels`, to the session that gave it
+   * its first one (the creator), until its last local subscriber leaves. Channels other nodes alone want (the
+   * remote group) are not charged: they are bounded by those nodes' own caps. Joining an existing channel costs
+   * nothing, so the rule cannot be gamed by joining, and the check runs only when a channel is created.
+   */
+  private join(sub: S, key: string): JoinResult {
     if (sub.subscriptions.has(key)) return 'ok';
     if (sub.subscriptions.size >= this.options.maxSubscriptionsPerConnection) return 'subscription-cap';
-    if (this.channels.size >= this.options.maxChannels && !this.channels.has(key)) return 'channel-cap';
-    const channel = this.channelFor(key);
+    let channel = this.channels.get(key);
+    if (!channel || channel.subscribers.size === 0) {
+      const refused = this.shares.channels.refusal(sub, 1);
+      if (refused) return refused;
+      channel ??= this.channelFor(key);
+      channel.owner = sub.shareOwner;
+      this.shares.channels.charge(channel.owner, 1);
+    }
     channel.subscribers.add(sub);
     const subscription: Subscription = { channel, members: this.place(sub, channel), messagesAtJoin: 0, bytesAtJoin: 0 };
     this.noteJoin(subscription);
@@ -269,7 +317,11 @@ export class Router<S extends Subscriber = Subscriber> {
     sub.removeSubscription(key);
     const { channel } = subscription;
     channel.subscribers.delete(sub);
-    if (channel.subscribers.size === 0) for (const hooks of this.hooks) hooks.interest?.(key, false);
+    if (channel.subscribers.size === 0) {
+      this.shares.channels.charge(channel.owner, -1);
+      channel.owner = null;
+      for (const hooks of this.hooks) hooks.interest?.(key, false);
+    }
     this.dropIfEmpty(channel);
   }
 
@@ -369,27 +421,64 @@ export class Router<S extends Subscriber = Subscriber> {
     const at = key.indexOf('@');
     if (at < 0) return this.retainForChannel(key, msg, sub);
     const topic = key.slice(at + 1);
-    const previous = sub.retainedFor(topic)?.length ?? 0;
-    if (!this.retainedFits(key, previous, msg.length, sub)) return;
-    if (sub.retain(topic, msg, retain.limitPerConnection)) this.retainedBytes += msg.length - previous;
+    const previous = sub.retainedEntry(topic);
+    const owner = sub.shareOwner;
+    if (!this.retainedFits(key, previous?.msg.length ?? 0, previous?.owner, msg.length, sub)) return;
+    if (!sub.retain(topic, msg, owner, retain.limitPerConnection)) return;
+    if (previous) this.shares.retainedBytes.charge(previous.owner, -previous.msg.length);
+    this.shares.retainedBytes.charge(owner, msg.length);
   }
 
-  /** Keeps a channel-retained message (a copy), within the store's bounds. */
+  /**
+   * Keeps a channel-retained message (a copy), within the store's bounds. `from`: the publishing session, charged
+   * for the entry and its bytes (replacing the previous writer's charge); null for the server and other nodes.
+   */
   retainForChannel(key: string, msg: Uint8Array, from: S | null = null): void {
+    const holder: ShareHolder = from ?? SERVER_HOLDER;
     const previous = this.retained.get(key);
-    if (this.retained.size >= this.options.retain.limitCounter && !previous) return;
-    if (!this.retainedFits(key, previous?.length ?? 0, msg.length, from)) return;
+    const previousOwner = previous ? (this.retainedOwners.get(key) ?? null) : undefined;
+    const own = previous !== undefined && previousOwner === holder.shareOwner;
+    const entries = this.shares.retainedEntries;
+    const refused = entries.refusal(holder, 1, previous ? 1 : 0, own ? 1 : 0);
+    if (refused) {
+      if (refused === 'cap') this.counters.refusedRetainedEntries++;
+      return this.refuseRetained(key, refused, from, `${refused === 'cap' ? 'the retained-channel cap' : 'its share'} of ${refused === 'cap' ? entries.cap : entries.perOwner} entries`);
+    }
+    if (!this.retainedFits(key, previous?.length ?? 0, previousOwner, msg.length, from)) return;
+    if (previous) {
+      entries.charge(previousOwner!, -1);
+      this.shares.retainedBytes.charge(previousOwner!, -previous.length);
+    }
+    entries.charge(holder.shareOwner, 1);
+    this.shares.retainedBytes.charge(holder.shareOwner, msg.length);
     this.retained.set(key, Buffer.from(msg));
-    this.retainedBytes += msg.length - (previous?.length ?? 0);
+    if (holder.shareOwner === null) this.retainedOwners.delete(key);
+    else this.retainedOwners.set(key, holder.shareOwner);
   }
 
-  /** The global retained-bytes cap: replacing `previous` bytes by `next` must stay within it. */
-  private retainedFits(key: string, previous: number, next: number, from: S | null): boolean {
-    if (this.retainedBytes - previous + next <= this.options.maxRetainedBytes) return true;
-    this.counters.refusedRetained++;
-    const line = `retained message for ${key} refused: the retained-bytes cap of ${this.options.maxRetainedBytes} is reached`;
-    this.capLogs.retained.write(line, from ? (text) => from.report(text) : undefined);
+  /**
+   * The retained-bytes cap and its shares: replacing `previous` bytes (charged to `previousOwner`, undefined when
+   * there were none) by `next` bytes written by `from` (null: the server or another node) must fit.
+   */
+  private retainedFits(key: string, previous: number, previousOwner: ShareOwner | undefined, next: number, from: S | null): boolean {
+    const holder: ShareHolder = from ?? SERVER_HOLDER;
+    const own = previousOwner !== undefined && previousOwner === holder.shareOwner ? previous : 0;
+    const bytes = this.shares.retainedBytes;
+    const refused = bytes.refusal(holder, next, previous, own);
+    if (!refused) return true;
+    if (refused === 'cap') this.counters.refusedRetained++;
+    const cap = refused === 'cap' ? (holder.authorized ? bytes.cap : bytes.anonymousCap) : bytes.perOwner;
+    this.refuseRetained(key, refused, from, `${refused === 'cap' ? 'the retained-bytes cap' : 'its share'} of ${cap} bytes`);
     return false;
+  }
+
+  private refuseRetained(key: string, refused: ShareRefusal, from: S | null, what: string): void {
+    if (refused === 'share') {
+      this.counters.refusedRetainedShare++;
+      const who = from ? this.ownerText(from) : 'its writer';
+      return this.report(from, 'retainedShare', `retained message for ${key} refused: ${who} holds ${what}`);
+    }
+    this.report(from, 'retained', `retained message for ${key} refused: ${what} is reached`);
   }
 
   /** Sends one message to a channel: encoded once, then each group's share in turn, within `budget` receivers. */
@@ -411,7 +500,7 @@ export class Router<S extends Subscriber = Subscriber> {
   forget(sub: S): void {
     this.leaveAllSliced(sub);
     // Q25: the connection's retained CID messages go with it; other subscribers keep their entries.
-    this.retainedBytes -= sub.dropRetained();
+    for (const { msg, owner } of sub.dropRetained()) this.shares.retainedBytes.charge(owner, -msg.length);
     this.releaseCid(sub);
   }
 

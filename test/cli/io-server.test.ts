@@ -212,6 +212,8 @@ describe('io-server command line', () => {
       '--max-subscriptions': String(SERVER_DEFAULTS.maxSubscriptionsPerConnection),
       '--max-channels': String(SERVER_DEFAULTS.maxChannels),
       '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
+      '--address-share': String(SERVER_DEFAULTS.capShares.share),
+      '--login-reserve': String(SERVER_DEFAULTS.capShares.reserve),
       '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
     };
     assert.deepEqual(HELP_DEFAULTS, expected);
@@ -254,6 +256,27 @@ describe('io-server command line', () => {
     assert.equal(resolveOptions({ port: 0 }).allowCleartextBearer, false);
   });
 
+  it('--address-share and --login-reserve set the shares of the global state caps (a fraction or a percentage)', async () => {
+    const { result } = await plan(['-l', '0', '--address-share', '25%', '--login-reserve', '0.05']);
+    assert.equal(result.kind, 'serve');
+    assert.deepEqual(result.kind === 'serve' ? result.input.capShares : null, { share: 0.25, reserve: 0.05 });
+    const { result: one } = await plan(['-l', '0', '--address-share', '1']);
+    assert.deepEqual(one.kind === 'serve' ? one.input.capShares : null, { share: 1 });
+  });
+
+  it('--cluster-bus-rate sets the bus budget of a cluster node, and needs --cluster', async () => {
+    const args = ['-l', '0', '--cluster', 'redis://127.0.0.1:1', '--cluster-mode', 'standalone'];
+    const { result } = await plan([...args, '--cluster-bus-rate', '1048576']);
+    assert.equal(result.kind === 'serve' ? result.input.cluster?.busRate : null, 1_048_576);
+    const { result: off } = await plan([...args, '--cluster-bus-rate', '0']);
+    assert.equal(off.kind === 'serve' ? off.input.cluster?.busRate : null, 0, '0 turns the budget off');
+    for (const bad of [['-l', '0', '--cluster-bus-rate', '1000'], [...args, '--cluster-bus-rate', 'fast']]) {
+      const { result: refused, err } = await plan(bad);
+      assert.equal(exitCode(refused), 2, bad.join(' '));
+      assert.match(err, /io-server: error: /);
+    }
+  });
+
   it('rejects bad option values with exit code 2', async () => {
     const cases = [
       ['-l', 'abc'],
@@ -265,6 +288,10 @@ describe('io-server command line', () => {
       ['-l', '0', '--quota', 'speed'],
       ['-l', '0', '--duplicate-login', 'both'],
       ['-l', '0', '--tls-key', 'k.pem'],
+      ['-l', '0', '--address-share', '0'],
+      ['-l', '0', '--address-share', '1.5'],
+      ['-l', '0', '--login-reserve', '1'],
+      ['-l', '0', '--login-reserve', 'half'],
     ];
     for (const args of cases) {
       const { result, err } = await plan(args);

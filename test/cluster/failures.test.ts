@@ -67,6 +67,8 @@ describe('cluster failures', { skip: redisSkipReason() }, () => {
     for (let i = 0; i < 10; i++) pub.send(text('feed', `during${i}`));
     for (let i = 0; i < 10; i++) await expectMsg(local, text('feed', `during${i}`), 'local delivery during the outage');
     await waitFor(() => busA.stats.dropped >= droppedBefore + 10, 3000, 'cross-node losses counted');
+    assert.equal(busA.stats.droppedBy.down, busA.stats.dropped, 'dropped because Redis was away');
+    await waitFor(() => busB.stats.disconnects.subscribe === 1 && busB.stats.disconnects.publish === 1, 3000, 'both lost connections counted');
 
     await redis.restart();
     await waitFor(() => busA.isReady && busB.isReady, 10_000, 'both buses ready again');

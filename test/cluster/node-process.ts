@@ -87,6 +87,15 @@ export class NodeProcess {
     }
   }
 
+  /** SIGSTOP / SIGCONT: the node freezes (reads nothing, answers nothing) and carries on, like a stalled host. */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child.kill('SIGCONT');
+  }
+
   /** SIGKILL: the node dies without a goodbye (its lease must expire). */
   async kill(): Promise<void> {
     await this.signal('SIGKILL');

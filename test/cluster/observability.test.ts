@@ -38,7 +38,11 @@ describe('cluster observability', { skip: redisSkipReason() }, () => {
     const node = clusterOf(a).node.nodeId;
     const parsed = parsePrometheus(reply.body);
     assert.equal(sampleValue(parsed, `iosig_cluster_bus_up{node="${node}"}`), 1);
-    assert.equal(sampleValue(parsed, `iosig_cluster_dropped_total{node="${node}"}`), 0);
+    for (const reason of ['down', 'in_flight', 'budget', 'share', 'refused']) {
+      assert.equal(sampleValue(parsed, `iosig_cluster_dropped_total{reason="${reason}",node="${node}"}`), 0, `dropped, ${reason}`);
+    }
+    assert.equal(sampleValue(parsed, `iosig_cluster_gaps_total{node="${node}"}`), 0);
+    for (const link of ['publish', 'subscribe']) assert.equal(sampleValue(parsed, `iosig_cluster_bus_disconnects_total{link="${link}",node="${node}"}`), 0);
     assert.ok(reply.body.includes(`iosig_online_cids{node="${node}"}`), 'node label on the ordinary series too');
   });
 
@@ -94,10 +98,11 @@ describe('cluster observability', { skip: redisSkipReason() }, () => {
       await pool.ready('cong', portOf(b, 'cong'));
       await page.locator('#cluster-summary', { hasText: `2 nodes · ${before + 1} connections` }).waitFor();
       const cells = await page.locator(`#nodes tr[data-node="${idB}"] td`).allTextContents();
-      assert.equal(cells.length, 8);
+      assert.equal(cells.length, 9);
       assert.ok(Number(cells[2]) >= 1, `B's connections (${cells[2]})`);
       assert.match(cells[4]!, /^\d+\.\d ms$/, 'a measured bus lag');
-      assert.equal(cells[5], '0', 'no losses');
+      assert.equal(cells[5], '0', 'nothing dropped');
+      assert.equal(cells[6], '0', 'nothing missed');
     } finally {
       await browser.close();
     }

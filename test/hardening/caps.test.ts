@@ -20,7 +20,10 @@ describe('state caps', () => {
   const pool = new ClientPool();
 
   before(async () => {
-    server = await startServer({ maxSubscriptionsPerConnection: 100, maxChannels: 150, maxRetainedBytes: 64 * 1024 }, lines);
+    // The global caps themselves: every client here is on 127.0.0.1, so no per-address share and no reserve
+    // (cap-shares.test.ts covers those).
+    const capShares = { share: 1, reserve: 0 };
+    server = await startServer({ maxSubscriptionsPerConnection: 100, maxChannels: 150, maxRetainedBytes: 64 * 1024, capShares }, lines);
   });
   afterEach(() => pool.closeAll());
   after(() => server.close());
@@ -80,7 +83,7 @@ describe('state caps', () => {
 describe('teardown of a connection with many subscriptions', () => {
   let server: IosigServer;
   before(async () => {
-    server = await startServer({ maxSubscriptionsPerConnection: 300_000, maxChannels: 400_000, maxMessageSize: 1024 * 1024 });
+    server = await startServer({ maxSubscriptionsPerConnection: 300_000, maxChannels: 400_000, maxMessageSize: 1024 * 1024, capShares: { share: 1 } });
   });
   after(() => server.close());
 

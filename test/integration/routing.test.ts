@@ -440,7 +440,8 @@ for (const [modeIndex, mode] of MODES.entries()) {
     });
 
     it('retained store full: existing keys still update, new keys are not stored (Q24 fix)', T, async () => {
-      const small = await startServer({ retain: { limitCounter: 2 } });
+      // The store's own cap: one client address, so no per-address share and no reserve (cap-shares.test.ts).
+      const small = await startServer({ retain: { limitCounter: 2 }, capShares: { share: 1, reserve: 0 } });
       try {
         const [a, bb] = await clients(2, small);
         a!.send(text('k1$', 'v1'));

@@ -15,7 +15,8 @@ export function renderCluster(panel: HTMLElement, summary: HTMLElement, body: HT
   if (!cluster) return;
   const { totals } = cluster;
   summary.textContent =
-    `${formatCount(totals.nodes)} nodes · ${formatCount(totals.connections)} connections · ${formatCount(totals.dropped)} lost · ` +
+    `${formatCount(totals.nodes)} nodes · ${formatCount(totals.connections)} connections · ${formatCount(totals.dropped)} dropped · ` +
+    `${formatCount(totals.gaps ?? 0)} missed · ` +
     `bus ${cluster.ready ? 'up' : 'down'}`;
   const sorted = [...cluster.nodes].sort((a, b) => a.id.localeCompare(b.id));
   body.replaceChildren(
@@ -27,6 +28,7 @@ export function renderCluster(panel: HTMLElement, summary: HTMLElement, body: HT
         cell(formatDuration(Math.max(0, n.at - n.startedAt)), 'num'),
         cell(formatLag(n.lagMs), 'num'),
         cell(formatCount(n.dropped), 'num'),
+        cell(formatCount(n.gaps ?? 0), 'num'),
         cell(formatCount(n.published), 'num'),
         cell(formatCount(n.received), 'num'),
       ]);
