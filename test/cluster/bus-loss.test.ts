@@ -4,7 +4,8 @@
 // sequence numbers on the bus's messages) and every lost Redis connection, and the sending side keeps a publisher
 // within its fair share of a per-node bus budget, dropping (and counting) the rest, so the unrelated channel keeps
 // its share. Node B is a real io-server process, frozen for the flood (SIGSTOP) like a node that reads too slowly;
-// Redis is started with a small pub/sub output buffer limit so that the cut happens within the test.
+// Redis is started with a small pub/sub output buffer limit so that the cut happens within the test, and the flood
+// uses large messages so that it reaches it quickly however busy the machine is.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
@@ -28,9 +29,11 @@ const PUBSUB_LIMIT = 4 * 1024 * 1024;
  * How long B stays frozen while the flooder publishes at full rate (unless Redis cuts B sooner): well within B's
  * node lease (3 s), so A never takes B for dead.
  */
-const FREEZE_MS = 1500;
-const FLOOD_FRAME = encodeFrame(encodeSignal('flood', PAYLOAD.BINARY, Buffer.alloc(1024, 0x46)));
-const FRAMES_PER_CHUNK = 256;
+const FREEZE_MS = 2000;
+/** Large messages: the flood's bytes per second do not depend on how busy the test process is per message. */
+const FLOOD_PAYLOAD = Buffer.alloc(32 * 1024, 0x46);
+const FLOOD_FRAME = encodeFrame(encodeSignal('flood', PAYLOAD.BINARY, FLOOD_PAYLOAD));
+const FRAMES_PER_CHUNK = 16;
 const FLOOD_CHUNK = Buffer.concat(Array.from({ length: FRAMES_PER_CHUNK }, () => FLOOD_FRAME));
 /** The unrelated channel: one numbered message every CALM_MS, all along. */
 const CALM_MS = 10;
@@ -151,7 +154,7 @@ describe('cross-node loss is counted, and a flood cannot take the bus from other
       clearInterval(ticker);
     }
     // The last messages of both streams (one stream: A's data to B) reveal any gap before them.
-    flooder.send(encodeSignal('flood', PAYLOAD.BINARY, Buffer.alloc(1024, 0x46)));
+    flooder.send(encodeSignal('flood', PAYLOAD.BINARY, FLOOD_PAYLOAD));
     floodSent++;
     await flooder.sync();
     calm.send(text('calm', String(++calmSent)));
