@@ -7,7 +7,8 @@ import { Router } from './router/router.js';
 import { Connection } from './connection/connection.js';
 import type { ConnectionHost } from './connection/session.js';
 import { ProxyTrust, clientAddress } from './connection/address.js';
-import { Admission } from './connection/admission.js';
+import { Admission, openFileLimit, type OpeningSlot, type RefusalReason } from './connection/admission.js';
+import { DescriptorGuard, type PausableListener } from './transport/descriptor-guard.js';
 import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
 import type { Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
@@ -55,6 +56,10 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   /** options.clock: the system clock unless a test passed its own. */
   readonly clock: Clock;
   private readonly admission: Admission;
+  /** Connections whose place in the caps their transport holds (PeerInfo.counted). */
+  private readonly countedByTransport = new WeakSet<Connection>();
+  /** Pauses the uWS listeners before descriptors run out (null when turned off, or the open-file limit is unknown). */
+  private guard: DescriptorGuard | null = null;
   private readonly audit: SessionAudit;
   /** Refusals since the last line about them (one line a second at most during a flood). */
   private refusalsUnlogged = 0;
@@ -107,6 +112,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   private async listen(): Promise<void> {
     const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
     const admit = (peer: PeerInfo): boolean => this.admit(peer);
+    const admitSocket = (peerIp: string): OpeningSlot | null => this.admitSocket(peerIp);
     try {
       // Before any listener, so every CID and subscription is seen by the cluster from the start.
       if (this.options.cluster) this.cluster = new BrokerCluster(clusterBrokerOf(this), this.options.cluster);
@@ -121,15 +127,17 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       if (this.options.port !== undefined) {
         this.ws = await listenWs(this.options, this.counters, accept, (app) => {
           if (this.options.http) this.http = registerHttpRoutes(app, this, this.sampler);
-        }, admit);
+        }, admit, admitSocket);
         this.wsPort = this.ws.port;
         const app = this.ws.app;
         this.router.attachNativeTopics((key, msg) => app.publish(key, msg, true));
       }
       if (this.options.congPort !== undefined) {
-        this.cong = await listenCong(this.options, this.counters, accept, admit);
+        this.cong = await listenCong(this.options, this.counters, accept, admitSocket);
         this.congPort = this.cong.port;
       }
+      // Not when close() came while starting: nothing would stop it.
+      if (!this.closing) this.guard = startDescriptorGuard(this.ws?.listeners ?? [], this.options, this.counters);
     } catch (err) {
       await this.close();
       throw err;
@@ -158,28 +166,60 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     return endpoint;
   }
 
-  /** Connection caps (global and per client address), asked by the transports before a connection exists. */
+  /** Connection caps (global and per client address), asked by the WebSocket upgrade before a connection exists. */
   private admit(peer: PeerInfo): boolean {
     if (this.closing) return false;
     const ip = clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
     const refusal = this.admission.check(ip);
     if (refusal === null) return true;
-    if (refusal === 'global') this.counters.refusedGlobal++;
-    else this.counters.refusedAddress++;
+    this.refused(ip, refusal);
+    return false;
+  }
+
+  /**
+   * The same caps and the budgets of sockets still opening, asked at TCP accept by the transports that see the
+   * socket then (CongSocket, the mutual-TLS front): the socket counts from now until it closes.
+   */
+  private admitSocket(peerIp: string): OpeningSlot | null {
+    if (this.closing) return null;
+    const ip = clientAddress(peerIp, undefined, this.proxyTrust);
+    const refusal = this.admission.checkSocket(ip);
+    if (refusal === null) return this.admission.enter(ip);
+    this.refused(ip, refusal);
+    return null;
+  }
+
+  /** Counts a refusal; one line a second at most during a flood. */
+  private refused(ip: string, refusal: RefusalReason): void {
+    const { options, counters } = this;
+    let cap: string;
+    if (refusal === 'global') {
+      counters.refusedGlobal++;
+      cap = `the ${options.maxConnections}-connection cap`;
+    } else if (refusal === 'address') {
+      counters.refusedAddress++;
+      cap = `the ${options.maxConnectionsPerAddress}-connection cap per address`;
+    } else if (refusal === 'handshakes') {
+      counters.refusedHandshakes++;
+      cap = `the cap of ${options.maxHandshakes} sockets still opening`;
+    } else {
+      counters.refusedHandshakesAddress++;
+      cap = `the cap of ${options.maxHandshakesPerAddress} sockets still opening per address`;
+    }
     this.refusalsUnlogged++;
     const now = this.clock.now();
     if (now - this.refusalLoggedAt >= 1000) {
-      const cap = refusal === 'global' ? `the ${this.options.maxConnections}-connection cap` : `the ${this.options.maxConnectionsPerAddress}-connection cap per address`;
       this.log(`refused ${this.refusalsUnlogged} connection(s) in the last second; latest from ${ip}: over ${cap}`);
       this.refusalsUnlogged = 0;
       this.refusalLoggedAt = now;
     }
-    return false;
   }
 
   private accept(link: Link, peer: PeerInfo): Connection {
     const conn = new Connection(this, link, peer);
-    this.admission.opened(conn.ip);
+    // A transport that counted the socket since its accept gives its place back when the socket closes.
+    if (peer.counted) this.countedByTransport.add(conn);
+    else this.admission.opened(conn.ip);
     this.connections.add(conn);
     this.fileLogger?.connection('open', { ssid: conn.ssid, ip: conn.ip, transport: conn.transport });
     if (this.events.listenerCount('connection') > 0) this.events.emit('connection', describe(conn));
@@ -223,7 +263,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   sessionClosed(conn: Connection): void {
     if (conn.authorized) this.audit.ended(conn.ssid);
-    if (this.connections.delete(conn)) this.admission.closed(conn.ip);
+    if (this.connections.delete(conn) && !this.countedByTransport.delete(conn)) this.admission.closed(conn.ip);
     this.fileLogger?.connection('close', {
       ssid: conn.ssid,
       ip: conn.ip,
@@ -350,6 +390,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       retainedCid: cidRetained,
       retainedBytes: this.router.retainedBytes,
       onlineCids: this.router.cids.size,
+      openingSockets: this.admission.openingCount,
+      listenerPaused: this.guard?.paused ? 1 : 0,
     };
   }
 
@@ -454,6 +496,9 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   private async shutdown(): Promise<void> {
     this.sweepTimer?.cancel();
     this.sweepTimer = null;
+    // Before the listeners close, so a pending resume cannot bind them again.
+    this.guard?.stop();
+    this.guard = null;
     this.ws?.close();
     this.audit.close();
     for (const conn of [...this.connections]) conn.close('server closing', 'shutdown');
@@ -504,4 +549,23 @@ export async function createServer(input: ServerOptionsInput & { services?: Serv
   const server = new IosigServer(input);
   await server.ready;
   return server;
+}
+
+/**
+ * The descriptor guard (null when turned off, or where the open-file limit cannot be read): the uWS listeners
+ * pause before descriptors run out, which uWS cannot survive without spinning, and accept again once descriptors
+ * are free; node's listeners survive it on their own (libuv closes what it cannot accept), so without a uWS
+ * listener the guard only says so in the log.
+ */
+function startDescriptorGuard(listeners: readonly PausableListener[], options: ServerOptions, counters: Counters): DescriptorGuard | null {
+  const limit = openFileLimit();
+  if (options.fdReserve <= 0 || limit === null) return null;
+  return new DescriptorGuard({
+    limit,
+    // Spares serve node's side only while uWS listeners are paused.
+    reserve: listeners.length === 0 ? 0 : Math.min(options.fdReserve, Math.floor(limit / 4)),
+    listeners,
+    log: options.log,
+    onPause: () => counters.listenerPauses++,
+  });
 }

@@ -26,6 +26,9 @@ export const HELP_DEFAULTS = {
   '--max-channels': String(SERVER_DEFAULTS.maxChannels),
   '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
   '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
+  '--max-handshakes-per-address': String(SERVER_DEFAULTS.maxHandshakesPerAddress),
+  '--handshake-timeout': String(SERVER_DEFAULTS.handshakeTimeout),
+  '--opening-timeout': String(SERVER_DEFAULTS.openingTimeout),
 } as const;
 
 export type DefaultedFlag = keyof typeof HELP_DEFAULTS;

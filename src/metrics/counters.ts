@@ -38,6 +38,14 @@ export class Counters {
   /** Connections refused at the door: over the global cap, or over the per-address cap. */
   refusedGlobal = 0;
   refusedAddress = 0;
+  /** Sockets refused at accept over the budgets of sockets still opening: in all, or from one address. */
+  refusedHandshakes = 0;
+  refusedHandshakesAddress = 0;
+  /** Sockets closed for missing a deadline of their opening: the TLS handshake, the first frame / request head. */
+  handshakeTimeouts = 0;
+  openingTimeouts = 0;
+  /** Times the descriptor guard paused the uWS listeners (descriptors nearly used up). */
+  listenerPauses = 0;
   /** Connections closed by the keepalive sweep. */
   timeouts = 0;
   /** Unexpected errors in connection code, contained by closing that connection (a bug, never client-fatal). */
@@ -60,4 +68,8 @@ export interface MetricsSnapshot extends Counters {
   /** Bytes held by retained messages of both kinds (bounded by maxRetainedBytes). */
   retainedBytes: number;
   onlineCids: number;
+  /** Sockets counted from their accept that are still opening (TLS handshake, first frame, request head). */
+  openingSockets: number;
+  /** 1 while the descriptor guard holds the uWS listeners closed. */
+  listenerPaused: number;
 }

@@ -6,10 +6,12 @@ import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import type { AcceptLink, AdmitPeer, Link, LinkOwner } from './link.js';
+import type { AcceptLink, AdmitSocket, Link, LinkOwner } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
-import { tlsServerOptions } from './tls-options.js';
-import { listenNet } from './listen-host.js';
+import { endFailedHandshakes, tlsServerOptions } from './tls-options.js';
+import { listenNet, reportAcceptErrors } from './listen-host.js';
+import { AcceptedSockets } from './opening.js';
+import type { OpeningSlot } from '../connection/admission.js';
 import { certificateNames } from '../connection/identity.js';
 import { runContained } from '../connection/contain.js';
 
@@ -151,24 +153,17 @@ export interface CongTransport {
   close(): Promise<void>;
 }
 
-/** Starts the CongSocket listener (TLS when configured); resolves with the bound port. */
-export function listenCong(
-  options: ServerOptions,
-  counters: Counters,
-  accept: AcceptLink,
-  admit: AdmitPeer = () => true,
-): Promise<CongTransport> {
+/**
+ * Starts the CongSocket listener (TLS when configured); resolves with the bound port. Every socket is counted
+ * from its accept (`admitSocket`): over a cap it is closed at once, before any TLS handshake or connection
+ * state; otherwise it must finish its TLS handshake within `handshakeTimeout` and send its first frame within
+ * `openingTimeout` (clients send AUTH_REQ or CID_REQ as soon as they are greeted), or it is closed.
+ */
+export function listenCong(options: ServerOptions, counters: Counters, accept: AcceptLink, admitSocket: AdmitSocket): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
-  /** Over a connection cap: dropped at once, before any TLS handshake or connection state. */
-  const refused = (socket: net.Socket): boolean => {
-    if (admit({ peerIp: socket.remoteAddress ?? '', tls: secure !== null })) return false;
-    socket.on('error', () => undefined);
-    socket.destroy();
-    return true;
-  };
-  const onSocket = (socket: net.Socket): void => {
-    if (refused(socket)) return;
+  const sockets = new AcceptedSockets(admitSocket, options.openingTimeout, counters, options.log);
+  const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
     socket.setNoDelay(true);
     counters.acceptedCong++;
     const peerAddress = socket.remoteAddress ?? '';
@@ -178,12 +173,22 @@ export function listenCong(
     const conn = accept(link, {
       peerIp: peerAddress,
       tls: secure !== null,
+      counted: true,
       ...(certNames.length > 0 ? { identity: { kind: 'certificate', names: certNames } } : {}),
     });
     link.conn = conn;
+    let opened: (() => void) | null = sockets.awaitFirst(socket, slot, 'frame', () =>
+      conn.close(`no frame within ${options.openingTimeout} ms of connecting`, 'silent'),
+    );
     const decoder = new CongDecoder(
       {
-        frame: (payload) => conn.receive(payload),
+        frame: (payload) => {
+          if (opened !== null) {
+            opened();
+            opened = null;
+          }
+          conn.receive(payload);
+        },
         error: (kind, detail) => runContained(conn, 'a framing error', () => {
           counters.framingErrors++;
           if (kind === 'too-large') {
@@ -208,22 +213,31 @@ export function listenCong(
       conn.linkClosed();
     });
   };
-  const server = secure
-    ? tls.createServer(secure).on('secureConnection', onSocket)
-    : net.createServer({ noDelay: true }, onSocket);
-  // TLS: checked on the raw socket too, so a flood never costs handshakes.
-  if (secure) server.on('connection', (socket: net.Socket) => void refused(socket));
-  // Failed TLS handshakes (e.g. no client certificate under mutual TLS) never become connections.
-  server.on('tlsClientError', () => {
-    counters.tlsRefused++;
-  });
-  server.on('error', () => {
-    /* listen errors are reported through the promise below */
-  });
+  let server: net.Server;
+  if (secure) {
+    const tlsServer = tls.createServer(secure);
+    // The raw socket comes first: counted (or refused) before its handshake, so a flood never costs handshakes.
+    tlsServer.on('connection', (raw: net.Socket) => void sockets.take(raw));
+    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+      const slot = sockets.slotOf(socket);
+      if (slot === null) socket.destroy();
+      else onSocket(socket, slot);
+    });
+    // Failed or timed-out handshakes (e.g. no client certificate under mutual TLS) never become connections.
+    endFailedHandshakes(tlsServer, counters);
+    server = tlsServer;
+  } else {
+    server = net.createServer({ noDelay: true }, (socket) => {
+      const slot = sockets.take(socket);
+      if (slot !== null) onSocket(socket, slot);
+    });
+  }
+  reportAcceptErrors(server, 'CongSocket', options.log);
 
   const close = (): Promise<void> =>
     new Promise((resolve) => {
-      // Connections are destroyed by their owner (the server); this waits until they are gone.
+      // Connections are destroyed by their owner (the server); sockets still in their handshake are ended here.
+      sockets.destroyAll();
       server.close(() => resolve());
     });
 

@@ -3,6 +3,7 @@ import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
 import type { PresentedIdentity } from '../connection/identity.js';
 import type { Contained } from '../connection/contain.js';
+import type { OpeningSlot } from '../connection/admission.js';
 
 export type TransportKind = 'ws' | 'cong';
 
@@ -15,13 +16,16 @@ export interface PeerInfo {
   tls?: boolean;
   /** A verified client certificate or a bearer token: the device is known before it says anything. */
   identity?: PresentedIdentity;
+  /** The transport holds this socket's place in the connection caps since its accept (OpeningSlot): not counted again. */
+  counted?: boolean;
 }
 
 /**
  * How a connection ends: 'graceful' (close frame / FIN after pending writes), 'abort' (at once, logged as
- * dropped), 'attack' (at once, logged to the attack log too), 'shutdown' (at once, server closing, not logged).
+ * dropped), 'attack' (at once, logged to the attack log too), 'shutdown' (at once, server closing, not logged),
+ * 'silent' (at once, not logged per connection: the caller writes a throttled summary, e.g. opening deadlines).
  */
-export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown';
+export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown' | 'silent';
 
 /** What a link reports to (the connection): whole messages in, pressure, and its end — exactly once. */
 export interface LinkOwner extends Contained {
@@ -48,6 +52,8 @@ export interface LinkOwner extends Contained {
 export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
 /** Asked before a connection is taken on: false = refuse it at once (connection caps). */
 export type AdmitPeer = (peer: PeerInfo) => boolean;
+/** Asked at TCP accept by transports that see the socket then: its place in the caps, or null = close it at once. */
+export type AdmitSocket = (peerIp: string) => OpeningSlot | null;
 
 export interface Link {
   readonly transport: TransportKind;

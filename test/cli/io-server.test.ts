@@ -210,6 +210,9 @@ describe('io-server command line', () => {
       '--max-channels': String(SERVER_DEFAULTS.maxChannels),
       '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
       '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
+      '--max-handshakes-per-address': String(SERVER_DEFAULTS.maxHandshakesPerAddress),
+      '--handshake-timeout': String(SERVER_DEFAULTS.handshakeTimeout),
+      '--opening-timeout': String(SERVER_DEFAULTS.openingTimeout),
     };
     assert.deepEqual(HELP_DEFAULTS, expected);
     for (const [flag, value] of Object.entries(expected)) {
