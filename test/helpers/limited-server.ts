@@ -64,24 +64,28 @@ export class LimitedServer {
   }
 
   /**
-   * The share of `ms` its main thread spent running or runnable (/proc/<pid>/schedstat: run time plus run-queue
-   * wait). A loop that spins is near 1 however loaded the machine is; an idle server near 0. Where schedstat is
-   * missing, the CPU time (utime + stime) is used, which a busy machine can hold down.
+   * How its main thread spent `ms`: how often it went to sleep (voluntary context switches, /proc/<pid>/status)
+   * and its CPU time (utime + stime) as a share of the time. A spinning event loop never sleeps — it is only ever
+   * preempted — while a live idle server wakes for its own timers (the event-loop delay histogram every 20 ms)
+   * and sleeps again each time; the CPU share of a spinning loop depends on how busy the machine is, the sleeps
+   * do not.
    */
-  async busyShare(ms: number): Promise<number> {
-    const read = (): number => {
-      try {
-        const [run, wait] = readFileSync(`/proc/${this.pid}/schedstat`, 'utf8').split(' ').map(Number);
-        return (run! + wait!) / 1e6;
-      } catch {
-        const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-      }
+  async loopActivity(ms: number): Promise<{ sleepsPerSecond: number; cpuShare: number }> {
+    const read = (): { sleeps: number; cpuMs: number } => {
+      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+      const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return {
+        sleeps: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+        // utime and stime, in clock ticks of 10 ms (USER_HZ 100 on Linux)
+        cpuMs: (Number(fields[11]) + Number(fields[12])) * 10,
+      };
     };
     const start = read();
     const t0 = performance.now();
     await sleep(ms);
-    return (read() - start) / (performance.now() - t0);
+    const end = read();
+    const elapsed = performance.now() - t0;
+    return { sleepsPerSecond: ((end.sleeps - start.sleeps) * 1000) / elapsed, cpuShare: (end.cpuMs - start.cpuMs) / elapsed };
   }
 
   async kill(): Promise<void> {
