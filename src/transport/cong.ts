@@ -10,7 +10,7 @@ import type { AcceptLink, AdmitSocket, Link, LinkOwner } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { endFailedHandshakes, tlsServerOptions } from './tls-options.js';
 import { listenNet, reportAcceptErrors } from './listen-host.js';
-import { AcceptedSockets } from './opening.js';
+import { AcceptedSockets, tlsBehindAccept } from './opening.js';
 import type { OpeningSlot } from '../connection/admission.js';
 import { certificateNames } from '../connection/identity.js';
 import { runContained } from '../connection/contain.js';
@@ -216,8 +216,6 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
   let server: net.Server;
   if (secure) {
     const tlsServer = tls.createServer(secure);
-    // The raw socket comes first: counted (or refused) before its handshake, so a flood never costs handshakes.
-    tlsServer.on('connection', (raw: net.Socket) => void sockets.take(raw));
     tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
       const slot = sockets.slotOf(socket);
       if (slot === null) socket.destroy();
@@ -225,7 +223,8 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
     });
     // Failed or timed-out handshakes (e.g. no client certificate under mutual TLS) never become connections.
     endFailedHandshakes(tlsServer, counters);
-    server = tlsServer;
+    // Counted (or refused) at the accept, before any TLS state: a flood never costs handshakes.
+    server = tlsBehindAccept(sockets, tlsServer);
   } else {
     server = net.createServer({ noDelay: true }, (socket) => {
       const slot = sockets.take(socket);

@@ -3,7 +3,8 @@
 // through the mutual-TLS front (`openingTimeout`). Each socket holds its place in the caps from its accept
 // (Admission.enter) until it closes; one that misses its deadline is closed, counted, and logged once a second
 // at most, so a flood of silent sockets can neither keep descriptors nor fill the log.
-import type net from 'node:net';
+import net from 'node:net';
+import type tls from 'node:tls';
 import type { OpeningSlot } from '../connection/admission.js';
 import type { Counters } from '../metrics/counters.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
@@ -74,4 +75,15 @@ export class AcceptedSockets {
   destroyAll(): void {
     for (const { socket } of this.byPeer.values()) socket.destroy();
   }
+}
+
+/**
+ * The TCP listener of a TLS port: each socket is taken on (or refused) as it is accepted, and only one that is
+ * taken on goes to `tlsServer` for its handshake (a tls.Server takes injected sockets through its 'connection'
+ * event), so a flood of refused sockets costs an accept and a close each, never TLS state.
+ */
+export function tlsBehindAccept(sockets: AcceptedSockets, tlsServer: tls.Server): net.Server {
+  return net.createServer({ noDelay: true }, (raw) => {
+    if (sockets.take(raw) !== null) tlsServer.emit('connection', raw);
+  });
 }

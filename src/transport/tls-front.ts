@@ -10,7 +10,7 @@ import type { ServerOptions } from '../options.js';
 import { listenNet, reportAcceptErrors } from './listen-host.js';
 import { certificateNames } from '../connection/identity.js';
 import type { AdmitSocket } from './link.js';
-import { AcceptedSockets } from './opening.js';
+import { AcceptedSockets, tlsBehindAccept } from './opening.js';
 import { endFailedHandshakes } from './tls-options.js';
 
 export const PEER_HEADER = 'x-iosig-tls-peer';
@@ -61,7 +61,7 @@ export function startTlsFront(
 ): Promise<TlsFront> {
   const accepted = new AcceptedSockets(admitSocket, options.openingTimeout, counters, options.log);
   const sockets = new Set<net.Socket>();
-  const server = tls.createServer({ ...secure, requestCert: true, rejectUnauthorized: true }, (clear) => {
+  const tlsServer = tls.createServer({ ...secure, requestCert: true, rejectUnauthorized: true }, (clear) => {
     const slot = accepted.slotOf(clear);
     if (slot === null) {
       clear.destroy();
@@ -104,9 +104,9 @@ export function startTlsFront(
     };
     clear.on('data', onHead);
   });
-  // The raw socket comes first: counted (or refused) before its handshake.
-  server.on('connection', (raw: net.Socket) => void accepted.take(raw));
-  endFailedHandshakes(server, counters);
+  endFailedHandshakes(tlsServer, counters);
+  // Counted (or refused) at the accept, before any TLS state.
+  const server = tlsBehindAccept(accepted, tlsServer);
   reportAcceptErrors(server, 'WebSocket (TLS)', options.log);
   return listenNet(server, options.port ?? 0, options.host, 'WebSocket (TLS)', options.log).then((bound) => ({
     port: bound,

@@ -2,6 +2,7 @@
 // stop there: the attacker of issue 16 item 4, who holds descriptors without ever becoming a connection.
 import net from 'node:net';
 import tls from 'node:tls';
+import { sleep } from './wait.js';
 
 export class IdleSocket {
   closed = false;
@@ -59,4 +60,24 @@ export class IdleSocket {
 /** `count` idle TCP sockets from `localAddress`, opened all at once; resolves when each has connected or failed. */
 export function idleFlood(port: number, count: number, localAddress: string): Promise<IdleSocket[]> {
   return Promise.all(Array.from({ length: count }, () => IdleSocket.open(port, localAddress)));
+}
+
+/**
+ * Resolves with the number still open once none of `sockets` has been closed for `quietMs` — the server has dealt
+ * with the flood (accepted, refused or reset what it will) — or after `maxMs`.
+ */
+export async function settled(sockets: readonly IdleSocket[], quietMs = 500, maxMs = 15_000): Promise<number> {
+  const openCount = (): number => sockets.reduce((n, s) => n + (s.closed ? 0 : 1), 0);
+  const end = Date.now() + maxMs;
+  let last = openCount();
+  let quietSince = Date.now();
+  while (Date.now() < end && Date.now() - quietSince < quietMs) {
+    await sleep(50);
+    const now = openCount();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+  }
+  return last;
 }
