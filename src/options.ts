@@ -4,7 +4,14 @@ import { escapingLog } from './logging/escape.js';
 import { resolveClusterOptions, type ClusterOptions, type ClusterOptionsInput } from './cluster/cluster-options.js';
 import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
-import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from './connection/admission.js';
+import {
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+  defaultMaxConnections,
+  defaultMaxHandshakes,
+  openFileLimit,
+} from './connection/admission.js';
+import { defaultFdReserve } from './transport/descriptor-guard.js';
 import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';
 import type { WorkerPrimary } from './workers/primary-link.js';
@@ -110,6 +117,23 @@ export interface ServerOptions {
   maxConnections: number;
   /** Most open connections from one client address (0 = no cap). */
   maxConnectionsPerAddress: number;
+  /**
+   * Most sockets still opening — in their TLS handshake, or before their first CongSocket frame or (through the
+   * mutual-TLS front) their WebSocket request — over both transports (0 = no cap); default: a quarter of the
+   * default global connection cap.
+   */
+  maxHandshakes: number;
+  /** Most such sockets from one client address (0 = no cap). */
+  maxHandshakesPerAddress: number;
+  /** A TLS handshake (CongSocket over TLS, the mutual-TLS front) must finish within this many ms of the accept. */
+  handshakeTimeout: number;
+  /** After the accept (and the TLS handshake), the first CongSocket frame or the WebSocket request head through the mutual-TLS front must come within this many ms. */
+  openingTimeout: number;
+  /**
+   * Descriptors held spare while the uWS listeners accept and let go when descriptors run short and they pause
+   * (README, Security); 0 turns the descriptor guard off. Default: 1/16 of the soft open-file limit, 32 to 256.
+   */
+  fdReserve: number;
   /** Period in ms of the check of logged-in sessions against a Redis key store (revocation); 0 = off. */
   sessionAuditMs: number;
   /** Brute-force throttle on logins, per client address and per device id (README, Security). */
@@ -208,6 +232,12 @@ export const SERVER_DEFAULTS = {
   allowCleartextBearer: false,
   /** Connections from one client address (the global cap is derived from the open-file limit). */
   maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  /** Sockets still opening from one client address (the global budget is derived from the open-file limit). */
+  maxHandshakesPerAddress: DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+  /** ms from the accept to the end of a TLS handshake. */
+  handshakeTimeout: 10_000,
+  /** ms from the accept (or the end of the TLS handshake) to the first CongSocket frame or the request head at the TLS front. */
+  openingTimeout: 10_000,
   /** Period in ms of the revocation check of logged-in sessions against a Redis key store. */
   sessionAuditMs: 5000,
   http: true,
@@ -225,6 +255,8 @@ export const SERVER_DEFAULTS = {
 export const SERVER_MINIMUMS = {
   timeout: 1000,
   maxMessageSize: 256,
+  /** Floor of handshakeTimeout and openingTimeout (ms): a deadline that short would only cut real clients. */
+  openingTimeout: 100,
 } as const;
 
 /**
@@ -268,6 +300,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
   }
   const d = SERVER_DEFAULTS;
   const maxBackpressure = input.maxBackpressure ?? d.maxBackpressure;
+  const fileLimit = openFileLimit();
   return {
     port: input.port,
     congPort: input.congPort,
@@ -292,8 +325,13 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     allowCleartextBearer: input.allowCleartextBearer ?? d.allowCleartextBearer,
     loginLimits: resolveLoginLimits(input.loginLimits),
     sessionAuditMs: input.sessionAuditMs ?? d.sessionAuditMs,
-    maxConnections: input.maxConnections ?? defaultMaxConnections(),
+    maxConnections: input.maxConnections ?? defaultMaxConnections(fileLimit),
     maxConnectionsPerAddress: input.maxConnectionsPerAddress ?? d.maxConnectionsPerAddress,
+    maxHandshakes: input.maxHandshakes ?? defaultMaxHandshakes(fileLimit),
+    maxHandshakesPerAddress: input.maxHandshakesPerAddress ?? d.maxHandshakesPerAddress,
+    handshakeTimeout: Math.max(SERVER_MINIMUMS.openingTimeout, input.handshakeTimeout ?? d.handshakeTimeout),
+    openingTimeout: Math.max(SERVER_MINIMUMS.openingTimeout, input.openingTimeout ?? d.openingTimeout),
+    fdReserve: input.fdReserve ?? defaultFdReserve(fileLimit),
     tls: input.tls ?? null,
     fileLogDir: input.fileLogDir ?? null,
     adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,

@@ -7,7 +7,8 @@ import { Router } from './router/router.js';
 import { Connection } from './connection/connection.js';
 import type { ConnectionHost } from './connection/session.js';
 import { ProxyTrust, clientAddress } from './connection/address.js';
-import { Admission, type HostRefusal } from './connection/admission.js';
+import { Admission, openFileLimit, type HostRefusal, type OpeningSlot, type RefusalReason } from './connection/admission.js';
+import { DescriptorGuard, type PausableListener } from './transport/descriptor-guard.js';
 import { LoginGuard, type LoginFailureReason, type LoginThrottle } from './connection/login-guard.js';
 import type { Doorkeeper, Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
@@ -65,6 +66,10 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   /** options.clock: the system clock unless a test passed its own. */
   readonly clock: Clock;
   private readonly admission: Admission;
+  /** Connections whose place in the caps their transport holds (PeerInfo.counted). */
+  private readonly countedByTransport = new WeakSet<Connection>();
+  /** Pauses the uWS listeners before descriptors run out (null when turned off, or the open-file limit is unknown). */
+  private guard: DescriptorGuard | null = null;
   private readonly audit: SessionAudit;
   /** Lines about throttled logins, within THROTTLED_LOGIN_LINES_PER_SECOND. */
   private readonly throttledLogins: ThrottledLog;
@@ -126,8 +131,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   private async listen(): Promise<void> {
     const accept = (link: Link, peer: PeerInfo): Connection => this.accept(link, peer);
     const door: Doorkeeper = {
+      admitSocket: (peerIp) => this.admitSocket(peerIp),
       admit: (peer) => this.admit(peer),
-      checkHere: (peer) => this.admitHere(peer) !== null,
       unused: (peer) => this.options.primary?.give(this.ipOf(peer)),
     };
     try {
@@ -153,6 +158,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
         this.cong = await listenCong(this.options, this.counters, accept, door);
         this.congPort = this.cong.port;
       }
+      // Not when close() came while starting: nothing would stop it.
+      if (!this.closing) this.guard = startDescriptorGuard(this.ws?.listeners ?? [], this.options, this.counters);
     } catch (err) {
       await this.close();
       throw err;
@@ -183,13 +190,21 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   /**
-   * Connection caps (global and per client address), asked by the transports before a connection exists. Under
-   * --workers the primary's host-wide ledger is asked too, once this process's own caps pass; a place it grants
-   * is given back when the connection ends (sessionClosed) or never comes to be (Doorkeeper.unused).
+   * Connection caps (global and per client address), asked by the transports before a connection exists: this
+   * process's own, unless the transport counts the socket since its accept (PeerInfo.counted, see admitSocket).
+   * Under --workers the primary's host-wide ledger is asked too, once this process's own caps pass; a place it
+   * grants is given back when the connection ends (sessionClosed) or never comes to be (Doorkeeper.unused).
    */
   private admit(peer: PeerInfo): boolean | Promise<boolean> {
-    const ip = this.admitHere(peer);
-    if (ip === null) return false;
+    if (this.closing) return false;
+    const ip = this.ipOf(peer);
+    if (!peer.counted) {
+      const refusal = this.admission.check(ip);
+      if (refusal !== null) {
+        this.refuse(refusal, ip);
+        return false;
+      }
+    }
     const primary = this.options.primary;
     if (!primary) return true;
     return primary.take(ip).then((refusal) => {
@@ -200,12 +215,16 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     });
   }
 
-  /** This process's caps: the client address when they let the peer in, null when refused. */
-  private admitHere(peer: PeerInfo): string | null {
+  /**
+   * This process's caps and the budgets of sockets still opening, asked at TCP accept by the transports that see
+   * the socket then (CongSocket, the mutual-TLS front): the socket counts from now until it closes. The host's
+   * place (--workers) is taken later, by `admit`, once the socket is about to become a connection.
+   */
+  private admitSocket(peerIp: string): OpeningSlot | null {
     if (this.closing) return null;
-    const ip = this.ipOf(peer);
-    const refusal = this.admission.check(ip);
-    if (refusal === null) return ip;
+    const ip = clientAddress(peerIp, undefined, this.proxyTrust);
+    const refusal = this.admission.checkSocket(ip);
+    if (refusal === null) return this.admission.enter(ip);
     this.refuse(refusal, ip);
     return null;
   }
@@ -215,21 +234,28 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   /** Counts a refusal; one log line a second at most during a flood. `host`: the primary's ledger refused. */
-  private refuse(refusal: HostRefusal, ip: string, host = false): void {
-    if (refusal === 'global') this.counters.refusedGlobal++;
-    else if (refusal === 'address') this.counters.refusedAddress++;
-    else this.counters.refusedPrimaryUnavailable++;
+  private refuse(refusal: RefusalReason | HostRefusal, ip: string, host = false): void {
+    const { options, counters } = this;
+    let why: string;
+    if (refusal === 'primary_unavailable') {
+      counters.refusedPrimaryUnavailable++;
+      why = 'the primary process did not answer in time (--workers)';
+    } else if (refusal === 'global') {
+      counters.refusedGlobal++;
+      why = host ? `over the host's connection cap (--workers)` : `over the ${options.maxConnections}-connection cap`;
+    } else if (refusal === 'address') {
+      counters.refusedAddress++;
+      why = host ? `over the host's connection cap per address (--workers)` : `over the ${options.maxConnectionsPerAddress}-connection cap per address`;
+    } else if (refusal === 'handshakes') {
+      counters.refusedHandshakes++;
+      why = `over the cap of ${options.maxHandshakes} sockets still opening`;
+    } else {
+      counters.refusedHandshakesAddress++;
+      why = `over the cap of ${options.maxHandshakesPerAddress} sockets still opening per address`;
+    }
     this.refusalsUnlogged++;
     const now = this.clock.now();
     if (now - this.refusalLoggedAt < 1000) return;
-    const perAddress = refusal === 'address' ? ' per address' : '';
-    const cap = refusal === 'address' ? this.options.maxConnectionsPerAddress : this.options.maxConnections;
-    const why =
-      refusal === 'primary_unavailable'
-        ? 'the primary process did not answer in time (--workers)'
-        : host
-          ? `over the host's connection cap${perAddress} (--workers)`
-          : `over the ${cap}-connection cap${perAddress}`;
     this.log(`refused ${this.refusalsUnlogged} connection(s) in the last second; latest from ${ip}: ${why}`);
     this.refusalsUnlogged = 0;
     this.refusalLoggedAt = now;
@@ -237,7 +263,9 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   private accept(link: Link, peer: PeerInfo): Connection {
     const conn = new Connection(this, link, peer);
-    this.admission.opened(conn.ip);
+    // A transport that counted the socket since its accept gives its place back when the socket closes.
+    if (peer.counted) this.countedByTransport.add(conn);
+    else this.admission.opened(conn.ip);
     this.connections.add(conn);
     this.fileLogger?.connection('open', { ssid: conn.ssid, ip: conn.ip, transport: conn.transport });
     if (this.events.listenerCount('connection') > 0) this.events.emit('connection', describe(conn));
@@ -282,8 +310,10 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   sessionClosed(conn: Connection): void {
     if (conn.authorized) this.audit.ended(conn.ssid);
     if (this.connections.delete(conn)) {
-      this.admission.closed(conn.ip);
-      // --workers: the host's place (the primary ignores a give from a worker that holds none for this address).
+      // A transport that counted the socket since its accept gives that place back when the socket closes.
+      if (!this.countedByTransport.delete(conn)) this.admission.closed(conn.ip);
+      // --workers: the host's place, taken by admit for every connection a transport takes on, counted or not
+      // (the primary ignores a give from a worker that holds none for this address).
       this.options.primary?.give(conn.ip);
     }
     this.fileLogger?.connection('close', {
@@ -431,6 +461,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       retainedCid: cidRetained,
       retainedBytes: this.router.retainedBytes,
       onlineCids: this.router.cids.size,
+      openingSockets: this.admission.openingCount,
+      listenerPaused: this.guard?.paused ? 1 : 0,
     };
   }
 
@@ -536,6 +568,9 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.sweepTimer?.cancel();
     this.sweepTimer = null;
     this.slowConsumers.close();
+    // Before the listeners close, so a pending resume cannot bind them again.
+    this.guard?.stop();
+    this.guard = null;
     this.ws?.close();
     this.audit.close();
     for (const conn of [...this.connections]) conn.close('server closing', 'shutdown');
@@ -586,4 +621,23 @@ export async function createServer(input: ServerOptionsInput & { services?: Serv
   const server = new IosigServer(input);
   await server.ready;
   return server;
+}
+
+/**
+ * The descriptor guard (null when turned off, or where the open-file limit cannot be read): the uWS listeners
+ * pause before descriptors run out, which uWS cannot survive without spinning, and accept again once descriptors
+ * are free; node's listeners survive it on their own (libuv closes what it cannot accept), so without a uWS
+ * listener the guard only says so in the log.
+ */
+function startDescriptorGuard(listeners: readonly PausableListener[], options: ServerOptions, counters: Counters): DescriptorGuard | null {
+  const limit = openFileLimit();
+  if (options.fdReserve <= 0 || limit === null) return null;
+  return new DescriptorGuard({
+    limit,
+    // Spares serve node's side only while uWS listeners are paused.
+    reserve: listeners.length === 0 ? 0 : Math.min(options.fdReserve, Math.floor(limit / 4)),
+    listeners,
+    log: options.log,
+    onPause: () => counters.listenerPauses++,
+  });
 }

@@ -76,6 +76,11 @@ export interface CliOptions extends ClusterFlags {
   redisServicePrefix?: string;
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
+  maxHandshakes?: number;
+  maxHandshakesPerAddress?: number;
+  handshakeTimeout?: number;
+  openingTimeout?: number;
+  fdReserve?: number;
   loginFailRate?: number;
   loginFailBurst?: number;
 }
@@ -235,6 +240,23 @@ function buildProgram(io: CliIo): Command {
     .option('--redis-service-prefix <prefix>', "keys the redis service may touch must start with this (default: any key but the key store's device:*)")
     .option('--max-connections <n>', 'most open connections, both transports (default: the open-file limit less 10 %, at least 256 spare; 0 = no cap)', nonNegativeInteger)
     .option('--max-connections-per-address <n>', 'most open connections from one client address (default: 1024; 0 = no cap)', nonNegativeInteger)
+    .option(
+      '--max-handshakes <n>',
+      'most sockets still opening (TLS handshake, first CongSocket frame, request at the mutual-TLS front), counted from accept (default: a quarter of the default --max-connections; 0 = no cap)',
+      nonNegativeInteger,
+    )
+    .option('--max-handshakes-per-address <n>', describe('most such sockets from one client address; 0 = no cap', '--max-handshakes-per-address'), nonNegativeInteger)
+    .option('--handshake-timeout <ms>', describe('a TLS handshake must finish within this many ms of the accept', '--handshake-timeout'), positiveInteger)
+    .option(
+      '--opening-timeout <ms>',
+      describe('the first CongSocket frame, or the WebSocket request at the mutual-TLS front, must come within this many ms (after the TLS handshake)', '--opening-timeout'),
+      positiveInteger,
+    )
+    .option(
+      '--fd-reserve <n>',
+      'descriptors kept spare for CongSocket, Redis and files; the WebSocket listener pauses before descriptors run out (default: 1/16 of the open-file limit, 32 to 256; 0 = no guard)',
+      nonNegativeInteger,
+    )
     .option('--login-fail-rate <n>', 'failed logins per second one client address may make once its burst is spent (default: 2)', positiveInteger)
     .option('--login-fail-burst <n>', 'failed logins one client address may make at once (default: 10)', positiveInteger)
     .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
@@ -453,6 +475,11 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.adminToken !== undefined) input.adminToken = opts.adminToken;
   if (opts.maxConnections !== undefined) input.maxConnections = opts.maxConnections;
   if (opts.maxConnectionsPerAddress !== undefined) input.maxConnectionsPerAddress = opts.maxConnectionsPerAddress;
+  if (opts.maxHandshakes !== undefined) input.maxHandshakes = opts.maxHandshakes;
+  if (opts.maxHandshakesPerAddress !== undefined) input.maxHandshakesPerAddress = opts.maxHandshakesPerAddress;
+  if (opts.handshakeTimeout !== undefined) input.handshakeTimeout = opts.handshakeTimeout;
+  if (opts.openingTimeout !== undefined) input.openingTimeout = opts.openingTimeout;
+  if (opts.fdReserve !== undefined) input.fdReserve = opts.fdReserve;
   if (opts.loginFailRate !== undefined || opts.loginFailBurst !== undefined) input.loginLimits = loginLimitsInput(opts);
   try {
     const cluster = await clusterInput(opts, (line) => io.out(`${line}\n`));

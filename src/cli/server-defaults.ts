@@ -31,6 +31,9 @@ export const HELP_DEFAULTS = {
   '--address-share': String(SERVER_DEFAULTS.capShares.share),
   '--login-reserve': String(SERVER_DEFAULTS.capShares.reserve),
   '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
+  '--max-handshakes-per-address': String(SERVER_DEFAULTS.maxHandshakesPerAddress),
+  '--handshake-timeout': String(SERVER_DEFAULTS.handshakeTimeout),
+  '--opening-timeout': String(SERVER_DEFAULTS.openingTimeout),
 } as const;
 
 export type DefaultedFlag = keyof typeof HELP_DEFAULTS;

@@ -1,6 +1,8 @@
-// Connection floods (issue 9 item 9): a global cap kept below the process's file-descriptor limit and a
-// per-address cap. A transport asks before it takes a connection on (WebSocket upgrade, TCP accept) and
-// refuses at once when over either cap, so a flood costs an accept and a close, never a spinning listener.
+// Connection floods (issue 9 item 9, issue 16 item 4): a global cap kept below the process's file-descriptor
+// limit and a per-address cap, and budgets for sockets still opening (TLS handshake, first message, upgrade
+// request), so one address cannot hold the sockets others need. A transport asks before it takes a socket on
+// (TCP accept where it sees one, else the WebSocket upgrade) and refuses at once when over a cap, so a flood
+// costs an accept and a close, never a spinning listener.
 import { readFileSync } from 'node:fs';
 
 export interface ConnectionLimits {
@@ -8,11 +10,18 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** Most open connections from one client address; 0 = no cap. */
   maxConnectionsPerAddress: number;
+  /** Most sockets still opening (TLS handshake, first CongSocket message, upgrade request via the TLS front); 0 = no cap. */
+  maxHandshakes: number;
+  /** Most such sockets from one client address; 0 = no cap. */
+  maxHandshakesPerAddress: number;
 }
 
-export type RefusalReason = 'global' | 'address';
-/** Why the host's ledger refused a place (`--workers`): a cap, or the primary did not answer in time. */
-export type HostRefusal = RefusalReason | 'primary_unavailable';
+/** Over the global or the per-address connection cap. */
+export type CapRefusal = 'global' | 'address';
+/** Why a socket is refused at accept: a connection cap, or a budget of sockets still opening. */
+export type RefusalReason = CapRefusal | 'handshakes' | 'handshakes_address';
+/** Why the host's ledger refused a place (`--workers`): a connection cap, or the primary did not answer in time. */
+export type HostRefusal = CapRefusal | 'primary_unavailable';
 
 /**
  * The connection places of the whole host under `io-server --workers`, kept by the primary (src/workers/), so the
@@ -23,6 +32,12 @@ export interface HostPlaces {
   take(ip: string): Promise<HostRefusal | null>;
   /** Gives back a place `take` granted: its connection ended, or its socket went away before it became one. */
   give(ip: string): void;
+}
+
+/** A socket's place in the caps from its accept on: `opened()` when its opening is done, `release()` when it is gone. */
+export interface OpeningSlot {
+  opened(): void;
+  release(): void;
 }
 
 /** Descriptors left for files, logs, Redis, HTTP requests and TLS fronts: 10 % of the limit, at least 256. */
@@ -44,6 +59,7 @@ export function openFileLimit(): number | null {
 /** Used when the descriptor limit cannot be read (not Linux): safe under the common 8192-descriptor limits. */
 export const FALLBACK_MAX_CONNECTIONS = 4096;
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1024;
+export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS = 64;
 
 /** The default global cap: the soft descriptor limit less a reserve (20 000 → 18 000; 1024 → 768). */
 export function defaultMaxConnections(limit = openFileLimit()): number {
@@ -51,31 +67,82 @@ export function defaultMaxConnections(limit = openFileLimit()): number {
   return Math.max(16, limit - reserveFor(limit));
 }
 
+/** The default budget of sockets still opening: a quarter of the default global cap (1024 → 192; 20 000 → 4500). */
+export function defaultMaxHandshakes(limit = openFileLimit()): number {
+  return Math.max(64, Math.floor(defaultMaxConnections(limit) / 4));
+}
+
+function adjust(counts: Map<string, number>, ip: string, delta: number): void {
+  const next = (counts.get(ip) ?? 0) + delta;
+  if (next <= 0) counts.delete(ip);
+  else counts.set(ip, next);
+}
+
 export class Admission {
   private readonly perAddress = new Map<string, number>();
   private open = 0;
+  private readonly openingPerAddress = new Map<string, number>();
+  private opening = 0;
 
   constructor(private readonly limits: ConnectionLimits) {}
 
+  /** Sockets still opening (a gauge for the metrics). */
+  get openingCount(): number {
+    return this.opening;
+  }
+
   /** Why a new connection from `ip` would be refused now; null when it may come in. */
-  check(ip: string): RefusalReason | null {
+  check(ip: string): CapRefusal | null {
     const { maxConnections, maxConnectionsPerAddress } = this.limits;
     if (maxConnections > 0 && this.open >= maxConnections) return 'global';
     if (maxConnectionsPerAddress > 0 && (this.perAddress.get(ip) ?? 0) >= maxConnectionsPerAddress) return 'address';
     return null;
   }
 
+  /** Why a socket just accepted from `ip` would be refused now: the connection caps, then the opening budgets. */
+  checkSocket(ip: string): RefusalReason | null {
+    const refusal = this.check(ip);
+    if (refusal !== null) return refusal;
+    const { maxHandshakes, maxHandshakesPerAddress } = this.limits;
+    if (maxHandshakes > 0 && this.opening >= maxHandshakes) return 'handshakes';
+    if (maxHandshakesPerAddress > 0 && (this.openingPerAddress.get(ip) ?? 0) >= maxHandshakesPerAddress) return 'handshakes_address';
+    return null;
+  }
+
   /** A connection from `ip` was taken on. */
   opened(ip: string): void {
     this.open++;
-    this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
+    adjust(this.perAddress, ip, 1);
   }
 
   /** A connection from `ip` is gone. */
   closed(ip: string): void {
     this.open--;
-    const left = (this.perAddress.get(ip) ?? 1) - 1;
-    if (left <= 0) this.perAddress.delete(ip);
-    else this.perAddress.set(ip, left);
+    adjust(this.perAddress, ip, -1);
+  }
+
+  /** A socket from `ip` was accepted (after checkSocket): it counts as open, and as opening until `opened()`. */
+  enter(ip: string): OpeningSlot {
+    this.opened(ip);
+    this.opening++;
+    adjust(this.openingPerAddress, ip, 1);
+    let stage: 'opening' | 'open' | 'gone' = 'opening';
+    const leaveOpening = (): void => {
+      this.opening--;
+      adjust(this.openingPerAddress, ip, -1);
+    };
+    return {
+      opened: () => {
+        if (stage !== 'opening') return;
+        stage = 'open';
+        leaveOpening();
+      },
+      release: () => {
+        if (stage === 'gone') return;
+        if (stage === 'opening') leaveOpening();
+        stage = 'gone';
+        this.closed(ip);
+      },
+    };
   }
 }

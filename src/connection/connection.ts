@@ -599,7 +599,7 @@ export class Connection implements Session, LinkOwner {
       this.closeReason = reason;
       if (how === 'attack') this.host.attackLog(this, reason, bytes ?? new Uint8Array(0));
       if (how === 'graceful') this.report(`closing: ${reason}`);
-      else if (how !== 'shutdown' && how !== 'refused') this.report(`dropped: ${reason}`);
+      else if (how !== 'shutdown' && how !== 'refused' && how !== 'silent') this.report(`dropped: ${reason}`);
     } else if (graceful) {
       return;
     }

@@ -41,6 +41,14 @@ export class Counters {
   refusedAddress = 0;
   /** --workers: refused because the primary, which keeps the host's caps, did not answer in time. */
   refusedPrimaryUnavailable = 0;
+  /** Sockets refused at accept over the budgets of sockets still opening: in all, or from one address. */
+  refusedHandshakes = 0;
+  refusedHandshakesAddress = 0;
+  /** Sockets closed for missing a deadline of their opening: the TLS handshake, the first frame / request head. */
+  handshakeTimeouts = 0;
+  openingTimeouts = 0;
+  /** Times the descriptor guard paused the uWS listeners (descriptors nearly used up). */
+  listenerPauses = 0;
   /** Connections closed by the keepalive sweep. */
   timeouts = 0;
   /** Unexpected errors in connection code, contained by closing that connection (a bug, never client-fatal). */
@@ -73,4 +81,8 @@ export interface MetricsSnapshot extends Counters {
   backlogBytesBehind: number;
   /** Slow-consumer verdicts by reason: stayed behind past the write deadline, over the hard cap, over the global budget. */
   slowConsumerVerdicts: Record<VerdictReason, number>;
+  /** Sockets counted from their accept that are still opening (TLS handshake, first frame, request head). */
+  openingSockets: number;
+  /** 1 while the descriptor guard holds the uWS listeners closed. */
+  listenerPaused: number;
 }

@@ -6,10 +6,12 @@ import { backlogLimits, type BacklogLimits, type ServerOptions } from '../option
 import type { Counters } from '../metrics/counters.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import { OPEN_DOOR, type AcceptLink, type Doorkeeper, type Link, type LinkOwner, type PeerInfo } from './link.js';
+import type { AcceptLink, Doorkeeper, Link, LinkOwner, PeerInfo } from './link.js';
 import type { Outbound } from '../delivery/outbound.js';
-import { tlsServerOptions } from './tls-options.js';
-import { listenNet } from './listen-host.js';
+import { endFailedHandshakes, tlsServerOptions } from './tls-options.js';
+import { listenNet, reportAcceptErrors } from './listen-host.js';
+import { AcceptedSockets, tlsBehindAccept } from './opening.js';
+import type { OpeningSlot } from '../connection/admission.js';
 import { certificateDeviceId } from '../connection/identity.js';
 import { runContained } from '../connection/contain.js';
 
@@ -167,51 +169,53 @@ export interface CongTransport {
   close(): Promise<void>;
 }
 
-/** Starts the CongSocket listener (TLS when configured); resolves with the bound port. */
-export function listenCong(
-  options: ServerOptions,
-  counters: Counters,
-  accept: AcceptLink,
-  door: Doorkeeper = OPEN_DOOR,
-): Promise<CongTransport> {
+/**
+ * Starts the CongSocket listener (TLS when configured); resolves with the bound port. Every socket is counted
+ * from its accept (`door.admitSocket`): over a cap it is closed at once, before any TLS handshake or connection
+ * state; otherwise it must finish its TLS handshake within `handshakeTimeout` and send its first frame within
+ * `openingTimeout` (clients send AUTH_REQ or CID_REQ as soon as they are greeted), or it is closed. Under
+ * --workers it also takes a place in the host's caps (`door.admit`) before it becomes a connection.
+ */
+export function listenCong(options: ServerOptions, counters: Counters, accept: AcceptLink, door: Doorkeeper): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
   const limits = backlogLimits(options, 'cong');
-  const peerOf = (socket: net.Socket): PeerInfo => ({ peerIp: socket.remoteAddress ?? '', tls: secure !== null });
-  /** Over a connection cap: dropped at once, before any TLS handshake or connection state. */
-  const refuse = (socket: net.Socket): void => {
-    socket.on('error', () => undefined);
-    socket.destroy();
-  };
-  const onSocket = (socket: net.Socket): void => {
-    const peer = peerOf(socket);
+  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, counters, options.log);
+  /** A socket counted here since its accept (`slot`, given back when it closes): the host's place, then the connection. */
+  const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
+    const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true };
     const admitted = door.admit(peer);
-    if (admitted === true) return takeOn(socket, peer.peerIp);
-    if (admitted === false) return refuse(socket);
+    if (admitted === true) return takeOn(socket, slot, peer);
+    if (admitted === false) return void socket.destroy();
     // --workers: the primary answers for the host's caps. Unread bytes wait in the socket meanwhile (no 'data'
     // listener yet); a socket that went away gives its granted place back.
     socket.on('error', () => undefined);
     void admitted.then((ok) => {
-      if (!ok) refuse(socket);
+      if (!ok) socket.destroy();
       else if (socket.destroyed) door.unused(peer);
-      else takeOn(socket, peer.peerIp);
+      else takeOn(socket, slot, peer);
     });
   };
-  const takeOn = (socket: net.Socket, peerAddress: string): void => {
+  const takeOn = (socket: net.Socket, slot: OpeningSlot, peer: PeerInfo): void => {
     socket.setNoDelay(true);
     counters.acceptedCong++;
     const link = new CongLink(socket, limits, flushQueue);
     // Under mutual TLS the certificate was verified against the CA; the id it names may be a stored device.
     const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
-    const conn = accept(link, {
-      peerIp: peerAddress,
-      tls: secure !== null,
-      ...(certId !== null ? { identity: { kind: 'certificate', id: certId } } : {}),
-    });
+    const conn = accept(link, certId !== null ? { ...peer, identity: { kind: 'certificate', id: certId } } : peer);
     link.conn = conn;
+    let opened: (() => void) | null = sockets.awaitFirst(socket, slot, 'frame', () =>
+      conn.close(`no frame within ${options.openingTimeout} ms of connecting`, 'silent'),
+    );
     const decoder = new CongDecoder(
       {
-        frame: (payload) => conn.receive(payload),
+        frame: (payload) => {
+          if (opened !== null) {
+            opened();
+            opened = null;
+          }
+          conn.receive(payload);
+        },
         error: (kind, detail) => runContained(conn, 'a framing error', () => {
           counters.framingErrors++;
           if (kind === 'too-large') {
@@ -236,22 +240,30 @@ export function listenCong(
       conn.linkClosed();
     });
   };
-  const server = secure
-    ? tls.createServer(secure).on('secureConnection', onSocket)
-    : net.createServer({ noDelay: true }, onSocket);
-  // TLS: checked on the raw socket too, so a flood never costs handshakes.
-  if (secure) server.on('connection', (socket: net.Socket) => void (door.checkHere(peerOf(socket)) || refuse(socket)));
-  // Failed TLS handshakes (e.g. no client certificate under mutual TLS) never become connections.
-  server.on('tlsClientError', () => {
-    counters.tlsRefused++;
-  });
-  server.on('error', () => {
-    /* listen errors are reported through the promise below */
-  });
+  let server: net.Server;
+  if (secure) {
+    const tlsServer = tls.createServer(secure);
+    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+      const slot = sockets.slotOf(socket);
+      if (slot === null) socket.destroy();
+      else onSocket(socket, slot);
+    });
+    // Failed or timed-out handshakes (e.g. no client certificate under mutual TLS) never become connections.
+    endFailedHandshakes(tlsServer, counters);
+    // Counted (or refused) at the accept, before any TLS state: a flood never costs handshakes.
+    server = tlsBehindAccept(sockets, tlsServer);
+  } else {
+    server = net.createServer({ noDelay: true }, (socket) => {
+      const slot = sockets.take(socket);
+      if (slot !== null) onSocket(socket, slot);
+    });
+  }
+  reportAcceptErrors(server, 'CongSocket', options.log);
 
   const close = (): Promise<void> =>
     new Promise((resolve) => {
-      // Connections are destroyed by their owner (the server); this waits until they are gone.
+      // Connections are destroyed by their owner (the server); sockets still in their handshake are ended here.
+      sockets.destroyAll();
       server.close(() => resolve());
     });
 

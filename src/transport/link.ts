@@ -4,6 +4,7 @@ import type { TopicSocket } from '../delivery/receiver.js';
 import type { PresentedIdentity } from '../connection/identity.js';
 import type { Contained } from '../connection/contain.js';
 import type { BacklogLimits } from '../options.js';
+import type { OpeningSlot } from '../connection/admission.js';
 
 export type TransportKind = 'ws' | 'cong';
 
@@ -16,14 +17,17 @@ export interface PeerInfo {
   tls?: boolean;
   /** A verified client certificate or a bearer token: the device is known before it says anything. */
   identity?: PresentedIdentity;
+  /** The transport holds this socket's place in the connection caps since its accept (OpeningSlot): not counted again. */
+  counted?: boolean;
 }
 
 /**
  * How a connection ends: 'graceful' (close frame / FIN after pending writes), 'abort' (at once, logged as
  * dropped), 'attack' (at once, logged to the attack log too), 'shutdown' (at once, server closing, not logged),
- * 'refused' (graceful, not logged again: a refused login whose reason the auth log has, throttled there).
+ * 'refused' (graceful, not logged again: a refused login whose reason the auth log has, throttled there),
+ * 'silent' (at once, not logged per connection: the caller writes a throttled summary, e.g. opening deadlines).
  */
-export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown' | 'refused';
+export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown' | 'refused' | 'silent';
 
 /** What a link reports to (the connection): whole messages in, pressure, and its end — exactly once. */
 export interface LinkOwner extends Contained {
@@ -50,21 +54,28 @@ export interface LinkOwner extends Contained {
 
 /** Creates the connection for a new link; the server supplies it. */
 export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
+/** Asked at TCP accept by transports that see the socket then: its place in the caps, or null = close it at once. */
+export type AdmitSocket = (peerIp: string) => OpeningSlot | null;
+
 /**
  * The connection caps, asked by a transport before it takes a connection on. One process answers at once; under
  * `io-server --workers` the primary keeps the host's budget, and `admit` answers with a Promise (never rejected).
  */
 export interface Doorkeeper {
-  /** false = refuse the peer at once; a Promise only under --workers, and then only once this process's caps pass. */
+  /**
+   * At TCP accept, by the transports that see the socket then (CongSocket, the mutual-TLS front): this process's
+   * caps and opening budgets, answered at once. The socket holds the slot until it closes.
+   */
+  admitSocket: AdmitSocket;
+  /**
+   * Before the connection is taken on: this process's caps (skipped for a peer its transport counts since the
+   * accept, PeerInfo.counted), then under --workers the host's. false = refuse the peer at once; a Promise only
+   * under --workers, and then only once this process's caps pass.
+   */
   admit(peer: PeerInfo): boolean | Promise<boolean>;
-  /** This process's caps only, answered at once: a cheap check before costly work (a TLS handshake). */
-  checkHere(peer: PeerInfo): boolean;
   /** A place `admit` granted through a Promise, whose socket went away before it became a connection. */
   unused(peer: PeerInfo): void;
 }
-
-/** Lets everyone in (transports started without a server, e.g. in tests). */
-export const OPEN_DOOR: Doorkeeper = { admit: () => true, checkHere: () => true, unused: () => undefined };
 
 export interface Link {
   readonly transport: TransportKind;

@@ -1,6 +1,7 @@
 // Where listeners bind. The default `::` is dual-stack (IPv6 and IPv4-mapped peers on one socket);
 // on a host without IPv6 it cannot bind, and the listener falls back to IPv4 only with a log line.
 import type net from 'node:net';
+import { ThrottledLog } from '../logging/throttled-log.js';
 
 export const DUAL_STACK_HOST = '::';
 const IPV4_ANY = '0.0.0.0';
@@ -35,5 +36,17 @@ export function listenNet(server: net.Server, port: number, host: string, what: 
     return attempt(next).catch((again: Error) => {
       throw new Error(`cannot listen for ${what} on ${next}:${port}: ${again.message}`);
     });
+  });
+}
+
+/**
+ * Errors of a listening server (accept failing with EMFILE once libuv's own spare descriptor is used up too):
+ * logged once a second at most, never thrown (an 'error' event without a listener would end the process).
+ * Errors while binding are reported by listenNet.
+ */
+export function reportAcceptErrors(server: net.Server, what: string, log: (line: string) => void): void {
+  const throttled = new ThrottledLog(log);
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (server.listening) throttled.write(`${what}: accept failed (${err.code ?? err.message}); new connections are refused until it recovers`);
   });
 }

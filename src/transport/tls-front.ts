@@ -7,8 +7,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Counters } from '../metrics/counters.js';
-import { listenNet } from './listen-host.js';
+import type { ServerOptions } from '../options.js';
+import { listenNet, reportAcceptErrors } from './listen-host.js';
 import { certificateDeviceId } from '../connection/identity.js';
+import type { AdmitSocket } from './link.js';
+import { AcceptedSockets, tlsBehindAccept } from './opening.js';
+import { endFailedHandshakes } from './tls-options.js';
 
 export const PEER_HEADER = 'x-iosig-tls-peer';
 const HEAD_LIMIT = 16 * 1024;
@@ -43,55 +47,74 @@ function withPeerHeader(head: Buffer, peerIp: string, certId: string | null): Bu
   return Buffer.concat([head.subarray(0, lineEnd), header, head.subarray(lineEnd)]);
 }
 
+/**
+ * Serves mutual TLS on `port` and forwards each verified peer to the internal uWS listener on `innerPort`. Every
+ * socket is counted from its accept (`admitSocket`, refused at once over a cap) until it closes, so the
+ * internal listener does not count it again; it must finish its handshake within `handshakeTimeout` and send
+ * its request head within `openingTimeout`, and only then is the internal connection opened.
+ */
 export function startTlsFront(
   secure: tls.TlsOptions,
-  host: string,
-  port: number,
+  options: Pick<ServerOptions, 'host' | 'port' | 'openingTimeout' | 'log'>,
   innerPort: number,
   counters: Counters,
-  log: (line: string) => void,
+  admitSocket: AdmitSocket,
 ): Promise<TlsFront> {
+  const accepted = new AcceptedSockets(admitSocket, options.openingTimeout, counters, options.log);
   const sockets = new Set<net.Socket>();
-  const server = tls.createServer({ ...secure, requestCert: true, rejectUnauthorized: true }, (clear) => {
+  const tlsServer = tls.createServer({ ...secure, requestCert: true, rejectUnauthorized: true }, (clear) => {
+    const slot = accepted.slotOf(clear);
+    if (slot === null) {
+      clear.destroy();
+      return;
+    }
     sockets.add(clear);
     clear.setNoDelay(true);
     const peerIp = clear.remoteAddress ?? '';
     const certId = certificateDeviceId(clear.getPeerCertificate());
-    const upstream = net.connect(innerPort, '127.0.0.1');
-    upstream.setNoDelay(true);
-    sockets.add(upstream);
-    let head: Buffer | null = Buffer.alloc(0);
+    let upstream: net.Socket | null = null;
+    const teardown = (): void => {
+      sockets.delete(clear);
+      clear.destroy();
+      if (upstream) {
+        sockets.delete(upstream);
+        upstream.destroy();
+      }
+    };
+    clear.on('close', teardown).on('error', teardown);
+    const opened = accepted.awaitFirst(clear, slot, 'request head', teardown);
+    let head: Buffer = Buffer.alloc(0);
     const onHead = (chunk: Buffer): void => {
-      head = Buffer.concat([head!, chunk]);
+      head = Buffer.concat([head, chunk]);
       const end = head.indexOf(HEAD_END);
       if (end < 0) {
-        if (head.length > HEAD_LIMIT) clear.destroy();
+        if (head.length > HEAD_LIMIT) teardown();
         return;
       }
       clear.off('data', onHead);
-      upstream.write(withPeerHeader(head, peerIp, certId));
-      head = null;
-      clear.pipe(upstream);
+      opened();
+      // The internal connection exists only once the request is in: a silent peer costs one descriptor, not three.
+      const inner = net.connect(innerPort, '127.0.0.1');
+      upstream = inner;
+      sockets.add(inner);
+      inner.setNoDelay(true);
+      inner.on('close', teardown).on('error', teardown);
+      inner.write(withPeerHeader(head, peerIp, certId));
+      clear.pipe(inner);
+      inner.pipe(clear);
     };
     clear.on('data', onHead);
-    upstream.pipe(clear);
-    const teardown = (): void => {
-      sockets.delete(clear);
-      sockets.delete(upstream);
-      clear.destroy();
-      upstream.destroy();
-    };
-    clear.on('close', teardown).on('error', teardown);
-    upstream.on('close', teardown).on('error', teardown);
   });
-  server.on('tlsClientError', () => {
-    counters.tlsRefused++;
-  });
-  return listenNet(server, port, host, 'WebSocket (TLS)', log).then((bound) => ({
+  endFailedHandshakes(tlsServer, counters);
+  // Counted (or refused) at the accept, before any TLS state.
+  const server = tlsBehindAccept(accepted, tlsServer);
+  reportAcceptErrors(server, 'WebSocket (TLS)', options.log);
+  return listenNet(server, options.port ?? 0, options.host, 'WebSocket (TLS)', options.log).then((bound) => ({
     port: bound,
     close: () =>
       new Promise((done) => {
         for (const socket of sockets) socket.destroy();
+        accepted.destroyAll();
         server.close(() => done());
       }),
   }));

@@ -1,7 +1,9 @@
 // node:tls settings from the configured certificate files; a CA turns on mutual TLS.
 import { readFileSync } from 'node:fs';
+import type net from 'node:net';
 import type tls from 'node:tls';
 import type { ServerOptions } from '../options.js';
+import type { Counters } from '../metrics/counters.js';
 
 export function tlsServerOptions(options: ServerOptions): tls.TlsOptions | null {
   const files = options.tls;
@@ -14,6 +16,19 @@ export function tlsServerOptions(options: ServerOptions): tls.TlsOptions | null 
     ca,
     requestCert: ca !== undefined,
     rejectUnauthorized: ca !== undefined,
-    handshakeTimeout: 10_000,
+    handshakeTimeout: options.handshakeTimeout,
   };
+}
+
+/**
+ * A handshake that failed or ran out of time ends its socket. node:tls only reports it ('tlsClientError', also
+ * for `handshakeTimeout`) and leaves the socket open, so without this a peer that never finishes its handshake
+ * would keep its descriptor for as long as it likes.
+ */
+export function endFailedHandshakes(server: tls.Server, counters: Counters): void {
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') counters.handshakeTimeouts++;
+    else counters.tlsRefused++;
+    socket.destroy();
+  });
 }

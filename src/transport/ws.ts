@@ -3,7 +3,8 @@ import uWS from 'uWebSockets.js';
 import { backlogLimits, type BacklogLimits, type ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { PONG_MSG } from '../protocol/messages.js';
-import { OPEN_DOOR, type AcceptLink, type Doorkeeper, type Link, type PeerInfo } from './link.js';
+import type { AcceptLink, Doorkeeper, Link, PeerInfo } from './link.js';
+import type { PausableListener } from './descriptor-guard.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { SEND_DROPPED, WsBacklog } from './ws-backlog.js';
 import { TurnJudge, WsTopicSocket, uwsSendLimit, type TopicOwner } from './ws-topics.js';
@@ -103,6 +104,8 @@ class WsLink extends WsBacklog<Socket> implements Link, TopicOwner {
 export interface WsTransport {
   readonly port: number;
   readonly app: uWS.TemplatedApp;
+  /** The uWS listen sockets, for the descriptor guard. */
+  readonly listeners: readonly PausableListener[];
   close(): void;
 }
 
@@ -153,8 +156,8 @@ export async function listenWs(
   options: ServerOptions,
   counters: Counters,
   accept: AcceptLink,
-  routes?: HttpRoutes,
-  door: Doorkeeper = OPEN_DOOR,
+  routes: HttpRoutes | undefined,
+  door: Doorkeeper,
 ): Promise<WsTransport> {
   const files = options.tls;
   // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
@@ -166,12 +169,6 @@ export async function listenWs(
         passphrase: files.passphrase,
       })
     : uWS.App();
-  // Connections are closed by their owner (the server); this only stops accepting.
-  const close = (): void => {
-    if (listenSocket) uWS.us_listen_socket_close(listenSocket);
-    listenSocket = null;
-  };
-  let listenSocket: uWS.us_listen_socket | null = null;
   const judge = new TurnJudge();
   const limits = backlogLimits(options, 'ws');
 
@@ -213,10 +210,13 @@ export async function listenWs(
         forwardedFor: headerValue(req, 'x-forwarded-for'),
         forwardedProto: headerValue(req, 'x-forwarded-proto'),
         tls: files !== null,
+        // The TLS front counts its sockets from their accept until they close.
+        counted: fronted,
       };
       // A bearer token is the device's explicit choice, so it wins over a certificate.
       if (bearer) peer.identity = { kind: 'bearer', ...bearer };
       else if (certId !== null) peer.identity = { kind: 'certificate', id: certId };
+      // A fronted peer skips this process's caps (counted since its accept) but not the host's (--workers).
       const admitted = door.admit(peer);
       if (admitted === true) {
         res.upgrade<SocketData>(
@@ -279,37 +279,89 @@ export async function listenWs(
     res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'text/plain').end('iosig: connect with a WebSocket client\n');
   });
 
-  const listenPort = fronted ? 0 : (options.port ?? 0);
-  const bindUws = (host: string): Promise<number | null> =>
-    new Promise((resolve) => {
-      app.listen(host, listenPort, (token) => {
-        if (!token) return resolve(null);
-        listenSocket = token;
-        resolve(uWS.us_socket_local_port(token));
-      });
-    });
-  const listenHost = fronted ? '127.0.0.1' : options.host;
-  let bound = await bindUws(listenHost);
-  const fallback = fronted ? null : fallbackHost(listenHost);
-  if (bound === null && fallback !== null) {
-    options.log(fallbackLine('WebSocket', listenPort));
-    bound = await bindUws(fallback);
-  }
-  if (bound === null) throw new Error(`cannot listen for WebSocket on ${listenHost}:${listenPort} (port in use?)`);
-  const innerPort = bound;
-  if (!fronted) return { port: innerPort, app, close };
-  const front = await startTlsFront(tlsServerOptions(options)!, options.host, options.port ?? 0, innerPort, counters, options.log).catch(
-    (err: unknown) => {
-      close();
-      throw err;
-    },
-  );
+  const listener = bindListener(app, fronted ? '127.0.0.1' : options.host, fronted ? 0 : (options.port ?? 0), !fronted, options.log);
+  if (!fronted) return { port: listener.port, app, listeners: [listener], close: () => listener.close() };
+  const front = await startTlsFront(tlsServerOptions(options)!, options, listener.port, counters, door.admitSocket).catch((err: unknown) => {
+    listener.close();
+    throw err;
+  });
   return {
     port: front.port,
     app,
+    listeners: [listener],
     close: () => {
       void front.close();
-      close();
+      listener.close();
     },
   };
+}
+
+/** One uWS listen socket that can stop accepting and bind its port again (the descriptor guard pauses it). */
+class UwsListener implements PausableListener {
+  private closed = false;
+
+  constructor(
+    private readonly app: uWS.TemplatedApp,
+    private readonly host: string,
+    readonly port: number,
+    private socket: uWS.us_listen_socket | null,
+    readonly name: string,
+  ) {}
+
+  pause(): void {
+    if (this.socket) uWS.us_listen_socket_close(this.socket);
+    this.socket = null;
+  }
+
+  resume(): boolean {
+    if (this.closed) return true;
+    if (this.socket === null) this.socket = listenUws(this.app, this.host, this.port);
+    return this.socket !== null;
+  }
+
+  /** Stops accepting for good (connections are closed by their owner, the server). */
+  close(): void {
+    this.closed = true;
+    this.pause();
+  }
+}
+
+/** uWS calls back before listen() returns. */
+function listenUws(app: uWS.TemplatedApp, host: string, port: number): uWS.us_listen_socket | null {
+  let token: uWS.us_listen_socket | null = null;
+  app.listen(host, port, (bound) => {
+    token = bound || null;
+  });
+  return token;
+}
+
+/**
+ * Binds the uWS listener, falling back to IPv4 where `::` cannot be bound. A port asked as 0 is bound again
+ * by its number at once: uWS sets SO_REUSEADDR/SO_REUSEPORT only on a numbered port, and without them a paused
+ * listener could not bind its port again while its old connections linger in TIME_WAIT.
+ */
+function bindListener(app: uWS.TemplatedApp, host: string, port: number, withFallback: boolean, log: (line: string) => void): UwsListener {
+  let bindHost = host;
+  let token = listenUws(app, bindHost, port);
+  const fallback = withFallback ? fallbackHost(host) : null;
+  if (token === null && fallback !== null) {
+    log(fallbackLine('WebSocket', port));
+    bindHost = fallback;
+    token = listenUws(app, bindHost, port);
+  }
+  if (token === null) throw new Error(`cannot listen for WebSocket on ${host}:${port} (port in use?)`);
+  let bound = uWS.us_socket_local_port(token);
+  for (let attempt = 0; port === 0 && attempt < 5; attempt++) {
+    uWS.us_listen_socket_close(token);
+    const again = listenUws(app, bindHost, bound);
+    if (again !== null) {
+      token = again;
+      break;
+    }
+    // Taken in between by someone else: pick another free port.
+    token = listenUws(app, bindHost, 0);
+    if (token === null) throw new Error(`cannot listen for WebSocket on ${bindHost}:0`);
+    bound = uWS.us_socket_local_port(token);
+  }
+  return new UwsListener(app, bindHost, bound, token, withFallback ? `WebSocket port ${bound}` : `the internal WebSocket port ${bound} (behind the TLS front)`);
 }

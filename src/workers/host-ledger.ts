@@ -2,7 +2,7 @@
 // host, whichever worker the kernel (WebSocket, SO_REUSEPORT) or node:cluster (CongSocket) hands a connection to.
 // Workers ask over IPC (primary-link.ts) and the answer is given at once, from the same Admission and LoginGuard
 // a single process uses. What each worker holds is booked per worker, so a worker that dies gives it all back.
-import { Admission, type ConnectionLimits, type RefusalReason } from '../connection/admission.js';
+import { Admission, type CapRefusal, type ConnectionLimits } from '../connection/admission.js';
 import { LoginGuard, type LoginFailureReason, type LoginLimits, type LoginTicket } from '../connection/login-guard.js';
 import type { IpcPort } from './ipc.js';
 
@@ -11,12 +11,13 @@ export const LEDGER_TOPIC = 'ledger';
 /** A worker's question: a place for a connection from `ip`, or a login attempt from `ip` on `device`. */
 export type LedgerAsk = { op: 'take'; ip: string } | { op: 'login'; ip: string; device: string };
 /** take: null (granted) or the cap; login: a ticket number or why the attempt is refused. */
-export type LedgerAnswer = RefusalReason | null | number | LoginFailureReason;
+export type LedgerAnswer = CapRefusal | null | number | LoginFailureReason;
 /** give: a place is free again; end: a login attempt is decided (`accepted` gives its tokens back). */
 export type LedgerTell = { op: 'give'; ip: string } | { op: 'end'; ticket: number; accepted: boolean };
 
 export interface HostLimits {
-  connections: ConnectionLimits;
+  /** The connection caps for the host (the budgets of sockets still opening stay each worker's own). */
+  connections: Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerAddress'>;
   logins: LoginLimits;
 }
 
@@ -39,7 +40,8 @@ export class HostLedger {
   private lastTicket = 0;
 
   constructor(readonly limits: HostLimits) {
-    this.admission = new Admission(limits.connections);
+    // Places of connections only: a socket still opening is counted by the worker that accepted it.
+    this.admission = new Admission({ ...limits.connections, maxHandshakes: 0, maxHandshakesPerAddress: 0 });
     this.guard = new LoginGuard(limits.logins);
   }
 

@@ -215,6 +215,9 @@ describe('io-server command line', () => {
       '--address-share': String(SERVER_DEFAULTS.capShares.share),
       '--login-reserve': String(SERVER_DEFAULTS.capShares.reserve),
       '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
+      '--max-handshakes-per-address': String(SERVER_DEFAULTS.maxHandshakesPerAddress),
+      '--handshake-timeout': String(SERVER_DEFAULTS.handshakeTimeout),
+      '--opening-timeout': String(SERVER_DEFAULTS.openingTimeout),
     };
     assert.deepEqual(HELP_DEFAULTS, expected);
     for (const [flag, value] of Object.entries(expected)) {
