@@ -3,6 +3,7 @@
 // (the primary serves no HTTP), and whether a connection gets in. Nothing here depends on what the primary logs,
 // so the same tests run against any build.
 import { readFileSync } from 'node:fs';
+import type tls from 'node:tls';
 import { after, before } from 'node:test';
 import { NodeProcess } from './node-process.js';
 import { RedisServerProcess } from '../auth/redis-server.js';
@@ -22,6 +23,9 @@ function startTicks(pid: number): number {
 }
 
 export class WorkerHost {
+  /** How /metrics is reached: over TLS with these settings (a client certificate under mutual TLS), else plain HTTP. */
+  metricsTls: tls.ConnectionOptions | undefined;
+
   private constructor(
     readonly node: NodeProcess,
     readonly nodeId: string,
@@ -106,7 +110,7 @@ export class WorkerHost {
     const bodies = new Map<string, string>();
     for (let attempt = 0; bodies.size < this.count; attempt++) {
       if (attempt >= 200) throw new Error(`only ${[...bodies.keys()].join(', ')} answered /metrics`);
-      const { body } = await request(this.wsPort, '/metrics');
+      const { body } = await request(this.wsPort, '/metrics', this.metricsTls ? { tls: this.metricsTls } : {});
       const node = /node="([^"]+)"/.exec(body)?.[1];
       if (node && !bodies.has(node)) bodies.set(node, body);
     }
@@ -137,13 +141,17 @@ export function metricValue(body: string, name: string, labels: Record<string, s
   return total;
 }
 
-/** A private redis-server and a WorkerHost for the describe block this is called in (its before/after hooks). */
-export function workerHostFixture(nodeId: string, args: string[]): { readonly host: WorkerHost; readonly redis: RedisServerProcess } {
+/**
+ * A private redis-server and a WorkerHost for the describe block this is called in (its before/after hooks).
+ * `args` may be a function, read when the host starts (after the block's earlier `before` hooks, e.g. one that
+ * makes certificates).
+ */
+export function workerHostFixture(nodeId: string, args: string[] | (() => string[])): { readonly host: WorkerHost; readonly redis: RedisServerProcess } {
   let redis: RedisServerProcess | undefined;
   let host: WorkerHost | undefined;
   before(async () => {
     redis = await RedisServerProcess.start();
-    host = await WorkerHost.start(redis.url, nodeId, args);
+    host = await WorkerHost.start(redis.url, nodeId, typeof args === 'function' ? args() : args);
   });
   after(async () => {
     await host?.stop();

@@ -13,6 +13,9 @@ import { DEFAULT_LOGIN_LIMITS } from '../../src/connection/login-guard.js';
 import { type WorkerHost, metricValue, workerHostFixture } from './workers-support.js';
 import { countGetIn, getsIn } from '../helpers/gets-in.js';
 import { CHILD_PROCESS_DEADLINE_MS, sleep, waitFor, withTimeout } from '../helpers/wait.js';
+import { readFileSync } from 'node:fs';
+import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
+import type { WireTls } from '../kit/wire.js';
 
 const PER_ADDRESS = 50;
 const GLOBAL = 130;
@@ -22,8 +25,22 @@ async function closeAll(clients: RawClient[]): Promise<void> {
   await Promise.all(clients.splice(0).map((c) => c.close(500)));
 }
 
+/**
+ * Connections from `address` that get in, one after another, until `n` did (or 200 tries): places come back a
+ * moment after their connections close (the worker tells the primary over IPC).
+ */
+async function getInAgain(kind: Transport, port: number, address: string, n: number, keep: RawClient[], opts: RawClientOptions = {}): Promise<number> {
+  let inside = 0;
+  for (let tries = 0; inside < n && tries < 200; tries++) {
+    if (await getsIn(kind, port, address, keep, opts)) inside++;
+    else await sleep(20);
+  }
+  return inside;
+}
+
 describe('io-server --workers 2: one budget per address for the whole host', { skip: redisSkipReason() }, () => {
-  const fixture = workerHostFixture('caps', ['--max-connections-per-address', String(PER_ADDRESS), '--max-connections', String(GLOBAL)]);
+  // The CongSocket clients below stay silent after the greeting for the whole block: no opening deadline cuts them.
+  const fixture = workerHostFixture('caps', ['--max-connections-per-address', String(PER_ADDRESS), '--max-connections', String(GLOBAL), '--opening-timeout', '600000']);
   let host: WorkerHost;
   /** Connections from 127.0.0.2 (WebSocket), 127.0.0.3 (CongSocket) and others, refused ones included. */
   const fromTwo: RawClient[] = [];
@@ -59,12 +76,7 @@ describe('io-server --workers 2: one budget per address for the whole host', { s
     // Ten WebSocket connections from 127.0.0.2 leave: ten more get in, not one more.
     const leaving = fromTwo.filter((c) => !c.closed).slice(0, 10);
     await Promise.all(leaving.map((c) => c.close(500)));
-    let again = 0;
-    for (let tries = 0; again < 10 && tries < 200; tries++) {
-      if (await getsIn('ws', host.wsPort, '127.0.0.2', fromTwo)) again++;
-      else await sleep(20);
-    }
-    assert.equal(again, 10, 'the freed places are taken again');
+    assert.equal(await getInAgain('ws', host.wsPort, '127.0.0.2', 10, fromTwo), 10, 'the freed places are taken again');
     assert.equal(await getsIn('ws', host.wsPort, '127.0.0.2', fromTwo), false, 'and the cap holds again');
 
     // A worker killed with its connections: its places come back to the host.
@@ -78,6 +90,69 @@ describe('io-server --workers 2: one budget per address for the whole host', { s
     const congBack = await countGetIn('cong', host.congPort, '127.0.0.3', lostCong + 10, fromThree, 5);
     assert.equal(congBack, lostCong, 'the dead worker\'s CongSocket places are free again, no more');
     await host.waitAllServing(3);
+  });
+});
+
+describe('io-server --workers 2 under mutual TLS: a socket counted from its accept takes one host place, and gives it back', { skip: redisSkipReason() }, () => {
+  const CAP = 5;
+  const HANDSHAKE_MS = 2000;
+  let pki: DevicePki | undefined;
+  let tls: WireTls;
+  before(() => {
+    pki = makeDevicePki(['cl']);
+    const client = pki.device('cl');
+    tls = { ca: readFileSync(pki.ca), cert: readFileSync(client.cert), key: readFileSync(client.key) };
+  });
+  // Silent CongSocket clients below must outlive the block; a socket that never starts its handshake must not.
+  const fixture = workerHostFixture('mtls', () => [
+    ...['--tls-cert', pki!.serverCert, '--tls-key', pki!.serverKey, '--tls-ca', pki!.ca],
+    ...['--max-connections-per-address', String(CAP), '--opening-timeout', '600000', '--handshake-timeout', String(HANDSHAKE_MS)],
+  ]);
+  const held: RawClient[] = [];
+  after(async () => {
+    await closeAll(held);
+    pki?.remove();
+  });
+
+  // CongSocket over TLS: counted in the worker from the TCP accept, the host's place taken after the handshake.
+  // WebSocket behind the mutual-TLS front: counted in the worker from the accept, the host's place taken at the
+  // upgrade. Either way one place per connection, given back once when it closes.
+  for (const [kind, address] of [['cong', '127.0.0.4'], ['ws', '127.0.0.5']] as const) {
+    it(`${kind}: ${CAP} of 12 from one address get in over both workers, and each closed one frees exactly one place`, async () => {
+      const host = fixture.host;
+      host.metricsTls = tls;
+      const port = kind === 'ws' ? host.wsPort : host.congPort;
+      const refusedBefore = await host.sum('iosig_connections_refused_total', { cap: 'address' });
+      const first: RawClient[] = [];
+      const inside = await countGetIn(kind, port, address, 12, first, 12, { tls });
+      held.push(...first);
+      assert.equal(inside, CAP, 'the host\'s per-address cap, not one per worker');
+      assert.equal(await host.sum('iosig_connections_refused_total', { cap: 'address' }) - refusedBefore, 12 - CAP, 'the refusals, summed over the workers');
+
+      // Two leave: exactly two get in again (a place given back twice would let four in, one never given back none).
+      await Promise.all(first.filter((c) => !c.closed).slice(0, 2).map((c) => c.close(500)));
+      assert.equal(await getInAgain(kind, port, address, 2, held, { tls }), 2, 'the freed places are taken again');
+      assert.equal(await getsIn(kind, port, address, held, { tls }), false, 'and the cap holds again');
+    });
+  }
+
+  it(`cong: sockets that never start their TLS handshake are closed after --handshake-timeout and leave no place behind`, async () => {
+    const host = fixture.host;
+    host.metricsTls = tls;
+    const silent = await Promise.all(
+      Array.from({ length: CAP }, () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const socket = net.connect({ port: host.congPort, host: '127.0.0.1', localAddress: '127.0.0.6' }, () => resolve(socket));
+          socket.once('error', reject);
+          socket.resume(); // reads to the end, so the server's close is seen
+        }),
+      ),
+    );
+    const closed = Promise.all(silent.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()))));
+    await withTimeout(closed, HANDSHAKE_MS + 5000, 'the silent sockets to be closed');
+    const timeouts = await host.sum('iosig_opening_timeouts_total', { stage: 'tls_handshake' });
+    assert.ok(timeouts >= CAP, `counted as handshake timeouts (${timeouts})`);
+    assert.equal(await getInAgain('cong', host.congPort, '127.0.0.6', CAP, held, { tls }), CAP, 'the address has all its places');
   });
 });
 

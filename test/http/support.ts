@@ -1,6 +1,8 @@
 // Helpers for the HTTP tests: one-shot requests that never linger in a keep-alive pool, a Prometheus text
 // parser, and ready clients on the iosig server.
 import http from 'node:http';
+import https from 'node:https';
+import type tls from 'node:tls';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, type IosigServer, type ServerOptionsInput } from '../../src/index.js';
@@ -31,13 +33,16 @@ export interface HttpCall {
   headers?: Record<string, string>;
   body?: string;
   timeoutMs?: number;
+  /** HTTPS with these settings (a CA, a client certificate for mutual TLS); plain HTTP without. */
+  tls?: tls.ConnectionOptions;
 }
 
 /** One request on its own connection, closed afterwards, with a time limit. */
 export function request(port: number, path: string, call: HttpCall = {}): Promise<HttpReply> {
   return new Promise((resolvePromise, reject) => {
-    const req = http.request(
+    const req = (call.tls ? https : http).request(
       {
+        ...call.tls,
         host: '127.0.0.1',
         port,
         path,
