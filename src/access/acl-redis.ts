@@ -6,7 +6,7 @@
 // notification costs at most a second). Until a first rule set has been read the node denies everything: a node
 // that cannot reach its rules must not serve as if there were none. An unusable rule set, or a missing key, keeps
 // the rules in force, logged.
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { AccessControl } from './engine.js';
 import { ACL_LIMITS, parseAcl, RuleSet } from './rules.js';
 import { describeRules, type AclReload } from './acl-file.js';
