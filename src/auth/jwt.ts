@@ -18,7 +18,7 @@ import {
 } from 'jose';
 import { looksLikeJwt, MAX_TOKEN_BYTES } from './credentials.js';
 import { checkCid, checkDeviceId, checkLevel, IdentityError, type ExternalIdentity } from './external-identity.js';
-import { JwksError, JwksSource } from './jwks.js';
+import { JwksError, type JwksSource } from './jwks.js';
 import { messageOf } from './error-message.js';
 import { GrantsError, parseGrants } from '../access/grants.js';
 import { systemClock, type Clock } from '../clock.js';

@@ -182,7 +182,7 @@ describe('JWT keys from files', () => {
   });
 });
 
-describe('JWT logins with a JWKS endpoint', () => {
+describe('JWT logins with a JWKS endpoint', { timeout: 20_000 }, () => {
   let http: LocalHttp;
   const logs: string[] = [];
   const keyA = generateKeyPairSync('ec', { namedCurve: 'P-256' });
