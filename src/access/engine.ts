@@ -7,10 +7,10 @@
 // anonymous device of one network, every level-3 member…) share one cache per right; a subject gets a cache of
 // its own only for the rights where a placeholder rule ({cid}, {did}) or its own session rights apply to it.
 // Reloading the rules bumps the generation; every cache is dropped lazily at its subject's next check.
-import { bindLevels, levelsCover, levelsIntersect, objectOfKey, patternMatches, type AccessFilter } from './pattern.js';
+import { bindLevels, levelsCover, levelsIntersect, objectOfKey, patternMatches, type AccessFilter, type AccessObject } from './pattern.js';
 import { RIGHT_INDEX, RIGHTS, type Right } from './rights.js';
 import type { Rule, RuleSet } from './rules.js';
-import { subjectHolds, type SubjectFacts } from './subject.js';
+import { parseClientAddress, subjectHolds, type SubjectFacts } from './subject.js';
 import type { Grants } from './grants.js';
 import type { Rate, TrafficRates } from '../guard/rate-spec.js';
 
@@ -38,16 +38,23 @@ export interface AccessChange {
   readonly rules: RuleSet | null;
 }
 
+/** What the rules without placeholders say about one key, for every subject of a profile. */
+const NONE = 0;
+const ALLOW = 1;
+const DENY = 2;
+type Verdict = typeof NONE | typeof ALLOW | typeof DENY;
+
 interface Profile {
   /** Per subject expression of the rule set: does it hold? */
   readonly applies: Uint8Array;
-  /** Rights (bits) for which a placeholder rule applies: decisions then depend on the subject's own id and CID. */
-  readonly personal: number;
-  readonly caches: Map<string, boolean>[];
+  /** Per right: the placeholder rules that apply (their outcome depends on each subject's own id and CID). */
+  readonly templated: readonly (readonly Rule[])[];
+  /** Per right: the verdict of the shared (placeholder-free) rules per key. */
+  readonly verdicts: Map<string, Verdict>[];
   rates: TrafficRates | null | undefined;
 }
 
-const NO_RULES_PROFILE: Profile = { applies: new Uint8Array(0), personal: 0, caches: [], rates: null };
+const NO_RULES_PROFILE: Profile = { applies: new Uint8Array(0), templated: RIGHTS.map(() => []), verdicts: [], rates: null };
 
 /** One connection as the rules see it. Made by AccessControl.subject(); updated when a login changes it. */
 export class AccessSubject {
@@ -55,8 +62,11 @@ export class AccessSubject {
   gen = -1;
   /** @internal */
   profile: Profile = NO_RULES_PROFILE;
-  /** @internal Per right: the cache in use (the profile's, or its own). */
-  caches: Map<string, boolean>[] = [];
+  /**
+   * @internal Per right: null when the profile's shared verdicts decide alone; else this subject's own decisions
+   * (placeholder rules or session rights apply to it).
+   */
+  own: (Map<string, boolean> | null)[] = [];
 
   constructor(
     private current: SubjectFacts,
@@ -133,14 +143,18 @@ export class AccessControl {
   allows(subject: AccessSubject, right: Right, key: string): boolean {
     if (subject.superuser || (this.rules === null && subject.grants === null)) return true;
     if (subject.gen !== this.gen) this.refresh(subject);
-    const cache = subject.caches[RIGHT_INDEX[right]]!;
-    const known = cache.get(key);
-    if (known !== undefined) return known;
-    const verdict = this.decide(subject, right, key);
-    if (cache.size >= (cache === subject.profile.caches[RIGHT_INDEX[right]] ? this.limits.maxDecisionsPerProfile : this.limits.maxDecisionsPerSubject)) {
-      cache.clear();
+    const r = RIGHT_INDEX[right];
+    const own = subject.own[r];
+    if (!own) {
+      // Only shared rules speak to this subject for this right (so rules are in force: what none allows is denied).
+      if (this.rules === null) return true;
+      return this.sharedVerdict(subject.profile, r, key, null) === ALLOW;
     }
-    cache.set(key, verdict);
+    const known = own.get(key);
+    if (known !== undefined) return known;
+    const verdict = this.decideOwn(subject, r, key);
+    if (own.size >= this.limits.maxDecisionsPerSubject) own.clear();
+    own.set(key, verdict);
     return verdict;
   }
 
@@ -227,59 +241,84 @@ export class AccessControl {
     return grants === null || !(grants.allowed & (1 << RIGHT_INDEX[right]));
   }
 
-  private decide(subject: AccessSubject, right: Right, key: string): boolean {
-    const object = objectOfKey(key);
-    if (object === null) return this.defaultAllows(subject, right);
-    const bit = 1 << RIGHT_INDEX[right];
-    const facts = subject.facts;
-    const applies = subject.profile.applies;
-    // Read back through `found`: the visits set it from inside the closure.
-    const found = { allow: false, deny: false };
-    const visit = (rule: Rule): boolean => {
-      if (rule.subject >= 0 && !applies[rule.subject]) return false;
-      if (!(rule.rights & bit)) return false;
-      const deny = rule.effect === 'deny';
-      if (!patternMatches(rule.pattern, object, facts, deny)) return false;
-      if (deny) found.deny = true;
-      else found.allow = true;
-      return deny;
-    };
-    if (this.rules) this.rules.index[RIGHT_INDEX[right]]!.candidates(object, visit);
-    const own = subject.grants?.rules;
-    if (own && !found.deny) for (const rule of own) if (visit(rule)) break;
-    if (found.deny) return false;
-    return found.allow || this.defaultAllows(subject, right);
+  /** The verdict of the shared rules on `key` for a profile, cached in the profile. */
+  private sharedVerdict(profile: Profile, r: number, key: string, parsed: AccessObject | null): Verdict {
+    const cache = profile.verdicts[r]!;
+    const known = cache.get(key);
+    if (known !== undefined) return known;
+    const object = parsed ?? objectOfKey(key);
+    let verdict: Verdict = object === null ? DENY : NONE;
+    if (object !== null) {
+      const bit = 1 << r;
+      const applies = profile.applies;
+      this.rules!.index[r]!.candidates(object, (rule) => {
+        if (!applies[rule.subject] || !(rule.rights & bit)) return false;
+        const deny = rule.effect === 'deny';
+        // Shared rules hold no placeholder: the binding is never read.
+        if (!patternMatches(rule.pattern, object, NO_BINDING, deny)) return false;
+        verdict = deny ? DENY : ALLOW;
+        return deny;
+      });
+    }
+    if (cache.size >= this.limits.maxDecisionsPerProfile) cache.clear();
+    cache.set(key, verdict);
+    return verdict;
   }
 
-  /** Binds the subject to the current generation: its profile (shared when possible) and its caches. */
+  /** A decision for one subject: the shared verdict, then its placeholder rules and its own rights; deny wins. */
+  private decideOwn(subject: AccessSubject, r: number, key: string): boolean {
+    const object = objectOfKey(key);
+    const right = RIGHTS[r]!;
+    if (object === null) return this.defaultAllows(subject, right);
+    const shared = this.rules === null ? NONE : this.sharedVerdict(subject.profile, r, key, object);
+    if (shared === DENY) return false;
+    const bit = 1 << r;
+    const facts = subject.facts;
+    let allowed = shared === ALLOW;
+    const lists = [subject.profile.templated[r]!, subject.grants?.rules ?? []];
+    for (const list of lists) {
+      for (const rule of list) {
+        if (!(rule.rights & bit)) continue;
+        const deny = rule.effect === 'deny';
+        if (!patternMatches(rule.pattern, object, facts, deny)) continue;
+        if (deny) return false;
+        allowed = true;
+      }
+    }
+    return allowed || this.defaultAllows(subject, right);
+  }
+
+  /** Binds the subject to the current generation: its profile (shared when possible) and its own caches. */
   private refresh(subject: AccessSubject): void {
     const rules = this.rules;
     const profile = rules === null ? NO_RULES_PROFILE : this.profileFor(rules, subject.facts);
-    const ownRights = subject.grants?.rules.reduce((mask, r) => mask | r.rights, 0) ?? 0;
-    const personal = profile.personal | ownRights;
+    const ownRights = subject.grants?.rules.reduce((mask, rule) => mask | rule.rights, 0) ?? 0;
     subject.profile = profile;
-    subject.caches = RIGHTS.map((_, r) => (personal & (1 << r) || !profile.caches[r] ? new Map() : profile.caches[r]!));
+    subject.own = RIGHTS.map((_, r) => (ownRights & (1 << r) || profile.templated[r]!.length > 0 ? new Map() : null));
     subject.gen = this.gen;
   }
 
   private profileFor(rules: RuleSet, facts: SubjectFacts): Profile {
     const applies = new Uint8Array(rules.subjects.length);
+    const address = parseClientAddress(facts.address);
     let signature = '';
     for (let i = 0; i < rules.subjects.length; i++) {
-      if (!subjectHolds(rules.subjects[i]!, facts)) continue;
+      if (!subjectHolds(rules.subjects[i]!, facts, address)) continue;
       applies[i] = 1;
       signature += `${i},`;
     }
     const known = this.profiles.get(signature);
     if (known) return known;
-    let personal = 0;
-    for (const rule of rules.rules) if (rule.pattern.templated && applies[rule.subject]) personal |= rule.rights;
-    const profile: Profile = { applies, personal, caches: RIGHTS.map(() => new Map()), rates: undefined };
+    const templated = rules.templated.map((list) => list.filter((rule) => applies[rule.subject]));
+    const profile: Profile = { applies, templated, verdicts: RIGHTS.map(() => new Map()), rates: undefined };
     if (this.profiles.size >= this.limits.maxProfiles) this.profiles.clear();
     this.profiles.set(signature, profile);
     return profile;
   }
 }
+
+/** Shared rules have no placeholder, so they are matched with this binding, which nothing reads. */
+const NO_BINDING = { cid: '', did: '' } as const;
 
 /** The key of an exact filter, so an exact subscription shares the decision cache of its channel. */
 function keyOfExact(filter: AccessFilter): string | null {

@@ -15,3 +15,4 @@ export {
   type AccessFilter,
   type AccessObject,
 } from './pattern.js';
+export { AccessDenials, DENIAL_LINES_PER_SECOND } from './denials.js';

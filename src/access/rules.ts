@@ -63,8 +63,10 @@ export class AclError extends Error {
 }
 
 export class RuleSet {
-  /** Per right (RIGHT_INDEX), the rules that grant or deny it. */
+  /** Per right (RIGHT_INDEX), the rules without placeholders that grant or deny it (shared by every subject). */
   readonly index: readonly RuleIndex<Rule>[];
+  /** Per right, the rules with placeholders ({cid}, {did}): their outcome depends on the subject itself. */
+  readonly templated: readonly (readonly Rule[])[];
 
   constructor(
     /** Where the rules came from (a path, `redis <key>`), for messages. */
@@ -74,10 +76,16 @@ export class RuleSet {
     readonly rates: readonly RateRule[],
   ) {
     const index = Object.keys(RIGHT_INDEX).map(() => new RuleIndex<Rule>());
+    const templated = index.map((): Rule[] => []);
     for (const rule of rules) {
-      for (let r = 0; r < index.length; r++) if (rule.rights & (1 << r)) index[r]!.add(rule);
+      for (let r = 0; r < index.length; r++) {
+        if (!(rule.rights & (1 << r))) continue;
+        if (rule.pattern.templated) templated[r]!.push(rule);
+        else index[r]!.add(rule);
+      }
     }
     this.index = index;
+    this.templated = templated;
   }
 
   get allowCount(): number {

@@ -1,7 +1,7 @@
 // Who a rule applies to (docs/access.md, "Subjects"): anonymous connections, logged-in devices, one device id or
 // CID, a level range, a certificate identity, an address range — or several of these at once, joined by `&`.
-import { BlockList, isIP } from 'node:net';
-import { isIPv6Address, normalizeIp } from '../connection/address.js';
+import { isIP } from 'node:net';
+import { ipv6Hex, isIPv6Address, normalizeIp } from '../connection/address.js';
 import { QUOTA_TABLE } from '../protocol/codes.js';
 
 /** What a connection is, as far as the rules care. Set at admission and again when a login changes it. */
@@ -17,6 +17,8 @@ export interface SubjectFacts {
   readonly address: string;
   /** The device id a verified client certificate names (identity.ts), whether or not it logged in; else null. */
   readonly certificate: string | null;
+  /** The dashboard's send form (a request carrying the admin token), not a connection. */
+  readonly dashboard?: boolean;
 }
 
 export class SubjectError extends Error {}
@@ -25,11 +27,12 @@ type Term =
   | { t: 'any' }
   | { t: 'anonymous' }
   | { t: 'members' }
+  | { t: 'dashboard' }
   | { t: 'device'; id: string }
   | { t: 'cid'; cid: string }
   | { t: 'level'; min: number; max: number }
   | { t: 'cert'; id: string | null }
-  | { t: 'address'; list: BlockList; text: string };
+  | { t: 'address'; range: AddressRange; text: string };
 
 /** A parsed subject: every term must hold. */
 export interface SubjectExpr {
@@ -80,11 +83,44 @@ function parseLevelRange(value: string): Term {
   return { t: 'level', min, max };
 }
 
+/** An address as a number: IPv4 as 32 bits, IPv6 as 128. */
+export type ClientAddress = { family: 4; n: bigint } | { family: 6; n: bigint };
+
+export interface AddressRange {
+  readonly family: 4 | 6;
+  readonly bits: number;
+  /** The range's first address, as a number with the host bits cleared. */
+  readonly base: bigint;
+}
+
+function v4Number(ip: string): bigint {
+  let n = 0n;
+  for (const part of ip.split('.')) n = (n << 8n) | BigInt(Number(part) & 255);
+  return n;
+}
+
+/** The client address as a number, once per subject (a zone is ignored); null when it is not an address. */
+export function parseClientAddress(address: string): ClientAddress | null {
+  const zone = address.indexOf('%');
+  const bare = zone >= 0 ? address.slice(0, zone) : address;
+  const family = isIP(bare);
+  if (family === 4) return { family: 4, n: v4Number(bare) };
+  if (family === 6) return { family: 6, n: BigInt(`0x${ipv6Hex(bare)}`) };
+  return null;
+}
+
+function inRange(range: AddressRange, address: ClientAddress | null): boolean {
+  if (address === null || address.family !== range.family) return false;
+  const width = range.family === 4 ? 32n : 128n;
+  const shift = width - BigInt(range.bits);
+  return address.n >> shift === range.base >> shift;
+}
+
 /**
  * An address range: `10.0.0.0/8`, `2001:db8::/32`, or one address. An IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`)
  * is read as the IPv4 range it maps, since iosig shows such clients by their IPv4 address.
  */
-export function parseAddressRange(value: string): BlockList {
+export function parseAddressRange(value: string): AddressRange {
   const slash = value.lastIndexOf('/');
   const host = slash < 0 ? value : value.slice(0, slash);
   const family = isIP(host);
@@ -95,16 +131,14 @@ export function parseAddressRange(value: string): BlockList {
     if (!/^\d{1,3}$/.test(text) || Number(text) > bits) throw new SubjectError(`address:${value}: the prefix length must be 0 to ${bits}`);
     bits = Number(text);
   }
-  const list = new BlockList();
   const normal = normalizeIp(host);
   if (family === 6 && !isIPv6Address(normal)) {
     // An IPv4-mapped address: normalizeIp gave its IPv4 form.
     if (bits < 96) throw new SubjectError(`address:${value}: an IPv4-mapped range needs a prefix of at least 96`);
-    list.addSubnet(normal, bits - 96, 'ipv4');
-  } else {
-    list.addSubnet(host, bits, family === 4 ? 'ipv4' : 'ipv6');
+    return { family: 4, bits: bits - 96, base: v4Number(normal) };
   }
-  return list;
+  const parsed = parseClientAddress(host)!;
+  return { family: parsed.family, bits, base: parsed.n };
 }
 
 function parseTerm(raw: string): Term {
@@ -119,6 +153,7 @@ function parseTerm(raw: string): Term {
     case 'any':
     case 'anonymous':
     case 'members':
+    case 'dashboard':
       if (value !== null) throw new SubjectError(`${name} takes no value`);
       return { t: name };
     case 'device':
@@ -132,10 +167,10 @@ function parseTerm(raw: string): Term {
       return { t: 'cert', id: raw.slice(colon + 1) === '*' ? null : id };
     }
     case 'address':
-      return { t: 'address', list: parseAddressRange(needs('an address or a range')), text: value! };
+      return { t: 'address', range: parseAddressRange(needs('an address or a range')), text: value! };
     default:
       throw new SubjectError(
-        `unknown subject "${raw}" (any, anonymous, members, device:<id>, cid:<cid>, level:<n>[-<m>], cert:<id>|*, address:<range>, joined by &)`,
+        `unknown subject "${raw}" (any, anonymous, members, dashboard, device:<id>, cid:<cid>, level:<n>[-<m>], cert:<id>|*, address:<range>, joined by &)`,
       );
   }
 }
@@ -146,19 +181,7 @@ export function parseSubject(raw: string): SubjectExpr {
   return { text: raw, terms: parts.map(parseTerm) };
 }
 
-function addressType(address: string): 'ipv4' | 'ipv6' | null {
-  const zone = address.indexOf('%');
-  const bare = zone >= 0 ? address.slice(0, zone) : address;
-  const family = isIP(bare);
-  return family === 4 ? 'ipv4' : family === 6 ? 'ipv6' : null;
-}
-
-function bareAddress(address: string): string {
-  const zone = address.indexOf('%');
-  return zone >= 0 ? address.slice(0, zone) : address;
-}
-
-function termHolds(term: Term, facts: SubjectFacts): boolean {
+function termHolds(term: Term, facts: SubjectFacts, address: ClientAddress | null): boolean {
   switch (term.t) {
     case 'any':
       return true;
@@ -166,6 +189,8 @@ function termHolds(term: Term, facts: SubjectFacts): boolean {
       return !facts.authenticated;
     case 'members':
       return facts.authenticated;
+    case 'dashboard':
+      return facts.dashboard === true;
     case 'device':
       return facts.authenticated && facts.did === term.id;
     case 'cid':
@@ -174,14 +199,13 @@ function termHolds(term: Term, facts: SubjectFacts): boolean {
       return facts.level >= term.min && facts.level <= term.max;
     case 'cert':
       return facts.certificate !== null && (term.id === null || facts.certificate === term.id);
-    case 'address': {
-      const type = addressType(facts.address);
-      return type !== null && term.list.check(bareAddress(facts.address), type);
-    }
+    case 'address':
+      return inRange(term.range, address);
   }
 }
 
-export function subjectHolds(expr: SubjectExpr, facts: SubjectFacts): boolean {
-  for (const term of expr.terms) if (!termHolds(term, facts)) return false;
+/** Whether every term holds; `address` is parseClientAddress(facts.address), parsed once for all subjects. */
+export function subjectHolds(expr: SubjectExpr, facts: SubjectFacts, address: ClientAddress | null = parseClientAddress(facts.address)): boolean {
+  for (const term of expr.terms) if (!termHolds(term, facts, address)) return false;
   return true;
 }

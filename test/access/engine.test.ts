@@ -167,11 +167,12 @@ describe('access decisions', () => {
         'allow address:2001:db8::/32 subscribe v6',
         'allow address:::ffff:172.16.0.0/108 subscribe mapped',
         'allow members&address:10.1.0.0/16 subscribe both',
+        'allow dashboard subscribe board',
       ].join('\n'),
     );
     const readable = (facts: SubjectFacts): string[] => {
       const s = engine.subject(facts);
-      return ['anon', 'members', 'dev1', 'c2', 'admin', 'certified', 'esp1', 'lan', 'v6', 'mapped', 'both'].filter((t) => engine.mayRead(s, `CH:${t}`));
+      return ['anon', 'members', 'dev1', 'c2', 'admin', 'certified', 'esp1', 'lan', 'v6', 'mapped', 'both', 'board'].filter((t) => engine.mayRead(s, `CH:${t}`));
     };
     assert.deepEqual(readable(anon()), ['anon']);
     assert.deepEqual(readable(member('dev1', 'C1')), ['members', 'dev1']);
@@ -184,6 +185,7 @@ describe('access decisions', () => {
     assert.deepEqual(readable(anon({ address: '172.16.3.4' })), ['anon', 'mapped']);
     assert.deepEqual(readable(anon({ address: 'fe80::1%eth0' })), ['anon']);
     assert.deepEqual(readable(member('dev1', 'C1', { authenticated: false })), ['anon'], 'a device id counts only once logged in');
+    assert.deepEqual(readable(member('', '', { dashboard: true, level: 255 })), ['members', 'admin', 'board'], 'the dashboard send form');
   });
 
   it('decides send, retain and call on their own objects', () => {
@@ -231,10 +233,13 @@ describe('access decisions', () => {
       engine.mayRead(s, 'CH:x');
       engine.allows(s, 'publish', 'CH:dev/dev1/t');
     }
-    assert.equal(a.caches[0], b.caches[0], 'anonymous subjects share their subscribe cache');
-    assert.equal(d1.caches[0], d2.caches[0], 'members share theirs');
-    assert.notEqual(a.caches[0], d1.caches[0]);
-    assert.notEqual(d1.caches[1], d2.caches[1], 'a placeholder rule makes publish personal');
+    assert.equal(a.profile, b.profile, 'anonymous subjects share a profile, hence its verdicts');
+    assert.equal(d1.profile, d2.profile, 'members share theirs');
+    assert.notEqual(a.profile, d1.profile);
+    assert.equal(a.profile.verdicts[0]!.size, 1, 'one shared verdict for CH:x, not one per subject');
+    assert.equal(d1.own[0], null, 'subscribe: shared verdicts only');
+    assert.ok(d1.own[1] && d2.own[1] && d1.own[1] !== d2.own[1], 'a placeholder rule makes publish decisions personal');
+    assert.equal(a.own[1], null, 'not for anonymous subjects, to whom the placeholder rule does not apply');
     assert.ok(engine.allows(d1, 'publish', 'CH:dev/dev1/t'));
     assert.ok(!engine.allows(d2, 'publish', 'CH:dev/dev1/t'));
   });
@@ -247,8 +252,8 @@ describe('access decisions', () => {
       assert.ok(engine.mayRead(s, `CH:c${i}`));
       assert.equal(engine.allows(s, 'publish', `CH:dev/dev1/${i}`), true);
     }
-    assert.ok(s.caches[0]!.size <= 8);
-    assert.ok(s.caches[1]!.size <= 4);
+    assert.ok(s.profile.verdicts[0]!.size <= 8);
+    assert.ok(s.own[1]!.size <= 4);
   });
 
   it('applies a session’s own rights: they close the rights they name, and add to the ACL', () => {
@@ -316,3 +321,18 @@ describe('access decisions', () => {
 });
 
 
+
+describe('access denials', () => {
+  it('counts every denial per right and logs at most ten lines a second', async () => {
+    const { AccessDenials } = await import('../../src/access/denials.js');
+    const lines: string[] = [];
+    const denials = new AccessDenials((line) => lines.push(line));
+    for (let i = 0; i < 50; i++) denials.record('publish', '#1 cid D1', 'secret/x y', 1000);
+    denials.record('subscribe', '#1 cid D1', 'a', 2000);
+    assert.equal(denials.counts.publish, 50);
+    assert.equal(denials.counts.subscribe, 1);
+    assert.equal(lines.length, 11);
+    assert.equal(lines[0], 'access denied: publish secret/x\\x20y for #1 cid D1');
+    assert.match(lines[10]!, /subscribe a for #1 cid D1 \(40 similar lines suppressed\)/);
+  });
+});

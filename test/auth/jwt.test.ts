@@ -198,7 +198,7 @@ describe('JWT logins with a JWKS endpoint', { timeout: 20_000 }, () => {
   after(() => http.close());
 
   function source(over: Partial<ConstructorParameters<typeof JwksSource>[0]> = {}): { jwks: JwksSource; verifier: JwtVerifier } {
-    const jwks = new JwksSource({ url: `${http.url}/jwks.json`, timeoutMs: 500, maxAgeMs: 60_000, cooldownMs: 30_000, maxBytes: 64 * 1024, maxKeys: 10, log: (l) => logs.push(l), clock, ...over });
+    const jwks = new JwksSource({ url: `${http.url}/jwks.json`, timeoutMs: 3000, maxAgeMs: 60_000, cooldownMs: 30_000, maxBytes: 64 * 1024, maxKeys: 10, log: (l) => logs.push(l), clock, ...over });
     return { jwks, verifier: new JwtVerifier({ key: { kind: 'jwks-url', source: jwks }, clock }) };
   }
 
@@ -246,7 +246,7 @@ describe('JWT logins with a JWKS endpoint', { timeout: 20_000 }, () => {
         http.handler = (_req, res) => res.end(JSON.stringify({ keys: [jwkA], pad: 'x'.repeat(70 * 1024) }));
       },
       () => {
-        http.handler = () => undefined; // never answers: the fetch times out
+        http.handler = (_req, res) => res.socket?.destroy(); // the connection is cut
       },
     ]) {
       answer();
@@ -262,6 +262,16 @@ describe('JWT logins with a JWKS endpoint', { timeout: 20_000 }, () => {
     http.json(200, { keys: [jwkA, jwkB] });
     assert.ok(await jwks.refresh());
     assert.match(logs.at(-1)!, /fetched again \(2 keys\)/);
+  });
+
+  it('gives up a fetch at its time limit', async () => {
+    http.handler = () => undefined; // never answers
+    const { jwks, verifier } = source({ timeoutMs: 300 });
+    const t0 = Date.now();
+    refused(await verifier.verify(await sign('ES256', keyA.privateKey, basic(), { kid: 'a' })), 'keys_unavailable');
+    assert.ok(Date.now() - t0 < 2500);
+    assert.ok(logs.some((l) => /fetch failed \(no complete answer within 300 ms\)/.test(l)));
+    assert.equal(jwks.keyCount, 0);
   });
 
   it('refuses logins while no set was ever read, and recovers when the endpoint answers', async () => {
