@@ -152,6 +152,8 @@ export class AclRedisSource {
       this.version = version;
       return this.failed(messageOf(err));
     }
+    // A read that ends after close() changes nothing.
+    if (this.closed) return { ok: false, error: 'closed' };
     this.version = version;
     this.lastProblem = '';
     this.engine.replace(rules);
