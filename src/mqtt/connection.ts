@@ -601,8 +601,8 @@ export class MqttConnection implements SessionLink {
           newAlias = this.aliasesOut.size < this.aliasOutMax ? this.aliasesOut.size + 1 : this.aliasesOut.values().next().value!;
           properties.topicAlias = newAlias;
         }
-      } else if (m.expiresAt === undefined && delivery.subscriptionIds.length === 0) key = `5|${delivery.qos > 0 ? 1 : 0}|${delivery.retain ? 1 : 0}|${topic}`;
-    } else key = `4|${delivery.qos > 0 ? 1 : 0}|${delivery.retain ? 1 : 0}|${topic}`;
+      } else if (m.expiresAt === undefined && delivery.subscriptionIds.length === 0) key = `5|${delivery.qos}|${delivery.retain ? 1 : 0}|${topic}`;
+    } else key = `4|${delivery.qos}|${delivery.retain ? 1 : 0}|${topic}`;
 
     let encoded = key === null ? undefined : m.encodings?.find((e) => e.key === key);
     if (!encoded) {

@@ -189,6 +189,18 @@ describe('MQTT engine: publish and subscribe', () => {
     assert.equal(p.of('pubcomp')[1]!.reasonCode, RC.PACKET_IDENTIFIER_NOT_FOUND);
   });
 
+  it('one message to subscribers of different QoS: each gets its own QoS (the shared encoding is per QoS)', () => {
+    const s = scene();
+    const q1 = s.connect('q1', 5);
+    q1.send(sub(1, 'a/b', 1));
+    const q2 = s.connect('q2', 5);
+    q2.send(sub(1, 'a/b', 2));
+    const q0 = s.connect('q0', 5);
+    q0.send(sub(1, 'a/b', 0));
+    s.connect('p').send(pub('a/b', 'x', { qos: 2, messageId: 3 }));
+    assert.deepEqual([q1, q2, q0].map((c) => c.of('publish')[0]!.qos), [1, 2, 0]);
+  });
+
   it('QoS 2 outbound: PUBREC is answered with PUBREL, PUBCOMP frees the identifier', () => {
     const s = scene();
     const r = s.connect('r');
