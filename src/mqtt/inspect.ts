@@ -234,6 +234,7 @@ export function inspectPacket(raw: Buffer, bodyStart: number, cmd: string, versi
       case 'subscribe':
         r.u16();
         if (v5) out.userProperties = properties(r, 'subscribe');
+        if (r.pos >= r.end) throw new Failure(RC.PROTOCOL_ERROR, 'SUBSCRIBE without a topic filter'); // [MQTT-3.8.3-3]
         while (r.pos < r.end) {
           r.utf8('topic filter');
           r.u8();
@@ -242,6 +243,7 @@ export function inspectPacket(raw: Buffer, bodyStart: number, cmd: string, versi
       case 'unsubscribe':
         r.u16();
         if (v5) out.userProperties = properties(r, 'unsubscribe');
+        if (r.pos >= r.end) throw new Failure(RC.PROTOCOL_ERROR, 'UNSUBSCRIBE without a topic filter'); // [MQTT-3.10.3-2]
         while (r.pos < r.end) r.utf8('topic filter');
         break;
       case 'pingreq':

@@ -539,6 +539,15 @@ describe('MQTT engine: iosig addressing and hostile input', () => {
     const d = s.connect('d', 4);
     d.sendRaw([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]);
     assert.ok(d.closedByServer);
+    // SUBSCRIBE and UNSUBSCRIBE without a filter [MQTT-3.8.3-3, MQTT-3.10.3-2] (found by the fuzz: mqtt-packet reads them)
+    for (const type of [0x82, 0xa2]) {
+      const empty = s.connect(`empty-${type}`, 5);
+      empty.sendRaw([type, 0x03, 0x00, 0x01, 0x00]);
+      assert.equal(disconnectCode(empty), RC.PROTOCOL_ERROR);
+      const empty4 = s.connect(`empty4-${type}`, 4);
+      empty4.sendRaw([type, 0x02, 0x00, 0x01]);
+      assert.ok(empty4.closedByServer);
+    }
     const e = s.connect('e', 5);
     e.sendRaw([0x30, 0x06, 0x00, 0x02, 0x61, 0x2b, 0x00, 0x00]);
     assert.equal(disconnectCode(e), RC.TOPIC_NAME_INVALID);
