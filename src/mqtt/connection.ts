@@ -701,7 +701,7 @@ export class MqttConnection implements SessionLink {
     this.will = null;
     this.finish(reason, code);
     if (this.identity) this.ctx.port.closed?.(this.clientId, this.identity, reason);
-    if (session || will) this.registry.ended(this, session, will, reason);
+    this.registry.ended(this, session, will, reason);
   }
 
   private finish(reason: string, code: number | undefined): void {

@@ -71,6 +71,8 @@ describe('MQTT engine: CONNECT and CONNACK', () => {
     assert.equal(connack(s.connect('a', 5, { properties: { authenticationMethod: 'SCRAM' } })).reasonCode, RC.BAD_AUTHENTICATION_METHOD);
     const ok = s.connect('a', 5, { username: 'dev', password: Buffer.from('pw') });
     assert.equal(connack(ok).properties?.userProperties?.['iosig-cid'], 'D1');
+    // Refused connections leave nothing behind in the hub.
+    assert.deepEqual(s.hub.gauges(), { connections: 1, sessions: 1, offlineSessions: 0, inflight: 0, queued: 0, queuedBytes: 0 });
   });
 
   it('malformed CONNECTs: reserved flag, password without user name (3.1.1), trailing bytes', () => {
@@ -95,6 +97,7 @@ describe('MQTT engine: CONNECT and CONNACK', () => {
     assert.equal(c.closedByServer, false);
     s.clock.advance(1);
     assert.ok(c.closedByServer);
+    assert.equal(s.hub.gauges().connections, 0);
   });
 
   it('waits for an asynchronous authentication and then handles what the client sent meanwhile, in order', async () => {

@@ -280,6 +280,7 @@ export function runSession(steps: Step[]): void {
         if (pipe && !pipe.closedByServer) {
           checkAcks(m!);
           pipe.send({ cmd: 'disconnect', ...(m!.version === 5 && { reasonCode: step.withWill ? RC.DISCONNECT_WITH_WILL : 0 }) } as Packet);
+          pipe.drop(); // a client closes its socket after DISCONNECT (a no-op when the server closed it already)
           m!.pipe = null;
         }
         break;
@@ -330,6 +331,8 @@ export function runSession(steps: Step[]): void {
   }
   sessionCoverage.runs++;
   assert.equal(s.hub.session('observer')!.inflight.size, 0, 'the observer acknowledged everything');
+  const open = [observer, ...models.map((m) => m.pipe)].filter((p) => p && !p.closedByServer).length;
+  assert.equal(s.hub.gauges().connections, open, 'the hub holds exactly the open connections');
 }
 
 /** Every run starts with the three clients connected and subscribed, then goes its own way. */
