@@ -40,7 +40,7 @@ const rows: Array<[number, number]> = [];
 for (const n of [3, 1000, 10_000, subs]) {
   const index = new TopicIndex<number, number>();
   const filters = fleetFilters(n);
-  filters.forEach((f, i) => index.add(f, i, 0));
+  for (let i = 0; i < filters.length; i++) index.add(filters[i]!, i, 0);
   index.add(topic, -1, 0); // one exact subscriber that does match
   let hits = 0;
   const visit = (): void => {

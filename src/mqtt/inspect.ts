@@ -17,15 +17,8 @@ export interface Inspection {
   payloadOffset?: number;
 }
 
-const enum Kind {
-  Byte,
-  U16,
-  U32,
-  Var,
-  Utf8,
-  Binary,
-  Pair,
-}
+const Kind = { Byte: 0, U16: 1, U32: 2, Var: 3, Utf8: 4, Binary: 5, Pair: 6 } as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
 
 interface PropertySpec {
   kind: Kind;
@@ -37,27 +30,27 @@ interface PropertySpec {
   nonZero?: boolean;
 }
 
-const P: Record<number, PropertySpec> = {
-  0x01: { kind: Kind.Byte, bool: true }, // Payload Format Indicator
-  0x02: { kind: Kind.U32 }, // Message Expiry Interval
-  0x03: { kind: Kind.Utf8 }, // Content Type
-  0x08: { kind: Kind.Utf8 }, // Response Topic
-  0x09: { kind: Kind.Binary }, // Correlation Data
-  0x0b: { kind: Kind.Var, nonZero: true }, // Subscription Identifier
-  0x11: { kind: Kind.U32 }, // Session Expiry Interval
-  0x15: { kind: Kind.Utf8 }, // Authentication Method
-  0x16: { kind: Kind.Binary }, // Authentication Data
-  0x17: { kind: Kind.Byte, bool: true }, // Request Problem Information
-  0x18: { kind: Kind.U32 }, // Will Delay Interval
-  0x19: { kind: Kind.Byte, bool: true }, // Request Response Information
-  0x1c: { kind: Kind.Utf8 }, // Server Reference
-  0x1f: { kind: Kind.Utf8 }, // Reason String
-  0x21: { kind: Kind.U16, nonZero: true }, // Receive Maximum
-  0x22: { kind: Kind.U16 }, // Topic Alias Maximum
-  0x23: { kind: Kind.U16 }, // Topic Alias (0 is answered as Topic Alias invalid by the engine)
-  0x26: { kind: Kind.Pair, many: true }, // User Property
-  0x27: { kind: Kind.U32, nonZero: true }, // Maximum Packet Size
-};
+const P = new Map<number, PropertySpec>([
+  [0x01, { kind: Kind.Byte, bool: true }], // Payload Format Indicator
+  [0x02, { kind: Kind.U32 }], // Message Expiry Interval
+  [0x03, { kind: Kind.Utf8 }], // Content Type
+  [0x08, { kind: Kind.Utf8 }], // Response Topic
+  [0x09, { kind: Kind.Binary }], // Correlation Data
+  [0x0b, { kind: Kind.Var, nonZero: true }], // Subscription Identifier
+  [0x11, { kind: Kind.U32 }], // Session Expiry Interval
+  [0x15, { kind: Kind.Utf8 }], // Authentication Method
+  [0x16, { kind: Kind.Binary }], // Authentication Data
+  [0x17, { kind: Kind.Byte, bool: true }], // Request Problem Information
+  [0x18, { kind: Kind.U32 }], // Will Delay Interval
+  [0x19, { kind: Kind.Byte, bool: true }], // Request Response Information
+  [0x1c, { kind: Kind.Utf8 }], // Server Reference
+  [0x1f, { kind: Kind.Utf8 }], // Reason String
+  [0x21, { kind: Kind.U16, nonZero: true }], // Receive Maximum
+  [0x22, { kind: Kind.U16 }], // Topic Alias Maximum
+  [0x23, { kind: Kind.U16 }], // Topic Alias (0 is answered as Topic Alias invalid by the engine)
+  [0x26, { kind: Kind.Pair, many: true }], // User Property
+  [0x27, { kind: Kind.U32, nonZero: true }], // Maximum Packet Size
+]);
 
 /** Properties a client may send, per packet. */
 const ALLOWED: Record<string, ReadonlySet<number>> = {
@@ -144,7 +137,7 @@ function properties(r: Reader, packet: keyof typeof ALLOWED): UserProperty[] | u
   let users: UserProperty[] | undefined;
   while (r.pos < end) {
     const id = r.varint();
-    const spec = P[id];
+    const spec = P.get(id);
     if (!spec) throw new Failure(RC.MALFORMED_PACKET, `unknown property 0x${id.toString(16)}`);
     if (!ALLOWED[packet]!.has(id)) throw new Failure(RC.PROTOCOL_ERROR, `property 0x${id.toString(16)} is not allowed in ${packet}`);
     if (!spec.many && seen.has(id)) throw new Failure(RC.PROTOCOL_ERROR, `property 0x${id.toString(16)} given twice`);

@@ -252,7 +252,7 @@ export class MqttSession implements MqttSubscriber {
   /** PUBREC: true when the message was known (PUBREL follows), false for an unknown identifier. */
   pubrec(id: number, reasonCode: number): boolean {
     const d = this.inflight.get(id);
-    if (!d || d.qos !== 2) return false;
+    if (d?.qos !== 2) return false;
     if (reasonCode >= 0x80) {
       // The receiver refused it: the exchange ends here [MQTT-4.3.3-4 note, MQTT 5 §4.3.3].
       this.inflight.delete(id);

@@ -273,7 +273,7 @@ describe('MQTT engine: publish and subscribe', () => {
     const got = d.of('publish');
     assert.equal(got.length, 1);
     assert.equal(got[0]!.qos, 1);
-    assert.deepEqual([...(got[0]!.properties?.subscriptionIdentifier as number[])].sort(), [7, 9]);
+    assert.deepEqual([...((got[0]!.properties?.subscriptionIdentifier as number[] | undefined) ?? [])].sort(), [7, 9]);
   });
 
   it('shared subscriptions deliver each message to one member, in turn', () => {
