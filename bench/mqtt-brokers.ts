@@ -3,7 +3,7 @@
 // CPU 1 (when taskset exists). Prints one table with each broker's figures and their ratio to mosquitto.
 //   npm run build && node dist/bench/mqtt-brokers.js [--brokers mosquitto,aedes] [--scenarios fanout,qos1,idle]
 //        [--subs 1000] [--payloads 64,1024] [--pairs 100] [--conns 10000] [--duration 5] [--warmup 1]
-//        [--rounds 1] [--version 4|5] [--quick]
+//        [--rounds 1] [--version 4|5] [--window 32] [--quick]
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,8 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { median } from './lib/stats.js';
 import { eachFlag, list } from './lib/flags.js';
 import { BENCH_DIST, freePort, pinSelf, sleep, spawnTracked } from './lib/procs.js';
-import { fanOut, idle, qos1Pairs, type LoadTarget } from './mqtt-load.js';
-import type { Version } from './lib/mqtt-client.js';
+import { defaultLoad, fanOut, idle, loadFlag, qos1Pairs, type LoadTarget } from './mqtt-load.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const SERVER_CPU = '0';
@@ -76,34 +75,14 @@ async function startAedes(): Promise<Broker> {
 const STARTERS: Record<string, () => Promise<Broker>> = { mosquitto: startMosquitto, aedes: startAedes };
 
 let brokers = ['mosquitto', 'aedes'];
-let scenarios = ['fanout', 'qos1', 'idle'];
-let subs = 1000;
-let payloads = [64, 1024];
-let pairs = 100;
-let conns = 10_000;
-let duration = 5;
-let warmup = 1;
 let rounds = 1;
-let version = 4 as Version;
+const o = defaultLoad();
 eachFlag(process.argv.slice(2), (flag, value) => {
   if (flag === '--brokers') brokers = list(value());
-  else if (flag === '--scenarios') scenarios = list(value());
-  else if (flag === '--subs') subs = Number(value());
-  else if (flag === '--payloads') payloads = list(value()).map(Number);
-  else if (flag === '--pairs') pairs = Number(value());
-  else if (flag === '--conns') conns = Number(value());
-  else if (flag === '--duration') duration = Number(value());
-  else if (flag === '--warmup') warmup = Number(value());
   else if (flag === '--rounds') rounds = Number(value());
-  else if (flag === '--version') version = Number(value()) as Version;
-  else if (flag === '--quick') {
-    subs = 200;
-    pairs = 20;
-    conns = 1000;
-    duration = 2;
-    warmup = 0.5;
-  } else throw new Error(`unknown flag ${flag}`);
+  else if (!loadFlag(o, flag, value)) throw new Error(`unknown flag ${flag}`);
 });
+const { scenarios, subs, payloads, pairs, conns, duration, warmup, window, version } = o;
 for (const b of brokers) if (!STARTERS[b]) throw new Error(`unknown broker ${b} (known: ${Object.keys(STARTERS).join(', ')})`);
 if (brokers.includes('mosquitto') && !existsSync(MOSQUITTO)) throw new Error(`${MOSQUITTO} is missing: apt-get install mosquitto`);
 pinSelf(LOAD_CPU);
@@ -137,7 +116,7 @@ for (let round = 1; round <= rounds; round++) {
       }
       if (scenarios.includes('fanout')) {
         for (const p of payloads) {
-          const r = await fanOut(target, subs, p, duration, warmup);
+          const r = await fanOut(target, subs, p, duration, warmup, window);
           record(`QoS 0 fan-out, ${subs} subs, ${p} B`, 'deliveries/s', 'µs CPU / delivery', name, r.deliveriesPerSec, r.cpuUsPerDelivery);
           console.error(`[round ${round}] ${name} fanout ${p} B: ${(r.deliveriesPerSec / 1e3).toFixed(0)} k/s`);
         }

@@ -39,6 +39,18 @@ export interface IdleResult {
 const cpu = (pid: number): number => (pid > 0 ? procCpuUs(pid) : NaN);
 let runId = 0;
 
+/** Lets the load run `warmup` s, then counts for `seconds` s: events per second and broker CPU µs per event. */
+async function measure(t: LoadTarget, seconds: number, warmup: number, count: () => number): Promise<{ perSec: number; cpuUsPer: number }> {
+  await sleep(warmup * 1000);
+  const n0 = count();
+  const c0 = cpu(t.pid);
+  const t0 = process.hrtime.bigint();
+  await sleep(seconds * 1000);
+  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  const n = count() - n0;
+  return { perSec: n / elapsed, cpuUsPer: (cpu(t.pid) - c0) / n };
+}
+
 /** QoS 0 fan-out: one publisher, `subs` subscribers of one topic, the publisher at most `window` ahead of the slowest. */
 export async function fanOut(t: LoadTarget, subs: number, payload: number, seconds: number, warmup: number, window = 32): Promise<FanOutResult> {
   const run = ++runId;
@@ -80,18 +92,11 @@ export async function fanOut(t: LoadTarget, subs: number, payload: number, secon
     if (burst.length > 0) publisher.write(burst.length === 1 ? burst[0]! : Buffer.concat(burst));
   };
   pump();
-  await sleep(warmup * 1000);
-  const r0 = received;
-  const c0 = cpu(t.pid);
-  const t0 = process.hrtime.bigint();
-  await sleep(seconds * 1000);
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const deliveries = received - r0;
-  const cpuUs = cpu(t.pid) - c0;
+  const m = await measure(t, seconds, warmup, () => received);
   running = false;
   for (const c of [...clients, publisher]) c.close();
   await sleep(200);
-  return { subs, payload, deliveriesPerSec: deliveries / elapsed, cpuUsPerDelivery: cpuUs / deliveries };
+  return { subs, payload, deliveriesPerSec: m.perSec, cpuUsPerDelivery: m.cpuUsPer };
 }
 
 /** QoS 1 pairs: each publisher sends the next message once its subscriber got the last one and the PUBACK came. */
@@ -137,18 +142,11 @@ export async function qos1Pairs(t: LoadTarget, pairs: number, seconds: number, w
     starters.push(send);
   }
   for (const start of starters) start();
-  await sleep(warmup * 1000);
-  const n0 = roundTrips;
-  const c0 = cpu(t.pid);
-  const t0 = process.hrtime.bigint();
-  await sleep(seconds * 1000);
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const n = roundTrips - n0;
-  const cpuUs = cpu(t.pid) - c0;
+  const m = await measure(t, seconds, warmup, () => roundTrips);
   running = false;
   for (const c of all) c.close();
   await sleep(200);
-  return { pairs, roundTripsPerSec: n / elapsed, cpuUsPerRoundTrip: cpuUs / n };
+  return { pairs, roundTripsPerSec: m.perSec, cpuUsPerRoundTrip: m.cpuUsPer };
 }
 
 /** Idle connections: each connects and subscribes to its own topic; RSS growth and CPU per connection. */
@@ -170,34 +168,51 @@ export async function idle(t: LoadTarget, conns: number): Promise<IdleResult> {
   return { conns, bytesPerConn: (rss1 - rss0) / conns, cpuUsPerConn: cpuUs / conns };
 }
 
+// ---- the load's flags (shared with mqtt-brokers.ts) -------------------------------------------------------------
+
+export interface LoadOptions {
+  scenarios: string[];
+  subs: number;
+  payloads: number[];
+  pairs: number;
+  conns: number;
+  duration: number;
+  warmup: number;
+  window: number;
+  version: Version;
+}
+
+export const defaultLoad = (): LoadOptions => ({ scenarios: ['fanout', 'qos1', 'idle'], subs: 1000, payloads: [64, 1024], pairs: 100, conns: 10_000, duration: 5, warmup: 1, window: 32, version: 4 });
+
+/** Applies one of the load's flags; false when `flag` is not one of them. */
+export function loadFlag(o: LoadOptions, flag: string, value: () => string): boolean {
+  if (flag === '--scenarios') o.scenarios = list(value());
+  else if (flag === '--subs') o.subs = Number(value());
+  else if (flag === '--payloads') o.payloads = list(value()).map(Number);
+  else if (flag === '--pairs') o.pairs = Number(value());
+  else if (flag === '--conns') o.conns = Number(value());
+  else if (flag === '--duration') o.duration = Number(value());
+  else if (flag === '--warmup') o.warmup = Number(value());
+  else if (flag === '--window') o.window = Number(value());
+  else if (flag === '--version') o.version = Number(value()) as Version;
+  else if (flag === '--quick') Object.assign(o, { subs: 200, pairs: 20, conns: 1000, duration: 2, warmup: 0.5 });
+  else return false;
+  return true;
+}
+
 // ---- alone ----------------------------------------------------------------------------------------------------
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const o = defaultLoad();
   const target: LoadTarget = { port: 1883, pid: 0, version: 4 };
-  let scenarios = ['fanout', 'qos1', 'idle'];
-  let subs = 1000;
-  let payloads = [64, 1024];
-  let pairs = 100;
-  let conns = 10_000;
-  let duration = 5;
-  let warmup = 1;
-  let window = 32;
   eachFlag(process.argv.slice(2), (flag, value) => {
     if (flag === '--port') target.port = Number(value());
     else if (flag === '--pid') target.pid = Number(value());
-    else if (flag === '--version') target.version = Number(value()) as Version;
-    else if (flag === '--scenarios') scenarios = list(value());
-    else if (flag === '--subs') subs = Number(value());
-    else if (flag === '--payloads') payloads = list(value()).map(Number);
-    else if (flag === '--pairs') pairs = Number(value());
-    else if (flag === '--conns') conns = Number(value());
-    else if (flag === '--duration') duration = Number(value());
-    else if (flag === '--warmup') warmup = Number(value());
-    else if (flag === '--window') window = Number(value());
-    else throw new Error(`unknown flag ${flag}`);
+    else if (!loadFlag(o, flag, value)) throw new Error(`unknown flag ${flag}`);
   });
-  if (scenarios.includes('fanout')) for (const p of payloads) console.log('fanout', JSON.stringify(await fanOut(target, subs, p, duration, warmup, window)));
-  if (scenarios.includes('qos1')) console.log('qos1', JSON.stringify(await qos1Pairs(target, pairs, duration, warmup)));
-  if (scenarios.includes('idle')) console.log('idle', JSON.stringify(await idle(target, conns)));
+  target.version = o.version;
+  if (o.scenarios.includes('fanout')) for (const p of o.payloads) console.log('fanout', JSON.stringify(await fanOut(target, o.subs, p, o.duration, o.warmup, o.window)));
+  if (o.scenarios.includes('qos1')) console.log('qos1', JSON.stringify(await qos1Pairs(target, o.pairs, o.duration, o.warmup)));
+  if (o.scenarios.includes('idle')) console.log('idle', JSON.stringify(await idle(target, o.conns)));
   process.exit(0);
 }
