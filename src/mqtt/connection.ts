@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Timer } from '../clock.js';
-import { clientTopic, publishTarget, subscribeTarget, type MappingIdentity } from './channel-map.js';
+import { clientTopic, publishTarget, subscribeTarget, unicastRoutingTopic, type MappingIdentity } from './channel-map.js';
 import { RC, V3_CONNACK, V3_SUBACK_FAILURE, reasonText, v3ConnackCode } from './codes.js';
 import type { Delivery, EngineContext, SessionLink } from './context.js';
 import { MqttDecoder, connectLevel, isFailure, type DecodedPacket } from './decoder.js';
@@ -45,6 +45,15 @@ export interface PendingWillMessage {
 }
 
 type State = 'connect-wait' | 'authenticating' | 'connected' | 'closed';
+
+/** What CONNECT decided that CONNACK reports. */
+interface ConnectChoices {
+  assigned: boolean;
+  serverKeepAlive: number | undefined;
+  expiry: number;
+  requestedExpiry: number;
+  wantsResponseInformation: boolean;
+}
 
 /** Largest packet a client can receive when it names no limit (MQTT's own maximum). */
 const MQTT_MAX_PACKET = 268_435_460;
@@ -260,7 +269,8 @@ export class MqttConnection implements SessionLink {
       ...(this.transport.certificateNames && { certificateNames: this.transport.certificateNames }),
     };
     const answer = this.ctx.port.authenticate(request);
-    const proceed = (result: AuthResult): void => this.afterAuth(result, p, decoded, { assigned, serverKeepAlive, expiry, requestedExpiry });
+    const choices: ConnectChoices = { assigned, serverKeepAlive, expiry, requestedExpiry, wantsResponseInformation: props.requestResponseInformation === true };
+    const proceed = (result: AuthResult): void => this.afterAuth(result, p, decoded, choices);
     if (answer instanceof Promise) {
       answer.then(
         (result) => this.contained('authentication', () => proceed(result)),
@@ -276,7 +286,7 @@ export class MqttConnection implements SessionLink {
     result: AuthResult,
     p: IConnectPacket,
     decoded: DecodedPacket,
-    c: { assigned: boolean; serverKeepAlive: number | undefined; expiry: number; requestedExpiry: number },
+    c: ConnectChoices,
   ): void {
     if (this.state !== 'authenticating') return;
     if (!result.ok) return this.refuse(REFUSAL_CODE[result.reason], 'not admitted');
@@ -309,7 +319,7 @@ export class MqttConnection implements SessionLink {
     } else finish(opened);
   }
 
-  private admitted(session: MqttSession, present: boolean, identity: MqttIdentity, c: { assigned: boolean; serverKeepAlive: number | undefined; expiry: number; requestedExpiry: number }): void {
+  private admitted(session: MqttSession, present: boolean, identity: MqttIdentity, c: ConnectChoices): void {
     if (this.state !== 'authenticating') {
       // Closed while the session was loaded: the registry takes it back.
       this.registry.ended(this, session, null, this.closeReason || 'closed before CONNACK');
@@ -329,6 +339,12 @@ export class MqttConnection implements SessionLink {
       if (c.expiry !== c.requestedExpiry) properties['sessionExpiryInterval'] = c.expiry;
       if (c.assigned) properties['assignedClientIdentifier'] = this.clientId;
       if (c.serverKeepAlive !== undefined) properties['serverKeepAlive'] = c.serverKeepAlive;
+      // Response Information: the client's own unicast prefix, which only it can subscribe to and anyone can
+      // publish to (channel-map.ts), so request/response needs no shared topic.
+      if (c.wantsResponseInformation) {
+        const prefix = unicastRoutingTopic(identity.cid, '');
+        if (prefix !== null) properties['responseInformation'] = prefix;
+      }
       this.writePacket({ cmd: 'connack', sessionPresent: present, reasonCode: RC.SUCCESS, properties } as Packet);
     } else {
       // MQTT 3.1 has no Session Present flag.

@@ -485,6 +485,19 @@ describe('MQTT engine: MQTT 5 properties', () => {
     assert.equal(s.hub.stats.droppedTooLarge, 1);
   });
 
+  it('Response Information, when asked for, is the client\'s own unicast prefix: a responder publishes, only it receives', () => {
+    const s = scene();
+    const requester = s.connect('req', 5, { properties: { requestResponseInformation: true } });
+    const info = String(connack(requester).properties?.responseInformation);
+    assert.match(info, /^\$iosig\/to\/\?m\w+\/$/);
+    assert.equal(connack(s.connect('plain', 5)).properties?.responseInformation, undefined);
+    requester.send(sub(1, `${info}#`, 1));
+    assert.equal(requester.of('suback')[0]!.granted[0], 1);
+    const responder = s.connect('resp', 5);
+    responder.send(pub(`${info}job/1`, 'done', { qos: 1, messageId: 1 }));
+    assert.deepEqual(requester.of('publish').map((m) => [m.topic, m.payload.toString()]), [[`${info}job/1`, 'done']]);
+  });
+
   it('reason codes on refusals, with reason strings unless Request Problem Information is 0', () => {
     const s = scene();
     const c = s.connect('c', 5);
