@@ -60,6 +60,8 @@ export class MqttSession implements MqttSubscriber {
   readonly inflight = new Map<number, Delivery>();
   readonly inboundQos2 = new Set<number>();
   private readonly queue = new Fifo<Delivery>();
+  /** In-flight messages of a resumed session not yet sent again (the client's window was full). */
+  private resend: Delivery[] = [];
   private queuedBytes = 0;
   private nextPacketId = 1;
   /** Seconds the session outlives its connection. */
@@ -220,10 +222,14 @@ export class MqttSession implements MqttSubscriber {
     return 0;
   }
 
-  /** Moves queued messages into flight while the window has room. */
+  /** Resends what a resumed session still owes, then moves queued messages into flight, while the window has room. */
   pump(): void {
     const link = this.link;
     if (!link) return;
+    while (this.resend.length > 0 && this.inflight.size - this.resend.length < link.window) {
+      const d = this.resend.shift()!;
+      if (this.inflight.get(d.packetId) === d && !link.transmit(d, true)) this.inflight.delete(d.packetId);
+    }
     while (this.queue.length > 0 && this.inflight.size < link.window) {
       const delivery = this.takeQueued()!;
       const expiresAt = delivery.message.expiresAt;
@@ -274,13 +280,14 @@ export class MqttSession implements MqttSubscriber {
   // ---- connection changes -------------------------------------------------------------------------------------
 
   /**
-   * A connection resumed the session after its CONNACK: unacknowledged PUBLISHes go again with DUP and their
-   * identifiers, PUBRELs again [MQTT-4.4.0-1]; beyond the client's (possibly smaller) window, they go back to the queue.
+   * A connection resumed the session after its CONNACK: unacknowledged PUBLISHes go again with DUP and their own
+   * identifiers, PUBRELs again [MQTT-4.4.0-1]. A client whose Receive Maximum is now smaller gets the rest of them
+   * (same identifiers, so QoS 2 stays exactly once) as acknowledgements make room, before any new message.
    */
   attach(link: SessionLink): void {
     this.link = link;
+    this.resend = [];
     let sent = 0;
-    const overflow: Delivery[] = [];
     for (const [id, d] of [...this.inflight]) {
       if (d.state === 'pubrel') {
         link.writePubrel(id);
@@ -288,20 +295,17 @@ export class MqttSession implements MqttSubscriber {
       } else if (sent < link.window) {
         if (!link.transmit(d, true)) this.inflight.delete(id);
         sent++;
-      } else {
-        this.inflight.delete(id);
-        d.state = 'queued';
-        d.packetId = 0;
-        overflow.push(d);
-      }
+      } else this.resend.push(d);
     }
-    for (let i = overflow.length - 1; i >= 0; i--) this.putBack(overflow[i]!);
     this.pump();
   }
 
   /** The connection `link` is gone (a no-op when another connection has taken the session over). */
   detach(link: SessionLink): void {
-    if (this.link === link) this.link = null;
+    if (this.link === link) {
+      this.link = null;
+      this.resend = [];
+    }
   }
 
   /** Ends the session for good: subscriptions and queues go. */
@@ -314,6 +318,7 @@ export class MqttSession implements MqttSubscriber {
     this.ctx.releaseQueueBytes(this.queuedBytes);
     this.queuedBytes = 0;
     this.queue.clear();
+    this.resend = [];
     this.inflight.clear();
     this.inboundQos2.clear();
   }

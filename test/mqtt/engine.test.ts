@@ -320,6 +320,28 @@ describe('MQTT engine: sessions', () => {
     assert.equal(got[0]!.messageId, r.of('publish')[0]!.messageId);
   });
 
+  it('a session resumed with a smaller Receive Maximum gets its in-flight messages again within it, identifiers kept', () => {
+    const s = scene();
+    const r = s.connect('r', 5, { clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 3 } });
+    r.send(sub(1, 't', 2));
+    const p = s.connect('p');
+    for (let i = 0; i < 4; i++) p.send(pub('t', `m${i}`, { qos: 2, messageId: i + 1 }));
+    const first = r.of('publish').map((m) => [m.payload.toString(), m.messageId]);
+    assert.equal(first.length, 3);
+    r.drop();
+    const back = s.connect('r', 5, { clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 1 } });
+    const again = (): Array<[string, number | undefined, boolean]> => back.of('publish').map((m) => [m.payload.toString(), m.messageId, m.dup]);
+    assert.deepEqual(again(), [[first[0]![0] as string, first[0]![1] as number, true]]);
+    for (let n = 1; n <= 3; n++) {
+      const last = back.of('publish')[n - 1]!;
+      back.send({ cmd: 'pubrec', messageId: last.messageId! } as Packet);
+      back.send({ cmd: 'pubcomp', messageId: last.messageId! } as Packet);
+      assert.equal(back.of('publish').length, n + 1);
+    }
+    assert.deepEqual(again().slice(0, 3), first.map(([t, id]) => [t, id, true]));
+    assert.deepEqual(again()[3]!.slice(0, 1), ['m3']);
+  });
+
   it('a clean start drops the old session; the queue bound drops what does not fit, and counts it', () => {
     const s = scene({ maxQueuedMessages: 2 });
     const r = s.connect('r', 4, { clean: false });
