@@ -2,20 +2,20 @@
 // packets go out through the transport; CONNECT is checked, the client admitted through the broker port, and the
 // session (session.ts) attached. Every way in (feed, transport close, timers, the authentication continuation) is
 // contained: an unexpected error closes this connection only, and nothing is thrown to the caller.
-import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Timer } from '../clock.js';
-import { clientTopic, publishTarget, subscribeTarget, unicastRoutingTopic, type MappingIdentity } from './channel-map.js';
+import { publishTarget, subscribeTarget, unicastRoutingTopic, type MappingIdentity } from './channel-map.js';
 import { RC, V3_CONNACK, V3_SUBACK_FAILURE, reasonText, v3ConnackCode } from './codes.js';
 import type { Delivery, EngineContext, SessionLink } from './context.js';
 import { MqttDecoder, connectLevel, isFailure, type DecodedPacket } from './decoder.js';
 import type { UserProperty } from './inspect.js';
 import type { AuthRefusal, AuthResult, MqttIdentity, MqttMessage, QoS, SubscriptionOptions } from './port.js';
-import { encodePublish, publishSize, withPacketId, type PublishProperties } from './publish-encoder.js';
+import { PublishWriter } from './publish-writer.js';
 import type { MqttSession } from './session.js';
 import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from './topic.js';
+import { MQTT_MAX_PACKET, readConnect, type ConnectTerms } from './connect.js';
 
 /** The network side of a connection (a TCP/TLS socket, a WebSocket, an in-memory pipe). */
 export interface MqttTransport {
@@ -46,17 +46,7 @@ export interface PendingWillMessage {
 
 type State = 'connect-wait' | 'authenticating' | 'connected' | 'closed';
 
-/** What CONNECT decided that CONNACK reports. */
-interface ConnectChoices {
-  assigned: boolean;
-  serverKeepAlive: number | undefined;
-  expiry: number;
-  requestedExpiry: number;
-  wantsResponseInformation: boolean;
-}
 
-/** Largest packet a client can receive when it names no limit (MQTT's own maximum). */
-const MQTT_MAX_PACKET = 268_435_460;
 const PINGRESP = Buffer.from([0xd0, 0x00]);
 const V3_UNACCEPTABLE_VERSION = Buffer.from([0x20, 0x02, 0x00, V3_CONNACK.UNACCEPTABLE_PROTOCOL_VERSION]);
 
@@ -91,8 +81,8 @@ export class MqttConnection implements SessionLink {
   /** Session expiry the client asked for at CONNECT (a DISCONNECT may not raise it from 0) [MQTT-3.14.2-2]. */
   private connectExpiry = 0;
   private readonly aliasesIn = new Map<number, string>();
-  private readonly aliasesOut = new Map<string, number>();
   private aliasOutMax = 0;
+  private publishWriter: PublishWriter | null = null;
   closeReason = '';
 
   constructor(
@@ -201,63 +191,24 @@ export class MqttConnection implements SessionLink {
   private onConnect(decoded: DecodedPacket): void {
     const p = decoded.packet;
     if (p.cmd !== 'connect') return this.end(`first packet is ${p.cmd}, not CONNECT`); // [MQTT-3.1.0-1]
-    const level = p.protocolVersion ?? 4;
-    const nameMatches = (level === 3 && p.protocolId === 'MQIsdp') || ((level === 4 || level === 5) && p.protocolId === 'MQTT');
-    if (!nameMatches) {
-      if (level === 5) {
-        this.version = 5;
-        return this.refuse(RC.UNSUPPORTED_PROTOCOL_VERSION, 'protocol name does not match the level');
-      }
-      this.transport.write(V3_UNACCEPTABLE_VERSION);
-      return this.end('protocol name does not match the level');
+    const terms = readConnect(p, this.ctx.limits);
+    this.version = terms.version;
+    this.problemInformation = terms.problemInformation;
+    if ('refused' in terms) {
+      if (terms.answer === 'connack') return this.refuse(terms.code, terms.why);
+      this.ctx.stats.connectionsRefused++;
+      if (terms.answer === 'unacceptable-version') this.transport.write(V3_UNACCEPTABLE_VERSION);
+      return this.end(`refused: ${terms.why}`);
     }
-    this.version = level;
-    this.decoder.version = level;
-    const props = p.properties ?? {};
-    if (props.requestProblemInformation === false) this.problemInformation = false;
-    if (props.authenticationMethod !== undefined) return this.refuse(RC.BAD_AUTHENTICATION_METHOD, 'extended authentication is not supported');
-    const { limits } = this.ctx;
-
-    let clientId = p.clientId;
-    let assigned = false;
-    if (Buffer.byteLength(clientId) > limits.maxClientIdBytes) return this.refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'client identifier too long');
-    if (clientId === '') {
-      // 3.1 needs an identifier; 3.1.1 allows none only with a clean session [MQTT-3.1.3-7, MQTT-3.1.3-8]; 5 assigns one.
-      if (level === 3 || (level === 4 && !p.clean)) return this.refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'empty client identifier');
-      clientId = `iosig-${randomBytes(12).toString('base64url')}`;
-      assigned = level === 5;
-    }
-    this.clientId = clientId;
-
-    let keepAlive = p.keepalive ?? 0;
-    let serverKeepAlive: number | undefined;
-    if (limits.maxKeepAlive > 0 && (keepAlive === 0 || keepAlive > limits.maxKeepAlive)) {
-      keepAlive = limits.maxKeepAlive;
-      if (level === 5) serverKeepAlive = keepAlive;
-    }
-    this.keepAliveMs = keepAlive * 1000;
-
-    if (level === 5) {
-      this.clientReceiveMaximum = props.receiveMaximum ?? 65_535;
-      this.clientMaxPacket = props.maximumPacketSize ?? MQTT_MAX_PACKET;
-      this.aliasOutMax = Math.min(props.topicAliasMaximum ?? 0, limits.maxOutboundTopicAliases);
-    }
-    const requestedExpiry = level === 5 ? (props.sessionExpiryInterval ?? 0) : p.clean ? 0 : limits.v3SessionExpiry;
-    this.connectExpiry = requestedExpiry;
-    const expiry = Math.min(requestedExpiry, limits.maxSessionExpiry);
-
-    const will = p.will;
-    if (will) {
-      if (!isValidTopicName(will.topic)) {
-        if (level === 5) return this.refuse(RC.TOPIC_NAME_INVALID, 'invalid will topic');
-        return this.end('invalid will topic');
-      }
-      const wp = will.properties ?? {};
-      const payload = Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload);
-      if (wp.payloadFormatIndicator === true && !isUtf8(payload)) return this.refuse(RC.PAYLOAD_FORMAT_INVALID, 'will payload is not UTF-8');
-      if (wp.responseTopic !== undefined && !isValidTopicName(wp.responseTopic)) return this.refuse(RC.PROTOCOL_ERROR, 'invalid will response topic');
-    }
-
+    this.decoder.version = terms.version;
+    this.clientId = terms.clientId;
+    this.keepAliveMs = terms.keepAliveMs;
+    this.clientReceiveMaximum = terms.clientReceiveMaximum;
+    this.clientMaxPacket = terms.clientMaxPacket;
+    this.aliasOutMax = terms.aliasOutMax;
+    this.connectExpiry = terms.requestedExpiry;
+    const clientId = terms.clientId;
+    const level = terms.version;
     this.state = 'authenticating';
     const request = {
       clientId,
@@ -269,8 +220,7 @@ export class MqttConnection implements SessionLink {
       ...(this.transport.certificateNames && { certificateNames: this.transport.certificateNames }),
     };
     const answer = this.ctx.port.authenticate(request);
-    const choices: ConnectChoices = { assigned, serverKeepAlive, expiry, requestedExpiry, wantsResponseInformation: props.requestResponseInformation === true };
-    const proceed = (result: AuthResult): void => this.afterAuth(result, p, decoded, choices);
+    const proceed = (result: AuthResult): void => this.afterAuth(result, p, decoded, terms);
     if (answer instanceof Promise) {
       answer.then(
         (result) => this.contained('authentication', () => proceed(result)),
@@ -286,7 +236,7 @@ export class MqttConnection implements SessionLink {
     result: AuthResult,
     p: IConnectPacket,
     decoded: DecodedPacket,
-    c: ConnectChoices,
+    c: ConnectTerms,
   ): void {
     if (this.state !== 'authenticating') return;
     if (!result.ok) return this.refuse(REFUSAL_CODE[result.reason], 'not admitted');
@@ -319,7 +269,7 @@ export class MqttConnection implements SessionLink {
     } else finish(opened);
   }
 
-  private admitted(session: MqttSession, present: boolean, identity: MqttIdentity, c: ConnectChoices): void {
+  private admitted(session: MqttSession, present: boolean, identity: MqttIdentity, c: ConnectTerms): void {
     if (this.state !== 'authenticating') {
       // Closed while the session was loaded: the registry takes it back.
       this.registry.ended(this, session, null, this.closeReason || 'closed before CONNACK');
@@ -327,6 +277,7 @@ export class MqttConnection implements SessionLink {
     }
     this.identity = identity;
     this.session = session;
+    this.publishWriter = new PublishWriter(this.version, identity, this.clientMaxPacket, this.aliasOutMax, this.ctx.clock);
     session.expiry = c.expiry;
     const { limits } = this.ctx;
     if (this.version === 5) {
@@ -590,71 +541,14 @@ export class MqttConnection implements SessionLink {
 
   transmit(delivery: Delivery, dup: boolean): boolean {
     if (this.state !== 'connected') return true;
-    const m = delivery.message;
-    const topic = clientTopic(m.topic, delivery.view, this.identity!);
-    const v5 = this.version === 5;
-    let properties: PublishProperties | null = null;
-    let key: string | null = null;
-    let shownTopic = topic;
-    let newAlias = 0;
-    if (v5) {
-      properties = {};
-      if (m.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = m.payloadFormatIndicator;
-      if (m.contentType !== undefined) properties.contentType = m.contentType;
-      if (m.responseTopic !== undefined) properties.responseTopic = this.responseTopicFor(m.responseTopic);
-      if (m.correlationData !== undefined) properties.correlationData = m.correlationData;
-      if (m.userProperties !== undefined) properties.userProperties = m.userProperties;
-      if (m.expiresAt !== undefined) properties.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - this.ctx.clock.now()) / 1000));
-      if (delivery.subscriptionIds.length > 0) properties.subscriptionIdentifiers = delivery.subscriptionIds;
-      if (this.aliasOutMax > 0) {
-        const alias = this.aliasesOut.get(topic);
-        if (alias !== undefined) {
-          properties.topicAlias = alias;
-          shownTopic = '';
-          this.aliasesOut.delete(topic); // most recently used goes last
-          this.aliasesOut.set(topic, alias);
-        } else {
-          newAlias = this.aliasesOut.size < this.aliasOutMax ? this.aliasesOut.size + 1 : this.aliasesOut.values().next().value!;
-          properties.topicAlias = newAlias;
-        }
-      } else if (m.expiresAt === undefined && delivery.subscriptionIds.length === 0) key = `5|${delivery.qos}|${delivery.retain ? 1 : 0}|${topic}`;
-    } else key = `4|${delivery.qos}|${delivery.retain ? 1 : 0}|${topic}`;
-
-    let encoded = key === null ? undefined : m.encodings?.find((e) => e.key === key);
-    if (!encoded) {
-      const fields = { topic: shownTopic, qos: delivery.qos, retain: delivery.retain, dup: false, packetId: 0, payload: m.payload };
-      if (publishSize(fields, properties) > this.clientMaxPacket) {
-        this.ctx.stats.droppedTooLarge++;
-        return false;
-      }
-      const made = encodePublish(fields, properties);
-      encoded = { key: key ?? '', bytes: made.bytes, packetIdOffset: made.packetIdOffset };
-      if (key !== null) {
-        const list = ((m as { encodings?: MqttMessage['encodings'] }).encodings ??= []);
-        if (list.length < 4) list.push(encoded);
-      }
-    } else if (encoded.bytes.length > this.clientMaxPacket) {
+    const bytes = this.publishWriter!.bytes(delivery, dup);
+    if (bytes === null) {
       this.ctx.stats.droppedTooLarge++;
       return false;
     }
-    if (newAlias > 0) {
-      for (const [t, a] of this.aliasesOut) {
-        if (a === newAlias) {
-          this.aliasesOut.delete(t);
-          break;
-        }
-      }
-      this.aliasesOut.set(topic, newAlias);
-    }
     this.ctx.stats.deliveries++;
-    this.write(delivery.qos === 0 ? encoded.bytes : withPacketId(encoded, delivery.packetId, dup));
+    this.write(bytes);
     return true;
-  }
-
-  /** A stored response topic as the receiver can publish to it (its own home channel shows as `$iosig/home/…`). */
-  private responseTopicFor(routing: string): string {
-    const home = `$iosig/home/${this.identity!.home}/`;
-    return routing.startsWith(home) ? `$iosig/home/${routing.slice(home.length)}` : routing;
   }
 
   writePubrel(packetId: number): void {
