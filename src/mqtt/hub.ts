@@ -197,10 +197,12 @@ export class MqttHub implements SessionRegistry {
     if (will && !this.closing) {
       if (will.delay === 0 || session.expiry === 0) this.publishWill(session, will.message);
       else {
-        const timer = afterLong(this.ctx.clock, will.delay * 1000, () => {
-          session.pendingWill = null;
-          this.publishWill(session, will.message);
-        });
+        const timer = afterLong(this.ctx.clock, will.delay * 1000, () =>
+          this.safely('will delay', () => {
+            session.pendingWill = null;
+            this.publishWill(session, will.message);
+          }),
+        );
         session.pendingWill = { message: will.message, cancel: () => timer.cancel() };
       }
     }
@@ -210,15 +212,27 @@ export class MqttHub implements SessionRegistry {
     }
     this.offline.delete(session.clientId);
     this.offline.set(session.clientId, session);
-    session.expiryTimer = afterLong(this.ctx.clock, session.expiry * 1000, () => {
-      this.stats.sessionsExpired++;
-      this.endSession(session, 'expired');
-    });
+    session.expiryTimer = afterLong(this.ctx.clock, session.expiry * 1000, () =>
+      this.safely('session expiry', () => {
+        this.stats.sessionsExpired++;
+        this.endSession(session, 'expired');
+      }),
+    );
     this.storePut(session);
     while (this.offline.size > this.limits.maxOfflineSessions) {
       const [, oldest] = this.offline.entries().next().value!;
       this.stats.sessionsEvicted++;
       this.endSession(oldest, 'too many offline sessions');
+    }
+  }
+
+  /** Timer callbacks run here: an exception from the broker is counted and logged, never thrown into the loop. */
+  private safely(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.stats.internalErrors++;
+      this.ctx.log(`mqtt: internal error in ${where}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

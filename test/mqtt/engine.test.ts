@@ -606,6 +606,21 @@ describe('MQTT engine: iosig addressing and hostile input', () => {
     assert.equal(ok.closedByServer, false);
   });
 
+  it('an exception inside the broker during a will delay or a session expiry is counted, not thrown from the timer', () => {
+    const s = scene();
+    const will = { topic: 'w', payload: Buffer.from('x'), qos: 0, retain: false, properties: { willDelayInterval: 2 } };
+    const v = s.connect('v', 5, { clean: false, properties: { sessionExpiryInterval: 5 }, will });
+    v.send(sub(1, 't'));
+    v.drop();
+    const boom = (): never => {
+      throw new Error('boom');
+    };
+    s.broker.publish = boom;
+    s.broker.unsubscribe = boom;
+    assert.doesNotThrow(() => s.clock.advance(10_000));
+    assert.equal(s.hub.stats.internalErrors, 2);
+  });
+
   it('shutting down sends 5.0 clients DISCONNECT 0x8B and closes everyone', () => {
     const s = scene();
     const a = s.connect('a', 5);
