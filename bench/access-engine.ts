@@ -1,0 +1,133 @@
+// Access engine micro-benchmark (issue 18): the decision a delivery needs, with 1 000 rules and 10 000 subjects
+// × 1 000 channels, in one process, no sockets. It measures
+//   - the first decision of every (subject, channel) pair (the subscribe-time cost, profiles shared or not),
+//   - the cached decision, i.e. what a wildcard delivery pays per receiver, next to a bare Map lookup of the same
+//     keys (the floor any per-receiver check costs) and the no-ACL path (today's behaviour),
+//   - the first decisions again after a reload (every cache voided), and the heap the caches hold.
+//
+//   npm run build && node dist/bench/access-engine.js [--rules 1000] [--subjects 10000] [--channels 1000] [--rounds 3]
+import { AccessControl, type AccessSubject } from '../src/access/engine.js';
+import { parseAcl } from '../src/access/rules.js';
+import type { SubjectFacts } from '../src/access/subject.js';
+import { median } from './lib/stats.js';
+
+function flag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+const RULES = flag('rules', 1000);
+const SUBJECTS = flag('subjects', 10_000);
+const CHANNELS = flag('channels', 1000);
+const ROUNDS = flag('rounds', 3);
+const ZONES = 50;
+
+/** A rule mix like a shared deployment's: per-device prefixes, zones by level and site, denials, own-CID rules. */
+function ruleText(count: number): string {
+  const lines: string[] = ['allow members send,retain @#', 'allow members subscribe {cid}@#'];
+  for (let i = 0; lines.length < count; i++) {
+    switch (i % 5) {
+      case 0:
+        lines.push(`allow device:d${i} publish,retain dev/d${i}/#`);
+        break;
+      case 1:
+        lines.push(`allow level:${[0, 1, 2, 3, 10, 11, 12][i % 7]} subscribe zone/z${i % ZONES}/#`);
+        break;
+      case 2:
+        lines.push(`allow address:10.${i % 200}.0.0/16 subscribe site/s${i % 200}/#`);
+        break;
+      case 3:
+        lines.push(`deny anonymous subscribe zone/z${i % ZONES}/private/#`);
+        break;
+      default:
+        lines.push(`allow members&level:${[2, 3, 11][i % 3]} subscribe zone/+/shared/${i % 97}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function subjectFacts(i: number): SubjectFacts {
+  const member = i % 5 < 2;
+  return {
+    authenticated: member,
+    did: member ? `d${i % 4000}` : '',
+    cid: member ? `C${i}` : `?a${i}`,
+    level: [0, 1, 2, 3, 10, 11, 12][i % 7]!,
+    address: `10.${i % 200}.${(i >> 8) & 255}.${i & 255}`,
+    certificate: null,
+  };
+}
+
+function channelKeys(count: number): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    const zone = i % ZONES;
+    const shapes = [`CH:zone/z${zone}/sensor/${i}`, `CH:zone/z${zone}/private/${i}`, `CH:zone/z${zone}/shared/${i % 97}`, `CH:site/s${i % 200}/t${i}`, `CID:C${i}@status`];
+    keys.push(shapes[i % shapes.length]!);
+  }
+  return keys;
+}
+
+/**
+ * CPU ns per call of `check` over every (subject, key) pair: process CPU time, not wall time, so other load on a
+ * shared machine does not count.
+ */
+function timeAll(subjects: readonly AccessSubject[], keys: readonly string[], check: (s: AccessSubject, key: string) => boolean): { ns: number; allowed: number } {
+  let allowed = 0;
+  const start = process.cpuUsage();
+  for (const s of subjects) for (const key of keys) if (check(s, key)) allowed++;
+  const used = process.cpuUsage(start);
+  return { ns: ((used.user + used.system) * 1000) / (subjects.length * keys.length), allowed };
+}
+
+function heapMiB(): number {
+  globalThis.gc?.();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
+const text = ruleText(RULES);
+const rules = parseAcl(text, 'bench');
+const keys = channelKeys(CHANNELS);
+console.log(`access engine: ${rules.rules.length} rules (${rules.subjects.length} subjects), ${SUBJECTS} subjects × ${keys.length} channels, ${ROUNDS} rounds`);
+
+const first: number[] = [];
+const cached: number[] = [];
+const floor: number[] = [];
+const open: number[] = [];
+const afterReload: number[] = [];
+let heapCaches = 0;
+for (let round = 0; round < ROUNDS; round++) {
+  const engine = new AccessControl();
+  engine.replace(rules);
+  const heap0 = heapMiB();
+  const subjects = Array.from({ length: SUBJECTS }, (_, i) => engine.subject(subjectFacts(i)));
+  const a = timeAll(subjects, keys, (s, key) => engine.mayRead(s, key));
+  first.push(a.ns);
+  heapCaches = heapMiB() - heap0;
+  const b = timeAll(subjects, keys, (s, key) => engine.mayRead(s, key));
+  if (b.allowed !== a.allowed) throw new Error('cached decisions differ from the first ones');
+  cached.push(b.ns);
+  // The floor: one Map per subject holding the same answers, looked up the same way (on a sample of subjects, so
+  // the floor's own maps do not double the heap).
+  const sample = subjects.slice(0, 1000);
+  const bySubject = new Map(sample.map((s) => [s, new Map(keys.map((k) => [k, engine.mayRead(s, k)]))]));
+  floor.push(timeAll(sample, keys, (s, key) => bySubject.get(s)!.get(key)!).ns);
+  const none = new AccessControl();
+  const openSubjects = subjects.map((s) => none.subject(s.facts));
+  open.push(timeAll(openSubjects, keys, (s, key) => none.mayRead(s, key)).ns);
+  engine.replace(parseAcl(text, 'bench reload'));
+  afterReload.push(timeAll(subjects, keys, (s, key) => engine.mayRead(s, key)).ns);
+  if (round === ROUNDS - 1) {
+    const allowedShare = (100 * a.allowed) / (SUBJECTS * keys.length);
+    console.log(`allowed: ${allowedShare.toFixed(1)} % of the pairs`);
+  }
+}
+
+const row = (what: string, xs: number[]): void => console.log(`${what.padEnd(52)} ${median(xs).toFixed(1).padStart(8)} ns of CPU`);
+row('first decision per (subject, channel)', first);
+row('cached decision (a wildcard delivery)', cached);
+row('bare Map lookup of the same answers (floor)', floor);
+row('no ACL (today)', open);
+row('first decision after a reload', afterReload);
+console.log(`cached / floor: ${(median(cached) / median(floor)).toFixed(2)}×`);
+console.log(`heap held by the decision caches: ${heapCaches.toFixed(1)} MiB${globalThis.gc ? '' : ' (run with --expose-gc for a steadier figure)'}`);

@@ -1,0 +1,295 @@
+// The MQTT side of a broker: every MQTT connection and session, by client identifier. It decides what the spec
+// leaves to the server across connections: a second connection with the same identifier takes the session over
+// [MQTT-3.1.4-3], sessions outlive their connection for their expiry and then end, Will Messages wait for their
+// delay, offline sessions and queued bytes stay within their bounds. Transports hand it byte streams (`accept`);
+// the broker is reached through the port only.
+import { systemClock, type Clock, type Timer } from '../clock.js';
+import { RC } from './codes.js';
+import { MqttConnection, type MqttTransport, type PendingWillMessage, type SessionRegistry } from './connection.js';
+import { MqttStats, type EngineContext } from './context.js';
+import { resolveLimits, type MqttLimits } from './options.js';
+import type { MqttBrokerPort, MqttIdentity, MqttMessage, StoredSession } from './port.js';
+import { MqttSession } from './session.js';
+
+export interface MqttHubOptions {
+  port: MqttBrokerPort;
+  limits?: Partial<MqttLimits>;
+  clock?: Clock;
+  log?: (line: string) => void;
+}
+
+/** Gauges of a hub, read when scraped. */
+export interface MqttGauges {
+  connections: number;
+  sessions: number;
+  offlineSessions: number;
+  inflight: number;
+  queued: number;
+  queuedBytes: number;
+}
+
+/** setTimeout cannot wait longer than 2^31 - 1 ms; longer waits are chained. */
+const LONGEST_TIMER = 2_147_483_647;
+
+function afterLong(clock: Clock, ms: number, fn: () => void): Timer {
+  let current: Timer;
+  let cancelled = false;
+  const step = (left: number): void => {
+    current = clock.after(Math.min(left, LONGEST_TIMER), () => {
+      if (cancelled) return;
+      if (left > LONGEST_TIMER) step(left - LONGEST_TIMER);
+      else fn();
+    });
+  };
+  step(ms);
+  return {
+    cancel() {
+      cancelled = true;
+      current.cancel();
+    },
+  };
+}
+
+type Opened = { session: MqttSession; present: boolean };
+
+export class MqttHub implements SessionRegistry {
+  readonly stats = new MqttStats();
+  readonly limits: Readonly<MqttLimits>;
+  private readonly ctx: EngineContext;
+  private readonly sessions = new Map<string, MqttSession>();
+  /** Sessions without a connection, the one offline longest first. */
+  private readonly offline = new Map<string, MqttSession>();
+  private readonly owners = new Map<string, MqttConnection>();
+  private readonly connections = new Set<MqttConnection>();
+  private readonly opening = new Map<string, Promise<Opened>>();
+  private queuedBytes = 0;
+  private closing = false;
+
+  constructor(options: MqttHubOptions) {
+    this.limits = resolveLimits(options.limits);
+    const log = options.log ?? (() => {});
+    this.ctx = {
+      limits: this.limits,
+      port: options.port,
+      clock: options.clock ?? systemClock,
+      stats: this.stats,
+      log: (line) => {
+        try {
+          log(line);
+        } catch {
+          // A failing logger must not take a connection with it.
+        }
+      },
+      reserveQueueBytes: (bytes, force = false) => {
+        if (!force && this.queuedBytes + bytes > this.limits.maxQueuedBytesTotal) return false;
+        this.queuedBytes += bytes;
+        return true;
+      },
+      releaseQueueBytes: (bytes) => {
+        this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
+      },
+    };
+  }
+
+  /** A new network connection: feed it bytes with `feed`, tell it about the close with `transportClosed`. */
+  accept(transport: MqttTransport): MqttConnection {
+    const conn = new MqttConnection(this.ctx, this, transport);
+    if (this.closing) conn.disconnect(RC.SERVER_SHUTTING_DOWN, 'server shutting down', false);
+    else this.connections.add(conn);
+    return conn;
+  }
+
+  gauges(): MqttGauges {
+    let inflight = 0;
+    let queued = 0;
+    for (const s of this.sessions.values()) {
+      inflight += s.inflight.size;
+      queued += s.queued;
+    }
+    return { connections: this.connections.size, sessions: this.sessions.size, offlineSessions: this.offline.size, inflight, queued, queuedBytes: this.queuedBytes };
+  }
+
+  /** The session of `clientId`, for inspection (tests, status pages). */
+  session(clientId: string): MqttSession | undefined {
+    return this.sessions.get(clientId);
+  }
+
+  // ---- SessionRegistry --------------------------------------------------------------------------------------------
+
+  open(conn: MqttConnection, clientId: string, cleanStart: boolean, identity: MqttIdentity): Opened | Promise<Opened> {
+    const pending = this.opening.get(clientId);
+    if (pending) return pending.then(() => this.open(conn, clientId, cleanStart, identity));
+    const existing = this.sessions.get(clientId);
+    if (existing) return this.openExisting(conn, existing, cleanStart, identity);
+    if (cleanStart) return { session: this.create(conn, clientId, identity), present: false };
+    const stored = this.ctx.port.sessions.get(clientId);
+    if (stored instanceof Promise) {
+      const loading = stored.then((s) => this.openLoaded(conn, clientId, identity, s));
+      this.opening.set(clientId, loading);
+      const done = (): void => {
+        if (this.opening.get(clientId) === loading) this.opening.delete(clientId);
+      };
+      loading.then(done, done);
+      return loading;
+    }
+    return this.openLoaded(conn, clientId, identity, stored);
+  }
+
+  private openExisting(conn: MqttConnection, existing: MqttSession, cleanStart: boolean, identity: MqttIdentity): Opened | Promise<Opened> {
+    const clientId = existing.clientId;
+    const old = this.owners.get(clientId);
+    if (old && old !== conn && !old.closed) {
+      this.connections.delete(old);
+      const will = old.takeOver();
+      // The old connection's Will: published when its delay is 0 or the session ends now; otherwise the new
+      // connection came within the delay and it is dropped [MQTT-3.1.3-9 note, MQTT 5 §3.1.2.5].
+      if (will && (will.delay === 0 || cleanStart || existing.expiry === 0)) this.publishWill(existing, will.message);
+      existing.disconnectedAt = this.ctx.clock.now();
+    }
+    if (existing.pendingWill) {
+      const will = existing.pendingWill;
+      existing.pendingWill = null;
+      will.cancel();
+      if (cleanStart) this.publishWill(existing, will.message);
+    }
+    existing.expiryTimer?.cancel();
+    existing.expiryTimer = null;
+    this.offline.delete(clientId);
+    if (cleanStart || existing.expiry === 0) {
+      this.endSession(existing, 'clean start');
+      return this.open(conn, clientId, true, identity);
+    }
+    existing.rebind(identity);
+    this.owners.set(clientId, conn);
+    return { session: existing, present: true };
+  }
+
+  private openLoaded(conn: MqttConnection, clientId: string, identity: MqttIdentity, stored: StoredSession | undefined): Opened {
+    const raced = this.sessions.get(clientId);
+    if (raced) {
+      const r = this.openExisting(conn, raced, false, identity);
+      if (!(r instanceof Promise)) return r;
+    }
+    const session = this.create(conn, clientId, identity);
+    if (stored && stored.disconnectedAt + stored.expiry * 1000 > this.ctx.clock.now()) {
+      session.restore(stored);
+      return { session, present: true };
+    }
+    if (stored) this.storeDelete(clientId);
+    return { session, present: false };
+  }
+
+  private create(conn: MqttConnection, clientId: string, identity: MqttIdentity): MqttSession {
+    const session = new MqttSession(clientId, identity, this.ctx);
+    this.sessions.set(clientId, session);
+    this.owners.set(clientId, conn);
+    return session;
+  }
+
+  ended(conn: MqttConnection, session: MqttSession | null, will: PendingWillMessage | null, _reason: string): void {
+    this.connections.delete(conn);
+    if (!session) return;
+    if (this.owners.get(session.clientId) !== conn) return; // taken over: the new connection owns it
+    this.owners.delete(session.clientId);
+    if (session.ended) return;
+    session.detach(conn);
+    session.disconnectedAt = this.ctx.clock.now();
+    if (will && !this.closing) {
+      if (will.delay === 0 || session.expiry === 0) this.publishWill(session, will.message);
+      else {
+        const timer = afterLong(this.ctx.clock, will.delay * 1000, () =>
+          this.safely('will delay', () => {
+            session.pendingWill = null;
+            this.publishWill(session, will.message);
+          }),
+        );
+        session.pendingWill = { message: will.message, cancel: () => timer.cancel() };
+      }
+    }
+    if (session.expiry === 0) {
+      this.endSession(session, 'connection closed');
+      return;
+    }
+    this.offline.delete(session.clientId);
+    this.offline.set(session.clientId, session);
+    session.expiryTimer = afterLong(this.ctx.clock, session.expiry * 1000, () =>
+      this.safely('session expiry', () => {
+        this.stats.sessionsExpired++;
+        this.endSession(session, 'expired');
+      }),
+    );
+    this.storePut(session);
+    while (this.offline.size > this.limits.maxOfflineSessions) {
+      const [, oldest] = this.offline.entries().next().value!;
+      this.stats.sessionsEvicted++;
+      this.endSession(oldest, 'too many offline sessions');
+    }
+  }
+
+  /** Timer callbacks run here: an exception from the broker is counted and logged, never thrown into the loop. */
+  private safely(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.stats.internalErrors++;
+      this.ctx.log(`mqtt: internal error in ${where}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private publishWill(session: MqttSession, message: MqttMessage): void {
+    this.stats.willsPublished++;
+    try {
+      this.ctx.port.publish(message, { clientId: session.clientId, identity: session.identity, session });
+    } catch (err) {
+      this.stats.internalErrors++;
+      this.ctx.log(`mqtt: will of ${JSON.stringify(session.clientId)} failed: ${String(err)}`);
+    }
+  }
+
+  private endSession(session: MqttSession, _why: string): void {
+    if (session.ended) return;
+    if (session.pendingWill) {
+      const will = session.pendingWill;
+      session.pendingWill = null;
+      will.cancel();
+      if (!this.closing) this.publishWill(session, will.message); // the session ends before the delay [MQTT 5 §3.1.2.5]
+    }
+    session.end();
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    if (this.offline.get(session.clientId) === session) this.offline.delete(session.clientId);
+    this.storeDelete(session.clientId);
+  }
+
+  private storePut(session: MqttSession): void {
+    this.storeCall('put', () => this.ctx.port.sessions.put(session.snapshot()));
+  }
+
+  private storeDelete(clientId: string): void {
+    this.storeCall('delete', () => this.ctx.port.sessions.delete(clientId));
+  }
+
+  private storeCall(what: string, fn: () => void | Promise<void>): void {
+    const failed = (err: unknown): void => this.ctx.log(`mqtt: session store ${what} failed: ${String(err)}`);
+    try {
+      const r = fn();
+      if (r instanceof Promise) r.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  /**
+   * Closes every connection (MQTT 5 clients get DISCONNECT 0x8B) and stops every timer. Sessions with an expiry
+   * are in the session store; pending Wills are not published on a shutdown.
+   */
+  close(): void {
+    this.closing = true;
+    for (const conn of [...this.connections]) conn.disconnect(RC.SERVER_SHUTTING_DOWN, 'server shutting down', false);
+    for (const session of this.sessions.values()) {
+      session.expiryTimer?.cancel();
+      session.expiryTimer = null;
+      session.pendingWill?.cancel();
+      session.pendingWill = null;
+    }
+  }
+}
