@@ -3,6 +3,7 @@
 import { Packr } from 'msgpackr';
 import { isBudgetShares, type BudgetShares } from './budget-split.js';
 import { writeDataEnvelope } from './envelope-writer.js';
+import { envelopeShapeOk } from './envelope-shape.js';
 
 export const KIND = {
   /** A publish to a channel key: [kind, node, seq, key, msg, budget]; budget -1 (no cap) or [node, share…]. */
@@ -114,6 +115,8 @@ export function decodeMessage(bytes: Buffer): (Envelope | null)[] | null {
 }
 
 function unpack(bytes: Buffer): unknown {
+  // msgpackr recurses into nesting: a message of another shape than ours is refused before it gets there.
+  if (!envelopeShapeOk(bytes)) return undefined;
   try {
     return packr.unpack(bytes) as unknown;
   } catch {
