@@ -11,7 +11,7 @@ import { Admission } from './connection/admission.js';
 import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
 import type { Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
-import { Outbound } from './delivery/outbound.js';
+import { Outbound, SERVER } from './delivery/outbound.js';
 import type { TrafficCounters } from './metrics/traffic-history.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
@@ -311,7 +311,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   /** One message to every local connection as is, through the stream group. */
   broadcastLocal(msg: Uint8Array): number {
-    const out = new Outbound(msg);
+    const out = new Outbound(msg, SERVER);
     for (const conn of this.connections) this.router.stream.deliverTo(conn, out);
     return this.connections.size;
   }

@@ -47,7 +47,7 @@ class RemoteMembers implements ChannelMembers {
     stats.messagesOut++;
     stats.bytesOut += out.msg.length;
     stats.deliveries += this.size;
-    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1);
+    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1, out.publisher);
     return 0;
   }
 }

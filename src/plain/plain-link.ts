@@ -1,14 +1,20 @@
 // A plain WebSocket device as a link: the connection behind it is an iosig connection like any other (CID,
 // quotas, metrics, login by certificate or bearer), and this link translates at the edge. What the broker
 // sends becomes payload frames; what the device sends becomes SIGNALs from its CID on its channels.
+// Both ways run inside the connection's containment, and both are bounded (issue 16 items 1 and 5): a frame in
+// asks for at most --max-message bytes of publishing in all, and a frame out is built once per publish and
+// format, sized against the device's budget before it is built.
 import { CID_REQ_MSG, encodeTagMessage } from '../protocol/messages.js';
 import { MSG } from '../protocol/codes.js';
 import type { Link } from '../transport/link.js';
 import { SEND_DROPPED, WsBacklog } from '../transport/ws-backlog.js';
-import type { Outbound } from '../delivery/outbound.js';
+import { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
-import { currentPublisher } from '../delivery/publisher.js';
-import { frameForDevice, signalsFromDevice, type DeviceFrame, type PlainFormat } from './translate.js';
+import type { Counters } from '../metrics/counters.js';
+import { ThrottledLog } from '../logging/throttled-log.js';
+import { frameBound, frameBuilder, type DeviceFrame } from './to-device.js';
+import { FrameSignals, readDeviceFrame, targetTags } from './from-device.js';
+import type { PlainFormat } from './request.js';
 
 /** The few calls the link makes on its WebSocket (a uWS socket in the server, a stand-in in tests). */
 export interface FrameSocket {
@@ -25,6 +31,16 @@ export interface PlainRequest {
   format: PlainFormat;
 }
 
+export interface PlainLimits {
+  /** What the socket may hold before the device is over its limit (webSocketBufferLimit of --max-backpressure). */
+  maxBackpressure: number;
+  /**
+   * --max-message. A device holds at most maxBackpressure + this (as an iosignal WebSocket does): a frame that
+   * would take it past that is dropped. It is also what one frame from the device may publish in all.
+   */
+  maxMessageSize: number;
+}
+
 /** WebSocket close reasons are at most 123 bytes. */
 const CLOSE_REASON_BYTES = 120;
 
@@ -37,12 +53,22 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     return 'plain';
   }
 
+  /** The device's channels as UTF-8 (the targets of its frames). */
+  private readonly targets: Buffer[];
+  /** Builds this device's format of a delivery; the key of that frame on the shared Outbound. */
+  private readonly build: (out: Outbound) => DeviceFrame | null;
+  /** Refused frames are logged once a second at most: a device cannot flood the log. */
+  private refusals: ThrottledLog | null = null;
+
   constructor(
     socket: FrameSocket,
-    maxBackpressure: number,
+    private readonly limits: PlainLimits,
     readonly request: PlainRequest,
+    private readonly counters: Counters,
   ) {
-    super(socket, maxBackpressure);
+    super(socket, limits.maxBackpressure);
+    this.targets = targetTags(request.channels);
+    this.build = frameBuilder(request.format);
   }
 
   /** After the connection exists: take a CID and subscribe the channels, as an iosignal client would. */
@@ -53,17 +79,36 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     for (const tag of this.request.channels) conn.receive(encodeTagMessage(MSG.SUBSCRIBE, tag));
   }
 
-  /** A frame from the device. */
-  fromDevice(data: Buffer, isBinary: boolean): void {
+  /** A frame from the device (a view valid during the call). */
+  fromDevice(data: Uint8Array, isBinary: boolean): void {
     const conn = this.conn;
     if (!conn || this.closed) return;
-    const input = signalsFromDevice(data, isBinary, this.request.format, this.request.channels);
-    if (!input.ok) {
-      conn.report(`plain: dropped ${input.reason}`);
-      this.write({ data: JSON.stringify({ type: 'ERROR', error: input.reason }), binary: false });
-      return;
+    // Inside the connection's containment: whatever goes wrong costs this device only.
+    try {
+      this.translateIn(data, isBinary);
+    } catch (err) {
+      conn.internalError(`on a ${data.length}-byte plain frame`, err);
     }
-    for (const signal of input.signals) conn.receive(signal);
+  }
+
+  private translateIn(data: Uint8Array, isBinary: boolean): void {
+    const input = readDeviceFrame(data, isBinary, this.request.format, this.targets);
+    if (!input.ok) return this.refuse(input.reason);
+    // Bounded before anything is built: one frame publishes at most one largest message's worth of bytes.
+    const work = input.payload.length * input.targets.length;
+    if (work > this.limits.maxMessageSize) {
+      return this.refuse(
+        `a frame of ${input.payload.length} bytes to ${input.targets.length} targets is ${work} bytes of publishing; at most ${this.limits.maxMessageSize} per frame`,
+      );
+    }
+    this.conn?.receiveFrame(new FrameSignals(input));
+  }
+
+  /** A frame that is not published: counted, logged (throttled), and a JSON device is told why. */
+  private refuse(reason: string): void {
+    this.counters.badMessages++;
+    (this.refusals ??= new ThrottledLog((line) => this.conn?.report(line))).write(`plain: dropped ${reason}`);
+    if (this.request.format === 'json' && this.hasRoom()) this.write(jsonFrame({ type: 'ERROR', error: reason }));
   }
 
   // ---- Link ----------------------------------------------------------------------------------------
@@ -72,24 +117,52 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     if (this.closed) return false;
     if (msg[0] === MSG.CID_RES && this.request.format === 'json') {
       // JSON devices learn their CID, so they can tell others where to reach them.
-      return this.write({ data: JSON.stringify({ type: 'READY', cid: Buffer.from(msg.subarray(1)).toString('utf8') }), binary: false });
+      return this.write(jsonFrame({ type: 'READY', cid: Buffer.from(msg.subarray(1)).toString('utf8') }));
     }
-    return this.deliver(msg);
+    // Only deliveries (shared) carry signals; a signal sent to this link alone has no publisher known here.
+    return this.sendShared(new Outbound(msg, ''));
   }
 
   sendShared(out: Outbound): boolean {
-    return this.closed ? false : this.deliver(out.msg);
+    const conn = this.conn;
+    if (this.closed || !conn) return false;
+    // Runs inside the publisher's fan-out: a surprise in this device's translation closes this device, not the
+    // publisher, and the fan-out goes on.
+    try {
+      return this.deliver(out, conn.cid);
+    } catch (err) {
+      conn.internalError('translating a delivery for a plain device', err);
+      return false;
+    }
   }
 
-  private deliver(msg: Uint8Array): boolean {
+  private deliver(out: Outbound, cid: string): boolean {
+    const msg = out.msg;
     // Handshake, QUOTA_LEVEL, PONG… mean nothing to a plain device: only signals become frames.
     if (msg[0] !== MSG.SIGNAL && msg[0] !== MSG.SIGNAL_E2E) return false;
     // Its own publish on a channel it listens to comes back in iosignal; a plain device does not want its echo
     // (a unicast to itself, tagged '@…', still arrives).
-    const own = currentPublisher.cid !== '' && currentPublisher.cid === this.conn?.cid;
-    if (own && msg[2] !== 0x40) return false;
-    const frame = frameForDevice(msg, this.request.format, currentPublisher.cid);
-    return frame ? this.write(frame) : false;
+    if (cid !== '' && out.publisher === cid && msg[2] !== 0x40) return false;
+    let frame = out.built(this.build);
+    if (frame === undefined) {
+      // Sized against this device's budget before it is built: a device with no room causes no translation.
+      if (!this.fits(frameBound(out, this.request.format))) return this.dropped();
+      frame = out.shared(this.build);
+      this.counters.plainFramesBuilt++;
+    }
+    if (frame === null) return false;
+    return this.fits(frame.data.length) ? this.write(frame) : this.dropped();
+  }
+
+  /** True when `bytes` more keep the socket within limit + one message (what an iosignal WebSocket may hold). */
+  private fits(bytes: number): boolean {
+    return this.socket.getBufferedAmount() + bytes <= this.limits.maxBackpressure + this.limits.maxMessageSize;
+  }
+
+  /** A frame this device had no room for: dropped and counted, like a delivery over the limit under 'drop'. */
+  private dropped(): false {
+    this.counters.drops++;
+    return false;
   }
 
   private write(frame: DeviceFrame): boolean {
@@ -119,4 +192,9 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
   destroy(_reason: string): void {
     if (!this.closed) this.socket.close();
   }
+}
+
+/** A small frame of the link's own (READY, ERROR). */
+function jsonFrame(value: Record<string, string>): DeviceFrame {
+  return { data: Buffer.from(JSON.stringify(value), 'utf8'), binary: false };
 }

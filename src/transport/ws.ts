@@ -12,7 +12,7 @@ import { tlsServerOptions } from './tls-options.js';
 import { bearerFromHeader } from '../connection/identity.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
 import { PlainLink, type PlainRequest } from '../plain/plain-link.js';
-import { parsePlainRequest } from '../plain/translate.js';
+import { parsePlainRequest } from '../plain/request.js';
 
 interface SocketData {
   /** What the upgrade saw; dropped once the connection exists. */
@@ -179,7 +179,8 @@ export async function listenWs(
       data.peer = null;
       counters.acceptedWs++;
       if (data.plain) {
-        const plainLink = new PlainLink(ws, webSocketBufferLimit(options.maxBackpressure), data.plain);
+        const limits = { maxBackpressure: webSocketBufferLimit(options.maxBackpressure), maxMessageSize: options.maxMessageSize };
+        const plainLink = new PlainLink(ws, limits, data.plain, counters);
         data.plain = null;
         data.link = plainLink;
         plainLink.conn = accept(plainLink, peer);

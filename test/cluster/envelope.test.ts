@@ -7,16 +7,18 @@ import { KIND, bundleEnvelopes, decodeEnvelope, decodeMessage, encodeEnvelope, p
 
 const text = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 300 }), fc.constantFrom('', 'a'.repeat(31), 'a'.repeat(32), 'é'.repeat(128), 'x'.repeat(70_000)));
 const seq = fc.oneof(fc.constantFrom(0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.nat(), fc.maxSafeNat());
+/** A client's CID ('' when it took none) or null: the server itself. */
+const publisher = fc.oneof(fc.constant(null), fc.constant(''), fc.string({ maxLength: 12 }), fc.constant('p'.repeat(300)));
 const payload = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(0, 255, 256, 65_535, 65_536).map((n) => new Uint8Array(n).fill(7)));
 
 describe('cluster envelopes', () => {
   it('PUBLISH (uncapped) and UNICAST are written byte for byte as msgpackr packs them, and read back', () => {
     fc.assert(
-      fc.property(fc.boolean(), text, seq, text, payload, (publish, node, n, key, bytes) => {
+      fc.property(fc.boolean(), text, seq, text, payload, publisher, (publish, node, n, key, bytes, from) => {
         const msg = Buffer.from(bytes);
         const env: Envelope = publish
-          ? { kind: KIND.PUBLISH, node, seq: n, key, msg, budget: -1 }
-          : { kind: KIND.UNICAST, node, seq: n, cid: key, msg };
+          ? { kind: KIND.PUBLISH, node, seq: n, key, msg, budget: -1, publisher: from }
+          : { kind: KIND.UNICAST, node, seq: n, cid: key, msg, publisher: from };
         const written = encodeEnvelope(env);
         assert.deepEqual(decodeEnvelope(written), env);
         // msgpackr may pick a float for large integers where the writer uses uint32 or float64: same value.
@@ -27,8 +29,8 @@ describe('cluster envelopes', () => {
   });
 
   it('a bundle is read back as its envelopes, in order; a bad one inside is refused alone', () => {
-    const a: Envelope = { kind: KIND.PUBLISH, node: 'A', seq: 1, key: 'CH:x', msg: Buffer.from('one'), budget: -1 };
-    const b: Envelope = { kind: KIND.UNICAST, node: 'A', seq: 2, cid: '?abc', msg: Buffer.from('two') };
+    const a: Envelope = { kind: KIND.PUBLISH, node: 'A', seq: 1, key: 'CH:x', msg: Buffer.from('one'), budget: -1, publisher: '?pub' };
+    const b: Envelope = { kind: KIND.UNICAST, node: 'A', seq: 2, cid: '?abc', msg: Buffer.from('two'), publisher: null };
     for (const count of [2, 15, 16, 300]) {
       const list: Envelope[] = Array.from({ length: count }, (_, i): Envelope => (i % 2 ? b : a));
       assert.deepEqual(decodeMessage(bundleEnvelopes(list.map(encodeEnvelope))), list);
