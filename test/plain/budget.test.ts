@@ -1,0 +1,183 @@
+// Issue 16 item 5: what the plain endpoint may cost, asserted on bounds that do not depend on timing — frames
+// built, bytes held, counters. Out: one translation per publish and format, compact for control bytes, sized
+// against each device's budget before it is built. In: one frame publishes at most --max-message bytes in all,
+// and the quotas judge the frame once, against every message it stands for.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { PAYLOAD } from '../../src/protocol/codes.js';
+import { encodeSignal } from '../../src/protocol/messages.js';
+import { ClientPool, type RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
+import { ManualClock } from '../kit/manual-clock.js';
+import { assertQuiet, hex, startServer, sub, type IosigServer } from '../integration/support.js';
+import { DevicePool, type WsDevice } from './ws-device.js';
+
+const KiB = 1024;
+/** A TEXT payload of `bytes` control bytes (0x01) and the NUL. */
+const controlText = (bytes: number): Buffer => Buffer.concat([Buffer.alloc(bytes, 1), Buffer.from([0])]);
+
+/** What a plain device's connection holds unsent in uWS's buffer (the bytes the budget bounds). */
+function bufferedFor(server: IosigServer, cid: string): number {
+  const conn = [...server.connections].find((c) => c.cid === cid);
+  assert.ok(conn, `connection ${cid}`);
+  return conn.link.buffered();
+}
+
+async function plainSubscribed(server: IosigServer, tag: string, count: number): Promise<void> {
+  await waitFor(() => server.router.channels.get(`CH:${tag}`)?.subscribers.size === count, 3000, `${count} subscribers of ${tag}`);
+}
+
+describe('what the plain endpoint sends (issue 16 item 5, outgoing)', () => {
+  let server: IosigServer;
+  const devices = new DevicePool();
+
+  before(async () => {
+    server = await startServer();
+  });
+  afterEach(() => devices.closeAll());
+  after(() => server.close());
+
+  it('one translation per publish and format, the same bytes for every device', async () => {
+    const json: WsDevice[] = [];
+    for (let i = 0; i < 5; i++) json.push((await devices.json(server.wsPort!, 'fan')).device);
+    const raw: WsDevice[] = [];
+    for (let i = 0; i < 3; i++) raw.push(await devices.open(server.wsPort!, '/plain/fan'));
+    await plainSubscribed(server, 'fan', 8);
+    const built = server.metrics().plainFramesBuilt;
+    server.sendSignal('fan', PAYLOAD.OBJECT, Buffer.from('{"t":21.5,"note":"a \\"quoted\\" word"}'));
+    const jsonFrames = await Promise.all(json.map((d) => d.next()));
+    const rawFrames = await Promise.all(raw.map((d) => d.next()));
+    assert.equal(server.metrics().plainFramesBuilt - built, 2, 'one JSON frame and one raw frame for eight devices');
+    for (const frame of jsonFrames) assert.ok(frame.data.equals(jsonFrames[0]!.data));
+    assert.deepEqual(JSON.parse(jsonFrames[0]!.data.toString()), { tag: 'fan', from: '', server: true, type: 'OBJECT', payload: { t: 21.5, note: 'a "quoted" word' } });
+    for (const frame of rawFrames) assert.deepEqual(frame, { data: Buffer.from('{"t":21.5,"note":"a \\"quoted\\" word"}'), binary: false });
+  });
+
+  it('TEXT of control bytes travels as base64 (4/3 of it), not escaped six times over; ordinary text stays a string', async () => {
+    const { device } = await devices.json(server.wsPort!, 'ctl');
+    server.sendSignal('ctl', PAYLOAD.TEXT, controlText(64 * KiB));
+    const frame = await device.next();
+    assert.ok(frame.data.length <= Math.ceil((64 * KiB * 4) / 3) + 256, `a ${frame.data.length}-byte frame for 64 KiB`);
+    const envelope = JSON.parse(frame.data.toString()) as Record<string, unknown>;
+    assert.equal(envelope.encoding, 'base64');
+    assert.ok(Buffer.from(String(envelope.payload), 'base64').equals(Buffer.alloc(64 * KiB, 1)));
+    // Text that is not UTF-8 is not mangled into U+FFFD either.
+    server.sendSignal('ctl', PAYLOAD.TEXT, Buffer.from([0x41, 0xff, 0x42, 0]));
+    assert.deepEqual(await device.nextJson(), { tag: 'ctl', from: '', server: true, type: 'TEXT', encoding: 'base64', payload: 'Qf9C' });
+    const lines = 'line one\n"two"\tand \\three\\\n'.repeat(100);
+    server.sendSignal('ctl', PAYLOAD.TEXT, Buffer.from(`${lines}\0`));
+    assert.deepEqual(await device.nextJson(), { tag: 'ctl', from: '', server: true, type: 'TEXT', payload: lines });
+  });
+});
+
+describe("a plain device's budget (issue 16 item 5, outgoing)", () => {
+  // --max-message 64 KiB, --max-backpressure 8 KiB: a device's socket may hold 4 KiB (half the limit, as any
+  // WebSocket) before it is over its limit, and at most 4 + 64 = 68 KiB with one more frame.
+  const BUDGET = 4 * KiB + 64 * KiB;
+  let server: IosigServer;
+  const devices = new DevicePool();
+
+  before(async () => {
+    server = await startServer({ maxMessageSize: 64 * KiB, maxBackpressure: 8 * KiB, slowConsumer: 'drop' });
+  });
+  afterEach(() => devices.closeAll());
+  after(() => server.close());
+
+  it('a frame larger than what a device may hold is dropped and counted, and never built', async () => {
+    const { device: json } = await devices.json(server.wsPort!, 'big');
+    const raw = await devices.open(server.wsPort!, '/plain/big');
+    await plainSubscribed(server, 'big', 2);
+    const before = server.metrics();
+    // About 64 KiB of control bytes: as base64 about 85 KiB, more than the 68 KiB a device may hold.
+    const payload = controlText(63 * KiB + 900);
+    server.sendSignal('big', PAYLOAD.TEXT, payload);
+    const rawFrame = await raw.next();
+    assert.equal(rawFrame.data.length, payload.length - 1, 'the raw device has room for the text itself');
+    const after = server.metrics();
+    assert.equal(after.plainFramesBuilt - before.plainFramesBuilt, 1, 'the raw frame only: the JSON one was never built');
+    assert.equal(after.drops - before.drops, 1, 'the JSON device’s frame is counted as dropped');
+    // The JSON device is not closed and gets what fits.
+    server.sendSignal('big', PAYLOAD.TEXT, Buffer.from('small\0'));
+    assert.equal((await json.nextJson()).payload, 'small');
+    assert.equal(json.closed, null);
+  });
+
+  it('a paused JSON device never holds more than half the limit + one message, whatever is published', async () => {
+    const { device, cid } = await devices.json(server.wsPort!, 'flood');
+    await plainSubscribed(server, 'flood', 1);
+    device.pause();
+    // Small frames until the kernel's buffers are full and uWS starts holding bytes: a few hundred at most then,
+    // within the limit, so the device still takes one more frame of any size.
+    const small = Buffer.from(`${'s'.repeat(200)}\0`);
+    for (let i = 0; i < 200_000 && bufferedFor(server, cid) === 0; i++) server.sendSignal('flood', PAYLOAD.TEXT, small);
+    const filled = bufferedFor(server, cid);
+    assert.ok(filled > 0 && filled <= 4 * KiB, `uWS holds ${filled} bytes`);
+    const before = server.metrics().drops;
+    let most = filled;
+    for (let i = 0; i < 20; i++) {
+      server.sendSignal('flood', PAYLOAD.TEXT, controlText(30 * KiB));
+      most = Math.max(most, bufferedFor(server, cid));
+    }
+    assert.ok(most <= BUDGET, `held ${most} bytes; the budget is ${BUDGET}`);
+    assert.ok(most > filled, 'one large frame went in');
+    assert.ok(server.metrics().drops - before >= 19, 'the rest were dropped and counted');
+  });
+});
+
+describe('what a plain device may publish (issue 16 item 5, incoming)', () => {
+  const pool = new ClientPool();
+  const devices = new DevicePool();
+  afterEach(async () => {
+    devices.closeAll();
+    await pool.closeAll();
+  });
+
+  async function listener(server: IosigServer, tags: string): Promise<RawClient> {
+    const c = await pool.ready('cong', server.congPort!);
+    c.send(sub(tags));
+    await c.sync();
+    return c;
+  }
+
+  it('one frame publishes at most --max-message bytes in all (payload × channels)', async () => {
+    const server = await startServer({ maxMessageSize: 64 * KiB });
+    try {
+      const app = await listener(server, 'a,b,c,d');
+      const raw = await devices.open(server.wsPort!, '/plain/a,b,c,d');
+      const { device: json } = await devices.json(server.wsPort!, 'a,b,c,d');
+      await plainSubscribed(server, 'd', 3);
+      const bad = server.metrics().badMessages;
+      raw.sendBinary(Buffer.alloc(20 * KiB, 7)); // 4 × 20 KiB = 80 KiB: refused whole
+      json.sendText(JSON.stringify({ payload: 'y'.repeat(17 * KiB) })); // 4 × 17 KiB + NUL: refused, with the reason
+      const error = await json.nextJson();
+      assert.equal(error.type, 'ERROR');
+      assert.match(String(error.error), /at most 65536 per frame/);
+      await assertQuiet(app);
+      assert.equal(server.metrics().badMessages - bad, 2);
+      const fits = Buffer.alloc(16 * KiB, 8); // 4 × 16 KiB = 64 KiB: published on every channel
+      raw.sendBinary(fits);
+      for (const tag of ['a', 'b', 'c', 'd']) assert.equal(hex(await app.next(3000)), hex(encodeSignal(tag, PAYLOAD.BINARY, fits)));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('the rate quota judges a frame once, against all the messages it stands for', async () => {
+    // Level 0: 10 000 bytes/s with a one-second burst; the clock stands still, so nothing refills.
+    const server = await startServer({ clock: new ManualClock(), useQuota: { trafficRate: true }, defaultQuotaLevel: 0 });
+    try {
+      const channels = Array.from({ length: 16 }, (_, i) => `c${i}`);
+      const app = await listener(server, 'c0,c15');
+      const device = await devices.open(server.wsPort!, `/plain/${channels.join(',')}`);
+      await plainSubscribed(server, 'c15', 2);
+      const violations = server.metrics().quotaViolations;
+      device.sendText('x'.repeat(1000)); // 16 messages of about 1006 bytes: over the burst, so none goes out
+      device.sendText('y'.repeat(500)); // 16 × about 506 bytes: within what is left, so all go out
+      assert.equal(hex(await app.next(3000)), hex(encodeSignal('c0', PAYLOAD.TEXT, Buffer.from(`${'y'.repeat(500)}\0`))));
+      assert.equal(hex(await app.next(3000)), hex(encodeSignal('c15', PAYLOAD.TEXT, Buffer.from(`${'y'.repeat(500)}\0`))));
+      assert.equal(server.metrics().quotaViolations - violations, 1, 'one frame, one violation');
+    } finally {
+      await server.close();
+    }
+  });
+});
