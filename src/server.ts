@@ -11,6 +11,7 @@ import { Admission } from './connection/admission.js';
 import { LoginGuard, type LoginFailureReason } from './connection/login-guard.js';
 import type { Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
+import { PlainLink, plainLimits, type FrameSocket, type PlainRequest } from './plain/plain-link.js';
 import { Outbound, SERVER } from './delivery/outbound.js';
 import type { TrafficCounters } from './metrics/traffic-history.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
@@ -156,6 +157,19 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       tls: opts.tls === true,
     });
     return endpoint;
+  }
+
+  /**
+   * A plain device (the /plain/ endpoint) on a stand-in socket: the link translates as over uWS. The caller
+   * reports the socket's end as uWS would: `link.closed = true`, then `link.conn.linkClosed()`. For tests and the
+   * fuzz target.
+   */
+  connectPlain(socket: FrameSocket, request: PlainRequest, peerIp = '127.0.0.1'): PlainLink {
+    const link = new PlainLink(socket, plainLimits(this.options), request, this.counters);
+    this.counters.acceptedWs++;
+    link.conn = this.accept(link, { peerIp });
+    link.start();
+    return link;
   }
 
   /** Connection caps (global and per client address), asked by the transports before a connection exists. */

@@ -7,6 +7,7 @@
 import { CID_REQ_MSG, encodeTagMessage } from '../protocol/messages.js';
 import { MSG } from '../protocol/codes.js';
 import type { Link } from '../transport/link.js';
+import { webSocketBufferLimit, type ServerOptions } from '../options.js';
 import { SEND_DROPPED, WsBacklog } from '../transport/ws-backlog.js';
 import { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
@@ -39,6 +40,11 @@ export interface PlainLimits {
    * would take it past that is dropped. It is also what one frame from the device may publish in all.
    */
   maxMessageSize: number;
+}
+
+/** A plain device's limits under these server options. */
+export function plainLimits(options: Pick<ServerOptions, 'maxBackpressure' | 'maxMessageSize'>): PlainLimits {
+  return { maxBackpressure: webSocketBufferLimit(options.maxBackpressure), maxMessageSize: options.maxMessageSize };
 }
 
 /** WebSocket close reasons are at most 123 bytes. */

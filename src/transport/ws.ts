@@ -11,7 +11,7 @@ import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { bearerFromHeader } from '../connection/identity.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
-import { PlainLink, type PlainRequest } from '../plain/plain-link.js';
+import { PlainLink, plainLimits, type PlainRequest } from '../plain/plain-link.js';
 import { parsePlainRequest } from '../plain/request.js';
 
 interface SocketData {
@@ -179,8 +179,7 @@ export async function listenWs(
       data.peer = null;
       counters.acceptedWs++;
       if (data.plain) {
-        const limits = { maxBackpressure: webSocketBufferLimit(options.maxBackpressure), maxMessageSize: options.maxMessageSize };
-        const plainLink = new PlainLink(ws, limits, data.plain, counters);
+        const plainLink = new PlainLink(ws, plainLimits(options), data.plain, counters);
         data.plain = null;
         data.link = plainLink;
         plainLink.conn = accept(plainLink, peer);
