@@ -12,8 +12,15 @@ export interface DeviceFrameInput {
   /** Target tags (the channels, or the envelope's `to`) as UTF-8. */
   targets: readonly Buffer[];
   payloadType: number;
-  /** The payload as it goes into every SIGNAL (TEXT with its trailing NUL). */
+  /** The payload (may be a view into the transport's buffer, valid during the call). */
   payload: Uint8Array;
+  /** TEXT: a NUL follows the payload in every SIGNAL, as the JS clients send it, for devices reading C strings. */
+  nul: boolean;
+}
+
+/** Bytes of the payload as every SIGNAL carries it. */
+export function payloadBytes(input: DeviceFrameInput): number {
+  return input.payload.length + (input.nul ? 1 : 0);
 }
 
 export type DeviceInput = DeviceFrameInput | { ok: false; reason: string };
@@ -23,20 +30,13 @@ export function targetTags(channels: readonly string[]): Buffer[] {
   return channels.map((tag) => Buffer.from(tag, 'utf8'));
 }
 
-const NUL = Buffer.from([0]);
-
-/** TEXT as the JS clients send it: the text and a NUL, for devices that read it as a C string. */
-function textPayload(text: Uint8Array): Buffer {
-  return Buffer.concat([text, NUL]);
-}
-
 /**
  * A frame from the device → what it publishes. A JSON envelope nested deeper than MAX_JSON_DEPTH + 1 levels
  * (so its payload deeper than MAX_JSON_DEPTH) is refused before it is parsed.
  */
 export function readDeviceFrame(data: Uint8Array, binary: boolean, format: PlainFormat, channels: readonly Buffer[]): DeviceInput {
-  if (binary) return { ok: true, targets: channels, payloadType: PAYLOAD.BINARY, payload: data };
-  if (format === 'raw') return { ok: true, targets: channels, payloadType: PAYLOAD.TEXT, payload: textPayload(data) };
+  if (binary) return { ok: true, targets: channels, payloadType: PAYLOAD.BINARY, payload: data, nul: false };
+  if (format === 'raw') return { ok: true, targets: channels, payloadType: PAYLOAD.TEXT, payload: data, nul: true };
   if (!jsonDepthWithin(data, MAX_JSON_DEPTH + 1)) {
     return { ok: false, reason: `the payload is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects` };
   }
@@ -56,14 +56,14 @@ export function readDeviceFrame(data: Uint8Array, binary: boolean, format: Plain
   const targets = toBytes ? [toBytes] : channels;
   if (type === 'BINARY') {
     if (typeof payload !== 'string') return { ok: false, reason: 'a BINARY payload must be a base64 string' };
-    return { ok: true, targets, payloadType: PAYLOAD.BINARY, payload: Buffer.from(payload, 'base64') };
+    return { ok: true, targets, payloadType: PAYLOAD.BINARY, payload: Buffer.from(payload, 'base64'), nul: false };
   }
-  if (payload === undefined) return { ok: true, targets, payloadType: PAYLOAD.EMPTY, payload: Buffer.alloc(0) };
+  if (payload === undefined) return { ok: true, targets, payloadType: PAYLOAD.EMPTY, payload: Buffer.alloc(0), nul: false };
   if (typeof payload === 'string' || typeof payload === 'number') {
-    return { ok: true, targets, payloadType: PAYLOAD.TEXT, payload: textPayload(Buffer.from(String(payload), 'utf8')) };
+    return { ok: true, targets, payloadType: PAYLOAD.TEXT, payload: Buffer.from(String(payload), 'utf8'), nul: true };
   }
   // Within the depth bound (checked above), so serialising it again cannot run out of stack.
-  return { ok: true, targets, payloadType: PAYLOAD.OBJECT, payload: Buffer.from(JSON.stringify(payload), 'utf8') };
+  return { ok: true, targets, payloadType: PAYLOAD.OBJECT, payload: Buffer.from(JSON.stringify(payload), 'utf8'), nul: false };
 }
 
 /**
@@ -80,8 +80,9 @@ export class FrameSignals {
     let longest = 0;
     for (const target of input.targets) longest = Math.max(longest, target.length);
     this.body = 3 + longest;
-    this.buf = Buffer.allocUnsafe(this.body + input.payload.length);
+    this.buf = Buffer.allocUnsafe(this.body + payloadBytes(input));
     this.buf.set(input.payload, this.body);
+    if (input.nul) this.buf[this.buf.length - 1] = 0;
   }
 
   get count(): number {
@@ -90,7 +91,7 @@ export class FrameSignals {
 
   /** Bytes of the SIGNAL for target `i`. */
   size(i: number): number {
-    return 3 + this.input.targets[i]!.length + this.input.payload.length;
+    return 3 + this.input.targets[i]!.length + payloadBytes(this.input);
   }
 
   message(i: number): Buffer {

@@ -14,7 +14,7 @@ import type { TopicSocket } from '../delivery/receiver.js';
 import type { Counters } from '../metrics/counters.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { frameBound, frameBuilder, type DeviceFrame } from './to-device.js';
-import { FrameSignals, readDeviceFrame, targetTags } from './from-device.js';
+import { FrameSignals, payloadBytes, readDeviceFrame, targetTags } from './from-device.js';
 import type { PlainFormat } from './request.js';
 
 /** The few calls the link makes on its WebSocket (a uWS socket in the server, a stand-in in tests). */
@@ -101,10 +101,11 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     const input = readDeviceFrame(data, isBinary, this.request.format, this.targets);
     if (!input.ok) return this.refuse(input.reason);
     // Bounded before anything is built: one frame publishes at most one largest message's worth of bytes.
-    const work = input.payload.length * input.targets.length;
+    const bytes = payloadBytes(input);
+    const work = bytes * input.targets.length;
     if (work > this.limits.maxMessageSize) {
       return this.refuse(
-        `a frame of ${input.payload.length} bytes to ${input.targets.length} targets is ${work} bytes of publishing; at most ${this.limits.maxMessageSize} per frame`,
+        `a frame of ${bytes} bytes to ${input.targets.length} targets is ${work} bytes of publishing; at most ${this.limits.maxMessageSize} per frame`,
       );
     }
     this.conn?.receiveFrame(new FrameSignals(input));

@@ -167,12 +167,14 @@ function checkIn(frame: DeviceFrameCase, format: PlainFormat, channels: string[]
   if (!input.ok) return;
   if (format === 'json' && !frame.binary && frame.depth > MAX_JSON_DEPTH + 1) fail(`a ${frame.depth}-level envelope was parsed`);
   if (input.payloadType === PAYLOAD.OBJECT && !jsonDepthWithin(input.payload)) fail('an OBJECT past the bound was published');
+  if (input.nul !== (input.payloadType === PAYLOAD.TEXT)) fail('a NUL after a payload that is not TEXT, or none after TEXT');
   const signals = new FrameSignals(input);
   for (let i = 0; i < signals.count; i++) {
     const msg = Buffer.from(signals.message(i));
     const parsed = parseSignal(msg) ?? fail('a SIGNAL that does not parse');
     if (!Buffer.from(parsed.tag).equals(input.targets[i]!)) fail('a SIGNAL with another tag');
-    if (parsed.payloadType !== input.payloadType || !parsed.payload.equals(Buffer.from(input.payload))) fail('a SIGNAL with another payload');
+    const payload = Buffer.concat([input.payload, Buffer.alloc(input.nul ? 1 : 0)]);
+    if (parsed.payloadType !== input.payloadType || !parsed.payload.equals(payload)) fail('a SIGNAL with another payload');
     if (msg.length !== signals.size(i)) fail('size() disagrees with the message');
   }
 }
