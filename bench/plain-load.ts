@@ -12,15 +12,14 @@
 //   paused    one 16 MiB TEXT of control bytes to 10 JSON devices that read nothing
 //   in-big    3 × 20 MiB binary frames from a raw device on a 16-channel path (and the same from an iosignal client)
 //   in-small  100 000 small text frames from a raw device on a 16-channel path (and from an iosignal client)
-import { fork, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { MSG, PAYLOAD } from '../src/protocol/codes.js';
 import { encodeSignal, encodeTagMessage } from '../src/protocol/messages.js';
 import { connectReady, type Conn } from './lib/conn.js';
-import { procCpuUs, procRssBytes, sleep } from './lib/procs.js';
+import { procCpuUs, procRssBytes, sleep, startIoServerCli, type CliServer } from './lib/procs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
@@ -33,25 +32,11 @@ function arg(name: string, def: string): string {
 const root = resolve(arg('--root', join(HERE, '..', '..')));
 const scenarios = arg('--scenarios', 'out,paused,in-big,in-small').split(',');
 
-type Server = { child: ChildProcessByStdio<null, Readable, Readable>; ws: number; cong: number };
+type Server = CliServer;
 
-async function startServer(big: boolean): Promise<Server> {
-  const args = [join(root, 'bin', 'io-server.js'), '-l', '0', '-L', '0', '--host', '127.0.0.1', '-t', '600000'];
+function startServer(big: boolean): Promise<Server> {
   // The watcher of the incoming scenarios takes 20 MiB messages back to back: not a slow consumer here.
-  if (big) args.push('--max-backpressure', String(256 * MiB));
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((done, fail) => {
-    const look = (chunk: Buffer): void => {
-      out += chunk.toString();
-      const ws = /ws:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      const cong = /cong:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (ws && cong) done({ child, ws: Number(ws[1]), cong: Number(cong[1]) });
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    child.on('exit', (code) => fail(new Error(`io-server exited (${code}): ${out}`)));
-  });
+  return startIoServerCli(root, big ? ['--max-backpressure', String(256 * MiB)] : []);
 }
 
 /** Server CPU, peak RSS growth (sampled every 5 ms) and the ping-pong's longest round trip while `work` runs. */
