@@ -2,8 +2,9 @@
 // quotas, metrics, login by certificate or bearer), and this link translates at the edge. What the broker
 // sends becomes payload frames; what the device sends becomes SIGNALs from its CID on its channels.
 // Both ways run inside the connection's containment, and both are bounded (issue 16 items 1 and 5): a frame in
-// asks for at most --max-message bytes of publishing in all, and a frame out is built once per publish and
-// format, sized against the device's budget before it is built.
+// asks for at most --max-message bytes of publishing in all and the frames of one turn for at most
+// SIGNALS_PER_TURN publishes (frame-pacer.ts), and a frame out is built once per publish and format, sized
+// against the device's budget before it is built.
 import { CID_REQ_MSG, encodeTagMessage } from '../protocol/messages.js';
 import { MSG } from '../protocol/codes.js';
 import type { Link } from '../transport/link.js';
@@ -15,6 +16,7 @@ import type { Counters } from '../metrics/counters.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { frameBound, frameBuilder, type DeviceFrame } from './to-device.js';
 import { FrameSignals, payloadBytes, readDeviceFrame, targetTags } from './from-device.js';
+import { FramePacer } from './frame-pacer.js';
 import type { PlainFormat } from './request.js';
 
 /** The few calls the link makes on its WebSocket (a uWS socket in the server, a stand-in in tests). */
@@ -65,6 +67,8 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
   private readonly build: (out: Outbound) => DeviceFrame | null;
   /** Refused frames are logged once a second at most: a device cannot flood the log. */
   private refusals: ThrottledLog | null = null;
+  /** The device's frames, at most SIGNALS_PER_TURN publishes' worth per event-loop turn. */
+  private readonly pacer: FramePacer;
 
   constructor(
     socket: FrameSocket,
@@ -75,6 +79,12 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     super(socket, limits.maxBackpressure);
     this.targets = targetTags(request.channels);
     this.build = frameBuilder(request.format);
+    this.pacer = new FramePacer(
+      (data, binary) => this.fromDeviceNow(data, binary),
+      () => !this.closed && this.conn !== null,
+      (waiting) => this.conn?.close(`flooding: ${waiting} bytes of frames wait to be published, at most ${limits.maxMessageSize}`),
+      limits.maxMessageSize,
+    );
   }
 
   /** After the connection exists: take a CID and subscribe the channels, as an iosignal client would. */
@@ -85,19 +95,26 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     for (const tag of this.request.channels) conn.receive(encodeTagMessage(MSG.SUBSCRIBE, tag));
   }
 
-  /** A frame from the device (a view valid during the call). */
+  /** A frame from the device (a view valid during the call): published now, or in a later turn, in order. */
   fromDevice(data: Uint8Array, isBinary: boolean): void {
+    if (!this.conn || this.closed) return;
+    this.pacer.push(data, isBinary);
+  }
+
+  /** Publishes one frame; returns what it cost in signals (a refused frame counts as one). */
+  private fromDeviceNow(data: Uint8Array, isBinary: boolean): number {
     const conn = this.conn;
-    if (!conn || this.closed) return;
+    if (!conn || this.closed) return 0;
     // Inside the connection's containment: whatever goes wrong costs this device only.
     try {
-      this.translateIn(data, isBinary);
+      return this.translateIn(data, isBinary);
     } catch (err) {
       conn.internalError(`on a ${data.length}-byte plain frame`, err);
+      return 1;
     }
   }
 
-  private translateIn(data: Uint8Array, isBinary: boolean): void {
+  private translateIn(data: Uint8Array, isBinary: boolean): number {
     const input = readDeviceFrame(data, isBinary, this.request.format, this.targets);
     if (!input.ok) return this.refuse(input.reason);
     // Bounded before anything is built: one frame publishes at most one largest message's worth of bytes.
@@ -109,13 +126,15 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
       );
     }
     this.conn?.receiveFrame(new FrameSignals(input));
+    return input.targets.length;
   }
 
-  /** A frame that is not published: counted, logged (throttled), and a JSON device is told why. */
-  private refuse(reason: string): void {
+  /** A frame that is not published: counted, logged (throttled), and a JSON device is told why. Costs one. */
+  private refuse(reason: string): number {
     this.counters.badMessages++;
     (this.refusals ??= new ThrottledLog((line) => this.conn?.report(line))).write(`plain: dropped ${reason}`);
     if (this.request.format === 'json' && this.hasRoom()) this.write(jsonFrame({ type: 'ERROR', error: reason }));
+    return 1;
   }
 
   // ---- Link ----------------------------------------------------------------------------------------

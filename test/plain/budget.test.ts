@@ -11,6 +11,31 @@ import { waitFor } from '../helpers/wait.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { assertQuiet, hex, startServer, sub, type IosigServer } from '../integration/support.js';
 import { DevicePool, type WsDevice } from './ws-device.js';
+import { SIGNALS_PER_TURN } from '../../src/plain/frame-pacer.js';
+import type { FrameSocket, PlainLink } from '../../src/plain/plain-link.js';
+
+/** A plain device's socket without a network: frames are taken, the end is reported as uWS reports it. */
+class StandInSocket implements FrameSocket {
+  link: PlainLink | null = null;
+  ended: string | null = null;
+  send(): number {
+    return 1;
+  }
+  getBufferedAmount(): number {
+    return 0;
+  }
+  ping(): void {}
+  end(_code?: number, reason?: string): void {
+    this.ended ??= reason ?? '';
+    this.close();
+  }
+  close(): void {
+    const link = this.link;
+    if (!link || link.closed) return;
+    link.closed = true;
+    link.conn?.linkClosed();
+  }
+}
 
 const KiB = 1024;
 /** A TEXT payload of `bytes` control bytes (0x01) and the NUL. */
@@ -157,6 +182,41 @@ describe('what a plain device may publish (issue 16 item 5, incoming)', () => {
       const fits = Buffer.alloc(16 * KiB, 8); // 4 × 16 KiB = 64 KiB: published on every channel
       raw.sendBinary(fits);
       for (const tag of ['a', 'b', 'c', 'd']) assert.equal(hex(await app.next(3000)), hex(encodeSignal(tag, PAYLOAD.BINARY, fits)));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a burst of 20 000 frames on 16 channels is published in turns, all of it, in order', async () => {
+    const server = await startServer();
+    try {
+      const channels = Array.from({ length: 16 }, (_, i) => `c${i}`);
+      const app = await listener(server, 'c15');
+      const device = await devices.open(server.wsPort!, `/plain/${channels.join(',')}`);
+      await plainSubscribed(server, 'c15', 2);
+      for (let i = 0; i < 20_000; i++) device.sendText(String(i));
+      for (let i = 0; i < 20_000; i++) assert.equal(hex(await app.next(5000)), hex(encodeSignal('c15', PAYLOAD.TEXT, Buffer.from(`${i}\0`))));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it(`a device's frames publish at most ${SIGNALS_PER_TURN} signals per event-loop turn; a flood of waiting frames closes it`, async () => {
+    const server = await startServer({ maxMessageSize: 64 * KiB });
+    try {
+      const channels = Array.from({ length: 16 }, (_, i) => `c${i}`);
+      const socket = new StandInSocket();
+      const link = server.connectPlain(socket, { channels, format: 'raw' });
+      socket.link = link;
+      const before = server.metrics().messagesIn;
+      // One read's worth of frames, handed over in one go as uWS does.
+      for (let i = 0; i < 1000; i++) link.fromDevice(Buffer.from(`${i}`), false);
+      const now = server.metrics().messagesIn - before;
+      assert.ok(now <= SIGNALS_PER_TURN + 16, `${now} signals in the first turn`);
+      await waitFor(() => server.metrics().messagesIn - before === 16_000, 3000, 'every frame published in later turns');
+      // More than --max-message bytes of frames waiting: flooding.
+      for (let i = 0; i < 200; i++) link.fromDevice(Buffer.alloc(1024, 0x61), false);
+      assert.match(socket.ended ?? '', /^flooding: /);
     } finally {
       await server.close();
     }
