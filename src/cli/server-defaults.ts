@@ -26,6 +26,7 @@ export const HELP_DEFAULTS = {
   '--max-channels': String(SERVER_DEFAULTS.maxChannels),
   '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
   '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
+  '--max-plain-json': formatBytes(SERVER_DEFAULTS.maxPlainJson),
 } as const;
 
 export type DefaultedFlag = keyof typeof HELP_DEFAULTS;

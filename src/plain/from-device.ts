@@ -31,12 +31,16 @@ export function targetTags(channels: readonly string[]): Buffer[] {
 }
 
 /**
- * A frame from the device → what it publishes. A JSON envelope nested deeper than MAX_JSON_DEPTH + 1 levels
- * (so its payload deeper than MAX_JSON_DEPTH) is refused before it is parsed.
+ * A frame from the device → what it publishes. A JSON envelope larger than `maxJson` bytes (--max-plain-json) or
+ * nested deeper than MAX_JSON_DEPTH + 1 levels (so its payload deeper than MAX_JSON_DEPTH) is refused before it is
+ * parsed.
  */
-export function readDeviceFrame(data: Uint8Array, binary: boolean, format: PlainFormat, channels: readonly Buffer[]): DeviceInput {
+export function readDeviceFrame(data: Uint8Array, binary: boolean, format: PlainFormat, channels: readonly Buffer[], maxJson: number): DeviceInput {
   if (binary) return { ok: true, targets: channels, payloadType: PAYLOAD.BINARY, payload: data, nul: false };
   if (format === 'raw') return { ok: true, targets: channels, payloadType: PAYLOAD.TEXT, payload: data, nul: true };
+  if (data.length > maxJson) {
+    return { ok: false, reason: `a JSON envelope of ${data.length} bytes; at most ${maxJson} (send larger payloads as binary frames)` };
+  }
   if (!jsonDepthWithin(data, MAX_JSON_DEPTH + 1)) {
     return { ok: false, reason: `the payload is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects` };
   }

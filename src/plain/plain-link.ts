@@ -42,11 +42,13 @@ export interface PlainLimits {
    * would take it past that is dropped. It is also what one frame from the device may publish in all.
    */
   maxMessageSize: number;
+  /** --max-plain-json: the largest JSON envelope parsed, and the largest JSON payload shown as JSON. */
+  maxJson: number;
 }
 
 /** A plain device's limits under these server options. */
-export function plainLimits(options: Pick<ServerOptions, 'maxBackpressure' | 'maxMessageSize'>): PlainLimits {
-  return { maxBackpressure: webSocketBufferLimit(options.maxBackpressure), maxMessageSize: options.maxMessageSize };
+export function plainLimits(options: Pick<ServerOptions, 'maxBackpressure' | 'maxMessageSize' | 'maxPlainJson'>): PlainLimits {
+  return { maxBackpressure: webSocketBufferLimit(options.maxBackpressure), maxMessageSize: options.maxMessageSize, maxJson: options.maxPlainJson };
 }
 
 /** WebSocket close reasons are at most 123 bytes. */
@@ -78,7 +80,7 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
   ) {
     super(socket, limits.maxBackpressure);
     this.targets = targetTags(request.channels);
-    this.build = frameBuilder(request.format);
+    this.build = frameBuilder(request.format, limits.maxJson);
     this.pacer = new FramePacer(
       (data, binary) => this.fromDeviceNow(data, binary),
       () => !this.closed && this.conn !== null,
@@ -115,7 +117,7 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
   }
 
   private translateIn(data: Uint8Array, isBinary: boolean): number {
-    const input = readDeviceFrame(data, isBinary, this.request.format, this.targets);
+    const input = readDeviceFrame(data, isBinary, this.request.format, this.targets, this.limits.maxJson);
     if (!input.ok) return this.refuse(input.reason);
     // Bounded before anything is built: one frame publishes at most one largest message's worth of bytes.
     const bytes = payloadBytes(input);

@@ -3,9 +3,10 @@
 //
 // Bounded by construction: a frame is at most 4/3 of the message plus a small envelope (frameBound), whatever
 // the payload holds, and nothing here recurses over what a client wrote. A payload without a compact JSON form —
-// TEXT that is not UTF-8 or is mostly control bytes, JSON nested deeper than MAX_JSON_DEPTH or not JSON at all,
-// bytes — travels as base64 marked `"encoding":"base64"` (raw devices: as a binary frame). The frame is built once
-// per publish and format (Outbound.shared), and only when some device has room for it.
+// TEXT that is not UTF-8 or is mostly control bytes, JSON nested deeper than MAX_JSON_DEPTH, larger than
+// --max-plain-json (parsing it would stall the loop) or not JSON at all, bytes — travels as base64 marked
+// `"encoding":"base64"` (raw devices: as a binary frame). The frame is built once per publish and format
+// (Outbound.shared), and only when some device has room for it.
 import { isUtf8 } from 'node:buffer';
 import { MSG, PAYLOAD } from '../protocol/codes.js';
 import { parseSignal } from '../protocol/payload.js';
@@ -13,6 +14,7 @@ import { unpack, type MbpValue } from '../protocol/mbp.js';
 import { MAX_JSON_DEPTH, parseJsonWithin } from '../protocol/json-depth.js';
 import type { Outbound, Publisher } from '../delivery/outbound.js';
 import type { PlainFormat } from './request.js';
+import { SERVER_DEFAULTS } from '../options.js';
 
 /** One frame for the device: its bytes (UTF-8 for a text frame; may be a view into the message) and its kind. */
 export interface DeviceFrame {
@@ -47,37 +49,48 @@ export function frameBound(out: Outbound, format: PlainFormat): number {
   return base64 + 5 * tagBytes + 6 * Buffer.byteLength(publisher ?? '') + ENVELOPE_BYTES;
 }
 
-const rawFrameOf = (out: Outbound): DeviceFrame | null => frameForDevice(out.msg, 'raw', out.publisher);
-const jsonFrameOf = (out: Outbound): DeviceFrame | null => frameForDevice(out.msg, 'json', out.publisher);
+type FrameBuilder = (out: Outbound) => DeviceFrame | null;
+const builders = new Map<string, FrameBuilder>();
 
-/** The builder Outbound.shared keys a format's frame by (one frame per publish and format). */
-export function frameBuilder(format: PlainFormat): (out: Outbound) => DeviceFrame | null {
-  return format === 'json' ? jsonFrameOf : rawFrameOf;
+/**
+ * The builder Outbound.shared keys a format's frame by: one per format and JSON limit, the same function for every
+ * device, so a publish builds one frame per format.
+ */
+export function frameBuilder(format: PlainFormat, maxJson: number): FrameBuilder {
+  const key = `${format} ${maxJson}`;
+  let build = builders.get(key);
+  if (!build) builders.set(key, (build = (out) => frameForDevice(out.msg, format, out.publisher, maxJson)));
+  return build;
 }
 
 /**
  * A SIGNAL (or SIGNAL_E2E) delivery as the device sees it; null for anything else (handshake, CID_RES, PONG…
  * mean nothing to a plain device) and for a malformed signal. `publisher`: the publishing client's CID, or null
- * for the server (`"server":true` in JSON).
+ * for the server (`"server":true` in JSON). `maxJson`: the largest JSON payload parsed (--max-plain-json).
  */
-export function frameForDevice(msg: Uint8Array, format: PlainFormat, publisher: Publisher = ''): DeviceFrame | null {
+export function frameForDevice(
+  msg: Uint8Array,
+  format: PlainFormat,
+  publisher: Publisher = '',
+  maxJson: number = SERVER_DEFAULTS.maxPlainJson,
+): DeviceFrame | null {
   const signal = parseSignal(msg);
   if (!signal) return null;
   // An E2E payload is sealed for the holders of its passphrase: the device gets the sealed bytes.
   const e2e = signal.type === MSG.SIGNAL_E2E;
   const payloadType = e2e ? PAYLOAD.BINARY : signal.payloadType;
-  if (format === 'raw') return rawFrame(payloadType, signal.payload);
+  if (format === 'raw') return rawFrame(payloadType, signal.payload, maxJson);
   const head =
     `{"tag":${JSON.stringify(signal.tag)},"from":${JSON.stringify(publisher ?? '')},` +
     `${publisher === null ? '"server":true,' : ''}"type":"${e2e ? 'E2E' : (TYPE_NAMES[payloadType] ?? 'UNKNOWN')}",`;
-  return { data: Buffer.from(`${head}${payloadField(payloadType, signal.payload)}}`, 'utf8'), binary: false };
+  return { data: Buffer.from(`${head}${payloadField(payloadType, signal.payload, maxJson)}}`, 'utf8'), binary: false };
 }
 
 const text = (data: Uint8Array): DeviceFrame => ({ data, binary: false });
 const binary = (data: Uint8Array): DeviceFrame => ({ data, binary: true });
 
 /** Raw: TEXT (without its NUL), OBJECT and MJSON as text frames when they are UTF-8; bytes as binary frames. */
-function rawFrame(payloadType: number, payload: Buffer): DeviceFrame {
+function rawFrame(payloadType: number, payload: Buffer, maxJson: number): DeviceFrame {
   switch (payloadType) {
     case PAYLOAD.EMPTY:
       return text(payload.subarray(0, 0));
@@ -89,7 +102,7 @@ function rawFrame(payloadType: number, payload: Buffer): DeviceFrame {
     case PAYLOAD.MJSON:
       return isUtf8(payload) ? text(payload) : binary(payload);
     case PAYLOAD.MBA: {
-      const json = mbaJson(payload);
+      const json = mbaJson(payload, maxJson);
       return json === null ? binary(payload) : text(Buffer.from(json, 'utf8'));
     }
     default:
@@ -98,7 +111,7 @@ function rawFrame(payloadType: number, payload: Buffer): DeviceFrame {
 }
 
 /** The `"payload":…` part of a JSON envelope (with `"encoding":"base64",` before it when it is base64). */
-function payloadField(payloadType: number, payload: Buffer): string {
+function payloadField(payloadType: number, payload: Buffer, maxJson: number): string {
   switch (payloadType) {
     case PAYLOAD.EMPTY:
       return '"payload":null';
@@ -108,11 +121,11 @@ function payloadField(payloadType: number, payload: Buffer): string {
     }
     case PAYLOAD.OBJECT:
     case PAYLOAD.MJSON: {
-      const json = jsonText(payload, payloadType === PAYLOAD.MJSON);
+      const json = jsonText(payload, payloadType === PAYLOAD.MJSON, maxJson);
       return json === null ? base64Field(payload) : `"payload":${json}`;
     }
     case PAYLOAD.MBA: {
-      const json = mbaJson(payload);
+      const json = mbaJson(payload, maxJson);
       return json === null ? base64Field(payload) : `"payload":${json}`;
     }
     default:
@@ -149,11 +162,11 @@ function compactText(body: Buffer): boolean {
 }
 
 /**
- * The payload's own text when it is UTF-8 JSON nested at most MAX_JSON_DEPTH deep (an array when `array`): it is
- * then embedded as it is, never parsed into values and serialised again. null otherwise.
+ * The payload's own text when it is UTF-8 JSON of at most `maxJson` bytes nested at most MAX_JSON_DEPTH deep (an
+ * array when `array`): it is then embedded as it is, never serialised again. null otherwise.
  */
-function jsonText(payload: Buffer, array: boolean): string | null {
-  if (!isUtf8(payload)) return null;
+function jsonText(payload: Buffer, array: boolean, maxJson: number): string | null {
+  if (payload.length > maxJson || !isUtf8(payload)) return null;
   const value = parseJsonWithin(payload, MAX_JSON_DEPTH);
   if (value === undefined || (array && !Array.isArray(value))) return null;
   return payload.toString('utf8');
@@ -166,9 +179,11 @@ function jsonable(value: MbpValue): unknown {
 
 /**
  * An MBA payload's arguments as a JSON array (fields decode within MAX_JSON_DEPTH, so serialising them is
- * bounded), or null when it does not decode or the JSON would be larger than base64 of the bytes would be.
+ * bounded), or null when it is larger than `maxJson`, does not decode, or its JSON would be larger than base64 of
+ * the bytes would be.
  */
-function mbaJson(payload: Buffer): string | null {
+function mbaJson(payload: Buffer, maxJson: number): string | null {
+  if (payload.length > maxJson) return null;
   const args = unpack(payload)?.args;
   if (!args) return null;
   const json = JSON.stringify(args.map(jsonable));

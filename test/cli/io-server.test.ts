@@ -210,6 +210,7 @@ describe('io-server command line', () => {
       '--max-channels': String(SERVER_DEFAULTS.maxChannels),
       '--max-retained-bytes': formatBytes(SERVER_DEFAULTS.maxRetainedBytes),
       '--duplicate-probe': String(SERVER_DEFAULTS.duplicateProbeTimeout),
+      '--max-plain-json': formatBytes(SERVER_DEFAULTS.maxPlainJson),
     };
     assert.deepEqual(HELP_DEFAULTS, expected);
     for (const [flag, value] of Object.entries(expected)) {

@@ -125,12 +125,12 @@ function fail(what: string): never {
 }
 
 /** A delivery as both kinds of device get it: bounded, readable, and back to the same bytes or value. */
-function checkOut({ tag: t, payload, e2e, publisher: from }: Delivery): void {
+function checkOut({ tag: t, payload, e2e, publisher: from }: Delivery, maxJson: number): void {
   const msg = encodeSignal(t, payload.type, payload.bytes, e2e ? MSG.SIGNAL_E2E : MSG.SIGNAL);
   const out = new Outbound(msg, from);
   const type = e2e ? PAYLOAD.BINARY : payload.type;
   for (const format of ['raw', 'json'] as PlainFormat[]) {
-    const frame = frameForDevice(msg, format, from) ?? fail('no frame for a well-formed signal');
+    const frame = frameForDevice(msg, format, from, maxJson) ?? fail('no frame for a well-formed signal');
     if (frame.data.length > frameBound(out, format)) fail(`${format}: ${frame.data.length} bytes over the bound ${frameBound(out, format)}`);
     if (!frame.binary && !isUtf8(frame.data)) fail(`${format}: a text frame that is not UTF-8`);
     const data = Buffer.from(frame.data);
@@ -150,6 +150,7 @@ function checkOut({ tag: t, payload, e2e, publisher: from }: Delivery): void {
     } else if (type === PAYLOAD.TEXT) {
       if (!Buffer.from(String(env.payload)).equals(withoutNul(payload.bytes))) fail('json: TEXT changed');
     } else if (type === PAYLOAD.OBJECT || type === PAYLOAD.MJSON) {
+      if (payload.bytes.length > maxJson) fail('json: a payload over --max-plain-json was parsed');
       if (JSON.stringify(env.payload) !== JSON.stringify(JSON.parse(payload.bytes.toString()))) fail('json: the JSON value changed');
     } else if (type === PAYLOAD.EMPTY) {
       if (env.payload !== null) fail('json: EMPTY is not null');
@@ -162,9 +163,10 @@ function checkOut({ tag: t, payload, e2e, publisher: from }: Delivery): void {
 }
 
 /** A device frame: refused, or SIGNALs with the targets' tags and one payload; nothing past the bound parsed. */
-function checkIn(frame: DeviceFrameCase, format: PlainFormat, channels: string[]): void {
-  const input = readDeviceFrame(frame.data, frame.binary, format, targetTags(channels));
+function checkIn(frame: DeviceFrameCase, format: PlainFormat, channels: string[], maxJson: number): void {
+  const input = readDeviceFrame(frame.data, frame.binary, format, targetTags(channels), maxJson);
   if (!input.ok) return;
+  if (format === 'json' && !frame.binary && frame.data.length > maxJson) fail('an envelope over --max-plain-json was parsed');
   if (format === 'json' && !frame.binary && frame.depth > MAX_JSON_DEPTH + 1) fail(`a ${frame.depth}-level envelope was parsed`);
   if (input.payloadType === PAYLOAD.OBJECT && !jsonDepthWithin(input.payload)) fail('an OBJECT past the bound was published');
   if (input.nul !== (input.payloadType === PAYLOAD.TEXT)) fail('a NUL after a payload that is not TEXT, or none after TEXT');
@@ -179,9 +181,12 @@ function checkIn(frame: DeviceFrameCase, format: PlainFormat, channels: string[]
   }
 }
 
-const translate = fc.property(delivery, deviceFrame, fc.constantFrom<PlainFormat>('raw', 'json'), fc.constantFrom<string[]>(['a'], ['a', 'b$', '#h'], ['x'.repeat(255)]), (d, f, format, channels) => {
-  checkOut(d);
-  checkIn(f, format, channels);
+/** --max-plain-json: the default, and small enough that the generators' payloads pass it often. */
+const maxJson = fc.constantFrom(1024 * 1024, 64);
+const targets = fc.constantFrom<string[]>(['a'], ['a', 'b$', '#h'], ['x'.repeat(255)]);
+const translate = fc.property(delivery, deviceFrame, fc.constantFrom<PlainFormat>('raw', 'json'), targets, maxJson, (d, f, format, channels, limit) => {
+  checkOut(d, limit);
+  checkIn(f, format, channels, limit);
 });
 
 // ---- plain-endpoint: a server with plain devices and iosignal clients --------------------------------------

@@ -95,6 +95,33 @@ describe('what the plain endpoint sends (issue 16 item 5, outgoing)', () => {
   });
 });
 
+describe('--max-plain-json (issue 16 item 5)', () => {
+  let server: IosigServer;
+  const devices = new DevicePool();
+
+  before(async () => {
+    server = await startServer({ maxPlainJson: 64 });
+  });
+  afterEach(() => devices.closeAll());
+  after(() => server.close());
+
+  it('a JSON envelope over it is refused unparsed; a JSON payload over it reaches JSON devices as base64', async () => {
+    const { device } = await devices.json(server.wsPort!, 'j');
+    device.sendText(JSON.stringify({ payload: 'z'.repeat(100) }));
+    const error = await device.nextJson();
+    assert.equal(error.type, 'ERROR');
+    assert.match(String(error.error), /at most 64 \(send larger payloads as binary frames\)/);
+    const small = '{"t":1}';
+    const large = JSON.stringify({ t: 'y'.repeat(100) });
+    server.sendSignal('j', PAYLOAD.OBJECT, Buffer.from(small));
+    assert.deepEqual((await device.nextJson()).payload, { t: 1 });
+    server.sendSignal('j', PAYLOAD.OBJECT, Buffer.from(large));
+    const envelope = await device.nextJson();
+    assert.equal(envelope.encoding, 'base64');
+    assert.equal(Buffer.from(String(envelope.payload), 'base64').toString(), large);
+  });
+});
+
 describe("a plain device's budget (issue 16 item 5, outgoing)", () => {
   // --max-message 64 KiB, --max-backpressure 8 KiB: a device's socket may hold 4 KiB (half the limit, as any
   // WebSocket) before it is over its limit, and at most 4 + 64 = 68 KiB with one more frame.

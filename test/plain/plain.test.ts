@@ -20,7 +20,7 @@ const textFrame = (text: string) => ({ data: Buffer.from(text), binary: false })
 
 /** The SIGNALs a device frame asks for, as separate buffers (FrameSignals reuses one). */
 function signalsOf(data: string | Buffer, binary: boolean, format: 'raw' | 'json', channels: string[]): Buffer[] | string {
-  const input = readDeviceFrame(Buffer.from(data), binary, format, targetTags(channels));
+  const input = readDeviceFrame(Buffer.from(data), binary, format, targetTags(channels), 1024 * 1024);
   if (!input.ok) return input.reason;
   const signals = new FrameSignals(input);
   return Array.from({ length: signals.count }, (_, i) => Buffer.from(signals.message(i)));
