@@ -8,8 +8,8 @@
 //   --root runs another checkout's bin/io-server.js (e.g. the commit before a change) for a before/after.
 //
 // Scenarios (the figures of issue 16 item 5):
-//   out       one 8 MiB TEXT of control bytes published to 10 reading JSON devices
-//   paused    one 16 MiB TEXT of control bytes to 10 JSON devices that read nothing
+//   out       one 8 MiB TEXT of control bytes published to 10 reading JSON devices (then to 10 iosignal clients)
+//   paused    one 16 MiB TEXT of control bytes to 10 JSON devices that read nothing (then to 10 iosignal clients)
 //   in-big    3 × 20 MiB binary frames from a raw device on a 16-channel path (and the same from an iosignal client)
 //   in-small  100 000 small text frames from a raw device on a 16-channel path (and from an iosignal client)
 import { fork } from 'node:child_process';
@@ -137,8 +137,19 @@ function controlText(bytes: number): Buffer {
   return payload;
 }
 
-async function outgoing(server: Server, bytes: number, paused: boolean): Promise<string> {
-  const devices = await Promise.all(Array.from({ length: 10 }, () => device(server.ws, '/plain/big?format=json')));
+/** An iosignal WebSocket subscriber of `tag` (anonymous: it needs no CID to subscribe). */
+async function iosignalReceiver(port: number, tag: string): Promise<WebSocket> {
+  const ws = await device(port, '/');
+  ws.send(encodeTagMessage(MSG.SUBSCRIBE, tag));
+  await sleep(100);
+  return ws;
+}
+
+/** One publish of `bytes` control bytes to 10 JSON devices (or, for comparison, 10 iosignal WebSocket clients). */
+async function outgoing(server: Server, bytes: number, paused: boolean, receivers: 'json' | 'iosignal'): Promise<string> {
+  const devices = await Promise.all(
+    Array.from({ length: 10 }, () => (receivers === 'json' ? device(server.ws, '/plain/big?format=json') : iosignalReceiver(server.ws, 'big'))),
+  );
   let frames = 0;
   let largest = 0;
   for (const ws of devices) {
@@ -157,7 +168,8 @@ async function outgoing(server: Server, bytes: number, paused: boolean): Promise
       const until = Date.now() + 60_000;
       while (frames < devices.length && Date.now() < until) await sleep(5);
     }
-    return paused ? 'paused devices' : `${frames} frames of ${(largest / MiB).toFixed(1)} MiB`;
+    const who = receivers === 'json' ? 'JSON devices' : 'iosignal clients';
+    return paused ? `paused ${who}` : `${frames} frames of ${(largest / MiB).toFixed(1)} MiB to ${who}`;
   });
   conn.close();
   for (const ws of devices) ws.terminate();
@@ -220,8 +232,8 @@ async function incoming(server: Server, count: number, payload: Buffer, binary: 
 }
 
 const RUNS: Record<string, (s: Server) => Promise<string>> = {
-  out: (s) => outgoing(s, 8 * MiB, false),
-  paused: (s) => outgoing(s, 16 * MiB, true),
+  out: async (s) => `${await outgoing(s, 8 * MiB, false, 'json')}\n    ${await outgoing(s, 8 * MiB, false, 'iosignal')}`,
+  paused: async (s) => `${await outgoing(s, 16 * MiB, true, 'json')}\n    ${await outgoing(s, 16 * MiB, true, 'iosignal')}`,
   'in-big': (s) => incoming(s, 3, Buffer.alloc(20 * MiB, 7), true, false),
   'in-small': (s) => incoming(s, 100_000, Buffer.from('t=21.5'), false, true),
 };
