@@ -6,16 +6,15 @@
 // `--root` runs another checkout's bin/io-server.js (e.g. an older commit, to show the figure before a fix).
 // The server is the real io-server CLI (`--slow-consumer drop`, so paused receivers stay connected and keep
 // their buffers, the worst case for memory); its RSS is read from /proc/<pid>/status every 20 ms.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { MSG, PAYLOAD } from '../src/protocol/codes.js';
 import { encodeFrame } from '../src/protocol/congsocket.js';
 import { encodeSignal, encodeTagMessage } from '../src/protocol/messages.js';
+import { startIoServerCli, type CliServer } from './lib/procs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
@@ -34,7 +33,7 @@ const publishes = Number(arg('--publishes', '120'));
 const transports = arg('--transports', 'ws,cong,mixed').split(',');
 const root = resolve(arg('--root', join(HERE, '..', '..')));
 
-type Server = { child: ChildProcessByStdio<null, Readable, Readable>; ws: number; cong: number };
+type Server = CliServer;
 
 function rss(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -42,23 +41,9 @@ function rss(pid: number): number {
   return kb ? Number(kb[1]) * 1024 : 0;
 }
 
-async function startServer(): Promise<Server> {
-  const args = [join(root, 'bin', 'io-server.js'), '-l', '0', '-L', '0', '--host', '127.0.0.1', '-t', '600000'];
+function startServer(): Promise<Server> {
   // The hard cap at the limit: the bound is about what a receiver may hold, not how long it may stay behind.
-  args.push('--max-backpressure', String(limit), '--max-backlog', String(limit), '--slow-consumer', 'drop');
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((done, fail) => {
-    const look = (chunk: Buffer): void => {
-      out += chunk.toString();
-      const ws = /ws:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      const cong = /cong:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (ws && cong) done({ child, ws: Number(ws[1]), cong: Number(cong[1]) });
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    child.on('exit', (code) => fail(new Error(`io-server exited (${code}): ${out}`)));
-  });
+  return startIoServerCli(root, ['--max-backpressure', String(limit), '--max-backlog', String(limit), '--slow-consumer', 'drop']);
 }
 
 interface Receiver {

@@ -148,6 +148,11 @@ export interface ServerOptions {
   http: boolean;
   /** Path prefix of the plain WebSocket endpoint (`/plain/<channel>[,<channel>…]`); null = off. */
   plainPrefix: string | null;
+  /**
+   * Largest JSON the plain endpoint parses: a device's JSON envelope (bigger: refused) and the OBJECT, MJSON or
+   * MBA payload it shows a JSON device as JSON (bigger: base64). Parsing costs the event loop about 50 ns a byte.
+   */
+  maxPlainJson: number;
   useQuota: QuotaSwitches;
   defaultQuotaLevel: number;
   adminLevel: number;
@@ -242,6 +247,8 @@ export const SERVER_DEFAULTS = {
   sessionAuditMs: 5000,
   http: true,
   plainPrefix: '/plain/' as string | null,
+  /** JSON the plain endpoint parses (a 1 MiB envelope of small objects: ~20-60 ms of parsing). */
+  maxPlainJson: 1024 * 1024,
   defaultQuotaLevel: DEFAULT_LEVEL,
   adminLevel: ADMIN_LEVEL,
   showMessage: 'none' as ServerOptions['showMessage'],
@@ -337,6 +344,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     adminToken: input.adminToken ?? process.env.IOSIG_ADMIN_TOKEN ?? null,
     http: input.http ?? d.http,
     plainPrefix: input.plainPrefix === undefined ? d.plainPrefix : plainPrefixPath(input.plainPrefix),
+    maxPlainJson: input.maxPlainJson ?? d.maxPlainJson,
     useQuota: { ...d.useQuota, ...input.useQuota },
     defaultQuotaLevel: input.defaultQuotaLevel ?? d.defaultQuotaLevel,
     adminLevel: input.adminLevel ?? d.adminLevel,

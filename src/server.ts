@@ -1,7 +1,7 @@
 // Wires transports, connections and the router from options; the library entry point.
 import { EventEmitter } from 'node:events';
 import { SealPool } from './crypto/seal-pool.js';
-import { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
+import { backlogLimits, resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
 import { Counters, type MetricsSnapshot } from './metrics/counters.js';
 import { Router } from './router/router.js';
 import { Connection } from './connection/connection.js';
@@ -12,7 +12,8 @@ import { DescriptorGuard, type PausableListener } from './transport/descriptor-g
 import { LoginGuard, type LoginFailureReason, type LoginThrottle } from './connection/login-guard.js';
 import type { Doorkeeper, Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
-import { Outbound } from './delivery/outbound.js';
+import { PlainLink, plainLimits, type FrameSocket, type PlainRequest } from './plain/plain-link.js';
+import { Outbound, SERVER } from './delivery/outbound.js';
 import type { TrafficCounters } from './metrics/traffic-history.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
@@ -187,6 +188,19 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       ...(opts.identity ? { identity: opts.identity } : {}),
     });
     return endpoint;
+  }
+
+  /**
+   * A plain device (the /plain/ endpoint) on a stand-in socket: the link translates as over uWS. The caller
+   * reports the socket's end as uWS would: `link.closed = true`, then `link.conn.linkClosed()`. For tests and the
+   * fuzz target.
+   */
+  connectPlain(socket: FrameSocket, request: PlainRequest, peerIp = '127.0.0.1'): PlainLink {
+    const link = new PlainLink(socket, backlogLimits(this.options, 'ws'), plainLimits(this.options), request, this.counters);
+    this.counters.acceptedWs++;
+    link.conn = this.accept(link, { peerIp });
+    link.start();
+    return link;
   }
 
   /**
@@ -420,7 +434,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   /** One message to every local connection as is, through the stream group. */
   broadcastLocal(msg: Uint8Array): number {
-    const out = new Outbound(msg);
+    const out = new Outbound(msg, SERVER);
     for (const conn of this.connections) this.router.stream.deliverTo(conn, out);
     return this.connections.size;
   }

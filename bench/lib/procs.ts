@@ -1,9 +1,10 @@
 // Child-process plumbing for the bench runner: servers under test, load
 // generator workers, CPU pinning and /proc sampling.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { WorkerCmd, WorkerReply } from '../worker.js';
 
@@ -272,4 +273,32 @@ export class WorkerProc {
     await gone;
     clearTimeout(t);
   }
+}
+
+/** The real io-server CLI of a checkout, on free ports of 127.0.0.1. */
+export interface CliServer {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  ws: number;
+  cong: number;
+}
+
+/**
+ * Starts `bin/io-server.js` of checkout `root` with `-l 0 -L 0 --host 127.0.0.1 -t 600000` and `args`; resolves
+ * once its banner names both ports.
+ */
+export function startIoServerCli(root: string, args: string[] = []): Promise<CliServer> {
+  const argv = [join(root, 'bin', 'io-server.js'), '-l', '0', '-L', '0', '--host', '127.0.0.1', '-t', '600000', ...args];
+  const child = spawn(process.execPath, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((done, fail) => {
+    const look = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const ws = /ws:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const cong = /cong:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (ws && cong) done({ child, ws: Number(ws[1]), cong: Number(cong[1]) });
+    };
+    child.stdout.on('data', look);
+    child.stderr.on('data', look);
+    child.on('exit', (code) => fail(new Error(`io-server exited (${code}): ${out}`)));
+  });
 }

@@ -40,6 +40,7 @@ export interface CliOptions extends ClusterFlags {
   listenCongport?: number;
   host?: string;
   plainPrefix?: string;
+  maxPlainJson?: number;
   timeout?: number;
   showMessage?: 'none' | 'message';
   metric?: MetricType;
@@ -167,6 +168,11 @@ function buildProgram(io: CliIo): Command {
     .option(
       '--plain-prefix <path>',
       `path prefix of the plain WebSocket endpoint for devices without iosignal: <path><channel>[,<channel>…][?format=json]; off disables (default: ${SERVER_DEFAULTS.plainPrefix})`,
+    )
+    .option(
+      '--max-plain-json <bytes>',
+      describe('largest JSON the plain endpoint parses: bigger envelopes are refused, bigger payloads go to JSON devices as base64', '--max-plain-json'),
+      positiveInteger,
     )
     .option('-o, --show-options', 'print the resolved options, the bound ports and the attached services')
     .option('--max-message <bytes>', describe('largest accepted message', '--max-message'), positiveInteger)
@@ -438,6 +444,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.host !== undefined) input.host = opts.host;
   if (opts.showMessage !== undefined) input.showMessage = opts.showMessage;
   if (opts.plainPrefix !== undefined) input.plainPrefix = opts.plainPrefix === 'off' ? null : opts.plainPrefix;
+  if (opts.maxPlainJson !== undefined) input.maxPlainJson = opts.maxPlainJson;
   if (opts.listen !== undefined) input.port = opts.listen;
   if (opts.listenCongport !== undefined) input.congPort = opts.listenCongport;
   if (timeout !== undefined) input.timeout = timeout;

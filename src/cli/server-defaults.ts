@@ -34,6 +34,7 @@ export const HELP_DEFAULTS = {
   '--max-handshakes-per-address': String(SERVER_DEFAULTS.maxHandshakesPerAddress),
   '--handshake-timeout': String(SERVER_DEFAULTS.handshakeTimeout),
   '--opening-timeout': String(SERVER_DEFAULTS.openingTimeout),
+  '--max-plain-json': formatBytes(SERVER_DEFAULTS.maxPlainJson),
 } as const;
 
 export type DefaultedFlag = keyof typeof HELP_DEFAULTS;

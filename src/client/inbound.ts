@@ -2,9 +2,8 @@
 // each takes the bytes and returns plain values, so the session decides what to do with them.
 import type { MbpValue } from '../protocol/mbp.js';
 import { decodeResponseMbp } from '../protocol/rpc.js';
+import { parseJsonWithin } from '../protocol/json-depth.js';
 import type { CallResult, IamInfo } from './events.js';
-
-const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
 
 function isIamInfo(value: unknown): value is IamInfo {
   if (typeof value !== 'object' || value === null) return false;
@@ -12,14 +11,13 @@ function isIamInfo(value: unknown): value is IamInfo {
   return typeof info.cid === 'string' && typeof info.ssid === 'number';
 }
 
-/** @internal IAM_RES: the info, null when the JSON is not an IAM_RES object, 'not-json' when it does not parse. */
+/**
+ * @internal IAM_RES: the info, null when the JSON is not an IAM_RES object, 'not-json' when it does not parse
+ * (or nests deeper than MAX_JSON_DEPTH).
+ */
 export function readIamRes(message: Buffer): IamInfo | null | 'not-json' {
-  let info: unknown;
-  try {
-    info = JSON.parse(text(message.subarray(1)));
-  } catch {
-    return 'not-json';
-  }
+  const info = parseJsonWithin(message.subarray(1));
+  if (info === undefined) return 'not-json';
   return isIamInfo(info) ? info : null;
 }
 
@@ -38,14 +36,12 @@ export function readCallResponse(message: Buffer): CallResponse | null {
   return { ok: response.status < 128, result };
 }
 
-/** @internal SERVER_SIGNAL: the JS client only acts on {event: string, data: truthy} (§3.10); null otherwise. */
+/**
+ * @internal SERVER_SIGNAL: the JS client only acts on {event: string, data: truthy} (§3.10); null otherwise
+ * (also for JSON nested deeper than MAX_JSON_DEPTH).
+ */
 export function readServerSignal(message: Buffer): { event: string; data: MbpValue } | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text(message.subarray(1)));
-  } catch {
-    return null;
-  }
+  const parsed = parseJsonWithin(message.subarray(1));
   if (typeof parsed !== 'object' || parsed === null) return null;
   const { event, data } = parsed as { event?: unknown; data?: unknown };
   return typeof event === 'string' && data ? { event, data: data as MbpValue } : null;

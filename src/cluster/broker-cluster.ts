@@ -9,7 +9,8 @@ import type { ClusterOptions } from './cluster-options.js';
 import { RemoteNodesGroup } from './remote-group.js';
 import type { InterestChange } from './remote-interest.js';
 import type { ClusterSample } from '../metrics/cluster-sample.js';
-import { currentPublisher } from '../delivery/publisher.js';
+import type { Publisher } from '../delivery/outbound.js';
+import { decodeRetained, encodeRetained } from './envelope.js';
 
 /** What the cluster needs from the broker (implemented by the server). */
 export interface ClusterBroker {
@@ -55,7 +56,7 @@ export class BrokerCluster implements ClusterHost {
     router.directory = {
       unicast: (cid, out) => {
         // Redis finds the node holding it (its CID channel); at-most-once, so no answer is awaited.
-        bus.unicast(cid, out.msg, currentPublisher.owner);
+        bus.unicast(cid, out.msg, out.publisher, out.owner);
         return true;
       },
       retainedFor: (cid, topic) => this.remoteRetained.get(`${cid}@${topic}`),
@@ -94,11 +95,14 @@ export class BrokerCluster implements ClusterHost {
     const { router } = this.broker;
     const at = key.indexOf('@');
     let msg: Buffer | undefined;
+    let publisher: Publisher;
     try {
       if (at < 0) {
-        msg = (await this.node.commands.getBuffer(this.retainedKey(key))) ?? undefined;
-        if (!msg || msg.equals(router.retained.get(key) ?? Buffer.alloc(0))) return;
-        router.retainForChannel(key, msg);
+        const stored = await this.node.commands.getBuffer(this.retainedKey(key));
+        const value = stored ? decodeRetained(stored) : null;
+        if (!value || value.msg.equals(router.retained.get(key) ?? Buffer.alloc(0))) return;
+        ({ msg, publisher } = value);
+        router.retainForChannel(key, msg, publisher);
         const kept = router.retained.get(key);
         if (kept) this.synced.set(key, kept);
       } else {
@@ -106,13 +110,14 @@ export class BrokerCluster implements ClusterHost {
         if (!key.startsWith(CID_PREFIX) || router.cids.has(cid)) return;
         msg = await this.node.fetchCidRetained(cid, key.slice(at + 1));
         if (!msg) return;
+        publisher = cid;
         this.remoteRetained.set(key.slice(CID_PREFIX.length), msg);
       }
     } catch {
       return; // Redis away: late subscribers on this node miss the retained value (documented)
     }
     // Whoever subscribes locally by now gets it, as they would have on the publisher's node.
-    if (router.channels.get(key)?.subscribers.size) router.deliverFromRemote(key, msg, this.group);
+    if (router.channels.get(key)?.subscribers.size) router.deliverFromRemote(key, msg, this.group, Infinity, publisher);
   }
 
   /** Writes channel-retained messages stored here (by local publishes) to Redis. Bounded by the store's limit. */
@@ -120,10 +125,11 @@ export class BrokerCluster implements ClusterHost {
     if (this.syncing || !this.node.bus.isReady) return;
     this.syncing = true;
     try {
-      for (const [key, msg] of this.broker.router.retained) {
+      const { router } = this.broker;
+      for (const [key, msg] of router.retained) {
         if (this.synced.get(key) === msg) continue;
         this.synced.set(key, msg);
-        await this.node.commands.set(this.retainedKey(key), msg);
+        await this.node.commands.set(this.retainedKey(key), encodeRetained(msg, router.retainedPublisher(key)));
       }
     } catch {
       // retried on the next tick for what changed since
@@ -138,23 +144,23 @@ export class BrokerCluster implements ClusterHost {
    * `budget` ≥ 0: this node's share of the publisher's publishCounter quota (what its node left after its own
    * subscribers, split among the interested nodes), so the cap holds cluster-wide.
    */
-  deliverPublish(key: string, msg: Buffer, budget: number): void {
+  deliverPublish(key: string, msg: Buffer, budget: number, publisher: Publisher): void {
     const { router } = this.broker;
     if (isRetainedKey(key)) {
       const at = key.indexOf('@');
       if (at < 0) {
-        router.retainForChannel(key, msg);
+        router.retainForChannel(key, msg, publisher);
         const kept = router.retained.get(key);
         if (kept) this.synced.set(key, kept); // written to Redis by its own node
       } else if (key.startsWith(CID_PREFIX)) {
         this.remoteRetained.set(key.slice(CID_PREFIX.length), Buffer.from(msg));
       }
     }
-    router.deliverFromRemote(key, msg, this.group, budget >= 0 ? budget : Infinity);
+    router.deliverFromRemote(key, msg, this.group, budget >= 0 ? budget : Infinity, publisher);
   }
 
-  deliverUnicast(cid: string, msg: Buffer): void {
-    this.broker.router.deliverToCid(cid, msg);
+  deliverUnicast(cid: string, msg: Buffer, publisher: Publisher): void {
+    this.broker.router.deliverToCid(cid, msg, publisher);
   }
 
   deliverEveryone(msg: Buffer): void {

@@ -18,13 +18,14 @@ import { Outbox, type OutboxLimits } from './outbox.js';
 import { StreamGaps } from './sequences.js';
 import type { PubSubLinks } from './redis-links.js';
 import { CLUSTER_DEFAULTS } from './cluster-options.js';
+import type { Publisher } from '../delivery/outbound.js';
 
 /** What a node does with what arrives from other nodes. */
 export interface BusReceiver {
   /** A publish to `key` from another node: deliver to local subscribers (at most `budget` when ≥ 0). */
-  publish(key: string, msg: Buffer, budget: number): void;
+  publish(key: string, msg: Buffer, budget: number, publisher: Publisher): void;
   /** A unicast (already retagged `@topic`) to a CID this node holds. */
-  unicast(cid: string, msg: Buffer): void;
+  unicast(cid: string, msg: Buffer, publisher: Publisher): void;
   /** Bytes for every local connection. */
   everyone(msg: Buffer): void;
   /** A question from `node`; the answer goes back as text. */
@@ -323,14 +324,15 @@ export class ClusterBus {
   /**
    * Publishes to the nodes interested in `key`. `budget` < 0: no publishCounter cap (the common case, untouched);
    * otherwise it is split among those nodes (budget-split.ts), so all of them together reach at most `budget`.
-   * `from`: who publishes (currentPublisher.owner: an address unit or a device), whose fair share of the bus
-   * budget it uses ('' for the server itself).
+   * `publisher` rides along, so receivers on other nodes see who sent it. `from`: who is charged for it (the
+   * Outbound's owner: an address unit or a device), whose fair share of the bus budget it uses ('' for the server
+   * itself).
    */
-  publish(key: string, msg: Uint8Array, budget = -1, from = ''): void {
+  publish(key: string, msg: Uint8Array, budget = -1, publisher: Publisher = '', from = ''): void {
     const refused = this.outbox.admit(true, msg.length, from);
     if (refused) return this.outbox.drop(refused, false);
     const cap = budget < 0 ? budget : splitBudget(budget, this.remote.nodeIdsFor(key));
-    this.queue(this.publishChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget: cap });
+    this.queue(this.publishChannel(key), { kind: KIND.PUBLISH, node: this.nodeId, seq: ++this.seq, key, msg: toBuffer(msg), budget: cap, publisher });
   }
 
   /**
@@ -346,16 +348,16 @@ export class ClusterBus {
     return this.keyChannel(key);
   }
 
-  /** Unicast to a CID on another node (at-most-once: nothing waits for Redis's answer); `from` as for publish. */
-  unicast(cid: string, msg: Uint8Array, from = ''): void {
+  /** Unicast to a CID on another node (at-most-once: nothing waits for Redis's answer); `publisher`, `from` as for publish. */
+  unicast(cid: string, msg: Uint8Array, publisher: Publisher = '', from = ''): void {
     const refused = this.outbox.admit(true, msg.length, from);
     if (refused) return this.outbox.drop(refused, false);
-    this.queue(this.cidChannel(cid), { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg) });
+    this.queue(this.cidChannel(cid), { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg), publisher });
   }
 
   /** A unicast that resolves false when no node holds the CID (or Redis is away). */
-  unicastConfirmed(cid: string, msg: Uint8Array): Promise<boolean> {
-    const env: Envelope = { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg) };
+  unicastConfirmed(cid: string, msg: Uint8Array, publisher: Publisher = ''): Promise<boolean> {
+    const env: Envelope = { kind: KIND.UNICAST, node: this.nodeId, seq: ++this.seq, cid, msg: toBuffer(msg), publisher };
     return new Promise((resolve) => this.send(this.cidChannel(cid), env, false, (n) => resolve(n > 0)));
   }
 
@@ -473,9 +475,9 @@ export class ClusterBus {
       case KIND.PUBLISH:
         // Sent to our node channel by a publisher that still thought we wanted the key: we no longer do.
         if (!this.localKeys.has(env.key)) return;
-        return this.receiver.publish(env.key, env.msg, shareFor(env.budget, this.nodeId));
+        return this.receiver.publish(env.key, env.msg, shareFor(env.budget, this.nodeId), env.publisher);
       case KIND.UNICAST:
-        return this.receiver.unicast(env.cid, env.msg);
+        return this.receiver.unicast(env.cid, env.msg, env.publisher);
       case KIND.EVERYONE:
         return this.receiver.everyone(env.msg);
       case KIND.REQUEST: {

@@ -1,11 +1,15 @@
 // What the cluster needs from the broker it runs in. The broker implements this; the cluster never sees a
 // connection, a socket or the router.
+import type { Publisher } from '../delivery/outbound.js';
 
 export interface ClusterHost {
-  /** A publish from another node to channel `key`: local subscribers only (at most `budget` when ≥ 0). */
-  deliverPublish(key: string, msg: Buffer, budget: number): void;
+  /**
+   * A publish from another node to channel `key`: local subscribers only (at most `budget` when ≥ 0); `publisher`
+   * as the envelope named it.
+   */
+  deliverPublish(key: string, msg: Buffer, budget: number, publisher: Publisher): void;
   /** A unicast from another node, already retagged `@topic`, to the local holder of `cid`. */
-  deliverUnicast(cid: string, msg: Buffer): void;
+  deliverUnicast(cid: string, msg: Buffer, publisher: Publisher): void;
   /** Bytes for every local connection (SERVER_SIGNAL, "send to every device"). */
   deliverEveryone(msg: Buffer): void;
   /** Another node's login wants `cid` (keep-old): true if a live local session holds it (stale ones are closed). */

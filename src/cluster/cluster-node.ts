@@ -103,8 +103,8 @@ export class ClusterNode {
   private receiver(): BusReceiver {
     const host = this.host;
     return {
-      publish: (key, msg, budget) => host.deliverPublish(key, msg, budget),
-      unicast: (cid, msg) => host.deliverUnicast(cid, msg),
+      publish: (key, msg, budget, publisher) => host.deliverPublish(key, msg, budget, publisher),
+      unicast: (cid, msg, publisher) => host.deliverUnicast(cid, msg, publisher),
       everyone: (msg) => host.deliverEveryone(msg),
       request: async (op, arg) => {
         if (op === 'probe') return (await host.probeCid(arg)) ? 'alive' : this.releaseStale(arg);
@@ -211,7 +211,10 @@ export class ClusterNode {
     await this.space.renew();
   }
 
-  /** A dead node's devices: their watchers get `<cid>@state` and `<cid>@$state` "close", as if they had closed here. */
+  /**
+   * A dead node's devices: their watchers get `<cid>@state` and `<cid>@$state` "close", as if they had closed here
+   * (published as the CID, as a closing connection publishes its own notice).
+   */
   private async reap(node: string, cids: string[]): Promise<void> {
     this.bus.announceGone(node);
     for (const cid of cids) {
@@ -219,8 +222,8 @@ export class ClusterNode {
         const tag = cid + topic;
         const key = 'CID:' + tag;
         const msg = encodeSignal(tag, PAYLOAD.TEXT, CLOSE_TEXT);
-        this.host.deliverPublish(key, msg, -1);
-        if (this.bus.remoteWants(key)) this.bus.publish(key, msg);
+        this.host.deliverPublish(key, msg, -1, cid);
+        if (this.bus.remoteWants(key)) this.bus.publish(key, msg, -1, cid);
       }
       if (!cid.startsWith('?')) await this.claims.release(cid, node);
     }

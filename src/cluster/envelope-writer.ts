@@ -50,20 +50,34 @@ export function writeUint(buf: Buffer, at: number, v: number): number {
 }
 
 /**
- * `[kind, node, seq, text, msg]` (UNICAST) or, with `budget` -1, `[kind, node, seq, text, msg, -1]` (PUBLISH).
- * `seq` is a non-negative integer; `kind` a positive fixint.
+ * `[kind, node, seq, text, msg, publisher]` (UNICAST) or, with `budget` -1, `[kind, node, seq, text, msg, -1,
+ * publisher]` (PUBLISH); the publisher is a str, or nil for the server. `seq` is a non-negative integer; `kind` a
+ * positive fixint.
  */
-export function writeDataEnvelope(kind: number, node: string, seq: number, text: string, msg: Uint8Array, uncappedPublish: boolean): Buffer {
+export function writeDataEnvelope(
+  kind: number,
+  node: string,
+  seq: number,
+  text: string,
+  msg: Uint8Array,
+  uncappedPublish: boolean,
+  publisher: string | null,
+): Buffer {
   const nodeBytes = Buffer.byteLength(node, 'utf8');
   const textBytes = Buffer.byteLength(text, 'utf8');
-  const size = 2 + strHeader(nodeBytes) + nodeBytes + uintSize(seq) + strHeader(textBytes) + textBytes + sizedHeader(msg.length) + msg.length + (uncappedPublish ? 1 : 0);
+  const publisherBytes = publisher === null ? 0 : Buffer.byteLength(publisher, 'utf8');
+  const publisherSize = publisher === null ? 1 : strHeader(publisherBytes) + publisherBytes;
+  const size =
+    2 + strHeader(nodeBytes) + nodeBytes + uintSize(seq) + strHeader(textBytes) + textBytes + sizedHeader(msg.length) + msg.length + (uncappedPublish ? 1 : 0) + publisherSize;
   const buf = Buffer.allocUnsafe(size);
-  buf[0] = 0x90 | (uncappedPublish ? 6 : 5);
+  buf[0] = 0x90 | (uncappedPublish ? 7 : 6);
   buf[1] = kind;
   let at = writeStr(buf, 2, node, nodeBytes);
   at = writeUint(buf, at, seq);
   at = writeStr(buf, at, text, textBytes);
   at = writeBin(buf, at, msg);
   if (uncappedPublish) buf[at++] = 0xff; // -1: negative fixint
+  if (publisher === null) buf[at++] = 0xc0; // nil: the server
+  else writeStr(buf, at, publisher, publisherBytes);
   return buf;
 }

@@ -3,11 +3,16 @@
 import { Packr } from 'msgpackr';
 import { isBudgetShares, type BudgetShares } from './budget-split.js';
 import { uintSize, writeDataEnvelope, writeUint } from './envelope-writer.js';
+import { envelopeShapeOk } from './envelope-shape.js';
+import type { Publisher } from '../delivery/outbound.js';
 
 export const KIND = {
-  /** A publish to a channel key: [kind, node, seq, key, msg, budget]; budget -1 (no cap) or [node, share…]. */
+  /**
+   * A publish to a channel key: [kind, node, seq, key, msg, budget, publisher]; budget -1 (no cap) or
+   * [node, share…]; publisher: the client's CID, or nil for the server itself (absent from older nodes: '').
+   */
   PUBLISH: 1,
-  /** A unicast already rewritten to `@topic`: [kind, node, seq, cid, msg]. */
+  /** A unicast already rewritten to `@topic`: [kind, node, seq, cid, msg, publisher]. */
   UNICAST: 2,
   /** Raw bytes for every connection of every node (SERVER_SIGNAL, "send to every device"): [kind, node, seq, msg]. */
   EVERYONE: 3,
@@ -28,8 +33,8 @@ export const KIND = {
 } as const;
 
 export type Envelope =
-  | { kind: typeof KIND.PUBLISH; node: string; seq: number; key: string; msg: Buffer; budget: number | BudgetShares }
-  | { kind: typeof KIND.UNICAST; node: string; seq: number; cid: string; msg: Buffer }
+  | { kind: typeof KIND.PUBLISH; node: string; seq: number; key: string; msg: Buffer; budget: number | BudgetShares; publisher: Publisher }
+  | { kind: typeof KIND.UNICAST; node: string; seq: number; cid: string; msg: Buffer; publisher: Publisher }
   | { kind: typeof KIND.EVERYONE; node: string; seq: number; msg: Buffer }
   | { kind: typeof KIND.REQUEST; node: string; seq: number; id: number; op: string; arg: string }
   | { kind: typeof KIND.REPLY; node: string; seq: number; id: number; result: string }
@@ -46,9 +51,9 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 function fieldsOf(e: Envelope): unknown[] {
   switch (e.kind) {
     case KIND.PUBLISH:
-      return [e.kind, e.node, e.seq, e.key, e.msg, e.budget];
+      return [e.kind, e.node, e.seq, e.key, e.msg, e.budget, e.publisher];
     case KIND.UNICAST:
-      return [e.kind, e.node, e.seq, e.cid, e.msg];
+      return [e.kind, e.node, e.seq, e.cid, e.msg, e.publisher];
     case KIND.EVERYONE:
       return [e.kind, e.node, e.seq, e.msg];
     case KIND.REQUEST:
@@ -70,8 +75,8 @@ function fieldsOf(e: Envelope): unknown[] {
 
 export function encodeEnvelope(e: Envelope): Buffer {
   // The message path's envelopes are written directly (envelope-writer.ts); the same bytes, far cheaper.
-  if (e.kind === KIND.PUBLISH && e.budget === -1) return writeDataEnvelope(e.kind, e.node, e.seq, e.key, e.msg, true);
-  if (e.kind === KIND.UNICAST) return writeDataEnvelope(e.kind, e.node, e.seq, e.cid, e.msg, false);
+  if (e.kind === KIND.PUBLISH && e.budget === -1) return writeDataEnvelope(e.kind, e.node, e.seq, e.key, e.msg, true, e.publisher);
+  if (e.kind === KIND.UNICAST) return writeDataEnvelope(e.kind, e.node, e.seq, e.cid, e.msg, false, e.publisher);
   return packr.pack(fieldsOf(e));
 }
 
@@ -129,6 +134,8 @@ const isBytes = (v: unknown): v is Buffer => v instanceof Uint8Array;
 const isText = (v: unknown): v is string => typeof v === 'string';
 const isNumber = (v: unknown): v is number => typeof v === 'number';
 const isTextList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isText);
+/** The publisher field: a CID, nil for the server, absent from an older node ('': unknown); undefined if malformed. */
+const publisherOf = (v: unknown): Publisher | undefined => (v === undefined ? '' : v === null || isText(v) ? v : undefined);
 
 /** Decodes one envelope; anything malformed (another program on the channel, a newer node) gives null. */
 export function decodeEnvelope(bytes: Buffer): Envelope | null {
@@ -153,7 +160,28 @@ export function decodeMessage(bytes: Buffer): DecodedMessage | null {
   return { seq: -1, envelopes: v.map(fromValue) };
 }
 
+/**
+ * A channel-retained message as a node keeps it in Redis for late subscribers elsewhere: `[msg, publisher]`, so
+ * their replay names the publisher as the publishing node's does.
+ */
+export function encodeRetained(msg: Uint8Array, publisher: Publisher): Buffer {
+  return packr.pack([asBuffer(msg), publisher]);
+}
+
+/**
+ * The message and publisher of a retained value read from Redis; null when it cannot be read. A value written by
+ * an older node is the bare SIGNAL message (it starts with its message code, never with 0x92): publisher ''.
+ */
+export function decodeRetained(bytes: Buffer): { msg: Buffer; publisher: Publisher } | null {
+  if (bytes[0] !== 0x92) return { msg: bytes, publisher: '' };
+  const v = unpack(bytes);
+  const publisher = Array.isArray(v) && v.length === 2 && isBytes(v[0]) ? publisherOf(v[1]) : undefined;
+  return publisher === undefined ? null : { msg: asBuffer((v as [Uint8Array])[0]), publisher };
+}
+
 function unpack(bytes: Buffer): unknown {
+  // msgpackr recurses into nesting: a message of another shape than ours is refused before it gets there.
+  if (!envelopeShapeOk(bytes)) return undefined;
   try {
     return packr.unpack(bytes) as unknown;
   } catch {
@@ -167,10 +195,15 @@ function fromValue(v: unknown): Envelope | null {
   if (!Array.isArray(v) || !isNumber(v[0]) || !isText(v[1]) || !isNumber(v[2])) return null;
   const [kind, node, seq] = v as [number, string, number];
   switch (kind) {
-    case KIND.PUBLISH:
-      return isText(v[3]) && isBytes(v[4]) && (isNumber(v[5]) || isBudgetShares(v[5])) ? { kind, node, seq, key: v[3], msg: asBuffer(v[4]), budget: v[5] } : null;
-    case KIND.UNICAST:
-      return isText(v[3]) && isBytes(v[4]) ? { kind, node, seq, cid: v[3], msg: asBuffer(v[4]) } : null;
+    case KIND.PUBLISH: {
+      const publisher = publisherOf(v[6]);
+      if (!isText(v[3]) || !isBytes(v[4]) || !(isNumber(v[5]) || isBudgetShares(v[5])) || publisher === undefined) return null;
+      return { kind, node, seq, key: v[3], msg: asBuffer(v[4]), budget: v[5], publisher };
+    }
+    case KIND.UNICAST: {
+      const publisher = publisherOf(v[5]);
+      return isText(v[3]) && isBytes(v[4]) && publisher !== undefined ? { kind, node, seq, cid: v[3], msg: asBuffer(v[4]), publisher } : null;
+    }
     case KIND.EVERYONE:
       return isBytes(v[3]) ? { kind, node, seq, msg: asBuffer(v[3]) } : null;
     case KIND.REQUEST:

@@ -3,7 +3,6 @@
 import type { ChannelMembers, DeliveryGroup } from '../delivery/group.js';
 import type { Outbound } from '../delivery/outbound.js';
 import { DeliveryStats } from '../delivery/receiver.js';
-import { currentPublisher } from '../delivery/publisher.js';
 import type { ClusterBus } from './bus.js';
 
 export class RemoteNodesGroup implements DeliveryGroup {
@@ -51,7 +50,7 @@ class RemoteMembers implements ChannelMembers {
     stats.messagesOut++;
     stats.bytesOut += out.msg.length;
     stats.deliveries += this.size;
-    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1, currentPublisher.owner);
+    this.bus.publish(this.key, out.msg, Number.isFinite(budget) ? budget : -1, out.publisher, out.owner);
     return 0;
   }
 }

@@ -8,10 +8,9 @@ import type { SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
 import type { RetainedEntry, Subscription } from '../router/channel.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
 import { throttleKey } from './login-guard.js';
-import type { CloseHow, Link, LinkOwner, PeerInfo } from '../transport/link.js';
+import type { CloseHow, FrameMessages, Link, LinkOwner, PeerInfo } from '../transport/link.js';
 import { clientAddress, homePrefix, normalizeIp } from './address.js';
 import { describeReceived, describeText } from './message-log.js';
-import { currentPublisher } from '../delivery/publisher.js';
 import { LoginFlow } from './login-flow.js';
 import { QuotaCheck } from './quota-check.js';
 import { Traffic } from './traffic.js';
@@ -376,7 +375,30 @@ export class Connection implements Session, LinkOwner {
     }
   }
 
-  private receiveMessage(msg: Uint8Array): void {
+  /**
+   * The messages of one plain-device frame (issue 16 item 5): the size and rate quotas judge the frame once,
+   * against all the work it asks for — the largest message for the size, the sum for the rate — before any of
+   * them is written, so a refused frame costs nothing more; then each is received in turn.
+   */
+  receiveFrame(frame: FrameMessages): void {
+    try {
+      if (this.closed || frame.count === 0) return;
+      let largest = 0;
+      let total = 0;
+      for (let i = 0; i < frame.count; i++) {
+        const size = frame.size(i);
+        largest = Math.max(largest, size);
+        total += size;
+      }
+      if (this.overQuota(largest, total)) return this.heard();
+      for (let i = 0; i < frame.count && !this.closed; i++) this.receiveMessage(frame.message(i), true);
+    } catch (err) {
+      this.internalError(`on a plain frame of ${frame.count} messages`, err);
+    }
+  }
+
+  /** `quotaChecked`: the quotas have judged it already (as part of a frame). */
+  private receiveMessage(msg: Uint8Array, quotaChecked = false): void {
     if (this.closed || msg.length === 0) return;
     this.heard();
     this.traffic.countIn(msg.length);
@@ -384,7 +406,7 @@ export class Connection implements Session, LinkOwner {
     counters.messagesIn++;
     counters.bytesIn += msg.length;
     if (options.showMessage === 'message') options.log(describeReceived(msg, this.cid, this.did));
-    if (this.overQuota(msg.length)) return;
+    if (!quotaChecked && this.overQuota(msg.length)) return;
     if (this.inbox?.busy) return this.queueInbound(msg);
     this.receiveInOrder(msg);
   }
@@ -502,10 +524,11 @@ export class Connection implements Session, LinkOwner {
     this.host.textMessage(this, text);
   }
 
-  private overQuota(size: number): boolean {
+  /** `size` against the size quota, `total` (default: the same) against the rate quota. */
+  private overQuota(size: number, total = size): boolean {
     const { useQuota } = this.host.options;
     if (!useQuota.signalSize && !useQuota.trafficRate) return false;
-    return (this.quotas ??= new QuotaCheck()).over(this, size);
+    return (this.quotas ??= new QuotaCheck()).over(this, size, total);
   }
 
   bad(what: string): void {
@@ -525,15 +548,7 @@ export class Connection implements Session, LinkOwner {
       return;
     }
     this.host.tapSignal(this, tag, msg);
-    currentPublisher.cid = this.cid;
-    currentPublisher.owner = this.shareOwner ?? '';
-    let result: ReturnType<ConnectionHost['router']['publish']>;
-    try {
-      result = this.host.router.publish(this, msg, tag);
-    } finally {
-      currentPublisher.cid = '';
-      currentPublisher.owner = '';
-    }
+    const result = this.host.router.publish(this, msg, tag);
     if (!result.ok && (result.reason === 'reserved' || result.reason === 'tag-too-long')) this.bad(`publish ${result.reason}`);
   }
 

@@ -2,6 +2,8 @@
 import { msgName } from '../protocol/codes.js';
 
 const SHOWN_BYTES = 20;
+/** Characters of a text frame shown: a 20 MiB frame is not a 20 MiB log line. */
+export const SHOWN_TEXT = 100;
 
 function hexBytes(msg: Uint8Array, count: number): string {
   const parts: string[] = [];
@@ -18,5 +20,6 @@ export function describeReceived(msg: Uint8Array, cid: string, did: string): str
 }
 
 export function describeText(text: string, cid: string): string {
-  return `->S  [TEXT] ${text} cid: ${cid}`;
+  const rest = text.length > SHOWN_TEXT ? ` ... else: ${text.length - SHOWN_TEXT}` : '';
+  return `->S  [TEXT] ${text.slice(0, SHOWN_TEXT)}${rest} cid: ${cid}`;
 }

@@ -13,8 +13,11 @@ export class QuotaCheck {
     this.bucket = null;
   }
 
-  /** True when the message must be dropped (and the connection may be closing). */
-  over(s: Session, size: number): boolean {
+  /**
+   * True when the message must be dropped (and the connection may be closing). `size` is judged by the size
+   * quota, `total` (several messages of one frame) by the rate quota.
+   */
+  over(s: Session, size: number, total = size): boolean {
     const { useQuota } = s.host.options;
     if (useQuota.signalSize && size > s.quota.signalSize) {
       // OVER_SIZE goes out before a disconnect (§3.11), so the client learns why.
@@ -26,7 +29,7 @@ export class QuotaCheck {
     if (useQuota.trafficRate) {
       const now = s.host.clock.now();
       this.bucket ??= new TokenBucket(s.quota.trafficRate, now);
-      if (!this.bucket.take(size, now)) {
+      if (!this.bucket.take(total, now)) {
         this.violation(s, `over traffic rate quota (${s.quota.trafficRate} bytes/s)`);
         return true;
       }

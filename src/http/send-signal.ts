@@ -1,5 +1,6 @@
 // The dashboard's send form: checks a SendRequest and turns it into one server signal.
 import { PAYLOAD } from '../protocol/codes.js';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from '../protocol/json-depth.js';
 import type { SendRequest, SendResponse, SendTarget, SendPayloadKind } from './dashboard-types.js';
 
 export interface SignalSender {
@@ -68,12 +69,15 @@ export function prepareSignal(request: SendRequest): PreparedSignal {
   const tag = tagOf(request);
   if (Buffer.byteLength(tag) > MAX_TAG_BYTES) throw new SendError(`the tag is over ${MAX_TAG_BYTES} bytes`);
   if (request.payloadKind === 'json') {
+    const payload = Buffer.from(request.payload);
+    // The bound every JSON iosig reads obeys (README, Security): deeper values are refused, not parsed.
+    if (!jsonDepthWithin(payload)) throw new SendError(`the payload is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
     try {
       JSON.parse(request.payload);
     } catch {
       throw new SendError('the payload is not valid JSON');
     }
-    return { tag, everyone: request.target === 'everyone', payloadType: PAYLOAD.OBJECT, payload: Buffer.from(request.payload) };
+    return { tag, everyone: request.target === 'everyone', payloadType: PAYLOAD.OBJECT, payload };
   }
   // Devices read TEXT as a C string, hence the trailing NUL (as the JS clients send it).
   return { tag, everyone: request.target === 'everyone', payloadType: PAYLOAD.TEXT, payload: Buffer.from(`${request.payload}\0`) };

@@ -18,6 +18,8 @@ export class Counters {
   slowConsumerCloses = 0;
   /** WebSocket text frames received (not protocol messages). */
   textMessages = 0;
+  /** Frames translated for plain devices: at most one per publish and format, whatever the number of devices. */
+  plainFramesBuilt = 0;
   /** Malformed or refused messages (bad lengths, invalid UTF-8 tags, reserved tags...). */
   badMessages = 0;
   /** CongSocket framing errors (unknown type byte, frame over the limit). */

@@ -162,6 +162,12 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   { name: 'iosig_quota_violations_total', help: 'Size or rate quota violations.', kind: 'counter', read: single((s) => s.quotaViolations) },
   { name: 'iosig_over_size_total', help: 'Messages refused for their size.', kind: 'counter', read: single((s) => s.overSize) },
   { name: 'iosig_bad_messages_total', help: 'Malformed or refused messages.', kind: 'counter', read: single((s) => s.badMessages) },
+  {
+    name: 'iosig_plain_frames_built_total',
+    help: 'Frames translated for plain WebSocket devices (one per publish and format, shared by every device).',
+    kind: 'counter',
+    read: single((s) => s.plainFramesBuilt),
+  },
   { name: 'iosig_framing_errors_total', help: 'CongSocket framing errors.', kind: 'counter', read: single((s) => s.framingErrors) },
   { name: 'iosig_text_messages_total', help: 'WebSocket text frames received.', kind: 'counter', read: single((s) => s.textMessages) },
   { name: 'iosig_tls_refused_total', help: 'TLS handshakes that failed.', kind: 'counter', read: single((s) => s.tlsRefused) },

@@ -1,5 +1,6 @@
 // Meta-buffer-pack (PROTOCOL.md §6): `field bytes ‖ meta JSON ‖ metaLen u16BE`, meta = [[name, type, offset, length], …].
 // Pure codec. `unpack` never throws: malformed input gives undefined, undecodable fields are left out.
+import { parseJsonWithin } from './json-depth.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -218,14 +219,6 @@ export function pack(...parts: Array<MbpItem | readonly MbpItem[]>): Buffer {
 
 const utf8 = new TextDecoder();
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The embedded meta, or undefined when there is none: needs a non-zero u16BE tail that fits, and JSON
  * whose first entry is an array of ≥ 3 items with a string type and a number offset (§6.4).
@@ -234,7 +227,8 @@ export function readMeta(buf: Uint8Array): unknown[] | undefined {
   if (buf.length <= 2) return undefined;
   const metaLen = (buf[buf.length - 2]! << 8) | buf[buf.length - 1]!;
   if (metaLen === 0 || metaLen > buf.length - 2) return undefined;
-  const meta = parseJson(utf8.decode(buf.subarray(buf.length - 2 - metaLen, buf.length - 2)));
+  // Nested deeper than MAX_JSON_DEPTH, the meta is no meta: nothing recursive ever walks what a peer wrote.
+  const meta = parseJsonWithin(buf.subarray(buf.length - 2 - metaLen, buf.length - 2));
   if (!Array.isArray(meta)) return undefined;
   const first: unknown = meta[0];
   if (!Array.isArray(first) || first.length < 3 || typeof first[1] !== 'string' || typeof first[2] !== 'number') {
@@ -280,7 +274,8 @@ function readField(buf: Buffer, spec: FieldSpec): MbpValue | undefined {
     case 'bytes': return Buffer.from(buf.subarray(offset, end));
     case 'string': return utf8.decode(buf.subarray(offset, end));
     case 'number': return Number(utf8.decode(buf.subarray(offset, end)));
-    case 'json': return parseJson(utf8.decode(buf.subarray(offset, end))) as JsonValue | undefined;
+    // JSON nested deeper than MAX_JSON_DEPTH does not decode: the field is left out.
+    case 'json': return parseJsonWithin(buf.subarray(offset, end)) as JsonValue | undefined;
   }
 }
 

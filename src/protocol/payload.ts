@@ -3,6 +3,7 @@
 import { MSG, PAYLOAD } from './codes.js';
 import { encodeSignal, signalTag } from './messages.js';
 import { MBA, binaryBytes, pack, unpack, type JsonValue, type MbpValue } from './mbp.js';
+import { parseJsonWithin } from './json-depth.js';
 
 export type SignalPayloadType = (typeof PAYLOAD)[keyof typeof PAYLOAD];
 
@@ -77,17 +78,10 @@ export function parseSignal(msg: Uint8Array): ParsedSignal | null {
 
 const utf8 = new TextDecoder();
 
-function parseJson(bytes: Uint8Array): JsonValue | undefined {
-  try {
-    return JSON.parse(utf8.decode(bytes)) as JsonValue;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The values a JS receiver hands to its listeners, or null where it would drop the signal
- * (bad JSON, MJSON that is not an array, MBA without args, unknown type). EMPTY gives `[null]`.
+ * (bad JSON or JSON nested deeper than MAX_JSON_DEPTH, MJSON that is not an array, MBA without args, unknown
+ * type). EMPTY gives `[null]`.
  * TEXT loses one trailing 0x00 if present. Buffers returned are copies.
  */
 export function decodeSignalPayload(payloadType: number, payload: Uint8Array): MbpValue[] | null {
@@ -101,12 +95,12 @@ export function decodeSignalPayload(payloadType: number, payload: Uint8Array): M
     case PAYLOAD.BINARY:
       return [Buffer.from(payload)];
     case PAYLOAD.OBJECT: {
-      const value = parseJson(payload);
+      const value = parseJsonWithin(payload) as JsonValue | undefined;
       return value === undefined ? null : [value];
     }
     case PAYLOAD.MJSON: {
-      const values = parseJson(payload);
-      return Array.isArray(values) ? values : null;
+      const values = parseJsonWithin(payload);
+      return Array.isArray(values) ? (values as JsonValue[]) : null;
     }
     case PAYLOAD.MBA:
       return unpack(payload)?.args ?? null;

@@ -3,7 +3,7 @@
 import type { ServerOptions } from '../options.js';
 import type { Counters } from '../metrics/counters.js';
 import { retag } from '../protocol/messages.js';
-import { Outbound } from '../delivery/outbound.js';
+import { Outbound, SERVER, type Publisher } from '../delivery/outbound.js';
 import type { ChannelMembers, DeliveryGroup, LocalGroup, LocalMembers } from '../delivery/group.js';
 import { DeliveryStats } from '../delivery/receiver.js';
 import { NativeTopicGroup, type PublishTopic } from '../delivery/native-topic-group.js';
@@ -42,6 +42,8 @@ export class Router<S extends Subscriber = Subscriber> {
   readonly cids = new Map<string, S>();
   /** Channel-retained messages by channel key. */
   readonly retained = new Map<string, Buffer>();
+  /** Who published each channel-retained message, so a replay names its publisher (CID-retained: the CID itself). */
+  readonly retainedPublishers = new Map<string, Publisher>();
   /** Framed streams and encrypted sessions; also carries unicasts and server broadcasts. */
   readonly stream: StreamGroup;
   /** Plain WebSocket subscribers on uWS topics; null without a WebSocket listener or under the publishCounter quota. */
@@ -163,7 +165,7 @@ export class Router<S extends Subscriber = Subscriber> {
       else if (joined === 'share') refusedShare++;
       else if (isRetainedKey(key) && this.options.retain.isAvailable) {
         const kept = this.retainedFor(key);
-        if (kept) this.stream.deliverTo(sub, new Outbound(kept));
+        if (kept) this.stream.deliverTo(sub, new Outbound(kept, this.retainedPublisher(key)));
       }
     }
     if (refusedSubs > 0) {
@@ -200,6 +202,17 @@ export class Router<S extends Subscriber = Subscriber> {
     const owner = this.cids.get(cid);
     if (owner) return owner.retainedFor(key.slice(at + 1));
     return this.directory?.retainedFor?.(cid, key.slice(at + 1));
+  }
+
+  /**
+   * The publisher of the retained message of `key`: kept with a channel's (null: the server), the CID of a
+   * CID-retained one.
+   */
+  retainedPublisher(key: string): Publisher {
+    const at = key.indexOf('@');
+    if (at >= 0) return key.slice(CID_PREFIX.length, at);
+    const publisher = this.retainedPublishers.get(key);
+    return publisher === undefined ? '' : publisher;
   }
 
   private channelFor(key: string): Channel {
@@ -350,7 +363,8 @@ export class Router<S extends Subscriber = Subscriber> {
   publish(sub: S, msg: Uint8Array, tag: string): PublishResult {
     if (isReservedTag(tag)) return { ok: false, reason: 'reserved' };
     const at = tag.indexOf('@');
-    if (at > 0) return this.unicast(msg, tag, at);
+    const owner = sub.shareOwner ?? '';
+    if (at > 0) return this.unicast(msg, tag, at, sub.cid, owner);
     if (at === 0) {
       tag = sub.cid + tag;
       const rewritten = retag(msg, tag);
@@ -363,7 +377,7 @@ export class Router<S extends Subscriber = Subscriber> {
     if (!channel) return { ok: false, reason: 'no-subscriber' };
     this.counters.publishes++;
     const budget = this.options.useQuota.publishCounter ? sub.quota.publishCounter : Infinity;
-    return { ok: true, delivered: this.fanOut(channel, msg, budget, null) };
+    return { ok: true, delivered: this.fanOut(channel, msg, budget, null, sub.cid, owner) };
   }
 
   /**
@@ -373,41 +387,41 @@ export class Router<S extends Subscriber = Subscriber> {
   publishFromServer(msg: Uint8Array, tag: string): PublishResult {
     if (isReservedTag(tag) || tag.startsWith('#') || tag.startsWith('@')) return { ok: false, reason: 'reserved' };
     const at = tag.indexOf('@');
-    if (at > 0) return this.unicast(msg, tag, at);
+    if (at > 0) return this.unicast(msg, tag, at, SERVER);
     const key = channelKey(tag, '');
     const { retain } = this.options;
-    if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.retainForChannel(key, msg);
+    if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.retainForChannel(key, msg, SERVER);
     const channel = this.channels.get(key);
     if (!channel) return { ok: false, reason: 'no-subscriber' };
     this.counters.publishes++;
-    return { ok: true, delivered: this.fanOut(channel, msg, Infinity, null) };
+    return { ok: true, delivered: this.fanOut(channel, msg, Infinity, null, SERVER) };
   }
 
   /**
    * A channel message that arrived from elsewhere (the cluster bus): delivered to every group of channel `key`
    * except `origin`, so it never goes back where it came from, to at most `budget` receivers (the publisher's
-   * publishCounter quota). Returns the receivers reached.
+   * publishCounter quota). `publisher`: as the bus reported it ('' when unknown). Returns the receivers reached.
    */
-  deliverFromRemote(key: string, msg: Uint8Array, origin: DeliveryGroup | null, budget = Infinity): number {
+  deliverFromRemote(key: string, msg: Uint8Array, origin: DeliveryGroup | null, budget = Infinity, publisher: Publisher = ''): number {
     const channel = this.channels.get(key);
-    return channel ? this.fanOut(channel, msg, budget, origin) : 0;
+    return channel ? this.fanOut(channel, msg, budget, origin, publisher) : 0;
   }
 
   /** A unicast that arrived from elsewhere, already retagged `@topic`; false when `cid` is not held here. */
-  deliverToCid(cid: string, msg: Uint8Array): boolean {
+  deliverToCid(cid: string, msg: Uint8Array, publisher: Publisher = ''): boolean {
     const target = this.cids.get(cid);
     if (!target) return false;
-    this.stream.deliverTo(target, new Outbound(msg));
+    this.stream.deliverTo(target, new Outbound(msg, publisher));
     return true;
   }
 
-  private unicast(msg: Uint8Array, tag: string, at: number): PublishResult {
+  private unicast(msg: Uint8Array, tag: string, at: number, publisher: Publisher, owner = ''): PublishResult {
     const cid = tag.slice(0, at);
     const target = this.cids.get(cid);
     if (!target && !this.directory) return { ok: false, reason: 'offline' };
     const rewritten = retag(msg, '@' + unicastTopic(tag, at));
     if (!rewritten) return { ok: false, reason: 'tag-too-long' };
-    const out = new Outbound(rewritten);
+    const out = new Outbound(rewritten, publisher, owner);
     if (target) this.stream.deliverTo(target, out);
     else if (!this.directory!.unicast(cid, out)) return { ok: false, reason: 'offline' };
     this.counters.publishes++;
@@ -419,7 +433,7 @@ export class Router<S extends Subscriber = Subscriber> {
     const { retain } = this.options;
     if (!retain.isAvailable || msg.length >= retain.limitSize) return;
     const at = key.indexOf('@');
-    if (at < 0) return this.retainForChannel(key, msg, sub);
+    if (at < 0) return this.retainForChannel(key, msg, sub.cid, sub);
     const topic = key.slice(at + 1);
     const previous = sub.retainedEntry(topic);
     const owner = sub.shareOwner;
@@ -430,10 +444,11 @@ export class Router<S extends Subscriber = Subscriber> {
   }
 
   /**
-   * Keeps a channel-retained message (a copy), within the store's bounds. `from`: the publishing session, charged
-   * for the entry and its bytes (replacing the previous writer's charge); null for the server and other nodes.
+   * Keeps a channel-retained message (a copy) and who published it, within the store's bounds. `from`: the
+   * publishing session, charged for the entry and its bytes (replacing the previous writer's charge); null for the
+   * server and other nodes (whose `publisher` is still kept, so a replay names it).
    */
-  retainForChannel(key: string, msg: Uint8Array, from: S | null = null): void {
+  retainForChannel(key: string, msg: Uint8Array, publisher: Publisher, from: S | null = null): void {
     const holder: ShareHolder = from ?? SERVER_HOLDER;
     const previous = this.retained.get(key);
     const previousOwner = previous ? (this.retainedOwners.get(key) ?? null) : undefined;
@@ -454,6 +469,7 @@ export class Router<S extends Subscriber = Subscriber> {
     this.retained.set(key, Buffer.from(msg));
     if (holder.shareOwner === null) this.retainedOwners.delete(key);
     else this.retainedOwners.set(key, holder.shareOwner);
+    this.retainedPublishers.set(key, publisher);
   }
 
   /**
@@ -482,8 +498,8 @@ export class Router<S extends Subscriber = Subscriber> {
   }
 
   /** Sends one message to a channel: encoded once, then each group's share in turn, within `budget` receivers. */
-  private fanOut(channel: Channel, msg: Uint8Array, budget: number, except: DeliveryGroup | null): number {
-    const out = new Outbound(msg);
+  private fanOut(channel: Channel, msg: Uint8Array, budget: number, except: DeliveryGroup | null, publisher: Publisher, owner = ''): number {
+    const out = new Outbound(msg, publisher, owner);
     const { groups } = channel;
     if (groups.length === 1 && except === null) return groups[0]!.publish(out, budget);
     let delivered = 0;

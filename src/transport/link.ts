@@ -29,6 +29,16 @@ export interface PeerInfo {
  */
 export type CloseHow = 'graceful' | 'abort' | 'attack' | 'shutdown' | 'refused' | 'silent';
 
+/**
+ * The messages one frame of a plain device stands for: the same payload to each of its targets. `message(i)` may
+ * reuse one buffer (valid until the next call); `size(i)` is known before it is written.
+ */
+export interface FrameMessages {
+  readonly count: number;
+  size(i: number): number;
+  message(i: number): Uint8Array;
+}
+
 /** What a link reports to (the connection): whole messages in, pressure, and its end — exactly once. */
 export interface LinkOwner extends Contained {
   readonly cid: string;
@@ -40,6 +50,8 @@ export interface LinkOwner extends Contained {
   receive(msg: Uint8Array): void;
   /** A WebSocket text frame (not a protocol message). */
   receiveText(text: string, bytes: number): void;
+  /** A plain device's frame: its messages, judged by the quotas as one (contained like `receive`). */
+  receiveFrame(frame: FrameMessages): void;
   /** The link is gone (peer closed, error, or after our own close); called once. */
   linkClosed(): void;
   /** Its backlog passed the soft limit (it is behind: the slow-consumer watch times it). Repeats are cheap. */

@@ -12,8 +12,8 @@ import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { bearerFromHeader } from '../connection/identity.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
-import { PlainLink, type PlainRequest } from '../plain/plain-link.js';
-import { parsePlainRequest } from '../plain/translate.js';
+import { PlainLink, plainLimits, type PlainRequest } from '../plain/plain-link.js';
+import { parsePlainRequest } from '../plain/request.js';
 
 interface SocketData {
   /** What the upgrade saw; dropped once the connection exists. */
@@ -238,7 +238,7 @@ export async function listenWs(
       data.peer = null;
       counters.acceptedWs++;
       if (data.plain) {
-        const plainLink = new PlainLink(ws, limits, data.plain);
+        const plainLink = new PlainLink(ws, limits, plainLimits(options), data.plain, counters);
         data.plain = null;
         data.link = plainLink;
         plainLink.conn = accept(plainLink, peer);

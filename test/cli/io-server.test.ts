@@ -218,6 +218,7 @@ describe('io-server command line', () => {
       '--max-handshakes-per-address': String(SERVER_DEFAULTS.maxHandshakesPerAddress),
       '--handshake-timeout': String(SERVER_DEFAULTS.handshakeTimeout),
       '--opening-timeout': String(SERVER_DEFAULTS.openingTimeout),
+      '--max-plain-json': formatBytes(SERVER_DEFAULTS.maxPlainJson),
     };
     assert.deepEqual(HELP_DEFAULTS, expected);
     for (const [flag, value] of Object.entries(expected)) {

@@ -27,7 +27,7 @@ describe('publishCounter budget split', () => {
   });
 
   it('the envelope carries the shares; malformed ones are refused', () => {
-    const base = { kind: KIND.PUBLISH, node: 'A', seq: 1, key: 'CH:x', msg: Buffer.from('m') } as const;
+    const base = { kind: KIND.PUBLISH, node: 'A', seq: 1, key: 'CH:x', msg: Buffer.from('m'), publisher: '?pub' } as const;
     assert.deepEqual(decodeEnvelope(encodeEnvelope({ ...base, budget: ['B', 3, 'C', 2] })), { ...base, budget: ['B', 3, 'C', 2] });
     assert.deepEqual(decodeEnvelope(encodeEnvelope({ ...base, budget: -1 })), { ...base, budget: -1 });
     for (const bad of [['B'], ['B', -1], ['B', 1.5], [3, 'B'], ['B', '3']]) {

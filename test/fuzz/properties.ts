@@ -1,6 +1,7 @@
 // Seeded property tests (fast-check) of everything that reads client bytes: the CongSocket decoder, the fixed
-// message layouts, MBP, and the connection state machine driven in memory through a fake link. The same
-// properties run briefly in `npm test` (protocol.test.ts) and at length in `npm run fuzz` (run.ts).
+// message layouts, MBP, the connection state machine driven in memory through a fake link, and the plain
+// WebSocket endpoint (plain-properties.ts). The same properties run briefly in `npm test` (protocol.test.ts) and
+// at length in `npm run fuzz` (run.ts): 2 000 000 cases by default, half of them the plain endpoint's.
 import fc from 'fast-check';
 import { CongDecoder, encodeFrame } from '../../src/protocol/congsocket.js';
 import {
@@ -23,6 +24,7 @@ import { MSG } from '../../src/protocol/codes.js';
 import type { Connection } from '../../src/connection/connection.js';
 import type { MemoryEndpoint } from '../../src/transport/memory.js';
 import { IosigServer } from '../../src/server.js';
+import { PLAIN_PROPERTIES } from './plain-properties.js';
 
 export const FUZZ_SEED = 0x10519;
 
@@ -269,16 +271,28 @@ async function runSession(steps: Step[]): Promise<void> {
 
 const stateMachine = fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), runSession);
 
+/** The long run's default: the first seven properties keep their million, the plain endpoint gets another. */
+export const FUZZ_CASES = 2_000_000;
+
 export const PROPERTIES: FuzzProperty[] = [
-  { name: 'cong-roundtrip', weight: 0.1, shortRuns: 300, property: () => congRoundTrip as never },
-  { name: 'cong-garbage', weight: 0.25, shortRuns: 1000, property: () => congGarbage as never },
-  { name: 'layouts-garbage', weight: 0.3, shortRuns: 2000, property: () => layoutsNeverThrow as never },
-  { name: 'layouts-roundtrip', weight: 0.1, shortRuns: 500, property: () => layoutsRoundTrip as never },
-  { name: 'mbp-roundtrip', weight: 0.05, shortRuns: 300, property: () => mbpRoundTrip as never },
-  { name: 'rpc-roundtrip', weight: 0.05, shortRuns: 300, property: () => rpcRoundTrip as never },
+  { name: 'cong-roundtrip', weight: 0.05, shortRuns: 300, property: () => congRoundTrip as never },
+  { name: 'cong-garbage', weight: 0.125, shortRuns: 1000, property: () => congGarbage as never },
+  { name: 'layouts-garbage', weight: 0.15, shortRuns: 2000, property: () => layoutsNeverThrow as never },
+  { name: 'layouts-roundtrip', weight: 0.05, shortRuns: 500, property: () => layoutsRoundTrip as never },
+  { name: 'mbp-roundtrip', weight: 0.025, shortRuns: 300, property: () => mbpRoundTrip as never },
+  { name: 'rpc-roundtrip', weight: 0.025, shortRuns: 300, property: () => rpcRoundTrip as never },
+  { name: 'plain-translate', weight: 0.45, shortRuns: 1000, property: PLAIN_PROPERTIES.translate },
+  {
+    name: 'plain-endpoint',
+    weight: 0.05,
+    shortRuns: 200,
+    property: PLAIN_PROPERTIES.endpoint,
+    setUp: PLAIN_PROPERTIES.setUp,
+    tearDown: PLAIN_PROPERTIES.tearDown,
+  },
   {
     name: 'connection-state-machine',
-    weight: 0.15,
+    weight: 0.075,
     shortRuns: 300,
     property: () => stateMachine as never,
     async setUp() {

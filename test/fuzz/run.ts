@@ -1,11 +1,11 @@
-// `npm run fuzz`: the long run. Every property gets its share of the cases (default 1 000 000 in all, or the
+// `npm run fuzz`: the long run. Every property gets its share of the cases (default FUZZ_CASES in all, or the
 // first argument); a failing case is shrunk and saved as JSON under fuzz-failures/, and the run exits 1.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { FUZZ_SEED, PROPERTIES } from './properties.js';
+import { FUZZ_CASES, FUZZ_SEED, PROPERTIES } from './properties.js';
 
-const total = Number(process.argv[2] ?? 1_000_000);
+const total = Number(process.argv[2] ?? FUZZ_CASES);
 const seed = Number(process.argv[3] ?? FUZZ_SEED);
 const outDir = join(process.cwd(), 'fuzz-failures');
 

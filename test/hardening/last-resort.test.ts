@@ -9,7 +9,8 @@ import { MSG } from '../../src/protocol/codes.js';
 import { encodeFrame } from '../../src/protocol/congsocket.js';
 import { EXIT_INTERNAL_ERROR } from '../../src/cli/last-resort.js';
 import { connectRaw } from '../helpers/raw-client.js';
-import { withTimeout } from '../helpers/wait.js';
+import { CHILD_PROCESS_DEADLINE_MS, withTimeout } from '../helpers/wait.js';
+import { WsDevice, nested } from '../plain/ws-device.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const LAST_RESORT = join(ROOT, 'dist', 'src', 'cli', 'last-resort.js');
@@ -38,38 +39,68 @@ describe('last resort handlers', () => {
   });
 
   it('the io-server process survives the truncated-login flood and never reaches the last resort', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'io-server.js'), '-L', '0', '--host', '127.0.0.1', '--auth-fail-delay', '150'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const server = await startIoServer(['-L', '0', '--auth-fail-delay', '150']);
     try {
-      const port = await withTimeout(
-        new Promise<number>((done) => {
-          const look = (): void => {
-            const m = /cong:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-            if (m) done(Number(m[1]));
-          };
-          child.stdout.on('data', look);
-          child.stderr.on('data', look);
-        }),
-        10_000,
-        'the io-server banner',
-      );
+      const port = server.port('cong');
       const attacker = await connectRaw('cong', port);
       const flood = Buffer.concat([encodeFrame(Buffer.from([MSG.AUTH_REQ])), encodeFrame(Buffer.from([MSG.AUTH_REQ])), ...Array.from({ length: 125_000 }, () => encodeFrame(Buffer.from([MSG.ECHO])))]);
       attacker.sendRaw(flood);
       await attacker.waitClosed(15_000);
       await new Promise((done) => setTimeout(done, 800));
-      assert.equal(child.exitCode, null, `io-server still runs; output:\n${output}`);
-      assert.doesNotMatch(output, /fatal/);
+      server.assertAlive();
       const other = await connectRaw('cong', port);
       await other.handshake();
       await other.close();
     } finally {
-      child.kill('SIGKILL');
+      server.kill();
+    }
+  });
+
+  it('the io-server process survives JSON 6000 to 100 000 levels deep on /plain/x?format=json, even under --members-only (issue 16 item 1)', async () => {
+    const server = await startIoServer(['-l', '0', '-L', '0', '--members-only', '--quota', 'signalSize,trafficRate']);
+    try {
+      const device = await WsDevice.json(server.port('ws'), 'x');
+      for (const depth of [6000, 12_000, 100_000]) {
+        device.device.sendText(`{"payload":${nested(depth)}}`);
+        assert.equal((await device.device.nextJson(5000)).type, 'ERROR');
+      }
+      device.device.close();
+      await new Promise((done) => setTimeout(done, 200));
+      server.assertAlive();
+      const other = await connectRaw('cong', server.port('cong'));
+      await other.handshake();
+      await other.close();
+    } finally {
+      server.kill();
     }
   });
 });
+
+/** The real io-server CLI in a child process, on ports it picked. */
+async function startIoServer(args: string[]) {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'io-server.js'), ...args, '--host', '127.0.0.1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const wanted = args.filter((arg) => arg === '-l' || arg === '-L').map((flag) => (flag === '-l' ? 'ws' : 'cong'));
+  const banner = (kind: string): RegExp => new RegExp(`${kind}://127\\.0\\.0\\.1:(\\d+)`);
+  await withTimeout(
+    new Promise<void>((done) => {
+      const look = (): void => {
+        if (wanted.every((kind) => banner(kind).test(output))) done();
+      };
+      child.stdout.on('data', look);
+      child.stderr.on('data', look);
+    }),
+    CHILD_PROCESS_DEADLINE_MS,
+    'the io-server banner',
+  );
+  return {
+    port: (kind: 'ws' | 'cong'): number => Number(banner(kind).exec(output)![1]),
+    assertAlive(): void {
+      assert.equal(child.exitCode, null, `io-server still runs; output:\n${output}`);
+      assert.doesNotMatch(output, /fatal/);
+    },
+    kill: (): boolean => child.kill('SIGKILL'),
+  };
+}

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createServer, type IosigServer } from '../../src/index.js';
 import { IoClient, type SignalMessage } from '../../src/client/index.js';
-import { frameForDevice, parsePlainRequest, signalsFromDevice } from '../../src/plain/translate.js';
+import { frameForDevice } from '../../src/plain/to-device.js';
+import { FrameSignals, readDeviceFrame, targetTags } from '../../src/plain/from-device.js';
+import { parsePlainRequest } from '../../src/plain/request.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import { buildSignal } from '../../src/protocol/payload.js';
@@ -14,13 +16,23 @@ import { waitFor } from '../helpers/wait.js';
 import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
 import { PythonDevice } from './python-device.js';
 
+const textFrame = (text: string) => ({ data: Buffer.from(text), binary: false });
+
+/** The SIGNALs a device frame asks for, as separate buffers (FrameSignals reuses one). */
+function signalsOf(data: string | Buffer, binary: boolean, format: 'raw' | 'json', channels: string[]): Buffer[] | string {
+  const input = readDeviceFrame(Buffer.from(data), binary, format, targetTags(channels), 1024 * 1024);
+  if (!input.ok) return input.reason;
+  const signals = new FrameSignals(input);
+  return Array.from({ length: signals.count }, (_, i) => Buffer.from(signals.message(i)));
+}
+
 describe('plain translation', () => {
   it('turns signals into payload frames (raw) or envelopes (json)', () => {
-    assert.deepEqual(frameForDevice(buildSignal('lab', 'LED=1'), 'raw'), { data: 'LED=1', binary: false });
+    assert.deepEqual(frameForDevice(buildSignal('lab', 'LED=1'), 'raw'), textFrame('LED=1'));
     assert.deepEqual(frameForDevice(buildSignal('lab', Buffer.from([1, 2])), 'raw'), { data: Buffer.from([1, 2]), binary: true });
-    assert.deepEqual(frameForDevice(buildSignal('lab', { led: 1 }), 'raw'), { data: '{"led":1}', binary: false });
-    assert.deepEqual(frameForDevice(buildSignal('lab', 1, 'a'), 'raw'), { data: '[1,"a"]', binary: false });
-    assert.deepEqual(frameForDevice(buildSignal('lab', 'x', Buffer.from([255])), 'raw'), { data: '["x","/w=="]', binary: false });
+    assert.deepEqual(frameForDevice(buildSignal('lab', { led: 1 }), 'raw'), textFrame('{"led":1}'));
+    assert.deepEqual(frameForDevice(buildSignal('lab', 1, 'a'), 'raw'), textFrame('[1,"a"]'));
+    assert.deepEqual(frameForDevice(buildSignal('lab', 'x', Buffer.from([255])), 'raw'), textFrame('["x","/w=="]'));
     assert.deepEqual(JSON.parse(String(frameForDevice(buildSignal('@cmd', 'go'), 'json', 'C1')!.data)), {
       tag: '@cmd',
       from: 'C1',
@@ -31,17 +43,14 @@ describe('plain translation', () => {
   });
 
   it('turns device frames into signals on every channel, or where a JSON envelope says', () => {
-    const raw = signalsFromDevice(Buffer.from('t=21'), false, 'raw', ['a', 'b']);
-    assert.ok(raw.ok);
-    assert.deepEqual(raw.signals, [encodeSignal('a', PAYLOAD.TEXT, Buffer.from('t=21\0')), encodeSignal('b', PAYLOAD.TEXT, Buffer.from('t=21\0'))]);
-    const json = signalsFromDevice(Buffer.from('{"to":"C9@cmd","payload":{"led":1}}'), false, 'json', ['a']);
-    assert.ok(json.ok);
-    assert.deepEqual(json.signals, [encodeSignal('C9@cmd', PAYLOAD.OBJECT, Buffer.from('{"led":1}'))]);
-    const bin = signalsFromDevice(Buffer.from('{"type":"BINARY","payload":"AQI="}'), false, 'json', ['a']);
-    assert.ok(bin.ok);
-    assert.deepEqual(bin.signals, [encodeSignal('a', PAYLOAD.BINARY, Buffer.from([1, 2]))]);
-    assert.equal(signalsFromDevice(Buffer.from('nope'), false, 'json', ['a']).ok, false);
-    assert.equal(signalsFromDevice(Buffer.from('{"to":""}'), false, 'json', ['a']).ok, false);
+    assert.deepEqual(signalsOf('t=21', false, 'raw', ['a', 'b']), [
+      encodeSignal('a', PAYLOAD.TEXT, Buffer.from('t=21\0')),
+      encodeSignal('b', PAYLOAD.TEXT, Buffer.from('t=21\0')),
+    ]);
+    assert.deepEqual(signalsOf('{"to":"C9@cmd","payload":{"led":1}}', false, 'json', ['a']), [encodeSignal('C9@cmd', PAYLOAD.OBJECT, Buffer.from('{"led":1}'))]);
+    assert.deepEqual(signalsOf('{"type":"BINARY","payload":"AQI="}', false, 'json', ['a']), [encodeSignal('a', PAYLOAD.BINARY, Buffer.from([1, 2]))]);
+    assert.equal(typeof signalsOf('nope', false, 'json', ['a']), 'string');
+    assert.equal(typeof signalsOf('{"to":""}', false, 'json', ['a']), 'string');
   });
 
   it('reads channels and format from the path and query', () => {

@@ -13,17 +13,25 @@ import { MemClient } from './support.js';
 
 let server: IosigServer;
 
+/** The share owner (address unit or device) of the connection holding `cid`: who the bus charges for its publishes. */
+function ownerOf(cid: string): string {
+  const conn = [...server.connections].find((c) => c.cid === cid);
+  assert.ok(conn, `connection ${cid}`);
+  assert.ok(conn.shareOwner, 'an anonymous connection is charged to its address');
+  return conn.shareOwner;
+}
+
 /** A stand-in for the cluster's remote-nodes group: records what it would put on the bus. */
 class FakeRemote implements DeliveryGroup {
   readonly name = 'remote';
   readonly stats = new DeliveryStats();
-  readonly sent: { key: string; msg: Buffer }[] = [];
+  readonly sent: { key: string; msg: Buffer; publisher: string | null; owner: string }[] = [];
   members(key: string): ChannelMembers {
     return {
       group: this,
       size: 1,
       publish: (out: Outbound) => {
-        this.sent.push({ key, msg: Buffer.from(out.msg) });
+        this.sent.push({ key, msg: Buffer.from(out.msg), publisher: out.publisher, owner: out.owner });
         this.stats.deliveries++;
         return 1;
       },
@@ -79,6 +87,14 @@ describe('router extension points', () => {
     assert.deepEqual(await local.nextSignal(), { tag: 'shared', text: 'from here' });
     assert.equal(remote.sent.length, 1, 'one envelope for the remote nodes');
     assert.equal(remote.sent[0]!.key, 'CH:shared');
+    // The publisher rides on the message (a plain JSON device's "from"), and so does who the bus charges for it.
+    assert.equal(remote.sent[0]!.publisher, pub.cid);
+    assert.equal(remote.sent[0]!.owner, ownerOf(pub.cid));
+    // The server's own publish: publisher null, charged to nobody's share.
+    server.sendSignal('shared', PAYLOAD.TEXT, Buffer.from('from the server'));
+    assert.deepEqual(await local.nextSignal(), { tag: 'shared', text: 'from the server' });
+    assert.deepEqual(remote.sent.slice(1).map((e) => [e.publisher, e.owner]), [[null, '']]);
+    remote.sent.length = 1;
     // A message from the bus reaches local subscribers only.
     const reached = server.router.deliverFromRemote('CH:shared', encodeSignal('shared', PAYLOAD.TEXT, Buffer.from('from afar')), remote);
     assert.equal(reached, 1);
@@ -95,11 +111,11 @@ describe('router extension points', () => {
   });
 
   it('a CID directory takes unicasts and retained lookups for CIDs held elsewhere', async () => {
-    const unicasts: { cid: string; msg: Buffer }[] = [];
+    const unicasts: { cid: string; msg: Buffer; publisher: string | null; owner: string }[] = [];
     server.router.directory = {
       unicast: (cid, out) => {
         if (cid !== '?far') return false;
-        unicasts.push({ cid, msg: Buffer.from(out.msg) });
+        unicasts.push({ cid, msg: Buffer.from(out.msg), publisher: out.publisher, owner: out.owner });
         return true;
       },
       retainedFor: (cid, topic) => (cid === '?far' && topic === '$name' ? encodeSignal('?far@$name', PAYLOAD.TEXT, Buffer.from('lamp')) : undefined),
@@ -112,6 +128,8 @@ describe('router extension points', () => {
       await a.sync();
       assert.equal(unicasts.length, 1);
       assert.equal(unicasts[0]!.msg.subarray(2, 2 + unicasts[0]!.msg[1]!).toString(), '@direct', 'retagged before it leaves');
+      assert.equal(unicasts[0]!.publisher, a.cid);
+      assert.equal(unicasts[0]!.owner, ownerOf(a.cid), 'the bus charges the unicast to its sender');
       a.subscribe('?far@$name');
       assert.deepEqual(await a.nextSignal(), { tag: '?far@$name', text: 'lamp' });
       // A delivery from the bus to a local CID.
