@@ -1,0 +1,355 @@
+// Writes are handed over synchronously and committed later, one transaction per event-loop turn, never awaited by
+// the caller: a publish never waits for a disk or for Redis. At most one commit is in flight; what arrives
+// meanwhile forms the next batch, so while the disk keeps up a batch is one turn, and when it falls behind one
+// batch covers several turns (fewer, larger transactions: it catches up).
+//
+// The pending bound (`maxPendingBytes`, default 64 MiB): the bytes handed over and not yet committed. A write that
+// would pass it is not queued; its key is remembered instead (a few dozen bytes) and, once the backlog is below
+// half the bound, the current value is read again from its owner (StoreSource) and written. So a disk that falls
+// behind costs memory for names, not for values, and the store ends up holding the owners' latest state — writes
+// in between are skipped, which is what a coalescing store does anyway. What this costs: until the store has caught
+// up, a crash loses the changes of every deferred key (docs/durability.md); the flush lag metric shows how long.
+// A failed commit (a full disk, Redis away) is retried with the writes made since merged into it, after a back-off
+// of 100 ms doubling to 5 s, logged once per outage.
+import { Batch, OP_OVERHEAD, kvName, type KvOp } from './batch.js';
+import { sessionLog, type LogEntry, type LogMeta, type RetainedValue, type SessionData, type StoreSource, type StoreWrites } from './types.js';
+import { encodeSession } from './codec.js';
+import { ThrottledLog } from '../logging/throttled-log.js';
+
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+/** Applies one batch atomically (the store's engine). */
+export interface BatchCommitter {
+  commit(batch: Batch): Promise<void>;
+  /** The batch is durable (called once per successful commit, before the next one starts). */
+  committed?(batch: Batch): void;
+}
+
+export interface WriteBehindOptions {
+  maxPendingBytes?: number;
+  log?: (line: string) => void;
+  /** ms clock (tests). */
+  now?: () => number;
+}
+
+type DeferredKv = { table: 'retained'; key: string } | { table: 'cidRetained'; key: string; topic: string } | { table: 'sessions'; key: string };
+
+/** Keys whose current values are written once the store has room again. */
+class Deferred {
+  readonly kv = new Map<string, DeferredKv>();
+  /** Per log, the lowest offset not handed over. */
+  readonly logs = new Map<string, number>();
+  since = 0;
+
+  get size(): number {
+    return this.kv.size + this.logs.size;
+  }
+}
+
+export interface WriteBehindCounters {
+  writes: number;
+  writeBytes: number;
+  commits: number;
+  commitErrors: number;
+  droppedWrites: number;
+  slowestCommitMs: number;
+}
+
+export class WriteBehind implements StoreWrites {
+  private current = new Batch();
+  private committing: Batch | null = null;
+  private inFlight: Promise<void> | null = null;
+  private scheduled = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs = RETRY_FIRST_MS;
+  private source: StoreSource = {};
+  private readonly deferred = new Deferred();
+  private closed = false;
+  readonly maxPendingBytes: number;
+  private readonly now: () => number;
+  private readonly failureLog: ThrottledLog;
+  private readonly droppedLog: ThrottledLog;
+  private readonly log: (line: string) => void;
+  readonly counters: WriteBehindCounters = { writes: 0, writeBytes: 0, commits: 0, commitErrors: 0, droppedWrites: 0, slowestCommitMs: 0 };
+
+  constructor(
+    private readonly committer: BatchCommitter,
+    private readonly label: string,
+    options: WriteBehindOptions = {},
+  ) {
+    this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    if (!(this.maxPendingBytes > 0)) throw new RangeError('the store pending-bytes bound must be positive');
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? (() => {});
+    this.failureLog = new ThrottledLog(this.log, 10_000);
+    this.droppedLog = new ThrottledLog(this.log);
+  }
+
+  setSource(source: StoreSource): void {
+    this.source = source;
+  }
+
+  get pendingBytes(): number {
+    return this.current.bytes + (this.committing?.bytes ?? 0);
+  }
+
+  get pendingWrites(): number {
+    return this.current.writes + (this.committing?.writes ?? 0);
+  }
+
+  get deferredKeys(): number {
+    return this.deferred.size;
+  }
+
+  /** Age of the oldest write not yet committed, ms. */
+  flushLagMs(): number {
+    const starts = [this.current.startedAt, this.committing?.startedAt ?? 0, this.deferred.size > 0 ? this.deferred.since : 0].filter((t) => t > 0);
+    return starts.length === 0 ? 0 : Math.max(0, this.now() - Math.min(...starts));
+  }
+
+  // ---- StoreWrites -----------------------------------------------------------------------------------------------
+
+  putRetained(key: string, value: RetainedValue): void {
+    this.kv({ table: 'retained', key, value }, value.msg.length, { table: 'retained', key });
+  }
+
+  deleteRetained(key: string): void {
+    this.kv({ table: 'retained', key, value: null }, 0, { table: 'retained', key });
+  }
+
+  putCidRetained(cid: string, topic: string, value: RetainedValue): void {
+    this.kv({ table: 'cidRetained', key: cid, topic, value }, value.msg.length, { table: 'cidRetained', key: cid, topic });
+  }
+
+  deleteCidRetained(cid: string, topic?: string): void {
+    if (!this.accepting()) return;
+    if (topic !== undefined) return this.kv({ table: 'cidRetained', key: cid, topic, value: null }, 0, { table: 'cidRetained', key: cid, topic });
+    for (const [name, d] of this.deferred.kv) if (d.table === 'cidRetained' && d.key === cid) this.deferred.kv.delete(name);
+    this.current.dropCid(cid, this.now());
+    this.schedule();
+  }
+
+  putSession(clientId: string, data: SessionData): void {
+    if (!this.accepting()) return;
+    const encoded = encodeSession(data);
+    this.kv({ table: 'sessions', key: clientId, value: encoded }, encoded.length, { table: 'sessions', key: clientId });
+  }
+
+  deleteSession(clientId: string): void {
+    this.kv({ table: 'sessions', key: clientId, value: null }, 0, { table: 'sessions', key: clientId });
+    this.dropLog(sessionLog(clientId));
+  }
+
+  putLogEntry(log: string, entry: LogEntry): void {
+    if (!this.accepting()) return;
+    const held = this.deferred.logs.get(log);
+    if (held !== undefined) {
+      if (entry.offset < held) this.deferred.logs.set(log, entry.offset);
+      return;
+    }
+    if (this.pendingBytes + OP_OVERHEAD + entry.data.length > this.maxPendingBytes) {
+      if (!this.source.log) return this.dropped();
+      this.deferLog(log, entry.offset);
+      return;
+    }
+    this.current.putLogEntry(log, entry, this.now());
+    this.schedule();
+  }
+
+  removeLogEntry(log: string, offset: number): void {
+    if (!this.accepting()) return;
+    this.current.removeLogEntry(log, offset, this.now());
+    this.schedule();
+  }
+
+  trimLog(log: string, first: number): void {
+    if (!this.accepting()) return;
+    this.current.trimLog(log, first, this.now());
+    this.schedule();
+  }
+
+  putLogMeta(log: string, meta: LogMeta): void {
+    if (!this.accepting()) return;
+    // A deferred log's meta is written with its entries, so a crash never leaves a meta ahead of them.
+    if (this.deferred.logs.has(log)) return;
+    this.current.putLogMeta(log, meta, this.now());
+    this.schedule();
+  }
+
+  dropLog(log: string): void {
+    if (!this.accepting()) return;
+    this.deferred.logs.delete(log);
+    this.current.dropLog(log, this.now());
+    this.schedule();
+  }
+
+  // ---- queueing --------------------------------------------------------------------------------------------------
+
+  private accepting(): boolean {
+    if (!this.closed) return true;
+    this.dropped();
+    return false;
+  }
+
+  private dropped(): void {
+    this.counters.droppedWrites++;
+    this.droppedLog.write(`store ${this.label}: writes dropped (${this.counters.droppedWrites} so far): ${this.closed ? 'the store is closed' : 'past the pending bound with no owner to read them again'}`);
+  }
+
+  private kv(op: KvOp, dataBytes: number, deferAs: DeferredKv): void {
+    if (!this.accepting()) return;
+    const name = kvName(deferAs);
+    if (this.deferred.kv.has(name)) return; // its current value is read when the store catches up
+    if (op.value !== null && this.pendingBytes + OP_OVERHEAD + dataBytes > this.maxPendingBytes) {
+      if (!this.canReread(deferAs.table)) return this.dropped();
+      if (this.deferred.size === 0) this.deferred.since = this.now();
+      this.deferred.kv.set(name, deferAs);
+      return;
+    }
+    this.current.setKv(op, this.now());
+    this.schedule();
+  }
+
+  private canReread(table: DeferredKv['table']): boolean {
+    const s = this.source;
+    return table === 'retained' ? s.retained !== undefined : table === 'cidRetained' ? s.cidRetained !== undefined : s.session !== undefined;
+  }
+
+  private deferLog(log: string, from: number): void {
+    if (this.deferred.size === 0) this.deferred.since = this.now();
+    this.deferred.logs.set(log, from);
+    // Its meta waits with it (see putLogMeta); a meta already queued in this batch goes out as it is, consistent
+    // with the entries queued before it.
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || this.retryTimer) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.startCommit();
+    });
+  }
+
+  private startCommit(): Promise<void> | null {
+    if (this.inFlight) return this.inFlight;
+    if (this.current.empty) return null;
+    const batch = this.current;
+    this.current = new Batch();
+    this.committing = batch;
+    const began = this.now();
+    const done = this.committer.commit(batch).then(
+      () => {
+        const took = this.now() - began;
+        const c = this.counters;
+        c.commits++;
+        c.writes += batch.writes;
+        c.writeBytes += batch.bytes;
+        if (took > c.slowestCommitMs) c.slowestCommitMs = took;
+        if (this.retryMs !== RETRY_FIRST_MS) this.log(`store ${this.label}: writing again after ${c.commitErrors} failed commit(s)`);
+        this.retryMs = RETRY_FIRST_MS;
+        try {
+          this.committer.committed?.(batch);
+        } catch (err) {
+          this.log(`store ${this.label}: a durability listener failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        this.settle();
+      },
+      (err: unknown) => {
+        this.counters.commitErrors++;
+        this.failureLog.write(`store ${this.label}: commit failed (${err instanceof Error ? err.message : String(err)}); retrying, ${this.pendingBytes} bytes pending`);
+        batch.absorb(this.current);
+        this.current = batch;
+        this.settle();
+        throw err;
+      },
+    );
+    this.inFlight = done;
+    done.catch(() => {
+      if (this.closed && this.retryTimer === null) return;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.startCommit()?.catch(() => {});
+      }, this.retryMs);
+      this.retryTimer.unref();
+      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    });
+    return done;
+  }
+
+  private settle(): void {
+    this.committing = null;
+    this.inFlight = null;
+    if (this.retryTimer) return;
+    if (this.deferred.size > 0 && this.pendingBytes < this.maxPendingBytes / 2) this.drainDeferred(this.maxPendingBytes / 4);
+    if (!this.current.empty) this.schedule();
+  }
+
+  /** Hands over the current values of deferred keys, up to `budget` bytes (Infinity: all of them). */
+  private drainDeferred(budget: number): void {
+    const start = this.current.bytes;
+    const now = this.now();
+    const s = this.source;
+    for (const [name, d] of this.deferred.kv) {
+      if (this.current.bytes - start >= budget) return;
+      this.deferred.kv.delete(name);
+      if (d.table === 'retained') {
+        const value = s.retained?.(d.key);
+        this.current.setKv({ table: 'retained', key: d.key, value: value ?? null }, now);
+      } else if (d.table === 'cidRetained') {
+        const value = s.cidRetained?.(d.key, d.topic);
+        this.current.setKv({ table: 'cidRetained', key: d.key, topic: d.topic, value: value ?? null }, now);
+      } else {
+        const data = s.session?.(d.key);
+        this.current.setKv({ table: 'sessions', key: d.key, value: data ? encodeSession(data) : null }, now);
+      }
+    }
+    for (const [log, from] of this.deferred.logs) {
+      if (this.current.bytes - start >= budget) return;
+      this.deferred.logs.delete(log);
+      const held = s.log?.(log, from);
+      if (!held) {
+        this.current.dropLog(log, now);
+        continue;
+      }
+      this.current.trimLog(log, held.meta.first, now);
+      for (const entry of held.entries) if (entry.offset >= from) this.current.putLogEntry(log, entry, now);
+      this.current.putLogMeta(log, held.meta, now);
+    }
+    if (this.deferred.size === 0) this.deferred.since = 0;
+  }
+
+  /**
+   * Resolves once every write handed over before the call — deferred ones included, whatever the bound — is
+   * committed; rejects with the engine's error when a commit fails meanwhile (the writes stay queued and retried).
+   */
+  async flush(): Promise<void> {
+    for (;;) {
+      if (this.inFlight) {
+        await this.inFlight;
+        continue;
+      }
+      if (this.retryTimer) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = null;
+      }
+      if (this.deferred.size > 0) this.drainDeferred(Infinity);
+      const started = this.startCommit();
+      if (!started) return;
+      await started;
+    }
+  }
+
+  /** Flushes; later writes are dropped and counted. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+  }
+}
