@@ -134,21 +134,20 @@ class AppendOrder {
     this.offsets.push(offset);
   }
 
-  /** The oldest (stream, offset) still recorded, removed. */
-  shift(): [Stream, number] | undefined {
-    while (this.head < this.streams.length) {
-      const stream = this.streams[this.head]!;
-      const offset = this.offsets[this.head]!;
-      this.streams[this.head] = undefined;
-      this.head++;
-      if (this.head > 4096 && this.head * 2 > this.streams.length) {
-        this.streams = this.streams.slice(this.head);
-        this.offsets = this.offsets.slice(this.head);
-        this.head = 0;
-      }
-      return [stream, offset];
+  /** The oldest (stream, offset) still recorded. */
+  peek(): [Stream, number] | undefined {
+    return this.head < this.streams.length ? [this.streams[this.head]!, this.offsets[this.head]!] : undefined;
+  }
+
+  /** Forgets the oldest record. */
+  shift(): void {
+    if (this.head >= this.streams.length) return;
+    this.streams[this.head++] = undefined;
+    if (this.head > 4096 && this.head * 2 > this.streams.length) {
+      this.streams = this.streams.slice(this.head);
+      this.offsets = this.offsets.slice(this.head);
+      this.head = 0;
     }
-    return undefined;
   }
 
   get length(): number {
@@ -232,14 +231,21 @@ export class ChannelHistory {
       if (!stream || stream.epoch !== epoch || top <= stream.durable) continue;
       stream.durable = top;
       this.durableHandler?.(key, { epoch: stream.epoch, offset: top });
+      // What waited for durability may go now.
+      if (this.trimOwn(stream, this.now())) this.store?.trimLog(log, stream.first);
     }
+    if (this.bytes > this.maxBytes) this.evict();
   }
 
-  /** Applies the stream's own count and age bounds; true when something went. */
+  /**
+   * Applies the stream's own count and age bounds; true when something went. Entries not yet durable stay (they
+   * go once durable): a positioned reader is shown every entry it will be told about, so the count can be passed
+   * for as long as a commit takes.
+   */
   private trimOwn(stream: Stream, now: number): boolean {
     const { count, maxAgeMs } = stream.limits;
     let trimmed = false;
-    while (stream.size > 0) {
+    while (stream.size > 0 && stream.first <= stream.durable) {
       const oldest = stream.entries[stream.head]!;
       if ((count > 0 && stream.size > count) || (maxAgeMs > 0 && oldest.time <= now - maxAgeMs)) {
         this.drop(stream);
@@ -254,14 +260,22 @@ export class ChannelHistory {
     this.entryCount--;
   }
 
-  /** Oldest entries across channels go until the bound holds; then streams with nothing kept, idle longest first. */
+  /**
+   * Oldest entries across channels go until the bound holds; then streams with nothing kept, idle longest first.
+   * It stops at an entry not yet durable (see trimOwn) and goes on when the store has written it.
+   */
   private evict(): void {
     const touched = new Set<Stream>();
     while (this.bytes > this.maxBytes) {
-      const next = this.order.shift();
+      const next = this.order.peek();
       if (!next) break;
       const [stream, offset] = next;
-      if (offset < stream.first || this.streams.get(stream.key) !== stream) continue; // already gone
+      if (offset < stream.first || this.streams.get(stream.key) !== stream) {
+        this.order.shift(); // already gone
+        continue;
+      }
+      if (offset > stream.durable) break;
+      this.order.shift();
       while (stream.first <= offset) this.drop(stream);
       this.evicted++;
       touched.add(stream);
@@ -281,10 +295,13 @@ export class ChannelHistory {
     this.store?.dropLog(historyLog(key));
   }
 
-  /** The channel's position (its last durable offset); null when it keeps nothing (yet). */
+  /**
+   * The channel's position (its last durable offset); null while nothing of it is durable, so no reader ever holds
+   * an epoch that a crash could take back before its first entry was written.
+   */
   position(key: string): Position | null {
     const stream = this.streams.get(key);
-    return stream ? { epoch: stream.epoch, offset: stream.durable } : null;
+    return stream && stream.durable > 0 ? { epoch: stream.epoch, offset: stream.durable } : null;
   }
 
   /** A durable entry (positioned live delivery); undefined when trimmed or not durable yet. */
@@ -301,7 +318,8 @@ export class ChannelHistory {
     const stream = this.streams.get(key);
     if (!stream) return { ok: false, reason: this.options.policy.limitsFor(key) ? 'epoch' : 'no-history', position: null };
     if (this.trimOwn(stream, this.now()) && this.store) this.store.trimLog(historyLog(key), stream.first);
-    const position = { epoch: stream.epoch, offset: stream.durable };
+    const position = this.position(key);
+    if (!position) return { ok: false, reason: 'epoch', position: null };
     const verdict = judgePosition({ epoch: stream.epoch, top: stream.durable, first: stream.first }, epoch, offset);
     if (!verdict.ok) return { ok: false, reason: verdict.reason, position };
     const entries: HistoryEntry[] = [];

@@ -69,6 +69,22 @@ export class ReplaySeam<T> {
   }
 
   /**
+   * A live signal for this reader was dropped on the way (the slow-consumer `drop` policy): whatever comes next,
+   * the history fills the hole. The broker knows when it drops, so the hole is filled even when no later signal
+   * would have shown it.
+   */
+  onDropped(): SeamStep<T> {
+    if (this.reading) {
+      this.held = [];
+      this.overflowed = true;
+      return { send: [], readFrom: null };
+    }
+    this.reading = true;
+    this.held = [];
+    return { send: [], readFrom: this.last };
+  }
+
+  /**
    * One read of the history since `position`: its entries in order (consecutive from position + 1), `more` when
    * the history holds more than one read returns.
    */

@@ -120,6 +120,15 @@ export abstract class BufferedStore implements DurableStore {
     return this.closing;
   }
 
+  /**
+   * @internal Stops as a crash would: writes not yet committed are lost and the shutdown is not marked clean
+   * (tests play a crash in process with it; the SIGKILL tests do the real thing).
+   */
+  async crash(): Promise<void> {
+    this.writes.abandon();
+    await this.release(false);
+  }
+
   stats(): StoreStats {
     const w = this.writes;
     const c = w.counters;

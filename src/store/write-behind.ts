@@ -3,12 +3,14 @@
 // meanwhile forms the next batch, so while the disk keeps up a batch is one turn, and when it falls behind one
 // batch covers several turns (fewer, larger transactions: it catches up).
 //
-// The pending bound (`maxPendingBytes`, default 64 MiB): the bytes handed over and not yet committed. A write that
-// would pass it is not queued; its key is remembered instead (a few dozen bytes) and, once the backlog is below
+// The pending bound (`maxPendingBytes`, default 64 MiB): the bytes of values handed over and not yet committed. A
+// value that would pass it is not queued; its key is remembered instead (a few dozen bytes) and, once the backlog is below
 // half the bound, the current value is read again from its owner (StoreSource) and written. So a disk that falls
 // behind costs memory for names, not for values, and the store ends up holding the owners' latest state — writes
 // in between are skipped, which is what a coalescing store does anyway. What this costs: until the store has caught
 // up, a crash loses the changes of every deferred key (docs/durability.md); the flush lag metric shows how long.
+// Records without a value (deletes, trims, log metas) are not deferred: they are a few dozen bytes, one per key
+// and turn at most, and may take the pending bytes a little past the bound.
 // A failed commit (a full disk, Redis away) is retried with the writes made since merged into it, after a back-off
 // of 100 ms doubling to 5 s, logged once per outage.
 import { Batch, OP_OVERHEAD, kvName, type KvOp } from './batch.js';
@@ -112,7 +114,7 @@ export class WriteBehind implements StoreWrites {
   // ---- StoreWrites -----------------------------------------------------------------------------------------------
 
   putRetained(key: string, value: RetainedValue): void {
-    this.kv({ table: 'retained', key, value }, value.msg.length, { table: 'retained', key });
+    this.kv({ table: 'retained', key, value }, value.msg.length + (value.owner?.length ?? 0), { table: 'retained', key });
   }
 
   deleteRetained(key: string): void {
@@ -120,7 +122,7 @@ export class WriteBehind implements StoreWrites {
   }
 
   putCidRetained(cid: string, topic: string, value: RetainedValue): void {
-    this.kv({ table: 'cidRetained', key: cid, topic, value }, value.msg.length, { table: 'cidRetained', key: cid, topic });
+    this.kv({ table: 'cidRetained', key: cid, topic, value }, value.msg.length + (value.owner?.length ?? 0), { table: 'cidRetained', key: cid, topic });
   }
 
   deleteCidRetained(cid: string, topic?: string): void {
@@ -202,7 +204,8 @@ export class WriteBehind implements StoreWrites {
     if (!this.accepting()) return;
     const name = kvName(deferAs);
     if (this.deferred.kv.has(name)) return; // its current value is read when the store catches up
-    if (op.value !== null && this.pendingBytes + OP_OVERHEAD + dataBytes > this.maxPendingBytes) {
+    const size = OP_OVERHEAD + op.key.length + (op.table === 'cidRetained' ? op.topic.length : 0) + dataBytes;
+    if (op.value !== null && this.pendingBytes + size > this.maxPendingBytes) {
       if (!this.canReread(deferAs.table)) return this.dropped();
       if (this.deferred.size === 0) this.deferred.since = this.now();
       this.deferred.kv.set(name, deferAs);
@@ -340,6 +343,16 @@ export class WriteBehind implements StoreWrites {
       if (!started) return;
       await started;
     }
+  }
+
+  /** Stops as a crash would: what is not committed is dropped (a commit under way finishes or not, whole). */
+  abandon(): void {
+    this.closed = true;
+    this.current = new Batch();
+    this.deferred.kv.clear();
+    this.deferred.logs.clear();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   /** Flushes; later writes are dropped and counted. */
