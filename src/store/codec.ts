@@ -93,20 +93,23 @@ export function decodeMeta(bytes: Uint8Array, log: string): LogMeta {
   return { epoch: m.e, top: m.t, first: m.f };
 }
 
-export function encodeSession(data: SessionData): Buffer {
+/** Plain data (a session record, a queued MQTT delivery) as a msgpack map. */
+export function encodeData(data: SessionData): Buffer {
   return packr.pack(data);
 }
 
-export function decodeSession(bytes: Uint8Array, clientId: string): SessionData {
+export function decodeData(bytes: Uint8Array, table: string, key: string): SessionData {
   let raw: unknown;
   try {
     raw = packr.unpack(bytes);
   } catch (err) {
-    throw new CorruptRecordError('session', clientId, `not msgpack (${(err as Error).message})`);
+    throw new CorruptRecordError(table, key, `not msgpack (${(err as Error).message})`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CorruptRecordError('session', clientId, 'not a map');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CorruptRecordError(table, key, 'not a map');
   return raw as SessionData;
 }
+
+export const decodeSession = (bytes: Uint8Array, clientId: string): SessionData => decodeData(bytes, 'session', clientId);
 
 /** The store's own record: which format it is in and whether the last run closed it. */
 export interface FormatRecord {

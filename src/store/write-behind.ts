@@ -15,7 +15,7 @@
 // of 100 ms doubling to 5 s, logged once per outage.
 import { Batch, OP_OVERHEAD, kvName, type KvOp } from './batch.js';
 import { sessionLog, type LogEntry, type LogMeta, type RetainedValue, type SessionData, type StoreSource, type StoreWrites } from './types.js';
-import { encodeSession } from './codec.js';
+import { encodeData } from './codec.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 
 export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
@@ -135,7 +135,7 @@ export class WriteBehind implements StoreWrites {
 
   putSession(clientId: string, data: SessionData): void {
     if (!this.accepting()) return;
-    const encoded = encodeSession(data);
+    const encoded = encodeData(data);
     this.kv({ table: 'sessions', key: clientId, value: encoded }, encoded.length, { table: 'sessions', key: clientId });
   }
 
@@ -306,7 +306,7 @@ export class WriteBehind implements StoreWrites {
         this.current.setKv({ table: 'cidRetained', key: d.key, topic: d.topic, value: value ?? null }, now);
       } else {
         const data = s.session?.(d.key);
-        this.current.setKv({ table: 'sessions', key: d.key, value: data ? encodeSession(data) : null }, now);
+        this.current.setKv({ table: 'sessions', key: d.key, value: data ? encodeData(data) : null }, now);
       }
     }
     for (const [log, from] of this.deferred.logs) {
