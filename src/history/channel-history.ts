@@ -304,6 +304,12 @@ export class ChannelHistory {
     return stream && stream.durable > 0 ? { epoch: stream.epoch, offset: stream.durable } : null;
   }
 
+  /** The oldest offset kept, null when nothing is. */
+  oldest(key: string): number | null {
+    const stream = this.streams.get(key);
+    return stream && stream.size > 0 && stream.first <= stream.durable ? stream.first : null;
+  }
+
   /** A durable entry (positioned live delivery); undefined when trimmed or not durable yet. */
   entry(key: string, offset: number): HistoryEntry | undefined {
     const stream = this.streams.get(key);

@@ -40,10 +40,10 @@ export function admitFormat(found: FormatRecord | null | 'absent', hasData: bool
   if (found === null) throw new StoreOpenError(location, 'its format record cannot be read (damaged)', wayOut);
   const by = found.writtenBy ? `iosig ${found.writtenBy}` : 'an unknown iosig version';
   if (found.format > FORMAT_VERSION) {
-    throw new StoreOpenError(location, `it was written by ${by} in store format ${found.format}; this iosig (${version || 'this version'}) reads formats up to ${FORMAT_VERSION}`, `Run the newer iosig, or ${wayOut.charAt(0).toLowerCase()}${wayOut.slice(1)}`);
+    throw new StoreOpenError(location, `it was written by ${by} in store format ${found.format}; this iosig (${version || 'this version'}) reads formats up to ${FORMAT_VERSION}`, `Run the newer iosig, which reads it. ${wayOut}`);
   }
   if (found.format < FORMAT_VERSION && !READABLE_OLDER_FORMATS.has(found.format)) {
-    throw new StoreOpenError(location, `it was written by ${by} in store format ${found.format}, which this iosig (${version || 'this version'}, format ${FORMAT_VERSION}) no longer reads`, `Start it once with ${by} and export what you need, or ${wayOut.charAt(0).toLowerCase()}${wayOut.slice(1)}`);
+    throw new StoreOpenError(location, `it was written by ${by} in store format ${found.format}, which this iosig (${version || 'this version'}, format ${FORMAT_VERSION}) no longer reads`, `Start ${by} on it to get at what it holds. ${wayOut}`);
   }
   return {
     report: { cleanShutdown: found.state === 'clean', created: false, format: found.format, writtenBy: found.writtenBy },

@@ -6,7 +6,7 @@
 // any crash of the process) and "flushed" once fsync'ed (it survives the machine losing power). A batch counts as
 // done once flushed: the history shows entries to positioned readers only then, so no restart of any kind can take
 // back an offset a reader holds. Batches grow while an fsync runs, so this costs latency, not throughput.
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, unlinkSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, unlinkSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { applyBatch, type ApplyTarget } from './apply.js';
@@ -14,6 +14,7 @@ import type { Batch } from './batch.js';
 import { BufferedStore, type StoreOptions } from './buffered-store.js';
 import { decodeEntry, decodeFormat, decodeMeta, decodeRetained, decodeSession, encodeFormat, type FormatRecord } from './codec.js';
 import { admitFormat, moveAsideHint, StoreOpenError } from './format.js';
+import { lmdbFileProblem } from './lmdb-file.js';
 import type { KeyPage, LogEntry, LogMeta, OpenReport, RetainedValue, SessionData, StoreVisitor } from './types.js';
 
 export const STORE_FILE = 'iosig.mdb';
@@ -61,6 +62,11 @@ export class LmdbStore extends BufferedStore {
     }
     this.lockFile = join(dir, LOCK_FILE);
     takeLock(this.lockFile, dir);
+    const damage = existsSync(file) ? lmdbFileProblem(file) : null;
+    if (damage) {
+      releaseLock(this.lockFile);
+      throw new StoreOpenError(file, damage, wayOut);
+    }
     let env: RootDatabase<Buffer, string> | undefined;
     try {
       try {
