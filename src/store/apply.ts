@@ -23,15 +23,19 @@ export interface ApplyTarget {
 
 export function applyBatch(batch: Batch, target: ApplyTarget): void {
   for (const cid of batch.cidDrops) target.dropCid(cid);
-  for (const op of batch.kv.values()) {
-    if (op.table === 'retained') {
-      if (op.value) target.putRetained(op.key, encodeRetained(op.value));
-      else target.deleteRetained(op.key);
-    } else if (op.table === 'cidRetained') {
-      if (op.value) target.putCidRetained(op.key, op.topic, encodeRetained(op.value));
-      else target.deleteCidRetained(op.key, op.topic);
-    } else if (op.value) target.putSession(op.key, op.value);
-    else target.deleteSession(op.key);
+  for (const [key, value] of batch.retained) {
+    if (value) target.putRetained(key, encodeRetained(value));
+    else target.deleteRetained(key);
+  }
+  for (const [cid, topics] of batch.cidRetained) {
+    for (const [topic, value] of topics) {
+      if (value) target.putCidRetained(cid, topic, encodeRetained(value));
+      else target.deleteCidRetained(cid, topic);
+    }
+  }
+  for (const [id, encoded] of batch.sessions) {
+    if (encoded) target.putSession(id, encoded);
+    else target.deleteSession(id);
   }
   for (const [log, ops] of batch.logs) {
     if (ops.drop) target.dropLog(log);

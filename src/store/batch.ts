@@ -1,14 +1,9 @@
 // One batch of writes: what a turn (or, when the disk is behind, several turns) handed over, coalesced so a key
 // written a thousand times in a turn is written once. A batch is applied in one transaction, in this order:
 // whole-CID drops, keyed records, then per log: drop, trim, removals, entries, meta. The queueing rules below keep
-// that order equivalent to the order the writes were made in.
+// that order equivalent to the order the writes were made in. One Map per table, keyed by the record's own key:
+// a retained publish costs one Map.set here, nothing else.
 import type { LogEntry, LogMeta, RetainedValue } from './types.js';
-
-export type KvOp =
-  | { readonly table: 'retained'; readonly key: string; readonly value: RetainedValue | null }
-  | { readonly table: 'cidRetained'; readonly key: string; readonly topic: string; readonly value: RetainedValue | null }
-  /** A session's record, already encoded (sessions change rarely; encoding at hand-over gives its exact size). */
-  | { readonly table: 'sessions'; readonly key: string; readonly value: Buffer | null };
 
 export interface LogOps {
   /** Entries and meta go first. */
@@ -23,27 +18,21 @@ export interface LogOps {
 /** Bytes counted per operation besides its data: keys, the op itself, the engine's own overhead. */
 export const OP_OVERHEAD = 64;
 
-/** A name per keyed record that cannot collide across tables or between (cid, topic) pairs. */
-export function kvName(op: Pick<KvOp, 'table' | 'key'> & { topic?: string }): string {
-  if (op.table === 'retained') return `r\u0000${op.key}`;
-  if (op.table === 'sessions') return `s\u0000${op.key}`;
-  return `c\u0000${op.key.length}:${op.key}${op.topic ?? ''}`;
-}
-
-function kvBytes(op: KvOp): number {
-  const value = op.value;
-  const data = value === null ? 0 : Buffer.isBuffer(value) ? value.length : value.msg.length + (value.owner?.length ?? 0);
-  return OP_OVERHEAD + op.key.length + (op.table === 'cidRetained' ? op.topic.length : 0) + data;
+/** What a keyed retained write costs against the pending bound. */
+export function retainedBytes(key: string, value: RetainedValue | null): number {
+  return OP_OVERHEAD + key.length + (value === null ? 0 : value.msg.length + (value.owner === null ? 0 : value.owner.length));
 }
 
 export class Batch {
-  readonly kv = new Map<string, KvOp>();
+  /** Channel-retained values by key (null: delete). */
+  readonly retained = new Map<string, RetainedValue | null>();
+  /** CID-retained values by CID, then topic (null: delete). */
+  readonly cidRetained = new Map<string, Map<string, RetainedValue | null>>();
   /** CIDs whose every retained value goes, before the keyed records of this batch. */
   readonly cidDrops = new Set<string>();
+  /** Encoded session records by client id (null: delete). */
+  readonly sessions = new Map<string, Buffer | null>();
   readonly logs = new Map<string, LogOps>();
-  /** kvName of cidRetained records in `kv`, per CID (so a drop can discard them). */
-  private readonly cidNames = new Map<string, Set<string>>();
-  private readonly sizes = new Map<string, number>();
   /** Writes handed over (each put, delete, trim…), before coalescing: the write rate. */
   writes = 0;
   bytes = 0;
@@ -51,7 +40,7 @@ export class Batch {
   startedAt = 0;
 
   get empty(): boolean {
-    return this.kv.size === 0 && this.cidDrops.size === 0 && this.logs.size === 0;
+    return this.retained.size === 0 && this.cidRetained.size === 0 && this.cidDrops.size === 0 && this.sessions.size === 0 && this.logs.size === 0;
   }
 
   private touch(now: number, bytes: number): void {
@@ -60,29 +49,34 @@ export class Batch {
     this.bytes += bytes;
   }
 
-  setKv(op: KvOp, now: number): void {
-    const name = kvName(op);
-    const size = kvBytes(op);
-    this.bytes -= this.sizes.get(name) ?? 0;
-    this.sizes.set(name, size);
-    this.kv.set(name, op);
-    if (op.table === 'cidRetained') {
-      let names = this.cidNames.get(op.key);
-      if (!names) this.cidNames.set(op.key, (names = new Set()));
-      names.add(name);
-    }
-    this.touch(now, size);
+  setRetained(key: string, value: RetainedValue | null, now: number): void {
+    const old = this.retained.get(key);
+    if (old !== undefined) this.bytes -= retainedBytes(key, old);
+    this.retained.set(key, value);
+    this.touch(now, retainedBytes(key, value));
+  }
+
+  setCidRetained(cid: string, topic: string, value: RetainedValue | null, now: number): void {
+    let topics = this.cidRetained.get(cid);
+    if (!topics) this.cidRetained.set(cid, (topics = new Map()));
+    const old = topics.get(topic);
+    if (old !== undefined) this.bytes -= retainedBytes(cid + topic, old);
+    topics.set(topic, value);
+    this.touch(now, retainedBytes(cid + topic, value));
+  }
+
+  setSession(clientId: string, encoded: Buffer | null, now: number): void {
+    const old = this.sessions.get(clientId);
+    if (old !== undefined) this.bytes -= OP_OVERHEAD + clientId.length + (old?.length ?? 0);
+    this.sessions.set(clientId, encoded);
+    this.touch(now, OP_OVERHEAD + clientId.length + (encoded?.length ?? 0));
   }
 
   dropCid(cid: string, now: number): void {
-    const names = this.cidNames.get(cid);
-    if (names) {
-      for (const name of names) {
-        this.kv.delete(name);
-        this.bytes -= this.sizes.get(name) ?? 0;
-        this.sizes.delete(name);
-      }
-      this.cidNames.delete(cid);
+    const topics = this.cidRetained.get(cid);
+    if (topics) {
+      for (const [topic, value] of topics) this.bytes -= retainedBytes(cid + topic, value);
+      this.cidRetained.delete(cid);
     }
     this.cidDrops.add(cid);
     this.touch(now, OP_OVERHEAD + cid.length);
@@ -144,7 +138,9 @@ export class Batch {
     const now = newer.startedAt || Date.now();
     const writes = this.writes + newer.writes;
     for (const cid of newer.cidDrops) this.dropCid(cid, now);
-    for (const op of newer.kv.values()) this.setKv(op, now);
+    for (const [key, value] of newer.retained) this.setRetained(key, value, now);
+    for (const [cid, topics] of newer.cidRetained) for (const [topic, value] of topics) this.setCidRetained(cid, topic, value, now);
+    for (const [id, encoded] of newer.sessions) this.setSession(id, encoded, now);
     for (const [log, ops] of newer.logs) {
       if (ops.drop) this.dropLog(log, now);
       if (ops.trimTo > 0) this.trimLog(log, ops.trimTo, now);

@@ -36,14 +36,13 @@ const MAX_OWNER_BYTES = 0xfffe;
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, variableMapSize: true });
 
 export function encodeRetained(value: RetainedValue): Buffer {
-  const owner = value.owner === null ? null : Buffer.from(value.owner, 'utf8');
-  if (owner && owner.length > MAX_OWNER_BYTES) throw new RangeError('a retained value owner over 65534 bytes');
-  const out = Buffer.allocUnsafe(3 + (owner?.length ?? 0) + value.msg.length);
+  const ownerBytes = value.owner === null ? 0 : Buffer.byteLength(value.owner);
+  if (ownerBytes > MAX_OWNER_BYTES) throw new RangeError('a retained value owner over 65534 bytes');
+  const out = Buffer.allocUnsafe(3 + ownerBytes + value.msg.length);
   out[0] = RECORD_V1;
-  out.writeUInt16BE(owner ? owner.length : NO_OWNER, 1);
-  let at = 3;
-  if (owner) at += owner.copy(out, at);
-  value.msg.copy(out, at);
+  out.writeUInt16BE(value.owner === null ? NO_OWNER : ownerBytes, 1);
+  if (value.owner !== null) out.write(value.owner, 3, 'utf8');
+  value.msg.copy(out, 3 + ownerBytes);
   return out;
 }
 

@@ -36,7 +36,6 @@ export class LmdbStore extends BufferedStore {
   private readonly sessions: Bin;
   private readonly logs: Database<Buffer, [string, number]>;
   private readonly metas: Bin;
-  private readonly target: ApplyTarget;
   private readonly lockFile: string;
   private format: FormatRecord;
   private readonly log: (line: string) => void;
@@ -100,14 +99,25 @@ export class LmdbStore extends BufferedStore {
       void env?.close();
       throw err;
     }
-    this.target = this.applyTarget();
   }
 
-  private applyTarget(): ApplyTarget {
-    const keyFits = (what: string, ...parts: string[]): boolean => {
-      if (parts.reduce((n, p) => n + Buffer.byteLength(p), 0) <= MAX_KEY_BYTES) return true;
+  /**
+   * The writes of one batch, queued with lmdb-js's asynchronous put/remove: they are all made in this event turn,
+   * so lmdb-js commits them as one transaction, and the B-tree work runs on its writer thread, not on the event
+   * loop. Range deletes read the keys to delete first (from the last commit: one commit is in flight at a time).
+   */
+  private applyTarget(last: { write: Promise<unknown> | null }): ApplyTarget {
+    const keyFits = (what: string, a: string, b = ''): boolean => {
+      // UTF-16 units × 3 bound the UTF-8 length: the exact count only for long keys.
+      if ((a.length + b.length) * 3 <= MAX_KEY_BYTES || Buffer.byteLength(a) + Buffer.byteLength(b) <= MAX_KEY_BYTES) return true;
       this.log(`store ${this.file}: a ${what} key over ${MAX_KEY_BYTES} bytes is not stored`);
       return false;
+    };
+    const put = <K extends string | [string, string] | [string, number]>(db: Database<Buffer, K>, key: K, bytes: Buffer): void => {
+      last.write = db.put(key, bytes);
+    };
+    const remove = <K extends string | [string, string] | [string, number]>(db: Database<Buffer, K>, key: K): void => {
+      last.write = db.remove(key);
     };
     const removeRange = <K extends [string, string] | [string, number]>(db: Database<Buffer, K>, head: string, below?: number): void => {
       const doomed: K[] = [];
@@ -115,31 +125,32 @@ export class LmdbStore extends BufferedStore {
         if (key[0] !== head || (below !== undefined && (key[1] as number) >= below)) break;
         doomed.push(key);
       }
-      for (const key of doomed) db.removeSync(key);
+      for (const key of doomed) remove(db, key);
     };
     return {
-      putRetained: (key, bytes) => void (keyFits('retained', key) && this.retained.putSync(key, bytes)),
-      deleteRetained: (key) => void this.retained.removeSync(key),
-      putCidRetained: (cid, topic, bytes) => void (keyFits('CID-retained', cid, topic) && this.cidRetained.putSync([cid, topic], bytes)),
-      deleteCidRetained: (cid, topic) => void this.cidRetained.removeSync([cid, topic]),
+      putRetained: (key, bytes) => keyFits('retained', key) && put(this.retained, key, bytes),
+      deleteRetained: (key) => remove(this.retained, key),
+      putCidRetained: (cid, topic, bytes) => keyFits('CID-retained', cid, topic) && put(this.cidRetained, [cid, topic], bytes),
+      deleteCidRetained: (cid, topic) => remove(this.cidRetained, [cid, topic]),
       dropCid: (cid) => removeRange(this.cidRetained, cid),
-      putSession: (id, bytes) => void (keyFits('session', id) && this.sessions.putSync(id, bytes)),
-      deleteSession: (id) => void this.sessions.removeSync(id),
-      putEntry: (log, offset, bytes) => void (keyFits('log', log) && this.logs.putSync([log, offset], bytes)),
-      deleteEntry: (log, offset) => void this.logs.removeSync([log, offset]),
+      putSession: (id, bytes) => keyFits('session', id) && put(this.sessions, id, bytes),
+      deleteSession: (id) => remove(this.sessions, id),
+      putEntry: (log, offset, bytes) => keyFits('log', log) && put(this.logs, [log, offset], bytes),
+      deleteEntry: (log, offset) => remove(this.logs, [log, offset]),
       trim: (log, first) => removeRange(this.logs, log, first),
-      putMeta: (log, bytes) => void (keyFits('log', log) && this.metas.putSync(log, bytes)),
+      putMeta: (log, bytes) => keyFits('log', log) && put(this.metas, log, bytes),
       dropLog: (log) => {
         removeRange(this.logs, log);
-        this.metas.removeSync(log);
+        remove(this.metas, log);
       },
     };
   }
 
-  protected commit(batch: Batch): Promise<void> {
-    // The callback runs in one write transaction (on this thread, when the writer is free); the commit itself and
-    // its fsync run on lmdb's threads.
-    return this.env.transaction(() => applyBatch(batch, this.target)).then(() => this.env.flushed.then(() => undefined));
+  protected async commit(batch: Batch): Promise<void> {
+    const last: { write: Promise<unknown> | null } = { write: null };
+    applyBatch(batch, this.applyTarget(last));
+    if (last.write) await last.write;
+    await this.env.flushed;
   }
 
   protected sizeBytes(): number {

@@ -13,7 +13,7 @@
 // and turn at most, and may take the pending bytes a little past the bound.
 // A failed commit (a full disk, Redis away) is retried with the writes made since merged into it, after a back-off
 // of 100 ms doubling to 5 s, logged once per outage.
-import { Batch, OP_OVERHEAD, kvName, type KvOp } from './batch.js';
+import { Batch, OP_OVERHEAD, retainedBytes } from './batch.js';
 import { sessionLog, type LogEntry, type LogMeta, type RetainedValue, type SessionData, type StoreSource, type StoreWrites } from './types.js';
 import { encodeData } from './codec.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
@@ -36,17 +36,37 @@ export interface WriteBehindOptions {
   now?: () => number;
 }
 
-type DeferredKv = { table: 'retained'; key: string } | { table: 'cidRetained'; key: string; topic: string } | { table: 'sessions'; key: string };
-
 /** Keys whose current values are written once the store has room again. */
 class Deferred {
-  readonly kv = new Map<string, DeferredKv>();
+  readonly retained = new Set<string>();
+  /** cid → topics */
+  readonly cidRetained = new Map<string, Set<string>>();
+  readonly sessions = new Set<string>();
   /** Per log, the lowest offset not handed over. */
   readonly logs = new Map<string, number>();
+  /** Keys held in all (kept up to date: the hot path reads it). */
+  size = 0;
   since = 0;
 
-  get size(): number {
-    return this.kv.size + this.logs.size;
+  hasCid(cid: string, topic: string): boolean {
+    return this.cidRetained.get(cid)?.has(topic) ?? false;
+  }
+
+  addCid(cid: string, topic: string): void {
+    let topics = this.cidRetained.get(cid);
+    if (!topics) this.cidRetained.set(cid, (topics = new Set()));
+    if (!topics.has(topic)) {
+      topics.add(topic);
+      this.size++;
+    }
+  }
+
+  clear(): void {
+    this.retained.clear();
+    this.cidRetained.clear();
+    this.sessions.clear();
+    this.logs.clear();
+    this.size = 0;
   }
 }
 
@@ -114,38 +134,79 @@ export class WriteBehind implements StoreWrites {
   // ---- StoreWrites -----------------------------------------------------------------------------------------------
 
   putRetained(key: string, value: RetainedValue): void {
-    this.kv({ table: 'retained', key, value }, value.msg.length + (value.owner?.length ?? 0), { table: 'retained', key });
+    if (this.closed) return this.dropped();
+    const deferred = this.deferred;
+    if (deferred.size > 0 && deferred.retained.has(key)) return; // its current value is read when the store catches up
+    if (this.current.bytes + this.committingBytes + retainedBytes(key, value) > this.maxPendingBytes) {
+      if (!this.source.retained) return this.dropped();
+      this.defer(() => deferred.retained.add(key), deferred.retained.has(key));
+      return;
+    }
+    if (this.current.startedAt === 0) this.current.startedAt = this.now();
+    this.current.setRetained(key, value, this.current.startedAt);
+    this.schedule();
   }
 
   deleteRetained(key: string): void {
-    this.kv({ table: 'retained', key, value: null }, 0, { table: 'retained', key });
+    if (this.closed) return this.dropped();
+    if (this.deferred.retained.has(key)) return;
+    this.current.setRetained(key, null, this.now());
+    this.schedule();
   }
 
   putCidRetained(cid: string, topic: string, value: RetainedValue): void {
-    this.kv({ table: 'cidRetained', key: cid, topic, value }, value.msg.length + (value.owner?.length ?? 0), { table: 'cidRetained', key: cid, topic });
+    if (this.closed) return this.dropped();
+    const deferred = this.deferred;
+    if (deferred.size > 0 && deferred.hasCid(cid, topic)) return;
+    if (this.current.bytes + this.committingBytes + retainedBytes(cid + topic, value) > this.maxPendingBytes) {
+      if (!this.source.cidRetained) return this.dropped();
+      this.defer(() => deferred.addCid(cid, topic), true);
+      return;
+    }
+    this.current.setCidRetained(cid, topic, value, this.now());
+    this.schedule();
   }
 
   deleteCidRetained(cid: string, topic?: string): void {
-    if (!this.accepting()) return;
-    if (topic !== undefined) return this.kv({ table: 'cidRetained', key: cid, topic, value: null }, 0, { table: 'cidRetained', key: cid, topic });
-    for (const [name, d] of this.deferred.kv) if (d.table === 'cidRetained' && d.key === cid) this.deferred.kv.delete(name);
-    this.current.dropCid(cid, this.now());
+    if (this.closed) return this.dropped();
+    const deferred = this.deferred;
+    if (topic !== undefined) {
+      if (deferred.hasCid(cid, topic)) return;
+      this.current.setCidRetained(cid, topic, null, this.now());
+    } else {
+      const topics = deferred.cidRetained.get(cid);
+      if (topics) {
+        deferred.size -= topics.size;
+        deferred.cidRetained.delete(cid);
+      }
+      this.current.dropCid(cid, this.now());
+    }
     this.schedule();
   }
 
   putSession(clientId: string, data: SessionData): void {
-    if (!this.accepting()) return;
+    if (this.closed) return this.dropped();
+    const deferred = this.deferred;
+    if (deferred.sessions.has(clientId)) return;
     const encoded = encodeData(data);
-    this.kv({ table: 'sessions', key: clientId, value: encoded }, encoded.length, { table: 'sessions', key: clientId });
+    if (this.current.bytes + this.committingBytes + OP_OVERHEAD + clientId.length + encoded.length > this.maxPendingBytes) {
+      if (!this.source.session) return this.dropped();
+      this.defer(() => deferred.sessions.add(clientId), deferred.sessions.has(clientId));
+      return;
+    }
+    this.current.setSession(clientId, encoded, this.now());
+    this.schedule();
   }
 
   deleteSession(clientId: string): void {
-    this.kv({ table: 'sessions', key: clientId, value: null }, 0, { table: 'sessions', key: clientId });
+    if (this.closed) return this.dropped();
+    if (!this.deferred.sessions.has(clientId)) this.current.setSession(clientId, null, this.now());
+    this.schedule();
     this.dropLog(sessionLog(clientId));
   }
 
   putLogEntry(log: string, entry: LogEntry): void {
-    if (!this.accepting()) return;
+    if (this.closed) return this.dropped();
     const held = this.deferred.logs.get(log);
     if (held !== undefined) {
       if (entry.offset < held) this.deferred.logs.set(log, entry.offset);
@@ -153,7 +214,9 @@ export class WriteBehind implements StoreWrites {
     }
     if (this.pendingBytes + OP_OVERHEAD + entry.data.length > this.maxPendingBytes) {
       if (!this.source.log) return this.dropped();
-      this.deferLog(log, entry.offset);
+      this.defer(() => this.deferred.logs.set(log, entry.offset), false);
+      // Its meta waits with it (see putLogMeta); a meta already queued in this batch goes out as it is, consistent
+      // with the entries queued before it.
       return;
     }
     this.current.putLogEntry(log, entry, this.now());
@@ -182,7 +245,7 @@ export class WriteBehind implements StoreWrites {
 
   dropLog(log: string): void {
     if (!this.accepting()) return;
-    this.deferred.logs.delete(log);
+    if (this.deferred.logs.delete(log)) this.deferred.size--;
     this.current.dropLog(log, this.now());
     this.schedule();
   }
@@ -195,36 +258,20 @@ export class WriteBehind implements StoreWrites {
     return false;
   }
 
+  private get committingBytes(): number {
+    return this.committing === null ? 0 : this.committing.bytes;
+  }
+
+  /** Remembers a key instead of its value (`known`: it was remembered already). */
+  private defer(add: () => void, known: boolean): void {
+    if (this.deferred.size === 0) this.deferred.since = this.now();
+    add();
+    if (!known) this.deferred.size++;
+  }
+
   private dropped(): void {
     this.counters.droppedWrites++;
     this.droppedLog.write(`store ${this.label}: writes dropped (${this.counters.droppedWrites} so far): ${this.closed ? 'the store is closed' : 'past the pending bound with no owner to read them again'}`);
-  }
-
-  private kv(op: KvOp, dataBytes: number, deferAs: DeferredKv): void {
-    if (!this.accepting()) return;
-    const name = kvName(deferAs);
-    if (this.deferred.kv.has(name)) return; // its current value is read when the store catches up
-    const size = OP_OVERHEAD + op.key.length + (op.table === 'cidRetained' ? op.topic.length : 0) + dataBytes;
-    if (op.value !== null && this.pendingBytes + size > this.maxPendingBytes) {
-      if (!this.canReread(deferAs.table)) return this.dropped();
-      if (this.deferred.size === 0) this.deferred.since = this.now();
-      this.deferred.kv.set(name, deferAs);
-      return;
-    }
-    this.current.setKv(op, this.now());
-    this.schedule();
-  }
-
-  private canReread(table: DeferredKv['table']): boolean {
-    const s = this.source;
-    return table === 'retained' ? s.retained !== undefined : table === 'cidRetained' ? s.cidRetained !== undefined : s.session !== undefined;
-  }
-
-  private deferLog(log: string, from: number): void {
-    if (this.deferred.size === 0) this.deferred.since = this.now();
-    this.deferred.logs.set(log, from);
-    // Its meta waits with it (see putLogMeta); a meta already queued in this batch goes out as it is, consistent
-    // with the entries queued before it.
   }
 
   private schedule(): void {
@@ -292,36 +339,48 @@ export class WriteBehind implements StoreWrites {
 
   /** Hands over the current values of deferred keys, up to `budget` bytes (Infinity: all of them). */
   private drainDeferred(budget: number): void {
-    const start = this.current.bytes;
+    const d = this.deferred;
+    const batch = this.current;
+    const start = batch.bytes;
     const now = this.now();
     const s = this.source;
-    for (const [name, d] of this.deferred.kv) {
-      if (this.current.bytes - start >= budget) return;
-      this.deferred.kv.delete(name);
-      if (d.table === 'retained') {
-        const value = s.retained?.(d.key);
-        this.current.setKv({ table: 'retained', key: d.key, value: value ?? null }, now);
-      } else if (d.table === 'cidRetained') {
-        const value = s.cidRetained?.(d.key, d.topic);
-        this.current.setKv({ table: 'cidRetained', key: d.key, topic: d.topic, value: value ?? null }, now);
-      } else {
-        const data = s.session?.(d.key);
-        this.current.setKv({ table: 'sessions', key: d.key, value: data ? encodeData(data) : null }, now);
-      }
+    const spent = (): boolean => batch.bytes - start >= budget;
+    for (const key of d.retained) {
+      if (spent()) return;
+      d.retained.delete(key);
+      d.size--;
+      batch.setRetained(key, s.retained?.(key) ?? null, now);
     }
-    for (const [log, from] of this.deferred.logs) {
-      if (this.current.bytes - start >= budget) return;
-      this.deferred.logs.delete(log);
+    for (const [cid, topics] of d.cidRetained) {
+      for (const topic of topics) {
+        if (spent()) return;
+        topics.delete(topic);
+        d.size--;
+        batch.setCidRetained(cid, topic, s.cidRetained?.(cid, topic) ?? null, now);
+      }
+      d.cidRetained.delete(cid);
+    }
+    for (const id of d.sessions) {
+      if (spent()) return;
+      d.sessions.delete(id);
+      d.size--;
+      const data = s.session?.(id);
+      batch.setSession(id, data ? encodeData(data) : null, now);
+    }
+    for (const [log, from] of d.logs) {
+      if (spent()) return;
+      d.logs.delete(log);
+      d.size--;
       const held = s.log?.(log, from);
       if (!held) {
-        this.current.dropLog(log, now);
+        batch.dropLog(log, now);
         continue;
       }
-      this.current.trimLog(log, held.meta.first, now);
-      for (const entry of held.entries) if (entry.offset >= from) this.current.putLogEntry(log, entry, now);
-      this.current.putLogMeta(log, held.meta, now);
+      batch.trimLog(log, held.meta.first, now);
+      for (const entry of held.entries) if (entry.offset >= from) batch.putLogEntry(log, entry, now);
+      batch.putLogMeta(log, held.meta, now);
     }
-    if (this.deferred.size === 0) this.deferred.since = 0;
+    if (d.size === 0) d.since = 0;
   }
 
   /**
@@ -349,8 +408,7 @@ export class WriteBehind implements StoreWrites {
   abandon(): void {
     this.closed = true;
     this.current = new Batch();
-    this.deferred.kv.clear();
-    this.deferred.logs.clear();
+    this.deferred.clear();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }

@@ -48,7 +48,7 @@ describe('write-behind', () => {
     assert.equal(committer.batches.length, 0, 'nothing is written inside the turn that made the writes');
     await turn();
     assert.equal(committer.batches.length, 1);
-    assert.equal(committer.batches[0]!.kv.size, 10);
+    assert.equal(committer.batches[0]!.retained.size, 10);
     // Three more turns while the first commit is in flight: they become one batch.
     for (let t = 0; t < 3; t++) {
       wb.putRetained(`CH:t${t}$`, value('y'));
@@ -57,7 +57,7 @@ describe('write-behind', () => {
     assert.equal(committer.batches.length, 1, 'one commit in flight at a time');
     committer.release();
     await waitFor(() => committer.batches.length === 2, 2000, 'the second batch');
-    assert.equal(committer.batches[1]!.kv.size, 3);
+    assert.equal(committer.batches[1]!.retained.size, 3);
     committer.open = true;
     committer.release();
     await wb.flush();
@@ -142,10 +142,9 @@ describe('write-behind', () => {
     wb.deleteCidRetained('D1');
     await waitFor(() => wb.counters.commits === 1, 5000, 'the retry');
     const last = committer.batches[committer.batches.length - 1]!;
-    const a = last.kv.get('r\u0000CH:a$');
-    assert.equal(a?.table === 'retained' && a.value?.msg.toString(), '2');
+    assert.equal(last.retained.get('CH:a$')?.msg.toString(), '2');
     assert.ok(last.cidDrops.has('D1'));
-    assert.equal([...last.kv.values()].some((op) => op.table === 'cidRetained'), false, 'the drop came after the put');
+    assert.equal(last.cidRetained.size, 0, 'the drop came after the put');
     assert.match(lines.join('\n'), /commit failed \(disk full\); retrying/);
     assert.match(lines.join('\n'), /writing again after 1 failed commit/);
   });
