@@ -113,6 +113,35 @@ async function withRedis<T>(fn: (url: string) => Promise<T>): Promise<T> {
   }
 }
 
+/** A Redis store on a private append-only redis-server, for the time of `fn`. */
+function withRedisStore<T>(fn: (store: RedisStore) => Promise<T>): Promise<T> {
+  return withRedis(async (url) => {
+    const client = new Redis(url);
+    const store = await RedisStore.open(client, url);
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+      client.disconnect();
+    }
+  });
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** One table: each row's median rate and CPU, and both against the first row (in memory). */
+function printRows(title: string, rows: Record<string, PublishResult[]>): void {
+  const [first] = Object.values(rows);
+  const base = median(first!.map((x) => x.rate));
+  const baseCpu = median(first!.map((x) => x.cpuUs));
+  console.log(`\n${title} | publishes/s (median) | vs memory | CPU µs/publish | CPU vs memory | rounds`);
+  for (const [name, results] of Object.entries(rows)) {
+    const rate = median(results.map((x) => x.rate));
+    const cpu = median(results.map((x) => x.cpuUs));
+    console.log(`${name.padEnd(6)} | ${Math.round(rate).toLocaleString('en')} | ${(rate / base).toFixed(2)}× | ${cpu.toFixed(2)} | ${(cpu / baseCpu).toFixed(2)}× | ${results.map((x) => Math.round(x.rate / 1000)).join(', ')} k`);
+  }
+}
+
 async function benchPublish(): Promise<void> {
   console.log(`\n## retained publishes (Router.publish of a retained tag, no subscriber; ${seconds} s per cell, ${rounds} rounds alternating)`);
   for (const [distinct, payload] of [
@@ -127,25 +156,9 @@ async function benchPublish(): Promise<void> {
       rows['lmdb']!.push(await publishRun(lmdb, distinct, payload));
       await lmdb.close();
       rmSync(dir, { recursive: true, force: true });
-      if (useRedis) {
-        await withRedis(async (url) => {
-          const client = new Redis(url);
-          const store = await RedisStore.open(client, url);
-          rows['redis']!.push(await publishRun(store, distinct, payload));
-          await store.close();
-          client.disconnect();
-        });
-      }
+      if (useRedis) await withRedisStore(async (store) => void rows['redis']!.push(await publishRun(store, distinct, payload)));
     }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const base = median(rows['memory']!.map((x) => x.rate));
-    const baseCpu = median(rows['memory']!.map((x) => x.cpuUs));
-    console.log(`\n${distinct} keys, ${payload} B payloads | publishes/s (median) | vs memory | CPU µs/publish | CPU vs memory | rounds`);
-    for (const [name, results] of Object.entries(rows)) {
-      const rate = median(results.map((x) => x.rate));
-      const cpu = median(results.map((x) => x.cpuUs));
-      console.log(`${name.padEnd(6)} | ${Math.round(rate).toLocaleString('en')} | ${(rate / base).toFixed(2)}× | ${cpu.toFixed(2)} | ${(cpu / baseCpu).toFixed(2)}× | ${results.map((x) => Math.round(x.rate / 1000)).join(', ')} k`);
-    }
+    printRows(`${distinct} keys, ${payload} B payloads`, rows);
   }
 }
 
@@ -223,15 +236,7 @@ async function benchBroker(): Promise<void> {
       rows['memory']!.push(await brokerRun('memory', n, distinct, payload));
       rows['lmdb']!.push(await brokerRun('lmdb', n, distinct, payload));
     }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const base = median(rows['memory']!.map((x) => x.rate));
-    const baseCpu = median(rows['memory']!.map((x) => x.cpuUs));
-    console.log(`\n${distinct} keys, ${payload} B payloads | publishes/s (median) | vs memory | server CPU µs/publish | CPU vs memory | rounds`);
-    for (const [name, results] of Object.entries(rows)) {
-      const rate = median(results.map((x) => x.rate));
-      const cpu = median(results.map((x) => x.cpuUs));
-      console.log(`${name.padEnd(6)} | ${Math.round(rate).toLocaleString('en')} | ${(rate / base).toFixed(2)}× | ${cpu.toFixed(2)} | ${(cpu / baseCpu).toFixed(2)}× | ${results.map((x) => Math.round(x.rate / 1000)).join(', ')} k`);
-    }
+    printRows(`${distinct} keys, ${payload} B payloads (server CPU)`, rows);
   }
 }
 
@@ -355,16 +360,12 @@ async function benchHistory(): Promise<void> {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   if (useRedis) {
-    await withRedis(async (url) => {
-      const client = new Redis(url);
-      const redisStore = await RedisStore.open(client, url);
+    await withRedisStore(async (redisStore) => {
       const h = new ChannelHistory({ policy: HistoryPolicy.parse(['chat=10000']), store: redisStore });
       for (const m of msgs) h.append('CH:chat', m);
       await redisStore.flush();
       const redis = await rate(async () => (await redisStore.readLog(historyLog('CH:chat'), 1, N)).length, 10);
       console.log(`Redis XRANGE (a cluster) | ${Math.round(redis).toLocaleString('en')}`);
-      await redisStore.close();
-      client.disconnect();
     });
   }
 }

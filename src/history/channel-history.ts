@@ -13,7 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { judgePosition, type Refusal } from './epochs.js';
 import type { HistoryLimits, HistoryPolicy } from './policy.js';
-import { HISTORY_LOG_PREFIX, historyLog, type DurableStore, type LogEntry, type LogMeta, type StoreWrites } from '../store/types.js';
+import { pageOf } from '../store/key-page.js';
+import { HISTORY_LOG_PREFIX, historyLog, type DurableStore, type KeyPage, type LogEntry, type LogMeta, type StoreWrites } from '../store/types.js';
 
 /** Default of `--history-max-bytes`: every channel's history together. */
 export const DEFAULT_HISTORY_MAX_BYTES = 64 * 1024 * 1024;
@@ -343,10 +344,8 @@ export class ChannelHistory {
   }
 
   /** Channel keys with a history, in key order, after `cursor`, `limit` of them (admin). */
-  channels(prefix = '', cursor: string | null = null, limit = 1000): { keys: string[]; next: string | null } {
-    const keys = [...this.streams.keys()].filter((k) => k.startsWith(prefix) && (cursor === null || k > cursor)).sort();
-    const page = keys.slice(0, limit);
-    return { keys: page, next: keys.length > page.length ? page[page.length - 1]! : null };
+  channels(prefix = '', cursor: string | null = null, limit = 1000): KeyPage {
+    return pageOf(this.streams.keys(), prefix, cursor, limit);
   }
 
   /** Drops entries past their age in every stream (a timer calls it; reads apply the age themselves). */

@@ -6,6 +6,7 @@ import type { Batch } from './batch.js';
 import { BufferedStore, type StoreOptions } from './buffered-store.js';
 import { decodeEntry, decodeFormat, decodeMeta, decodeRetained, decodeSession, encodeFormat } from './codec.js';
 import { admitFormat } from './format.js';
+import { pageOf } from './key-page.js';
 import type { KeyPage, LogEntry, LogMeta, OpenReport, RetainedValue, SessionData, StoreVisitor } from './types.js';
 
 /** What a memory store has committed; give the same volume to a new store to "restart". */
@@ -28,15 +29,6 @@ export class MemoryVolume {
 export interface MemoryStoreOptions extends StoreOptions {
   /** Where committed records go; null keeps nothing (running without a data directory). Default: a new volume. */
   volume?: MemoryVolume | null;
-}
-
-/** Keys of `keys` starting with `prefix`, after `cursor`, in order, `limit` of them. */
-export function pageOf(keys: Iterable<string>, prefix: string, cursor: string | null, limit: number): KeyPage {
-  const found: string[] = [];
-  for (const key of keys) if (key.startsWith(prefix) && (cursor === null || key > cursor)) found.push(key);
-  found.sort();
-  const page = found.slice(0, Math.max(0, limit));
-  return { keys: page, next: found.length > page.length && page.length > 0 ? page[page.length - 1]! : null };
 }
 
 export class MemoryStore extends BufferedStore {
