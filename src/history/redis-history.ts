@@ -130,9 +130,11 @@ export class RedisHistory {
       (results) => {
         batch.forEach((p, i) => {
           const [err, reply] = results?.[i] ?? [new Error('the pipeline was discarded'), null];
-          if (err) return p.reject(err);
-          const [epoch, offset] = reply as [string, number];
-          p.resolve({ epoch, offset: Number(offset) });
+          if (err) p.reject(err);
+          else {
+            const [epoch, offset] = reply as [string, number];
+            p.resolve({ epoch, offset: Number(offset) });
+          }
         });
       },
       (err: Error) => {
