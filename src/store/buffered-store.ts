@@ -125,8 +125,10 @@ export abstract class BufferedStore implements DurableStore {
    * (tests play a crash in process with it; the SIGKILL tests do the real thing).
    */
   async crash(): Promise<void> {
+    if (this.closing) return this.closing;
     this.writes.abandon();
-    await this.release(false);
+    this.closing = this.release(false);
+    return this.closing;
   }
 
   stats(): StoreStats {
