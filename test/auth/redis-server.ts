@@ -37,15 +37,19 @@ export class RedisServerProcess {
   #child: ChildProcess | null = null;
   #output = '';
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    /** Append-only persistence in this directory (fsync always), or none. */
+    private readonly appendOnlyDir: string | null = null,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<RedisServerProcess> {
+  static async start(options: { appendOnlyDir?: string } = {}): Promise<RedisServerProcess> {
     if (!REDIS_SERVER_BIN) throw new Error('redis-server is not installed, and CI=true requires the Redis tests to run');
-    const server = new RedisServerProcess(await freePort());
+    const server = new RedisServerProcess(await freePort(), options.appendOnlyDir ?? null);
     await server.restart();
     return server;
   }
@@ -53,7 +57,8 @@ export class RedisServerProcess {
   /** Starts (again) on the same port and waits until it answers PING. */
   async restart(): Promise<void> {
     if (this.#child) throw new Error('redis-server is already running');
-    const args = ['--save', '', '--appendonly', 'no', '--port', String(this.port), '--bind', '127.0.0.1'];
+    const persistence = this.appendOnlyDir ? ['--dir', this.appendOnlyDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    const args = ['--save', '', ...persistence, '--port', String(this.port), '--bind', '127.0.0.1'];
     const child = spawn(REDIS_SERVER_BIN ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     const keep = (chunk: Buffer): void => {
