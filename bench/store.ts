@@ -202,8 +202,8 @@ async function brokerRun(kind: 'memory' | 'lmdb', n: number, distinct: number, p
     done = resolve;
   });
   // The wiring: the router tells the store after it kept a channel-retained value.
-  router.retainForChannel = (key, msg, from = null) => {
-    keep(key, msg, from);
+  router.retainForChannel = (key, msg, publisher, from = null) => {
+    keep(key, msg, publisher, from);
     if (store) {
       const value = router.retained.get(key);
       if (value) store.putRetained(key, { msg: value, owner: from?.shareOwner ?? null });
@@ -273,7 +273,7 @@ async function childLoad(dir: string, mode: 'store' | 'memory'): Promise<void> {
     const store = LmdbStore.open(dir);
     await store.load({
       retained: (key, value) => {
-        router.retainForChannel(key, value.msg);
+        router.retainForChannel(key, value.msg, null);
         dataBytes += key.length + value.msg.length;
         count++;
       },
@@ -283,7 +283,7 @@ async function childLoad(dir: string, mode: 'store' | 'memory'): Promise<void> {
     for (let i = 0; i < keys; i++) {
       const { tag, msg } = retainedMessage(i);
       const key = `CH:${tag}`;
-      router.retainForChannel(key, msg);
+      router.retainForChannel(key, msg, null);
       dataBytes += key.length + msg.length;
       count++;
     }
