@@ -2,7 +2,7 @@
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
 import { escapingLog } from './logging/escape.js';
 import { resolveClusterOptions, type ClusterOptions, type ClusterOptionsInput } from './cluster/cluster-options.js';
-import { resolveLoginLimits, type LoginLimits } from './connection/login-guard.js';
+import { resolveLoginLimits, type LoginLimits } from './guard/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
 import {
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
@@ -10,7 +10,7 @@ import {
   defaultMaxConnections,
   defaultMaxHandshakes,
   openFileLimit,
-} from './connection/admission.js';
+} from './guard/admission.js';
 import { defaultFdReserve } from './transport/descriptor-guard.js';
 import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';

@@ -1,7 +1,7 @@
 // Who a rule applies to (docs/access.md, "Subjects"): anonymous connections, logged-in devices, one device id or
 // CID, a level range, a certificate identity, an address range — or several of these at once, joined by `&`.
 import { isIP } from 'node:net';
-import { ipv6Hex, isIPv6Address, normalizeIp } from '../connection/address.js';
+import { ipv6Hex, isIPv6Address, normalizeIp } from '../guard/address.js';
 import { QUOTA_TABLE } from '../protocol/codes.js';
 
 /** What a connection is, as far as the rules care. Set at admission and again when a login changes it. */

@@ -1,7 +1,7 @@
 // HTTP for the identity services (a JWKS endpoint, the auth hook): every request has a time limit that covers
 // the whole answer, the body is read up to a bound and no further, redirects are refused, and whatever goes
 // wrong comes back as a FetchError with a one-line reason — never a hang, never a throw from somewhere else.
-import { isLoopbackAddress, normalizeIp } from '../connection/address.js';
+import { isLoopbackAddress, normalizeIp } from '../guard/address.js';
 
 export class FetchError extends Error {
   constructor(

@@ -22,7 +22,7 @@ import { addClusterOptions, clusterInput, type ClusterFlags } from './cluster-fl
 import { concretePort, hostLimits, isWorker, runPrimary, workerCount, workersProblem } from './workers.js';
 import { backoffWithCap } from '../workers/restart-backoff.js';
 import { PrimaryLink } from '../workers/primary-link.js';
-import type { LoginLimits } from '../connection/login-guard.js';
+import type { LoginLimits } from '../guard/login-guard.js';
 import { defaultNodeId } from '../cluster/cluster-options.js';
 import { installLastResort } from './last-resort.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';

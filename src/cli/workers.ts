@@ -6,8 +6,8 @@
 import cluster from 'node:cluster';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
-import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from '../connection/admission.js';
-import { resolveLoginLimits, type LoginLimits } from '../connection/login-guard.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from '../guard/admission.js';
+import { resolveLoginLimits, type LoginLimits } from '../guard/login-guard.js';
 import type { HostLimits } from '../workers/host-ledger.js';
 import { Supervisor, type SupervisorOptions } from '../workers/supervisor.js';
 

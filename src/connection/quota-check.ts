@@ -1,7 +1,7 @@
 // Size and rate quotas (§8.2) on what a connection receives: the raw size, before decryption.
 import { OVER_SIZE_MSG } from '../protocol/messages.js';
 import type { Session } from './session.js';
-import { TokenBucket } from './token-bucket.js';
+import { TokenBucket } from '../guard/token-bucket.js';
 
 /** Made on a connection's first message when any quota switch is on. */
 export class QuotaCheck {

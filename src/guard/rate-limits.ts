@@ -4,7 +4,7 @@
 // The byte rate of a level defaults to the quota table's trafficRate (§8.1: bytes per second, one second's burst),
 // so `--quota trafficRate` keeps its meaning; a level-rate line or an ACL `rate` line replaces it. The buckets
 // are token-bucket.ts; this file parses the options and keeps the buckets.
-import { TokenBucket } from '../connection/token-bucket.js';
+import { TokenBucket } from './token-bucket.js';
 import { QUOTA_TABLE } from '../protocol/codes.js';
 import { isOff, parseRate, parseTrafficRates, RateError, type Rate, type TrafficRates } from './rate-spec.js';
 

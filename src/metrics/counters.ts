@@ -1,5 +1,5 @@
 // Plain numeric counters, incremented in place on the hot path; exporters read them when asked.
-import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../connection/login-guard.js';
+import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../guard/login-guard.js';
 import type { VerdictReason } from '../delivery/slow-consumers.js';
 
 export class Counters {

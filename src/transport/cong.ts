@@ -11,8 +11,8 @@ import type { Outbound } from '../delivery/outbound.js';
 import { endFailedHandshakes, tlsServerOptions } from './tls-options.js';
 import { listenNet, reportAcceptErrors } from './listen-host.js';
 import { AcceptedSockets, tlsBehindAccept } from './opening.js';
-import type { OpeningSlot } from '../connection/admission.js';
-import { certificateDeviceId } from '../connection/identity.js';
+import type { OpeningSlot } from '../guard/admission.js';
+import { certificateDeviceId } from '../guard/identity.js';
 import { runContained } from '../connection/contain.js';
 
 /** Frames this large on average are written one by one (under cork) instead of being copied together. */

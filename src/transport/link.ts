@@ -1,10 +1,10 @@
 // What the connection state machine needs from a transport. A link knows sockets, not tags.
 import type { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
-import type { PresentedIdentity } from '../connection/identity.js';
+import type { PresentedIdentity } from '../guard/identity.js';
 import type { Contained } from '../connection/contain.js';
 import type { BacklogLimits } from '../options.js';
-import type { OpeningSlot } from '../connection/admission.js';
+import type { OpeningSlot } from '../guard/admission.js';
 
 export type TransportKind = 'ws' | 'cong';
 

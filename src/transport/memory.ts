@@ -6,7 +6,7 @@ import type { Outbound } from '../delivery/outbound.js';
 import type { BacklogLimits } from '../options.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { Link, LinkOwner, TransportKind } from './link.js';
-import type { PresentedIdentity } from '../connection/identity.js';
+import type { PresentedIdentity } from '../guard/identity.js';
 
 export interface MemoryLinkOptions {
   /** Which transport the connection believes it is on (text frames, keep-old login on cong…). Default 'ws'. */

@@ -5,7 +5,7 @@
 // at most, so a flood of silent sockets can neither keep descriptors nor fill the log.
 import net from 'node:net';
 import type tls from 'node:tls';
-import type { OpeningSlot } from '../connection/admission.js';
+import type { OpeningSlot } from '../guard/admission.js';
 import type { Counters } from '../metrics/counters.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import type { AdmitSocket } from './link.js';

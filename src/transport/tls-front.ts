@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Counters } from '../metrics/counters.js';
 import type { ServerOptions } from '../options.js';
 import { listenNet, reportAcceptErrors } from './listen-host.js';
-import { certificateDeviceId } from '../connection/identity.js';
+import { certificateDeviceId } from '../guard/identity.js';
 import type { AdmitSocket } from './link.js';
 import { AcceptedSockets, tlsBehindAccept } from './opening.js';
 import { endFailedHandshakes } from './tls-options.js';

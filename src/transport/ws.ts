@@ -10,7 +10,7 @@ import { SEND_DROPPED, WsBacklog } from './ws-backlog.js';
 import { TurnJudge, WsTopicSocket, uwsSendLimit, type TopicOwner } from './ws-topics.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
-import { bearerFromHeader } from '../connection/identity.js';
+import { bearerFromHeader } from '../guard/identity.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
 import { PlainLink, plainLimits, type PlainRequest } from '../plain/plain-link.js';
 import { parsePlainRequest } from '../plain/request.js';

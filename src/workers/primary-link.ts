@@ -2,8 +2,8 @@
 // (host-ledger.ts keeps them), and the supervisor's figures for this worker's /metrics. Every ask is bounded in
 // flight and in time; when the primary does not answer in time the worker refuses (fails closed), because a
 // budget that opens whenever its keeper is slow is no budget against a flood that makes it slow.
-import type { HostPlaces, HostRefusal } from '../connection/admission.js';
-import { throttleKey, type LoginFailureReason, type LoginThrottle, type LoginTicket } from '../connection/login-guard.js';
+import type { HostPlaces, HostRefusal } from '../guard/admission.js';
+import { throttleKey, type LoginFailureReason, type LoginThrottle, type LoginTicket } from '../guard/login-guard.js';
 import { Asker, IpcPort, UNANSWERED, primaryEndpoint, type AskLimits, type IpcEndpoint } from './ipc.js';
 import { LEDGER_TOPIC, type LedgerAnswer, type LedgerAsk, type LedgerTell } from './host-ledger.js';
 import { SUPERVISOR_TOPIC, type SupervisorTell, type WorkersSample } from './workers-sample.js';

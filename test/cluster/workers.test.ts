@@ -9,7 +9,7 @@ import { redisSkipReason } from '../auth/redis-server.js';
 import { ClientPool, type RawClient, type RawClientOptions, type Transport } from '../helpers/raw-client.js';
 import { Peer } from '../security/support.js';
 import { MSG } from '../../src/protocol/codes.js';
-import { DEFAULT_LOGIN_LIMITS } from '../../src/connection/login-guard.js';
+import { DEFAULT_LOGIN_LIMITS } from '../../src/guard/login-guard.js';
 import { type WorkerHost, metricValue, workerHostFixture } from './workers-support.js';
 import { countGetIn, getsIn } from '../helpers/gets-in.js';
 import { CHILD_PROCESS_DEADLINE_MS, sleep, waitFor, withTimeout } from '../helpers/wait.js';

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { systemClock } from '../../src/clock.js';
-import { DEFAULT_LOGIN_LIMITS, LoginGuard } from '../../src/connection/login-guard.js';
+import { DEFAULT_LOGIN_LIMITS, LoginGuard } from '../../src/guard/login-guard.js';
 import { ManualClock } from '../kit/manual-clock.js';
 
 describe('system clock', () => {

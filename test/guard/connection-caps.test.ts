@@ -8,7 +8,7 @@ import { getsIn } from '../helpers/gets-in.js';
 import { waitFor } from '../helpers/wait.js';
 import { portOf, startServer, type IosigServer } from '../integration/support.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
-import { defaultMaxConnections } from '../../src/connection/admission.js';
+import { defaultMaxConnections } from '../../src/guard/admission.js';
 
 const GLOBAL = 12;
 const PER_ADDRESS = 4;

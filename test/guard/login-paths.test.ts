@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { MSG } from '../../src/protocol/codes.js';
-import type { PresentedIdentity } from '../../src/connection/identity.js';
+import type { PresentedIdentity } from '../../src/guard/identity.js';
 import type { MemoryLinkOptions } from '../../src/transport/memory.js';
 import { THROTTLED_LOGIN_LINES_PER_SECOND } from '../../src/server.js';
 import { ClientPool, type RawClient, type RawClientOptions, type Transport } from '../helpers/raw-client.js';

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { ClientPool } from '../helpers/raw-client.js';
 import { startServer, type IosigServer } from '../integration/support.js';
 import { request, parsePrometheus, sampleValue } from '../http/support.js';
-import { type Peer, drained, openMemoryPeer, openPeer } from './../security/support.js';
+import { type Peer, drained, openMemoryPeer, openPeer } from '../security/support.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { waitFor } from '../helpers/wait.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
-import { DEFAULT_LOGIN_LIMITS } from '../../src/connection/login-guard.js';
+import { DEFAULT_LOGIN_LIMITS } from '../../src/guard/login-guard.js';
 
 const DEVICES = Array.from({ length: 50 }, (_, i) => `v${i}.key-v${i}.V${i}.3`);
 const PARAM = [...DEVICES, 'legit.key-legit.LEGIT.3', 'legitc.key-legitc.LEGITC.3', 'old.key-old.OLD.3'].join(',');

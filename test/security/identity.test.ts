@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createServer, type IosigServer } from '../../src/index.js';
 import { IoClient, type TlsSettings } from '../../src/client/index.js';
-import { bearerFromHeader, certificateDeviceId } from '../../src/connection/identity.js';
+import { bearerFromHeader, certificateDeviceId } from '../../src/guard/identity.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createServer, type IosigServer } from '../../src/index.js';
 import { IoClient } from '../../src/client/index.js';
-import { homePrefix, normalizeIp } from '../../src/connection/address.js';
+import { homePrefix, normalizeIp } from '../../src/guard/address.js';
 import { resolveOptions } from '../../src/options.js';
 import { TRANSPORTS, nextEvent } from '../client/support.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { HostLedger, OPEN_TICKETS_PER_WORKER } from '../../src/workers/host-ledger.js';
 import { Asker, IpcPort, UNANSWERED, memoryPipe, type IpcEndpoint, type MemoryPipe } from '../../src/workers/ipc.js';
 import { PrimaryLink } from '../../src/workers/primary-link.js';
-import { DEFAULT_LOGIN_LIMITS, resolveLoginLimits } from '../../src/connection/login-guard.js';
+import { DEFAULT_LOGIN_LIMITS, resolveLoginLimits } from '../../src/guard/login-guard.js';
 import { ClientPool, type RawClient } from '../helpers/raw-client.js';
 import { startServer, type IosigServer } from '../integration/support.js';
 import { Peer, openPeer } from '../security/support.js';

@@ -1,20 +1,14 @@
 // Identity without Boho (issue 11 item 2): a device that cannot run the login protocol is known by the
 // client certificate it presented under mutual TLS, or by `Authorization: Bearer <id>.<key>` on its WebSocket
 // upgrade. A certificate names exactly one device id (issue 16 item 12), chosen by the rule of
-// `certificateDeviceId`, the same on every transport.
-import { timingSafeEqual } from 'node:crypto';
+// `certificateDeviceId`, the same on every transport. What a device presents is read here; whether its key is
+// right is the login's decision (connection/login.ts).
 import type { PeerCertificate } from 'node:tls';
-import { keyFromStored, keyFromString, splitIdKey } from '../crypto/keys.js';
-import { resolveLevel, type DeviceRecord, type KeyStore } from '../auth/key-store.js';
-import type { LoginFailureReason } from './login-guard.js';
+import { splitIdKey } from '../crypto/keys.js';
 
 export type PresentedIdentity =
   | { kind: 'certificate'; id: string }
   | { kind: 'bearer'; id: string; key: string };
-
-export type IdentityVerdict =
-  | { ok: true; record: DeviceRecord; level: number; via: string }
-  | { ok: false; reason: string; code: LoginFailureReason };
 
 /**
  * The one device id a verified client certificate names: its first DNS subject alternative name when it has
@@ -72,37 +66,4 @@ export function bearerFromHeader(header: string | undefined): { id: string; key:
   if (!match) return null;
   const pair = splitIdKey(match[1]!);
   return pair && pair.id !== '' && pair.key !== '' ? pair : null;
-}
-
-function usable(record: DeviceRecord, via: string): IdentityVerdict {
-  if (!record.cid || record.cid.startsWith('?')) return { ok: false, reason: `${via}: device "${record.id}" has no usable stored cid`, code: 'bad_record' };
-  const level = resolveLevel(record.level);
-  if (level === null) return { ok: false, reason: `${via}: device "${record.id}" has level ${String(record.level)}, not in the quota table`, code: 'bad_record' };
-  return { ok: true, record, level, via };
-}
-
-export async function decideIdentity(store: KeyStore | null, identity: PresentedIdentity): Promise<IdentityVerdict> {
-  if (!store) return { ok: false, reason: 'no key store configured', code: 'no_key_store' };
-  try {
-    if (identity.kind === 'certificate') {
-      const via = `certificate "${identity.id}"`;
-      const record = await store.lookup(identity.id);
-      if (!record) return { ok: false, reason: `${via} names no stored device`, code: 'unknown_id' };
-      return usable(record, via);
-    }
-    const record = await store.lookup(identity.id);
-    if (!record) return { ok: false, reason: `bearer: unknown id "${identity.id}"`, code: 'unknown_id' };
-    let stored: Buffer;
-    try {
-      stored = keyFromStored(record.key);
-    } catch {
-      return { ok: false, reason: `bearer: id "${identity.id}" has an unreadable stored key`, code: 'bad_record' };
-    }
-    if (!timingSafeEqual(stored, keyFromString(identity.key))) {
-      return { ok: false, reason: `bearer: wrong key for id "${identity.id}"`, code: 'wrong_key' };
-    }
-    return usable(record, 'bearer');
-  } catch (err) {
-    return { ok: false, reason: `key store unavailable: ${err instanceof Error ? err.message : String(err)}`, code: 'store_error' };
-  }
 }
