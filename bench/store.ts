@@ -20,7 +20,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Counters } from '../src/metrics/counters.js';
+import { Stats } from '../src/metrics/stats.js';
 import { resolveOptions } from '../src/options.js';
 import { PAYLOAD } from '../src/protocol/codes.js';
 import { encodeSignal } from '../src/protocol/messages.js';
@@ -49,7 +49,7 @@ const useRedis = !process.argv.includes('--no-redis') && spawnSync('sh', ['-c', 
 
 function bigRouter(): Router {
   const options = resolveOptions({ port: 0, retain: { limitCounter: 2 * keys + 1000, limitSize: 100_000 }, maxRetainedBytes: 4 * 1024 * MiB, capShares: { share: 1, reserve: 0 } });
-  return new Router(options, new Counters());
+  return new Router(options, new Stats());
 }
 
 /** What the router needs of a publisher on this path (a channel publish, no subscribers). */

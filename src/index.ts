@@ -2,4 +2,4 @@
 export { createServer, IosigServer, type ConnectionInfo, type ChannelInfo, type SignalInfo } from './server.js';
 export type { Service, ServiceReply, ServiceHost, Caller } from './services/service.js';
 export { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
-export type { MetricsSnapshot } from './metrics/counters.js';
+export type { MetricsSnapshot } from './metrics/stats.js';

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { SealPool } from './crypto/seal-pool.js';
 import { backlogLimits, resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
-import { Counters, type MetricsSnapshot } from './metrics/counters.js';
+import { Stats, type MetricsSnapshot } from './metrics/stats.js';
 import { Router } from './router/router.js';
 import { Connection } from './connection/connection.js';
 import type { ConnectionHost } from './connection/session.js';
@@ -59,7 +59,7 @@ const CLUSTER_JOIN_MS = 5000;
 
 export class IosigServer implements ConnectionHost<Connection>, ServiceHost, BrokerView {
   readonly options: ServerOptions;
-  readonly counters = new Counters();
+  readonly stats = new Stats();
   readonly router: Router<Connection>;
   readonly proxyTrust: ProxyTrust;
   /** The brute-force throttle: this process's own, or under --workers the primary's for the whole host. */
@@ -110,7 +110,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     this.options = resolveOptions(input);
     this.clock = this.options.clock;
     for (const service of input.services ?? []) this.services.attach(service);
-    this.router = new Router(this.options, this.counters);
+    this.router = new Router(this.options, this.stats);
     this.proxyTrust = new ProxyTrust(this.options.trustedProxies);
     this.loginGuard = this.options.primary ?? new LoginGuard(this.options.loginLimits, this.clock);
     this.throttledLogins = new ThrottledLog((line) => this.log(line), 1000, THROTTLED_LOGIN_LINES_PER_SECOND);
@@ -148,7 +148,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       }
       if (this.options.fileLogDir) this.fileLogger = new FileLogger({ directory: this.options.fileLogDir });
       if (this.options.port !== undefined) {
-        this.ws = await listenWs(this.options, this.counters, accept, (app) => {
+        this.ws = await listenWs(this.options, this.stats, accept, (app) => {
           if (this.options.http) this.http = registerHttpRoutes(app, this, this.sampler);
         }, door);
         this.wsPort = this.ws.port;
@@ -156,11 +156,11 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
         this.router.attachNativeTopics((key, msg) => app.publish(key, msg, true));
       }
       if (this.options.congPort !== undefined) {
-        this.cong = await listenCong(this.options, this.counters, accept, door);
+        this.cong = await listenCong(this.options, this.stats, accept, door);
         this.congPort = this.cong.port;
       }
       // Not when close() came while starting: nothing would stop it.
-      if (!this.closing) this.guard = startDescriptorGuard(this.ws?.listeners ?? [], this.options, this.counters);
+      if (!this.closing) this.guard = startDescriptorGuard(this.ws?.listeners ?? [], this.options, this.stats);
     } catch (err) {
       await this.close();
       throw err;
@@ -178,8 +178,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   connectInMemory(opts: MemoryLinkOptions = {}): MemoryEndpoint {
     const transport = opts.transport ?? 'ws';
     const { link, endpoint } = memoryPair(transport, { soft: this.options.maxBackpressure, hard: this.options.maxBacklog });
-    if (transport === 'ws') this.counters.acceptedWs++;
-    else this.counters.acceptedCong++;
+    if (transport === 'ws') this.stats.acceptedWs++;
+    else this.stats.acceptedCong++;
     link.conn = this.accept(link, {
       peerIp: opts.peerIp ?? '127.0.0.1',
       forwardedFor: opts.forwardedFor,
@@ -196,8 +196,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
    * fuzz target.
    */
   connectPlain(socket: FrameSocket, request: PlainRequest, peerIp = '127.0.0.1'): PlainLink {
-    const link = new PlainLink(socket, backlogLimits(this.options, 'ws'), plainLimits(this.options), request, this.counters);
-    this.counters.acceptedWs++;
+    const link = new PlainLink(socket, backlogLimits(this.options, 'ws'), plainLimits(this.options), request, this.stats);
+    this.stats.acceptedWs++;
     link.conn = this.accept(link, { peerIp });
     link.start();
     return link;
@@ -249,22 +249,22 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   /** Counts a refusal; one log line a second at most during a flood. `host`: the primary's ledger refused. */
   private refuse(refusal: RefusalReason | HostRefusal, ip: string, host = false): void {
-    const { options, counters } = this;
+    const { options, stats } = this;
     let why: string;
     if (refusal === 'primary_unavailable') {
-      counters.refusedPrimaryUnavailable++;
+      stats.refusedPrimaryUnavailable++;
       why = 'the primary process did not answer in time (--workers)';
     } else if (refusal === 'global') {
-      counters.refusedGlobal++;
+      stats.refusedGlobal++;
       why = host ? `over the host's connection cap (--workers)` : `over the ${options.maxConnections}-connection cap`;
     } else if (refusal === 'address') {
-      counters.refusedAddress++;
+      stats.refusedAddress++;
       why = host ? `over the host's connection cap per address (--workers)` : `over the ${options.maxConnectionsPerAddress}-connection cap per address`;
     } else if (refusal === 'handshakes') {
-      counters.refusedHandshakes++;
+      stats.refusedHandshakes++;
       why = `over the cap of ${options.maxHandshakes} sockets still opening`;
     } else {
-      counters.refusedHandshakesAddress++;
+      stats.refusedHandshakesAddress++;
       why = `over the cap of ${options.maxHandshakesPerAddress} sockets still opening per address`;
     }
     this.refusalsUnlogged++;
@@ -290,7 +290,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   private sweep(): void {
     for (const conn of this.connections) {
       if (!conn.alive) {
-        this.counters.timeouts++;
+        this.stats.timeouts++;
         conn.close('keepalive timeout');
         continue;
       }
@@ -341,10 +341,10 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   authLog(conn: Connection, ok: boolean, reason: string, code: LoginFailureReason = 'bad_record'): void {
-    if (ok) this.counters.authOk++;
+    if (ok) this.stats.authOk++;
     else {
-      this.counters.authFail++;
-      this.counters.authFailByReason[code]++;
+      this.stats.authFail++;
+      this.stats.authFailByReason[code]++;
     }
     const who = `#${conn.ssid} ${conn.transport} ${conn.ip}`;
     const write = (line: string): void => {
@@ -454,14 +454,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       if (conn.transport === 'ws') ws++;
       cidRetained += conn.retainedCount;
     }
-    const delivery = this.router.deliveryStats();
-    const { counters } = this;
     return {
-      ...counters,
-      messagesOut: counters.messagesOut + delivery.messagesOut,
-      bytesOut: counters.bytesOut + delivery.bytesOut,
-      deliveries: counters.deliveries + delivery.deliveries,
-      drops: counters.drops + delivery.drops,
+      ...this.stats,
       slowConsumersBehind: this.slowConsumers.behind,
       backlogBytesBehind: this.slowConsumers.backlogBytes,
       slowConsumerVerdicts: { ...this.slowConsumers.verdicts },
@@ -480,21 +474,10 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     };
   }
 
-  /** Traffic totals (connection sends plus every delivery group), read by the dashboard's chart once a second. */
-  readonly traffic: TrafficCounters = ((server: IosigServer) => ({
-    get messagesIn(): number {
-      return server.counters.messagesIn;
-    },
-    get bytesIn(): number {
-      return server.counters.bytesIn;
-    },
-    get messagesOut(): number {
-      return server.counters.messagesOut + server.router.deliveryStats().messagesOut;
-    },
-    get bytesOut(): number {
-      return server.counters.bytesOut + server.router.deliveryStats().bytesOut;
-    },
-  }))(this);
+  /** Traffic totals, read by the dashboard's chart once a second. */
+  get traffic(): TrafficCounters {
+    return this.stats;
+  }
 
   connectionList(): ConnectionInfo[] {
     return [...this.connections].map(describe);
@@ -643,7 +626,7 @@ export async function createServer(input: ServerOptionsInput & { services?: Serv
  * are free; node's listeners survive it on their own (libuv closes what it cannot accept), so without a uWS
  * listener the guard only says so in the log.
  */
-function startDescriptorGuard(listeners: readonly PausableListener[], options: ServerOptions, counters: Counters): DescriptorGuard | null {
+function startDescriptorGuard(listeners: readonly PausableListener[], options: ServerOptions, stats: Stats): DescriptorGuard | null {
   const limit = openFileLimit();
   if (options.fdReserve <= 0 || limit === null) return null;
   return new DescriptorGuard({
@@ -652,6 +635,6 @@ function startDescriptorGuard(listeners: readonly PausableListener[], options: S
     reserve: listeners.length === 0 ? 0 : Math.min(options.fdReserve, Math.floor(limit / 4)),
     listeners,
     log: options.log,
-    onPause: () => counters.listenerPauses++,
+    onPause: () => stats.listenerPauses++,
   });
 }

@@ -1,5 +1,5 @@
 // The live metric tables of `io-server -m <1|2|3>` (PROTOCOL.md §9.2).
-import type { MetricsSnapshot } from '../metrics/counters.js';
+import type { MetricsSnapshot } from '../metrics/stats.js';
 import { escapeControl } from '../logging/escape.js';
 
 export type MetricType = 1 | 2 | 3;

@@ -47,8 +47,7 @@ export class BrokerCluster implements ClusterHost {
     this.node = new ClusterNode(options, this);
     const { router } = broker;
     const { bus } = this.node;
-    this.group = new RemoteNodesGroup(bus);
-    router.addGroup(this.group);
+    this.group = new RemoteNodesGroup(bus, router.stats);
     router.addHooks({
       interest: (key, present) => this.localInterest(key, present),
       cid: (cid, held) => (held ? this.node.cidAssigned(cid) : this.node.cidReleased(cid)),

@@ -10,7 +10,7 @@
 // Own echoes (this node wanting its own publish) are ignored.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { BusStats } from './bus-stats.js';
+import { BusStats } from '../metrics/bus-stats.js';
 import { RemoteInterest, type InterestChange } from './remote-interest.js';
 import { shareFor, splitBudget } from './budget-split.js';
 import { decodeMessage, encodeEnvelope, KIND, type Envelope } from './envelope.js';

@@ -8,7 +8,7 @@
 // - Sequencing: each data message carries the number of its first envelope in its sender's stream on that channel
 //   (sequences.ts), so receivers count what never arrived. A few bytes per message, nothing per envelope.
 import type { OutgoingMessage } from './redis-links.js';
-import type { BusStats, DropReason } from './bus-stats.js';
+import type { BusStats, DropReason } from '../metrics/bus-stats.js';
 import { BusBudget } from './bus-budget.js';
 import { ChannelSequences } from './sequences.js';
 import { bundleEnvelopes } from './envelope.js';

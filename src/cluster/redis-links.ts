@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ClusterMode } from './cluster-options.js';
 import type { RedisTarget } from '../auth/redis-target.js';
-import type { BusLink } from './bus-stats.js';
+import type { BusLink } from '../metrics/bus-stats.js';
 
 /** Anything that runs plain commands (leases, CID claims): a Redis or a Cluster client. */
 export type RedisCommands = Redis | Cluster;

@@ -2,18 +2,20 @@
 // sits in the channel beside the local groups; a publish calls it like any group and it sends one envelope.
 import type { ChannelMembers, DeliveryGroup } from '../delivery/group.js';
 import type { Outbound } from '../delivery/outbound.js';
-import { DeliveryStats } from '../delivery/receiver.js';
+import type { Stats } from '../metrics/stats.js';
 import type { ClusterBus } from './bus.js';
 
 export class RemoteNodesGroup implements DeliveryGroup {
   readonly name = 'remote';
   /** Local subscribers first: a publishCounter budget reaches other nodes only with what they leave. */
   readonly servedLast = true;
-  /** deliveries = node deliveries addressed (one per interested node per publish); messagesOut = envelopes. */
-  readonly stats = new DeliveryStats();
   private readonly members = new Map<string, RemoteMembers>();
 
-  constructor(private readonly bus: ClusterBus) {}
+  /** Counts in `stats`: deliveries = node deliveries addressed (one per interested node per publish), messagesOut = envelopes. */
+  constructor(
+    private readonly bus: ClusterBus,
+    readonly stats: Stats,
+  ) {}
 
   /** The share of channel `key` (made on first use, kept while some node wants the key). */
   membersFor(key: string): RemoteMembers {

@@ -158,13 +158,13 @@ export class Connection implements Session, LinkOwner {
   private sendPlainNow(msg: Uint8Array): void {
     if (!this.hasRoom(msg.length)) {
       // Not written (the link has told the slow-consumer watch why): a drop.
-      this.host.counters.drops++;
+      this.host.stats.drops++;
       return;
     }
     if (!this.link.send(msg)) return;
     this.traffic.countOut(msg.length);
-    this.host.counters.messagesOut++;
-    this.host.counters.bytesOut += msg.length;
+    this.host.stats.messagesOut++;
+    this.host.stats.bytesOut += msg.length;
   }
 
   sendEligible(msg: Uint8Array): void {
@@ -239,7 +239,7 @@ export class Connection implements Session, LinkOwner {
 
   /** An encrypted delivery that could not be sealed (too much waiting, pool full or failing): dropped and counted. */
   private sealFailed(err: unknown): void {
-    this.host.counters.drops++;
+    this.host.stats.drops++;
     // Overload is counted, not logged per message; anything else is worth a line.
     if (err !== null && !(err instanceof SealPoolFullError)) this.report(`encrypted delivery dropped: ${String(err)}`);
   }
@@ -255,7 +255,7 @@ export class Connection implements Session, LinkOwner {
     if (policy === 'close') {
       this.closeReason = SLOW_CONSUMER;
       this.link.saturate();
-      this.host.counters.slowConsumerCloses++;
+      this.host.stats.slowConsumerCloses++;
       this.host.slowConsumerLog.write(`${this.describeSelf()} dropped: ${SLOW_CONSUMER}`);
       this.host.slowConsumers.closeSoon(() => this.contain('a slow-consumer close', () => this.link.destroy(SLOW_CONSUMER)));
       return true;
@@ -402,9 +402,9 @@ export class Connection implements Session, LinkOwner {
     if (this.closed || msg.length === 0) return;
     this.heard();
     this.traffic.countIn(msg.length);
-    const { counters, options } = this.host;
-    counters.messagesIn++;
-    counters.bytesIn += msg.length;
+    const { stats, options } = this.host;
+    stats.messagesIn++;
+    stats.bytesIn += msg.length;
     if (options.showMessage === 'message') options.log(describeReceived(msg, this.cid, this.did));
     if (!quotaChecked && this.overQuota(msg.length)) return;
     if (this.inbox?.busy) return this.queueInbound(msg);
@@ -473,7 +473,7 @@ export class Connection implements Session, LinkOwner {
    * never the server. `where` reads after "internal error" ("in a timer", "while sending"...).
    */
   internalError(where: string, err: unknown): void {
-    this.host.counters.internalErrors++;
+    this.host.stats.internalErrors++;
     try {
       this.close(`internal error ${where}: ${describeError(err)}`, 'abort');
     } catch {
@@ -517,8 +517,8 @@ export class Connection implements Session, LinkOwner {
     if (this.closed) return;
     this.heard();
     this.traffic.countIn(bytes);
-    this.host.counters.textMessages++;
-    this.host.counters.bytesIn += bytes;
+    this.host.stats.textMessages++;
+    this.host.stats.bytesIn += bytes;
     if (this.host.options.showMessage === 'message') this.host.options.log(describeText(text, this.cid));
     if (this.overQuota(bytes)) return;
     this.host.textMessage(this, text);
@@ -532,7 +532,7 @@ export class Connection implements Session, LinkOwner {
   }
 
   bad(what: string): void {
-    this.host.counters.badMessages++;
+    this.host.stats.badMessages++;
     if (this.host.options.showMessage === 'message') this.report(`dropped: ${what}`);
   }
 

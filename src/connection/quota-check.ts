@@ -21,7 +21,7 @@ export class QuotaCheck {
     const { useQuota } = s.host.options;
     if (useQuota.signalSize && size > s.quota.signalSize) {
       // OVER_SIZE goes out before a disconnect (§3.11), so the client learns why.
-      s.host.counters.overSize++;
+      s.host.stats.overSize++;
       s.sendPlain(OVER_SIZE_MSG);
       this.violation(s, `over size quota (${size} > ${s.quota.signalSize} bytes)`);
       return true;
@@ -39,7 +39,7 @@ export class QuotaCheck {
 
   private violation(s: Session, what: string): void {
     this.violations++;
-    s.host.counters.quotaViolations++;
+    s.host.stats.quotaViolations++;
     if (s.host.options.useQuota.disconnect) s.close(what);
   }
 }

@@ -2,7 +2,7 @@
 // reaches the broker through (instead of a service locator). Interfaces only: connection.ts implements Session,
 // the server implements ConnectionHost; handlers import this file, never connection.ts.
 import type { ServerOptions } from '../options.js';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 import type { Router } from '../router/router.js';
 import type { Subscriber } from '../router/channel.js';
 import type { DeviceRecord, KeyStore } from '../auth/key-store.js';
@@ -24,7 +24,7 @@ import type { ThrottledLog } from '../logging/throttled-log.js';
 /** What a connection may reach of the broker around it. `S`: the connection type the broker keeps. */
 export interface ConnectionHost<S extends Session = Session> {
   readonly options: ServerOptions;
-  readonly counters: Counters;
+  readonly stats: Stats;
   readonly router: Router<S>;
   readonly proxyTrust: ProxyTrust;
   /** Device keys; null when authentication is off. */

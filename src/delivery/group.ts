@@ -1,19 +1,18 @@
 // Delivery groups: the one way the router reaches a channel's subscribers (DESIGN.md "Round 2").
 //
 // A group is one way out of the broker (native uWS topics, framed streams, and later remote nodes). It owns
-// its members, their backpressure policy and its counters. Per channel, each group that has members there
+// its members and their backpressure policy, and counts what it delivers in the broker's Stats. Per channel, each group that has members there
 // contributes one ChannelMembers object to `channel.groups`; the router publishes by calling `publish` on each.
 //
 // Adding a group (e.g. the cluster's remote nodes): implement DeliveryGroup + ChannelMembers, and register a
 // channel's members with `router.attachMembers(key, members)` / `router.detachMembers(key, members)` when
 // remote interest appears or goes. The router needs no change: it only ever calls `publish`.
 import type { Outbound } from './outbound.js';
-import type { DeliveryStats, Receiver } from './receiver.js';
+import type { Receiver } from './receiver.js';
 
 export interface DeliveryGroup {
   /** Short name for logs and metrics labels ('native', 'stream', 'remote'…). */
   readonly name: string;
-  readonly stats: DeliveryStats;
   /** Served after every other group of a channel (remote nodes: the publishCounter quota favours local subscribers). */
   readonly servedLast?: boolean;
 }

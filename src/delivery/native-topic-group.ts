@@ -7,16 +7,19 @@
 // moved it away (drop: to the stream group, where each delivery is judged until it drains; close: gone).
 import type { Outbound } from './outbound.js';
 import type { LocalGroup, LocalMembers } from './group.js';
-import { DeliveryStats, type Receiver, type TopicSocket } from './receiver.js';
+import type { Receiver, TopicSocket } from './receiver.js';
+import type { Stats } from '../metrics/stats.js';
 
 /** Publishes bytes to every socket joined to a topic (uWS `app.publish`). */
 export type PublishTopic = (key: string, msg: Uint8Array) => void;
 
 export class NativeTopicGroup implements LocalGroup {
   readonly name = 'native';
-  readonly stats = new DeliveryStats();
 
-  constructor(readonly publishTopic: PublishTopic) {}
+  constructor(
+    readonly publishTopic: PublishTopic,
+    readonly stats: Stats,
+  ) {}
 
   createMembers(key: string): NativeMembers {
     return new NativeMembers(this, key);

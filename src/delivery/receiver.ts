@@ -1,4 +1,4 @@
-// What delivery groups need from the receivers they hold, and the numbers each group keeps.
+// What delivery groups need from the receivers they hold.
 import type { Outbound } from './outbound.js';
 
 /** A native pub/sub socket (a uWS WebSocket): joined to topics, written by one publish per topic. */
@@ -26,14 +26,3 @@ export interface Receiver {
 }
 
 export type SlowConsumerPolicy = 'close' | 'drop';
-
-/** Counters one group keeps on its own hot path; the server sums every group's at scrape time. */
-export class DeliveryStats {
-  /** Deliveries handed to a socket (dropped ones are counted in `drops`, never here). */
-  deliveries = 0;
-  /** Messages and bytes actually handed to sockets. */
-  messagesOut = 0;
-  bytesOut = 0;
-  /** Deliveries not sent because the receiver was over its limit (or being closed as a slow consumer). */
-  drops = 0;
-}

@@ -8,6 +8,7 @@
 import type { Clock, Timer } from '../clock.js';
 import type { SlowConsumerPolicy } from './receiver.js';
 import type { BacklogLimits } from '../options.js';
+import type { VerdictReason } from '../metrics/stats.js';
 
 /** What the watch needs of a receiver (a Connection). */
 export interface Watched {
@@ -20,7 +21,7 @@ export interface Watched {
   readonly closed: boolean;
 }
 
-export type VerdictReason = 'deadline' | 'backlog' | 'budget';
+export type { VerdictReason };
 
 /** The rule's broker-wide part (each receiver's own soft limit and hard cap come with it). */
 export interface SlowConsumerRule {

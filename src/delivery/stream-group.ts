@@ -2,11 +2,13 @@
 // same Outbound, so the CongSocket frame is built once and each stream batches its writes per event-loop turn.
 import type { Outbound } from './outbound.js';
 import type { LocalGroup, LocalMembers } from './group.js';
-import { DeliveryStats, type Receiver } from './receiver.js';
+import type { Receiver } from './receiver.js';
+import type { Stats } from '../metrics/stats.js';
 
 export class StreamGroup implements LocalGroup {
   readonly name = 'stream';
-  readonly stats = new DeliveryStats();
+
+  constructor(readonly stats: Stats) {}
 
   createMembers(): StreamMembers {
     return new StreamMembers(this);

@@ -1,5 +1,5 @@
 // What a cluster node reports about itself and the cluster, read at scrape time (issue 10, observability).
-import type { BusLink, DropReason } from '../cluster/bus-stats.js';
+import type { BusLink, DropReason } from './bus-stats.js';
 
 /** One node's self-description, renewed every heartbeat in Redis (shown by /api/status and the dashboard). */
 export interface NodeStatus {

@@ -4,7 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsSample, ServerMetrics } from './sample.js';
 import type { ClusterSample } from './cluster-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
-import { DROP_REASONS } from '../cluster/bus-stats.js';
+import { DROP_REASONS } from './bus-stats.js';
 
 type Labels = Record<string, string>;
 type Reading = readonly [labels: Labels, value: number];

@@ -1,6 +1,6 @@
 // One registry of the broker's numbers: the Prometheus exporter, the status API, the dashboard and the
 // `-m` console tables all read the same sample. Taking a sample reads counters; it never adds hot-path work.
-import type { MetricsSnapshot } from './counters.js';
+import type { MetricsSnapshot } from './stats.js';
 import type { ClusterSample } from './cluster-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 import { EventLoopLag, type LagStats } from './event-loop-lag.js';

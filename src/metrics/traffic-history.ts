@@ -1,8 +1,8 @@
-// Per-second traffic rates over the last minutes, for the dashboard's chart. Reads four counters once a
+// Per-second traffic rates over the last minutes, for the dashboard's chart. Reads four stats once a
 // second; nothing on the message path.
-import type { Counters } from './counters.js';
+import type { Stats } from './stats.js';
 
-export type TrafficCounters = Pick<Counters, 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut'>;
+export type TrafficCounters = Pick<Stats, 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut'>;
 
 export interface TrafficPoint {
   /** End of the interval, ms since the epoch. */
@@ -24,13 +24,13 @@ export class TrafficHistory {
   private readonly capacity: number;
 
   constructor(
-    private readonly counters: TrafficCounters,
+    private readonly stats: TrafficCounters,
     private readonly onPoint: (point: TrafficPoint) => void = () => {},
     stepMs = TRAFFIC_STEP_MS,
     spanMs = TRAFFIC_SPAN_MS,
   ) {
     this.capacity = Math.ceil(spanMs / stepMs);
-    this.last = { ...counters };
+    this.last = { ...stats };
     this.timer = setInterval(() => this.step(), stepMs);
     this.timer.unref();
   }
@@ -43,7 +43,7 @@ export class TrafficHistory {
   private step(): void {
     const now = Date.now();
     const seconds = Math.max(0.001, (now - this.lastTime) / 1000);
-    const { messagesIn, messagesOut, bytesIn, bytesOut } = this.counters;
+    const { messagesIn, messagesOut, bytesIn, bytesOut } = this.stats;
     const point: TrafficPoint = {
       time: now,
       messagesIn: (messagesIn - this.last.messagesIn) / seconds,

@@ -12,7 +12,7 @@ import type { BacklogLimits, ServerOptions } from '../options.js';
 import { SEND_DROPPED, WsBacklog } from '../transport/ws-backlog.js';
 import { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { frameBound, frameBuilder, type DeviceFrame } from './to-device.js';
 import { FrameSignals, payloadBytes, readDeviceFrame, targetTags } from './from-device.js';
@@ -77,7 +77,7 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     limits: BacklogLimits,
     private readonly sizes: PlainLimits,
     readonly request: PlainRequest,
-    private readonly counters: Counters,
+    private readonly stats: Stats,
   ) {
     super(socket, limits);
     this.targets = targetTags(request.channels);
@@ -134,7 +134,7 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
 
   /** A frame that is not published: counted, logged (throttled), and a JSON device is told why. Costs one. */
   private refuse(reason: string): number {
-    this.counters.badMessages++;
+    this.stats.badMessages++;
     (this.refusals ??= new ThrottledLog((line) => this.conn?.report(line))).write(`plain: dropped ${reason}`);
     if (this.request.format === 'json' && this.hasRoom()) this.write(jsonFrame({ type: 'ERROR', error: reason }));
     return 1;
@@ -177,7 +177,7 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
       // Sized against this device's budget before it is built: a device with no room causes no translation.
       if (!this.fits(frameBound(out, this.request.format))) return this.dropped();
       frame = out.shared(this.build);
-      this.counters.plainFramesBuilt++;
+      this.stats.plainFramesBuilt++;
     }
     if (frame === null) return false;
     return this.fits(frame.data.length) ? this.write(frame) : this.dropped();
@@ -193,7 +193,7 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
 
   /** A frame this device had no room for: dropped and counted, like a delivery over the limit under 'drop'. */
   private dropped(): false {
-    this.counters.drops++;
+    this.stats.drops++;
     return false;
   }
 

@@ -1,11 +1,10 @@
 // Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags, subscribers and delivery groups;
 // never a socket, a uWS topic or a transport.
 import type { ServerOptions } from '../options.js';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 import { retag } from '../protocol/messages.js';
 import { Outbound, SERVER, type Publisher } from '../delivery/outbound.js';
 import type { ChannelMembers, DeliveryGroup, LocalGroup, LocalMembers } from '../delivery/group.js';
-import { DeliveryStats } from '../delivery/receiver.js';
 import { NativeTopicGroup, type PublishTopic } from '../delivery/native-topic-group.js';
 import { StreamGroup } from '../delivery/stream-group.js';
 import { Channel, type Subscriber, type Subscription } from './channel.js';
@@ -48,8 +47,6 @@ export class Router<S extends Subscriber = Subscriber> {
   readonly stream: StreamGroup;
   /** Plain WebSocket subscribers on uWS topics; null without a WebSocket listener or under the publishCounter quota. */
   native: NativeTopicGroup | null = null;
-  /** Every group, for the metrics sum. */
-  private readonly groups: DeliveryGroup[] = [];
   private readonly hooks: RouterHooks[] = [];
   /** Where CIDs held by other processes are found; null on a single node. */
   directory: CidDirectory | null = null;
@@ -61,7 +58,7 @@ export class Router<S extends Subscriber = Subscriber> {
 
   constructor(
     private readonly options: ServerOptions,
-    private readonly counters: Counters,
+    readonly stats: Stats,
   ) {
     const log = (): ThrottledLog => new ThrottledLog(options.log);
     this.capLogs = { subscriptions: log(), channels: log(), channelShare: log(), retained: log(), retainedShare: log() };
@@ -71,8 +68,7 @@ export class Router<S extends Subscriber = Subscriber> {
       retainedBytes: new SharedCap(options.maxRetainedBytes, limits),
       retainedEntries: new SharedCap(options.retain.limitCounter, limits),
     };
-    this.stream = new StreamGroup();
-    this.addGroup(this.stream);
+    this.stream = new StreamGroup(stats);
   }
 
   /**
@@ -81,18 +77,12 @@ export class Router<S extends Subscriber = Subscriber> {
    */
   attachNativeTopics(publish: PublishTopic): void {
     if (this.options.useQuota.publishCounter || this.native) return;
-    this.native = new NativeTopicGroup(publish);
-    this.addGroup(this.native);
+    this.native = new NativeTopicGroup(publish, this.stats);
   }
 
   /** Bytes held by retained messages, channel- and CID-retained (bounded by maxRetainedBytes). */
   get retainedBytes(): number {
     return this.shares.retainedBytes.used;
-  }
-
-  /** Registers a group so its counters are part of `deliveryStats()`. */
-  addGroup(group: DeliveryGroup): void {
-    if (!this.groups.includes(group)) this.groups.push(group);
   }
 
   /** Registers hooks; returns a function that removes them. */
@@ -102,18 +92,6 @@ export class Router<S extends Subscriber = Subscriber> {
       const at = this.hooks.indexOf(hooks);
       if (at >= 0) this.hooks.splice(at, 1);
     };
-  }
-
-  /** Every group's counters, summed (read at scrape time). */
-  deliveryStats(): DeliveryStats {
-    const sum = new DeliveryStats();
-    for (const { stats } of this.groups) {
-      sum.deliveries += stats.deliveries;
-      sum.messagesOut += stats.messagesOut;
-      sum.bytesOut += stats.bytesOut;
-      sum.drops += stats.drops;
-    }
-    return sum;
   }
 
   // ---- CIDs -------------------------------------------------------------------------------
@@ -169,18 +147,18 @@ export class Router<S extends Subscriber = Subscriber> {
       }
     }
     if (refusedSubs > 0) {
-      this.counters.refusedSubscriptions += refusedSubs;
+      this.stats.refusedSubscriptions += refusedSubs;
       this.report(sub, 'subscriptions', `${refusedSubs} subscriptions refused: the cap is ${this.options.maxSubscriptionsPerConnection} per connection`);
     }
     if (refusedChannels > 0) {
-      this.counters.refusedChannels += refusedChannels;
+      this.stats.refusedChannels += refusedChannels;
       const { channels } = this.shares;
       const anonymous = !sub.authorized && channels.anonymousCap < channels.cap;
       const which = anonymous ? `the anonymous part of the channel cap (${channels.anonymousCap} of ${channels.cap}; the rest is kept for logged-in devices)` : `the channel cap of ${channels.cap}`;
       this.report(sub, 'channels', `${refusedChannels} new channels refused: ${which} is reached`);
     }
     if (refusedShare > 0) {
-      this.counters.refusedChannelShare += refusedShare;
+      this.stats.refusedChannelShare += refusedShare;
       this.report(sub, 'channelShare', `${refusedShare} new channels refused: ${this.ownerText(sub)} holds its share of ${this.shares.channels.perOwner} channels`);
     }
     return refusedSubs + refusedChannels + refusedShare;
@@ -375,7 +353,7 @@ export class Router<S extends Subscriber = Subscriber> {
     if (isRetainedKey(key)) this.keep(sub, key, msg);
     const channel = this.channels.get(key);
     if (!channel) return { ok: false, reason: 'no-subscriber' };
-    this.counters.publishes++;
+    this.stats.publishes++;
     const budget = this.options.useQuota.publishCounter ? sub.quota.publishCounter : Infinity;
     return { ok: true, delivered: this.fanOut(channel, msg, budget, null, sub.cid, owner) };
   }
@@ -393,7 +371,7 @@ export class Router<S extends Subscriber = Subscriber> {
     if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.retainForChannel(key, msg, SERVER);
     const channel = this.channels.get(key);
     if (!channel) return { ok: false, reason: 'no-subscriber' };
-    this.counters.publishes++;
+    this.stats.publishes++;
     return { ok: true, delivered: this.fanOut(channel, msg, Infinity, null, SERVER) };
   }
 
@@ -424,7 +402,7 @@ export class Router<S extends Subscriber = Subscriber> {
     const out = new Outbound(rewritten, publisher, owner);
     if (target) this.stream.deliverTo(target, out);
     else if (!this.directory!.unicast(cid, out)) return { ok: false, reason: 'offline' };
-    this.counters.publishes++;
+    this.stats.publishes++;
     return { ok: true, delivered: 1 };
   }
 
@@ -456,7 +434,7 @@ export class Router<S extends Subscriber = Subscriber> {
     const entries = this.shares.retainedEntries;
     const refused = entries.refusal(holder, 1, previous ? 1 : 0, own ? 1 : 0);
     if (refused) {
-      if (refused === 'cap') this.counters.refusedRetainedEntries++;
+      if (refused === 'cap') this.stats.refusedRetainedEntries++;
       return this.refuseRetained(key, refused, from, `${refused === 'cap' ? 'the retained-channel cap' : 'its share'} of ${refused === 'cap' ? entries.cap : entries.perOwner} entries`);
     }
     if (!this.retainedFits(key, previous?.length ?? 0, previousOwner, msg.length, from)) return;
@@ -482,7 +460,7 @@ export class Router<S extends Subscriber = Subscriber> {
     const bytes = this.shares.retainedBytes;
     const refused = bytes.refusal(holder, next, previous, own);
     if (!refused) return true;
-    if (refused === 'cap') this.counters.refusedRetained++;
+    if (refused === 'cap') this.stats.refusedRetained++;
     const cap = refused === 'cap' ? (holder.authorized ? bytes.cap : bytes.anonymousCap) : bytes.perOwner;
     this.refuseRetained(key, refused, from, `${refused === 'cap' ? 'the retained-bytes cap' : 'its share'} of ${cap} bytes`);
     return false;
@@ -490,7 +468,7 @@ export class Router<S extends Subscriber = Subscriber> {
 
   private refuseRetained(key: string, refused: ShareRefusal, from: S | null, what: string): void {
     if (refused === 'share') {
-      this.counters.refusedRetainedShare++;
+      this.stats.refusedRetainedShare++;
       const who = from ? this.ownerText(from) : 'its writer';
       return this.report(from, 'retainedShare', `retained message for ${key} refused: ${who} holds ${what}`);
     }

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { backlogLimits, type BacklogLimits, type ServerOptions } from '../options.js';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { AcceptLink, Doorkeeper, Link, LinkOwner, PeerInfo } from './link.js';
@@ -176,11 +176,11 @@ export interface CongTransport {
  * `openingTimeout` (clients send AUTH_REQ or CID_REQ as soon as they are greeted), or it is closed. Under
  * --workers it also takes a place in the host's caps (`door.admit`) before it becomes a connection.
  */
-export function listenCong(options: ServerOptions, counters: Counters, accept: AcceptLink, door: Doorkeeper): Promise<CongTransport> {
+export function listenCong(options: ServerOptions, stats: Stats, accept: AcceptLink, door: Doorkeeper): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
   const limits = backlogLimits(options, 'cong');
-  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, counters, options.log);
+  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log);
   /** A socket counted here since its accept (`slot`, given back when it closes): the host's place, then the connection. */
   const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
     const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true };
@@ -198,7 +198,7 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
   };
   const takeOn = (socket: net.Socket, slot: OpeningSlot, peer: PeerInfo): void => {
     socket.setNoDelay(true);
-    counters.acceptedCong++;
+    stats.acceptedCong++;
     const link = new CongLink(socket, limits, flushQueue);
     // Under mutual TLS the certificate was verified against the CA; the id it names may be a stored device.
     const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
@@ -217,7 +217,7 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
           conn.receive(payload);
         },
         error: (kind, detail) => runContained(conn, 'a framing error', () => {
-          counters.framingErrors++;
+          stats.framingErrors++;
           if (kind === 'too-large') {
             conn.close(`frame of ${detail} bytes is over the ${options.maxMessageSize}-byte limit`, 'abort');
           } else if (!conn.cid) {
@@ -249,7 +249,7 @@ export function listenCong(options: ServerOptions, counters: Counters, accept: A
       else onSocket(socket, slot);
     });
     // Failed or timed-out handshakes (e.g. no client certificate under mutual TLS) never become connections.
-    endFailedHandshakes(tlsServer, counters);
+    endFailedHandshakes(tlsServer, stats);
     // Counted (or refused) at the accept, before any TLS state: a flood never costs handshakes.
     server = tlsBehindAccept(sockets, tlsServer);
   } else {

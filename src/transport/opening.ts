@@ -6,7 +6,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { OpeningSlot } from '../guard/admission.js';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import type { AdmitSocket } from './link.js';
 
@@ -25,7 +25,7 @@ export class AcceptedSockets {
   constructor(
     private readonly admit: AdmitSocket,
     private readonly openingTimeout: number,
-    private readonly counters: Counters,
+    private readonly stats: Stats,
     log: (line: string) => void,
   ) {
     this.timeoutLog = new ThrottledLog(log);
@@ -60,7 +60,7 @@ export class AcceptedSockets {
   awaitFirst(socket: net.Socket, slot: OpeningSlot, what: string, expire: () => void): () => void {
     const ms = this.openingTimeout;
     const timer = setTimeout(() => {
-      this.counters.openingTimeouts++;
+      this.stats.openingTimeouts++;
       this.timeoutLog.write(`closed a socket from ${socket.remoteAddress ?? '?'} that sent no ${what} within ${ms} ms`);
       expire();
     }, ms);

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 import type { ServerOptions } from '../options.js';
 import { listenNet, reportAcceptErrors } from './listen-host.js';
 import { certificateDeviceId } from '../guard/identity.js';
@@ -57,10 +57,10 @@ export function startTlsFront(
   secure: tls.TlsOptions,
   options: Pick<ServerOptions, 'host' | 'port' | 'openingTimeout' | 'log'>,
   innerPort: number,
-  counters: Counters,
+  stats: Stats,
   admitSocket: AdmitSocket,
 ): Promise<TlsFront> {
-  const accepted = new AcceptedSockets(admitSocket, options.openingTimeout, counters, options.log);
+  const accepted = new AcceptedSockets(admitSocket, options.openingTimeout, stats, options.log);
   const sockets = new Set<net.Socket>();
   const tlsServer = tls.createServer({ ...secure, requestCert: true, rejectUnauthorized: true }, (clear) => {
     const slot = accepted.slotOf(clear);
@@ -105,7 +105,7 @@ export function startTlsFront(
     };
     clear.on('data', onHead);
   });
-  endFailedHandshakes(tlsServer, counters);
+  endFailedHandshakes(tlsServer, stats);
   // Counted (or refused) at the accept, before any TLS state.
   const server = tlsBehindAccept(accepted, tlsServer);
   reportAcceptErrors(server, 'WebSocket (TLS)', options.log);

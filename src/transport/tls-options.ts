@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { ServerOptions } from '../options.js';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 
 export function tlsServerOptions(options: ServerOptions): tls.TlsOptions | null {
   const files = options.tls;
@@ -25,10 +25,10 @@ export function tlsServerOptions(options: ServerOptions): tls.TlsOptions | null 
  * for `handshakeTimeout`) and leaves the socket open, so without this a peer that never finishes its handshake
  * would keep its descriptor for as long as it likes.
  */
-export function endFailedHandshakes(server: tls.Server, counters: Counters): void {
+export function endFailedHandshakes(server: tls.Server, stats: Stats): void {
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') counters.handshakeTimeouts++;
-    else counters.tlsRefused++;
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') stats.handshakeTimeouts++;
+    else stats.tlsRefused++;
     socket.destroy();
   });
 }

@@ -1,7 +1,7 @@
 // WebSocket transport on uWebSockets.js: one binary frame = one message (PROTOCOL.md §1.1).
 import uWS from 'uWebSockets.js';
 import { backlogLimits, type BacklogLimits, type ServerOptions } from '../options.js';
-import type { Counters } from '../metrics/counters.js';
+import type { Stats } from '../metrics/stats.js';
 import { PONG_MSG } from '../protocol/messages.js';
 import type { AcceptLink, Doorkeeper, Link, PeerInfo } from './link.js';
 import type { PausableListener } from './descriptor-guard.js';
@@ -154,7 +154,7 @@ export type HttpRoutes = (app: uWS.TemplatedApp) => void;
 /** Starts the WebSocket listener; resolves with the bound port. */
 export async function listenWs(
   options: ServerOptions,
-  counters: Counters,
+  stats: Stats,
   accept: AcceptLink,
   routes: HttpRoutes | undefined,
   door: Doorkeeper,
@@ -236,9 +236,9 @@ export async function listenWs(
       const data = ws.getUserData();
       const peer = data.peer!;
       data.peer = null;
-      counters.acceptedWs++;
+      stats.acceptedWs++;
       if (data.plain) {
-        const plainLink = new PlainLink(ws, limits, plainLimits(options), data.plain, counters);
+        const plainLink = new PlainLink(ws, limits, plainLimits(options), data.plain, stats);
         data.plain = null;
         data.link = plainLink;
         plainLink.conn = accept(plainLink, peer);
@@ -281,7 +281,7 @@ export async function listenWs(
 
   const listener = bindListener(app, fronted ? '127.0.0.1' : options.host, fronted ? 0 : (options.port ?? 0), !fronted, options.log);
   if (!fronted) return { port: listener.port, app, listeners: [listener], close: () => listener.close() };
-  const front = await startTlsFront(tlsServerOptions(options)!, options, listener.port, counters, door.admitSocket).catch((err: unknown) => {
+  const front = await startTlsFront(tlsServerOptions(options)!, options, listener.port, stats, door.admitSocket).catch((err: unknown) => {
     listener.close();
     throw err;
   });

@@ -34,7 +34,7 @@ describe('connection caps', () => {
     const results: boolean[] = [];
     for (let i = 0; i < PER_ADDRESS + 2; i++) results.push(await tryConnect(server, i % 2 === 0 ? 'cong' : 'ws', '127.0.0.2', open));
     assert.deepEqual(results, [true, true, true, true, false, false]);
-    assert.equal(server.counters.refusedAddress, 2);
+    assert.equal(server.stats.refusedAddress, 2);
     assert.equal(await tryConnect(server, 'ws', '127.0.0.3', open), true, 'another address still gets in');
   });
 
@@ -46,10 +46,10 @@ describe('connection caps', () => {
       }
       address++;
     }
-    const before = server.counters.refusedGlobal;
+    const before = server.stats.refusedGlobal;
     const fresh = `127.0.0.${address + 1}`;
     for (const kind of ['ws', 'cong', 'ws', 'cong'] as const) assert.equal(await tryConnect(server, kind, fresh, open), false, `${kind} over the global cap`);
-    assert.equal(server.counters.refusedGlobal - before, 4);
+    assert.equal(server.stats.refusedGlobal - before, 4);
 
     // At the cap nothing spins: the process is idle over a second.
     const cpu = process.cpuUsage();
@@ -61,8 +61,8 @@ describe('connection caps', () => {
     assert.ok(share < 0.2, `CPU ${(share * 100).toFixed(1)} % at the cap`);
 
     const metrics = parsePrometheus((await request(server.wsPort!, '/metrics')).body);
-    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="global"}'), server.counters.refusedGlobal);
-    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="address"}'), server.counters.refusedAddress);
+    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="global"}'), server.stats.refusedGlobal);
+    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="address"}'), server.stats.refusedAddress);
 
     const leaving = open.find((c) => !c.closed)!;
     await leaving.close(500);
@@ -94,6 +94,6 @@ describe('per-address cap behind a trusted proxy', () => {
     await via('203.0.113.7');
     await assert.rejects(via('203.0.113.7'), 'third from the same client');
     await via('203.0.113.8');
-    assert.equal(server.counters.refusedAddress, 1);
+    assert.equal(server.stats.refusedAddress, 1);
   });
 });

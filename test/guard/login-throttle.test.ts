@@ -61,8 +61,8 @@ describe('login brute-force throttle', () => {
     const attackers = await Promise.all(
       Array.from({ length: ATTACKERS }, (_, i) => openMemoryPeer(pool, server, i % 2 === 0 ? 'cong' : 'ws')),
     );
-    const checkedBefore = server.counters.authFailByReason.wrong_key + server.counters.authFailByReason.unknown_id;
-    const throttledBefore = server.counters.authFailByReason.throttled_address;
+    const checkedBefore = server.stats.authFailByReason.wrong_key + server.stats.authFailByReason.unknown_id;
+    const throttledBefore = server.stats.authFailByReason.throttled_address;
     const started = clock.now();
     const loginTimes: number[] = [];
     // Halfway through, two real devices log in from other addresses: 127.0.0.2 over CongSocket, and a
@@ -87,8 +87,8 @@ describe('login brute-force throttle', () => {
     const tries = ATTACKERS * ROUNDS;
     // The last round's guesses were made FAIL_DELAY before now.
     const seconds = (clock.now() - FAIL_DELAY - started) / 1000;
-    const checked = server.counters.authFailByReason.wrong_key + server.counters.authFailByReason.unknown_id - checkedBefore;
-    const throttled = server.counters.authFailByReason.throttled_address - throttledBefore;
+    const checked = server.stats.authFailByReason.wrong_key + server.stats.authFailByReason.unknown_id - checkedBefore;
+    const throttled = server.stats.authFailByReason.throttled_address - throttledBefore;
     const { addressBurst, addressRate } = DEFAULT_LOGIN_LIMITS;
     console.log(
       `# ${tries} guesses from ${ATTACKERS} connections over ${seconds.toFixed(2)} s: ${checked} reached the key check, ` +
@@ -107,7 +107,7 @@ describe('login brute-force throttle', () => {
   });
 
   it('limits guesses against one device id from many addresses, in both login dialects', async () => {
-    const checkedBefore = server.counters.authFailByReason.wrong_key;
+    const checkedBefore = server.stats.authFailByReason.wrong_key;
     const started = clock.now();
     // Twenty spoofed client addresses behind the trusted proxy, each guessing the key of "old".
     const peers = await Promise.all(
@@ -119,7 +119,7 @@ describe('login brute-force throttle', () => {
     }
     // The 1.x dialect: nonce request [B0 00], proof under B2, failure B4.
     const legacy = await openMemoryPeer(pool, server, 'cong', { localAddress: '127.0.0.3' });
-    const throttledBefore = server.counters.authFailByReason.throttled_device;
+    const throttledBefore = server.stats.authFailByReason.throttled_device;
     let legacyFails = 0;
     for (let i = 0; i < 5; i++) {
       legacy.wire.send(Buffer.from([0xb0, 0x00]));
@@ -132,11 +132,11 @@ describe('login brute-force throttle', () => {
       legacyFails++;
     }
     const seconds = (clock.now() - started) / 1000;
-    const checked = server.counters.authFailByReason.wrong_key - checkedBefore;
+    const checked = server.stats.authFailByReason.wrong_key - checkedBefore;
     console.log(`# "old" guessed from 21 addresses over ${seconds.toFixed(2)} s: ${checked} key checks, ${legacyFails} 1.x refusals`);
     assert.ok(checked >= DEFAULT_LOGIN_LIMITS.deviceBurst, `the device burst is reached (${checked})`);
     assert.ok(checked <= DEFAULT_LOGIN_LIMITS.deviceBurst + DEFAULT_LOGIN_LIMITS.deviceRate * seconds + 1, `${checked} key checks on one id`);
-    assert.equal(server.counters.authFailByReason.throttled_device - throttledBefore, 5, 'the 1.x proofs were throttled too');
+    assert.equal(server.stats.authFailByReason.throttled_device - throttledBefore, 5, 'the 1.x proofs were throttled too');
   });
 
   it('caps logins still being decided per address', async () => {
@@ -153,7 +153,7 @@ describe('login brute-force throttle', () => {
       const replies = await Promise.allSettled(peers.map((p) => p.wire.next(1000)));
       const fails = replies.filter((r) => r.status === 'fulfilled' && r.value.toString('hex') === 'b3').length;
       assert.equal(fails, 2, 'two pending, the other two refused at once');
-      assert.equal(slow.counters.authFailByReason.pending_cap, 2);
+      assert.equal(slow.stats.authFailByReason.pending_cap, 2);
     } finally {
       await pool.closeAll();
       await slow.close();

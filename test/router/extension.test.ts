@@ -7,7 +7,6 @@ import { PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import type { ChannelMembers, DeliveryGroup } from '../../src/delivery/group.js';
 import type { Outbound } from '../../src/delivery/outbound.js';
-import { DeliveryStats } from '../../src/delivery/receiver.js';
 import { waitFor } from '../helpers/wait.js';
 import { MemClient } from './support.js';
 
@@ -24,7 +23,8 @@ function ownerOf(cid: string): string {
 /** A stand-in for the cluster's remote-nodes group: records what it would put on the bus. */
 class FakeRemote implements DeliveryGroup {
   readonly name = 'remote';
-  readonly stats = new DeliveryStats();
+  /** Delivery groups count in the broker's one Stats. */
+  readonly stats = server.stats;
   readonly sent: { key: string; msg: Buffer; publisher: string | null; owner: string }[] = [];
   members(key: string): ChannelMembers {
     return {
@@ -77,7 +77,6 @@ describe('router extension points', () => {
 
   it('a remote group attached to a channel gets local publishes; deliverFromRemote skips its origin', async () => {
     const remote = new FakeRemote();
-    server.router.addGroup(remote);
     const members = remote.members('CH:shared');
     server.router.attachMembers('CH:shared', members);
     const [local, pub] = await Promise.all([MemClient.open(server), MemClient.open(server)]);

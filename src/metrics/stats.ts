@@ -1,18 +1,25 @@
-// Plain numeric counters, incremented in place on the hot path; exporters read them when asked.
+// The broker's numbers, one home each: plain counters incremented in place on the hot path by whoever does the
+// thing counted (a session, a delivery group, a transport, the door), read as they are when scraped. Nothing is
+// summed from several places: a delivery group adds its deliveries here, not to a total of its own.
 import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../guard/login-guard.js';
-import type { VerdictReason } from '../delivery/slow-consumers.js';
 
-export class Counters {
+/** Why the slow-consumer policy applied: stayed behind past the write deadline, over the hard cap, over the global budget. */
+export type VerdictReason = 'deadline' | 'backlog' | 'budget';
+
+export class Stats {
   messagesIn = 0;
   bytesIn = 0;
-  /** Messages written to sockets (each delivery to each receiver counts once). */
+  /**
+   * Messages written to sockets: a session's own sends (replies, control messages) and every delivery group's
+   * deliveries (one per receiver; the remote-nodes group counts one per bus envelope).
+   */
   messagesOut = 0;
   bytesOut = 0;
   /** Publishes routed (SIGNAL / SIGNAL_E2E accepted by the router). */
   publishes = 0;
-  /** Signal deliveries to subscribers or unicast targets. */
+  /** Signal deliveries handed to a receiver's socket by a delivery group (dropped ones are counted in `drops`). */
   deliveries = 0;
-  /** Deliveries dropped because the receiver was over its backpressure limit. */
+  /** Deliveries not written: the receiver was over its limit, being closed as a slow consumer, or not sealed. */
   drops = 0;
   /** Connections closed by the slow-consumer policy (counted when the verdict is given). */
   slowConsumerCloses = 0;
@@ -66,7 +73,7 @@ export class Counters {
   refusedRetainedEntries = 0;
 }
 
-export interface MetricsSnapshot extends Counters {
+export interface MetricsSnapshot extends Stats {
   lastSsid: number;
   connections: number;
   connectionsWs: number;
