@@ -1,6 +1,8 @@
 // What the broker tells observers (services, the HTTP layer, library users) about its connections and channels.
 // Plain data, no behaviour: every layer may read it without importing the server.
-import type { TransportKind } from './transport/link.js';
+
+/** The transport a connection came in on: WebSocket or CongSocket. */
+export type TransportKind = 'ws' | 'cong';
 
 /** What kind of device a connection is: an iosignal client, a plain WebSocket device, or an io-serial port. */
 export type DeviceKind = 'iosignal' | 'plain' | 'serial';

@@ -12,10 +12,14 @@ import {
   openFileLimit,
 } from './guard/admission.js';
 import { defaultFdReserve } from './transport/descriptor-guard.js';
+import type { TlsFiles } from './transport/tls-options.js';
+import { DEFAULT_MAX_PLAIN_JSON } from './plain/to-device.js';
 import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';
 import type { WorkerPrimary } from './workers/primary-link.js';
 import { DEFAULT_SHARE_LIMITS, type ShareLimits } from './router/cap-shares.js';
+
+export type { TlsFiles };
 
 export type SlowConsumerPolicy = 'drop' | 'close';
 
@@ -50,15 +54,6 @@ export interface AuthSource {
 
 /** What happens when a device logs in while its CID is already online (§4.8, Q21). */
 export type DuplicateLoginPolicy = 'keep-old' | 'replace';
-
-export interface TlsFiles {
-  /** PEM certificate chain and private key of the server. */
-  cert: string;
-  key: string;
-  /** PEM CA bundle: when given, clients must present a certificate it signed (mutual TLS). */
-  ca?: string;
-  passphrase?: string;
-}
 
 export interface ServerOptions {
   /** WebSocket port; 0 picks a free port; undefined = no WebSocket listener. */
@@ -191,16 +186,6 @@ export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retai
 };
 
 /**
- * What a WebSocket may hold in uWS's own send buffer under a `maxBackpressure` limit: half of it. uWS copies
- * every message into each socket's buffer, whose allocation can reach about twice what it holds; CongSocket
- * receivers share one frame per publish. Halving keeps a WebSocket receiver's memory within limit + one
- * message, like a CongSocket receiver's (bench/RESULTS.md, memory bound). Never 0: uWS reads 0 as "no limit".
- */
-export function webSocketBufferLimit(maxBackpressure: number): number {
-  return Math.max(1, Math.floor(maxBackpressure / 2));
-}
-
-/**
  * Every server default, defined once: `resolveOptions` applies them and `io-server --help` prints them
  * (src/cli/server-help.ts), so the two cannot disagree.
  */
@@ -248,7 +233,7 @@ export const SERVER_DEFAULTS = {
   http: true,
   plainPrefix: '/plain/' as string | null,
   /** JSON the plain endpoint parses (a 1 MiB envelope of small objects: ~20-60 ms of parsing). */
-  maxPlainJson: 1024 * 1024,
+  maxPlainJson: DEFAULT_MAX_PLAIN_JSON,
   defaultQuotaLevel: DEFAULT_LEVEL,
   adminLevel: ADMIN_LEVEL,
   showMessage: 'none' as ServerOptions['showMessage'],
@@ -272,17 +257,6 @@ export const SERVER_MINIMUMS = {
  */
 export function defaultBacklogTotal(memory = totalmem()): number {
   return Math.min(1024 * 1024 * 1024, Math.max(64 * 1024 * 1024, Math.floor(memory / 8)));
-}
-
-/** The soft limit and the hard cap a link judges its backlog against (WebSocket: see webSocketBufferLimit). */
-export interface BacklogLimits {
-  readonly soft: number;
-  readonly hard: number;
-}
-
-export function backlogLimits(options: Pick<ServerOptions, 'maxBackpressure' | 'maxBacklog'>, transport: 'ws' | 'cong'): BacklogLimits {
-  if (transport === 'cong') return { soft: options.maxBackpressure, hard: options.maxBacklog };
-  return { soft: webSocketBufferLimit(options.maxBackpressure), hard: webSocketBufferLimit(options.maxBacklog) };
 }
 
 /** A share must leave something (0 < share ≤ 1), a reserve must leave something to anonymous sessions (0 ≤ reserve < 1). */

@@ -1,7 +1,8 @@
 // Wires transports, connections and the router from options; the library entry point.
 import { EventEmitter } from 'node:events';
 import { SealPool } from './crypto/seal-pool.js';
-import { backlogLimits, resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
+import { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
+import { backlogLimits } from './transport/listen-options.js';
 import { Stats, type MetricsSnapshot } from './metrics/stats.js';
 import { Router } from './router/router.js';
 import { Connection } from './connection/connection.js';
@@ -12,7 +13,7 @@ import { DescriptorGuard, type PausableListener } from './transport/descriptor-g
 import { LoginGuard, type LoginFailureReason, type LoginThrottle } from './guard/login-guard.js';
 import type { Doorkeeper, Link, PeerInfo } from './transport/link.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
-import { PlainLink, plainLimits, type FrameSocket, type PlainRequest } from './plain/plain-link.js';
+import { PlainLink, plainEndpoint, plainLimits, type FrameSocket, type PlainRequest } from './plain/plain-link.js';
 import { Outbound, SERVER } from './delivery/outbound.js';
 import type { TrafficCounters } from './metrics/traffic-history.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
@@ -150,10 +151,9 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       if (this.options.port !== undefined) {
         this.ws = await listenWs(this.options, this.stats, accept, (app) => {
           if (this.options.http) this.http = registerHttpRoutes(app, this, this.sampler);
-        }, door);
+        }, door, plainEndpoint(this.options, this.stats));
         this.wsPort = this.ws.port;
-        const app = this.ws.app;
-        this.router.attachNativeTopics((key, msg) => app.publish(key, msg, true));
+        this.router.attachNativeTopics(this.ws.publish);
       }
       if (this.options.congPort !== undefined) {
         this.cong = await listenCong(this.options, this.stats, accept, door);

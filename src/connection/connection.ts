@@ -22,7 +22,7 @@ import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
-import type { BacklogLimits } from '../options.js';
+import type { BacklogLimits } from '../delivery/receiver.js';
 import { TagMemo } from './tag-memo.js';
 
 export type { PeerInfo } from '../transport/link.js';

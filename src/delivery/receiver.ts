@@ -1,6 +1,14 @@
 // What delivery groups need from the receivers they hold.
 import type { Outbound } from './outbound.js';
 
+/** What a receiver's backlog (bytes written to it that it has not read) is judged against. */
+export interface BacklogLimits {
+  /** Past it the receiver is behind (the slow-consumer watch times it). */
+  readonly soft: number;
+  /** Past it the slow-consumer policy applies at once. */
+  readonly hard: number;
+}
+
 /** A native pub/sub socket (a uWS WebSocket): joined to topics, written by one publish per topic. */
 export interface TopicSocket {
   readonly closed: boolean;

@@ -7,7 +7,7 @@
 // carried out a few per event-loop turn, so a thousand slow consumers at once never stall the broker.
 import type { Clock, Timer } from '../clock.js';
 import type { SlowConsumerPolicy } from './receiver.js';
-import type { BacklogLimits } from '../options.js';
+import type { BacklogLimits } from './receiver.js';
 import type { VerdictReason } from '../metrics/stats.js';
 
 /** What the watch needs of a receiver (a Connection). */

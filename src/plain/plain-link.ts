@@ -8,16 +8,17 @@
 import { CID_REQ_MSG, encodeTagMessage } from '../protocol/messages.js';
 import { MSG } from '../protocol/codes.js';
 import type { Link } from '../transport/link.js';
-import type { BacklogLimits, ServerOptions } from '../options.js';
+import type { BacklogLimits } from '../delivery/receiver.js';
 import { SEND_DROPPED, WsBacklog } from '../transport/ws-backlog.js';
 import { Outbound } from '../delivery/outbound.js';
 import type { TopicSocket } from '../delivery/receiver.js';
+import type { WsDoor } from '../transport/ws.js';
 import type { Stats } from '../metrics/stats.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { frameBound, frameBuilder, type DeviceFrame } from './to-device.js';
 import { FrameSignals, payloadBytes, readDeviceFrame, targetTags } from './from-device.js';
 import { FramePacer } from './frame-pacer.js';
-import type { PlainFormat } from './request.js';
+import { parsePlainRequest, type PlainFormat } from './request.js';
 
 /** The few calls the link makes on its WebSocket (a uWS socket in the server, a stand-in in tests). */
 export interface FrameSocket {
@@ -47,8 +48,29 @@ export interface PlainLimits {
 }
 
 /** A plain device's sizes under these server options. */
-export function plainLimits(options: Pick<ServerOptions, 'maxMessageSize' | 'maxPlainJson'>): PlainLimits {
+export function plainLimits(options: { readonly maxMessageSize: number; readonly maxPlainJson: number }): PlainLimits {
   return { maxMessageSize: options.maxMessageSize, maxJson: options.maxPlainJson };
+}
+
+/**
+ * The plain endpoint as a door of the WebSocket listener: requests under `prefix` (`/plain/<channels>`) get a
+ * PlainLink; null when the endpoint is off.
+ */
+export function plainEndpoint(
+  options: { readonly plainPrefix: string | null; readonly maxMessageSize: number; readonly maxPlainJson: number },
+  stats: Stats,
+): WsDoor | null {
+  const prefix = options.plainPrefix;
+  if (prefix === null) return null;
+  const sizes = plainLimits(options);
+  return {
+    prefix,
+    request: (path, query) => {
+      const parsed = parsePlainRequest(path, query, prefix);
+      return parsed.ok ? { ok: true, request: { channels: parsed.channels, format: parsed.format } satisfies PlainRequest } : parsed;
+    },
+    link: (socket, limits, request) => new PlainLink(socket, limits, sizes, request as PlainRequest, stats),
+  };
 }
 
 /** WebSocket close reasons are at most 123 bytes. */

@@ -14,7 +14,6 @@ import { unpack, type MbpValue } from '../protocol/mbp.js';
 import { MAX_JSON_DEPTH, parseJsonWithin } from '../protocol/json-depth.js';
 import type { Outbound, Publisher } from '../delivery/outbound.js';
 import type { PlainFormat } from './request.js';
-import { SERVER_DEFAULTS } from '../options.js';
 
 /** One frame for the device: its bytes (UTF-8 for a text frame; may be a view into the message) and its kind. */
 export interface DeviceFrame {
@@ -63,6 +62,9 @@ export function frameBuilder(format: PlainFormat, maxJson: number): FrameBuilder
   return build;
 }
 
+/** --max-plain-json by default: a 1 MiB envelope of small objects costs about 20-60 ms of parsing. */
+export const DEFAULT_MAX_PLAIN_JSON = 1024 * 1024;
+
 /**
  * A SIGNAL (or SIGNAL_E2E) delivery as the device sees it; null for anything else (handshake, CID_RES, PONG…
  * mean nothing to a plain device) and for a malformed signal. `publisher`: the publishing client's CID, or null
@@ -72,7 +74,7 @@ export function frameForDevice(
   msg: Uint8Array,
   format: PlainFormat,
   publisher: Publisher = '',
-  maxJson: number = SERVER_DEFAULTS.maxPlainJson,
+  maxJson: number = DEFAULT_MAX_PLAIN_JSON,
 ): DeviceFrame | null {
   const signal = parseSignal(msg);
   if (!signal) return null;

@@ -1,12 +1,11 @@
 // What the connection state machine needs from a transport. A link knows sockets, not tags.
 import type { Outbound } from '../delivery/outbound.js';
-import type { TopicSocket } from '../delivery/receiver.js';
+import type { BacklogLimits, TopicSocket } from '../delivery/receiver.js';
 import type { PresentedIdentity } from '../guard/identity.js';
-import type { Contained } from '../connection/contain.js';
-import type { BacklogLimits } from '../options.js';
 import type { OpeningSlot } from '../guard/admission.js';
+import type { TransportKind } from '../info.js';
 
-export type TransportKind = 'ws' | 'cong';
+export type { TransportKind };
 
 /** What a transport knows about a new peer. */
 export interface PeerInfo {
@@ -40,7 +39,7 @@ export interface FrameMessages {
 }
 
 /** What a link reports to (the connection): whole messages in, pressure, and its end — exactly once. */
-export interface LinkOwner extends Contained {
+export interface LinkOwner {
   readonly cid: string;
   /** Set by any traffic from the peer (data, ping, pong); cleared by the keepalive sweep. */
   alive: boolean;
@@ -62,6 +61,8 @@ export interface LinkOwner extends Contained {
   deliveryChanged(): void;
   close(reason: string, how?: CloseHow, bytes?: Uint8Array): void;
   report(what: string): void;
+  /** An exception in connection code the link ran: counted, logged, and this connection closed (never the server). */
+  internalError(where: string, err: unknown): void;
 }
 
 /** Creates the connection for a new link; the server supplies it. */

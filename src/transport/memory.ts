@@ -3,7 +3,7 @@
 // per event-loop turn, in order), like a socket, so a handler that answers at once never re-enters the server.
 import { EventEmitter } from 'node:events';
 import type { Outbound } from '../delivery/outbound.js';
-import type { BacklogLimits } from '../options.js';
+import type { BacklogLimits } from '../delivery/receiver.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
 import type { Link, LinkOwner, TransportKind } from './link.js';
 import type { PresentedIdentity } from '../guard/identity.js';

@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Stats } from '../metrics/stats.js';
-import type { ServerOptions } from '../options.js';
+import type { ListenOptions } from './listen-options.js';
 import { listenNet, reportAcceptErrors } from './listen-host.js';
 import { certificateDeviceId } from '../guard/identity.js';
 import type { AdmitSocket } from './link.js';
@@ -55,7 +55,7 @@ function withPeerHeader(head: Buffer, peerIp: string, certId: string | null): Bu
  */
 export function startTlsFront(
   secure: tls.TlsOptions,
-  options: Pick<ServerOptions, 'host' | 'port' | 'openingTimeout' | 'log'>,
+  options: Pick<ListenOptions, 'host' | 'port' | 'openingTimeout' | 'log'>,
   innerPort: number,
   stats: Stats,
   admitSocket: AdmitSocket,

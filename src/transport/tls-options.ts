@@ -2,10 +2,18 @@
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { ServerOptions } from '../options.js';
 import type { Stats } from '../metrics/stats.js';
 
-export function tlsServerOptions(options: ServerOptions): tls.TlsOptions | null {
+export interface TlsFiles {
+  /** PEM certificate chain and private key of the server. */
+  cert: string;
+  key: string;
+  /** PEM CA bundle: when given, clients must present a certificate it signed (mutual TLS). */
+  ca?: string;
+  passphrase?: string;
+}
+
+export function tlsServerOptions(options: { readonly tls: TlsFiles | null; readonly handshakeTimeout: number }): tls.TlsOptions | null {
   const files = options.tls;
   if (!files) return null;
   const ca = files.ca ? readFileSync(files.ca) : undefined;

@@ -1,7 +1,7 @@
 // Backpressure of one WebSocket, shared by the iosignal link and the plain-device link: both judge a receiver on
 // what its socket has not written yet (against the soft limit and the hard cap, see slow-consumers.ts), and both
 // resume once half the soft limit has drained.
-import type { BacklogLimits } from '../options.js';
+import type { BacklogLimits } from '../delivery/receiver.js';
 import type { LinkOwner } from './link.js';
 
 /** uWS `send` status: 1 = written, 0 = buffered (backpressure), 2 = dropped (over uWS's maxBackpressure). */

@@ -13,8 +13,9 @@
 // at once, after the socket's queue; shorter ones are queued per socket and written every 32 messages and at the
 // end of the event-loop turn (before setImmediate callbacks run); a send or a ping writes the socket's queue
 // first; a socket that leaves its last topic loses its queue.
-import type { TopicSocket } from '../delivery/receiver.js';
-import type { BacklogLimits } from '../options.js';
+import type uWS from 'uWebSockets.js';
+import type { BacklogLimits, TopicSocket } from '../delivery/receiver.js';
+import type { PublishTopic } from '../delivery/native-topic-group.js';
 
 /** uWS writes a published message this long at once; shorter ones wait in the socket's queue. */
 const IMMEDIATE_BYTES = 16 * 1024;
@@ -24,6 +25,13 @@ const QUEUE_BYTES = 32 * (IMMEDIATE_BYTES + 4);
 /** uWS's own send limit for sockets capped at `hard`: above it by what one turn can leave queued. */
 export function uwsSendLimit(hard: number): number {
   return hard + 2 * QUEUE_BYTES;
+}
+
+/** One native publish: the bytes to every socket joined to topic `key` (what the native topic group calls). */
+export function nativePublisher(app: uWS.TemplatedApp): PublishTopic {
+  return (key, msg) => {
+    app.publish(key, msg, true);
+  };
 }
 
 /** Server-to-client frame header bytes (unmasked). */

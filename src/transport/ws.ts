@@ -1,109 +1,58 @@
-// WebSocket transport on uWebSockets.js: one binary frame = one message (PROTOCOL.md §1.1).
+// The WebSocket listener on uWebSockets.js: one binary frame = one message (PROTOCOL.md §1.1). Each upgraded
+// socket's frames go to its connection; the way back is its link (ws-link.ts), and native pub/sub publishes
+// reach sockets through ws-topics.ts. The HTTP routes (metrics, status API, dashboard) share the port.
 import uWS from 'uWebSockets.js';
-import { backlogLimits, type BacklogLimits, type ServerOptions } from '../options.js';
 import type { Stats } from '../metrics/stats.js';
-import { PONG_MSG } from '../protocol/messages.js';
-import type { AcceptLink, Doorkeeper, Link, PeerInfo } from './link.js';
+import type { BacklogLimits } from '../delivery/receiver.js';
+import type { PublishTopic } from '../delivery/native-topic-group.js';
+import type { AcceptLink, Doorkeeper, Link, LinkOwner, PeerInfo } from './link.js';
 import type { PausableListener } from './descriptor-guard.js';
-import type { Outbound } from '../delivery/outbound.js';
-import { SEND_DROPPED, WsBacklog } from './ws-backlog.js';
-import { TurnJudge, WsTopicSocket, uwsSendLimit, type TopicOwner } from './ws-topics.js';
+import { WsLink } from './ws-link.js';
+import { TurnJudge, nativePublisher, uwsSendLimit } from './ws-topics.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
+import { backlogLimits, type ListenOptions } from './listen-options.js';
 import { bearerFromHeader } from '../guard/identity.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
-import { PlainLink, plainLimits, type PlainRequest } from '../plain/plain-link.js';
-import { parsePlainRequest } from '../plain/request.js';
 
 interface SocketData {
   /** What the upgrade saw; dropped once the connection exists. */
   peer: PeerInfo | null;
-  /** Set for the plain endpoint (`/plain/<channels>`): the link translates frames. */
-  plain: PlainRequest | null;
-  link: WsLink | PlainLink | null;
+  /** Set for a door's path (the plain endpoint, `/plain/<channels>`): what the link is asked to serve. */
+  request: unknown;
+  link: WsLink<SocketData> | DoorLink | null;
 }
 
-type Socket = uWS.WebSocket<SocketData>;
+/** A link that reads its device's frames itself and translates them (the plain endpoint's link). */
+export interface DoorLink extends Link {
+  readonly kind: NonNullable<Link['kind']>;
+  conn: LinkOwner | null;
+  closed: boolean;
+  /** After its connection exists (it asks for a CID and its channels). */
+  start(): void;
+  /** A frame from the device (a view valid during the call). */
+  fromDevice(data: Uint8Array, isBinary: boolean): void;
+  /** uWS's drain event. */
+  relieve(): void;
+}
 
 /**
- * Slow consumers: the link judges its own sends (hasRoom before each, uWS's send status after), and native
- * publishes reach it through its topic socket (ws-topics.ts), which keeps every counted delivery a written one.
- * A link over the limit under the drop policy leaves the native topics (its connection stops sharing bytes), so
- * its deliveries come through the stream path, where they are dropped and counted until it drains.
+ * Another kind of client on the WebSocket port, chosen by the path of its upgrade request (the plain endpoint of
+ * plain/, for devices that do not speak iosignal): what it serves, and its link. The server wires it in.
  */
-class WsLink extends WsBacklog<Socket> implements Link, TopicOwner {
-  /** Made on the first subscription: idle connections stay small. */
-  private native: WsTopicSocket | null = null;
-
-  constructor(
-    socket: Socket,
-    limits: BacklogLimits,
-    private readonly judge: TurnJudge,
-  ) {
-    super(socket, limits);
-  }
-
-  // A getter, not a field: one property fewer on every connection.
-  get transport(): 'ws' {
-    return 'ws';
-  }
-
-  /** Callers check hasRoom first; uWS's own limit is above the hard cap, so uWS drops nothing we let through. */
-  send(msg: Uint8Array): boolean {
-    if (this.closed) return false;
-    const status = this.socket.send(msg, true);
-    this.native?.sent(msg.length);
-    return status !== SEND_DROPPED;
-  }
-
-  sendShared(out: Outbound): boolean {
-    return this.send(out.msg);
-  }
-
-  /** Native topics deliver to everyone alike, so an over-limit link must not be in them. */
-  topics(): WsTopicSocket | null {
-    if (this.closed || this.overLimit) return null;
-    return (this.native ??= new WsTopicSocket(this.socket, this, this.judge));
-  }
-
-  fellBehind(): void {
-    this.conn?.fellBehind();
-  }
-
-  overCap(): void {
-    this.conn?.overCap();
-  }
-
-  override relieve(): void {
-    this.native?.drained();
-    super.relieve();
-  }
-
-  probe(): void {
-    if (this.closed) return;
-    this.socket.ping();
-    this.native?.sent(0);
-  }
-
-  answerPing(): void {
-    // uWS.js exposes no pong() call, so a PING message gets a PONG message back (allowed by Q32).
-    if (!this.closed) this.send(PONG_MSG);
-  }
-
-  close(_reason: string): void {
-    if (this.closed) return;
-    this.socket.end();
-  }
-
-  destroy(_reason: string): void {
-    if (this.closed) return;
-    this.socket.close();
-  }
+export interface WsDoor {
+  /** Paths starting with this go through the door (`/plain/`). */
+  readonly prefix: string;
+  /** The request a path asks for, or why it cannot be served (answered with 400). */
+  request(path: string, query: string): { ok: true; request: unknown } | { ok: false; reason: string };
+  link(socket: uWS.WebSocket<unknown>, limits: BacklogLimits, request: unknown): DoorLink;
 }
 
 export interface WsTransport {
   readonly port: number;
   readonly app: uWS.TemplatedApp;
+  /** One message to every socket joined to topic `key` (native pub/sub: uWS copies the bytes from C++). */
+  readonly publish: PublishTopic;
   /** The uWS listen sockets, for the descriptor guard. */
   readonly listeners: readonly PausableListener[];
   close(): void;
@@ -153,11 +102,12 @@ export type HttpRoutes = (app: uWS.TemplatedApp) => void;
 
 /** Starts the WebSocket listener; resolves with the bound port. */
 export async function listenWs(
-  options: ServerOptions,
+  options: ListenOptions,
   stats: Stats,
   accept: AcceptLink,
   routes: HttpRoutes | undefined,
   door: Doorkeeper,
+  plain: WsDoor | null = null,
 ): Promise<WsTransport> {
   const files = options.tls;
   // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
@@ -183,15 +133,15 @@ export async function listenWs(
     idleTimeout: 0, // our own keepalive sweep decides (§1.3)
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
-      let plain: PlainRequest | null = null;
+      let request: unknown = null;
       const url = req.getUrl();
-      if (options.plainPrefix !== null && url.startsWith(options.plainPrefix)) {
-        const parsed = parsePlainRequest(url, req.getQuery() ?? '', options.plainPrefix);
-        if (!parsed.ok) {
-          res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end(`iosig: ${parsed.reason}\n`);
+      if (plain !== null && url.startsWith(plain.prefix)) {
+        const asked = plain.request(url, req.getQuery() ?? '');
+        if (!asked.ok) {
+          res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end(`iosig: ${asked.reason}\n`);
           return;
         }
-        plain = { channels: parsed.channels, format: parsed.format };
+        request = asked.request;
       }
       let peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
       let certId: string | null = null;
@@ -220,7 +170,7 @@ export async function listenWs(
       const admitted = door.admit(peer);
       if (admitted === true) {
         res.upgrade<SocketData>(
-          { peer, plain, link: null },
+          { peer, request, link: null },
           req.getHeader('sec-websocket-key'),
           req.getHeader('sec-websocket-protocol'),
           req.getHeader('sec-websocket-extensions'),
@@ -229,7 +179,7 @@ export async function listenWs(
       } else if (admitted === false) {
         refuseUpgrade(res);
       } else {
-        upgradeLater(res, req, context, { peer, plain, link: null }, admitted, door);
+        upgradeLater(res, req, context, { peer, request, link: null }, admitted, door);
       }
     },
     open: (ws) => {
@@ -237,22 +187,22 @@ export async function listenWs(
       const peer = data.peer!;
       data.peer = null;
       stats.acceptedWs++;
-      if (data.plain) {
-        const plainLink = new PlainLink(ws, limits, plainLimits(options), data.plain, stats);
-        data.plain = null;
-        data.link = plainLink;
-        plainLink.conn = accept(plainLink, peer);
-        plainLink.start();
+      if (data.request !== null && plain !== null) {
+        const doorLink = plain.link(ws, limits, data.request);
+        data.request = null;
+        data.link = doorLink;
+        doorLink.conn = accept(doorLink, peer);
+        doorLink.start();
         return;
       }
-      const link = new WsLink(ws, limits, judge);
+      const link = new WsLink<SocketData>(ws, limits, judge);
       data.link = link;
       link.conn = accept(link, peer);
     },
     message: (ws, message, isBinary) => {
       const link = ws.getUserData().link;
-      if (link instanceof PlainLink) return link.fromDevice(Buffer.from(message), isBinary);
-      const conn = link?.conn;
+      if (!(link instanceof WsLink)) return link?.fromDevice(Buffer.from(message), isBinary);
+      const conn = link.conn;
       if (!conn) return;
       if (isBinary) conn.receive(new Uint8Array(message));
       else conn.receiveText(Buffer.from(message).toString('utf8'), message.byteLength);
@@ -280,7 +230,8 @@ export async function listenWs(
   });
 
   const listener = bindListener(app, fronted ? '127.0.0.1' : options.host, fronted ? 0 : (options.port ?? 0), !fronted, options.log);
-  if (!fronted) return { port: listener.port, app, listeners: [listener], close: () => listener.close() };
+  const publish = nativePublisher(app);
+  if (!fronted) return { port: listener.port, app, publish, listeners: [listener], close: () => listener.close() };
   const front = await startTlsFront(tlsServerOptions(options)!, options, listener.port, stats, door.admitSocket).catch((err: unknown) => {
     listener.close();
     throw err;
@@ -288,6 +239,7 @@ export async function listenWs(
   return {
     port: front.port,
     app,
+    publish,
     listeners: [listener],
     close: () => {
       void front.close();
