@@ -282,7 +282,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
     else this.admission.opened(conn.ip);
     this.connections.add(conn);
     this.fileLogger?.connection('open', { ssid: conn.ssid, ip: conn.ip, transport: conn.transport });
-    if (this.events.listenerCount('connection') > 0) this.events.emit('connection', describe(conn));
+    if (this.events.listenerCount('connection') > 0) this.events.emit('connection', this.describe(conn));
     return conn;
   }
 
@@ -314,7 +314,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   textMessage(conn: Connection, text: string): void {
-    if (this.events.listenerCount('text_message') > 0) this.events.emit('text_message', describe(conn), text);
+    if (this.events.listenerCount('text_message') > 0) this.events.emit('text_message', this.describe(conn), text);
   }
 
   sessionAdmitted(conn: Connection, record: DeviceRecord, level: number): void {
@@ -337,7 +337,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       cid: conn.cid,
       reason: conn.closeReason || 'peer closed',
     });
-    if (this.events.listenerCount('disconnect') > 0) this.events.emit('disconnect', describe(conn));
+    if (this.events.listenerCount('disconnect') > 0) this.events.emit('disconnect', this.describe(conn));
   }
 
   authLog(conn: Connection, ok: boolean, reason: string, code: LoginFailureReason = 'bad_record'): void {
@@ -435,7 +435,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   /** One message to every local connection as is, through the stream group. */
   broadcastLocal(msg: Uint8Array): number {
     const out = new Outbound(msg, SERVER);
-    for (const conn of this.connections) this.router.stream.deliverTo(conn, out);
+    for (const conn of this.connections) this.router.stream.deliverTo(conn.receiver, out);
     return this.connections.size;
   }
 
@@ -449,11 +449,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   metrics(): MetricsSnapshot {
     let ws = 0;
-    let cidRetained = 0;
-    for (const conn of this.connections) {
-      if (conn.transport === 'ws') ws++;
-      cidRetained += conn.retainedCount;
-    }
+    for (const conn of this.connections) if (conn.transport === 'ws') ws++;
     return {
       ...this.stats,
       slowConsumersBehind: this.slowConsumers.behind,
@@ -466,7 +462,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
       channels: this.router.channels.size,
       subscriptions: this.router.subscriptionCount(),
       retainedChannel: this.router.retained.size,
-      retainedCid: cidRetained,
+      retainedCid: this.router.cidRetainedCount(),
       retainedBytes: this.router.retainedBytes,
       onlineCids: this.router.cids.size,
       openingSockets: this.admission.openingCount,
@@ -480,7 +476,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   connectionList(): ConnectionInfo[] {
-    return [...this.connections].map(describe);
+    return [...this.connections].map(this.describe);
   }
 
   channelList(): ChannelInfo[] {
@@ -489,7 +485,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   /** Up to `limit` connections with an ssid above `after` (0 = from the first), in ssid order. */
   connectionPage(after: number, limit: number): Page<ConnectionInfo, number> {
-    return pageBySsid(this.connections, after, limit, describe);
+    return pageBySsid(this.connections, after, limit, this.describe);
   }
 
   /** Up to `limit` channels with a key above `after` (null = from the first), in key order. */
@@ -499,12 +495,14 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   /** The first `limit` connections and channels in no particular order, walking nothing else (live views). */
   firstConnections(limit: number): ConnectionInfo[] {
-    return firstOf(this.connections, limit, describe);
+    return firstOf(this.connections, limit, this.describe);
   }
 
   firstChannels(limit: number): ChannelInfo[] {
     return firstOf(this.router.channels.values(), limit, (channel) => this.describeChannel(channel.key, channel.size));
   }
+
+  private readonly describe = (conn: Connection): ConnectionInfo => describeConnection(this.router, conn);
 
   private describeChannel(key: string, subscribers: number): ChannelInfo {
     return { key, subscribers, retained: this.router.retained.has(key) };
@@ -519,7 +517,7 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
 
   connectionByCid(cid: string): ConnectionInfo | undefined {
     const conn = this.router.cids.get(cid);
-    return conn ? describe(conn) : undefined;
+    return conn ? this.describe(conn) : undefined;
   }
 
   subscribersOf(key: string): string[] | null {
@@ -528,7 +526,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 
   retainedTopicsOf(cid: string): string[] {
-    return this.router.cids.get(cid)?.retainedTopics() ?? [];
+    const conn = this.router.cids.get(cid);
+    return conn ? this.router.retainedTopicsOf(conn) : [];
   }
 
   closeCid(cid: string, reason: string): boolean {
@@ -586,7 +585,8 @@ export class IosigServer implements ConnectionHost<Connection>, ServiceHost, Bro
   }
 }
 
-function describe(conn: Connection): ConnectionInfo {
+const describeConnection = (router: Router<Connection>, conn: Connection): ConnectionInfo => {
+  const subscriptions = router.subscriptionsOf(conn);
   return {
     ssid: conn.ssid,
     cid: conn.cid,
@@ -602,10 +602,10 @@ function describe(conn: Connection): ConnectionInfo {
     authorized: conn.authorized,
     admin: conn.admin,
     quotaViolations: conn.quotaViolations,
-    retained: conn.retainedCount,
+    retained: router.retainedCountOf(conn),
     uptimeMs: Date.now() - conn.createdAt,
-    channels: firstOf(conn.subscriptions.keys(), CHANNELS_LISTED, (key) => key),
-    channelCount: conn.subscriptions.size,
+    channels: firstOf(subscriptions.keys(), CHANNELS_LISTED, (key) => key),
+    channelCount: subscriptions.size,
     messagesIn: conn.messagesIn,
     messagesOut: conn.messagesOut,
     bytesIn: conn.bytesIn,

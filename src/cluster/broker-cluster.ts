@@ -175,7 +175,7 @@ export class BrokerCluster implements ClusterHost {
   }
 
   retainedOf(cid: string, topic: string): Buffer | undefined {
-    return this.broker.router.cids.get(cid)?.retainedFor(topic);
+    return this.broker.router.cidRetained(cid, topic);
   }
 
   localCids(): string[] {

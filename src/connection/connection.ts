@@ -4,8 +4,7 @@
 import { MSG, PAYLOAD, QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
 import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce, encodeSignal, type IamInfo } from '../protocol/messages.js';
 import type { Outbound } from '../delivery/outbound.js';
-import type { SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
-import type { RetainedEntry, Subscription } from '../router/channel.js';
+import type { Receiver, SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
 import { throttleKey } from '../guard/login-guard.js';
 import type { CloseHow, FrameMessages, Link, LinkOwner, PeerInfo } from '../transport/link.js';
@@ -28,7 +27,6 @@ import { TagMemo } from './tag-memo.js';
 export type { PeerInfo } from '../transport/link.js';
 
 const CLOSE_TEXT = Buffer.from('close\0');
-const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
 const SLOW_CONSUMER = 'slow consumer: send buffer over the backpressure limit';
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
@@ -55,8 +53,6 @@ export class Connection implements Session, LinkOwner {
   /** Why the server closed it (for logs); empty when the peer went away. */
   closeReason = '';
   readonly traffic = new Traffic();
-  /** Channel key → membership (insertion order = subscription order); made on the first subscribe. */
-  private subs: Map<string, Subscription> | null = null;
   /**
    * The SERVER_TIME_NONCE sent at the start (the salt of every later AUTH_REQ), kept as its 6 random
    * bytes in two 24-bit integers (its time is `createdAt`) rather than a Buffer, to keep idle connections small.
@@ -69,8 +65,6 @@ export class Connection implements Session, LinkOwner {
   private tags: TagMemo | null = null;
   /** Made by the first message when a quota switch is on. */
   private quotas: QuotaCheck | null = null;
-  /** CID-retained messages published by this connection, keyed by topic (`$x`), §5.6. */
-  private retainedByTopic: Map<string, RetainedEntry> | null = null;
   /** Its address unit's owner key in the router's cap shares, made on first use. */
   private addressOwner: string | null = null;
   private timers: Set<Timer> | null = null;
@@ -123,6 +117,11 @@ export class Connection implements Session, LinkOwner {
 
   get quotaViolations(): number {
     return this.quotas?.violations ?? 0;
+  }
+
+  /** What delivery groups write to. */
+  get receiver(): Receiver {
+    return this;
   }
 
   // ---- sending ------------------------------------------------------------------------------
@@ -287,10 +286,6 @@ export class Connection implements Session, LinkOwner {
     if (!this.closed) this.host.router.refreshDelivery(this);
   }
 
-  addSharedTraffic(messages: number, bytes: number): void {
-    this.traffic.addShared(messages, bytes);
-  }
-
   get messagesIn(): number {
     return this.traffic.messagesIn;
   }
@@ -300,58 +295,11 @@ export class Connection implements Session, LinkOwner {
   }
 
   get messagesOut(): number {
-    return this.traffic.messagesOut(this.subscriptions.values());
+    return this.traffic.messagesOwn + this.host.router.sharedTo(this).messages;
   }
 
   get bytesOut(): number {
-    return this.traffic.bytesOut(this.subscriptions.values());
-  }
-
-  // ---- subscriptions (kept by the router) ----------------------------------------------------
-
-  get subscriptions(): ReadonlyMap<string, Subscription> {
-    return this.subs ?? NO_SUBSCRIPTIONS;
-  }
-
-  addSubscription(key: string, sub: Subscription): void {
-    (this.subs ??= new Map()).set(key, sub);
-  }
-
-  removeSubscription(key: string): void {
-    this.subs?.delete(key);
-  }
-
-  // ---- CID-retained messages ----------------------------------------------------------------
-
-  retainedFor(topic: string): Buffer | undefined {
-    return this.retainedByTopic?.get(topic)?.msg;
-  }
-
-  retainedEntry(topic: string): RetainedEntry | undefined {
-    return this.retainedByTopic?.get(topic);
-  }
-
-  /** Keeps a copy; at `limit` entries only existing topics are updated. False when it was not kept. */
-  retain(topic: string, msg: Uint8Array, owner: ShareOwner, limit: number): boolean {
-    const store = (this.retainedByTopic ??= new Map());
-    if (store.size >= limit && !store.has(topic)) return false;
-    store.set(topic, { msg: Buffer.from(msg), owner });
-    return true;
-  }
-
-  retainedTopics(): string[] {
-    return this.retainedByTopic ? [...this.retainedByTopic.keys()] : [];
-  }
-
-  get retainedCount(): number {
-    return this.retainedByTopic?.size ?? 0;
-  }
-
-  /** Forgets every CID-retained message; returns them. */
-  dropRetained(): Iterable<RetainedEntry> {
-    const entries = this.retainedByTopic?.values() ?? [];
-    this.retainedByTopic = null;
-    return entries;
+    return this.traffic.bytesOwn + this.host.router.sharedTo(this).bytes;
   }
 
   /**
@@ -562,7 +510,7 @@ export class Connection implements Session, LinkOwner {
       level: this.level,
       nick: this.nick,
       ip: this.ip,
-      tag: [...this.subscriptions.keys()],
+      tag: [...this.host.router.subscriptionsOf(this).keys()],
     };
   }
 

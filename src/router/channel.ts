@@ -10,27 +10,34 @@ export interface RetainedEntry {
   readonly owner: ShareOwner;
 }
 
-/** A local connection as the router sees it. */
-export interface Subscriber extends Receiver, ShareHolder {
+/**
+ * A local session as the router sees it: who it is (its CID, home prefix, quota and share owner) and the receiver
+ * its deliveries go to. What the router keeps about it (subscriptions, CID-retained signals) is the router's own.
+ */
+export interface Subscriber extends ShareHolder {
   /** Set by the router (setCid / assignAnonymousCid). */
   cid: string;
   /** Prefix of its home channels (`#name`). */
   readonly home: string;
   readonly quota: Pick<Quota, 'publishCounter'>;
-  readonly subscriptions: ReadonlyMap<string, Subscription>;
-  addSubscription(key: string, sub: Subscription): void;
-  removeSubscription(key: string): void;
-  /** CID-retained messages it published (§5.6). */
-  retainedFor(topic: string): Buffer | undefined;
-  retainedEntry(topic: string): RetainedEntry | undefined;
-  /** Keeps a copy, charged to `owner`; false when its own entry limit refused it. */
-  retain(topic: string, msg: Uint8Array, owner: ShareOwner, limit: number): boolean;
-  /** Forgets its CID-retained messages; returns them (their bytes go back to their owners). */
-  dropRetained(): Iterable<RetainedEntry>;
+  /** What delivery groups write to (its secure channel). */
+  readonly receiver: Receiver;
   /** A log line about this subscriber (cap refusals). */
   report(what: string): void;
-  /** Deliveries it got through a group that counts per channel (native publishes), added when it leaves that path. */
-  addSharedTraffic(messages: number, bytes: number): void;
+}
+
+/**
+ * What the router keeps for one subscriber that has subscribed or retained something (made on first use, so an
+ * idle connection costs the router nothing).
+ */
+export interface SubscriberRecord {
+  /** Channel key → membership (insertion order = subscription order). */
+  readonly subscriptions: Map<string, Subscription>;
+  /** CID-retained messages it published, keyed by topic (`$x`), §5.6. */
+  retained: Map<string, RetainedEntry> | null;
+  /** Deliveries it got through groups that count per channel (native publishes), settled when it left them. */
+  sharedMessages: number;
+  sharedBytes: number;
 }
 
 /** A subscriber's membership in one channel. */

@@ -7,7 +7,7 @@ import { Outbound, SERVER, type Publisher } from '../delivery/outbound.js';
 import type { ChannelMembers, DeliveryGroup, LocalGroup, LocalMembers } from '../delivery/group.js';
 import { NativeTopicGroup, type PublishTopic } from '../delivery/native-topic-group.js';
 import { StreamGroup } from '../delivery/stream-group.js';
-import { Channel, type Subscriber, type Subscription } from './channel.js';
+import { Channel, type RetainedEntry, type Subscriber, type SubscriberRecord, type Subscription } from './channel.js';
 import type { CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
@@ -16,6 +16,7 @@ import { SERVER_HOLDER, SharedCap, type ShareHolder, type ShareOwner, type Share
 
 /** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
 const TEARDOWN_SLICE = 1000;
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
 
 type JoinResult = 'ok' | 'subscription-cap' | ShareRefusal;
 type CapLog = 'subscriptions' | 'channels' | 'channelShare' | 'retained' | 'retainedShare';
@@ -39,6 +40,8 @@ export class Router<S extends Subscriber = Subscriber> {
   readonly channels = new Map<string, Channel>();
   /** cid → the local connection holding it. */
   readonly cids = new Map<string, S>();
+  /** Subscriptions and CID-retained signals of each subscriber that has any (made on first use). */
+  private readonly records = new Map<S, SubscriberRecord>();
   /** Channel-retained messages by channel key. */
   readonly retained = new Map<string, Buffer>();
   /** Who published each channel-retained message, so a replay names its publisher (CID-retained: the CID itself). */
@@ -143,7 +146,7 @@ export class Router<S extends Subscriber = Subscriber> {
       else if (joined === 'share') refusedShare++;
       else if (isRetainedKey(key) && this.options.retain.isAvailable) {
         const kept = this.retainedFor(key);
-        if (kept) this.stream.deliverTo(sub, new Outbound(kept, this.retainedPublisher(key)));
+        if (kept) this.stream.deliverTo(sub.receiver, new Outbound(kept, this.retainedPublisher(key)));
       }
     }
     if (refusedSubs > 0) {
@@ -178,8 +181,63 @@ export class Router<S extends Subscriber = Subscriber> {
     if (at < 0) return this.retained.get(key);
     const cid = key.slice(CID_PREFIX.length, at);
     const owner = this.cids.get(cid);
-    if (owner) return owner.retainedFor(key.slice(at + 1));
+    if (owner) return this.records.get(owner)?.retained?.get(key.slice(at + 1))?.msg;
     return this.directory?.retainedFor?.(cid, key.slice(at + 1));
+  }
+
+  /** The CID-retained message `topic` (`$x`) of the local holder of `cid` (for other nodes' subscribers). */
+  cidRetained(cid: string, topic: string): Buffer | undefined {
+    const holder = this.cids.get(cid);
+    return holder ? this.records.get(holder)?.retained?.get(topic)?.msg : undefined;
+  }
+
+  // ---- what the router keeps per subscriber ----------------------------------------------------
+
+  private recordOf(sub: S): SubscriberRecord {
+    let record = this.records.get(sub);
+    if (!record) {
+      record = { subscriptions: new Map(), retained: null, sharedMessages: 0, sharedBytes: 0 };
+      this.records.set(sub, record);
+    }
+    return record;
+  }
+
+  /** Channel key → membership of `sub`, in subscription order. */
+  subscriptionsOf(sub: S): ReadonlyMap<string, Subscription> {
+    return this.records.get(sub)?.subscriptions ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Topics (`$x`) of the CID-retained messages `sub` published. */
+  retainedTopicsOf(sub: S): string[] {
+    const retained = this.records.get(sub)?.retained;
+    return retained ? [...retained.keys()] : [];
+  }
+
+  retainedCountOf(sub: S): number {
+    return this.records.get(sub)?.retained?.size ?? 0;
+  }
+
+  /** CID-retained messages held by every local subscriber. */
+  cidRetainedCount(): number {
+    let n = 0;
+    for (const record of this.records.values()) n += record.retained?.size ?? 0;
+    return n;
+  }
+
+  /**
+   * What groups that count per channel (one native publish for many) sent `sub`: settled shares of channels it
+   * left that way, plus what its current memberships got since it joined them.
+   */
+  sharedTo(sub: S): { messages: number; bytes: number } {
+    const record = this.records.get(sub);
+    if (!record) return { messages: 0, bytes: 0 };
+    let messages = record.sharedMessages;
+    let bytes = record.sharedBytes;
+    for (const { members, messagesAtJoin, bytesAtJoin } of record.subscriptions.values()) {
+      if (members.sentMessages !== undefined) messages += members.sentMessages - messagesAtJoin;
+      if (members.sentBytes !== undefined) bytes += members.sentBytes - bytesAtJoin;
+    }
+    return { messages, bytes };
   }
 
   /**
@@ -209,8 +267,10 @@ export class Router<S extends Subscriber = Subscriber> {
    * nothing, so the rule cannot be gamed by joining, and the check runs only when a channel is created.
    */
   private join(sub: S, key: string): JoinResult {
-    if (sub.subscriptions.has(key)) return 'ok';
-    if (sub.subscriptions.size >= this.options.maxSubscriptionsPerConnection) return 'subscription-cap';
+    const record = this.recordOf(sub);
+    const { subscriptions } = record;
+    if (subscriptions.has(key)) return 'ok';
+    if (subscriptions.size >= this.options.maxSubscriptionsPerConnection) return 'subscription-cap';
     let channel = this.channels.get(key);
     if (!channel || channel.subscribers.size === 0) {
       const refused = this.shares.channels.refusal(sub, 1);
@@ -222,23 +282,23 @@ export class Router<S extends Subscriber = Subscriber> {
     channel.subscribers.add(sub);
     const subscription: Subscription = { channel, members: this.place(sub, channel), messagesAtJoin: 0, bytesAtJoin: 0 };
     this.noteJoin(subscription);
-    sub.addSubscription(key, subscription);
+    subscriptions.set(key, subscription);
     if (channel.subscribers.size === 1) for (const hooks of this.hooks) hooks.interest?.(key, true);
     return 'ok';
   }
 
   /** The group a subscriber is reached through: native topics when its session shares plain bytes, else its stream. */
   private groupFor(sub: S): LocalGroup {
-    return this.native && sub.topicSocket() ? this.native : this.stream;
+    return this.native && sub.receiver.topicSocket() ? this.native : this.stream;
   }
 
   private place(sub: S, channel: Channel): LocalMembers {
     const group = this.groupFor(sub);
     const members = this.localMembers(channel, group);
-    if (members.add(sub)) return members;
+    if (members.add(sub.receiver)) return members;
     if (members.size === 0) channel.detach(members);
     const stream = this.localMembers(channel, this.stream);
-    stream.add(sub);
+    stream.add(sub.receiver);
     return stream;
   }
 
@@ -256,56 +316,67 @@ export class Router<S extends Subscriber = Subscriber> {
     subscription.bytesAtJoin = subscription.members.sentBytes ?? 0;
   }
 
-  private detach(sub: S, subscription: Subscription): void {
+  private detach(sub: S, record: SubscriberRecord, subscription: Subscription): void {
     const { members, channel } = subscription;
-    members.delete(sub);
+    members.delete(sub.receiver);
     if (members.sentMessages !== undefined) {
-      sub.addSharedTraffic(members.sentMessages - subscription.messagesAtJoin, (members.sentBytes ?? 0) - subscription.bytesAtJoin);
+      record.sharedMessages += members.sentMessages - subscription.messagesAtJoin;
+      record.sharedBytes += (members.sentBytes ?? 0) - subscription.bytesAtJoin;
     }
     if (members.size === 0) channel.detach(members);
   }
 
   /** Re-places every subscription after the session's delivery needs changed (encryption on, over its limit…). */
   refreshDelivery(sub: S): void {
+    const record = this.records.get(sub);
+    if (!record) return;
     const group = this.groupFor(sub);
-    for (const subscription of sub.subscriptions.values()) {
+    for (const subscription of record.subscriptions.values()) {
       if (subscription.members.group === group) continue;
-      this.detach(sub, subscription);
+      this.detach(sub, record, subscription);
       subscription.members = this.place(sub, subscription.channel);
       this.noteJoin(subscription);
     }
   }
 
   unsubscribe(sub: S, tagList: string): void {
-    for (const tag of tagList.split(',')) this.leave(sub, channelKey(tag, sub.home));
+    const record = this.records.get(sub);
+    if (!record) return;
+    for (const tag of tagList.split(',')) this.leave(sub, record, channelKey(tag, sub.home));
   }
 
   unsubscribeAll(sub: S): void {
-    for (const key of [...sub.subscriptions.keys()]) this.leave(sub, key);
+    const record = this.records.get(sub);
+    if (!record) return;
+    for (const key of [...record.subscriptions.keys()]) this.leave(sub, record, key);
   }
 
   /**
    * Leaves every channel of a closed connection, a slice per event-loop turn, so a connection with very many
-   * subscriptions does not stall the others. Meanwhile its link is closed, so deliveries to it are no-ops.
+   * subscriptions does not stall the others. Meanwhile its link is closed, so deliveries to it are no-ops. The
+   * record goes once the last slice is done.
    */
-  private leaveAllSliced(sub: S): void {
-    const keys = sub.subscriptions.keys();
+  private leaveAllSliced(sub: S, record: SubscriberRecord): void {
+    const keys = record.subscriptions.keys();
     const slice = (): void => {
       for (let n = 0; n < TEARDOWN_SLICE; n++) {
         const next = keys.next();
-        if (next.done) return;
-        this.leave(sub, next.value);
+        if (next.done) {
+          if (this.records.get(sub) === record) this.records.delete(sub);
+          return;
+        }
+        this.leave(sub, record, next.value);
       }
       setImmediate(slice);
     };
     slice();
   }
 
-  private leave(sub: S, key: string): void {
-    const subscription = sub.subscriptions.get(key);
+  private leave(sub: S, record: SubscriberRecord, key: string): void {
+    const subscription = record.subscriptions.get(key);
     if (!subscription) return;
-    this.detach(sub, subscription);
-    sub.removeSubscription(key);
+    this.detach(sub, record, subscription);
+    record.subscriptions.delete(key);
     const { channel } = subscription;
     channel.subscribers.delete(sub);
     if (channel.subscribers.size === 0) {
@@ -389,7 +460,7 @@ export class Router<S extends Subscriber = Subscriber> {
   deliverToCid(cid: string, msg: Uint8Array, publisher: Publisher = ''): boolean {
     const target = this.cids.get(cid);
     if (!target) return false;
-    this.stream.deliverTo(target, new Outbound(msg, publisher));
+    this.stream.deliverTo(target.receiver, new Outbound(msg, publisher));
     return true;
   }
 
@@ -400,7 +471,7 @@ export class Router<S extends Subscriber = Subscriber> {
     const rewritten = retag(msg, '@' + unicastTopic(tag, at));
     if (!rewritten) return { ok: false, reason: 'tag-too-long' };
     const out = new Outbound(rewritten, publisher, owner);
-    if (target) this.stream.deliverTo(target, out);
+    if (target) this.stream.deliverTo(target.receiver, out);
     else if (!this.directory!.unicast(cid, out)) return { ok: false, reason: 'offline' };
     this.stats.publishes++;
     return { ok: true, delivered: 1 };
@@ -413,10 +484,14 @@ export class Router<S extends Subscriber = Subscriber> {
     const at = key.indexOf('@');
     if (at < 0) return this.retainForChannel(key, msg, sub.cid, sub);
     const topic = key.slice(at + 1);
-    const previous = sub.retainedEntry(topic);
+    const record = this.recordOf(sub);
+    const previous = record.retained?.get(topic);
     const owner = sub.shareOwner;
     if (!this.retainedFits(key, previous?.msg.length ?? 0, previous?.owner, msg.length, sub)) return;
-    if (!sub.retain(topic, msg, owner, retain.limitPerConnection)) return;
+    // At its own entry limit only existing topics are updated.
+    const store = (record.retained ??= new Map<string, RetainedEntry>());
+    if (store.size >= retain.limitPerConnection && !previous) return;
+    store.set(topic, { msg: Buffer.from(msg), owner });
     if (previous) this.shares.retainedBytes.charge(previous.owner, -previous.msg.length);
     this.shares.retainedBytes.charge(owner, msg.length);
   }
@@ -492,9 +567,14 @@ export class Router<S extends Subscriber = Subscriber> {
 
   /** Forgets a closed connection (§5.8 steps 3–5); the close notices are published by the connection. */
   forget(sub: S): void {
-    this.leaveAllSliced(sub);
-    // Q25: the connection's retained CID messages go with it; other subscribers keep their entries.
-    for (const { msg, owner } of sub.dropRetained()) this.shares.retainedBytes.charge(owner, -msg.length);
+    const record = this.records.get(sub);
+    if (record) {
+      // Q25: the connection's retained CID messages go with it; other subscribers keep their entries.
+      const retained = record.retained;
+      record.retained = null;
+      if (retained) for (const { msg, owner } of retained.values()) this.shares.retainedBytes.charge(owner, -msg.length);
+      this.leaveAllSliced(sub, record);
+    }
     this.releaseCid(sub);
   }
 
