@@ -40,7 +40,7 @@ export function clusterBrokerOf(server: ClusterServer): ClusterBroker {
       const conn = server.router.cids.get(cid);
       if (!conn) return;
       conn.quietClose = true;
-      conn.sendPlain(encodeAuthClear('duplicate login.'));
+      conn.channel.sendPlain(encodeAuthClear('duplicate login.'));
       conn.close('duplicate login: replaced by a login on another node');
     },
     log: (line) => server.log(line),

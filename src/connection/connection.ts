@@ -1,10 +1,10 @@
-// One client connection (PROTOCOL.md §3, §4): its identity and state, how it sends (the encryption rule of §4.7),
-// how it receives (quotas, the login hold, then the dispatch table in handlers/), and its one close path.
-// Message handling lives in handlers/, the login in login-flow.ts, quotas in quota-check.ts.
+// One client session (PROTOCOL.md §3, §4): its identity and state, how it receives (quotas, the login hold, then
+// the dispatch table in handlers/), and its one close path. Message handling lives in handlers/, the login in
+// login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
+// delivering) is its secure channel (secure-channel.ts).
 import { MSG, PAYLOAD, QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
 import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce, encodeSignal, type IamInfo } from '../protocol/messages.js';
-import type { Outbound } from '../delivery/outbound.js';
-import type { Receiver, SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
+import type { BacklogLimits, Receiver, SlowConsumerPolicy } from '../delivery/receiver.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
 import { throttleKey } from '../guard/login-guard.js';
 import type { CloseHow, FrameMessages, Link, LinkOwner, PeerInfo } from '../transport/link.js';
@@ -12,16 +12,12 @@ import { clientAddress, homePrefix, normalizeIp } from '../guard/address.js';
 import { describeReceived, describeText } from './message-log.js';
 import { LoginFlow } from './login-flow.js';
 import { QuotaCheck } from './quota-check.js';
-import { Traffic } from './traffic.js';
 import type { ConnectionHost, Session } from './session.js';
 import { dispatch } from './handlers/index.js';
 import { describeError, runContained } from './contain.js';
-import { InOrder } from './in-order.js';
-import { SealPoolFullError } from '../crypto/seal-pool.js';
-import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
+import { SecureChannel } from './secure-channel.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
-import type { BacklogLimits } from '../delivery/receiver.js';
 import { TagMemo } from './tag-memo.js';
 
 export type { PeerInfo } from '../transport/link.js';
@@ -52,7 +48,10 @@ export class Connection implements Session, LinkOwner {
   closed = false;
   /** Why the server closed it (for logs); empty when the peer went away. */
   closeReason = '';
-  readonly traffic = new Traffic();
+  messagesIn = 0;
+  bytesIn = 0;
+  /** The way out: encryption, the Boho session, sends and deliveries, the link. */
+  readonly channel: SecureChannel;
   /**
    * The SERVER_TIME_NONCE sent at the start (the salt of every later AUTH_REQ), kept as its 6 random
    * bytes in two 24-bit integers (its time is `createdAt`) rather than a Buffer, to keep idle connections small.
@@ -70,16 +69,13 @@ export class Connection implements Session, LinkOwner {
   private timers: Set<Timer> | null = null;
   /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
   private heardWaiters: (() => void)[] | null = null;
-  /** Sends waiting behind a large message being sealed in the seal pool; made on the first one. */
-  private outbox: InOrder | null = null;
-  /** Received messages waiting behind a large ENC_488 being opened in the seal pool; made on the first one. */
-  private inbox: InOrder | null = null;
 
   constructor(
     readonly host: ConnectionHost<Connection>,
-    readonly link: Link,
+    link: Link,
     peer: PeerInfo,
   ) {
+    this.channel = new SecureChannel(this, link);
     this.ssid = host.nextSsid();
     const trusted = host.proxyTrust.trusts(normalizeIp(peer.peerIp));
     this.ip = clientAddress(peer.peerIp, peer.forwardedFor, host.proxyTrust);
@@ -89,8 +85,8 @@ export class Connection implements Session, LinkOwner {
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
     this.helloLow = randomUint(3);
     this.helloHigh = randomUint(3);
-    this.sendPlain(this.hello());
-    this.sendPlain(SERVER_READY_MSG);
+    this.channel.sendPlain(this.hello());
+    this.channel.sendPlain(SERVER_READY_MSG);
     this.state = STATE.SERVER_READY;
     if (peer.identity) this.login.presentIdentity(peer.identity);
   }
@@ -107,8 +103,12 @@ export class Connection implements Session, LinkOwner {
     return PROCESS_EPOCH + this.bornAt;
   }
 
+  get link(): Link {
+    return this.channel.link;
+  }
+
   get transport(): Link['transport'] {
-    return this.link.transport;
+    return this.channel.link.transport;
   }
 
   get login(): LoginFlow {
@@ -121,127 +121,10 @@ export class Connection implements Session, LinkOwner {
 
   /** What delivery groups write to. */
   get receiver(): Receiver {
-    return this;
+    return this.channel;
   }
 
-  // ---- sending ------------------------------------------------------------------------------
-
-  /**
-   * Encryption rule of §4.7: the server encrypts to authorised sessions that are not on TLS. A device known
-   * by a bearer token has no Boho session key, so it is never encrypted to.
-   */
-  private encrypts(): boolean {
-    return this.authorized && !this.tls && this.flow?.boho?.authorized === true;
-  }
-
-  /** Native topics, when this session receives the same bytes as everyone else and its link has them. */
-  topicSocket(): TopicSocket | null {
-    return this.encrypts() ? null : this.link.topics();
-  }
-
-  /** No room once a close is under way (a slow consumer waiting for its turn to be closed takes nothing more). */
-  hasRoom(bytes: number): boolean {
-    return !this.closeReason && this.link.hasRoom(bytes);
-  }
-
-  sendPlain(msg: Uint8Array): void {
-    if (this.outbox?.busy) {
-      // Behind a message still being sealed: keep the order, and a copy (`msg` may be a transient view).
-      const copy = Buffer.from(msg);
-      if (!this.outbox.run(() => this.sendPlainNow(copy), copy.length)) this.sealFailed(null);
-      return;
-    }
-    this.sendPlainNow(msg);
-  }
-
-  private sendPlainNow(msg: Uint8Array): void {
-    if (!this.hasRoom(msg.length)) {
-      // Not written (the link has told the slow-consumer watch why): a drop.
-      this.host.stats.drops++;
-      return;
-    }
-    if (!this.link.send(msg)) return;
-    this.traffic.countOut(msg.length);
-    this.host.stats.messagesOut++;
-    this.host.stats.bytesOut += msg.length;
-  }
-
-  sendEligible(msg: Uint8Array): void {
-    if (!this.encrypts()) return this.sendPlain(msg);
-    if (this.host.sealPool.offloads(msg.length)) {
-      this.sealLater(msg, (sealed) => this.sendPlainNow(sealed));
-      return;
-    }
-    const sealed = this.flow!.boho!.encrypt488(msg);
-    if (sealed) this.sendPlain(sealed);
-  }
-
-  /**
-   * A delivery from a group, which has checked hasRoom and counts it globally; `out` may be shared with other
-   * receivers. Returns the bytes written, or to be written in turn behind a sealing (0 when nothing will be).
-   */
-  deliver(out: Outbound): number {
-    if (!this.encrypts()) {
-      if (this.outbox?.busy) return this.deliverLater(Buffer.from(out.msg));
-      if (!this.link.sendShared(out)) return 0;
-      this.traffic.countOut(out.msg.length);
-      return out.msg.length;
-    }
-    const msg = out.msg;
-    if (msg[0] !== MSG.SIGNAL_E2E && this.host.sealPool.offloads(msg.length)) {
-      return this.sealLater(msg, (sealed) => this.writeDelivery(sealed));
-    }
-    const boho = this.flow!.boho!;
-    // §4.6: for SIGNAL_E2E only the header is re-encrypted; the ENC_PACK travels untouched (cheap at any size).
-    const sealed = msg[0] === MSG.SIGNAL_E2E ? boho.sealE2E(msg, 3 + msg[1]!) : boho.encrypt488(msg);
-    if (!sealed) return 0;
-    if (this.outbox?.busy) return this.deliverLater(sealed);
-    return this.writeDelivery(sealed);
-  }
-
-  private writeDelivery(bytes: Uint8Array): number {
-    if (!this.link.send(bytes)) return 0;
-    this.traffic.countOut(bytes.length);
-    return bytes.length;
-  }
-
-  /** A delivery queued behind a sealing: written in its turn. */
-  private deliverLater(bytes: Buffer): number {
-    if (this.outbox!.run(() => this.writeDelivery(bytes), bytes.length)) return bytes.length;
-    this.sealFailed(null);
-    return 0;
-  }
-
-  /**
-   * ENC_488 sealed in the seal pool, off the event loop, then passed to `write`; whatever is sent to this receiver
-   * meanwhile waits behind it, so nothing overtakes (issue 9 item 5). Returns the bytes it will write (0: refused).
-   */
-  private sealLater(msg: Uint8Array, write: (sealed: Buffer) => unknown): number {
-    const outbox = (this.outbox ??= new InOrder(this.waitLimit(), (err) => this.internalError('while sending', err)));
-    if (!outbox.accepts()) {
-      this.sealFailed(null);
-      return 0;
-    }
-    const job = this.flow!.boho!.sealJob(msg);
-    if (!job) return 0;
-    outbox.wait(this.host.sealPool.seal(job), write, (err) => this.sealFailed(err), msg.length);
-    return SESSION_HEADER_SIZE + msg.length;
-  }
-
-  /**
-   * Bytes that may wait behind a message being sealed or opened (then the bound is this + one message). The wait
-   * is the broker's doing, not the peer's, so it is not judged as a slow consumer: what exceeds it is dropped.
-   */
-  private waitLimit(): number {
-    return this.host.options.maxBackpressure + this.host.options.maxMessageSize;
-  }
-
-  /** An encrypted delivery that could not be sealed (too much waiting, pool full or failing): dropped and counted. */
-  private sealFailed(err: unknown): void {
-    this.host.stats.drops++;
-    // Overload is counted, not logged per message; anything else is worth a line.
-    if (err !== null && !(err instanceof SealPoolFullError)) this.report(`encrypted delivery dropped: ${String(err)}`);
-  }
+  // ---- the way out (secure-channel.ts) ------------------------------------------------------
 
   /**
    * The slow-consumer policy applies (its verdict comes from the watch, slow-consumers.ts): under 'close' the
@@ -286,20 +169,12 @@ export class Connection implements Session, LinkOwner {
     if (!this.closed) this.host.router.refreshDelivery(this);
   }
 
-  get messagesIn(): number {
-    return this.traffic.messagesIn;
-  }
-
-  get bytesIn(): number {
-    return this.traffic.bytesIn;
-  }
-
   get messagesOut(): number {
-    return this.traffic.messagesOwn + this.host.router.sharedTo(this).messages;
+    return this.channel.messagesOut + this.host.router.sharedTo(this).messages;
   }
 
   get bytesOut(): number {
-    return this.traffic.bytesOwn + this.host.router.sharedTo(this).bytes;
+    return this.channel.bytesOut + this.host.router.sharedTo(this).bytes;
   }
 
   /**
@@ -349,13 +224,14 @@ export class Connection implements Session, LinkOwner {
   private receiveMessage(msg: Uint8Array, quotaChecked = false): void {
     if (this.closed || msg.length === 0) return;
     this.heard();
-    this.traffic.countIn(msg.length);
+    this.messagesIn++;
+    this.bytesIn += msg.length;
     const { stats, options } = this.host;
     stats.messagesIn++;
     stats.bytesIn += msg.length;
     if (options.showMessage === 'message') options.log(describeReceived(msg, this.cid, this.did));
     if (!quotaChecked && this.overQuota(msg.length)) return;
-    if (this.inbox?.busy) return this.queueInbound(msg);
+    if (this.channel.order?.inbox?.busy) return this.queueInbound(msg);
     this.receiveInOrder(msg);
   }
 
@@ -370,26 +246,12 @@ export class Connection implements Session, LinkOwner {
     if (msg[0] === MSG.PING) return this.link.answerPing();
     if (msg[0] === MSG.PONG) return;
     const copy = Buffer.from(msg);
-    if (!this.inbox!.run(() => this.receiveInOrder(copy), copy.length)) this.close('flooding while a large encrypted message is opened');
-  }
-
-  /** A large ENC_488 is opened in the seal pool; what this connection sends after it waits until it is dispatched. */
-  openLater(msg: Uint8Array): void {
-    const job = this.flow?.boho?.openJob(msg);
-    if (!job) return this.bad('encrypted message from a connection without a Boho session');
-    const inbox = (this.inbox ??= new InOrder(this.waitLimit(), (err) => this.internalError('while receiving', err)));
-    if (!inbox.accepts()) return this.close('flooding while a large encrypted message is opened');
-    const opened = (plain: Buffer | null): void => {
-      if (this.closed) return;
-      if (!plain || plain.length === 0) return this.bad('ENC_488 that does not decrypt');
-      this.dispatchInner(plain);
-    };
-    inbox.wait(this.host.sealPool.open(job), opened, (err) => this.bad(`ENC_488 not opened: ${String(err)}`), msg.length);
+    if (!this.channel.afterOpening(() => this.receiveInOrder(copy), copy.length)) this.close('flooding while a large encrypted message is opened');
   }
 
   /** Dispatches a message held during a login; behind a large ENC_488 still being opened, it waits its turn. */
   replay(msg: Uint8Array): void {
-    if (this.inbox?.busy) return this.queueInbound(msg);
+    if (this.channel.order?.inbox?.busy) return this.queueInbound(msg);
     this.dispatchOuter(msg);
   }
 
@@ -464,7 +326,8 @@ export class Connection implements Session, LinkOwner {
   private receiveTextFrame(text: string, bytes: number): void {
     if (this.closed) return;
     this.heard();
-    this.traffic.countIn(bytes);
+    this.messagesIn++;
+    this.bytesIn += bytes;
     this.host.stats.textMessages++;
     this.host.stats.bytesIn += bytes;
     if (this.host.options.showMessage === 'message') this.host.options.log(describeText(text, this.cid));
@@ -491,7 +354,7 @@ export class Connection implements Session, LinkOwner {
   publish(msg: Uint8Array, tag: string): void {
     if (this.host.options.membersOnly && !this.authorized) {
       // §5.9: anonymous publish under membersOnly → AUTH_CLEAR and close.
-      this.sendPlain(encodeAuthClear());
+      this.channel.sendPlain(encodeAuthClear());
       this.close('membersOnly: publish without login');
       return;
     }
@@ -524,7 +387,7 @@ export class Connection implements Session, LinkOwner {
   /** The key store no longer admits this login (device removed or re-keyed): AUTH_CLEAR, then close. */
   revoke(reason: string): void {
     if (this.closed || !this.authorized) return;
-    this.sendPlain(encodeAuthClear(reason));
+    this.channel.sendPlain(encodeAuthClear(reason));
     this.close(`login revoked: ${reason}`);
   }
 
@@ -586,8 +449,7 @@ export class Connection implements Session, LinkOwner {
     }
     this.closed = true;
     this.flow?.drop();
-    this.outbox?.clear();
-    this.inbox?.clear();
+    this.channel.clear();
     if (this.timers) for (const timer of this.timers) timer.cancel();
     this.timers = null;
     this.host.slowConsumers.forget(this);

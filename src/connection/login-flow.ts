@@ -101,7 +101,7 @@ export class LoginFlow implements LoginPort {
     salt.writeUInt32LE(now % 1000, 4);
     this.s.hello().copy(salt, 8, 9, 13);
     this.legacyHello = Buffer.concat([Buffer.from([MSG.SERVER_TIME_NONCE]), salt]);
-    this.s.sendPlain(Buffer.concat([Buffer.from([LEGACY.NONCE]), salt]));
+    this.s.channel.sendPlain(Buffer.concat([Buffer.from([LEGACY.NONCE]), salt]));
   }
 
   private start(msg: Uint8Array, legacy: boolean): void {
@@ -254,7 +254,11 @@ export class LoginFlow implements LoginPort {
     const s = this.s;
     const { host } = s;
     const { record, level, boho } = login;
-    if (boho) this.boho!.accept(boho.key, boho.clientNonce);
+    if (boho) {
+      this.boho!.accept(boho.key, boho.clientNonce);
+      // The channel owns the session from here: it encrypts with it (§4.7) and opens ENC_488 / ENC_E2E with it.
+      s.channel.boho = this.boho;
+    }
     s.authorized = true;
     s.did = login.did;
     s.uid = record.uid ?? '';
@@ -264,16 +268,16 @@ export class LoginFlow implements LoginPort {
       // old connection's close publishes no offline notice for a device that is online. A ping first, like the
       // reference.
       rival.probe();
-      rival.sendPlain(encodeAuthClear('duplicate login.'));
+      rival.channel.sendPlain(encodeAuthClear('duplicate login.'));
       rival.close(`duplicate login: replaced by #${s.ssid}`);
     }
     s.nick = s.cid;
     s.setLevel(level);
-    s.sendPlain(encodeQuotaLevel(level));
+    s.channel.sendPlain(encodeQuotaLevel(level));
     if (boho) {
       const ack = this.boho!.authRes();
       if (boho.legacy) ack[0] = LEGACY.ACK;
-      s.sendPlain(ack);
+      s.channel.sendPlain(ack);
       s.state = STATE.AUTH_RES;
     }
     host.authLog(s, true, login.via);
@@ -307,7 +311,7 @@ export class LoginFlow implements LoginPort {
   private refuseBoho(reason: string, legacy: boolean, code: LoginFailureReason): void {
     this.refuse(reason, code, () => {
       this.s.state = STATE.AUTH_FAIL;
-      this.s.sendPlain(legacy ? LEGACY_FAIL_MSG : AUTH_FAIL_MSG);
+      this.s.channel.sendPlain(legacy ? LEGACY_FAIL_MSG : AUTH_FAIL_MSG);
       this.release();
     });
   }

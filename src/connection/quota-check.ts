@@ -22,7 +22,7 @@ export class QuotaCheck {
     if (useQuota.signalSize && size > s.quota.signalSize) {
       // OVER_SIZE goes out before a disconnect (§3.11), so the client learns why.
       s.host.stats.overSize++;
-      s.sendPlain(OVER_SIZE_MSG);
+      s.channel.sendPlain(OVER_SIZE_MSG);
       this.violation(s, `over size quota (${size} > ${s.quota.signalSize} bytes)`);
       return true;
     }

@@ -10,11 +10,11 @@ import type { Caller, ServiceReply } from '../services/service.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { IamInfo } from '../protocol/messages.js';
 import type { Quota, StateCode } from '../protocol/codes.js';
-import type { BohoSession } from '../crypto/boho.js';
 import type { CloseHow, Link, TransportKind } from '../transport/link.js';
 import type { ProxyTrust } from '../guard/address.js';
 import type { LoginFailureReason, LoginThrottle } from '../guard/login-guard.js';
 import type { SealPool } from '../crypto/seal-pool.js';
+import type { SecureChannel } from './secure-channel.js';
 import type { DeferredContained } from './contain.js';
 import type { Probeable } from './liveness-probe.js';
 import type { Clock } from '../clock.js';
@@ -74,8 +74,6 @@ export interface LoginPort {
   authReq(msg: Uint8Array): void;
   legacyNonceRequest(): void;
   legacyProof(msg: Uint8Array): void;
-  /** The boho session of an authorised connection (for ENC_488 / ENC_E2E); null before a login. */
-  readonly boho: BohoSession | null;
 }
 
 export interface Session extends Subscriber, Caller, DeferredContained, Probeable {
@@ -94,10 +92,8 @@ export interface Session extends Subscriber, Caller, DeferredContained, Probeabl
   admin: boolean;
   readonly closed: boolean;
   readonly login: LoginPort;
-  /** Never-encrypted messages (handshake, AUTH_*, QUOTA_LEVEL, PING/PONG, OVER_SIZE...). */
-  sendPlain(msg: Uint8Array): void;
-  /** Messages that follow the encryption rule of §4.7 (CID_RES, IAM_RES, RESPONSE_MBP, SERVER_SIGNAL, ECHO...). */
-  sendEligible(msg: Uint8Array): void;
+  /** The way out: sendPlain (never encrypted), sendEligible (the encryption rule of §4.7), the Boho session. */
+  readonly channel: SecureChannel;
   /** A message this connection could not use: counted, and logged under `-s message`. */
   bad(what: string): void;
   /** A log line about this connection. */
@@ -106,11 +102,6 @@ export interface Session extends Subscriber, Caller, DeferredContained, Probeabl
   close(reason: string, how?: CloseHow, bytes?: Uint8Array): void;
   /** Dispatches a message that came out of an ENC_488 envelope (no second envelope allowed). */
   dispatchInner(msg: Uint8Array): void;
-  /**
-   * An ENC_488 too large to open on the event loop: opened in the seal pool, then dispatched like dispatchInner;
-   * messages received after it wait their turn.
-   */
-  openLater(msg: Uint8Array): void;
   /** Dispatches a message held during a login, as if it arrived now. */
   replay(msg: Uint8Array): void;
   /** Tag of a SIGNAL / SIGNAL_E2E (null when malformed); a repeated tag comes back as the same string. */

@@ -16,6 +16,6 @@ export function onCall(s: Session, msg: Uint8Array): void {
       s.report(`service ${call.target}.${call.topic} gave a reply that cannot be encoded: ${String(err)}`);
       response = encodeResponseMbp(STATUS.ERROR, call.mid, 'INTERNAL_SERVER_ERROR');
     }
-    s.sendEligible(response);
+    s.channel.sendEligible(response);
   });
 }

@@ -7,13 +7,13 @@ const ECHO_LIMIT = 30;
 
 /** Q9: the reply follows the encryption rule; the 30-byte limit stays. */
 export function onEcho(s: Session, msg: Uint8Array): void {
-  if (msg.length < ECHO_LIMIT) s.sendEligible(Buffer.from(msg));
+  if (msg.length < ECHO_LIMIT) s.channel.sendEligible(Buffer.from(msg));
 }
 
 export function onIam(s: Session, msg: Uint8Array): void {
   const nick = iamNick(msg);
   if (nick !== null) s.nick = nick;
-  s.sendEligible(encodeIamRes(JSON.stringify(s.iam())));
+  s.channel.sendEligible(encodeIamRes(JSON.stringify(s.iam())));
 }
 
 export function onPing(s: Session): void {

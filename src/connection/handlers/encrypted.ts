@@ -6,9 +6,9 @@ import { onSignal } from './pubsub.js';
 /** ENC_488: any inner message, once; dropped from sessions that are not authorised (Q20). */
 export function onEnc488(s: Session, msg: Uint8Array, outer: boolean): void {
   if (!outer) return s.bad('nested encryption');
-  const boho = s.authorized ? s.login.boho : null;
+  const boho = s.authorized ? s.channel.boho : null;
   if (!boho?.authorized) return s.bad('encrypted message from a connection without a Boho session');
-  if (s.host.sealPool.offloads(msg.length)) return s.openLater(msg);
+  if (s.host.sealPool.offloads(msg.length)) return s.channel.openLater(msg);
   const plain = boho.decrypt488(msg);
   if (!plain || plain.length === 0) return s.bad('ENC_488 that does not decrypt');
   s.dispatchInner(plain);
@@ -17,7 +17,7 @@ export function onEnc488(s: Session, msg: Uint8Array, outer: boolean): void {
 /** ENC_E2E: a SIGNAL_E2E with a session-encrypted header, routed like a SIGNAL (§4.6). */
 export function onEncE2E(s: Session, msg: Uint8Array, outer: boolean): void {
   if (!outer) return s.bad('nested encryption');
-  const boho = s.authorized ? s.login.boho : null;
+  const boho = s.authorized ? s.channel.boho : null;
   if (!boho?.authorized) return s.bad('encrypted message from a connection without a Boho session');
   const plain = boho.openE2E(msg);
   if (!plain || plain[0] !== MSG.SIGNAL_E2E) return s.bad('ENC_E2E that does not decrypt to a SIGNAL_E2E');

@@ -19,10 +19,10 @@ export function onSubscribe(s: Session, msg: Uint8Array): void {
 export function onSubscribeReq(s: Session, msg: Uint8Array): void {
   const req = subscribeReq(msg);
   if (!req) return s.bad('short SUBSCRIBE_REQ');
-  if (req.tags === null) return s.sendEligible(encodeResponseMbp(STATUS.ERROR, req.mid));
+  if (req.tags === null) return s.channel.sendEligible(encodeResponseMbp(STATUS.ERROR, req.mid));
   // Refused by a cap (subscriptions per connection, channels): ERROR, the accepted ones stay.
   const refused = s.host.router.subscribe(s, req.tags);
-  s.sendEligible(encodeResponseMbp(refused > 0 ? STATUS.ERROR : STATUS.OK, req.mid));
+  s.channel.sendEligible(encodeResponseMbp(refused > 0 ? STATUS.ERROR : STATUS.OK, req.mid));
 }
 
 export function onUnsubscribe(s: Session, msg: Uint8Array): void {
@@ -35,5 +35,5 @@ export function onUnsubscribe(s: Session, msg: Uint8Array): void {
 export function onCidReq(s: Session): void {
   if (!s.cid) s.host.router.assignAnonymousCid(s);
   s.state = STATE.CID_RES;
-  s.sendEligible(encodeCidRes(s.cid));
+  s.channel.sendEligible(encodeCidRes(s.cid));
 }
