@@ -12,48 +12,23 @@ import {
   openFileLimit,
 } from './guard/admission.js';
 import { defaultFdReserve } from './transport/descriptor-guard.js';
+import type { DuplicateLoginPolicy } from './guard/duplicate-login.js';
+import type { SlowConsumerPolicy } from './delivery/receiver.js';
+import type { QuotaSwitches } from './connection/port.js';
+import type { AuthSource } from './auth/index.js';
 import type { TlsFiles } from './transport/tls-options.js';
 import { DEFAULT_MAX_PLAIN_JSON } from './plain/to-device.js';
 import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';
 import type { WorkerPrimary } from './workers/primary-link.js';
 import { DEFAULT_SHARE_LIMITS, type ShareLimits } from './router/cap-shares.js';
+import type { RetainOptions } from './router/router.js';
 
-export type { TlsFiles };
+export type { RetainOptions } from './router/router.js';
+export type { AuthSource, DuplicateLoginPolicy, QuotaSwitches, SlowConsumerPolicy, TlsFiles };
 
-export type SlowConsumerPolicy = 'drop' | 'close';
 
-export interface RetainOptions {
-  isAvailable: boolean;
-  /** A message must be strictly smaller than this to be retained. */
-  limitSize: number;
-  /** Most channel-retained entries; existing entries still update when full (Q24 fix). */
-  limitCounter: number;
-  /** Most CID-retained entries per connection. */
-  limitPerConnection: number;
-}
 
-export interface QuotaSwitches {
-  signalSize: boolean;
-  disconnect: boolean;
-  publishCounter: boolean;
-  trafficRate: boolean;
-}
-
-/** Where device keys come from (§4.2); the first one given wins, in this order. */
-export interface AuthSource {
-  /** `-d`: a .json, .js or .mjs key file. */
-  file?: string;
-  /** `-e`: `id.key.cid.level,...`. */
-  param?: string;
-  /** `-E`: the BOHO_AUTH environment variable, same format as `param`. */
-  env?: boolean;
-  /** `-r`: Redis (`true` = REDIS_URL / REDIS_HOST / REDIS_PORT, or a URL). */
-  redis?: boolean | string;
-}
-
-/** What happens when a device logs in while its CID is already online (§4.8, Q21). */
-export type DuplicateLoginPolicy = 'keep-old' | 'replace';
 
 export interface ServerOptions {
   /** WebSocket port; 0 picks a free port; undefined = no WebSocket listener. */

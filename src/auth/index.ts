@@ -12,14 +12,15 @@ export { FileKeyStore, type ReloadResult } from './file-store.js';
 export { ParamKeyStore } from './param-store.js';
 export { RedisKeyStore } from './redis-store.js';
 
-export interface KeyStoreSpec {
-  /** -d: a .json, .js or .mjs file. */
+/** Where device keys come from (§4.2, the `auth` option); the first one given wins, in this order. */
+export interface AuthSource {
+  /** `-d`: a .json, .js or .mjs key file. */
   file?: string;
-  /** -e: "id.key.cid.level,…". */
+  /** `-e`: `id.key.cid.level,...`. */
   param?: string;
-  /** -E: BOHO_AUTH, in the -e format. */
+  /** `-E`: the BOHO_AUTH environment variable, same format as `param`. */
   env?: boolean;
-  /** -r: true = REDIS_URL, else REDIS_HOST/REDIS_PORT, else localhost:6379; a string is a URL. */
+  /** `-r`: Redis (`true` = REDIS_URL, else REDIS_HOST / REDIS_PORT, else localhost:6379; a string is a URL). */
   redis?: boolean | string;
 }
 
@@ -27,7 +28,7 @@ export interface KeyStoreSpec {
 const REDIS_START_WAIT_MS = 2000;
 
 /** null when no source is given (authentication off). Rejects when the chosen source is invalid. */
-export async function openKeyStore(spec: KeyStoreSpec, log: AuthLog, env: NodeJS.ProcessEnv = process.env): Promise<KeyStore | null> {
+export async function openKeyStore(spec: AuthSource, log: AuthLog, env: NodeJS.ProcessEnv = process.env): Promise<KeyStore | null> {
   if (spec.file) {
     const store = await FileKeyStore.open(spec.file, { log });
     log(`key store: file ${store.path} (${store.size} keys)`);

@@ -1,4 +1,5 @@
 // `io-server` / `ios`: runs an iosig broker from the command line (PROTOCOL.md §9.2, Q16, Q17).
+import type { DuplicateLoginPolicy } from '../guard/duplicate-login.js';
 import { isIP } from 'node:net';
 import { inspect } from 'node:util';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -62,7 +63,7 @@ export interface CliOptions extends ClusterFlags {
   authParam?: string;
   authEnv?: boolean;
   authRedis?: boolean | string;
-  duplicateLogin?: 'keep-old' | 'replace';
+  duplicateLogin?: DuplicateLoginPolicy;
   authFailDelay?: number;
   allowCleartextBearer?: boolean;
   membersOnly?: boolean;
@@ -335,7 +336,7 @@ function printOptions(input: ServerOptionsInput, server: IosigServer): void {
   const { log: _log, clock: _clock, primary: _primary, ...resolved } = resolveOptions(input);
   console.log(`options: ${inspect(maskSecrets(resolved), { depth: 4, breakLength: 100 })}`);
   console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
-  const names = server.services.names();
+  const names = server.broker.services.names();
   console.log(`services: ${names.length > 0 ? names.join(', ') : 'none'}`);
 }
 
@@ -344,17 +345,17 @@ export function printMetrics(out: Console, server: IosigServer, type: MetricType
   out.log(`metric ${type}: ${METRIC_DESCRIPTIONS[type]}  ${new Date(now).toISOString()}`);
   if (type === 1) {
     out.table([memoryRow()]);
-    out.table([traffic.sample(server.sampler.sample(), now)]);
+    out.table([traffic.sample(server.views.sampler.sample(), now)]);
   } else if (type === 2) {
-    out.table(connectionEntries(server.firstConnections(METRIC_TABLE_ROWS)));
+    out.table(connectionEntries(server.views.firstConnections(METRIC_TABLE_ROWS)));
   } else {
-    out.table(channelEntries(server.firstChannels(METRIC_TABLE_ROWS)));
+    out.table(channelEntries(server.views.firstChannels(METRIC_TABLE_ROWS)));
   }
 }
 
 function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
   console.log(`monitor metric type: ${type} (${METRIC_DESCRIPTIONS[type]}, every ${METRIC_PERIOD_MS / 1000} s)`);
-  const traffic = new TrafficWindow(server.sampler.sample(), Date.now());
+  const traffic = new TrafficWindow(server.views.sampler.sample(), Date.now());
   const timer = setInterval(() => {
     if (process.stdout.isTTY) console.clear();
     printMetrics(console, server, type, traffic);
@@ -515,7 +516,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
 /** Runs the CLI. `argv` is in `process.argv` form (node, script, ...args). */
 export async function main(argv: string[]): Promise<void> {
   let serverRef: IosigServer | undefined;
-  const plan = await planServer(argv, processIo, (line) => (serverRef ? serverRef.log(line) : console.log(line)));
+  const plan = await planServer(argv, processIo, (line) => (serverRef ? serverRef.broker.log(line) : console.log(line)));
   if (plan.kind === 'exit') {
     process.exitCode = plan.code;
     return;
@@ -529,7 +530,7 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = new Shutdown();
   let server: IosigServer;
   installLastResort({
-    describe: () => `io-server pid ${process.pid} ws ${serverRef?.wsPort ?? '-'} cong ${serverRef?.congPort ?? '-'} connections ${serverRef?.connections.size ?? 0}`,
+    describe: () => `io-server pid ${process.pid} ws ${serverRef?.wsPort ?? '-'} cong ${serverRef?.congPort ?? '-'} connections ${serverRef?.broker.registry.size ?? 0}`,
   });
   // A worker of --workers: the primary keeps the host's caps and login throttle, and wants to know it serves.
   const primary = isWorker() ? new PrimaryLink() : null;

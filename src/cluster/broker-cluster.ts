@@ -1,5 +1,6 @@
 // Plugs a ClusterNode into a broker through the router's extension points (router/extension.ts): the remote
 // nodes group, interest and CID hooks, the CID directory, and what arrives from the bus. The router is unchanged.
+import type { DuplicateLoginPolicy } from '../guard/duplicate-login.js';
 import type { Router } from '../router/router.js';
 import type { Subscriber } from '../router/channel.js';
 import { isRetainedKey, CID_PREFIX } from '../router/tags.js';
@@ -12,10 +13,10 @@ import type { ClusterSample } from '../metrics/cluster-sample.js';
 import type { Publisher } from '../delivery/outbound.js';
 import { decodeRetained, encodeRetained } from './envelope.js';
 
-/** What the cluster needs from the broker (implemented by the server). */
+/** What the cluster needs from the broker (broker/cluster-side.ts). */
 export interface ClusterBroker {
   readonly router: Router<Subscriber>;
-  readonly duplicateLogin: 'keep-old' | 'replace';
+  readonly duplicateLogin: DuplicateLoginPolicy;
   connectionCount(): number;
   address(): string;
   /** Bytes to every local connection (sealed per encrypted session); returns receivers. */

@@ -1,5 +1,6 @@
 // One node of an iosig cluster: the bus, the node lease, the anonymous-CID slot and the login-CID directory,
 // behind the few calls the broker makes. Redis is the engine; iosig adds no consensus of its own.
+import type { DuplicateLoginPolicy } from '../guard/duplicate-login.js';
 import { once } from 'node:events';
 import { BUS_LIMITS, ClusterBus, type BusGap, type BusReceiver } from './bus.js';
 import { CidClaims } from './cid-claims.js';
@@ -170,7 +171,7 @@ export class ClusterNode {
    * policy when another node's session has it. Refused (cleanly) while Redis is away, since uniqueness could
    * not be guaranteed.
    */
-  async claimLogin(cid: string, policy: 'keep-old' | 'replace'): Promise<ClaimResult> {
+  async claimLogin(cid: string, policy: DuplicateLoginPolicy): Promise<ClaimResult> {
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       let owner: string;
       try {

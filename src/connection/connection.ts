@@ -2,27 +2,36 @@
 // the dispatch table in handlers/), and its one close path. Message handling lives in handlers/, the login in
 // login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
 // delivering) is its secure channel (secure-channel.ts).
-import { MSG, PAYLOAD, QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
-import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce, encodeSignal, type IamInfo } from '../protocol/messages.js';
+import { MSG, QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
+import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce, type IamInfo } from '../protocol/messages.js';
 import type { BacklogLimits, Receiver, SlowConsumerPolicy } from '../delivery/receiver.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
 import { throttleKey } from '../guard/login-guard.js';
-import type { CloseHow, FrameMessages, Link, LinkOwner, PeerInfo } from '../transport/link.js';
-import { clientAddress, homePrefix, normalizeIp } from '../guard/address.js';
+import type { PresentedIdentity } from '../guard/identity.js';
+import { homePrefix } from '../guard/address.js';
+import type { CloseHow, FrameMessages, Link, LinkOwner } from '../transport/link.js';
 import { describeReceived, describeText } from './message-log.js';
 import { LoginFlow } from './login-flow.js';
 import { QuotaCheck } from './quota-check.js';
-import type { ConnectionHost, Session } from './session.js';
+import type { Session } from './session.js';
+import type { SessionPort } from './port.js';
+import type { TagMemo } from './tag-memo.js';
 import { dispatch } from './handlers/index.js';
 import { describeError, runContained } from './contain.js';
 import { SecureChannel } from './secure-channel.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
-import { TagMemo } from './tag-memo.js';
 
-export type { PeerInfo } from '../transport/link.js';
+/** Who a new session is, as the broker resolved it at its door (the client address behind trusted proxies). */
+export interface SessionPeer {
+  readonly ssid: number;
+  readonly ip: string;
+  /** The transport is TLS, or a trusted proxy says the client came over https. */
+  readonly tls: boolean;
+  /** A verified client certificate or a bearer token: the device is known before it says anything. */
+  readonly identity?: PresentedIdentity | undefined;
+}
 
-const CLOSE_TEXT = Buffer.from('close\0');
 const SLOW_CONSUMER = 'slow consumer: send buffer over the backpressure limit';
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
@@ -60,8 +69,8 @@ export class Connection implements Session, LinkOwner {
   private readonly helloHigh: number;
   /** Made by the first login message (idle connections stay small). */
   private flow: LoginFlow | null = null;
-  /** Made by the first SIGNAL. */
-  private tags: TagMemo | null = null;
+  /** Made by the first SIGNAL (handlers/pubsub.ts). */
+  tagMemo: TagMemo | null = null;
   /** Made by the first message when a quota switch is on. */
   private quotas: QuotaCheck | null = null;
   /** Its address unit's owner key in the router's cap shares, made on first use. */
@@ -71,17 +80,16 @@ export class Connection implements Session, LinkOwner {
   private heardWaiters: (() => void)[] | null = null;
 
   constructor(
-    readonly host: ConnectionHost<Connection>,
+    readonly port: SessionPort<Connection>,
     link: Link,
-    peer: PeerInfo,
+    peer: SessionPeer,
   ) {
     this.channel = new SecureChannel(this, link);
-    this.ssid = host.nextSsid();
-    const trusted = host.proxyTrust.trusts(normalizeIp(peer.peerIp));
-    this.ip = clientAddress(peer.peerIp, peer.forwardedFor, host.proxyTrust);
+    this.ssid = peer.ssid;
+    this.ip = peer.ip;
     this.home = homePrefix(this.ip);
-    this.tls = peer.tls === true || (trusted && peer.forwardedProto === 'https');
-    this.level = host.options.defaultQuotaLevel;
+    this.tls = peer.tls;
+    this.level = port.policy.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
     this.helloLow = randomUint(3);
     this.helloHigh = randomUint(3);
@@ -137,9 +145,10 @@ export class Connection implements Session, LinkOwner {
     if (policy === 'close') {
       this.closeReason = SLOW_CONSUMER;
       this.link.saturate();
-      this.host.stats.slowConsumerCloses++;
-      this.host.slowConsumerLog.write(`${this.describeSelf()} dropped: ${SLOW_CONSUMER}`);
-      this.host.slowConsumers.closeSoon(() => this.contain('a slow-consumer close', () => this.link.destroy(SLOW_CONSUMER)));
+      this.port.stats.slowConsumerCloses++;
+      this.port.watch.closeSoon(`${this.describeSelf()} dropped: ${SLOW_CONSUMER}`, () =>
+        this.contain('a slow-consumer close', () => this.link.destroy(SLOW_CONSUMER)),
+      );
       return true;
     }
     if (!this.link.saturate()) return false;
@@ -149,12 +158,12 @@ export class Connection implements Session, LinkOwner {
 
   /** Its backlog passed the soft limit: the watch times how long it stays behind. */
   fellBehind(): void {
-    this.host.slowConsumers.fellBehind(this);
+    this.port.watch.fellBehind(this);
   }
 
   /** Its backlog passed the hard cap: the policy at once. */
   overCap(): void {
-    this.host.slowConsumers.overCap(this);
+    this.port.watch.overCap(this);
   }
 
   backlog(): number {
@@ -166,15 +175,7 @@ export class Connection implements Session, LinkOwner {
   }
 
   deliveryChanged(): void {
-    if (!this.closed) this.host.router.refreshDelivery(this);
-  }
-
-  get messagesOut(): number {
-    return this.channel.messagesOut + this.host.router.sharedTo(this).messages;
-  }
-
-  get bytesOut(): number {
-    return this.channel.bytesOut + this.host.router.sharedTo(this).bytes;
+    if (!this.closed) this.port.deliveryChanged(this);
   }
 
   /**
@@ -226,10 +227,10 @@ export class Connection implements Session, LinkOwner {
     this.heard();
     this.messagesIn++;
     this.bytesIn += msg.length;
-    const { stats, options } = this.host;
+    const { stats, policy } = this.port;
     stats.messagesIn++;
     stats.bytesIn += msg.length;
-    if (options.showMessage === 'message') options.log(describeReceived(msg, this.cid, this.did));
+    if (policy.showMessages) this.port.log(describeReceived(msg, this.cid, this.did));
     if (!quotaChecked && this.overQuota(msg.length)) return;
     if (this.channel.order?.inbox?.busy) return this.queueInbound(msg);
     this.receiveInOrder(msg);
@@ -283,7 +284,7 @@ export class Connection implements Session, LinkOwner {
    * never the server. `where` reads after "internal error" ("in a timer", "while sending"...).
    */
   internalError(where: string, err: unknown): void {
-    this.host.stats.internalErrors++;
+    this.port.stats.internalErrors++;
     try {
       this.close(`internal error ${where}: ${describeError(err)}`, 'abort');
     } catch {
@@ -291,7 +292,7 @@ export class Connection implements Session, LinkOwner {
     }
   }
 
-  // ---- liveness (the duplicate-login probe, liveness-probe.ts) ----------------------------------
+  // ---- liveness (the duplicate-login probe, guard/duplicate-login.ts) ------------------------------
 
   /** Any sign of life from the peer: a message, a text frame, a WebSocket ping or pong frame. */
   heard(): void {
@@ -328,39 +329,23 @@ export class Connection implements Session, LinkOwner {
     this.heard();
     this.messagesIn++;
     this.bytesIn += bytes;
-    this.host.stats.textMessages++;
-    this.host.stats.bytesIn += bytes;
-    if (this.host.options.showMessage === 'message') this.host.options.log(describeText(text, this.cid));
+    this.port.stats.textMessages++;
+    this.port.stats.bytesIn += bytes;
+    if (this.port.policy.showMessages) this.port.log(describeText(text, this.cid));
     if (this.overQuota(bytes)) return;
-    this.host.textMessage(this, text);
+    this.port.text(this, text);
   }
 
   /** `size` against the size quota, `total` (default: the same) against the rate quota. */
   private overQuota(size: number, total = size): boolean {
-    const { useQuota } = this.host.options;
+    const { useQuota } = this.port.policy;
     if (!useQuota.signalSize && !useQuota.trafficRate) return false;
     return (this.quotas ??= new QuotaCheck()).over(this, size, total);
   }
 
   bad(what: string): void {
-    this.host.stats.badMessages++;
-    if (this.host.options.showMessage === 'message') this.report(`dropped: ${what}`);
-  }
-
-  signalTag(msg: Uint8Array): string | null {
-    return (this.tags ??= new TagMemo()).read(msg);
-  }
-
-  publish(msg: Uint8Array, tag: string): void {
-    if (this.host.options.membersOnly && !this.authorized) {
-      // §5.9: anonymous publish under membersOnly → AUTH_CLEAR and close.
-      this.channel.sendPlain(encodeAuthClear());
-      this.close('membersOnly: publish without login');
-      return;
-    }
-    this.host.tapSignal(this, tag, msg);
-    const result = this.host.router.publish(this, msg, tag);
-    if (!result.ok && (result.reason === 'reserved' || result.reason === 'tag-too-long')) this.bad(`publish ${result.reason}`);
+    this.port.stats.badMessages++;
+    if (this.port.policy.showMessages) this.report(`dropped: ${what}`);
   }
 
   /** The IAM_RES object, keys in the reference's order (§3.8). */
@@ -373,14 +358,14 @@ export class Connection implements Session, LinkOwner {
       level: this.level,
       nick: this.nick,
       ip: this.ip,
-      tag: [...this.host.router.subscriptionsOf(this).keys()],
+      tag: this.port.channelsOf(this),
     };
   }
 
   setLevel(level: number): void {
     this.level = level;
     this.quota = QUOTA_TABLE[level] ?? this.quota;
-    this.admin = level === this.host.options.adminLevel;
+    this.admin = level === this.port.policy.adminLevel;
     this.quotas?.reset();
   }
 
@@ -393,7 +378,7 @@ export class Connection implements Session, LinkOwner {
 
   later(ms: number, fn: () => void): void {
     const timers = (this.timers ??= new Set());
-    const timer = this.host.clock.after(ms, () => {
+    const timer = this.port.clock.after(ms, () => {
       timers.delete(timer);
       this.contain('a timer', fn);
     });
@@ -401,7 +386,7 @@ export class Connection implements Session, LinkOwner {
   }
 
   report(what: string): void {
-    this.host.log(`${this.describeSelf()} ${what}`);
+    this.port.log(`${this.describeSelf()} ${what}`);
   }
 
   private describeSelf(): string {
@@ -423,7 +408,7 @@ export class Connection implements Session, LinkOwner {
     const graceful = how === 'graceful' || how === 'refused';
     if (!this.closeReason) {
       this.closeReason = reason;
-      if (how === 'attack') this.host.attackLog(this, reason, bytes ?? new Uint8Array(0));
+      if (how === 'attack') this.port.attack(this, reason, bytes ?? new Uint8Array(0));
       if (how === 'graceful') this.report(`closing: ${reason}`);
       else if (how !== 'shutdown' && how !== 'refused' && how !== 'silent') this.report(`dropped: ${reason}`);
     } else if (graceful) {
@@ -433,27 +418,19 @@ export class Connection implements Session, LinkOwner {
     else this.link.destroy(reason);
   }
 
-  /** The link is gone: close notices (§5.8), then forget the connection everywhere. */
+  /** The link is gone: the broker publishes the close notices (§5.8), ends the session (end) and forgets it. */
   linkClosed(): void {
     if (this.closed) return;
     this.state = STATE.CLOSED;
-    const { router } = this.host;
-    // No notice when another connection holds the CID now (a replaced duplicate login): the device is online.
-    // Its own subscriptions are left in slices by router.forget; its link is closed, so it gets nothing meanwhile.
-    const holdsCid = !this.cid || router.cids.get(this.cid) === this;
-    if (holdsCid && !this.quietClose && !(this.host.options.membersOnly && !this.authorized)) {
-      runContained(this, 'in the close notices', () => {
-        router.publish(this, encodeSignal('@state', PAYLOAD.TEXT, CLOSE_TEXT), '@state');
-        router.publish(this, encodeSignal('@$state', PAYLOAD.TEXT, CLOSE_TEXT), '@$state');
-      });
-    }
+    this.port.closed(this);
+  }
+
+  /** Called by the broker once the close notices are out: from here on the session takes and runs nothing. */
+  end(): void {
     this.closed = true;
     this.flow?.drop();
     this.channel.clear();
     if (this.timers) for (const timer of this.timers) timer.cancel();
     this.timers = null;
-    this.host.slowConsumers.forget(this);
-    runContained(this, 'forgetting a closed connection', () => router.forget(this));
-    runContained(this, 'reporting a closed connection', () => this.host.sessionClosed(this));
   }
 }

@@ -1,11 +1,11 @@
 // A connection's login (PROTOCOL.md §4.4, §4.8): the boho session, the hold-and-replay of messages that arrive
 // while a login is decided, the boho 1.x dialect that the published iosignal 2.x clients speak, and identities
-// without Boho (a client certificate, a bearer key). Every way in ends in the same duplicate-login rule (`settle`)
-// and the same refusal (after `authFailDelay`). Made on the first login message, so idle connections stay small.
-// Every promise continuation here (key-store look-ups, identity checks, cluster claims, the duplicate-login probe)
-// goes through the containment path (contain.ts).
-import { MSG, PAYLOAD, STATE } from '../protocol/codes.js';
-import { AUTH_FAIL_MSG, encodeAuthClear, encodeQuotaLevel, encodeSignal } from '../protocol/messages.js';
+// without Boho (a client certificate, a bearer key). Every way in ends in the same duplicate-login rule (the
+// broker's claimCid, through `settle`) and the same refusal (after `authFailDelay`). Made on the first login
+// message, so idle connections stay small. Every promise continuation here (key-store look-ups, identity checks,
+// the throttle under --workers) goes through the containment path (contain.ts).
+import { MSG, STATE } from '../protocol/codes.js';
+import { AUTH_FAIL_MSG, encodeQuotaLevel } from '../protocol/messages.js';
 import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
 import type { DeviceRecord } from '../auth/key-store.js';
 import { decideIdentity, decideLogin, type IdentityVerdict } from './login.js';
@@ -15,7 +15,6 @@ import { isLoopbackAddress } from '../guard/address.js';
 import type { LoginPort, Session } from './session.js';
 import { HoldQueue } from './hold-queue.js';
 import { containAsync } from './contain.js';
-import { probeLiveness } from './liveness-probe.js';
 
 /**
  * The boho 1.x login: same layouts and crypto, other codes (client asks with [B0 00], server nonce B1, proof B2,
@@ -110,7 +109,7 @@ export class LoginFlow implements LoginPort {
     if (!req) return this.refuseBoho('truncated AUTH_REQ', legacy, 'malformed');
     if (legacy && !this.legacyHello) return this.refuseBoho('boho 1.x proof without a nonce', legacy, 'malformed');
     // Brute-force throttle (both dialects): no key check at all once the address or the id is over its limit.
-    const ticket = s.host.loginGuard.begin(s.ip, req.id);
+    const ticket = s.port.loginThrottle.begin(s.ip, req.id);
     if (ticket instanceof Promise) return this.throttleAnswer(ticket, (answer) => this.checkKey(req, legacy, answer));
     this.checkKey(req, legacy, ticket);
   }
@@ -142,7 +141,7 @@ export class LoginFlow implements LoginPort {
     s.state = STATE.AUTH_REQ;
     this.holding = true;
     // The throttle's ticket ends however the decision ends, an unexpected error included.
-    const decided = decideLogin(s.host.keyStore, this.boho, req);
+    const decided = decideLogin(s.port.keyStore, this.boho, req);
     decided.then((verdict) => ticket.end(verdict.ok), () => ticket.end(false));
     containAsync(s, 'a login verdict', decided, (verdict) => {
       if (!verdict.ok) return this.refuseBoho(verdict.reason, legacy, verdict.code);
@@ -154,16 +153,14 @@ export class LoginFlow implements LoginPort {
   /** Certificate or bearer identity: every message waits until the key store has answered. */
   presentIdentity(identity: PresentedIdentity): void {
     const s = this.s;
-    const { host } = s;
     // A bearer key is a key check like AUTH_REQ, so the same brute-force throttle applies.
-    const ticket = identity.kind === 'bearer' ? host.loginGuard.begin(s.ip, identity.id) : null;
+    const ticket = identity.kind === 'bearer' ? s.port.loginThrottle.begin(s.ip, identity.id) : null;
     if (ticket instanceof Promise) return this.throttleAnswer(ticket, (answer) => this.checkIdentity(identity, answer));
     this.checkIdentity(identity, ticket);
   }
 
   private checkIdentity(identity: PresentedIdentity, begun: LoginTicket | LoginFailureReason | null): void {
     const s = this.s;
-    const { host } = s;
     this.holding = true;
     let ticket: LoginTicket | null = null;
     if (begun !== null) {
@@ -176,7 +173,7 @@ export class LoginFlow implements LoginPort {
       }
       ticket = begun;
     }
-    const decided = decideIdentity(host.keyStore, identity);
+    const decided = decideIdentity(s.port.keyStore, identity);
     decided.then((verdict) => ticket?.end(verdict.ok), () => ticket?.end(false));
     containAsync(s, 'an identity verdict', decided, (verdict) => this.identified(identity, verdict));
   }
@@ -190,8 +187,8 @@ export class LoginFlow implements LoginPort {
     const s = this.s;
     if (s.tls || isLoopbackAddress(s.ip)) return null;
     const warning = `bearer key for id "${id}" sent over cleartext ws:// from ${s.ip}`;
-    if (!s.host.options.allowCleartextBearer) return `${warning}: refused, use wss:// (or --allow-cleartext-bearer in a lab)`;
-    s.host.warnOnce('cleartext-bearer', `warning: ${warning}, accepted under --allow-cleartext-bearer: anyone on the path can read the key (later ones are not logged)`);
+    if (!s.port.policy.allowCleartextBearer) return `${warning}: refused, use wss:// (or --allow-cleartext-bearer in a lab)`;
+    s.port.warnOnce('cleartext-bearer', `warning: ${warning}, accepted under --allow-cleartext-bearer: anyone on the path can read the key (later ones are not logged)`);
     return null;
   }
 
@@ -203,56 +200,29 @@ export class LoginFlow implements LoginPort {
     }
     // A wrong bearer key is refused; a certificate that names no usable device stays anonymous.
     if (identity.kind === 'bearer') return this.refuseIdentity(verdict.reason, verdict.code);
-    this.s.host.authLog(this.s, false, verdict.reason, verdict.code);
+    this.s.port.refused(this.s, verdict.reason, verdict.code);
     this.release();
   }
 
   /**
-   * The one duplicate-login rule of every way in (Boho 5.x and 1.x, bearer, certificate; any transport): every
-   * check has passed except the duplicate one, which needs the CID index as it is now. In a cluster a CID no local
-   * session holds is claimed cluster-wide first (the holder's node applies the same rule). Under keep-old the old
-   * session is probed (liveness-probe.ts): a silent one is the stale socket of a device that reconnected after a
-   * network drop, and is closed; a live one keeps the CID. Under replace the old one gets AUTH_CLEAR and is closed.
-   * `stale` is set on the second pass, after the probe: the silent session just torn down (its socket may take a
-   * moment to report closed).
+   * Every check has passed but the duplicate-login rule, which the broker applies the same way for every way in
+   * (Boho 5.x and 1.x, bearer, certificate; any transport; across nodes): the CID becomes this session's, or the
+   * newcomer is refused, or it held the CID already.
    */
-  private settle(login: ProvenLogin, claimed = false, stale: Session | null = null): void {
+  private settle(login: ProvenLogin): void {
     const s = this.s;
-    const { host } = s;
-    const { cid } = login.record;
-    const existing = host.router.cids.get(cid);
-    if (!existing && !claimed && host.claimCid) {
-      containAsync(s, 'a cluster CID claim', host.claimCid(cid), (claim) => {
-        if (claim.ok) return this.settle(login, true);
-        this.refuseDuplicate(login, claim.reason);
-      });
-      return;
-    }
-    if (existing === s) {
+    s.port.claimCid(s, login.record.cid, (claim) => {
+      if (!claim.ok) return this.refuseDuplicate(login, claim.reason);
+      if (claim.held !== true) return this.commit(login);
       // A repeated login with the same identity: ping (flushes a dead peer) and nothing else, like the reference.
       s.link.probe();
-      return this.release();
-    }
-    const rival = existing && existing !== stale && !existing.closed ? existing : null;
-    if (rival && host.options.duplicateLogin === 'keep-old') {
-      const live = `duplicate login for cid "${cid}" (keep old: the old session answered the probe)`;
-      if (stale) return this.refuseDuplicate(login, live);
-      const deadline = host.options.duplicateProbeTimeout;
-      containAsync(s, 'the duplicate-login probe', probeLiveness(rival, deadline, host.clock), (alive) => {
-        if (alive) return this.refuseDuplicate(login, live);
-        if (!rival.closed) rival.close(`stale session: no answer within ${deadline} ms to the probe of a duplicate login from #${s.ssid}`, 'abort');
-        // The index may have changed meanwhile (another login): decide again, without a second probe.
-        this.settle(login, claimed, rival);
-      });
-      return;
-    }
-    this.commit(login, rival);
+      this.release();
+    });
   }
 
-  /** The login is admitted; a rival (under replace) is told and closed. */
-  private commit(login: ProvenLogin, rival: Session | null): void {
+  /** The login is admitted (the CID is its own now). */
+  private commit(login: ProvenLogin): void {
     const s = this.s;
-    const { host } = s;
     const { record, level, boho } = login;
     if (boho) {
       this.boho!.accept(boho.key, boho.clientNonce);
@@ -262,15 +232,6 @@ export class LoginFlow implements LoginPort {
     s.authorized = true;
     s.did = login.did;
     s.uid = record.uid ?? '';
-    host.router.setCid(s, record.cid);
-    if (rival) {
-      // Q21 fix (replace): the old session is told and closed; the new one is kept. The CID moved first, so the
-      // old connection's close publishes no offline notice for a device that is online. A ping first, like the
-      // reference.
-      rival.probe();
-      rival.channel.sendPlain(encodeAuthClear('duplicate login.'));
-      rival.close(`duplicate login: replaced by #${s.ssid}`);
-    }
     s.nick = s.cid;
     s.setLevel(level);
     s.channel.sendPlain(encodeQuotaLevel(level));
@@ -280,10 +241,8 @@ export class LoginFlow implements LoginPort {
       s.channel.sendPlain(ack);
       s.state = STATE.AUTH_RES;
     }
-    host.authLog(s, true, login.via);
-    host.sessionAdmitted(s, record, level);
     if (boho) s.deliveryChanged(); // encrypted sessions leave the shared native path
-    if (record.name) host.router.publish(s, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
+    s.port.admitted(s, record, level, login.via);
     this.release();
   }
 
@@ -293,7 +252,7 @@ export class LoginFlow implements LoginPort {
     if (!login.boho) return this.refuseIdentity(`${login.via}: ${reason}`, 'duplicate');
     if (s.transport === 'cong') {
       // Devices would sit in AUTH_FAIL; closing makes them retry (and probe the old session again).
-      s.host.authLog(s, false, reason, 'duplicate');
+      s.port.refused(s, reason, 'duplicate');
       return s.close(`duplicate login for cid "${login.record.cid}"`, 'refused');
     }
     this.refuseBoho(reason, login.boho.legacy, 'duplicate');
@@ -302,9 +261,9 @@ export class LoginFlow implements LoginPort {
   /** Every refused login: logged (throttled floods within their budget), answered after `authFailDelay`. */
   private refuse(reason: string, code: LoginFailureReason, answer: () => void): void {
     const s = this.s;
-    s.host.authLog(s, false, reason, code);
+    s.port.refused(s, reason, code);
     this.holding = true;
-    s.later(s.host.options.authFailDelay, answer);
+    s.later(s.port.policy.authFailDelay, answer);
   }
 
   /** A Boho login: AUTH_FAIL (B4 in the 1.x dialect); held messages follow it. */

@@ -18,16 +18,16 @@ export class QuotaCheck {
    * quota, `total` (several messages of one frame) by the rate quota.
    */
   over(s: Session, size: number, total = size): boolean {
-    const { useQuota } = s.host.options;
+    const { useQuota } = s.port.policy;
     if (useQuota.signalSize && size > s.quota.signalSize) {
       // OVER_SIZE goes out before a disconnect (§3.11), so the client learns why.
-      s.host.stats.overSize++;
+      s.port.stats.overSize++;
       s.channel.sendPlain(OVER_SIZE_MSG);
       this.violation(s, `over size quota (${size} > ${s.quota.signalSize} bytes)`);
       return true;
     }
     if (useQuota.trafficRate) {
-      const now = s.host.clock.now();
+      const now = s.port.clock.now();
       this.bucket ??= new TokenBucket(s.quota.trafficRate, now);
       if (!this.bucket.take(total, now)) {
         this.violation(s, `over traffic rate quota (${s.quota.trafficRate} bytes/s)`);
@@ -39,7 +39,7 @@ export class QuotaCheck {
 
   private violation(s: Session, what: string): void {
     this.violations++;
-    s.host.stats.quotaViolations++;
-    if (s.host.options.useQuota.disconnect) s.close(what);
+    s.port.stats.quotaViolations++;
+    if (s.port.policy.useQuota.disconnect) s.close(what);
   }
 }

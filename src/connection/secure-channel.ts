@@ -17,7 +17,7 @@ import { InOrder } from './in-order.js';
 export interface ChannelHost {
   readonly stats: Stats;
   readonly sealPool: SealPool;
-  readonly options: { readonly maxBackpressure: number; readonly maxMessageSize: number };
+  readonly policy: { readonly sealWaitLimit: number };
 }
 
 /** What the channel needs of its session. */
@@ -27,7 +27,7 @@ export interface ChannelOwner {
   readonly closed: boolean;
   /** Set once a close is under way (a slow consumer waiting for its turn to be closed takes nothing more). */
   readonly closeReason: string;
-  readonly host: ChannelHost;
+  readonly port: ChannelHost;
   report(what: string): void;
   /** A message it could not use: counted, logged under `-s message`. */
   bad(what: string): void;
@@ -88,7 +88,7 @@ export class SecureChannel implements Receiver {
   }
 
   private sendPlainNow(msg: Uint8Array): void {
-    const { stats } = this.session.host;
+    const { stats } = this.session.port;
     if (!this.hasRoom(msg.length)) {
       // Not written (the link has told the slow-consumer watch why): a drop.
       stats.drops++;
@@ -103,7 +103,7 @@ export class SecureChannel implements Receiver {
   /** Messages that follow the encryption rule (CID_RES, IAM_RES, RESPONSE_MBP, SERVER_SIGNAL, ECHO...). */
   sendEligible(msg: Uint8Array): void {
     if (!this.encrypts()) return this.sendPlain(msg);
-    if (this.session.host.sealPool.offloads(msg.length)) {
+    if (this.session.port.sealPool.offloads(msg.length)) {
       this.sealLater(msg, (sealed) => this.sendPlainNow(sealed));
       return;
     }
@@ -123,7 +123,7 @@ export class SecureChannel implements Receiver {
       return out.msg.length;
     }
     const msg = out.msg;
-    if (msg[0] !== MSG.SIGNAL_E2E && this.session.host.sealPool.offloads(msg.length)) {
+    if (msg[0] !== MSG.SIGNAL_E2E && this.session.port.sealPool.offloads(msg.length)) {
       return this.sealLater(msg, (sealed) => this.writeDelivery(sealed));
     }
     const boho = this.boho!;
@@ -165,7 +165,7 @@ export class SecureChannel implements Receiver {
     }
     const job = this.boho!.sealJob(msg);
     if (!job) return 0;
-    outbox.wait(this.session.host.sealPool.seal(job), write, (err) => this.sealFailed(err), msg.length);
+    outbox.wait(this.session.port.sealPool.seal(job), write, (err) => this.sealFailed(err), msg.length);
     return SESSION_HEADER_SIZE + msg.length;
   }
 
@@ -185,7 +185,7 @@ export class SecureChannel implements Receiver {
       if (!plain || plain.length === 0) return session.bad('ENC_488 that does not decrypt');
       session.dispatchInner(plain);
     };
-    inbox.wait(session.host.sealPool.open(job), opened, (err) => session.bad(`ENC_488 not opened: ${String(err)}`), msg.length);
+    inbox.wait(session.port.sealPool.open(job), opened, (err) => session.bad(`ENC_488 not opened: ${String(err)}`), msg.length);
   }
 
   /** A received message's turn behind a large ENC_488 being opened: false when too much waits already. */
@@ -198,13 +198,12 @@ export class SecureChannel implements Receiver {
    * is the broker's doing, not the peer's, so it is not judged as a slow consumer: what exceeds it is dropped.
    */
   private waitLimit(): number {
-    const { options } = this.session.host;
-    return options.maxBackpressure + options.maxMessageSize;
+    return this.session.port.policy.sealWaitLimit;
   }
 
   /** An encrypted delivery that could not be sealed (too much waiting, pool full or failing): dropped and counted. */
   private sealFailed(err: unknown): void {
-    this.session.host.stats.drops++;
+    this.session.port.stats.drops++;
     // Overload is counted, not logged per message; anything else is worth a line.
     if (err !== null && !(err instanceof SealPoolFullError)) this.session.report(`encrypted delivery dropped: ${String(err)}`);
   }

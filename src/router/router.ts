@@ -1,6 +1,5 @@
 // Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags, subscribers and delivery groups;
 // never a socket, a uWS topic or a transport.
-import type { ServerOptions } from '../options.js';
 import type { Stats } from '../metrics/stats.js';
 import { retag } from '../protocol/messages.js';
 import { Outbound, SERVER, type Publisher } from '../delivery/outbound.js';
@@ -12,7 +11,7 @@ import type { CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { randomBase64url } from '../crypto/random-pool.js';
-import { SERVER_HOLDER, SharedCap, type ShareHolder, type ShareOwner, type ShareRefusal } from './cap-shares.js';
+import { SERVER_HOLDER, SharedCap, type ShareHolder, type ShareLimits, type ShareOwner, type ShareRefusal } from './cap-shares.js';
 
 /** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
 const TEARDOWN_SLICE = 1000;
@@ -20,6 +19,33 @@ const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
 
 type JoinResult = 'ok' | 'subscription-cap' | ShareRefusal;
 type CapLog = 'subscriptions' | 'channels' | 'channelShare' | 'retained' | 'retainedShare';
+
+/** Retained signals (§5.6): whether they are kept, and their bounds. */
+export interface RetainOptions {
+  /** Retained signals are kept at all. */
+  isAvailable: boolean;
+  /** A message must be strictly smaller than this to be retained. */
+  limitSize: number;
+  /** Most channel-retained entries; existing entries still update when full (Q24 fix). */
+  limitCounter: number;
+  /** Most CID-retained entries per connection. */
+  limitPerConnection: number;
+}
+
+/** What the router reads of the server's options (ServerOptions has all of it). */
+export interface RouterOptions {
+  /** Channels one connection may subscribe to. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** Channels in the broker, and bytes of retained signals of both kinds. */
+  readonly maxChannels: number;
+  readonly maxRetainedBytes: number;
+  /** What one owner may hold of each global cap, and the logged-in reserve (cap-shares.ts). */
+  readonly capShares: ShareLimits;
+  readonly retain: Readonly<RetainOptions>;
+  /** Only publishCounter matters here: a publish reaches at most that many receivers, the earliest first. */
+  readonly useQuota: { readonly publishCounter: boolean };
+  readonly log: (line: string) => void;
+}
 
 /** Every global cap a client can fill, each with per-owner shares and a reserve for logged-in sessions. */
 export interface RouterShares {
@@ -60,7 +86,7 @@ export class Router<S extends Subscriber = Subscriber> {
   private readonly capLogs: Record<CapLog, ThrottledLog>;
 
   constructor(
-    private readonly options: ServerOptions,
+    private readonly options: RouterOptions,
     readonly stats: Stats,
   ) {
     const log = (): ThrottledLog => new ThrottledLog(options.log);

@@ -388,7 +388,7 @@ describe('io-server command line', () => {
           done();
         },
       });
-      const traffic = new TrafficWindow(server.sampler.sample(), Date.now());
+      const traffic = new TrafficWindow(server.views.sampler.sample(), Date.now());
       printMetrics(new Console({ stdout: sink, colorMode: false }), server, 1, traffic);
       assert.match(text, /^metric 1: /);
       assert.match(text, /rxBytes[\s\S]*\n└/);

@@ -34,11 +34,9 @@ export async function startTwoNodes(prefix: string, opts: ServerOptionsInput = {
   };
 }
 
-export function clusterOf(server: IosigServer) {
-  const cluster = server.cluster;
-  if (!cluster) throw new Error('not a cluster node');
-  return cluster;
-}
+import { clusterOf } from '../kit/inside.js';
+
+export { clusterOf };
 
 /** Waits until every other server knows that `server`'s clients want `key` (interest has propagated). */
 export async function interestKnown(key: string, others: IosigServer[]): Promise<void> {

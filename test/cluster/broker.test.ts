@@ -7,6 +7,7 @@ import { assertQuiet, closeNotice, expectMsg, hex, iam, portOf, sub, text, type 
 import { MSG } from '../../src/protocol/codes.js';
 import { clusterOf, interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
 import { waitFor } from '../helpers/wait.js';
+import { inside } from '../kit/inside.js';
 
 const CLUSTER_CID = /^\?[A-Za-z0-9_-]{6}$/;
 
@@ -68,7 +69,7 @@ describe('routing across two cluster nodes', { skip: redisSkipReason() }, () => 
         pub.send(text('@$info', 'v1'));
         await pub.sync();
         // Nobody subscribed anywhere when they were published.
-        await waitFor(() => a.router.retained.has(`CH:${chan}`), 2000, 'stored on A');
+        await waitFor(() => inside(a).router.retained.has(`CH:${chan}`), 2000, 'stored on A');
         await new Promise((r) => setTimeout(r, 300)); // written to Redis within RETAINED_SYNC_MS
         const rx = await pool.ready(kb, portOf(b, kb));
         rx.send(sub(`${chan},${pub.cid}@$info`));

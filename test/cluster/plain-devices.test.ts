@@ -15,6 +15,7 @@ import { waitFor } from '../helpers/wait.js';
 import { text } from '../integration/support.js';
 import { DevicePool, nested } from '../plain/ws-device.js';
 import { clusterOf, interestKnown, settled, startNodeServer } from './broker-support.js';
+import { inside } from '../kit/inside.js';
 
 const PREFIX = 'plainx';
 
@@ -74,7 +75,7 @@ describe('plain devices across two cluster nodes (issue 16 items 1 and 10)', { s
     a.sendSignal('news$last', PAYLOAD.TEXT, Buffer.from('maintenance at 22:00\0'));
     // Written to Redis within RETAINED_SYNC_MS: late subscribers on B read them there.
     for (const key of ['alerts$last', 'news$last']) {
-      await waitFor(() => a.router.retained.has(`CH:${key}`), 2000, `${key} retained on A`);
+      await waitFor(() => inside(a).router.retained.has(`CH:${key}`), 2000, `${key} retained on A`);
     }
     let stored = 0;
     await waitFor(

@@ -11,6 +11,7 @@ import { encodeSignal } from '../../src/protocol/messages.js';
 import { loggedIn, openPeer, signalE2E, textSignal } from '../security/support.js';
 import { interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
 import { loadIosignal221, nextEvent as nextEventWithin, type Io221Client as IoClient } from '../helpers/iosignal-221.js';
+import { inside } from '../kit/inside.js';
 
 /** Cross-node events get a little longer than one node's. */
 const nextEvent = (c: IoClient, event: string, ms = 4000, pred?: (args: unknown[]) => boolean): Promise<unknown[]> =>
@@ -63,7 +64,7 @@ describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () =>
     // The first session is untouched and the CID is free again once it leaves.
     await first.quiet();
     await first.raw!.close();
-    await waitFor(() => !a.router.cids.has('DEV'), 2000, 'DEV released on A');
+    await waitFor(() => !inside(a).router.cids.has('DEV'), 2000, 'DEV released on A');
     const again = await loggedIn(pool, b, 'cong', 'dev', 'key-d');
     assert.equal(again.cid, 'DEV');
   });
@@ -76,7 +77,7 @@ describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () =>
     await fresh.login('dev', 'key-d');
     assert.equal(fresh.cid, 'DEV');
     await stale.raw!.waitClosed(3000);
-    await waitFor(() => !a.router.cids.has('DEV'), 2000, 'A let go of DEV');
+    await waitFor(() => !inside(a).router.cids.has('DEV'), 2000, 'A let go of DEV');
   });
 
   it('the same rule holds for a bearer login across nodes: a silent old session gives way, a live one wins', async () => {
@@ -86,14 +87,14 @@ describe('sessions across two cluster nodes', { skip: redisSkipReason() }, () =>
     const fresh = await pool.open('ws', portOf(b, 'ws'), { ...bearer, autoPong: true });
     assert.equal((await fresh.nextOfType(MSG.QUOTA_LEVEL, 6000)).msg[1], 3, 'the bearer device is admitted on B');
     await stale.raw!.waitClosed(3000);
-    await waitFor(() => b.router.cids.has('DEV') && !a.router.cids.has('DEV'), 3000, 'DEV moved to B');
+    await waitFor(() => inside(b).router.cids.has('DEV') && !inside(a).router.cids.has('DEV'), 3000, 'DEV moved to B');
     // Now the bearer session on B is live: a second bearer login on A is refused, B keeps the CID.
     const second = await pool.open('ws', portOf(a, 'ws'), bearer);
     await second.waitClosed(6000);
     assert.equal(fresh.closed, false);
-    assert.ok(b.router.cids.has('DEV'));
+    assert.ok(inside(b).router.cids.has('DEV'));
     await fresh.close();
-    await waitFor(() => !b.router.cids.has('DEV'), 3000, 'DEV released on B');
+    await waitFor(() => !inside(b).router.cids.has('DEV'), 3000, 'DEV released on B');
   });
 
   it('unmodified iosignal 2.2.1 clients on two nodes talk as if on one', async () => {

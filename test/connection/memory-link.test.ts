@@ -6,6 +6,7 @@ import { MSG } from '../../src/protocol/codes.js';
 import { encodeClose } from '../../src/protocol/messages.js';
 import { waitFor } from '../helpers/wait.js';
 import { MemClient } from '../router/support.js';
+import { inside } from '../kit/inside.js';
 
 let server: IosigServer;
 const lines: string[] = [];
@@ -47,9 +48,9 @@ describe('connection over the in-memory link', () => {
 
   it('a peer that goes away is forgotten: its CID is released', async () => {
     const client = await MemClient.open(server);
-    assert.equal(server.router.cids.has(client.cid), true);
+    assert.equal(inside(server).router.cids.has(client.cid), true);
     client.close();
-    await waitFor(() => !server.router.cids.has(client.cid), 2000, 'the CID to be released');
+    await waitFor(() => !inside(server).router.cids.has(client.cid), 2000, 'the CID to be released');
   });
 
   it('text frames on the ws flavour reach text_message observers', async () => {
@@ -69,7 +70,7 @@ describe('connection over the in-memory link', () => {
 
   it('the peer address and TLS flag come from the options', async () => {
     const client = await MemClient.open(server, { transport: 'cong', tls: true, peerIp: '198.51.100.7' });
-    const info = server.connectionByCid(client.cid)!;
+    const info = inside(server).connectionByCid(client.cid)!;
     assert.equal(info.ip, '198.51.100.7');
     assert.equal(info.tls, true);
     assert.equal(info.transport, 'cong');
@@ -78,7 +79,7 @@ describe('connection over the in-memory link', () => {
 
   it('contain(): a deferred callback that throws closes that connection only', async () => {
     const [victim, bystander] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
-    const conn = [...server.connections].find((c) => c.cid === victim.cid)!;
+    const conn = [...inside(server).registry.sessions].find((c) => c.cid === victim.cid)!;
     const errors = server.metrics().internalErrors;
     conn.contain('a test callback', () => {
       throw new Error('boom');

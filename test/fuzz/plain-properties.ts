@@ -22,6 +22,7 @@ import type { PlainFormat } from '../../src/plain/request.js';
 import type { FrameSocket, PlainLink } from '../../src/plain/plain-link.js';
 import type { MemoryEndpoint } from '../../src/transport/memory.js';
 import { IosigServer } from '../../src/server.js';
+import { inside } from '../kit/inside.js';
 
 // ---- generators --------------------------------------------------------------------------------------------
 
@@ -322,13 +323,13 @@ async function runEndpointSession(steps: EndpointStep[]): Promise<void> {
   await turn();
   client.close();
   for (const device of devices) device.socket.gone();
-  for (let i = 0; i < 20 && s.connections.size > 0; i++) await turn();
+  for (let i = 0; i < 20 && inside(s).registry.sessions.size > 0; i++) await turn();
   const internal = serverLog.slice(logFrom).find((line) => /internal error|RangeError|TypeError/.test(line));
   if (internal) throw new Error(`internal error: ${internal}`);
   if (s.metrics().internalErrors !== errorsBefore) throw new Error('iosig_internal_errors_total went up');
   if (problems.length > 0) throw new Error(problems.join('; '));
-  if (s.connections.size > 0) throw new Error(`${s.connections.size} connection(s) left after every device closed`);
-  for (const [key, channel] of s.router.channels) if (channel.size > 0) throw new Error(`channel ${key} keeps subscribers`);
+  if (inside(s).registry.sessions.size > 0) throw new Error(`${inside(s).registry.sessions.size} connection(s) left after every device closed`);
+  for (const [key, channel] of inside(s).router.channels) if (channel.size > 0) throw new Error(`channel ${key} keeps subscribers`);
 }
 
 const endpoint = fc.asyncProperty(fc.array(endpointStep, { minLength: 1, maxLength: 20 }), runEndpointSession);

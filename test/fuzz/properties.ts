@@ -25,6 +25,7 @@ import type { Connection } from '../../src/connection/connection.js';
 import type { MemoryEndpoint } from '../../src/transport/memory.js';
 import { IosigServer } from '../../src/server.js';
 import { PLAIN_PROPERTIES } from './plain-properties.js';
+import { inside } from '../kit/inside.js';
 
 export const FUZZ_SEED = 0x10519;
 
@@ -219,7 +220,7 @@ async function awaitMessage(received: Buffer[], find: (msg: Buffer) => boolean):
 async function runSession(steps: Step[]): Promise<void> {
   const server = smServer!;
   const before = smLog.length;
-  const known = new Set(server.connections);
+  const known = new Set(inside(server).registry.sessions);
   const endpoints: MemoryEndpoint[] = [];
   const received: Buffer[][] = [];
   for (let i = 0; i < 3; i++) {
@@ -231,7 +232,7 @@ async function runSession(steps: Step[]): Promise<void> {
     endpoints.push(ep);
     received.push(inbox);
   }
-  const conns = [...server.connections].filter((conn) => !known.has(conn)) as Connection[];
+  const conns = [...inside(server).registry.sessions].filter((conn) => !known.has(conn)) as Connection[];
   for (const s of steps) {
     const ep = endpoints[s.to]!;
     const inbox = received[s.to]!;
@@ -259,11 +260,11 @@ async function runSession(steps: Step[]): Promise<void> {
   if (internal) throw new Error(`internal error: ${internal}`);
   for (const conn of conns) {
     if (!conn.closed) throw new Error(`connection #${conn.ssid} not closed after its link went`);
-    if (conn.cid && server.router.cids.get(conn.cid) === conn) throw new Error(`cid ${conn.cid} still indexed after close`);
-    if (server.connections.has(conn)) throw new Error(`connection #${conn.ssid} still listed after close`);
+    if (conn.cid && inside(server).router.cids.get(conn.cid) === conn) throw new Error(`cid ${conn.cid} still indexed after close`);
+    if (inside(server).registry.sessions.has(conn)) throw new Error(`connection #${conn.ssid} still listed after close`);
   }
-  if (server.router.channels.size > 0) {
-    for (const [key, channel] of server.router.channels) {
+  if (inside(server).router.channels.size > 0) {
+    for (const [key, channel] of inside(server).router.channels) {
       if (channel.size > 0) throw new Error(`channel ${key} keeps ${channel.size} subscriber(s) after every connection closed`);
     }
   }

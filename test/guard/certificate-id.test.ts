@@ -10,6 +10,7 @@ import { ClientPool } from '../helpers/raw-client.js';
 import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
 import { startServer, type IosigServer } from '../integration/support.js';
 import { drained } from '../security/support.js';
+import { inside } from '../kit/inside.js';
 
 const KEY = 'k3y';
 
@@ -39,23 +40,23 @@ describe('one device id per certificate (congs and wss)', () => {
 
   for (const kind of ['cong', 'ws'] as const) {
     it(`${kind}: CN=ghost with DNS names dev2 and adm is dev2; once dev2 is revoked it is nobody, never adm`, async () => {
-      await server.keyStore!.add('dev2', KEY, 'DEV-2', 2);
+      await inside(server).keyStore!.add('dev2', KEY, 'DEV-2', 2);
       const first = await pool.open(kind, kind === 'ws' ? server.wsPort! : server.congPort!, { tls: tlsOf(ghost), autoPong: true });
       assert.equal((await first.nextOfType(MSG.QUOTA_LEVEL, 2000)).msg[1], 2);
-      assert.equal(server.connectionByCid('DEV-2')?.did, 'dev2');
-      assert.equal(await server.keyStore!.remove('dev2'), true);
+      assert.equal(inside(server).connectionByCid('DEV-2')?.did, 'dev2');
+      assert.equal(await inside(server).keyStore!.remove('dev2'), true);
       await first.nextOfType(MSG.AUTH_CLEAR, 2000);
       await first.waitClosed(2000);
       const again = await pool.ready(kind, kind === 'ws' ? server.wsPort! : server.congPort!, { tls: tlsOf(ghost) });
       assert.match(again.cid, /^\?/, 'anonymous');
-      assert.equal(server.connectionByCid('ADM'), undefined, 'not promoted to adm');
+      assert.equal(inside(server).connectionByCid('ADM'), undefined, 'not promoted to adm');
       assert.ok(server.connectionList().every((c) => !c.authorized));
     });
 
     it(`${kind}: email, URI and IP alternative names are not device ids`, async () => {
       const c = await pool.ready(kind, kind === 'ws' ? server.wsPort! : server.congPort!, { tls: tlsOf(mailer) });
       assert.match(c.cid, /^\?/, 'anonymous');
-      assert.equal(server.connectionByCid('ADM'), undefined);
+      assert.equal(inside(server).connectionByCid('ADM'), undefined);
     });
   }
 });

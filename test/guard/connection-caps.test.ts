@@ -9,6 +9,7 @@ import { waitFor } from '../helpers/wait.js';
 import { portOf, startServer, type IosigServer } from '../integration/support.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { defaultMaxConnections } from '../../src/guard/admission.js';
+import { inside } from '../kit/inside.js';
 
 const GLOBAL = 12;
 const PER_ADDRESS = 4;
@@ -34,22 +35,22 @@ describe('connection caps', () => {
     const results: boolean[] = [];
     for (let i = 0; i < PER_ADDRESS + 2; i++) results.push(await tryConnect(server, i % 2 === 0 ? 'cong' : 'ws', '127.0.0.2', open));
     assert.deepEqual(results, [true, true, true, true, false, false]);
-    assert.equal(server.stats.refusedAddress, 2);
+    assert.equal(inside(server).stats.refusedAddress, 2);
     assert.equal(await tryConnect(server, 'ws', '127.0.0.3', open), true, 'another address still gets in');
   });
 
   it('refuses everyone at the global cap, stays idle there, and lets in one more when one leaves', async () => {
     let address = 4;
-    while (server.connections.size < GLOBAL) {
-      for (let i = 0; i < PER_ADDRESS && server.connections.size < GLOBAL; i++) {
+    while (inside(server).registry.sessions.size < GLOBAL) {
+      for (let i = 0; i < PER_ADDRESS && inside(server).registry.sessions.size < GLOBAL; i++) {
         assert.equal(await tryConnect(server, i % 2 === 0 ? 'ws' : 'cong', `127.0.0.${address}`, open), true);
       }
       address++;
     }
-    const before = server.stats.refusedGlobal;
+    const before = inside(server).stats.refusedGlobal;
     const fresh = `127.0.0.${address + 1}`;
     for (const kind of ['ws', 'cong', 'ws', 'cong'] as const) assert.equal(await tryConnect(server, kind, fresh, open), false, `${kind} over the global cap`);
-    assert.equal(server.stats.refusedGlobal - before, 4);
+    assert.equal(inside(server).stats.refusedGlobal - before, 4);
 
     // At the cap nothing spins: the process is idle over a second.
     const cpu = process.cpuUsage();
@@ -61,12 +62,12 @@ describe('connection caps', () => {
     assert.ok(share < 0.2, `CPU ${(share * 100).toFixed(1)} % at the cap`);
 
     const metrics = parsePrometheus((await request(server.wsPort!, '/metrics')).body);
-    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="global"}'), server.stats.refusedGlobal);
-    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="address"}'), server.stats.refusedAddress);
+    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="global"}'), inside(server).stats.refusedGlobal);
+    assert.equal(sampleValue(metrics, 'iosig_connections_refused_total{cap="address"}'), inside(server).stats.refusedAddress);
 
     const leaving = open.find((c) => !c.closed)!;
     await leaving.close(500);
-    await waitFor(() => server.connections.size < GLOBAL, 2000, 'the server to see the close');
+    await waitFor(() => inside(server).registry.sessions.size < GLOBAL, 2000, 'the server to see the close');
     assert.equal(await tryConnect(server, 'cong', fresh, open), true, 'a freed place is taken');
   });
 
@@ -94,6 +95,6 @@ describe('per-address cap behind a trusted proxy', () => {
     await via('203.0.113.7');
     await assert.rejects(via('203.0.113.7'), 'third from the same client');
     await via('203.0.113.8');
-    assert.equal(server.stats.refusedAddress, 1);
+    assert.equal(inside(server).stats.refusedAddress, 1);
   });
 });

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { MSG } from '../../src/protocol/codes.js';
 import type { PresentedIdentity } from '../../src/guard/identity.js';
 import type { MemoryLinkOptions } from '../../src/transport/memory.js';
-import { THROTTLED_LOGIN_LINES_PER_SECOND } from '../../src/server.js';
+import { THROTTLED_LOGIN_LINES_PER_SECOND } from '../../src/broker/log-sink.js';
 import { ClientPool, type RawClient, type RawClientOptions, type Transport } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
@@ -20,6 +20,7 @@ import { ManualClock } from '../kit/manual-clock.js';
 import { hex, startServer, type IosigServer } from '../integration/support.js';
 import { Peer, drained } from '../security/support.js';
 import type { Connection } from '../../src/connection/connection.js';
+import { inside } from '../kit/inside.js';
 
 /** How a device logs in. */
 type Way = 'boho' | 'bearer' | 'certificate';
@@ -105,16 +106,16 @@ describe('duplicate logins: one rule for Boho, bearer and certificate logins (ma
         const id = caseId('s', old, fresh);
         const cid = id.toUpperCase();
         await loggedInAs(old, id, false);
-        const holder = server.router.cids.get(cid) as Connection;
+        const holder = inside(server).router.cids.get(cid) as Connection;
         const idle = clock.pending;
         const late = await arrive(fresh, id);
         await waitFor(() => clock.pending === idle + 1, 2000, 'the probe of the old session');
         clock.advance(PROBE_MS - 1);
-        assert.equal(server.router.cids.get(cid), holder, 'the old session keeps the cid until the deadline');
+        assert.equal(inside(server).router.cids.get(cid), holder, 'the old session keeps the cid until the deadline');
         assert.equal(holder.closed, false);
         clock.advance(1);
         await expectWon(fresh, late);
-        assert.notEqual(server.router.cids.get(cid), holder, 'the new session holds the cid');
+        assert.notEqual(inside(server).router.cids.get(cid), holder, 'the new session holds the cid');
         await waitFor(() => holder.closed, 2000, 'the stale session closed');
         assert.ok(lines.some((line) => line.includes('stale session: no answer within 2000 ms')), lines.join('\n'));
       });
@@ -123,14 +124,14 @@ describe('duplicate logins: one rule for Boho, bearer and certificate logins (ma
         const id = caseId('l', old, fresh);
         const cid = id.toUpperCase();
         await loggedInAs(old, id, true);
-        const holder = server.router.cids.get(cid) as Connection;
+        const holder = inside(server).router.cids.get(cid) as Connection;
         const late = await arrive(fresh, id);
         await waitFor(() => lines.some((line) => line.includes(`duplicate login for cid "${cid}" (keep old`)), 2000, 'the refusal');
         // Refused like any login: after the AUTH_FAIL delay.
         clock.advance(FAIL_MS);
         if (fresh === 'boho') assert.equal(hex(await late.wire.next(2000)), 'b3', 'AUTH_FAIL for the newcomer');
         else await late.wire.waitClosed(2000);
-        assert.equal(server.router.cids.get(cid), holder);
+        assert.equal(inside(server).router.cids.get(cid), holder);
         assert.equal(holder.closed, false);
       });
     }
@@ -168,7 +169,7 @@ describe('duplicate logins under replace: the old session of any way gets AUTH_C
         const { msg } = await first.raw!.nextOfType(MSG.AUTH_CLEAR, 2000);
         assert.equal(msg.subarray(1).toString('utf8').replace(/\0$/, ''), 'duplicate login.');
         await first.wire.waitClosed(2000);
-        assert.equal(server.connectionByCid(id.toUpperCase())?.authorized, true);
+        assert.equal(inside(server).connectionByCid(id.toUpperCase())?.authorized, true);
       });
     }
   }
@@ -244,7 +245,7 @@ describe('duplicate logins over real sockets: bearer (ws, /plain/) and certifica
     const board = new WsDevice(`ws://127.0.0.1:${plain.wsPort}/plain/t`, headers);
     devices.push(board);
     await board.open();
-    await waitFor(() => plain.connectionByCid('BOLD')?.kind === 'plain', PROBE_MS + 2000, 'the /plain/ board to hold BOLD');
+    await waitFor(() => inside(plain).connectionByCid('BOLD')?.kind === 'plain', PROBE_MS + 2000, 'the /plain/ board to hold BOLD');
     await old.waitClosed(2000);
     assert.equal(board.closed, null);
   });
@@ -256,19 +257,19 @@ describe('duplicate logins over real sockets: bearer (ws, /plain/) and certifica
     const board = new WsDevice(`ws://127.0.0.1:${plain.wsPort}/plain/t`, headers);
     devices.push(board);
     assert.equal((await board.waitClosed(PROBE_MS + 2000)).reason, 'login refused');
-    assert.equal(plain.connectionByCid('BLIVE')?.kind, 'iosignal');
+    assert.equal(inside(plain).connectionByCid('BLIVE')?.kind, 'iosignal');
     assert.equal(old.closed, false);
   });
 
   it('a certificate whose old congs session went silent logs in again over wss after the probe', async () => {
     const old = await pool.open('cong', mutual.congPort!, { tls: tlsOf('cold') });
     assert.equal((await old.nextOfType(MSG.QUOTA_LEVEL, 2000)).msg[1], 3);
-    const holder = mutual.router.cids.get('COLD');
+    const holder = inside(mutual).router.cids.get('COLD');
     const fresh = await pool.open('ws', mutual.wsPort!, { tls: tlsOf('cold') });
     assert.equal((await fresh.nextOfType(MSG.QUOTA_LEVEL, PROBE_MS + 2000)).msg[1], 3);
     await old.waitClosed(2000);
-    assert.notEqual(mutual.router.cids.get('COLD'), holder);
-    assert.equal(mutual.connectionByCid('COLD')?.transport, 'ws');
+    assert.notEqual(inside(mutual).router.cids.get('COLD'), holder);
+    assert.equal(inside(mutual).connectionByCid('COLD')?.transport, 'ws');
   });
 
   it('a certificate whose old session is live: the new one is closed, the old one stays', async () => {
@@ -276,7 +277,7 @@ describe('duplicate logins over real sockets: bearer (ws, /plain/) and certifica
     await old.nextOfType(MSG.QUOTA_LEVEL, 2000);
     const fresh = await pool.open('cong', mutual.congPort!, { tls: tlsOf('clive'), autoPong: true });
     await fresh.waitClosed(PROBE_MS + 2000);
-    assert.equal(mutual.connectionByCid('CLIVE')?.transport, 'ws');
+    assert.equal(inside(mutual).connectionByCid('CLIVE')?.transport, 'ws');
     assert.equal(old.closed, false);
   });
 });
@@ -337,7 +338,7 @@ describe('bearer refusals (Authorization: Bearer)', () => {
       const forwarded = { Authorization: `Bearer dev.${KEY}`, 'X-Forwarded-For': '192.0.2.7' };
       const clear = await pool.open('ws', server.wsPort!, { headers: forwarded });
       await clear.waitClosed(3000);
-      assert.equal(server.connectionByCid('DEV'), undefined);
+      assert.equal(inside(server).connectionByCid('DEV'), undefined);
       assert.ok(lines.some((line) => line.includes('bearer key for id "dev" sent over cleartext ws:// from 192.0.2.7: refused')), lines.join('\n'));
       assert.equal(server.metrics().authFailByReason.cleartext, 1);
       const secured = await pool.open('ws', server.wsPort!, { headers: { ...forwarded, 'X-Forwarded-Proto': 'https' } });

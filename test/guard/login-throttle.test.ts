@@ -12,6 +12,7 @@ import { waitFor } from '../helpers/wait.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { DEFAULT_LOGIN_LIMITS } from '../../src/guard/login-guard.js';
+import { inside } from '../kit/inside.js';
 
 const DEVICES = Array.from({ length: 50 }, (_, i) => `v${i}.key-v${i}.V${i}.3`);
 const PARAM = [...DEVICES, 'legit.key-legit.LEGIT.3', 'legitc.key-legitc.LEGITC.3', 'old.key-old.OLD.3'].join(',');
@@ -61,8 +62,8 @@ describe('login brute-force throttle', () => {
     const attackers = await Promise.all(
       Array.from({ length: ATTACKERS }, (_, i) => openMemoryPeer(pool, server, i % 2 === 0 ? 'cong' : 'ws')),
     );
-    const checkedBefore = server.stats.authFailByReason.wrong_key + server.stats.authFailByReason.unknown_id;
-    const throttledBefore = server.stats.authFailByReason.throttled_address;
+    const checkedBefore = inside(server).stats.authFailByReason.wrong_key + inside(server).stats.authFailByReason.unknown_id;
+    const throttledBefore = inside(server).stats.authFailByReason.throttled_address;
     const started = clock.now();
     const loginTimes: number[] = [];
     // Halfway through, two real devices log in from other addresses: 127.0.0.2 over CongSocket, and a
@@ -87,8 +88,8 @@ describe('login brute-force throttle', () => {
     const tries = ATTACKERS * ROUNDS;
     // The last round's guesses were made FAIL_DELAY before now.
     const seconds = (clock.now() - FAIL_DELAY - started) / 1000;
-    const checked = server.stats.authFailByReason.wrong_key + server.stats.authFailByReason.unknown_id - checkedBefore;
-    const throttled = server.stats.authFailByReason.throttled_address - throttledBefore;
+    const checked = inside(server).stats.authFailByReason.wrong_key + inside(server).stats.authFailByReason.unknown_id - checkedBefore;
+    const throttled = inside(server).stats.authFailByReason.throttled_address - throttledBefore;
     const { addressBurst, addressRate } = DEFAULT_LOGIN_LIMITS;
     console.log(
       `# ${tries} guesses from ${ATTACKERS} connections over ${seconds.toFixed(2)} s: ${checked} reached the key check, ` +
@@ -107,7 +108,7 @@ describe('login brute-force throttle', () => {
   });
 
   it('limits guesses against one device id from many addresses, in both login dialects', async () => {
-    const checkedBefore = server.stats.authFailByReason.wrong_key;
+    const checkedBefore = inside(server).stats.authFailByReason.wrong_key;
     const started = clock.now();
     // Twenty spoofed client addresses behind the trusted proxy, each guessing the key of "old".
     const peers = await Promise.all(
@@ -119,7 +120,7 @@ describe('login brute-force throttle', () => {
     }
     // The 1.x dialect: nonce request [B0 00], proof under B2, failure B4.
     const legacy = await openMemoryPeer(pool, server, 'cong', { localAddress: '127.0.0.3' });
-    const throttledBefore = server.stats.authFailByReason.throttled_device;
+    const throttledBefore = inside(server).stats.authFailByReason.throttled_device;
     let legacyFails = 0;
     for (let i = 0; i < 5; i++) {
       legacy.wire.send(Buffer.from([0xb0, 0x00]));
@@ -132,11 +133,11 @@ describe('login brute-force throttle', () => {
       legacyFails++;
     }
     const seconds = (clock.now() - started) / 1000;
-    const checked = server.stats.authFailByReason.wrong_key - checkedBefore;
+    const checked = inside(server).stats.authFailByReason.wrong_key - checkedBefore;
     console.log(`# "old" guessed from 21 addresses over ${seconds.toFixed(2)} s: ${checked} key checks, ${legacyFails} 1.x refusals`);
     assert.ok(checked >= DEFAULT_LOGIN_LIMITS.deviceBurst, `the device burst is reached (${checked})`);
     assert.ok(checked <= DEFAULT_LOGIN_LIMITS.deviceBurst + DEFAULT_LOGIN_LIMITS.deviceRate * seconds + 1, `${checked} key checks on one id`);
-    assert.equal(server.stats.authFailByReason.throttled_device - throttledBefore, 5, 'the 1.x proofs were throttled too');
+    assert.equal(inside(server).stats.authFailByReason.throttled_device - throttledBefore, 5, 'the 1.x proofs were throttled too');
   });
 
   it('caps logins still being decided per address', async () => {
@@ -146,14 +147,14 @@ describe('login brute-force throttle', () => {
       loginLimits: { pendingPerAddress: 2, addressBurst: 1000, deviceBurst: 1000 },
     });
     // A key store that never answers keeps every login pending.
-    slow.keyStore = { lookup: () => new Promise(() => undefined), close: async () => undefined } as unknown as typeof slow.keyStore;
+    inside(slow).keyStore = { lookup: () => new Promise(() => undefined), close: async () => undefined } as unknown as typeof slow.broker.keyStore;
     try {
       const peers = await Promise.all(Array.from({ length: 4 }, () => openPeer(pool, slow, 'cong')));
       for (const p of peers) p.wire.send(p.authReq('legit', 'key-legit'));
       const replies = await Promise.allSettled(peers.map((p) => p.wire.next(1000)));
       const fails = replies.filter((r) => r.status === 'fulfilled' && r.value.toString('hex') === 'b3').length;
       assert.equal(fails, 2, 'two pending, the other two refused at once');
-      assert.equal(slow.stats.authFailByReason.pending_cap, 2);
+      assert.equal(inside(slow).stats.authFailByReason.pending_cap, 2);
     } finally {
       await pool.closeAll();
       await slow.close();

@@ -11,6 +11,7 @@ import { waitFor } from '../helpers/wait.js';
 import { portOf, startServer, type IosigServer } from '../integration/support.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { makePki, type TestPki } from '../security/support.js';
+import { inside } from '../kit/inside.js';
 
 const CID_REQ_FRAME = Buffer.from([0x01, 0x01, 0xc1]);
 
@@ -48,8 +49,8 @@ describe('opening deadlines', () => {
     assert.ok(await silent.closedWithin(5000), 'the silent socket is closed');
     assert.ok(silent.bytes > 0, 'it was greeted first (it was a connection, not a refusal)');
     assert.equal(talker.closed, false, 'the client that sent CID_REQ is not touched');
-    assert.equal(plain.stats.openingTimeouts, 1);
-    await waitFor(() => plain.connections.size === 1, 2000, 'the silent connection to be forgotten');
+    assert.equal(inside(plain).stats.openingTimeouts, 1);
+    await waitFor(() => inside(plain).registry.sessions.size === 1, 2000, 'the silent connection to be forgotten');
     assert.ok(plainLines.some((line) => /closed a socket from 127\.0\.0\.2 that sent no frame within 400 ms/.test(line)), plainLines.join('\n'));
     const metrics = parsePrometheus((await request(plain.wsPort!, '/metrics')).body);
     assert.equal(sampleValue(metrics, 'iosig_opening_timeouts_total{stage="first_message"}'), 1);
@@ -64,19 +65,19 @@ describe('opening deadlines', () => {
     idle.push(cong, front);
     assert.ok(await cong.closedWithin(5000), 'CongSocket over TLS closes the silent socket');
     assert.ok(await front.closedWithin(5000), 'the TLS front closes the silent socket');
-    assert.equal(mutual.stats.handshakeTimeouts, 2);
+    assert.equal(inside(mutual).stats.handshakeTimeouts, 2);
     await waitFor(() => mutual.metrics().openingSockets === 0, 2000, 'their places to be given back');
   });
 
   it('the mutual-TLS front closes a verified peer that sends no request head within openingTimeout; a WebSocket client gets in', async () => {
     const tlsOptions = { ca: pki.read(pki.caCert), cert: pki.read(pki.clientCert), key: pki.read(pki.clientKey) };
-    const before = mutual.stats.openingTimeouts;
+    const before = inside(mutual).stats.openingTimeouts;
     const quiet = await IdleSocket.openTls(portOf(mutual, 'ws'), '127.0.0.2', tlsOptions);
     idle.push(quiet);
     assert.equal(quiet.closed, false, 'the handshake succeeded');
     const client = await pool.ready('ws', portOf(mutual, 'ws'), { localAddress: '127.0.0.3', tls: tlsOptions });
     assert.ok(await quiet.closedWithin(5000), 'closed for want of a request');
-    assert.equal(mutual.stats.openingTimeouts - before, 1);
+    assert.equal(inside(mutual).stats.openingTimeouts - before, 1);
     assert.equal(client.closed, false);
     assert.ok(mutualLines.some((line) => /that sent no request head within 400 ms/.test(line)), mutualLines.join('\n'));
     await waitFor(() => mutual.metrics().openingSockets === 0, 2000, 'the places to be given back');
@@ -105,7 +106,7 @@ describe('budgets of sockets still opening', () => {
   afterEach(async () => {
     for (const socket of idle.splice(0)) socket.destroy();
     await pool.closeAll();
-    await waitFor(() => server.metrics().openingSockets === 0 && server.connections.size === 0, 3000, 'every place given back');
+    await waitFor(() => server.metrics().openingSockets === 0 && inside(server).registry.sessions.size === 0, 3000, 'every place given back');
   });
   after(async () => {
     await server.close();
@@ -127,7 +128,7 @@ describe('budgets of sockets still opening', () => {
     await waitFor(() => server.metrics().openingSockets === 3, 2000, 'three sockets counted');
     const fourth = await silent('ws', '127.0.0.2');
     assert.ok(await fourth.closedWithin(2000), 'the fourth is closed at once');
-    assert.equal(server.stats.refusedHandshakesAddress, 1);
+    assert.equal(inside(server).stats.refusedHandshakesAddress, 1);
     // A real client from another address: TLS handshake, greeting, CID.
     const client = await pool.ready('cong', portOf(server, 'cong'), { localAddress: '127.0.0.3', tls: tlsOptions() });
     assert.ok(client.cid);
@@ -138,7 +139,7 @@ describe('budgets of sockets still opening', () => {
   });
 
   it('holds the global budget too, and a socket that finishes its opening frees its place', async () => {
-    const before = server.stats.refusedHandshakes;
+    const before = inside(server).stats.refusedHandshakes;
     await silent('cong', '127.0.0.2');
     await silent('cong', '127.0.0.2');
     await silent('ws', '127.0.0.3');
@@ -148,7 +149,7 @@ describe('budgets of sockets still opening', () => {
     await waitFor(() => server.metrics().openingSockets === 5, 2000, 'five sockets counted');
     const sixth = await silent('cong', '127.0.0.5');
     assert.ok(await sixth.closedWithin(2000), 'over the global budget: closed at once');
-    assert.equal(server.stats.refusedHandshakes - before, 1);
+    assert.equal(inside(server).stats.refusedHandshakes - before, 1);
     // The TLS peer from .4 sends its first frame: its opening is over.
     fifth.socket.write(CID_REQ_FRAME);
     await waitFor(() => server.metrics().openingSockets === 4, 2000, 'the place to be freed');
@@ -163,9 +164,9 @@ describe('budgets of sockets still opening', () => {
     await silent('cong', '127.0.0.6');
     await silent('ws', '127.0.0.6');
     await waitFor(() => server.metrics().openingSockets === 2, 2000, 'two sockets counted');
-    const before = server.stats.refusedAddress;
+    const before = inside(server).stats.refusedAddress;
     const fifth = await silent('cong', '127.0.0.6');
     assert.ok(await fifth.closedWithin(2000), 'the fifth socket from .6 is over the 4-connection cap');
-    assert.equal(server.stats.refusedAddress - before, 1);
+    assert.equal(inside(server).stats.refusedAddress - before, 1);
   });
 });

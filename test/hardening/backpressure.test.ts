@@ -10,6 +10,7 @@ import type { Transport } from '../helpers/raw-client.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { portOf, startServer, type IosigServer } from '../integration/support.js';
 import { type Sink, openSinks } from './sink.js';
+import { inside } from '../kit/inside.js';
 
 const TRANSPORTS: readonly Transport[] = ['ws', 'cong'];
 const MiB = 1024 * 1024;
@@ -46,7 +47,7 @@ function signalOfSize(tag: string, size: number): Buffer {
 /** Largest per-receiver send buffer seen on the server (socket backlog plus anything queued in user space). */
 function worstBacklog(server: IosigServer): number {
   let worst = 0;
-  for (const conn of server.connections) worst = Math.max(worst, conn.link.buffered());
+  for (const conn of inside(server).registry.sessions) worst = Math.max(worst, conn.link.buffered());
   return worst;
 }
 
@@ -205,7 +206,7 @@ describe('slow-consumer policies and their counters', () => {
         await healthy!.until(() => healthy!.signals === sent, 10_000, 'the healthy receiver keeps up');
         if (server.metrics().slowConsumerCloses > 0) break;
       }
-      await waitFor(() => server.connections.size === 1, 5000, 'the slow receiver is gone on the server');
+      await waitFor(() => inside(server).registry.sessions.size === 1, 5000, 'the slow receiver is gone on the server');
       await sleep(50);
       assert.equal(server.metrics().slowConsumerCloses, 1, 'one close, counted once');
       for (let i = 0; i < 50; i++) server.sendSignal('slowc', PAYLOAD.BINARY, payload);

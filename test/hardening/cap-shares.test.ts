@@ -11,6 +11,7 @@ import { ClientPool, type RawClient } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { portOf, startServer, subReq, type IosigServer } from '../integration/support.js';
 import { openPeer, type Peer } from '../security/support.js';
+import { inside } from '../kit/inside.js';
 
 const CHANNELS = 1000;
 /** The defaults: one owner holds at most 10 % of a cap, and the last 10 % is for logged-in sessions. */
@@ -46,7 +47,7 @@ describe('per-address shares of the channel cap', () => {
   });
   afterEach(async () => {
     await pool.closeAll();
-    await waitFor(() => server.connections.size === 0 && server.metrics().channels === 0, 5000, 'every connection and channel gone');
+    await waitFor(() => inside(server).registry.sessions.size === 0 && server.metrics().channels === 0, 5000, 'every connection and channel gone');
   });
   after(() => server.close());
 
@@ -91,7 +92,7 @@ describe('per-address shares of the channel cap', () => {
     assert.equal(await subscribeStatus(joiner, 2, tags('own-', SHARE)), STATUS.OK, "the joiner's own share is untouched");
     // Leaving does not launder the charge: the channels live on (the joiner is there), still the creator's.
     creator.close();
-    await waitFor(() => server.connections.size === 2, 5000, 'the creator gone');
+    await waitFor(() => inside(server).registry.sessions.size === 2, 5000, 'the creator gone');
     const back = await pool.ready('cong', portOf(server, 'cong'), { localAddress: '127.0.2.1' });
     assert.equal(await subscribeStatus(back, 1, 'fresh'), STATUS.ERROR, 'the address still holds its share after reconnecting');
     // Once the channels are gone, the share is back.
@@ -123,12 +124,12 @@ describe('per-address shares of the retained store', () => {
     const big = await Promise.all([0, 1, 2].map(() => pool.ready('cong', portOf(server, 'cong'), { localAddress: '127.0.3.1' })));
     // Values of 990 bytes are signals of just under 1000 bytes: 10 of them fit a 10 000-byte share.
     for (const [i, c] of big.entries()) await publishRetained(c, `big${i}`, 20, 990);
-    const kept = [...server.router.retained.keys()].filter((k) => k.startsWith('CH:big'));
+    const kept = [...inside(server).router.retained.keys()].filter((k) => k.startsWith('CH:big'));
     assert.equal(kept.length, 10, 'bytes: 10 values of about 1000 bytes, across its connections');
     assert.ok(server.metrics().retainedBytes <= BYTES / 10);
     const tiny = await Promise.all([0, 1, 2].map(() => pool.ready('ws', portOf(server, 'ws'), { localAddress: '127.0.3.3' })));
     for (const [i, c] of tiny.entries()) await publishRetained(c, `tiny${i}`, 100, 1);
-    assert.equal(server.router.retained.size, 10 + 100, 'entries: at most 100 retained channels per address');
+    assert.equal(inside(server).router.retained.size, 10 + 100, 'entries: at most 100 retained channels per address');
     assert.equal(server.metrics().refusedRetainedShare - before, 50 + 200, 'every refusal counted');
     big[0]!.send(encodeSignal('@$mine', PAYLOAD.BINARY, Buffer.alloc(1000)));
     await big[0]!.sync();
@@ -139,11 +140,11 @@ describe('per-address shares of the retained store', () => {
     const dev = await device(pool, server, 'dev1', '127.0.3.1');
     dev.wire.send(encodeSignal('devroom$temp', PAYLOAD.BINARY, Buffer.alloc(1000)));
     await dev.sync();
-    for (const key of ['CH:other$4', 'CH:devroom$temp']) assert.ok(server.router.retained.has(key), `${key} is kept`);
+    for (const key of ['CH:other$4', 'CH:devroom$temp']) assert.ok(inside(server).router.retained.has(key), `${key} is kept`);
 
     // A value replaced by another writer moves its charge: the first address gets the room back.
     await publishRetained(other, 'big0', 1, 10);
     await publishRetained(big[1]!, 'again', 1, 990);
-    assert.ok(server.router.retained.has('CH:again$0'), 'the share freed by the replacement is usable again');
+    assert.ok(inside(server).router.retained.has('CH:again$0'), 'the share freed by the replacement is usable again');
   });
 });

@@ -10,6 +10,7 @@ import { ClientPool } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { iam, portOf, startServer, sub, subReq, type IosigServer } from '../integration/support.js';
 import { Sink } from './sink.js';
+import { inside } from '../kit/inside.js';
 
 const tags = (prefix: string, from: number, count: number): string =>
   Array.from({ length: count }, (_, i) => `${prefix}${from + i}`).join(',');
@@ -110,7 +111,7 @@ describe('teardown of a connection with many subscriptions', () => {
     }, 2);
     try {
       heavy.close();
-      await waitFor(() => server.metrics().subscriptions === 0 && server.connections.size === 0, 20_000, 'the teardown');
+      await waitFor(() => server.metrics().subscriptions === 0 && inside(server).registry.sessions.size === 0, 20_000, 'the teardown');
     } finally {
       clearInterval(tick);
     }

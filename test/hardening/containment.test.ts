@@ -11,6 +11,7 @@ import { ClientPool, type Transport } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { portOf, startServer, sub, type IosigServer } from '../integration/support.js';
 import { openPeer } from '../security/support.js';
+import { inside } from '../kit/inside.js';
 
 const TRANSPORTS: readonly Transport[] = ['ws', 'cong'];
 const FLOOD_FRAMES = 125_000;
@@ -93,8 +94,8 @@ describe('containment: hostile input never ends the process', () => {
 
   it('a key store answering a malformed record (cid not a string) costs that login only, counted as internal error', async () => {
     const hostile = storeAnswering((id) => ({ id, key: 'k', cid: 42 as unknown as string, level: 3 }));
-    const saved = server.keyStore;
-    server.keyStore = hostile;
+    const saved = inside(server).keyStore;
+    inside(server).keyStore = hostile;
     try {
       const before = server.metrics().internalErrors;
       for (const kind of TRANSPORTS) {
@@ -106,15 +107,15 @@ describe('containment: hostile input never ends the process', () => {
       await othersStillServed(server, pool, 'keystore');
       assert.deepEqual(escaped, [], 'no error escaped to the process');
     } finally {
-      server.keyStore = saved;
+      inside(server).keyStore = saved;
     }
   });
 
   it('an error while admitting a login (a record whose name throws) closes that connection only', async () => {
     const poison = { toString: (): string => { throw new Error('poisoned name'); } };
     const hostile = storeAnswering((id) => ({ id, key: 'k', cid: 'POISON', level: 3, name: poison as unknown as string }));
-    const saved = server.keyStore;
-    server.keyStore = hostile;
+    const saved = inside(server).keyStore;
+    inside(server).keyStore = hostile;
     try {
       const before = server.metrics().internalErrors;
       const peer = await openPeer(pool, server, 'cong');
@@ -125,7 +126,7 @@ describe('containment: hostile input never ends the process', () => {
       await othersStillServed(server, pool, 'admit');
       assert.deepEqual(escaped, [], 'no error escaped to the process');
     } finally {
-      server.keyStore = saved;
+      inside(server).keyStore = saved;
     }
   });
 });

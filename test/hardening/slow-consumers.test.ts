@@ -9,13 +9,14 @@ import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { CID_REQ_MSG, encodeSignal, encodeTagMessage } from '../../src/protocol/messages.js';
-import { CLOSES_PER_TURN } from '../../src/delivery/slow-consumers.js';
+import { CLOSES_PER_TURN } from '../../src/broker/slow-consumers.js';
 import type { ServerOptionsInput } from '../../src/options.js';
 import type { Transport } from '../helpers/raw-client.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { portOf, startServer, type IosigServer } from '../integration/support.js';
 import { openSinks } from './sink.js';
+import { inside } from '../kit/inside.js';
 
 const KiB = 1024;
 
@@ -198,7 +199,7 @@ describe('slow consumers: many at once', () => {
       const messages = 40;
       const readers = healthyReaders(server.wsPort!, 10, messages);
       try {
-        await waitFor(() => server.router.channels.get('CH:healthy-bus')?.size === 1010, 10_000, 'the readers subscribed');
+        await waitFor(() => inside(server).router.channels.get('CH:healthy-bus')?.size === 1010, 10_000, 'the readers subscribed');
         // Closes per event-loop turn, counted from the disconnect events.
         let turn = 0;
         let inTurn = 0;

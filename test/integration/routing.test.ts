@@ -30,6 +30,7 @@ import {
   unsub,
   type IosigServer,
 } from './support.js';
+import { inside } from '../kit/inside.js';
 
 interface Mode {
   name: string;
@@ -616,7 +617,7 @@ for (const [modeIndex, mode] of MODES.entries()) {
         alive.send(sub(`${silent.cid}@state`));
         await alive.sync();
         const conn = (c: RawClient) => {
-          const found = fast.router.cids.get(c.cid);
+          const found = inside(fast).router.cids.get(c.cid);
           assert.ok(found, `server side of ${c.cid}`);
           return found;
         };

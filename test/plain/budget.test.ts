@@ -14,6 +14,7 @@ import type { ServerOptionsInput } from '../../src/options.js';
 import { DevicePool, type WsDevice } from './ws-device.js';
 import { SIGNALS_PER_TURN } from '../../src/plain/frame-pacer.js';
 import type { FrameSocket, PlainLink } from '../../src/plain/plain-link.js';
+import { inside } from '../kit/inside.js';
 
 /** A plain device's socket without a network: frames are taken, the end is reported as uWS reports it. */
 class StandInSocket implements FrameSocket {
@@ -44,13 +45,13 @@ const controlText = (bytes: number): Buffer => Buffer.concat([Buffer.alloc(bytes
 
 /** What a plain device's connection holds unsent in uWS's buffer (the bytes the budget bounds). */
 function bufferedFor(server: IosigServer, cid: string): number {
-  const conn = [...server.connections].find((c) => c.cid === cid);
+  const conn = [...inside(server).registry.sessions].find((c) => c.cid === cid);
   assert.ok(conn, `connection ${cid}`);
   return conn.link.buffered();
 }
 
 async function plainSubscribed(server: IosigServer, tag: string, count: number): Promise<void> {
-  await waitFor(() => server.router.channels.get(`CH:${tag}`)?.subscribers.size === count, 3000, `${count} subscribers of ${tag}`);
+  await waitFor(() => inside(server).router.channels.get(`CH:${tag}`)?.subscribers.size === count, 3000, `${count} subscribers of ${tag}`);
 }
 
 /** A server started before a describe block's tests and closed after them; its devices are closed after each test. */

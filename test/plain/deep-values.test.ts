@@ -18,6 +18,7 @@ import { postJson } from '../http/support.js';
 import { waitFor } from '../helpers/wait.js';
 import { createReplyService } from '../../src/services/reply.js';
 import { DevicePool, nested } from './ws-device.js';
+import { inside } from '../kit/inside.js';
 
 /** The documented bound (MAX_JSON_DEPTH, README: Security). */
 const MAX_JSON_DEPTH = 64;
@@ -73,7 +74,7 @@ describe('JSON nested too deep (issue 16 item 1)', () => {
     const app = await listener('deep');
     const raw = await devices.open(server.wsPort!, '/plain/deep');
     const { device: json } = await devices.json(server.wsPort!, 'deep');
-    await waitFor(() => server.router.channels.get('CH:deep')?.subscribers.size === 3, 3000, 'three subscribers');
+    await waitFor(() => inside(server).router.channels.get('CH:deep')?.subscribers.size === 3, 3000, 'three subscribers');
     const pub = await pool.ready('cong', server.congPort!);
     const deep = nested(20_000);
     const mba = mbaBytes(deep);
@@ -103,7 +104,7 @@ describe('JSON nested too deep (issue 16 item 1)', () => {
     const deep = mjson('cfg$all', nested(20_000));
     pub.send(deep);
     await pub.sync();
-    await waitFor(() => server.router.retained.has('CH:cfg$all'), 2000, 'the value retained');
+    await waitFor(() => inside(server).router.retained.has('CH:cfg$all'), 2000, 'the value retained');
     for (let attempt = 0; attempt < 2; attempt++) {
       const { device } = await devices.json(server.wsPort!, 'cfg$all');
       const replay = await device.nextJson();

@@ -15,6 +15,7 @@ import { nextEvent } from '../client/support.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
 import { PythonDevice } from './python-device.js';
+import { inside } from '../kit/inside.js';
 
 const textFrame = (text: string) => ({ data: Buffer.from(text), binary: false });
 
@@ -101,7 +102,7 @@ describe('plain endpoint with a Python websockets device', () => {
     const app = await iosignalClient('lab');
     const dev = await device('/plain/lab');
     const cid = await cidOfPlain();
-    const info = server.connectionByCid(cid)!;
+    const info = inside(server).connectionByCid(cid)!;
     assert.equal(info.kind, 'plain');
     assert.deepEqual(info.channels, ['CH:lab']);
 
@@ -138,7 +139,7 @@ describe('plain endpoint with a Python websockets device', () => {
     assert.ok('text' in ready);
     const { type, cid } = JSON.parse(ready.text) as { type: string; cid: string };
     assert.equal(type, 'READY');
-    assert.equal(server.connectionByCid(cid)?.kind, 'plain');
+    assert.equal(inside(server).connectionByCid(cid)?.kind, 'plain');
 
     app.signal('lab', 'hello');
     const env = await dev.next();
@@ -208,8 +209,8 @@ describe('plain endpoint options and bearer identity', () => {
       const dev = new PythonDevice(`ws://127.0.0.1:${server.wsPort}/things/lab`, { headers: ['Authorization: Bearer dev9.s3cret'] });
       devices.push(dev);
       await dev.opened();
-      await waitFor(() => (server.connectionByCid('DEV-9')?.channels.length ?? 0) > 0, 3000, 'DEV-9 subscribed');
-      const info = server.connectionByCid('DEV-9');
+      await waitFor(() => (inside(server).connectionByCid('DEV-9')?.channels.length ?? 0) > 0, 3000, 'DEV-9 subscribed');
+      const info = inside(server).connectionByCid('DEV-9');
       assert.equal(info?.kind, 'plain');
       assert.equal(info?.level, 2);
       assert.deepEqual(info?.channels, ['CH:lab']);
@@ -276,8 +277,8 @@ describe('plain endpoint over wss:// with a client certificate (--tls-ca)', () =
     const dev = new PythonDevice(`wss://127.0.0.1:${server.wsPort}/plain/lab`, { ca: pki.ca, ...pki.device('esp1') });
     devices.push(dev);
     await dev.opened();
-    await waitFor(() => server.connectionByCid('ESP-1') !== undefined, 3000, 'ESP-1 online');
-    const info = server.connectionByCid('ESP-1');
+    await waitFor(() => inside(server).connectionByCid('ESP-1') !== undefined, 3000, 'ESP-1 online');
+    const info = inside(server).connectionByCid('ESP-1');
     assert.ok(info, 'the plain device has its stored CID');
     assert.equal(info.kind, 'plain');
     assert.equal(info.authorized, true);

@@ -8,6 +8,7 @@ import { ClientPool } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { startServer, text, type IosigServer } from '../integration/support.js';
 import { DevicePool } from './ws-device.js';
+import { inside } from '../kit/inside.js';
 
 describe('"from" and "server" on the plain JSON endpoint (issue 16 item 10)', () => {
   let server: IosigServer;
@@ -26,7 +27,7 @@ describe('"from" and "server" on the plain JSON endpoint (issue 16 item 10)', ()
   it('a retained replay names the device that published it, not "" (the EVACUATE NOW forgery)', async () => {
     const { device: writer, cid: writerCid } = await devices.json(server.wsPort!, 'idle');
     writer.sendText(JSON.stringify({ to: 'alerts$last', payload: 'EVACUATE NOW' }));
-    await waitFor(() => server.router.retained.has('CH:alerts$last'), 2000, 'the alert retained');
+    await waitFor(() => inside(server).router.retained.has('CH:alerts$last'), 2000, 'the alert retained');
     const { device: reader } = await devices.json(server.wsPort!, 'alerts$last');
     assert.deepEqual(await reader.nextJson(), { tag: 'alerts$last', from: writerCid, type: 'TEXT', payload: 'EVACUATE NOW' });
   });

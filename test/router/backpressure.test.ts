@@ -9,6 +9,7 @@ import { CID_REQ_MSG, encodeSignal, encodeTagMessage } from '../../src/protocol/
 import { RawClient } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { MemClient } from './support.js';
+import { inside } from '../kit/inside.js';
 
 const LIMIT = 64 * 1024;
 /** The policy applies as soon as a receiver passes LIMIT (no write deadline, the hard cap at the soft limit). */
@@ -106,7 +107,7 @@ describe('backpressure per receiver', () => {
         'the stalled WebSocket subscriber to be closed by the native group',
         20,
       );
-      assert.equal(server.router.native !== null, true);
+      assert.equal(inside(server).router.native !== null, true);
       sock.destroy();
       await pub.close();
     } finally {

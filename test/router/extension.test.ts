@@ -9,12 +9,13 @@ import type { ChannelMembers, DeliveryGroup } from '../../src/delivery/group.js'
 import type { Outbound } from '../../src/delivery/outbound.js';
 import { waitFor } from '../helpers/wait.js';
 import { MemClient } from './support.js';
+import { inside } from '../kit/inside.js';
 
 let server: IosigServer;
 
 /** The share owner (address unit or device) of the connection holding `cid`: who the bus charges for its publishes. */
 function ownerOf(cid: string): string {
-  const conn = [...server.connections].find((c) => c.cid === cid);
+  const conn = [...inside(server).registry.sessions].find((c) => c.cid === cid);
   assert.ok(conn, `connection ${cid}`);
   assert.ok(conn.shareOwner, 'an anonymous connection is charged to its address');
   return conn.shareOwner;
@@ -24,7 +25,7 @@ function ownerOf(cid: string): string {
 class FakeRemote implements DeliveryGroup {
   readonly name = 'remote';
   /** Delivery groups count in the broker's one Stats. */
-  readonly stats = server.stats;
+  readonly stats = inside(server).stats;
   readonly sent: { key: string; msg: Buffer; publisher: string | null; owner: string }[] = [];
   members(key: string): ChannelMembers {
     return {
@@ -47,7 +48,7 @@ describe('router extension points', () => {
 
   it('interest hooks fire on the first local subscriber and when the last one leaves', async () => {
     const events: string[] = [];
-    const remove = server.router.addHooks({ interest: (key, present) => events.push(`${present ? '+' : '-'}${key}`) });
+    const remove = inside(server).router.addHooks({ interest: (key, present) => events.push(`${present ? '+' : '-'}${key}`) });
     const [a, b] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
     a.subscribe('watched');
     b.subscribe('watched');
@@ -67,7 +68,7 @@ describe('router extension points', () => {
 
   it('CID hooks report assignment and release', async () => {
     const events: string[] = [];
-    const remove = server.router.addHooks({ cid: (cid, held) => events.push(`${held ? '+' : '-'}${cid}`) });
+    const remove = inside(server).router.addHooks({ cid: (cid, held) => events.push(`${held ? '+' : '-'}${cid}`) });
     const a = await MemClient.open(server);
     assert.ok(events.includes(`+${a.cid}`));
     a.close();
@@ -78,7 +79,7 @@ describe('router extension points', () => {
   it('a remote group attached to a channel gets local publishes; deliverFromRemote skips its origin', async () => {
     const remote = new FakeRemote();
     const members = remote.members('CH:shared');
-    server.router.attachMembers('CH:shared', members);
+    inside(server).router.attachMembers('CH:shared', members);
     const [local, pub] = await Promise.all([MemClient.open(server), MemClient.open(server)]);
     local.subscribe('shared');
     await local.sync();
@@ -95,23 +96,23 @@ describe('router extension points', () => {
     assert.deepEqual(remote.sent.slice(1).map((e) => [e.publisher, e.owner]), [[null, '']]);
     remote.sent.length = 1;
     // A message from the bus reaches local subscribers only.
-    const reached = server.router.deliverFromRemote('CH:shared', encodeSignal('shared', PAYLOAD.TEXT, Buffer.from('from afar')), remote);
+    const reached = inside(server).router.deliverFromRemote('CH:shared', encodeSignal('shared', PAYLOAD.TEXT, Buffer.from('from afar')), remote);
     assert.equal(reached, 1);
     assert.deepEqual(await local.nextSignal(), { tag: 'shared', text: 'from afar' });
     assert.equal(remote.sent.length, 1, 'never echoed back to the bus');
     assert.ok(server.metrics().deliveries >= remote.stats.deliveries, 'the group is summed into metrics');
     // With only remote interest left, the channel stays; without it, it goes.
     local.close();
-    await waitFor(() => server.router.channels.get('CH:shared')?.subscribers.size === 0, 2000, 'the local subscriber to leave');
-    assert.equal(server.router.channels.has('CH:shared'), true);
-    server.router.detachMembers('CH:shared', members);
-    assert.equal(server.router.channels.has('CH:shared'), false);
+    await waitFor(() => inside(server).router.channels.get('CH:shared')?.subscribers.size === 0, 2000, 'the local subscriber to leave');
+    assert.equal(inside(server).router.channels.has('CH:shared'), true);
+    inside(server).router.detachMembers('CH:shared', members);
+    assert.equal(inside(server).router.channels.has('CH:shared'), false);
     pub.close();
   });
 
   it('a CID directory takes unicasts and retained lookups for CIDs held elsewhere', async () => {
     const unicasts: { cid: string; msg: Buffer; publisher: string | null; owner: string }[] = [];
-    server.router.directory = {
+    inside(server).router.directory = {
       unicast: (cid, out) => {
         if (cid !== '?far') return false;
         unicasts.push({ cid, msg: Buffer.from(out.msg), publisher: out.publisher, owner: out.owner });
@@ -132,11 +133,11 @@ describe('router extension points', () => {
       a.subscribe('?far@$name');
       assert.deepEqual(await a.nextSignal(), { tag: '?far@$name', text: 'lamp' });
       // A delivery from the bus to a local CID.
-      assert.equal(server.router.deliverToCid(a.cid, encodeSignal('@direct', PAYLOAD.TEXT, Buffer.from('back'))), true);
+      assert.equal(inside(server).router.deliverToCid(a.cid, encodeSignal('@direct', PAYLOAD.TEXT, Buffer.from('back'))), true);
       assert.deepEqual(await a.nextSignal(), { tag: '@direct', text: 'back' });
       a.close();
     } finally {
-      server.router.directory = null;
+      inside(server).router.directory = null;
     }
   });
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IosigServer } from '../../src/server.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { MemClient } from './support.js';
+import { inside } from '../kit/inside.js';
 
 let server: IosigServer;
 
@@ -127,11 +128,11 @@ describe('router over the in-memory link', () => {
     const a = await open();
     a.subscribe('temporary');
     await a.sync();
-    assert.equal(server.router.channels.has('CH:temporary'), true);
+    assert.equal(inside(server).router.channels.has('CH:temporary'), true);
     a.close();
     await waitClosed(a);
     await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(server.router.channels.has('CH:temporary'), false);
+    assert.equal(inside(server).router.channels.has('CH:temporary'), false);
   });
 
   it('delivery counters are kept per group and summed in metrics()', async () => {
@@ -139,10 +140,10 @@ describe('router over the in-memory link', () => {
     a.subscribe('counted');
     await a.sync();
     const before = server.metrics().deliveries;
-    const streamBefore = server.router.stream.stats.deliveries;
+    const streamBefore = inside(server).router.stream.stats.deliveries;
     pub.signal('counted', 'x');
     await a.nextSignal();
-    assert.equal(server.router.stream.stats.deliveries - streamBefore, 1);
+    assert.equal(inside(server).router.stream.stats.deliveries - streamBefore, 1);
     assert.equal(server.metrics().deliveries - before, 1);
     a.close();
     pub.close();

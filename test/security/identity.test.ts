@@ -11,6 +11,7 @@ import { MSG } from '../../src/protocol/codes.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
 import { nextEvent } from '../client/support.js';
+import { inside } from '../kit/inside.js';
 
 // id.key.cid.level: dev1 by CN, dev2 only through a DNS SAN, sensor9 for the bearer header.
 const KEYS = 'dev1.k1.DEV-ONE.11,dev2.k2.DEV-TWO.2,sensor9.s3cret.SENSOR-9.12';
@@ -80,7 +81,7 @@ describe('client certificates name stored devices (--tls-ca)', () => {
       assert.equal(await client.whenReady(5000), 'DEV-ONE');
       const iam = await client.iam();
       assert.equal(iam.did, 'dev1');
-      const info = server.connectionByCid('DEV-ONE')!;
+      const info = inside(server).connectionByCid('DEV-ONE')!;
       assert.equal(info.authorized, true);
       assert.equal(info.tls, true);
       client.close();
@@ -108,7 +109,7 @@ describe('client certificates name stored devices (--tls-ca)', () => {
       const client = connect(scheme, pki.rogue);
       const [info] = await nextEvent(client, 'close', 5000);
       assert.equal(info.wasReady, false);
-      assert.equal(server.connectionByCid('DEV-ONE'), undefined);
+      assert.equal(inside(server).connectionByCid('DEV-ONE'), undefined);
     });
   }
 
@@ -144,7 +145,7 @@ describe('Authorization: Bearer on the WebSocket upgrade', () => {
       const cidRes = await raw.next();
       assert.equal(cidRes[0], MSG.CID_RES);
       assert.equal(cidRes.subarray(1).toString(), 'SENSOR-9');
-      const info = server.connectionByCid('SENSOR-9')!;
+      const info = inside(server).connectionByCid('SENSOR-9')!;
       assert.equal(info.level, 12);
       assert.equal(info.authorized, true);
       // The listener subscribes to the device's CID publishes; the device publishes plainly.
@@ -195,6 +196,6 @@ describe('Authorization: Bearer on the WebSocket upgrade', () => {
     const ws = new WebSocket(`ws://127.0.0.1:${server.wsPort}/`, { headers: { Authorization: 'Bearer sensor9.wrong' } });
     const closed = await new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
     assert.ok(closed > 0);
-    assert.equal(server.connectionByCid('SENSOR-9'), undefined);
+    assert.equal(inside(server).connectionByCid('SENSOR-9'), undefined);
   });
 });

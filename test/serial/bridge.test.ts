@@ -12,6 +12,7 @@ import { LineSplitter } from '../../src/serial/line-splitter.js';
 import { ROOT, nextEvent, stopChild } from '../client/support.js';
 import { TimeoutError, sleep } from '../helpers/wait.js';
 import { Board, PtyPair } from './pty-pair.js';
+import { inside } from '../kit/inside.js';
 
 function settings(server: string, extra: Partial<BridgeSettings> = {}): BridgeSettings {
   return {
@@ -136,7 +137,7 @@ describe('io-serial with a socat pty pair as the board', () => {
     client.signal(`${cid}@cmd`, { led: 1 });
     await board.waitFor('{"led":1}\n');
     // The bridge shows itself as a serial device.
-    assert.equal(server!.connectionByCid(cid)?.nick, 'serial:node-1');
+    assert.equal(inside(server!).connectionByCid(cid)?.nick, 'serial:node-1');
   });
 
   it('in raw mode publishes every byte as BINARY and writes commands as they are', async () => {

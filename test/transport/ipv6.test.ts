@@ -7,6 +7,7 @@ import { IoClient } from '../../src/client/index.js';
 import { homePrefix, normalizeIp } from '../../src/guard/address.js';
 import { resolveOptions } from '../../src/options.js';
 import { TRANSPORTS, nextEvent } from '../client/support.js';
+import { inside } from '../kit/inside.js';
 
 describe('addresses from a dual-stack socket', () => {
   it('turn IPv4-mapped IPv6, in short or fully expanded form, back into IPv4', () => {
@@ -47,7 +48,7 @@ describe('listening on :: (the default host)', () => {
         const client = new IoClient(`${transport}://${host}:${port}`, { reconnect: false });
         clients.push(client);
         const [cid] = await nextEvent(client, 'ready', 5000);
-        const info = server.connectionByCid(cid);
+        const info = inside(server).connectionByCid(cid);
         assert.ok(info, 'the server knows the connection');
         assert.equal(info.ip, '127.0.0.1');
         assert.equal(info.transport, transport);

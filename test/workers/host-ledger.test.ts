@@ -13,6 +13,7 @@ import { startServer, type IosigServer } from '../integration/support.js';
 import { Peer, openPeer } from '../security/support.js';
 import { getsIn } from '../helpers/gets-in.js';
 import { waitFor } from '../helpers/wait.js';
+import { inside } from '../kit/inside.js';
 
 const limits = (perAddress: number, global = 0) => ({
   connections: { maxConnections: global, maxConnectionsPerAddress: perAddress },
@@ -156,7 +157,7 @@ describe('two servers on one host ledger (two workers in one process)', () => {
       results.push(await getsIn(kind, kind === 'ws' ? server.wsPort! : server.congPort!, '127.0.0.7', kept));
     }
     assert.deepEqual(results, [true, true, true, false, false]);
-    assert.equal(one.stats.refusedAddress + two.stats.refusedAddress, 2);
+    assert.equal(inside(one).stats.refusedAddress + inside(two).stats.refusedAddress, 2);
     // One leaves: one place comes back, on either server.
     await kept.find((c) => !c.closed)!.close(300);
     await waitFor(() => ledger.placesHeld === 2, 2000, 'the give');
@@ -173,8 +174,8 @@ describe('two servers on one host ledger (two workers in one process)', () => {
       await pool.closeAll();
       await waitFor(() => ledger.placesHeld === 0, 2000, 'the place to be given back');
     }
-    const checked = one.stats.authFailByReason.unknown_id + two.stats.authFailByReason.unknown_id;
-    const throttled = one.stats.authFailByReason.throttled_address + two.stats.authFailByReason.throttled_address;
+    const checked = inside(one).stats.authFailByReason.unknown_id + inside(two).stats.authFailByReason.unknown_id;
+    const throttled = inside(one).stats.authFailByReason.throttled_address + inside(two).stats.authFailByReason.throttled_address;
     assert.ok(checked <= DEFAULT_LOGIN_LIMITS.addressBurst + 1, `${checked} key checks over two servers`);
     assert.ok(throttled >= DEFAULT_LOGIN_LIMITS.addressBurst + 3, `${throttled} throttled`);
     const peer = await openPeer(pool, two, 'cong', { localAddress: '127.0.0.9' });
@@ -207,7 +208,7 @@ describe('a primary that does not answer: connections and logins fail closed', (
     assert.equal(await getsIn('ws', server.wsPort!, '127.0.0.1', kept), false);
     assert.equal(await getsIn('cong', server.congPort!, '127.0.0.1', kept), false);
     assert.ok(Date.now() - started >= 250, 'each waited for the time-out');
-    assert.equal(server.stats.refusedPrimaryUnavailable, 2);
+    assert.equal(inside(server).stats.refusedPrimaryUnavailable, 2);
     assert.ok(lines.some((line) => /the primary process did not answer in time/.test(line)), lines.join('\n'));
   });
 
@@ -217,7 +218,7 @@ describe('a primary that does not answer: connections and logins fail closed', (
     await p.greet();
     p.wire.send(p.authReq('d1', 'k1'));
     assert.equal((await p.wire.next(2000)).toString('hex'), 'b3');
-    assert.equal(server.stats.authFailByReason.primary_unavailable, 1);
-    assert.equal(server.stats.authFailByReason.wrong_key + server.stats.authOk, 0, 'no key was checked');
+    assert.equal(inside(server).stats.authFailByReason.primary_unavailable, 1);
+    assert.equal(inside(server).stats.authFailByReason.wrong_key + inside(server).stats.authOk, 0, 'no key was checked');
   });
 });

@@ -7,7 +7,7 @@ import { containAsync } from '../contain.js';
 export function onCall(s: Session, msg: Uint8Array): void {
   const call = decodeCall(msg);
   if (!call) return s.bad('malformed CALL');
-  containAsync(s, 'a service reply', s.host.call(s, call), (reply) => {
+  containAsync(s, 'a service reply', s.port.call(s, call), (reply) => {
     let response: Buffer;
     try {
       response = encodeResponseMbp(reply.status, call.mid, reply.body);

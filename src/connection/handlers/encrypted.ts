@@ -8,7 +8,7 @@ export function onEnc488(s: Session, msg: Uint8Array, outer: boolean): void {
   if (!outer) return s.bad('nested encryption');
   const boho = s.authorized ? s.channel.boho : null;
   if (!boho?.authorized) return s.bad('encrypted message from a connection without a Boho session');
-  if (s.host.sealPool.offloads(msg.length)) return s.channel.openLater(msg);
+  if (s.port.sealPool.offloads(msg.length)) return s.channel.openLater(msg);
   const plain = boho.decrypt488(msg);
   if (!plain || plain.length === 0) return s.bad('ENC_488 that does not decrypt');
   s.dispatchInner(plain);

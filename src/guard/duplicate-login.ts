@@ -1,9 +1,16 @@
-// Is a session still there? Asked when a device logs in while its CID is held by an older session: after a
-// Wi-Fi drop the old socket can stay open on the server for a whole keepalive period, and the device must not
-// be refused until then. The old session gets a probe (WebSocket ping frame / CongSocket PING) and a short
-// deadline; any sign of life from it (a message, a pong) before the deadline means it is live.
-// Kept free of connection internals so the cluster can ask the same question of a session on another node.
+// A login whose CID is online already (§4.8, Q21): the policy, and the question keep-old asks — is the old
+// session still there? After a Wi-Fi drop the old socket can stay open on the server for a whole keepalive
+// period, and the device must not be refused until then. The old session gets a probe (WebSocket ping frame /
+// CongSocket PING) and a short deadline; any sign of life from it (a message, a pong) before the deadline means it
+// is live. Kept free of connection internals so the cluster can ask the same question of a session on another
+// node. The rule itself is the broker's (broker/cid-claims.ts).
 import { systemClock, type Clock } from '../clock.js';
+
+/**
+ * What happens when a device logs in while its CID is online, whichever way either session logged in:
+ * `keep-old` probes the old session and refuses the newcomer if it answers; `replace` closes the old one.
+ */
+export type DuplicateLoginPolicy = 'keep-old' | 'replace';
 
 /** A session that can be probed. */
 export interface Probeable {

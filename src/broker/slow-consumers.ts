@@ -6,22 +6,10 @@
 // Only receivers behind are watched (no timer walks every connection), and verdicts that close connections are
 // carried out a few per event-loop turn, so a thousand slow consumers at once never stall the broker.
 import type { Clock, Timer } from '../clock.js';
-import type { SlowConsumerPolicy } from './receiver.js';
-import type { BacklogLimits } from './receiver.js';
+import type { SlowConsumerPolicy } from '../delivery/receiver.js';
 import type { VerdictReason } from '../metrics/stats.js';
-
-/** What the watch needs of a receiver (a Connection). */
-export interface Watched {
-  /** Bytes written to it that it has not read (its socket's backlog). */
-  backlog(): number;
-  /** What its backlog is judged against: the soft limit (behind) and the hard cap. */
-  readonly backlogLimits: BacklogLimits;
-  /** The policy applies: closed (counted by the caller's close) or its deliveries dropped until it drains. */
-  overLimit(policy: SlowConsumerPolicy): boolean;
-  readonly closed: boolean;
-}
-
-export type { VerdictReason };
+import type { SlowConsumerWatch, Watched } from '../connection/slow-consumer.js';
+import { ThrottledLog } from '../logging/throttled-log.js';
 
 /** The rule's broker-wide part (each receiver's own soft limit and hard cap come with it). */
 export interface SlowConsumerRule {
@@ -35,7 +23,9 @@ export interface SlowConsumerRule {
 /** Verdicts that close connections carried out per event-loop turn; the rest wait for the next turn. */
 export const CLOSES_PER_TURN = 64;
 
-export class SlowConsumers {
+export class SlowConsumers implements SlowConsumerWatch {
+  /** One line a second about slow consumers closed, however many go at once. */
+  private readonly closeLog: ThrottledLog;
   /** Receivers behind, with the time they fell behind. */
   private readonly behindSince = new Map<Watched, number>();
   private timer: Timer | null = null;
@@ -48,8 +38,11 @@ export class SlowConsumers {
   constructor(
     private readonly rule: SlowConsumerRule,
     private readonly clock: Clock,
+    log: (line: string) => void,
     private readonly tickMs = Math.max(50, Math.min(1000, Math.floor(rule.writeDeadline / 4) || 250)),
-  ) {}
+  ) {
+    this.closeLog = new ThrottledLog(log);
+  }
 
   /** Receivers behind right now. */
   get behind(): number {
@@ -119,7 +112,8 @@ export class SlowConsumers {
   }
 
   /** Runs a close at most CLOSES_PER_TURN per turn, so a verdict over many receivers spreads over turns. */
-  closeSoon(close: () => void): void {
+  closeSoon(line: string, close: () => void): void {
+    this.closeLog.write(line);
     this.closing.push(close);
     if (this.closingScheduled) return;
     this.closingScheduled = true;

@@ -1,0 +1,114 @@
+// What observers read of the broker — the HTTP layer (BrokerView: /metrics, /api/status, the live feed and the
+// dashboard), the library's metrics() and lists, the console tables: one snapshot of the numbers, each read from
+// its one home, and pages of sessions and channels. It reads; the one thing it does is send a signal.
+import type { EventEmitter } from 'node:events';
+import type { BrokerView } from '../http/broker-view.js';
+import { pageByKey, firstOf, type Page } from '../http/paging.js';
+import type { ChannelInfo, ConnectionInfo } from '../info.js';
+import type { ClusterSample } from '../metrics/cluster-sample.js';
+import { ServerMetrics } from '../metrics/sample.js';
+import type { MetricsSnapshot } from '../metrics/stats.js';
+import type { TrafficCounters } from '../metrics/traffic-history.js';
+import type { ServerOptions } from '../options.js';
+import type { WorkersSample } from '../workers/workers-sample.js';
+import type { Connection } from '../connection/connection.js';
+import type { Broker } from './broker.js';
+import { describeChannel } from './describe.js';
+
+export class BrokerViews implements BrokerView {
+  private metricsSampler: ServerMetrics | null = null;
+
+  constructor(
+    private readonly broker: Broker,
+    /** 1 while the descriptor guard holds the uWS listeners closed (the server's). */
+    private readonly listenerPaused: () => boolean,
+  ) {}
+
+  get options(): ServerOptions {
+    return this.broker.options;
+  }
+
+  get events(): EventEmitter {
+    return this.broker.events;
+  }
+
+  get connections(): Iterable<Connection> {
+    return this.broker.registry.sessions;
+  }
+
+  /** Traffic totals, read by the dashboard's chart once a second. */
+  get traffic(): TrafficCounters {
+    return this.broker.stats;
+  }
+
+  /**
+   * The one registry sample that Prometheus, the status API, the dashboard and the `-m` tables read.
+   * Made on first use, so a server without HTTP or tables runs no event-loop-lag sampling.
+   */
+  get sampler(): ServerMetrics {
+    return (this.metricsSampler ??= new ServerMetrics(this));
+  }
+
+  metrics(): MetricsSnapshot {
+    const { stats, router, registry, watch, door } = this.broker;
+    let ws = 0;
+    for (const conn of registry.sessions) if (conn.transport === 'ws') ws++;
+    return {
+      ...stats,
+      slowConsumersBehind: watch.behind,
+      backlogBytesBehind: watch.backlogBytes,
+      slowConsumerVerdicts: { ...watch.verdicts },
+      lastSsid: registry.latestSsid,
+      connections: registry.size,
+      connectionsWs: ws,
+      connectionsCong: registry.size - ws,
+      channels: router.channels.size,
+      subscriptions: router.subscriptionCount(),
+      retainedChannel: router.retained.size,
+      retainedCid: router.cidRetainedCount(),
+      retainedBytes: router.retainedBytes,
+      onlineCids: router.cids.size,
+      openingSockets: door.openingCount,
+      listenerPaused: this.listenerPaused() ? 1 : 0,
+    };
+  }
+
+  clusterSample(): ClusterSample | null {
+    return this.broker.clusterSample();
+  }
+
+  /** The supervisor's figures under --workers (null otherwise). */
+  workersSample(): WorkersSample | null {
+    return this.broker.options.primary?.sample() ?? null;
+  }
+
+  /** Up to `limit` connections with an ssid above `after` (0 = from the first), in ssid order. */
+  connectionPage(after: number, limit: number): Page<ConnectionInfo, number> {
+    return this.broker.registry.page(after, limit, this.broker.describe);
+  }
+
+  /** Up to `limit` channels with a key above `after` (null = from the first), in key order. */
+  channelPage(after: string | null, limit: number): Page<ChannelInfo, string> {
+    const { router } = this.broker;
+    return pageByKey(router.channels, after, limit, (key, channel) => describeChannel(router, key, channel.size));
+  }
+
+  /** The first `limit` connections and channels in no particular order, walking nothing else (live views). */
+  firstConnections(limit: number): ConnectionInfo[] {
+    return this.broker.registry.first(limit, this.broker.describe);
+  }
+
+  firstChannels(limit: number): ChannelInfo[] {
+    const { router } = this.broker;
+    return firstOf(router.channels.values(), limit, (channel) => describeChannel(router, channel.key, channel.size));
+  }
+
+  sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone = false): number {
+    return this.broker.sendSignal(tag, payloadType, payload, everyone);
+  }
+
+  close(): void {
+    this.metricsSampler?.close();
+    this.metricsSampler = null;
+  }
+}
