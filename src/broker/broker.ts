@@ -170,7 +170,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
       });
     }
     conn.end();
-    this.watch.forget(conn);
+    this.watch.forget(conn.channel);
     runContained(conn, 'forgetting a closed connection', () => router.forget(conn));
     runContained(conn, 'reporting a closed connection', () => this.forget(conn));
   }

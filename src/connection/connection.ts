@@ -2,37 +2,25 @@
 // the dispatch table in handlers/), and its one close path. Message handling lives in handlers/, the login in
 // login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
 // delivering) is its secure channel (secure-channel.ts).
-import { MSG, QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
-import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce, type IamInfo } from '../protocol/messages.js';
-import type { BacklogLimits, Receiver, SlowConsumerPolicy } from '../delivery/receiver.js';
+import { QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
+import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce } from '../protocol/messages.js';
+import type { Receiver } from '../delivery/receiver.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
 import { throttleKey } from '../guard/login-guard.js';
-import type { PresentedIdentity } from '../guard/identity.js';
 import { homePrefix } from '../guard/address.js';
 import type { CloseHow, FrameMessages, Link, LinkOwner } from '../transport/link.js';
 import { describeReceived, describeText } from './message-log.js';
 import { LoginFlow } from './login-flow.js';
-import { QuotaCheck } from './quota-check.js';
+import { QuotaCheck, frameSizes } from './quota-check.js';
 import type { Session } from './session.js';
-import type { SessionPort } from './port.js';
+import type { SessionPeer, SessionPort } from './port.js';
 import type { TagMemo } from './tag-memo.js';
 import { dispatch } from './handlers/index.js';
-import { describeError, runContained } from './contain.js';
+import { closeOnError, runContained } from './contain.js';
 import { SecureChannel } from './secure-channel.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
 
-/** Who a new session is, as the broker resolved it at its door (the client address behind trusted proxies). */
-export interface SessionPeer {
-  readonly ssid: number;
-  readonly ip: string;
-  /** The transport is TLS, or a trusted proxy says the client came over https. */
-  readonly tls: boolean;
-  /** A verified client certificate or a bearer token: the device is known before it says anything. */
-  readonly identity?: PresentedIdentity | undefined;
-}
-
-const SLOW_CONSUMER = 'slow consumer: send buffer over the backpressure limit';
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
 
@@ -61,10 +49,8 @@ export class Connection implements Session, LinkOwner {
   bytesIn = 0;
   /** The way out: encryption, the Boho session, sends and deliveries, the link. */
   readonly channel: SecureChannel;
-  /**
-   * The SERVER_TIME_NONCE sent at the start (the salt of every later AUTH_REQ), kept as its 6 random
-   * bytes in two 24-bit integers (its time is `createdAt`) rather than a Buffer, to keep idle connections small.
-   */
+  /** The SERVER_TIME_NONCE sent first (every later AUTH_REQ's salt): 6 random bytes as two 24-bit integers, not a
+   *  Buffer, to keep idle connections small (its time is `createdAt`). */
   private readonly helloLow: number;
   private readonly helloHigh: number;
   /** Made by the first login message (idle connections stay small). */
@@ -134,44 +120,14 @@ export class Connection implements Session, LinkOwner {
 
   // ---- the way out (secure-channel.ts) ------------------------------------------------------
 
-  /**
-   * The slow-consumer policy applies (its verdict comes from the watch, slow-consumers.ts): under 'close' the
-   * connection takes nothing more and is closed in its turn (a few per event-loop turn, so many at once stall
-   * nothing); under 'drop' it leaves the shared native path and takes nothing until its link drains. Deferred: this
-   * runs inside fan-out loops over the very sets it changes. False when it was already being handled.
-   */
-  overLimit(policy: SlowConsumerPolicy): boolean {
-    if (this.closed || this.closeReason) return false;
-    if (policy === 'close') {
-      this.closeReason = SLOW_CONSUMER;
-      this.link.saturate();
-      this.port.stats.slowConsumerCloses++;
-      this.port.watch.closeSoon(`${this.describeSelf()} dropped: ${SLOW_CONSUMER}`, () =>
-        this.contain('a slow-consumer close', () => this.link.destroy(SLOW_CONSUMER)),
-      );
-      return true;
-    }
-    if (!this.link.saturate()) return false;
-    queueMicrotask(() => this.deliveryChanged());
-    return true;
-  }
-
   /** Its backlog passed the soft limit: the watch times how long it stays behind. */
   fellBehind(): void {
-    this.port.watch.fellBehind(this);
+    this.port.watch.fellBehind(this.channel);
   }
 
   /** Its backlog passed the hard cap: the policy at once. */
   overCap(): void {
-    this.port.watch.overCap(this);
-  }
-
-  backlog(): number {
-    return this.link.buffered();
-  }
-
-  get backlogLimits(): BacklogLimits {
-    return this.link.limits;
+    this.port.watch.overCap(this.channel);
   }
 
   deliveryChanged(): void {
@@ -200,20 +156,13 @@ export class Connection implements Session, LinkOwner {
   }
 
   /**
-   * The messages of one plain-device frame (issue 16 item 5): the size and rate quotas judge the frame once,
-   * against all the work it asks for — the largest message for the size, the sum for the rate — before any of
-   * them is written, so a refused frame costs nothing more; then each is received in turn.
+   * One plain-device frame (issue 16 item 5): the quotas judge it once, by all the work it asks for (frameSizes),
+   * before any of its messages is written, so a refused frame costs nothing more; then each is received in turn.
    */
   receiveFrame(frame: FrameMessages): void {
     try {
       if (this.closed || frame.count === 0) return;
-      let largest = 0;
-      let total = 0;
-      for (let i = 0; i < frame.count; i++) {
-        const size = frame.size(i);
-        largest = Math.max(largest, size);
-        total += size;
-      }
+      const { largest, total } = frameSizes(frame);
       if (this.overQuota(largest, total)) return this.heard();
       for (let i = 0; i < frame.count && !this.closed; i++) this.receiveMessage(frame.message(i), true);
     } catch (err) {
@@ -232,7 +181,7 @@ export class Connection implements Session, LinkOwner {
     stats.bytesIn += msg.length;
     if (policy.showMessages) this.port.log(describeReceived(msg, this.cid, this.did));
     if (!quotaChecked && this.overQuota(msg.length)) return;
-    if (this.channel.order?.inbox?.busy) return this.queueInbound(msg);
+    if (this.channel.order?.inbox?.busy) return this.channel.afterOpening(msg, (held) => this.receiveInOrder(held));
     this.receiveInOrder(msg);
   }
 
@@ -242,17 +191,9 @@ export class Connection implements Session, LinkOwner {
     this.dispatchOuter(msg);
   }
 
-  /** A message that arrived behind a large ENC_488 being opened: it waits its turn (keepalive passes). */
-  private queueInbound(msg: Uint8Array): void {
-    if (msg[0] === MSG.PING) return this.link.answerPing();
-    if (msg[0] === MSG.PONG) return;
-    const copy = Buffer.from(msg);
-    if (!this.channel.afterOpening(() => this.receiveInOrder(copy), copy.length)) this.close('flooding while a large encrypted message is opened');
-  }
-
   /** Dispatches a message held during a login; behind a large ENC_488 still being opened, it waits its turn. */
   replay(msg: Uint8Array): void {
-    if (this.channel.order?.inbox?.busy) return this.queueInbound(msg);
+    if (this.channel.order?.inbox?.busy) return this.channel.afterOpening(msg, (held) => this.receiveInOrder(held));
     this.dispatchOuter(msg);
   }
 
@@ -265,10 +206,7 @@ export class Connection implements Session, LinkOwner {
     }
   }
 
-  /**
-   * The one containment path for connection code that runs later (login verdicts, service replies, timers):
-   * skipped once closed, and an exception closes this connection only, never the server.
-   */
+  /** The containment path for connection code that runs later (login verdicts, replies, timers): contain.ts. */
   contain(what: string, fn: () => void): void {
     if (this.closed) return;
     try {
@@ -285,11 +223,7 @@ export class Connection implements Session, LinkOwner {
    */
   internalError(where: string, err: unknown): void {
     this.port.stats.internalErrors++;
-    try {
-      this.close(`internal error ${where}: ${describeError(err)}`, 'abort');
-    } catch {
-      // Even the teardown failed: the link's own close path still reports back.
-    }
+    closeOnError(this, where, err);
   }
 
   // ---- liveness (the duplicate-login probe, guard/duplicate-login.ts) ------------------------------
@@ -321,19 +255,16 @@ export class Connection implements Session, LinkOwner {
 
   /** A WebSocket text frame: not a protocol message, but it marks the peer alive and counts (§1.1). */
   receiveText(text: string, bytes: number): void {
-    runContained(this, 'on a text frame', () => this.receiveTextFrame(text, bytes));
-  }
-
-  private receiveTextFrame(text: string, bytes: number): void {
-    if (this.closed) return;
-    this.heard();
-    this.messagesIn++;
-    this.bytesIn += bytes;
-    this.port.stats.textMessages++;
-    this.port.stats.bytesIn += bytes;
-    if (this.port.policy.showMessages) this.port.log(describeText(text, this.cid));
-    if (this.overQuota(bytes)) return;
-    this.port.text(this, text);
+    runContained(this, 'on a text frame', () => {
+      if (this.closed) return;
+      this.heard();
+      this.messagesIn++;
+      this.bytesIn += bytes;
+      this.port.stats.textMessages++;
+      this.port.stats.bytesIn += bytes;
+      if (this.port.policy.showMessages) this.port.log(describeText(text, this.cid));
+      if (!this.overQuota(bytes)) this.port.text(this, text);
+    });
   }
 
   /** `size` against the size quota, `total` (default: the same) against the rate quota. */
@@ -346,20 +277,6 @@ export class Connection implements Session, LinkOwner {
   bad(what: string): void {
     this.port.stats.badMessages++;
     if (this.port.policy.showMessages) this.report(`dropped: ${what}`);
-  }
-
-  /** The IAM_RES object, keys in the reference's order (§3.8). */
-  iam(): IamInfo {
-    return {
-      ssid: this.ssid,
-      cid: this.cid,
-      did: this.did,
-      uid: this.uid,
-      level: this.level,
-      nick: this.nick,
-      ip: this.ip,
-      tag: this.port.channelsOf(this),
-    };
   }
 
   setLevel(level: number): void {
@@ -386,11 +303,7 @@ export class Connection implements Session, LinkOwner {
   }
 
   report(what: string): void {
-    this.port.log(`${this.describeSelf()} ${what}`);
-  }
-
-  private describeSelf(): string {
-    return `#${this.ssid} ${this.transport} ${this.ip}`;
+    this.port.log(`#${this.ssid} ${this.transport} ${this.ip} ${what}`);
   }
 
   // ---- closing ------------------------------------------------------------------------------

@@ -34,6 +34,15 @@ export function containAsync<T>(target: DeferredContained, where: string, work: 
   );
 }
 
+/** Closes a connection whose code failed, with the error in its close reason; never throws. */
+export function closeOnError(target: { close(reason: string, how: 'abort'): void }, where: string, err: unknown): void {
+  try {
+    target.close(`internal error ${where}: ${describeError(err)}`, 'abort');
+  } catch {
+    // Even the teardown failed: the link's own close path still reports back.
+  }
+}
+
 /** One line for the log: the message and the first frames of the stack. */
 export function describeError(err: unknown): string {
   try {

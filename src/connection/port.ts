@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { SealPool } from '../crypto/seal-pool.js';
 import type { DeviceRecord, KeyStore } from '../auth/key-store.js';
 import type { LoginFailureReason, LoginThrottle } from '../guard/login-guard.js';
+import type { PresentedIdentity } from '../guard/identity.js';
 import type { Stats } from '../metrics/stats.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { ServiceReply } from '../services/service.js';
@@ -39,6 +40,16 @@ export interface SessionPolicy {
   readonly authFailDelay: number;
   /** A bearer key over cleartext ws:// from another host is accepted (labs only). */
   readonly allowCleartextBearer: boolean;
+}
+
+/** Who a new session is, as the broker resolved it at its door (the client address behind trusted proxies). */
+export interface SessionPeer {
+  readonly ssid: number;
+  readonly ip: string;
+  /** The transport is TLS, or a trusted proxy says the client came over https. */
+  readonly tls: boolean;
+  /** A verified client certificate or a bearer token: the device is known before it says anything. */
+  readonly identity?: PresentedIdentity | undefined;
 }
 
 /** How a claim of a login's CID ended (the duplicate-login rule, broker/cid-claims.ts). */

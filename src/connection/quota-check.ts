@@ -2,6 +2,19 @@
 import { OVER_SIZE_MSG } from '../protocol/messages.js';
 import type { Session } from './session.js';
 import { TokenBucket } from '../guard/token-bucket.js';
+import type { FrameMessages } from '../transport/link.js';
+
+/** The sizes the quotas judge a plain device's frame by: its largest message (size) and their sum (rate). */
+export function frameSizes(frame: FrameMessages): { largest: number; total: number } {
+  let largest = 0;
+  let total = 0;
+  for (let i = 0; i < frame.count; i++) {
+    const size = frame.size(i);
+    largest = Math.max(largest, size);
+    total += size;
+  }
+  return { largest, total };
+}
 
 /** Made on a connection's first message when any quota switch is on. */
 export class QuotaCheck {

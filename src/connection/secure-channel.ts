@@ -7,26 +7,30 @@ import type { BohoSession } from '../crypto/boho.js';
 import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
 import type { Outbound } from '../delivery/outbound.js';
-import type { Receiver, TopicSocket } from '../delivery/receiver.js';
+import type { BacklogLimits, Receiver, SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
 import type { Link } from '../transport/link.js';
 import type { SealPool } from '../crypto/seal-pool.js';
 import type { Stats } from '../metrics/stats.js';
 import { InOrder } from './in-order.js';
+import type { SlowConsumerWatch, Watched } from './slow-consumer.js';
 
 /** What the channel runs on: the counters, the seal pool, and what bounds the wait behind a sealing. */
 export interface ChannelHost {
   readonly stats: Stats;
   readonly sealPool: SealPool;
   readonly policy: { readonly sealWaitLimit: number };
+  readonly watch: SlowConsumerWatch;
 }
 
 /** What the channel needs of its session. */
 export interface ChannelOwner {
+  readonly ssid: number;
+  readonly ip: string;
   readonly authorized: boolean;
   readonly tls: boolean;
   readonly closed: boolean;
   /** Set once a close is under way (a slow consumer waiting for its turn to be closed takes nothing more). */
-  readonly closeReason: string;
+  closeReason: string;
   readonly port: ChannelHost;
   report(what: string): void;
   /** A message it could not use: counted, logged under `-s message`. */
@@ -35,7 +39,13 @@ export interface ChannelOwner {
   internalError(where: string, err: unknown): void;
   /** Dispatches a message that came out of an ENC_488 envelope. */
   dispatchInner(msg: Uint8Array): void;
+  /** Runs connection code later: skipped once closed, an exception closes this session only. */
+  contain(what: string, fn: () => void): void;
+  /** Its delivery needs changed (drained, or over its limit): subscriptions move between groups. */
+  deliveryChanged(): void;
 }
+
+const SLOW_CONSUMER = 'slow consumer: send buffer over the backpressure limit';
 
 /** Messages waiting behind a large one being sealed (outbox) or opened (inbox); made on the first one. */
 interface SealOrder {
@@ -43,7 +53,7 @@ interface SealOrder {
   inbox: InOrder | null;
 }
 
-export class SecureChannel implements Receiver {
+export class SecureChannel implements Receiver, Watched {
   /** The Boho session of a login, handed over when it is admitted; null before one (never for bearer logins). */
   boho: BohoSession | null = null;
   /** Made on the first message sealed or opened in the seal pool (rare: idle connections stay small). */
@@ -188,9 +198,15 @@ export class SecureChannel implements Receiver {
     inbox.wait(session.port.sealPool.open(job), opened, (err) => session.bad(`ENC_488 not opened: ${String(err)}`), msg.length);
   }
 
-  /** A received message's turn behind a large ENC_488 being opened: false when too much waits already. */
-  afterOpening(step: () => void, bytes: number): boolean {
-    return this.order!.inbox!.run(step, bytes);
+  /**
+   * A message received while a large ENC_488 is being opened waits its turn (a copy: `msg` may be a transient
+   * view); keepalive passes. A session that floods meanwhile is closed.
+   */
+  afterOpening(msg: Uint8Array, receive: (msg: Uint8Array) => void): void {
+    if (msg[0] === MSG.PING) return this.link.answerPing();
+    if (msg[0] === MSG.PONG) return;
+    const copy = Buffer.from(msg);
+    if (!this.order!.inbox!.run(() => receive(copy), copy.length)) this.session.close('flooding while a large encrypted message is opened');
   }
 
   /**
@@ -206,6 +222,43 @@ export class SecureChannel implements Receiver {
     this.session.port.stats.drops++;
     // Overload is counted, not logged per message; anything else is worth a line.
     if (err !== null && !(err instanceof SealPoolFullError)) this.session.report(`encrypted delivery dropped: ${String(err)}`);
+  }
+
+  // ---- slow consumers (the watch is broker/slow-consumers.ts) ------------------------------------
+
+  get closed(): boolean {
+    return this.session.closed;
+  }
+
+  backlog(): number {
+    return this.link.buffered();
+  }
+
+  get backlogLimits(): BacklogLimits {
+    return this.link.limits;
+  }
+
+  /**
+   * The slow-consumer policy applies (its verdict comes from the watch): under 'close' the session takes nothing
+   * more and is closed in its turn (a few per event-loop turn, so many at once stall nothing); under 'drop' it
+   * leaves the shared native path and takes nothing until its link drains. Deferred: this runs inside fan-out
+   * loops over the very sets it changes. False when it was already being handled.
+   */
+  overLimit(policy: SlowConsumerPolicy): boolean {
+    const { session, link } = this;
+    if (session.closed || session.closeReason) return false;
+    if (policy === 'close') {
+      session.closeReason = SLOW_CONSUMER;
+      link.saturate();
+      session.port.stats.slowConsumerCloses++;
+      session.port.watch.closeSoon(`#${session.ssid} ${link.transport} ${session.ip} dropped: ${SLOW_CONSUMER}`, () =>
+        session.contain('a slow-consumer close', () => link.destroy(SLOW_CONSUMER)),
+      );
+      return true;
+    }
+    if (!link.saturate()) return false;
+    queueMicrotask(() => session.deliveryChanged());
+    return true;
   }
 
   /** The session is gone: whatever waits is forgotten (outstanding seal-pool work is ignored when it ends). */

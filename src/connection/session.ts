@@ -3,7 +3,6 @@
 // (port.ts), the way out through the secure channel (secure-channel.ts).
 import type { Subscriber } from '../router/channel.js';
 import type { Caller } from '../services/service.js';
-import type { IamInfo } from '../protocol/messages.js';
 import type { Quota, StateCode } from '../protocol/codes.js';
 import type { CloseHow, Link, TransportKind } from '../transport/link.js';
 import type { Probeable } from '../guard/duplicate-login.js';
@@ -54,8 +53,6 @@ export interface Session extends Subscriber, Caller, DeferredContained, Probeabl
   dispatchInner(msg: Uint8Array): void;
   /** Dispatches a message held during a login, as if it arrived now. */
   replay(msg: Uint8Array): void;
-  /** The IAM_RES object (§3.8). */
-  iam(): IamInfo;
   /** A new quota level (login): quota, admin flag, rate bucket. */
   setLevel(level: number): void;
   /** The session's delivery needs changed (encryption on): subscriptions move between groups. */

@@ -1,5 +1,5 @@
 // ECHO, IAM, PING, PONG and CLOSE (PROTOCOL.md §3.7–§3.9, §1.3).
-import { encodeIamRes, iamNick } from '../../protocol/messages.js';
+import { encodeIamRes, iamNick, type IamInfo } from '../../protocol/messages.js';
 import type { Session } from '../session.js';
 
 /** ECHO replies only below this size, like the reference. */
@@ -13,7 +13,12 @@ export function onEcho(s: Session, msg: Uint8Array): void {
 export function onIam(s: Session, msg: Uint8Array): void {
   const nick = iamNick(msg);
   if (nick !== null) s.nick = nick;
-  s.channel.sendEligible(encodeIamRes(JSON.stringify(s.iam())));
+  s.channel.sendEligible(encodeIamRes(JSON.stringify(iamOf(s))));
+}
+
+/** The IAM_RES object, keys in the reference's order (§3.8). */
+export function iamOf(s: Session): IamInfo {
+  return { ssid: s.ssid, cid: s.cid, did: s.did, uid: s.uid, level: s.level, nick: s.nick, ip: s.ip, tag: s.port.channelsOf(s) };
 }
 
 export function onPing(s: Session): void {
