@@ -7,6 +7,7 @@ export interface Timer {
   cancel(): void;
 }
 
+/** The time source of timers and buckets: the system clock, or a test's manual clock. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

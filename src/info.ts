@@ -7,6 +7,7 @@ export type TransportKind = 'ws' | 'cong';
 /** What kind of device a connection is: an iosignal client, a plain WebSocket device, or an io-serial port. */
 export type DeviceKind = 'iosignal' | 'plain' | 'serial';
 
+/** One connection as observers see it (status API, dashboard, sudo, the library's lists and events). */
 export interface ConnectionInfo {
   ssid: number;
   cid: string;
@@ -33,19 +34,34 @@ export interface ConnectionInfo {
   bytesOut: number;
 }
 
-/** A published signal as observers see it (at most SIGNAL_TAP_BYTES of payload). */
-export interface SignalInfo {
-  time: number;
-  /** Publisher's CID ('' before CID_REQ). */
-  from: string;
-  tag: string;
-  payloadType: number;
-  size: number;
-  payload: Buffer;
-}
-
+/** One channel: its key, its local subscribers, and whether it holds a retained signal. */
 export interface ChannelInfo {
   key: string;
   subscribers: number;
   retained: boolean;
 }
+
+/** One page of a list (connections by ssid, channels by key), and the cursor of the next one. */
+export interface Page<T, C> {
+  items: T[];
+  /** Pass back to get the next page; null on the last page. */
+  next: C | null;
+}
+
+/** Why a login failed, as counted in `iosig_login_failures_total{reason}`. */
+export const LOGIN_FAILURE_REASONS = [
+  'malformed',
+  'no_key_store',
+  'store_error',
+  'unknown_id',
+  'bad_record',
+  'wrong_key',
+  'duplicate',
+  'throttled_address',
+  'throttled_device',
+  'pending_cap',
+  'cleartext',
+  'primary_unavailable',
+] as const;
+/** One of LOGIN_FAILURE_REASONS. */
+export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];

@@ -1,8 +1,9 @@
 // Server options with their defaults (PROTOCOL.md §9.1, plus iosig's own limits).
+import type { AuthSource, DuplicateLoginPolicy, LoginLimits, QuotaSwitches, RetainOptions, ShareLimits, SlowConsumerPolicy, TlsFiles } from './policies.js';
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
 import { escapingLog } from './logging/escape.js';
 import { resolveClusterOptions, type ClusterOptions, type ClusterOptionsInput } from './cluster/cluster-options.js';
-import { resolveLoginLimits, type LoginLimits } from './guard/login-guard.js';
+import { resolveLoginLimits } from './guard/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
 import {
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
@@ -12,24 +13,15 @@ import {
   openFileLimit,
 } from './guard/admission.js';
 import { defaultFdReserve } from './transport/descriptor-guard.js';
-import type { DuplicateLoginPolicy } from './guard/duplicate-login.js';
-import type { SlowConsumerPolicy } from './delivery/receiver.js';
-import type { QuotaSwitches } from './connection/port.js';
-import type { AuthSource } from './auth/index.js';
-import type { TlsFiles } from './transport/tls-options.js';
 import { DEFAULT_MAX_PLAIN_JSON } from './plain/to-device.js';
 import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';
 import type { WorkerPrimary } from './workers/primary-link.js';
-import { DEFAULT_SHARE_LIMITS, type ShareLimits } from './router/cap-shares.js';
-import type { RetainOptions } from './router/router.js';
+import { DEFAULT_SHARE_LIMITS } from './router/cap-shares.js';
 
-export type { RetainOptions } from './router/router.js';
-export type { AuthSource, DuplicateLoginPolicy, QuotaSwitches, SlowConsumerPolicy, TlsFiles };
+export type { AuthSource, DuplicateLoginPolicy, LoginLimits, QuotaSwitches, RetainOptions, ShareLimits, SlowConsumerPolicy, TlsFiles };
 
-
-
-
+/** Every option of a server, resolved: defaults applied, floors enforced (`resolveOptions`). */
 export interface ServerOptions {
   /** WebSocket port; 0 picks a free port; undefined = no WebSocket listener. */
   port?: number;
@@ -138,18 +130,19 @@ export interface ServerOptions {
   /** Cluster membership over Redis (`--cluster`); null = a single node. */
   cluster: ClusterOptions | null;
   /**
-   * Internal, set by `io-server --workers` in each worker: the link to the primary, which keeps the host-wide
+   * @internal Set by `io-server --workers` in each worker: the link to the primary, which keeps the host-wide
    * connection caps and login throttle and the supervisor's figures (src/workers/). Null: one process.
    */
   primary: WorkerPrimary | null;
   /**
-   * Internal, for tests: the time source of the keepalive sweep, the AUTH_FAIL delay, the quota and login-throttle
+   * @internal For tests: the time source of the keepalive sweep, the AUTH_FAIL delay, the quota and login-throttle
    * buckets (src/clock.ts). Default: the system clock. Not a command-line option; limits such as the ≥ 1000 ms
    * timeout still apply to the values, only the passing of time is in the caller's hands.
    */
   clock: Clock;
 }
 
+/** What `createServer` takes: any option (a port at least), nested ones in part. */
 export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares'>> & {
   /** `share`: fraction of each global state cap one owner may hold (default 0.1); `reserve`: the logged-in part (0.1). */
   capShares?: Partial<ShareLimits>;
@@ -250,6 +243,7 @@ function plainPrefixPath(prefix: string | null): string | null {
   return trimmed === '' ? null : `/${trimmed}/`;
 }
 
+/** The options with every default applied; throws, naming the option, on a value it cannot take. */
 export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
   if (input.port === undefined && input.congPort === undefined) {
     throw new Error('iosig: give a WebSocket port, a CongSocket port, or both');

@@ -9,7 +9,7 @@ import { recordsFromRows, rowsToJson } from './auth-file-rows.js';
 import { assertDeviceEntry } from './device-entry.js';
 import { messageOf } from './error-message.js';
 import { DeviceTable } from './device-table.js';
-import type { AuthLog, DeviceRecord, KeyStore } from './key-store.js';
+import type { AuthLog, DeviceRecord, KeyStore, ReloadResult } from './key-store.js';
 
 export type AuthFileFormat = 'json' | 'module';
 
@@ -19,7 +19,6 @@ export interface FileStoreOptions {
   createIfMissing?: boolean;
 }
 
-export type ReloadResult = { ok: true; count: number } | { ok: false; error: string };
 
 const NEW_FILE_MODE = 0o600;
 /** Each import of a module needs a new URL, or Node hands back the cached first version. */

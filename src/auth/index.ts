@@ -5,24 +5,13 @@ import type { AuthLog, KeyStore } from './key-store.js';
 import { ParamKeyStore } from './param-store.js';
 import { RedisKeyStore } from './redis-store.js';
 import { redisTarget } from './redis-target.js';
+import type { AuthSource } from '../policies.js';
 
 export { resolveLevel, verifyKeyMaterial } from './key-store.js';
-export type { AuthLog, DeviceRecord, KeyStore, KeyStoreKind } from './key-store.js';
-export { FileKeyStore, type ReloadResult } from './file-store.js';
+export type { AuthLog, DeviceRecord, KeyStore, KeyStoreKind, ReloadResult } from './key-store.js';
+export { FileKeyStore } from './file-store.js';
 export { ParamKeyStore } from './param-store.js';
 export { RedisKeyStore } from './redis-store.js';
-
-/** Where device keys come from (§4.2, the `auth` option); the first one given wins, in this order. */
-export interface AuthSource {
-  /** `-d`: a .json, .js or .mjs key file. */
-  file?: string;
-  /** `-e`: `id.key.cid.level,...`. */
-  param?: string;
-  /** `-E`: the BOHO_AUTH environment variable, same format as `param`. */
-  env?: boolean;
-  /** `-r`: Redis (`true` = REDIS_URL, else REDIS_HOST / REDIS_PORT, else localhost:6379; a string is a URL). */
-  redis?: boolean | string;
-}
 
 /** How long start-up waits for Redis before going on without it (lookups fail until it is reachable). */
 const REDIS_START_WAIT_MS = 2000;

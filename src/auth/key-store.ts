@@ -14,11 +14,16 @@ export interface DeviceRecord {
   name?: string;
 }
 
+/** What a reload of a key file did: the keys now in use, or why the previous ones stay. */
+export type ReloadResult = { ok: true; count: number } | { ok: false; error: string };
+
+/** Which source a store reads: `-d` file, `-e` parameter, `-E` environment, `-r` Redis. */
 export type KeyStoreKind = 'file' | 'param' | 'env' | 'redis';
 
 /** Where stores send warnings and notices (one line each, never a key). */
 export type AuthLog = (message: string) => void;
 
+/** Device keys by id, wherever they are kept (file, parameter, environment, Redis); services reach it too. */
 export interface KeyStore {
   readonly kind: KeyStoreKind;
   /** null = unknown id (a Redis hash without `key` counts as unknown); rejects when the store is unreachable. */
@@ -31,6 +36,7 @@ export interface KeyStore {
   close(): Promise<void>;
 }
 
+/** Length of a stored key: the base64 of its SHA-256. */
 export const STORED_HASH_LENGTH = 44;
 
 /**
@@ -44,6 +50,7 @@ export function resolveLevel(raw: unknown): number | null {
   return isQuotaLevel(level) ? level : null;
 }
 
+/** True for a level of the quota table (§8.1). */
 export function isQuotaLevel(level: number): boolean {
   return Number.isInteger(level) && Object.hasOwn(QUOTA_TABLE, level);
 }

@@ -1,6 +1,7 @@
 // Where iosig's Redis clients connect (Q17): an explicit URL, else REDIS_URL, else REDIS_HOST/REDIS_PORT, else
 // localhost:6379 — and how: every client fails fast while Redis is away and reconnects in the background.
 import { Redis, type RedisOptions } from 'ioredis';
+/** Where a Redis client connects, and a label for the log (never the password). */
 export interface RedisTarget {
   /** Set when the connection comes from a URL (it may hold credentials, so never print it). */
   url?: string;
@@ -13,6 +14,7 @@ export interface RedisTarget {
 const DEFAULT_HOST = 'localhost';
 const DEFAULT_PORT = 6379;
 
+/** The target: `explicitUrl`, else REDIS_URL, else REDIS_HOST / REDIS_PORT, else localhost:6379. */
 export function redisTarget(explicitUrl: string | undefined, env: NodeJS.ProcessEnv): RedisTarget {
   const url = explicitUrl || env['REDIS_URL'];
   if (url) return targetFromUrl(url);

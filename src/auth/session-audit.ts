@@ -3,6 +3,7 @@
 // (SIGHUP reload, sudo addauth/delauth, io-server's own writes) every live session is checked again, and stores
 // that change behind our back (Redis, written by io-auth or anyone) are polled: a bounded batch of logged-in
 // ids per period. A session whose record is gone or different gets AUTH_CLEAR, then a close.
+import type { ReloadResult } from './key-store.js';
 import { resolveLevel, type DeviceRecord, type KeyStore } from './key-store.js';
 
 /** What the audit needs of a logged-in connection. */
@@ -160,8 +161,7 @@ export function notifyChanges(store: KeyStore, changed: () => void): void {
   }
 }
 
-export type ReloadOutcome = { ok: true; count: number } | { ok: false; error: string };
 
-export function hasReload(store: KeyStore): store is KeyStore & { reload(): Promise<ReloadOutcome> } {
+export function hasReload(store: KeyStore): store is KeyStore & { reload(): Promise<ReloadResult> } {
   return 'reload' in store && typeof store.reload === 'function';
 }

@@ -10,7 +10,8 @@ import type { CallRequest } from '../protocol/rpc.js';
 import { SealPool } from '../crypto/seal-pool.js';
 import type { DeviceRecord, KeyStore } from '../auth/key-store.js';
 import { openKeyStore } from '../auth/index.js';
-import { DEFAULT_AUDIT_LIMITS, SessionAudit, hasReload, notifyChanges, type ReloadOutcome } from '../auth/session-audit.js';
+import { DEFAULT_AUDIT_LIMITS, SessionAudit, hasReload, notifyChanges } from '../auth/session-audit.js';
+import type { ReloadResult } from '../auth/key-store.js';
 import { LoginGuard, type LoginFailureReason, type LoginThrottle } from '../guard/login-guard.js';
 import { ProxyTrust } from '../guard/address.js';
 import { Stats } from '../metrics/stats.js';
@@ -22,7 +23,8 @@ import type { Link, PeerInfo } from '../transport/link.js';
 import { Connection } from '../connection/connection.js';
 import { runContained } from '../connection/contain.js';
 import type { CidClaim, SessionPolicy, SessionPort } from '../connection/port.js';
-import type { ChannelInfo, ConnectionInfo, SignalInfo } from '../info.js';
+import type { ChannelInfo, ConnectionInfo } from '../info.js';
+import type { SignalInfo } from '../server-view.js';
 import type { ServerOptions } from '../options.js';
 import { claimCid, type ClaimRules, type ClusterClaim } from './cid-claims.js';
 import { describeChannel, describeSession } from './describe.js';
@@ -341,7 +343,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
    * Re-reads a file key store (SIGHUP) and ends sessions it no longer admits; null when the store has nothing to
    * re-read (other stores are live already). A failed reload keeps the previous keys and says why.
    */
-  async reloadKeys(): Promise<ReloadOutcome | null> {
+  async reloadKeys(): Promise<ReloadResult | null> {
     const store = this.keyStore;
     if (!store || !hasReload(store)) return null;
     const result = await store.reload();

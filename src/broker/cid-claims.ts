@@ -5,8 +5,9 @@
 // socket of a device that reconnected after a network drop, and is closed; a live one keeps the CID. Under replace
 // the old one gets AUTH_CLEAR and is closed, after the CID has moved (so its close publishes no offline notice
 // for a device that is online).
+import type { DuplicateLoginPolicy } from '../policies.js';
 import { encodeAuthClear } from '../protocol/messages.js';
-import { probeLiveness, type DuplicateLoginPolicy } from '../guard/duplicate-login.js';
+import { probeLiveness } from '../guard/duplicate-login.js';
 import type { Clock } from '../clock.js';
 import type { Router } from '../router/router.js';
 import type { Connection } from '../connection/connection.js';

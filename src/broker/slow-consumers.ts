@@ -5,8 +5,9 @@
 // (`maxBacklogTotal`). A reader busy for a moment catches up and is forgotten; one that stopped reading is not.
 // Only receivers behind are watched (no timer walks every connection), and verdicts that close connections are
 // carried out a few per event-loop turn, so a thousand slow consumers at once never stall the broker.
+import type { SlowConsumerPolicy } from '../policies.js';
 import type { Clock, Timer } from '../clock.js';
-import type { SlowConsumerPolicy } from '../delivery/receiver.js';
+
 import type { VerdictReason } from '../metrics/stats.js';
 import type { SlowConsumerWatch, Watched } from '../connection/slow-consumer.js';
 import { ThrottledLog } from '../logging/throttled-log.js';

@@ -1,10 +1,11 @@
 // `io-server` / `ios`: runs an iosig broker from the command line (PROTOCOL.md §9.2, Q16, Q17).
-import type { DuplicateLoginPolicy } from '../guard/duplicate-login.js';
+
+import type { DuplicateLoginPolicy, LoginLimits } from '../policies.js';
 import { isIP } from 'node:net';
 import { inspect } from 'node:util';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type CliIo, EXIT_BAD_COMMAND_LINE, parseArguments, processIo } from './command-line.js';
-import { createServer, type IosigServer } from '../index.js';
+import { startServer, type Server } from '../server.js';
 import { SERVER_DEFAULTS, resolveOptions, type ServerOptionsInput, type SlowConsumerPolicy } from '../options.js';
 import { bannerLines, box, networkAddress, usageLines } from './banner.js';
 import {
@@ -23,7 +24,7 @@ import { addClusterOptions, clusterInput, type ClusterFlags } from './cluster-fl
 import { concretePort, hostLimits, isWorker, runPrimary, workerCount, workersProblem } from './workers.js';
 import { backoffWithCap } from '../workers/restart-backoff.js';
 import { PrimaryLink } from '../workers/primary-link.js';
-import type { LoginLimits } from '../guard/login-guard.js';
+
 import { defaultNodeId } from '../cluster/cluster-options.js';
 import { installLastResort } from './last-resort.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../services/builtin.js';
@@ -332,7 +333,7 @@ function startError(err: unknown): string {
   return /^cannot /i.test(message) ? `io-server: ${message}` : `io-server: cannot start: ${message}`;
 }
 
-function printOptions(input: ServerOptionsInput, server: IosigServer): void {
+function printOptions(input: ServerOptionsInput, server: Server): void {
   const { log: _log, clock: _clock, primary: _primary, ...resolved } = resolveOptions(input);
   console.log(`options: ${inspect(maskSecrets(resolved), { depth: 4, breakLength: 100 })}`);
   console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
@@ -341,7 +342,7 @@ function printOptions(input: ServerOptionsInput, server: IosigServer): void {
 }
 
 /** One metric report, a heading and a table, on `out` (a Console: tables as on the terminal; tests pass their own). */
-export function printMetrics(out: Console, server: IosigServer, type: MetricType, traffic: TrafficWindow, now = Date.now()): void {
+export function printMetrics(out: Console, server: Server, type: MetricType, traffic: TrafficWindow, now = Date.now()): void {
   out.log(`metric ${type}: ${METRIC_DESCRIPTIONS[type]}  ${new Date(now).toISOString()}`);
   if (type === 1) {
     out.table([memoryRow()]);
@@ -353,7 +354,7 @@ export function printMetrics(out: Console, server: IosigServer, type: MetricType
   }
 }
 
-function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
+function startMetrics(server: Server, type: MetricType): NodeJS.Timeout {
   console.log(`monitor metric type: ${type} (${METRIC_DESCRIPTIONS[type]}, every ${METRIC_PERIOD_MS / 1000} s)`);
   const traffic = new TrafficWindow(server.views.sampler.sample(), Date.now());
   const timer = setInterval(() => {
@@ -369,7 +370,7 @@ function startMetrics(server: IosigServer, type: MetricType): NodeJS.Timeout {
  * regardless. Installed before the server starts, so a signal that arrives at any point is handled.
  */
 class Shutdown {
-  private server: IosigServer | undefined;
+  private server: Server | undefined;
   private metricTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -378,7 +379,7 @@ class Shutdown {
     process.on('SIGTERM', this.onSignal);
   }
 
-  attach(server: IosigServer, metricTimer: NodeJS.Timeout | undefined): void {
+  attach(server: Server, metricTimer: NodeJS.Timeout | undefined): void {
     this.server = server;
     this.metricTimer = metricTimer;
   }
@@ -515,7 +516,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
 
 /** Runs the CLI. `argv` is in `process.argv` form (node, script, ...args). */
 export async function main(argv: string[]): Promise<void> {
-  let serverRef: IosigServer | undefined;
+  let serverRef: Server | undefined;
   const plan = await planServer(argv, processIo, (line) => (serverRef ? serverRef.broker.log(line) : console.log(line)));
   if (plan.kind === 'exit') {
     process.exitCode = plan.code;
@@ -528,14 +529,14 @@ export async function main(argv: string[]): Promise<void> {
   const { opts, input, services } = plan;
 
   const shutdown = new Shutdown();
-  let server: IosigServer;
+  let server: Server;
   installLastResort({
     describe: () => `io-server pid ${process.pid} ws ${serverRef?.wsPort ?? '-'} cong ${serverRef?.congPort ?? '-'} connections ${serverRef?.broker.registry.size ?? 0}`,
   });
   // A worker of --workers: the primary keeps the host's caps and login throttle, and wants to know it serves.
   const primary = isWorker() ? new PrimaryLink() : null;
   try {
-    server = await createServer({ ...input, services, primary });
+    server = await startServer({ ...input, services, primary });
     serverRef = server;
   } catch (err) {
     warn(startError(err));

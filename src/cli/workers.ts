@@ -3,11 +3,12 @@
 // CongSocket: node:cluster — the primary holds the socket and hands connections to the workers in turn.
 // The primary (src/workers/supervisor.ts) keeps the host's connection caps and login throttle for the workers and
 // restarts a worker that dies, with a back-off.
+import type { LoginLimits } from '../policies.js';
 import cluster from 'node:cluster';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, defaultMaxConnections } from '../guard/admission.js';
-import { resolveLoginLimits, type LoginLimits } from '../guard/login-guard.js';
+import { resolveLoginLimits } from '../guard/login-guard.js';
 import type { HostLimits } from '../workers/host-ledger.js';
 import { Supervisor, type SupervisorOptions } from '../workers/supervisor.js';
 

@@ -1,6 +1,7 @@
 // Plugs a ClusterNode into a broker through the router's extension points (router/extension.ts): the remote
 // nodes group, interest and CID hooks, the CID directory, and what arrives from the bus. The router is unchanged.
-import type { DuplicateLoginPolicy } from '../guard/duplicate-login.js';
+
+import type { DuplicateLoginPolicy } from '../policies.js';
 import type { Router } from '../router/router.js';
 import type { Subscriber } from '../router/channel.js';
 import { isRetainedKey, CID_PREFIX } from '../router/tags.js';

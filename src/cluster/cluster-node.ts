@@ -1,6 +1,7 @@
 // One node of an iosig cluster: the bus, the node lease, the anonymous-CID slot and the login-CID directory,
 // behind the few calls the broker makes. Redis is the engine; iosig adds no consensus of its own.
-import type { DuplicateLoginPolicy } from '../guard/duplicate-login.js';
+
+import type { DuplicateLoginPolicy } from '../policies.js';
 import { once } from 'node:events';
 import { BUS_LIMITS, ClusterBus, type BusGap, type BusReceiver } from './bus.js';
 import { CidClaims } from './cid-claims.js';

@@ -5,6 +5,7 @@ import { redisTarget, type RedisTarget } from '../auth/redis-target.js';
 /** `standalone`: PUBLISH/SUBSCRIBE on one Redis; `sharded`: SPUBLISH/SSUBSCRIBE on a Redis Cluster (Redis ≥ 7). */
 export type ClusterMode = 'standalone' | 'sharded';
 
+/** A node's cluster membership, resolved (`--cluster` and the flags around it; README, Cluster). */
 export interface ClusterOptions {
   target: RedisTarget;
   mode: ClusterMode;
@@ -28,8 +29,10 @@ export interface ClusterOptions {
   busRate: number;
 }
 
+/** The cluster options a caller gives: any of ClusterOptions, and the Redis URL instead of a resolved target. */
 export type ClusterOptionsInput = Partial<Omit<ClusterOptions, 'target'>> & { url?: string };
 
+/** The defaults of the cluster options. */
 export const CLUSTER_DEFAULTS = {
   prefix: 'iosig',
   heartbeatMs: 1000,
@@ -43,10 +46,12 @@ export const CLUSTER_DEFAULTS = {
   busRate: 32 * 1024 * 1024,
 } as const;
 
+/** A node id unique on the network: host name and process id. */
 export function defaultNodeId(): string {
   return `${hostname()}-${process.pid}`;
 }
 
+/** ClusterOptions with defaults applied and the Redis target resolved; throws on a bad value, naming it. */
 export function resolveClusterOptions(input: ClusterOptionsInput, env: NodeJS.ProcessEnv = process.env): ClusterOptions {
   const heartbeatMs = Math.max(50, input.heartbeatMs ?? CLUSTER_DEFAULTS.heartbeatMs);
   const nodeId = input.nodeId ?? defaultNodeId();

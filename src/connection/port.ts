@@ -11,18 +11,7 @@ import type { Stats } from '../metrics/stats.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { ServiceReply } from '../services/service.js';
 import type { SlowConsumerWatch } from './slow-consumer.js';
-
-/** Which quotas of the connection's level are enforced (`--quota`, §8.2). */
-export interface QuotaSwitches {
-  /** OVER_SIZE and drop a message over the level's signalSize. */
-  signalSize: boolean;
-  /** Close the connection on a violation. */
-  disconnect: boolean;
-  /** A publish reaches at most the level's publishCounter subscribers, the earliest first. */
-  publishCounter: boolean;
-  /** The level's traffic rate, as a token bucket of received bytes. */
-  trafficRate: boolean;
-}
+import type { QuotaSwitches } from '../policies.js';
 
 /** The option fields sessions read, resolved once and frozen (broker/policy.ts). */
 export interface SessionPolicy {

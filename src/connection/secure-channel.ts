@@ -2,12 +2,13 @@
 // messages around a large one sealed or opened in the seal pool, what it sent, and its link. Delivery groups hold
 // it as their Receiver, so a delivery goes from a group through here to the link and never back into the
 // session's state machine (connection.ts); the session's own replies go out the same way.
+import type { SlowConsumerPolicy } from '../policies.js';
 import { MSG } from '../protocol/codes.js';
 import type { BohoSession } from '../crypto/boho.js';
 import { SealPoolFullError } from '../crypto/seal-pool.js';
 import { SESSION_HEADER_SIZE } from '../crypto/frames.js';
 import type { Outbound } from '../delivery/outbound.js';
-import type { BacklogLimits, Receiver, SlowConsumerPolicy, TopicSocket } from '../delivery/receiver.js';
+import type { BacklogLimits, Receiver, TopicSocket } from '../delivery/receiver.js';
 import type { Link } from '../transport/link.js';
 import type { SealPool } from '../crypto/seal-pool.js';
 import type { Stats } from '../metrics/stats.js';

@@ -1,7 +1,8 @@
 // What a session needs of the slow-consumer watch (broker/slow-consumers.ts keeps it), and what the watch needs of
 // a session: a receiver whose backlog passed the soft limit is timed, one past the hard cap gets the policy at once,
 // and a verdict that closes a session is carried out a few per event-loop turn.
-import type { BacklogLimits, SlowConsumerPolicy } from '../delivery/receiver.js';
+import type { SlowConsumerPolicy } from '../policies.js';
+import type { BacklogLimits } from '../delivery/receiver.js';
 
 /** What the watch needs of a receiver (a session). */
 export interface Watched {

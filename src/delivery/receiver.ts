@@ -33,4 +33,3 @@ export interface Receiver {
   topicSocket(): TopicSocket | null;
 }
 
-export type SlowConsumerPolicy = 'close' | 'drop';

@@ -6,12 +6,6 @@
 // node. The rule itself is the broker's (broker/cid-claims.ts).
 import { systemClock, type Clock } from '../clock.js';
 
-/**
- * What happens when a device logs in while its CID is online, whichever way either session logged in:
- * `keep-old` probes the old session and refuses the newcomer if it answers; `replace` closes the old one.
- */
-export type DuplicateLoginPolicy = 'keep-old' | 'replace';
-
 /** A session that can be probed. */
 export interface Probeable {
   readonly closed: boolean;

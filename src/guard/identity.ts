@@ -6,6 +6,7 @@
 import type { PeerCertificate } from 'node:tls';
 import { splitIdKey } from '../crypto/keys.js';
 
+/** What a device presents before it says anything: a verified client certificate's device id, or a bearer key. */
 export type PresentedIdentity =
   | { kind: 'certificate'; id: string }
   | { kind: 'bearer'; id: string; key: string };

@@ -5,20 +5,10 @@
 import { ipv6Hex, isIPv6Address } from './address.js';
 import { TokenBucket } from './token-bucket.js';
 import { systemClock, type Clock } from '../clock.js';
+import type { LoginFailureReason } from '../info.js';
+import type { LoginLimits } from '../policies.js';
 
-export interface LoginLimits {
-  /** Failed logins per second one client address may make once its burst is spent. */
-  addressRate: number;
-  addressBurst: number;
-  /** Failed logins per second against one device id (from any address) once its burst is spent. */
-  deviceRate: number;
-  deviceBurst: number;
-  /** Logins from one address whose outcome is not decided yet. */
-  pendingPerAddress: number;
-  /** Most addresses, and most device ids, remembered at once; the least recently seen are forgotten first. */
-  tracked: number;
-}
-
+/** The login throttle's defaults (README, Security). */
 export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
   addressRate: 2,
   addressBurst: 10,
@@ -28,22 +18,7 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
   tracked: 65_536,
 };
 
-/** Why a login failed, as counted in `iosig_login_failures_total{reason}`. */
-export const LOGIN_FAILURE_REASONS = [
-  'malformed',
-  'no_key_store',
-  'store_error',
-  'unknown_id',
-  'bad_record',
-  'wrong_key',
-  'duplicate',
-  'throttled_address',
-  'throttled_device',
-  'pending_cap',
-  'cleartext',
-  'primary_unavailable',
-] as const;
-export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
+export { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../info.js';
 
 /** One admitted attempt: call `end` exactly once with whether the key was right. */
 export interface LoginTicket {
@@ -75,6 +50,7 @@ export function throttleKey(ip: string): string {
   return isIPv6Address(ip) ? `${ipv6Hex(ip).slice(0, 16)}/64` : ip;
 }
 
+/** The login throttle of one process (under --workers the primary keeps one for the host). */
 export class LoginGuard implements LoginThrottle {
   private readonly addresses = new Map<string, AddressEntry>();
   private readonly devices = new Map<string, TokenBucket>();
@@ -159,6 +135,7 @@ export class LoginGuard implements LoginThrottle {
   }
 }
 
+/** LoginLimits with the defaults for what is not given. */
 export function resolveLoginLimits(input: Partial<LoginLimits> | undefined): LoginLimits {
   return { ...DEFAULT_LOGIN_LIMITS, ...input };
 }

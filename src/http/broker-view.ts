@@ -4,7 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { ServerOptions } from '../options.js';
 import type { ChannelInfo, ConnectionInfo } from '../info.js';
 import type { MetricsSource } from '../metrics/sample.js';
-import type { TrafficCounters } from '../metrics/traffic-history.js';
+import type { TrafficCounters } from '../metrics/stats.js';
 import type { Page } from './paging.js';
 
 export interface BrokerView extends MetricsSource {

@@ -1,7 +1,6 @@
 // What the HTTP API and the live feed send, shared by the server and the dashboard's browser code.
 import type { ChannelInfo, ConnectionInfo } from '../info.js';
-import type { MetricsSample } from '../metrics/sample.js';
-import type { TrafficPoint } from '../metrics/traffic-history.js';
+import type { MetricsSample, TrafficPoint } from '../metrics/stats.js';
 
 export type { ChannelInfo, ConnectionInfo, MetricsSample, TrafficPoint };
 

@@ -1,7 +1,7 @@
 // Recent signals for the dashboard. It listens to the server's 'signal' event only while a reader is
 // connected, so the broker emits nothing when no dashboard is open; bursts are thinned to a few frames a second.
 import type { EventEmitter } from 'node:events';
-import type { SignalInfo } from '../info.js';
+import type { SignalInfo } from '../server-view.js';
 import type { TailEntry, TailFrame } from './dashboard-types.js';
 import { payloadPreview } from './payload-preview.js';
 

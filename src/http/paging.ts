@@ -3,11 +3,9 @@
 // (the order they were accepted in, so a cursor survives closes); channels in key order (a cursor survives
 // channels coming and going, since it is a position in the key space, not in a list).
 
-export interface Page<T, C> {
-  items: T[];
-  /** Pass back to get the next page; null on the last page. */
-  next: C | null;
-}
+import type { Page } from '../info.js';
+
+export type { Page };
 
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;

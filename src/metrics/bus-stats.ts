@@ -2,11 +2,13 @@
 
 /** Why a cross-node message was dropped by its sender (`iosig_cluster_dropped_total{reason}`; outbox.ts). */
 export const DROP_REASONS = ['down', 'in_flight', 'budget', 'share', 'refused'] as const;
+/** One of DROP_REASONS. */
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Which Redis connection went away: the one that publishes, or the one that receives (its subscriptions). */
 export type BusLink = 'publish' | 'subscribe';
 
+/** The cluster bus's own counters (the remote-nodes group counts its deliveries in Stats). */
 export class BusStats {
   /** Data envelopes (publish, unicast, everyone) this node sent to Redis. */
   published = 0;

@@ -20,6 +20,7 @@ export interface NodeStatus {
   at: number;
 }
 
+/** This node's bus and the cluster as it sees it, for /metrics, /api/status and the dashboard. */
 export interface ClusterSample {
   node: string;
   /** Redis reachable and every interest subscribed. */

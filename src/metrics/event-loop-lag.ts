@@ -1,12 +1,7 @@
 // Event-loop lag from Node's own delay histogram, reported per completed window so that a scrape
 // shows recent stalls rather than an average since start.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-
-export interface LagStats {
-  meanSeconds: number;
-  p99Seconds: number;
-  maxSeconds: number;
-}
+import type { LagStats } from './stats.js';
 
 const NS_PER_SECOND = 1e9;
 /** Sampling resolution of the histogram: coarse enough to cost nothing, fine enough to see stalls. */

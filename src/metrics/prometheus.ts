@@ -1,7 +1,8 @@
 // Prometheus text exposition through prom-client. Every metric is filled by a collect() callback from one
 // sample taken at scrape time, so the broker's hot path only ever bumps plain numbers.
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { MetricsSample, ServerMetrics } from './sample.js';
+import type { ServerMetrics } from './sample.js';
+import type { MetricsSample } from './stats.js';
 import type { ClusterSample } from './cluster-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 import { DROP_REASONS } from './bus-stats.js';

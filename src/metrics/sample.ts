@@ -1,9 +1,9 @@
 // One registry of the broker's numbers: the Prometheus exporter, the status API, the dashboard and the
 // `-m` console tables all read the same sample. Taking a sample reads counters; it never adds hot-path work.
-import type { MetricsSnapshot } from './stats.js';
+import type { ConnectionCounts, MetricsSample, MetricsSnapshot } from './stats.js';
 import type { ClusterSample } from './cluster-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
-import { EventLoopLag, type LagStats } from './event-loop-lag.js';
+import { EventLoopLag } from './event-loop-lag.js';
 
 /** What a sample needs from the server: its counters and a walk over live connections. */
 export interface MetricsSource {
@@ -13,25 +13,6 @@ export interface MetricsSource {
   clusterSample?(): ClusterSample | null;
   /** Workers of `io-server --workers` only: the supervisor's figures. */
   workersSample?(): WorkersSample | null;
-}
-
-export interface ConnectionCounts {
-  wsAuthorized: number;
-  wsAnonymous: number;
-  congAuthorized: number;
-  congAnonymous: number;
-}
-
-export interface MetricsSample extends MetricsSnapshot {
-  /** Milliseconds since the epoch when the sample was taken. */
-  time: number;
-  connectionsByState: ConnectionCounts;
-  eventLoopLag: LagStats;
-  rssBytes: number;
-  /** Null on a single node. */
-  cluster: ClusterSample | null;
-  /** Null unless this process is a worker of `io-server --workers`. */
-  workers: WorkersSample | null;
 }
 
 export class ServerMetrics {

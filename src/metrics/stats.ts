@@ -1,11 +1,14 @@
 // The broker's numbers, one home each: plain counters incremented in place on the hot path by whoever does the
 // thing counted (a session, a delivery group, a transport, the door), read as they are when scraped. Nothing is
 // summed from several places: a delivery group adds its deliveries here, not to a total of its own.
-import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../guard/login-guard.js';
+import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../info.js';
+import type { ClusterSample } from './cluster-sample.js';
+import type { WorkersSample } from '../workers/workers-sample.js';
 
 /** Why the slow-consumer policy applied: stayed behind past the write deadline, over the hard cap, over the global budget. */
 export type VerdictReason = 'deadline' | 'backlog' | 'budget';
 
+/** Counters of the broker, incremented where the thing counted happens; read as they are when scraped. */
 export class Stats {
   messagesIn = 0;
   bytesIn = 0;
@@ -73,6 +76,7 @@ export class Stats {
   refusedRetainedEntries = 0;
 }
 
+/** The counters and the gauges of one moment (`metrics()`, /metrics). */
 export interface MetricsSnapshot extends Stats {
   lastSsid: number;
   connections: number;
@@ -94,4 +98,45 @@ export interface MetricsSnapshot extends Stats {
   openingSockets: number;
   /** 1 while the descriptor guard holds the uWS listeners closed. */
   listenerPaused: number;
+}
+
+/** Event-loop lag over the last completed window (event-loop-lag.ts). */
+export interface LagStats {
+  meanSeconds: number;
+  p99Seconds: number;
+  maxSeconds: number;
+}
+
+/** Connections by transport and login state. */
+export interface ConnectionCounts {
+  wsAuthorized: number;
+  wsAnonymous: number;
+  congAuthorized: number;
+  congAnonymous: number;
+}
+
+/** One registry sample: the snapshot and what the sampler adds (sample.ts); what /metrics, /api/status, the dashboard and the `-m` tables read. */
+export interface MetricsSample extends MetricsSnapshot {
+  /** Milliseconds since the epoch when the sample was taken. */
+  time: number;
+  connectionsByState: ConnectionCounts;
+  eventLoopLag: LagStats;
+  rssBytes: number;
+  /** Null on a single node. */
+  cluster: ClusterSample | null;
+  /** Null unless this process is a worker of `io-server --workers`. */
+  workers: WorkersSample | null;
+}
+
+/** The four traffic totals the dashboard's chart reads once a second. */
+export type TrafficCounters = Pick<Stats, 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut'>;
+
+/** Traffic per second over one step of the chart (traffic-history.ts). */
+export interface TrafficPoint {
+  /** End of the interval, ms since the epoch. */
+  time: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
 }

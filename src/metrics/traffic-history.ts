@@ -1,17 +1,6 @@
-// Per-second traffic rates over the last minutes, for the dashboard's chart. Reads four stats once a
+// Per-second traffic rates over the last minutes, for the dashboard's chart. Reads four counters once a
 // second; nothing on the message path.
-import type { Stats } from './stats.js';
-
-export type TrafficCounters = Pick<Stats, 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut'>;
-
-export interface TrafficPoint {
-  /** End of the interval, ms since the epoch. */
-  time: number;
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-}
+import type { TrafficCounters, TrafficPoint } from './stats.js';
 
 export const TRAFFIC_STEP_MS = 1000;
 export const TRAFFIC_SPAN_MS = 5 * 60_000;

@@ -18,22 +18,9 @@ import { ThrottledLog } from '../logging/throttled-log.js';
 import { frameBound, frameBuilder, type DeviceFrame } from './to-device.js';
 import { FrameSignals, payloadBytes, readDeviceFrame, targetTags } from './from-device.js';
 import { FramePacer } from './frame-pacer.js';
-import { parsePlainRequest, type PlainFormat } from './request.js';
+import { parsePlainRequest, type FrameSocket, type PlainRequest } from './request.js';
 
-/** The few calls the link makes on its WebSocket (a uWS socket in the server, a stand-in in tests). */
-export interface FrameSocket {
-  /** uWS status: 1 written, 0 buffered, 2 dropped. */
-  send(data: string | Uint8Array, isBinary: boolean): number;
-  getBufferedAmount(): number;
-  ping(): void;
-  end(code?: number, reason?: string): void;
-  close(): void;
-}
-
-export interface PlainRequest {
-  channels: string[];
-  format: PlainFormat;
-}
+export type { FrameSocket, PlainRequest };
 
 /** A plain device's own sizes; its backlog is judged on the link's BacklogLimits, as an iosignal WebSocket's. */
 export interface PlainLimits {

@@ -1,8 +1,24 @@
-// The plain WebSocket endpoint's request (issue 11 item 1): `/plain/<channel>[,<channel>…][?format=raw|json]`.
-// Pure: what the upgrade asks for, or why it cannot be served.
+// The plain WebSocket endpoint's request (issue 11 item 1): `/plain/<channel>[,<channel>…][?format=raw|json]`,
+// and the socket a plain device talks over. Pure: what the upgrade asks for, or why it cannot be served.
 
 /** `raw` carries payloads only; `json` carries envelopes ({"tag","from","type","payload"} out, {"to","payload"} in). */
 export type PlainFormat = 'raw' | 'json';
+
+/** What a plain device asks for: its channels (what it publishes to and hears) and its format. */
+export interface PlainRequest {
+  channels: string[];
+  format: PlainFormat;
+}
+
+/** The few calls a plain device's link makes on its WebSocket (a uWS socket in the server, a stand-in in tests). */
+export interface FrameSocket {
+  /** uWS status: 1 written, 0 buffered, 2 dropped. */
+  send(data: string | Uint8Array, isBinary: boolean): number;
+  getBufferedAmount(): number;
+  ping(): void;
+  end(code?: number, reason?: string): void;
+  close(): void;
+}
 
 /** `/plain/a,b?format=json` → channels and format; a reason when the request cannot be served. */
 export function parsePlainRequest(

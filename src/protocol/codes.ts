@@ -1,5 +1,6 @@
 // Message type codes, payload types, connection states and the quota table (PROTOCOL.md §2, §3.1, §5.2, §8.1).
 
+/** Message type codes: the first byte of every message (§2). */
 export const MSG = {
   // Boho security layer
   SERVER_TIME_NONCE: 0xb0,
@@ -46,6 +47,7 @@ export const MSG = {
   OVER_FLOW: 0xff,
 } as const;
 
+/** The name of a message type (`SIGNAL`, `CID_REQ`…). */
 export type MsgName = keyof typeof MSG;
 
 const NAME_BY_CODE = new Map<number, MsgName>(
@@ -57,6 +59,7 @@ export function msgName(code: number): string {
   return NAME_BY_CODE.get(code) ?? `UNKNOWN(0x${code.toString(16).padStart(2, '0')})`;
 }
 
+/** Payload types of a SIGNAL (§3.2). */
 export const PAYLOAD = {
   EMPTY: 0,
   TEXT: 1,
@@ -66,6 +69,7 @@ export const PAYLOAD = {
   MBA: 5,
 } as const;
 
+/** Connection states, as IAM_RES and the status API report them (§3.1). */
 export const STATE = {
   CONNECTING: 0,
   OPEN: 1,
@@ -83,10 +87,13 @@ export const STATE = {
   READY: 19,
 } as const;
 
+/** One of STATE. */
 export type StateCode = (typeof STATE)[keyof typeof STATE];
 
+/** RESPONSE_MBP status: 0 OK, 255 ERROR (< 128 is success). */
 export const STATUS = { OK: 0, ERROR: 255 } as const;
 
+/** One level of the quota table (§8.1). */
 export interface Quota {
   signalSize: number;
   publishCounter: number;
@@ -106,7 +113,9 @@ export const QUOTA_TABLE: Readonly<Record<number, Readonly<Quota>>> = Object.fre
   255: { signalSize: 20_971_520, publishCounter: 10_000, trafficRate: 104_857_600 },
 });
 
+/** The quota level of a connection that has not logged in. */
 export const DEFAULT_LEVEL = 3;
+/** The level of an administrator. */
 export const ADMIN_LEVEL = 255;
 
 /** Largest quota signalSize plus the ENC_488 overhead; the smallest sane frame limit. */

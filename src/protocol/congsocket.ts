@@ -53,8 +53,10 @@ export function encodeFrame(payload: Uint8Array): Buffer {
   return out;
 }
 
+/** Why the decoder stopped: a type byte it does not know, or a frame over the size limit. */
 export type FrameErrorKind = 'unknown-type' | 'too-large';
 
+/** Where the CongSocket decoder hands whole frames and framing errors. */
 export interface FrameSink {
   /** A whole payload. The view is only valid during the call; copy it to keep it. */
   frame(payload: Buffer): void;

@@ -2,11 +2,13 @@
 // Pure codec. `unpack` never throws: malformed input gives undefined, undecodable fields are left out.
 import { parseJsonWithin } from './json-depth.js';
 
+/** Anything JSON can hold. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** A decoded field: raw bytes (type B) or anything JSON can hold. */
 export type MbpValue = Buffer | JsonValue;
 
+/** A field's name in the meta: a string, or a number for positional fields. */
 export type MbpName = string | number;
 
 /** One field ready to pack. An empty name means "take space but stay out of the meta". */
@@ -19,6 +21,7 @@ export interface MbpItem {
 /** `[name, type, offset, length]`, as written in the meta JSON. */
 export type MbpMetaEntry = readonly [name: MbpName, type: string, offset: number, length: number];
 
+/** A decoded record: its fields by name, and their values in order. */
 export interface MbpRecord {
   [name: string]: MbpValue | MbpValue[] | undefined;
   /** Fields 0, 1, 2… up to the first missing or falsy one (Q10); absent when there are none. */

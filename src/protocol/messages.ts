@@ -2,12 +2,19 @@
 import { isUtf8 } from 'node:buffer';
 import { MSG } from './codes.js';
 
+/** SERVER_READY: the greeting after SERVER_TIME_NONCE. */
 export const SERVER_READY_MSG: Buffer = Buffer.from([MSG.SERVER_READY]);
+/** PING (§1.3). */
 export const PING_MSG: Buffer = Buffer.from([MSG.PING]);
+/** PONG, the answer to PING. */
 export const PONG_MSG: Buffer = Buffer.from([MSG.PONG]);
+/** OVER_SIZE: a message over the size quota was dropped (§3.11). */
 export const OVER_SIZE_MSG: Buffer = Buffer.from([MSG.OVER_SIZE]);
+/** AUTH_FAIL: the login was refused. */
 export const AUTH_FAIL_MSG: Buffer = Buffer.from([MSG.AUTH_FAIL]);
+/** CID_REQ: a client asks for its CID. */
 export const CID_REQ_MSG: Buffer = Buffer.from([MSG.CID_REQ]);
+/** UNSUBSCRIBE of every channel. */
 export const UNSUBSCRIBE_ALL_MSG: Buffer = Buffer.from([MSG.UNSUBSCRIBE, 0]);
 
 /** SERVER_TIME_NONCE: `B0 ‖ unix u32LE ‖ ms u16LE ‖ rnd2 ‖ nonce4` (§4.4). */
@@ -29,11 +36,16 @@ function typeAndText(type: number, text: string): Buffer {
   return out;
 }
 
+/** CID_RES with the connection's CID. */
 export const encodeCidRes = (cid: string): Buffer => typeAndText(MSG.CID_RES, cid);
+/** QUOTA_LEVEL with the level of an admitted login. */
 export const encodeQuotaLevel = (level: number): Buffer => Buffer.from([MSG.QUOTA_LEVEL, level]);
+/** AUTH_CLEAR, with a reason when given (a revoked or replaced login). */
 export const encodeAuthClear = (reason?: string): Buffer =>
   reason ? typeAndText(MSG.AUTH_CLEAR, reason) : Buffer.from([MSG.AUTH_CLEAR]);
+/** SERVER_SIGNAL with its JSON (`{"event", "data"}`). */
 export const encodeServerSignal = (json: string): Buffer => typeAndText(MSG.SERVER_SIGNAL, json);
+/** IAM_RES with its JSON (§3.8). */
 export const encodeIamRes = (json: string): Buffer => typeAndText(MSG.IAM_RES, json);
 
 /** The IAM_RES JSON object (§3.8); the server writes its keys in this order. */
@@ -48,6 +60,7 @@ export interface IamInfo {
   /** Internal channel keys subscribed (`CH:x`, `CID:c@t`, `PRIVATE:#t`, `IP:…#t`). */
   tag: string[];
 }
+/** CLOSE with a reason. */
 export const encodeClose = (reason: string | Uint8Array): Buffer =>
   typeof reason === 'string' ? typeAndText(MSG.CLOSE, reason) : Buffer.concat([Buffer.from([MSG.CLOSE]), reason]);
 
@@ -135,6 +148,7 @@ export function subscribeTags(msg: Uint8Array): string | null {
   return readTag(msg, 2, msg.length);
 }
 
+/** A decoded UNSUBSCRIBE: every channel, or the listed tags; null when malformed. */
 export type UnsubscribeRequest = { all: true } | { all: false; tags: string } | null;
 
 /** UNSUBSCRIBE: exactly 2 bytes = all; otherwise length ≥ 3 and exactly tagLen + 2. */
@@ -144,6 +158,7 @@ export function unsubscribeRequest(msg: Uint8Array): UnsubscribeRequest {
   return tags === null ? null : { all: false, tags };
 }
 
+/** A decoded SUBSCRIBE_REQ: its message id and tags (null when the tags are malformed). */
 export interface SubscribeReq {
   mid: number;
   /** Null when the length does not match tagLen + 5 (answered with status 255). */

@@ -5,13 +5,16 @@ import { encodeSignal, signalTag } from './messages.js';
 import { MBA, binaryBytes, pack, unpack, type JsonValue, type MbpValue } from './mbp.js';
 import { parseJsonWithin } from './json-depth.js';
 
+/** One of PAYLOAD. */
 export type SignalPayloadType = (typeof PAYLOAD)[keyof typeof PAYLOAD];
 
+/** A SIGNAL's payload type and bytes. */
 export interface SignalPayload {
   payloadType: SignalPayloadType;
   payload: Buffer;
 }
 
+/** A decoded SIGNAL or SIGNAL_E2E: its tag, payload type and payload. */
 export interface ParsedSignal {
   /** SIGNAL or SIGNAL_E2E. */
   type: number;

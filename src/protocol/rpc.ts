@@ -2,6 +2,7 @@
 import { MSG } from './codes.js';
 import { MB, MBA, pack, unpack, type MbpItem, type MbpValue } from './mbp.js';
 
+/** A decoded CALL (§7.1): message id, service and command, and the arguments. */
 export interface CallRequest {
   /** Message id, echoed in the response. */
   mid: number;
@@ -13,6 +14,7 @@ export interface CallRequest {
   args: MbpValue[];
 }
 
+/** A decoded RESPONSE_MBP: status (< 128 success), message id and body. */
 export interface ResponseMbp {
   /** < 128 success, ≥ 128 failure. */
   status: number;

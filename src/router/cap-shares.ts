@@ -9,6 +9,7 @@
 // Whatever an owner holds is charged to it until it is given back (the channel goes away, the value is replaced),
 // so leaving or reconnecting does not reset a share. The checks cost one Map lookup, and only when something new
 // is created (a channel's first local subscriber, a retained value), never on a join of an existing channel.
+import type { ShareLimits } from '../policies.js';
 
 /** Who a holding is charged to: `a:<address unit>` (anonymous) or `d:<device id>` (logged in); null = nobody. */
 export type ShareOwner = string | null;
@@ -23,13 +24,6 @@ export interface ShareHolder {
 
 /** The server itself and other nodes' values: counted in the total, charged to nobody, allowed into the reserve. */
 export const SERVER_HOLDER: ShareHolder = { shareOwner: null, authorized: true };
-
-export interface ShareLimits {
-  /** Fraction (0–1] of each cap one owner may hold; 1 = no per-owner share. */
-  share: number;
-  /** Fraction [0–1) of each cap that only logged-in sessions may use; 0 = no reserve. */
-  reserve: number;
-}
 
 export const DEFAULT_SHARE_LIMITS: ShareLimits = { share: 0.1, reserve: 0.1 };
 

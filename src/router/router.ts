@@ -11,7 +11,8 @@ import type { CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { randomBase64url } from '../crypto/random-pool.js';
-import { SERVER_HOLDER, SharedCap, type ShareHolder, type ShareLimits, type ShareOwner, type ShareRefusal } from './cap-shares.js';
+import { SERVER_HOLDER, SharedCap, type ShareHolder, type ShareOwner, type ShareRefusal } from './cap-shares.js';
+import type { RetainOptions, ShareLimits } from '../policies.js';
 
 /** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
 const TEARDOWN_SLICE = 1000;
@@ -19,18 +20,6 @@ const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
 
 type JoinResult = 'ok' | 'subscription-cap' | ShareRefusal;
 type CapLog = 'subscriptions' | 'channels' | 'channelShare' | 'retained' | 'retainedShare';
-
-/** Retained signals (§5.6): whether they are kept, and their bounds. */
-export interface RetainOptions {
-  /** Retained signals are kept at all. */
-  isAvailable: boolean;
-  /** A message must be strictly smaller than this to be retained. */
-  limitSize: number;
-  /** Most channel-retained entries; existing entries still update when full (Q24 fix). */
-  limitCounter: number;
-  /** Most CID-retained entries per connection. */
-  limitPerConnection: number;
-}
 
 /** What the router reads of the server's options (ServerOptions has all of it). */
 export interface RouterOptions {

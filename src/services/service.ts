@@ -37,6 +37,7 @@ export interface ServiceHost {
   log(line: string): void;
 }
 
+/** An RPC service (§7.3): its name, its commands, who may call it, and what a call does. */
 export interface Service {
   readonly name: string;
   /** Accepted topics, matched exactly (case-sensitive, §7.1 step 4). */

@@ -6,6 +6,7 @@
 // listeners (CongSocket, the TLS front), Redis and log files have room even after a burst took all uWS could get.
 import { closeSync, openSync, readdirSync, statSync } from 'node:fs';
 import { ThrottledLog } from '../logging/throttled-log.js';
+import { openFileLimit } from '../guard/admission.js';
 
 export interface PausableListener {
   /** For the log, e.g. "WebSocket port 7777". */
@@ -190,4 +191,18 @@ export class DescriptorGuard {
   private releaseSpares(): void {
     for (const fd of this.spares.splice(0)) closeSync(fd);
   }
+}
+
+/**
+ * The guard of these uWS listeners (null when `fdReserve` is 0, or where the open-file limit cannot be read): they
+ * pause before descriptors run out, which uWS cannot survive without spinning, and accept again once descriptors
+ * are free; node's listeners survive it on their own (libuv closes what it cannot accept), so without a uWS
+ * listener the guard only says so in the log.
+ */
+export function guardListeners(listeners: readonly PausableListener[], fdReserve: number, log: (line: string) => void, onPause: () => void): DescriptorGuard | null {
+  const limit = openFileLimit();
+  if (fdReserve <= 0 || limit === null) return null;
+  // Spares serve node's side only while uWS listeners are paused.
+  const reserve = listeners.length === 0 ? 0 : Math.min(fdReserve, Math.floor(limit / 4));
+  return new DescriptorGuard({ limit, reserve, listeners, log, onPause });
 }

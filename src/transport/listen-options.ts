@@ -1,8 +1,8 @@
 // What the listeners read of the server's options (ServerOptions has all of it): where to bind, how large a
 // message may be, how much a receiver may leave unread, TLS and the opening deadlines. Kept here so that the
 // transports never import the server's options.
+import type { TlsFiles } from '../policies.js';
 import type { BacklogLimits } from '../delivery/receiver.js';
-import type { TlsFiles } from './tls-options.js';
 
 export interface ListenOptions {
   /** WebSocket port; 0 picks a free port; undefined = no WebSocket listener. */

@@ -5,9 +5,11 @@ import { EventEmitter } from 'node:events';
 import type { Outbound } from '../delivery/outbound.js';
 import type { BacklogLimits } from '../delivery/receiver.js';
 import { PING_MSG, PONG_MSG } from '../protocol/messages.js';
-import type { Link, LinkOwner, TransportKind } from './link.js';
+import type { Link, LinkOwner } from './link.js';
+import type { TransportKind } from '../info.js';
 import type { PresentedIdentity } from '../guard/identity.js';
 
+/** How an in-memory connection presents itself (`connectInMemory`). */
 export interface MemoryLinkOptions {
   /** Which transport the connection believes it is on (text frames, keep-old login on cong…). Default 'ws'. */
   transport?: TransportKind;
@@ -77,6 +79,7 @@ export class MemoryEndpoint extends EventEmitter {
   }
 }
 
+/** @internal The server side of an in-memory pair. */
 export class MemoryLink implements Link {
   conn: LinkOwner | null = null;
   closed = false;
@@ -244,7 +247,7 @@ export class MemoryLink implements Link {
   }
 }
 
-/** A connected pair: the server side (link) and the client side (endpoint). */
+/** @internal A connected pair: the server side (link) and the client side (endpoint). */
 export function memoryPair(transport: TransportKind, limits?: BacklogLimits): { link: MemoryLink; endpoint: MemoryEndpoint } {
   const endpoint = new MemoryEndpoint();
   const link = new MemoryLink(transport, endpoint, limits);

@@ -3,15 +3,7 @@ import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Stats } from '../metrics/stats.js';
-
-export interface TlsFiles {
-  /** PEM certificate chain and private key of the server. */
-  cert: string;
-  key: string;
-  /** PEM CA bundle: when given, clients must present a certificate it signed (mutual TLS). */
-  ca?: string;
-  passphrase?: string;
-}
+import type { TlsFiles } from '../policies.js';
 
 export function tlsServerOptions(options: { readonly tls: TlsFiles | null; readonly handshakeTimeout: number }): tls.TlsOptions | null {
   const files = options.tls;

@@ -2,8 +2,9 @@
 // host, whichever worker the kernel (WebSocket, SO_REUSEPORT) or node:cluster (CongSocket) hands a connection to.
 // Workers ask over IPC (primary-link.ts) and the answer is given at once, from the same Admission and LoginGuard
 // a single process uses. What each worker holds is booked per worker, so a worker that dies gives it all back.
+import type { LoginLimits } from '../policies.js';
 import { Admission, type CapRefusal, type ConnectionLimits } from '../guard/admission.js';
-import { LoginGuard, type LoginFailureReason, type LoginLimits, type LoginTicket } from '../guard/login-guard.js';
+import { LoginGuard, type LoginFailureReason, type LoginTicket } from '../guard/login-guard.js';
 import type { IpcPort } from './ipc.js';
 
 export const LEDGER_TOPIC = 'ledger';

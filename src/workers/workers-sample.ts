@@ -2,8 +2,10 @@
 // shows it (the primary serves no HTTP). The figures are the host's, the same on every worker: aggregate them
 // with max(), not sum().
 
+/** The IPC topic of the supervisor's tells (ipc.ts). */
 export const SUPERVISOR_TOPIC = 'supervisor';
 
+/** The host's workers as the supervisor sees them, the same on every worker (aggregate with max). */
 export interface WorkersSample {
   /** This worker's slot (0 … wanted − 1); its node id ends in -w<slot>. */
   slot: number;

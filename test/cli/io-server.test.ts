@@ -14,6 +14,7 @@ import { planServer, printMetrics, type ServerPlan } from '../../src/cli/io-serv
 import { createServer } from '../../src/index.js';
 import { bannerLines, box } from '../../src/cli/banner.js';
 import { watchChild } from '../helpers/child-output.js';
+import { serverOf, viewsOf } from '../kit/inside.js';
 import { HELP_DEFAULTS, formatBytes, type DefaultedFlag } from '../../src/cli/server-defaults.js';
 import { SERVER_DEFAULTS, resolveOptions } from '../../src/options.js';
 
@@ -388,8 +389,8 @@ describe('io-server command line', () => {
           done();
         },
       });
-      const traffic = new TrafficWindow(server.views.sampler.sample(), Date.now());
-      printMetrics(new Console({ stdout: sink, colorMode: false }), server, 1, traffic);
+      const traffic = new TrafficWindow(viewsOf(server).sampler.sample(), Date.now());
+      printMetrics(new Console({ stdout: sink, colorMode: false }), serverOf(server), 1, traffic);
       assert.match(text, /^metric 1: /);
       assert.match(text, /rxBytes[\s\S]*\n└/);
       for (const column of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers', 'lastSSID', 'remotes', 'channels', 'txBytes']) {
@@ -397,7 +398,7 @@ describe('io-server command line', () => {
       }
       assert.equal(text.includes('\x1b'), false, 'no colour');
       text = '';
-      printMetrics(new Console({ stdout: sink, colorMode: false }), server, 2, traffic);
+      printMetrics(new Console({ stdout: sink, colorMode: false }), serverOf(server), 2, traffic);
       assert.match(text, /^metric 2: /);
     } finally {
       await server.close();

@@ -21,7 +21,7 @@ import { FrameSignals, readDeviceFrame, targetTags } from '../../src/plain/from-
 import type { PlainFormat } from '../../src/plain/request.js';
 import type { FrameSocket, PlainLink } from '../../src/plain/plain-link.js';
 import type { MemoryEndpoint } from '../../src/transport/memory.js';
-import { IosigServer } from '../../src/server.js';
+import { Server } from '../../src/server.js';
 import { inside } from '../kit/inside.js';
 
 // ---- generators --------------------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ const endpointStep: fc.Arbitrary<EndpointStep> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'tick' as const }) },
 );
 
-let server: IosigServer | null = null;
+let server: Server | null = null;
 const serverLog: string[] = [];
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -335,7 +335,7 @@ async function runEndpointSession(steps: EndpointStep[]): Promise<void> {
 const endpoint = fc.asyncProperty(fc.array(endpointStep, { minLength: 1, maxLength: 20 }), runEndpointSession);
 
 async function startEndpointServer(): Promise<void> {
-  server = new IosigServer({
+  server = new Server({
     congPort: 0,
     host: '127.0.0.1',
     http: false,

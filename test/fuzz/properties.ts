@@ -23,7 +23,7 @@ import { BohoSession, parseAuthReq } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
 import type { Connection } from '../../src/connection/connection.js';
 import type { MemoryEndpoint } from '../../src/transport/memory.js';
-import { IosigServer } from '../../src/server.js';
+import { Server } from '../../src/server.js';
 import { PLAIN_PROPERTIES } from './plain-properties.js';
 import { inside } from '../kit/inside.js';
 
@@ -166,7 +166,7 @@ const rpcRoundTrip = fc.property(fc.integer({ min: 0, max: 0xffff }), fc.string(
 // ---- the connection state machine, in memory -------------------------------------------------------------
 
 const DEVICES = 'fz1.key-fz1.FZ1.3,fz2.key-fz2.FZ2.255,fz3.key-fz3.?bad.3';
-let smServer: IosigServer | null = null;
+let smServer: Server | null = null;
 const smLog: string[] = [];
 
 type Step = { to: number; kind: 'bytes'; msg: Uint8Array } | { to: number; kind: 'login'; id: string; key: string; legacy: boolean } | { to: number; kind: 'tick' };
@@ -297,7 +297,7 @@ export const PROPERTIES: FuzzProperty[] = [
     shortRuns: 300,
     property: () => stateMachine as never,
     async setUp() {
-      smServer = new IosigServer({
+      smServer = new Server({
         congPort: 0,
         host: '127.0.0.1',
         http: false,

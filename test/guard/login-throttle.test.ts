@@ -12,6 +12,7 @@ import { waitFor } from '../helpers/wait.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { DEFAULT_LOGIN_LIMITS } from '../../src/guard/login-guard.js';
+import type { KeyStore } from '../../src/auth/key-store.js';
 import { inside } from '../kit/inside.js';
 
 const DEVICES = Array.from({ length: 50 }, (_, i) => `v${i}.key-v${i}.V${i}.3`);
@@ -147,7 +148,7 @@ describe('login brute-force throttle', () => {
       loginLimits: { pendingPerAddress: 2, addressBurst: 1000, deviceBurst: 1000 },
     });
     // A key store that never answers keeps every login pending.
-    inside(slow).keyStore = { lookup: () => new Promise(() => undefined), close: async () => undefined } as unknown as typeof slow.broker.keyStore;
+    inside(slow).keyStore = { lookup: () => new Promise(() => undefined), close: async () => undefined } as unknown as KeyStore;
     try {
       const peers = await Promise.all(Array.from({ length: 4 }, () => openPeer(pool, slow, 'cong')));
       for (const p of peers) p.wire.send(p.authReq('legit', 'key-legit'));

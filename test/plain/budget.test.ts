@@ -14,7 +14,7 @@ import type { ServerOptionsInput } from '../../src/options.js';
 import { DevicePool, type WsDevice } from './ws-device.js';
 import { SIGNALS_PER_TURN } from '../../src/plain/frame-pacer.js';
 import type { FrameSocket, PlainLink } from '../../src/plain/plain-link.js';
-import { inside } from '../kit/inside.js';
+import { inside, serverOf } from '../kit/inside.js';
 
 /** A plain device's socket without a network: frames are taken, the end is reported as uWS reports it. */
 class StandInSocket implements FrameSocket {
@@ -278,7 +278,7 @@ describe('what a plain device may publish (issue 16 item 5, incoming)', () => {
     try {
       const channels = Array.from({ length: 16 }, (_, i) => `c${i}`);
       const socket = new StandInSocket();
-      const link = server.connectPlain(socket, { channels, format: 'raw' });
+      const link = serverOf(server).connectPlain(socket, { channels, format: 'raw' });
       socket.link = link;
       const before = server.metrics().messagesIn;
       // One read's worth of frames, handed over in one go as uWS does.

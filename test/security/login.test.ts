@@ -8,6 +8,7 @@ import { ManualClock } from '../kit/manual-clock.js';
 import { ANON_CID, hex, startServer, sub, type IosigServer } from '../integration/support.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { CID_REQ, IAM_MSG, Peer, drained, TRANSPORTS, expectProbe, loggedIn, openPeer, textSignal } from './support.js';
+import { inside } from '../kit/inside.js';
 
 const FAIL_DELAY = 100;
 
@@ -236,7 +237,7 @@ describe('AUTH_FAIL timing and servers without a key store', () => {
     const clock = new ManualClock();
     const timed = await startServer({ auth: { param: 'tdev.tkey.TD.3' }, clock });
     try {
-      assert.equal(timed.options.authFailDelay, 600, 'the default delay');
+      assert.equal(inside(timed).options.authFailDelay, 600, 'the default delay');
       const [w, c] = await Promise.all(TRANSPORTS.map((kind) => openPeer(pool, timed, kind)));
       const sweepOnly = clock.pending;
       w!.wire.send(w!.authReq('tdev', 'wrong'));
