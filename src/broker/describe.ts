@@ -17,7 +17,7 @@ export function describeSession(router: Router<Connection>, conn: Connection): C
     cid: conn.cid,
     state: conn.state,
     transport: conn.transport,
-    kind: channel.link.kind ?? (conn.nick.startsWith('serial:') ? 'serial' : 'iosignal'),
+    kind: channel.link.kind ?? conn.declaredKind ?? 'iosignal',
     ip: conn.ip,
     nick: conn.nick,
     did: conn.did,

@@ -218,7 +218,7 @@ export class IoClient extends EventEmitter<ClientEvents> {
         },
         close: (reason, error) => this.#onClose(transport, reason, error),
       },
-      { tls: this.options.tls, connectTimeoutMs: this.options.connectTimeoutMs, maxMessageSize: this.options.maxMessageSize },
+      { tls: this.options.tls, connectTimeoutMs: this.options.connectTimeoutMs, maxMessageSize: this.options.maxMessageSize, device: this.options.device },
     );
     this.#transport = transport;
   }

@@ -36,6 +36,11 @@ export interface IoClientOptions {
   tls?: TlsSettings;
   /** Largest message accepted from the server (default 20 MiB + 64). */
   maxMessageSize?: number;
+  /**
+   * What kind of device this client bridges, shown by the server's status API and dashboard: `serial` for an
+   * io-serial port (sent as the `X-Iosig-Device` header of a WebSocket upgrade). Default: none, an iosignal client.
+   */
+  device?: 'serial';
 }
 
 /** The options with every default filled in (`IoClient.options`). */
@@ -52,6 +57,7 @@ export interface ResolvedClientOptions {
   keepaliveCheckMs: number;
   tls: TlsSettings | undefined;
   maxMessageSize: number;
+  device: 'serial' | undefined;
 }
 
 /** @internal `"id.key"` or `{ id, key }` → credentials; throws on a string without a dot or an empty part. */
@@ -78,6 +84,7 @@ export function resolveClientOptions(input: IoClientOptions): ResolvedClientOpti
     keepaliveCheckMs: Math.max(100, input.keepaliveCheckMs ?? 3000),
     tls: input.tls,
     maxMessageSize: input.maxMessageSize ?? MIN_FRAME_LIMIT,
+    device: input.device,
   };
 }
 

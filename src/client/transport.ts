@@ -32,6 +32,8 @@ export interface TransportOptions {
   connectTimeoutMs: number;
   /** Largest CongSocket frame accepted from the server. */
   maxMessageSize: number;
+  /** The device kind the client declares (a WebSocket upgrade header; CongSocket has none: its IAM says so). */
+  device?: 'serial' | undefined;
 }
 
 /** @internal */

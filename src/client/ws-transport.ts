@@ -3,6 +3,9 @@ import WebSocket from 'ws';
 import type { ServerAddress } from './url.js';
 import { describeSocketError, onceClosed, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 
+/** @internal The upgrade header a client declares its device kind with (iosig servers read it). */
+export const DEVICE_HEADER = 'X-Iosig-Device';
+
 /** @internal */
 export function openWsTransport(address: ServerAddress, rawHandlers: TransportHandlers, options: TransportOptions): Transport {
   const handlers = onceClosed(rawHandlers);
@@ -10,6 +13,7 @@ export function openWsTransport(address: ServerAddress, rawHandlers: TransportHa
     perMessageDeflate: false,
     handshakeTimeout: options.connectTimeoutMs,
     maxPayload: options.maxMessageSize,
+    ...(options.device ? { headers: { [DEVICE_HEADER]: options.device } } : {}),
     ...(address.tls ? options.tls : {}),
   });
   socket.binaryType = 'nodebuffer';

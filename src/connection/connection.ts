@@ -18,13 +18,14 @@ import type { TagMemo } from './tag-memo.js';
 import { dispatch } from './handlers/index.js';
 import { closeOnError, runContained } from './contain.js';
 import { SecureChannel } from './secure-channel.js';
+import { SessionState } from './session-state.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
 
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
 
-export class Connection implements Session, LinkOwner {
+export class Connection extends SessionState implements Session, LinkOwner {
   readonly ssid: number;
   /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
   private readonly bornAt = Date.now() - PROCESS_EPOCH;
@@ -35,14 +36,8 @@ export class Connection implements Session, LinkOwner {
   nick = '';
   readonly ip: string;
   readonly home: string;
-  readonly tls: boolean;
   level: number;
   quota: Quota;
-  authorized = false;
-  admin = false;
-  /** Set by any incoming traffic; cleared by each keepalive sweep (§1.3). */
-  alive = true;
-  closed = false;
   /** Why the server closed it (for logs); empty when the peer went away. */
   closeReason = '';
   messagesIn = 0;
@@ -70,11 +65,12 @@ export class Connection implements Session, LinkOwner {
     link: Link,
     peer: SessionPeer,
   ) {
+    super(peer.tls);
     this.channel = new SecureChannel(this, link);
     this.ssid = peer.ssid;
     this.ip = peer.ip;
     this.home = homePrefix(this.ip);
-    this.tls = peer.tls;
+    if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
     this.helloLow = randomUint(3);
@@ -308,9 +304,6 @@ export class Connection implements Session, LinkOwner {
 
   // ---- closing ------------------------------------------------------------------------------
 
-  /** Set when the CID lives on elsewhere (replaced by a login on another cluster node): no close notices. */
-  quietClose = false;
-
   /**
    * The one way the server ends a connection. The first call records the reason and logs it; a later forceful
    * call (e.g. shutdown during a graceful close) still tears the link down. The link reports back once, through
@@ -340,7 +333,7 @@ export class Connection implements Session, LinkOwner {
 
   /** Called by the broker once the close notices are out: from here on the session takes and runs nothing. */
   end(): void {
-    this.closed = true;
+    this.markClosed();
     this.flow?.drop();
     this.channel.clear();
     if (this.timers) for (const timer of this.timers) timer.cancel();

@@ -39,6 +39,8 @@ export interface SessionPeer {
   readonly tls: boolean;
   /** A verified client certificate or a bearer token: the device is known before it says anything. */
   readonly identity?: PresentedIdentity | undefined;
+  /** Its client declared an io-serial bridge at the upgrade (`X-Iosig-Device: serial`). */
+  readonly serial?: boolean | undefined;
 }
 
 /** How a claim of a login's CID ended (the duplicate-login rule, broker/cid-claims.ts). */

@@ -41,6 +41,8 @@ export interface Session extends Subscriber, Caller, DeferredContained, Probeabl
   readonly login: LoginPort;
   /** The way out: sendPlain (never encrypted), sendEligible (the encryption rule of §4.7), the Boho session. */
   readonly channel: SecureChannel;
+  /** An io-serial bridge declares itself (session-state.ts): the kind the status API and the dashboard show. */
+  declareSerial(on: boolean, nick: boolean): void;
   /** The tags of its recent SIGNALs (made by the first one). */
   tagMemo: TagMemo | null;
   /** A message this connection could not use: counted, and logged under `-s message`. */

@@ -78,7 +78,7 @@ export class PortBridge extends EventEmitter<PortBridgeEvents> {
             this.enqueue(dropCr && line.at(-1) === 0x0d ? line.subarray(0, -1) : line),
           )
         : null;
-    this.client = new IoClient(settings.server, { ...settings.client, auth: spec.auth, autoConnect: false });
+    this.client = new IoClient(settings.server, { ...settings.client, auth: spec.auth, autoConnect: false, device: 'serial' });
     this.client.on('ready', (cid) => this.onReady(cid));
     this.client.on('message', (message) => this.onSignal(message));
     this.client.on('close', (info) => {

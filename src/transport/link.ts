@@ -18,6 +18,8 @@ export interface PeerInfo {
   identity?: PresentedIdentity;
   /** The transport holds this socket's place in the connection caps since its accept (OpeningSlot): not counted again. */
   counted?: boolean;
+  /** The device kind its client declared at the WebSocket upgrade (`X-Iosig-Device: serial`, an io-serial bridge). */
+  device?: 'serial';
 }
 
 /**

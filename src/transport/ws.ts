@@ -163,6 +163,7 @@ export async function listenWs(
         // The TLS front counts its sockets from their accept until they close.
         counted: fronted,
       };
+      if (req.getHeader('x-iosig-device') === 'serial') peer.device = 'serial';
       // A bearer token is the device's explicit choice, so it wins over a certificate.
       if (bearer) peer.identity = { kind: 'bearer', ...bearer };
       else if (certId !== null) peer.identity = { kind: 'certificate', id: certId };

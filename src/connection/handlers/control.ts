@@ -10,9 +10,19 @@ export function onEcho(s: Session, msg: Uint8Array): void {
   if (msg.length < ECHO_LIMIT) s.channel.sendEligible(Buffer.from(msg));
 }
 
+/**
+ * The nick every io-serial bridge gives itself (`serial:<port>`): its IAM declares the connection a serial device,
+ * on CongSocket (no upgrade header) and for bridges older than the X-Iosig-Device header alike; a later IAM with
+ * another nick undoes it, as before the header existed.
+ */
+const SERIAL_NICK = 'serial:';
+
 export function onIam(s: Session, msg: Uint8Array): void {
   const nick = iamNick(msg);
-  if (nick !== null) s.nick = nick;
+  if (nick !== null) {
+    s.nick = nick;
+    s.declareSerial(nick.startsWith(SERIAL_NICK), true);
+  }
   s.channel.sendEligible(encodeIamRes(JSON.stringify(iamOf(s))));
 }
 
