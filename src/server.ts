@@ -13,6 +13,7 @@ import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './trans
 import { backlogLimits } from './transport/listen-options.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
+import { checkTlsFiles } from './transport/tls-options.js';
 import { PlainLink, plainEndpoint, plainLimits, type FrameSocket, type PlainRequest } from './plain/plain-link.js';
 import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
 import type { Page } from './info.js';
@@ -61,6 +62,7 @@ export class Server implements IosigServer {
     const { broker } = this;
     const { options, door, stats } = broker;
     try {
+      checkTlsFiles(options.tls);
       // Before any listener, so every CID and subscription is seen by the cluster from the start.
       if (options.cluster) {
         this.cluster = new BrokerCluster(clusterSideOf(broker, () => ({ ws: this.wsPort, cong: this.congPort })), options.cluster);

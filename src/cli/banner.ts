@@ -41,6 +41,8 @@ export function networkAddress(host = '0.0.0.0'): string {
 export interface BannerPorts {
   wsPort?: number | undefined;
   congPort?: number | undefined;
+  /** The dashboard, `/metrics` and `/api/status` are served on the WebSocket port (unless turned off). */
+  http?: boolean | undefined;
 }
 
 /** The lines of the serving banner, without the border. */
@@ -56,6 +58,14 @@ export function bannerLines(ports: BannerPorts, ip: string, tls = false): string
       `- Local:   ${wsScheme}://localhost:${ports.wsPort}`,
       `- Network: ${wsScheme}://${ip}:${ports.wsPort}`,
     );
+    if (ports.http !== false) {
+      const web = tls ? 'https' : 'http';
+      lines.push(
+        '',
+        `Dashboard: ${web}://localhost:${ports.wsPort}/`,
+        `Metrics:   ${web}://localhost:${ports.wsPort}/metrics`,
+      );
+    }
   }
   if (ports.congPort !== undefined) {
     lines.push(

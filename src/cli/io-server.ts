@@ -545,7 +545,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   // Ports of transports that were not asked for stay out of the banner.
-  const ports = { wsPort: input.port === undefined ? undefined : server.wsPort, congPort: input.congPort === undefined ? undefined : server.congPort };
+  const ports = { wsPort: input.port === undefined ? undefined : server.wsPort, congPort: input.congPort === undefined ? undefined : server.congPort, http: input.http };
   console.log(box(bannerLines(ports, networkAddress(opts.host ?? SERVER_DEFAULTS.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
   if (opts.showOptions === true) printOptions(input, server);
   primary?.ready();

@@ -323,6 +323,8 @@ describe('io-server command line', () => {
     assert.match(banner, new RegExp(`- Network: ws://\\d+\\.\\d+\\.\\d+\\.\\d+:${wsPort}`));
     assert.match(banner, new RegExp(`- Network: cong://\\d+\\.\\d+\\.\\d+\\.\\d+:${congPort}`));
     assert.match(banner, new RegExp(`Arduino +- host: \\d+\\.\\d+\\.\\d+\\.\\d+ +- port: ${congPort}`));
+    assert.match(banner, new RegExp(`Dashboard: http://localhost:${wsPort}/`));
+    assert.match(banner, new RegExp(`Metrics: +http://localhost:${wsPort}/metrics`));
     assert.equal(banner.includes('\x1b['), false, 'no colour when stdout is not a TTY');
     await cli.waitFor(/monitor metric type: 1 \(.*every 5 s\)/, 10_000);
 
@@ -360,6 +362,23 @@ describe('io-server command line', () => {
     assert.equal(code, 0);
     assert.ok(afterMs < 2_000, `exit took ${afterMs} ms`);
     await withDeadline(closed, 2_000, 'client socket close');
+  });
+
+  it('names the TLS file at fault: missing, unreadable as PEM, or a missing CA (both transports)', async () => {
+    const cases: { args: string[]; expect: RegExp }[] = [
+      { args: ['-l', '0', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'], expect: /--tls-cert file \/nonexistent\/cert\.pem: not found/ },
+      { args: ['-L', '0', '--tls-cert', 'package.json', '--tls-key', '/nonexistent/key.pem'], expect: /--tls-key file \/nonexistent\/key\.pem: not found/ },
+      { args: ['-l', '0', '--tls-cert', 'package.json', '--tls-key', 'package.json'], expect: /not a usable certificate and key \(--tls-cert package\.json, --tls-key package\.json\)/ },
+      { args: ['-L', '0', '--tls-cert', 'package.json', '--tls-key', 'package.json', '--tls-ca', '/nonexistent/ca.pem'], expect: /--tls-ca file \/nonexistent\/ca\.pem: not found/ },
+    ];
+    const runs = cases.map((c) => ({ ...c, cli: run(c.args) }));
+    for (const { args, expect, cli } of runs) {
+      const { code } = await cli.exited(10_000);
+      assert.notEqual(code, 0, `${args.join(' ')} must fail`);
+      assert.match(cli.err(), expect, `${args.join(' ')}:\n${cli.err()}`);
+      assert.doesNotMatch(cli.err(), /App construction failed/);
+      assert.doesNotMatch(cli.out(), /Serving/);
+    }
   });
 
   it('reports a port that is already in use in one line and exits 1', async () => {
@@ -426,5 +445,11 @@ describe('io-server helpers', () => {
     assert.equal(widths.size, 1, 'every row has the same width');
     assert.match(text, /Arduino {2}- host: 10\.0\.0\.5 {2}- port: 8888/);
     assert.doesNotMatch(text, /ws:\/\//);
+    assert.doesNotMatch(text, /Dashboard/, 'the dashboard lives on the WebSocket port');
+  });
+
+  it('shows the dashboard and metrics URLs on the WebSocket port, https under TLS, none when HTTP is off', () => {
+    assert.match(bannerLines({ wsPort: 7777 }, '10.0.0.5', true).join('\n'), /Dashboard: https:\/\/localhost:7777\/\nMetrics: +https:\/\/localhost:7777\/metrics/);
+    assert.doesNotMatch(bannerLines({ wsPort: 7777, http: false }, '10.0.0.5').join('\n'), /Dashboard|Metrics/);
   });
 });
