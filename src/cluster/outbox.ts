@@ -7,7 +7,7 @@
 //   burst costs Redis, the sender and the receivers per turn rather than per envelope. Order is kept.
 // - Sequencing: each data message carries the number of its first envelope in its sender's stream on that channel
 //   (sequences.ts), so receivers count what never arrived. A few bytes per message, nothing per envelope.
-import type { OutgoingMessage } from './redis-links.js';
+import type { OutgoingMessage } from './links.js';
 import type { BusStats, DropReason } from '../metrics/bus-stats.js';
 import { BusBudget } from './bus-budget.js';
 import { ChannelSequences } from './sequences.js';

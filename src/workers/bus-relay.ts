@@ -1,0 +1,60 @@
+// The bus between the workers of `io-server --workers` when no Redis is configured: the primary runs a memory hub
+// (cluster/memory-links.ts) and its shared state, and relays over each worker's IPC pipe (ipc.ts) — subscriptions
+// and publishes come in, each worker gets what its subscriptions match, batched per turn. The workers' end is
+// ipc-links.ts. A worker that exits loses its subscriptions at once; its leases expire as they would on Redis.
+import { Inbox, MemoryHub, STORE_OPS, runOn, type HubSubscriber, type StoreOp } from '../cluster/memory-links.js';
+import type { IpcPort } from './ipc.js';
+
+export const BUS_TOPIC = 'bus';
+export const STORE_TOPIC = 'bus-store';
+
+/** Worker → primary (tell): its subscriptions change. Primary → worker (tell): messages of its channels, in order. */
+export type BusTell = { op: 'sub' | 'unsub'; channels: string[] } | { op: 'msg'; messages: [string, Buffer][] };
+/** Worker → primary (ask): messages to publish, in order; the answer is, per message, how many subscriptions got it. */
+export interface BusPublishAsk {
+  messages: [string, Buffer][];
+}
+/** Worker → primary (ask): one store operation (ClusterStore, cluster/links.ts); the answer: its value or an error. */
+export interface StoreAsk {
+  op: StoreOp;
+  args: unknown[];
+}
+export type StoreAnswer = { value: unknown } | { error: string };
+
+const OPS: ReadonlySet<string> = new Set(STORE_OPS);
+
+export class BusRelay {
+  readonly hub = new MemoryHub();
+
+  /** Relays worker `port`'s bus until its pipe closes. */
+  attach(port: IpcPort): void {
+    const inbox = new Inbox((messages) => port.tell(BUS_TOPIC, { op: 'msg', messages: messages.map((m) => [m.channel, m.payload]) } satisfies BusTell));
+    const subscriber: HubSubscriber = { deliver: (channel, payload) => inbox.push(channel, payload) };
+    port.onTell(BUS_TOPIC, (body) => {
+      const tell = body as BusTell;
+      if (!Array.isArray((tell as { channels?: unknown }).channels)) return;
+      const channels = (tell as { channels: unknown[] }).channels.filter((c): c is string => typeof c === 'string');
+      if (tell.op === 'sub') this.hub.subscribe(subscriber, channels);
+      else if (tell.op === 'unsub') this.hub.unsubscribe(subscriber, channels);
+    });
+    port.onAsk(BUS_TOPIC, (body) => {
+      const messages = (body as BusPublishAsk | undefined)?.messages;
+      if (!Array.isArray(messages)) return [];
+      return messages.map((m) => (Array.isArray(m) && typeof m[0] === 'string' && Buffer.isBuffer(m[1]) ? this.hub.publish(m[0], m[1]) : null));
+    });
+    port.onAsk(STORE_TOPIC, (body) => this.store(body as StoreAsk));
+    port.onClose(() => {
+      this.hub.drop(subscriber);
+      inbox.clear();
+    });
+  }
+
+  private store(ask: StoreAsk): StoreAnswer {
+    if (!ask || !OPS.has(ask.op) || !Array.isArray(ask.args)) return { error: 'malformed store ask' };
+    try {
+      return { value: runOn(this.hub.state, ask.op, ask.args) };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+}
