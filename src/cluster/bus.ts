@@ -1,6 +1,7 @@
 // The cluster bus: pub/sub between nodes (on Redis, the workers' primary or a memory hub: links.ts), interest-based
-// at both ends. Split by job: interest (here, with remote-interest.ts), the outbox (outbox.ts), request/reply
-// (requests.ts); what arrives is handed to the broker's ClusterPort (port.ts).
+// at both ends. Split by job: interest (local-interest.ts what we announce, remote-interest.ts what the others
+// want; the engine's subscriptions are kept here), the outbox (outbox.ts), request/reply (requests.ts); what
+// arrives is handed to the broker's ClusterPort (port.ts).
 // - A node subscribes to the Redis channel of a channel key only while one of its own clients subscribes to it
 //   (and to one channel per CID it holds), so Redis forwards a publish only to the nodes that want it.
 // - Nodes announce those interests on a control channel (NATS-style), so a publisher knows whether any other
@@ -14,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BusStats } from '../metrics/bus-stats.js';
 import { RemoteInterest, type InterestChange } from './remote-interest.js';
+import { LocalInterest } from './local-interest.js';
 import { shareFor, splitBudget } from './budget-split.js';
 import { decodeMessage, encodeEnvelope, KIND, type Envelope } from './envelope.js';
 import { Outbox, type OutboxLimits } from './outbox.js';
@@ -66,12 +68,8 @@ export class ClusterBus {
   private readonly outbox: Outbox;
   /** What the other nodes want. */
   readonly remote: RemoteInterest;
-  /** Channel keys our clients subscribe to. */
-  private readonly localKeys = new Set<string>();
-  /** Keys the other nodes have been told about (or will be, in the pending batch). */
-  private readonly announced = new Set<string>();
-  private readonly pendingAdd = new Set<string>();
-  private readonly pendingRemove = new Set<string>();
+  /** What our clients subscribe to, and what the others have been told of it. */
+  private readonly interest = new LocalInterest();
   private announceScheduled = false;
   private ctlSeq = 0;
   private readonly controlChannel: string;
@@ -131,20 +129,17 @@ export class ClusterBus {
 
   /** A local client subscribes to `key` (the first one on this node): subscribe, then tell the others. */
   addInterest(key: string): void {
-    if (this.localKeys.has(key)) return;
-    this.localKeys.add(key);
+    if (!this.interest.add(key)) return;
     const subscribed = this.want(this.keyChannel(key));
-    // Announced only once Redis confirmed the subscription, so a publisher that hears of it is heard by us.
-    if (subscribed) void subscribed.then((ok) => ok && this.announce(key));
+    // Announced only once the engine confirmed the subscription, so a publisher that hears of it is heard by us.
+    if (subscribed) void subscribed.then((ok) => ok && this.interest.confirmed(key) && this.scheduleAnnounce());
   }
 
   /** The last local subscriber of `key` left: tell the others, then unsubscribe. */
   removeInterest(key: string): void {
-    if (!this.localKeys.delete(key)) return;
-    if (this.announced.delete(key) && !this.pendingAdd.delete(key)) {
-      this.pendingRemove.add(key);
-      this.scheduleAnnounce();
-    }
+    const changed = this.interest.remove(key);
+    if (changed === null) return;
+    if (changed) this.scheduleAnnounce();
     this.unwant(this.keyChannel(key));
   }
 
@@ -153,24 +148,16 @@ export class ClusterBus {
     return this.remote.wants(key);
   }
 
-  private announce(key: string): void {
-    if (!this.localKeys.has(key) || this.announced.has(key)) return;
-    this.announced.add(key);
-    if (!this.pendingRemove.delete(key)) this.pendingAdd.add(key);
-    this.scheduleAnnounce();
-  }
-
   /** Interest changes of one event-loop turn go out as one envelope. */
   private scheduleAnnounce(): void {
     if (this.announceScheduled) return;
     this.announceScheduled = true;
     setImmediate(() => {
       this.announceScheduled = false;
-      if (!this.ready || (this.pendingAdd.size === 0 && this.pendingRemove.size === 0)) return;
-      const added = [...this.pendingAdd];
-      const removed = [...this.pendingRemove];
-      this.pendingAdd.clear();
-      this.pendingRemove.clear();
+      if (!this.ready) return;
+      const changes = this.interest.take();
+      if (!changes) return;
+      const { added, removed } = changes;
       const env: Envelope = { kind: KIND.INTEREST, node: this.nodeId, seq: ++this.seq, ctlSeq: ++this.ctlSeq, added, removed };
       this.send(this.controlChannel, env);
     });
@@ -178,7 +165,7 @@ export class ClusterBus {
 
   /** Tells `channel` (the control channel, or one node's) every key we want. */
   private sendSnapshot(channel: string): void {
-    const keys = [...this.announced];
+    const keys = this.interest.announcedKeys();
     const ctlSeq = this.ctlSeq;
     let part = 0;
     do {
@@ -203,7 +190,7 @@ export class ClusterBus {
 
   /** Channel keys local clients subscribe to. */
   get localInterestCount(): number {
-    return this.localKeys.size;
+    return this.interest.size;
   }
 
   /** Resolves true once subscribed; null while down or resyncing (the resync subscribes everything wanted). */
@@ -273,10 +260,7 @@ export class ClusterBus {
     this.stats.resubscribes++;
     this.ready = true;
     // Everything we want is subscribed: announce it whole, and ask the others for theirs.
-    this.announced.clear();
-    for (const key of this.localKeys) this.announced.add(key);
-    this.pendingAdd.clear();
-    this.pendingRemove.clear();
+    this.interest.announceAll();
     this.sendSnapshot(this.controlChannel);
     this.snapshotFrom.clear();
     this.send(this.controlChannel, { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
@@ -460,7 +444,7 @@ export class ClusterBus {
     switch (env.kind) {
       case KIND.PUBLISH:
         // Sent to our node channel by a publisher that still thought we wanted the key: we no longer do.
-        if (!this.localKeys.has(env.key)) return;
+        if (!this.interest.has(env.key)) return;
         return this.arrivals.deliverPublish(env.key, env.msg, shareFor(env.budget, this.nodeId), env.publisher);
       case KIND.UNICAST:
         return this.arrivals.deliverUnicast(env.cid, env.msg, env.publisher);
