@@ -14,6 +14,7 @@ export interface LinkLoss {
   error: string;
 }
 
+/** One message for the engine: its channel and its bytes. */
 export interface OutgoingMessage {
   channel: string;
   payload: Buffer;

@@ -121,6 +121,7 @@ export class MemoryState {
 
 /** The operations of ClusterStore, by name: what a worker may ask its primary's MemoryState (workers/bus-relay.ts). */
 export const STORE_OPS = ['lease', 'take', 'renew', 'claim', 'swap', 'release', 'get', 'getBuffer', 'set', 'exists', 'del', 'addMembers', 'removeMember', 'members'] as const;
+/** One of STORE_OPS. */
 export type StoreOp = (typeof STORE_OPS)[number];
 
 /** A ClusterStore whose every operation is `call(op, args)`: on a MemoryState here, or asked of another process. */

@@ -4,6 +4,7 @@
 // and a bus between the workers later. An ask gets exactly one answer; a tell gets none.
 import type { Worker } from 'node:cluster';
 
+/** One message on the pipe: an ask, its answer, or a tell, for one topic. */
 export interface IpcMessage {
   /** The topic: which part of the broker the message is for. */
   readonly iosig: string;
@@ -71,6 +72,7 @@ export interface MemoryPipe {
   close(): void;
 }
 
+/** Two ends of a pipe joined in memory (tests). */
 export function memoryPipe(): MemoryPipe {
   let open = true;
   const sides = [0, 1].map(() => ({ listeners: [] as Array<(m: IpcMessage) => void>, closers: [] as Array<() => void> }));
@@ -162,8 +164,10 @@ export class IpcPort {
 
 /** What an ask resolves to when no answer came in time, or when too many asks were in flight, or the pipe closed. */
 export const UNANSWERED: unique symbol = Symbol('unanswered');
+/** The type of UNANSWERED. */
 export type Unanswered = typeof UNANSWERED;
 
+/** How long an ask may wait and how many may be in flight at once. */
 export interface AskLimits {
   /** How long an ask waits for its answer before it resolves UNANSWERED (ms). */
   timeoutMs: number;
