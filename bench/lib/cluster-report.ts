@@ -140,41 +140,39 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
 
   // ---- ping-pong
   if (c.pp.length) {
-    out.push(...tableHead(`### Unicast ping-pong at ${o.rate} round trips/s (\`cid@ping\` / \`cid@pong\`)`, ['transport', 'one node p50 / p99', 'two nodes (cross-node) p50 / p99', 'p50 ratio', 'p50 per round: one node / two nodes (µs)', 'round trips', 'lost']));
-    for (const t of o.transports) {
-      const cells = (cell: string): { round: number; r: PingPongResult }[] => c.pp.filter((x) => x.cell === cell && x.transport === t);
-      const one = cells('pp-single');
-      const two = cells('pp-cluster');
-      if (!one.length || !two.length) continue;
-      const pooled = (xs: { r: PingPongResult }[]): number[] => xs.flatMap(({ r }) => r.rtts).sort((a, b) => a - b);
+    type Cells = { round: number; r: PingPongResult }[];
+    /** One node against cross-node on transport `t`: the pooled round trips of both, their p50 ratio, losses. */
+    const compare = (t: Transport, oneCell: string, twoCell: string) => {
+      const cells = (cell: string): Cells => c.pp.filter((x) => x.cell === cell && x.transport === t);
+      const one = cells(oneCell);
+      const two = cells(twoCell);
+      if (!one.length || !two.length) return null;
+      const pooled = (xs: Cells): number[] => xs.flatMap(({ r }) => r.rtts).sort((a, b) => a - b);
       const p1 = pooled(one);
       const p2 = pooled(two);
-      const roundP50 = (xs: { r: PingPongResult }[]): number[] => xs.map(({ r }) => quantile([...r.rtts].sort((a, b) => a - b), 0.5));
       const ratio = quantile(p2, 0.5) / quantile(p1, 0.5);
       const lost = sum([...one, ...two].map(({ r }) => r.lost));
-      out.push(
-        `| ${t} | ${f(quantile(p1, 0.5), 0)} µs / ${f(quantile(p1, 0.99), 0)} µs | ${f(quantile(p2, 0.5), 0)} µs / ${f(quantile(p2, 0.99), 0)} µs | ${f(ratio)}× | ${list(roundP50(one), 0)} / ${list(roundP50(two), 0)} | ${p1.length.toLocaleString('en-US')} + ${p2.length.toLocaleString('en-US')} | ${lost} |`,
-      );
-      targets.push(`- ${t}: cross-node ping-pong p50 ${f(quantile(p2, 0.5), 0)} µs = ${f(ratio)}× one node's ${f(quantile(p1, 0.5), 0)} µs (target ≤ 2×) → ${verdict(ratio <= 2)}`);
+      const cells50 = `${f(quantile(p1, 0.5), 0)} µs / ${f(quantile(p1, 0.99), 0)} µs | ${f(quantile(p2, 0.5), 0)} µs / ${f(quantile(p2, 0.99), 0)} µs | ${f(ratio)}×`;
+      const counts = `${p1.length.toLocaleString('en-US')} + ${p2.length.toLocaleString('en-US')} | ${lost}`;
+      return { one, two, p1, p2, ratio, cells50, counts };
+    };
+    out.push(...tableHead(`### Unicast ping-pong at ${o.rate} round trips/s (\`cid@ping\` / \`cid@pong\`)`, ['transport', 'one node p50 / p99', 'two nodes (cross-node) p50 / p99', 'p50 ratio', 'p50 per round: one node / two nodes (µs)', 'round trips', 'lost']));
+    for (const t of o.transports) {
+      const x = compare(t, 'pp-single', 'pp-cluster');
+      if (!x) continue;
+      const roundP50 = (xs: Cells): number[] => xs.map(({ r }) => quantile([...r.rtts].sort((a, b) => a - b), 0.5));
+      out.push(`| ${t} | ${x.cells50} | ${list(roundP50(x.one), 0)} / ${list(roundP50(x.two), 0)} | ${x.counts} |`);
+      targets.push(`- ${t}: cross-node ping-pong p50 ${f(quantile(x.p2, 0.5), 0)} µs = ${f(x.ratio)}× one node's ${f(quantile(x.p1, 0.5), 0)} µs (target ≤ 2×) → ${verdict(x.ratio <= 2)}`);
     }
     out.push('');
     out.push(...tableHead('Over the in-memory bus: two nodes in one process on a memory hub (no Redis), the same process for both sides', ['transport', 'one node p50 / p99', 'cross-node p50 / p99', 'p50 ratio', 'server CPU µs per round trip: one node / cross-node', 'CPU ratio', 'round trips', 'lost']));
     for (const t of o.transports) {
-      const cells = (cell: string): { round: number; r: PingPongResult }[] => c.pp.filter((x) => x.cell === cell && x.transport === t);
-      const one = cells('pp-mem-one');
-      const two = cells('pp-mem-cross');
-      if (!one.length || !two.length) continue;
-      const pooled = (xs: { r: PingPongResult }[]): number[] => xs.flatMap(({ r }) => r.rtts).sort((a, b) => a - b);
-      const p1 = pooled(one);
-      const p2 = pooled(two);
-      const ratio = quantile(p2, 0.5) / quantile(p1, 0.5);
-      const cpuPer = (xs: { r: PingPongResult }[]): number => median(xs.map(({ r }) => (r.cpuUs ?? NaN) / Math.max(1, r.rtts.length)));
-      const cpuRatio = cpuPer(two) / cpuPer(one);
-      const lost = sum([...one, ...two].map(({ r }) => r.lost));
-      out.push(
-        `| ${t} | ${f(quantile(p1, 0.5), 0)} µs / ${f(quantile(p1, 0.99), 0)} µs | ${f(quantile(p2, 0.5), 0)} µs / ${f(quantile(p2, 0.99), 0)} µs | ${f(ratio)}× | ${f(cpuPer(one), 1)} / ${f(cpuPer(two), 1)} | ${f(cpuRatio)}× | ${p1.length.toLocaleString('en-US')} + ${p2.length.toLocaleString('en-US')} | ${lost} |`,
-      );
-      targets.push(`- ${t}: cross-node ping-pong over the in-memory bus p50 ${f(quantile(p2, 0.5), 0)} µs = ${f(ratio)}× one node's ${f(quantile(p1, 0.5), 0)} µs (target ≤ 1.2×) → ${verdict(ratio <= 1.2)}; server CPU per round trip ${f(cpuRatio)}×`);
+      const x = compare(t, 'pp-mem-one', 'pp-mem-cross');
+      if (!x) continue;
+      const cpuPer = (xs: Cells): number => median(xs.map(({ r }) => (r.cpuUs ?? NaN) / Math.max(1, r.rtts.length)));
+      const cpuRatio = cpuPer(x.two) / cpuPer(x.one);
+      out.push(`| ${t} | ${x.cells50} | ${f(cpuPer(x.one), 1)} / ${f(cpuPer(x.two), 1)} | ${f(cpuRatio)}× | ${x.counts} |`);
+      targets.push(`- ${t}: cross-node ping-pong over the in-memory bus p50 ${f(quantile(x.p2, 0.5), 0)} µs = ${f(x.ratio)}× one node's ${f(quantile(x.p1, 0.5), 0)} µs (target ≤ 1.2×) → ${verdict(x.ratio <= 1.2)}; server CPU per round trip ${f(cpuRatio)}×`);
     }
     const floor = c.pp.filter((x) => x.cell === 'pp-redis');
     if (floor.length) {

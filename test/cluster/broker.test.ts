@@ -12,7 +12,7 @@ import { inside } from '../kit/inside.js';
 const CLUSTER_CID = /^\?[A-Za-z0-9_-]{6}$/;
 
 for (const engine of BUS_ENGINES) {
-  describe(`routing across two cluster nodes on a ${engine.name}`, { skip: engine.skip }, () => {
+  describe(`routing across two cluster nodes on ${engine.label}`, { skip: engine.skip }, () => {
     let nodes: TwoNodes | undefined;
     let a: IosigServer;
     let b: IosigServer;

@@ -20,6 +20,8 @@ export interface BusEngineRun {
 
 export interface TestBusEngine {
   readonly name: 'memory hub' | 'Redis';
+  /** For suite names: "routing … on a memory hub" / "… on Redis". */
+  readonly label: string;
   readonly skip: string | false;
   start(): Promise<BusEngineRun>;
 }
@@ -28,6 +30,7 @@ const SHORT = { heartbeatMs: 200, leaseMs: 800 };
 
 export const MEMORY_ENGINE: TestBusEngine = {
   name: 'memory hub',
+  label: 'a memory hub',
   skip: false,
   async start() {
     const hub = new MemoryHub();
@@ -43,6 +46,7 @@ export const MEMORY_ENGINE: TestBusEngine = {
 
 export const REDIS_ENGINE: TestBusEngine = {
   name: 'Redis',
+  label: 'Redis',
   skip: redisSkipReason(),
   async start() {
     const redis = await RedisServerProcess.start();

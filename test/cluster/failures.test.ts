@@ -10,7 +10,7 @@ import { closeNotice, expectMsg, portOf, sub, text, type IosigServer } from '../
 import { clusterOf, interestKnown, startNodeServer } from './broker-support.js';
 
 for (const engine of BUS_ENGINES) {
-  describe(`cluster failures on a ${engine.name}`, { skip: engine.skip }, () => {
+  describe(`cluster failures on ${engine.label}`, { skip: engine.skip }, () => {
     let run: BusEngineRun;
     const servers: IosigServer[] = [];
     const pool = new ClientPool();

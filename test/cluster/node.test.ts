@@ -9,7 +9,7 @@ import { hold, startNode, type TestNode } from './node-support.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 for (const engine of BUS_ENGINES) {
-  describe(`cluster nodes on a ${engine.name}`, { skip: engine.skip }, () => {
+  describe(`cluster nodes on ${engine.label}`, { skip: engine.skip }, () => {
     let run: BusEngineRun;
     const nodes: TestNode[] = [];
     let prefixN = 0;

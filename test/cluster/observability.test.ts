@@ -18,7 +18,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const noBrowser = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed` : false;
 
 for (const engine of BUS_ENGINES) {
-  describe(`cluster observability on a ${engine.name}`, { skip: engine.skip }, () => {
+  describe(`cluster observability on ${engine.label}`, { skip: engine.skip }, () => {
     let nodes: TwoNodes | undefined;
     let a: IosigServer;
     let b: IosigServer;

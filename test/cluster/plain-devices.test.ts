@@ -19,7 +19,7 @@ import { inside } from '../kit/inside.js';
 const PREFIX = 'plainx';
 
 for (const engine of BUS_ENGINES) {
-  describe(`plain devices across two cluster nodes on a ${engine.name} (issue 16 items 1 and 10)`, { skip: engine.skip }, () => {
+  describe(`plain devices across two cluster nodes on ${engine.label} (issue 16 items 1 and 10)`, { skip: engine.skip }, () => {
     let run: BusEngineRun;
     let a: IosigServer;
     let b: IosigServer;

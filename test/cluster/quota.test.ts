@@ -13,7 +13,7 @@ import { interestKnown, settled, startNodeServer } from './broker-support.js';
 const CAP = QUOTA_TABLE[DEFAULT_LEVEL]!.publishCounter;
 
 for (const engine of BUS_ENGINES) {
-  describe(`publishCounter across three cluster nodes on a ${engine.name}`, { skip: engine.skip }, () => {
+  describe(`publishCounter across three cluster nodes on ${engine.label}`, { skip: engine.skip }, () => {
     let run: BusEngineRun;
     let nodes: IosigServer[];
     const pool = new ClientPool();

@@ -20,7 +20,7 @@ const nextEvent = (c: IoClient, event: string, ms = 4000, pred?: (args: unknown[
 const PARAM = 'io221w.key-w.IOW.2,io221c.key-c.IOC.10,member.key-m.MEM.3,dev.key-d.DEV.3';
 
 for (const engine of BUS_ENGINES) {
-  describe(`sessions across two cluster nodes on a ${engine.name}`, { skip: engine.skip }, () => {
+  describe(`sessions across two cluster nodes on ${engine.label}`, { skip: engine.skip }, () => {
     let nodes: TwoNodes | undefined;
     let a: IosigServer;
     let b: IosigServer;
@@ -136,7 +136,7 @@ for (const engine of BUS_ENGINES) {
 }
 
 for (const engine of BUS_ENGINES) {
-  describe(`duplicate login with replace across nodes on a ${engine.name}`, { skip: engine.skip }, () => {
+  describe(`duplicate login with replace across nodes on ${engine.label}`, { skip: engine.skip }, () => {
     let nodes: TwoNodes | undefined;
     let a: IosigServer;
     let b: IosigServer;
