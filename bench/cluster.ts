@@ -148,7 +148,7 @@ async function runRound(o: Opts, p: Procs, round: number, transport: Transport, 
     const cells = ['workers-one', 'workers-two', 'workers-ipc'];
     for (const cell of round % 2 ? cells : [...cells].reverse()) {
       const node = nodes[cell]!;
-      await fan(cell, { ...none, subscribers: [{ node, n: o.subs }], publisher: node, measured: [node], redisPid: p.redis.pid });
+      await fan(cell, { ...none, subscribers: [{ node, n: o.subs }], publisher: node, measured: [node], redisPid: cell === 'workers-two' ? p.redis.pid : null });
     }
   }
   if (o.parts.includes('pingpong')) {

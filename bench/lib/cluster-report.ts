@@ -197,7 +197,7 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
         const us = median(cells.map(({ r }) => cpu(r, 0) / r.deliveries));
         const pids = cells[0]!.r.cpuUs[0]!.length;
         const pct = Array.from({ length: pids }, (_, i) => `${names(i)} ${f(median(cells.map(({ r }) => r.cpuUs[0]![i]! / r.seconds / 1e4)), 0)} %`).join(', ');
-        out.push(`| ${t} | ${label} | ${k(rate)} | ${f(us, 3)} | ${pct} | ${label.startsWith('--') ? f(median(cells.map(({ r }) => r.redisUs / r.publishes))) : '–'} |`);
+        out.push(`| ${t} | ${label} | ${k(rate)} | ${f(us, 3)} | ${pct} | ${label === '--workers 2' ? f(median(cells.map(({ r }) => r.redisUs / r.publishes))) : '–'} |`);
       };
       const ipc = fan('workers-ipc', t);
       row('one process', one, () => 'process');

@@ -1,7 +1,7 @@
 // The bus in one process (BusLinks, links.ts): a MemoryHub joins several brokers' buses without Redis — tests and
 // benches run the cluster's rules on it, and the primary of `io-server --workers` runs one for its workers
-// (workers/bus-relay.ts). Like a socket, a message is delivered on a later turn, in publish order per receiver,
-// and a receiver is just something that takes (channel, payload).
+// (workers/bus-relay.ts). Like a socket, a message is delivered later (never inside the publisher's call), in
+// publish order per receiver, and a receiver is just something that takes (channel, payload).
 import { EventEmitter } from 'node:events';
 import type { BusLinks, ClusterStore, OutgoingMessage } from './links.js';
 
@@ -193,18 +193,25 @@ export class MemoryHub {
   }
 }
 
-/** Messages queued for a receiver until its next turn, in order. */
+/**
+ * Messages queued for a receiver and handed over together, in order: after the current job (`queueMicrotask`, a
+ * node in this process: no turn of latency) or at the end of the turn (`setImmediate`, a worker's pipe: one IPC
+ * message for everything a turn sends it).
+ */
 export class Inbox {
   private queue: OutgoingMessage[] = [];
   private scheduled = false;
 
-  constructor(private readonly handle: (messages: OutgoingMessage[]) => void) {}
+  constructor(
+    private readonly handle: (messages: OutgoingMessage[]) => void,
+    private readonly schedule: (run: () => void) => void = queueMicrotask,
+  ) {}
 
   push(channel: string, payload: Buffer): void {
     this.queue.push({ channel, payload });
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(this.flush);
+    this.schedule(this.flush);
   }
 
   clear(): void {

@@ -28,7 +28,7 @@ export class BusRelay {
 
   /** Relays worker `port`'s bus until its pipe closes. */
   attach(port: IpcPort): void {
-    const inbox = new Inbox((messages) => port.tell(BUS_TOPIC, { op: 'msg', messages: messages.map((m) => [m.channel, m.payload]) } satisfies BusTell));
+    const inbox = new Inbox((messages) => port.tell(BUS_TOPIC, { op: 'msg', messages: messages.map((m) => [m.channel, m.payload]) } satisfies BusTell), setImmediate);
     const subscriber: HubSubscriber = { deliver: (channel, payload) => inbox.push(channel, payload) };
     port.onTell(BUS_TOPIC, (body) => {
       const tell = body as BusTell;
