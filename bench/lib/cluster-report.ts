@@ -220,7 +220,7 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
       }
     }
     out.push('');
-    out.push('The `--workers 2` CPU is the primary plus both workers (found as the primary\'s child processes); subscribers and the publisher land on the workers as the kernel (WebSocket, SO_REUSEPORT) or node:cluster (CongSocket) hands them out, and what crosses between the workers goes through Redis (\`--workers 2\`) or through the primary over IPC (no Redis).');
+    out.push('The `--workers 2` CPU is the primary plus both workers (found as the primary\'s child processes); subscribers and the publisher land on the workers as the kernel (WebSocket, SO_REUSEPORT) or node:cluster (CongSocket) hands them out, and what crosses between the workers goes through Redis (`--workers 2`) or through the primary over IPC (no Redis).');
     out.push('');
   }
   if (targets.length) {
