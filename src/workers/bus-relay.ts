@@ -23,6 +23,11 @@ export type StoreAnswer = { value: unknown } | { error: string };
 
 const OPS: ReadonlySet<string> = new Set(STORE_OPS);
 
+/** Bytes off the pipe as a Buffer, without a copy (node's IPC gives Buffers back; a structured clone, Uint8Arrays). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export class BusRelay {
   readonly hub = new MemoryHub();
 
@@ -40,7 +45,7 @@ export class BusRelay {
     port.onAsk(BUS_TOPIC, (body) => {
       const messages = (body as BusPublishAsk | undefined)?.messages;
       if (!Array.isArray(messages)) return [];
-      return messages.map((m) => (Array.isArray(m) && typeof m[0] === 'string' && Buffer.isBuffer(m[1]) ? this.hub.publish(m[0], m[1]) : null));
+      return messages.map((m) => (Array.isArray(m) && typeof m[0] === 'string' && m[1] instanceof Uint8Array ? this.hub.publish(m[0], asBuffer(m[1])) : null));
     });
     port.onAsk(STORE_TOPIC, (body) => this.store(body as StoreAsk));
     port.onClose(() => {

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { BusLinks, ClusterStore, OutgoingMessage } from '../cluster/links.js';
 import { storeFrom } from '../cluster/memory-links.js';
 import { Asker, UNANSWERED, type AskLimits, type IpcPort } from './ipc.js';
-import { BUS_TOPIC, STORE_TOPIC, type BusPublishAsk, type BusTell, type StoreAnswer, type StoreAsk } from './bus-relay.js';
+import { BUS_TOPIC, STORE_TOPIC, asBuffer, type BusPublishAsk, type BusTell, type StoreAnswer, type StoreAsk } from './bus-relay.js';
 
 /** The primary answers at once; a second without an answer means it is stuck, and the messages count as lost. */
 const BUS_ASK_LIMITS: AskLimits = { timeoutMs: 2000, inFlight: 4096 };
@@ -25,7 +25,7 @@ export class IpcLinks implements BusLinks {
     port.onTell(BUS_TOPIC, (body) => {
       const tell = body as BusTell;
       if (tell?.op !== 'msg' || this.closed) return;
-      for (const [channel, payload] of tell.messages) this.handler(channel, payload);
+      for (const [channel, payload] of tell.messages) this.handler(channel, asBuffer(payload));
     });
     port.onClose(() => this.events.emit('down'));
   }
@@ -62,6 +62,6 @@ function ipcStore(asker: Asker<StoreAsk, StoreAnswer>): ClusterStore {
     const answer = await asker.ask({ op, args });
     if (answer === UNANSWERED) throw new Error("the workers' primary did not answer");
     if ('error' in answer) throw new Error(answer.error);
-    return answer.value;
+    return answer.value instanceof Uint8Array ? asBuffer(answer.value) : answer.value;
   });
 }
