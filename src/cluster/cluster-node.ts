@@ -90,7 +90,7 @@ export class ClusterNode {
     });
   }
 
-  /** Waits (at most `timeoutMs`) for the bus to be ready; a node starts anyway and joins when Redis comes. */
+  /** Waits (at most `timeoutMs`) for the bus to be ready; a node starts anyway and joins when the engine answers. */
   async waitReady(timeoutMs: number): Promise<boolean> {
     if (this.bus.isReady) {
       await this.registry.beat();
@@ -172,7 +172,7 @@ export class ClusterNode {
 
   /**
    * A login wants `cid` and no local session holds it: claim it cluster-wide, following the duplicate-login
-   * policy when another node's session has it. Refused (cleanly) while Redis is away, since uniqueness could
+   * policy when another node's session has it. Refused (cleanly) while the store is away, since uniqueness could
    * not be guaranteed.
    */
   async claimLogin(cid: string, policy: DuplicateLoginPolicy): Promise<ClaimResult> {
@@ -204,7 +204,7 @@ export class ClusterNode {
     return { ok: false, reason: `duplicate login for cid "${cid}": could not claim it` };
   }
 
-  /** After Redis lost our records (restart, or we were presumed dead): write back our CIDs and claims. */
+  /** After the store lost our records (restart, or we were presumed dead): write back our CIDs and claims. */
   private async restore(): Promise<void> {
     const cids = this.host.localCids();
     await this.registry.rewriteCids(cids);

@@ -1,5 +1,6 @@
 // Who is in the cluster: each node renews a lease key with its status every heartbeat and lists the CIDs it
-// holds in a set of the cluster store (links.ts: Redis, or the memory state of a hub or of the workers' primary). A node whose lease expired is dead: one survivor (a short lock decides which) reaps it —
+// holds in a set of the cluster store (links.ts: Redis, or the memory state of a hub or of the workers' primary).
+// A node whose lease expired is dead: one survivor (a short lock decides which) reaps it —
 // publishes its devices' close notices, releases their claims and forgets it.
 import type { ClusterStore } from './links.js';
 import type { NodeStatus } from '../metrics/cluster-sample.js';
@@ -23,7 +24,7 @@ const CID_BATCH = 1000;
 export class NodeRegistry {
   private timer: NodeJS.Timeout | null = null;
   private registered = false;
-  /** When Redis last became reachable: reaping waits a lease after it, so every live node had time to renew. */
+  /** When the store last became reachable: reaping waits a lease after it, so every live node had time to renew. */
   private upSince = 0;
   private beating: Promise<void> | null = null;
 
@@ -53,7 +54,7 @@ export class NodeRegistry {
     this.timer.unref();
   }
 
-  /** Redis became reachable again. */
+  /** The store became reachable again. */
   linkUp(): void {
     this.upSince = Date.now();
     void this.beat();
@@ -84,7 +85,7 @@ export class NodeRegistry {
       await this.hooks.beat();
       if (Date.now() - this.upSince >= this.leaseMs + this.heartbeatMs) await this.reapDead();
     } catch {
-      // Redis went away mid-beat; the next 'up' starts again.
+      // the store went away mid-beat; the next 'up' starts again.
     }
   }
 
@@ -135,7 +136,7 @@ export class NodeRegistry {
     this.store.removeMember(this.cidsKey(this.nodeId), cid).catch(() => undefined);
   }
 
-  /** Writes our whole CID set again (after Redis lost it). */
+  /** Writes our whole CID set again (after the store lost it). */
   async rewriteCids(cids: string[]): Promise<void> {
     await this.store.del(this.cidsKey(this.nodeId));
     for (let i = 0; i < cids.length; i += CID_BATCH) await this.store.addMembers(this.cidsKey(this.nodeId), cids.slice(i, i + CID_BATCH));
