@@ -23,6 +23,13 @@ export type StoreAnswer = { value: unknown } | { error: string };
 
 const OPS: ReadonlySet<string> = new Set(STORE_OPS);
 
+/**
+ * Bytes the primary may hold queued for one worker (written to its pipe, not yet taken by it). A worker that stops
+ * reading — frozen, or outrun by a flood — loses what passes this, as Redis cuts a slow subscriber; the worker
+ * counts the loss as sequence gaps, and the primary's memory stays bounded.
+ */
+export const RELAY_QUEUE_BYTES = 64 * 1024 * 1024;
+
 /** Bytes off the pipe as a Buffer, without a copy (node's IPC gives Buffers back; a structured clone, Uint8Arrays). */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -30,10 +37,24 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 
 export class BusRelay {
   readonly hub = new MemoryHub();
+  /** Messages not relayed to a worker because its queue was full (RELAY_QUEUE_BYTES). */
+  dropped = 0;
+
+  constructor(private readonly queueBytes = RELAY_QUEUE_BYTES) {}
 
   /** Relays worker `port`'s bus until its pipe closes. */
   attach(port: IpcPort): void {
-    const inbox = new Inbox((messages) => port.tell(BUS_TOPIC, { op: 'msg', messages: messages.map((m) => [m.channel, m.payload]) } satisfies BusTell), setImmediate);
+    let queued = 0;
+    const inbox = new Inbox((messages) => {
+      let bytes = 0;
+      for (const m of messages) bytes += m.payload.length;
+      if (queued + bytes > this.queueBytes) {
+        this.dropped += messages.length;
+        return;
+      }
+      const tell: BusTell = { op: 'msg', messages: messages.map((m) => [m.channel, m.payload]) };
+      if (port.tell(BUS_TOPIC, tell, () => (queued -= bytes))) queued += bytes;
+    }, setImmediate);
     const subscriber: HubSubscriber = { deliver: (channel, payload) => inbox.push(channel, payload) };
     port.onTell(BUS_TOPIC, (body) => {
       const tell = body as BusTell;

@@ -6,7 +6,7 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BusRelay } from '../../src/workers/bus-relay.js';
-import { IpcPort, memoryPipe, type MemoryPipe } from '../../src/workers/ipc.js';
+import { IpcPort, memoryPipe, type IpcEndpoint, type IpcMessage, type MemoryPipe } from '../../src/workers/ipc.js';
 import { ClientPool } from '../helpers/raw-client.js';
 import { closeNotice, expectMsg, portOf, startServer, sub, text, type IosigServer } from '../integration/support.js';
 import { DevicePool } from '../plain/ws-device.js';
@@ -81,5 +81,35 @@ describe("the workers' bus through the primary (BusRelay over IPC pipes)", () =>
       'w2 forgotten',
       50,
     );
+  });
+
+  it('a worker that stops reading loses what passes its queue bound, and the primary holds no more', async () => {
+    const small = new BusRelay(1000);
+    const sent: IpcMessage[] = [];
+    const unwritten: Array<() => void> = [];
+    let fromWorker: (message: IpcMessage) => void = () => undefined;
+    // A pipe whose writes never complete: the worker reads nothing.
+    const end: IpcEndpoint = {
+      send(message, written) {
+        sent.push(message);
+        if (written) unwritten.push(written);
+        return true;
+      },
+      onMessage: (listener) => void (fromWorker = listener),
+      onClose: () => undefined,
+    };
+    small.attach(new IpcPort(end));
+    fromWorker({ iosig: 'bus', kind: 'tell', id: 0, body: { op: 'sub', channels: ['k'] } });
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 5; i++) {
+      assert.equal(small.hub.publish('k', Buffer.alloc(400)), 1);
+      await turn();
+    }
+    assert.equal(sent.length, 2, '800 of the 1000 bytes queued; the third message would pass the bound');
+    assert.equal(small.dropped, 3);
+    for (const written of unwritten.splice(0)) written(); // the worker reads again
+    small.hub.publish('k', Buffer.alloc(400));
+    await turn();
+    assert.equal(sent.length, 3, 'relayed again once its queue drained');
   });
 });
