@@ -33,6 +33,8 @@ export interface BusLinks {
   readonly isUp: boolean;
   /** One engine delivers every channel in publish order (standalone Redis, IPC, memory); a Redis Cluster orders per shard only. */
   readonly ordersAcrossChannels: boolean;
+  /** True for an engine in this process: the outbox sends at the end of each job, not of each turn (outbox.ts). */
+  readonly sendsPerJob?: boolean;
   /**
    * Sends several messages, in order, in as few writes as the engine allows; `done` gets, per message, how many
    * subscriber connections received it, or null when it failed.

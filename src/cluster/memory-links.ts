@@ -230,6 +230,7 @@ class MemoryLinks implements BusLinks, HubSubscriber {
   readonly label = 'the memory hub';
   readonly events = new EventEmitter();
   readonly ordersAcrossChannels = true;
+  readonly sendsPerJob = true;
   readonly store: ClusterStore;
   private up = true;
   private handler: (channel: Buffer | string, payload: Buffer) => void = () => undefined;
