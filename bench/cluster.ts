@@ -7,7 +7,7 @@ import os from 'node:os';
 import { dirname } from 'node:path';
 import type { Transport } from './lib/conn.js';
 import type { ChildProcess } from 'node:child_process';
-import { nodeFlags, serverRoot, startNode, startRedis, startRedisEcho, stopNode, type NodeProc, type Redis } from './lib/cluster-procs.js';
+import { nodeFlags, serverRoot, startMemoryPair, startNode, startRedis, startRedisEcho, stopNode, type NodeProc, type Redis } from './lib/cluster-procs.js';
 import { fanOut, pingPong, redisRoundTrip, type FanOutPlan, type FanOutResult, type PingPongResult } from './lib/cluster-load.js';
 import { hasTaskset, killAll, pinSelf, REPO_ROOT } from './lib/procs.js';
 import { renderReport, type Collected, type ReportOpts } from './lib/cluster-report.js';
@@ -77,9 +77,12 @@ interface Procs {
   b: NodeProc;
   /** A third cluster node with no subscribers: it must receive nothing. */
   c: NodeProc;
-  /** One process and `--workers 2`, neither pinned. */
+  /** One process and `--workers 2` (over Redis, and through the primary without Redis), none pinned. */
   free: NodeProc | null;
   workers: NodeProc | null;
+  workersIpc: NodeProc | null;
+  /** Two nodes in one process on a memory hub (ping-pong over the in-memory bus). */
+  memory: [NodeProc, NodeProc] | null;
   /** Republishes `bench:ping` to `bench:pong` with ioredis alone: the floor of two Redis hops. */
   echo: ChildProcess | null;
 }
@@ -102,12 +105,14 @@ async function startAll(o: Opts): Promise<Procs> {
   const workers = wantWorkers
     ? await startNode('--workers 2', anyCpu, ['--cluster', redis.url, '--cluster-mode', 'standalone', '--cluster-prefix', 'iosigwk', '--node-id', 'W', '--workers', '2'], 2)
     : null;
+  const workersIpc = wantWorkers ? await startNode('--workers 2 (IPC)', anyCpu, ['--workers', '2'], 2) : null;
   const echo = o.parts.includes('pingpong') ? await startRedisEcho(nodes, redis.url, 'bench:ping', 'bench:pong') : null;
-  return { redis, single, a, b, c, free, workers, echo };
+  const memory = o.parts.includes('pingpong') ? await startMemoryPair(nodes) : null;
+  return { redis, single, a, b, c, free, workers, workersIpc, memory, echo };
 }
 
 async function stopAll(p: Procs): Promise<void> {
-  await Promise.all([p.single, p.a, p.b, p.c, p.free, p.workers].filter((n): n is NodeProc => n !== null).map(stopNode));
+  await Promise.all([p.single, p.a, p.b, p.c, p.free, p.workers, p.workersIpc, p.memory?.[0] ?? null].filter((n): n is NodeProc => n !== null).map(stopNode));
   p.echo?.kill('SIGTERM');
   p.redis.stop();
 }
@@ -138,16 +143,22 @@ async function runRound(o: Opts, p: Procs, round: number, transport: Transport, 
       else await fan(cell, { subscribers: [{ node: p.a, n: half }, { node: p.b, n: o.subs - half }], publisher: p.a, measured: [p.a, p.b, p.c], redisPid: p.redis.pid, counted: [p.a, p.b, p.c] });
     }
   }
-  if (o.parts.includes('workers') && p.free && p.workers) {
-    for (const cell of order(['workers-one', 'workers-two'])) {
-      const node = cell === 'workers-one' ? p.free : p.workers;
-      await fan(cell, { ...none, subscribers: [{ node, n: o.subs }], publisher: node, measured: [node], redisPid: p.redis.pid });
+  if (o.parts.includes('workers') && p.free && p.workers && p.workersIpc) {
+    const nodes: Record<string, NodeProc> = { 'workers-one': p.free, 'workers-two': p.workers, 'workers-ipc': p.workersIpc };
+    const cells = ['workers-one', 'workers-two', 'workers-ipc'];
+    for (const cell of round % 2 ? cells : [...cells].reverse()) {
+      const node = nodes[cell]!;
+      await fan(cell, { ...none, subscribers: [{ node, n: o.subs }], publisher: node, measured: [node], redisPid: cell === 'workers-two' ? p.redis.pid : null });
     }
   }
   if (o.parts.includes('pingpong')) {
-    for (const cell of order(['pp-single', 'pp-cluster'])) {
-      const [from, to] = cell === 'pp-single' ? [p.single, p.single] : [p.a, p.b];
-      const r: PingPongResult = await pingPong({ transport, from, to, rate: o.rate, warmupS: o.warmup, seconds: o.ppSeconds });
+    const [mA, mB] = p.memory!;
+    const ends: Record<string, [NodeProc, NodeProc]> = { 'pp-single': [p.single, p.single], 'pp-cluster': [p.a, p.b], 'pp-mem-one': [mA, mA], 'pp-mem-cross': [mA, mB] };
+    const cells = ['pp-single', 'pp-cluster', 'pp-mem-one', 'pp-mem-cross'];
+    for (const cell of round % 2 ? cells : [...cells].reverse()) {
+      const [from, to] = ends[cell]!;
+      const cpuOf = cell.startsWith('pp-mem') ? [mA] : cell === 'pp-single' ? [p.single] : [p.a, p.b];
+      const r: PingPongResult = await pingPong({ transport, from, to, rate: o.rate, warmupS: o.warmup, seconds: o.ppSeconds, cpuOf });
       into.pp.push({ cell, transport, round, r });
       const sorted = [...r.rtts].sort((x, y) => x - y);
       log(`  ${cell}/${transport}: ${r.rtts.length} round trips, p50 ${Math.round(sorted[sorted.length >> 1] ?? NaN)} µs, lost ${r.lost}`);

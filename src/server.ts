@@ -5,7 +5,7 @@ import type { EventEmitter } from 'node:events';
 import { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
 import { Broker } from './broker/broker.js';
 import { BrokerViews } from './broker/views.js';
-import { clusterSideOf } from './broker/cluster-side.js';
+import { ClusterSide } from './broker/cluster-side.js';
 import { BrokerCluster } from './cluster/broker-cluster.js';
 import { encodeServerSignal } from './protocol/messages.js';
 import { guardListeners, type DescriptorGuard } from './transport/descriptor-guard.js';
@@ -27,7 +27,7 @@ export type { IosigServer } from './server-view.js';
 export type { ChannelInfo, ConnectionInfo } from './info.js';
 export type { SignalInfo } from './server-view.js';
 
-/** How long a starting node waits for Redis before serving anyway (it joins the cluster when Redis answers). */
+/** How long a starting node waits for its bus (Redis) before serving anyway (it joins the cluster when the bus answers). */
 const CLUSTER_JOIN_MS = 5000;
 
 /** @internal The server behind an IosigServer: the broker, its listeners and the views observers read. */
@@ -65,7 +65,9 @@ export class Server implements IosigServer {
       checkTlsFiles(options.tls);
       // Before any listener, so every CID and subscription is seen by the cluster from the start.
       if (options.cluster) {
-        this.cluster = new BrokerCluster(clusterSideOf(broker, () => ({ ws: this.wsPort, cong: this.congPort })), options.cluster);
+        const side = new ClusterSide(broker, () => ({ ws: this.wsPort, cong: this.congPort }));
+        this.cluster = new BrokerCluster(side, options.cluster, stats);
+        side.connect(this.cluster);
         broker.join(this.cluster);
       }
       await broker.open();
@@ -87,7 +89,7 @@ export class Server implements IosigServer {
     }
     broker.startSweep();
     if (this.cluster && !(await this.cluster.node.waitReady(CLUSTER_JOIN_MS))) {
-      broker.log(`cluster: Redis ${options.cluster!.target.label} not reachable yet; serving local clients, joining when it answers`);
+      broker.log(`cluster: ${this.cluster.node.engineLabel} not reachable yet; serving local clients, joining when it answers`);
     }
   }
 

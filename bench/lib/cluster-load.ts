@@ -158,6 +158,8 @@ export interface PingPongPlan {
   rate: number;
   warmupS: number;
   seconds: number;
+  /** Processes whose CPU is measured over the timed part (the nodes). */
+  cpuOf?: NodeProc[];
 }
 
 export interface PingPongResult {
@@ -165,6 +167,8 @@ export interface PingPongResult {
   rtts: number[];
   sent: number;
   lost: number;
+  /** Server CPU µs over the timed part, summed over `cpuOf`'s processes (absent when not asked). */
+  cpuUs?: number;
 }
 
 /** X (on `from`) unicasts `cid@ping` to Y (on `to`) at a fixed rate; Y answers `cid@pong`; X times the round trip. */
@@ -190,10 +194,14 @@ export async function pingPong(p: PingPongPlan): Promise<PingPongResult> {
     await sleep(200);
     rtts = [];
     sentAt.clear();
+    const pids = [...new Set((p.cpuOf ?? []).flatMap((n) => n.pids()))];
+    const cpuNow = (): number => cpuOf(pids).reduce((a, b) => a + b, 0);
+    const cpu0 = cpuNow();
     const sent = await paced(x, y.cid, p.rate, p.seconds, sentAt, warm);
     const deadline = Date.now() + 2000;
     while (sentAt.size > 0 && Date.now() < deadline) await sleep(5);
-    return { rtts, sent, lost: sentAt.size };
+    const cpuUs = pids.length ? cpuNow() - cpu0 : undefined;
+    return { rtts, sent, lost: sentAt.size, ...(cpuUs === undefined ? {} : { cpuUs }) };
   } finally {
     x.conn.close();
     y.conn.close();

@@ -150,3 +150,13 @@ export async function stopNode(node: NodeProc): Promise<void> {
   await gone;
   clearTimeout(t);
 }
+
+/** Two nodes in one process on a memory hub (bench/servers/memory-pair.js): the same process, so the same pids. */
+export async function startMemoryPair(cpu: string | undefined): Promise<[NodeProc, NodeProc]> {
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const child = spawnTracked(cpu, process.execPath, [...nodeFlags, join(serverRoot.dir, 'dist/bench/servers/memory-pair.js'), ...ports.map(String)], ['ignore', 'ignore', 'inherit']);
+  await waitPorts(ports, child, 'memory pair');
+  const pid = child.pid!;
+  const node = (name: string, ws: number, cong: number): NodeProc => ({ name, child, ws, cong, pids: () => [pid] });
+  return [node('memory A', ports[0]!, ports[1]!), node('memory B', ports[2]!, ports[3]!)];
+}

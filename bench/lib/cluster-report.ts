@@ -140,22 +140,39 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
 
   // ---- ping-pong
   if (c.pp.length) {
-    out.push(...tableHead(`### Unicast ping-pong at ${o.rate} round trips/s (\`cid@ping\` / \`cid@pong\`)`, ['transport', 'one node p50 / p99', 'two nodes (cross-node) p50 / p99', 'p50 ratio', 'p50 per round: one node / two nodes (µs)', 'round trips', 'lost']));
-    for (const t of o.transports) {
-      const cells = (cell: string): { round: number; r: PingPongResult }[] => c.pp.filter((x) => x.cell === cell && x.transport === t);
-      const one = cells('pp-single');
-      const two = cells('pp-cluster');
-      if (!one.length || !two.length) continue;
-      const pooled = (xs: { r: PingPongResult }[]): number[] => xs.flatMap(({ r }) => r.rtts).sort((a, b) => a - b);
+    type Cells = { round: number; r: PingPongResult }[];
+    /** One node against cross-node on transport `t`: the pooled round trips of both, their p50 ratio, losses. */
+    const compare = (t: Transport, oneCell: string, twoCell: string) => {
+      const cells = (cell: string): Cells => c.pp.filter((x) => x.cell === cell && x.transport === t);
+      const one = cells(oneCell);
+      const two = cells(twoCell);
+      if (!one.length || !two.length) return null;
+      const pooled = (xs: Cells): number[] => xs.flatMap(({ r }) => r.rtts).sort((a, b) => a - b);
       const p1 = pooled(one);
       const p2 = pooled(two);
-      const roundP50 = (xs: { r: PingPongResult }[]): number[] => xs.map(({ r }) => quantile([...r.rtts].sort((a, b) => a - b), 0.5));
       const ratio = quantile(p2, 0.5) / quantile(p1, 0.5);
       const lost = sum([...one, ...two].map(({ r }) => r.lost));
-      out.push(
-        `| ${t} | ${f(quantile(p1, 0.5), 0)} µs / ${f(quantile(p1, 0.99), 0)} µs | ${f(quantile(p2, 0.5), 0)} µs / ${f(quantile(p2, 0.99), 0)} µs | ${f(ratio)}× | ${list(roundP50(one), 0)} / ${list(roundP50(two), 0)} | ${p1.length.toLocaleString('en-US')} + ${p2.length.toLocaleString('en-US')} | ${lost} |`,
-      );
-      targets.push(`- ${t}: cross-node ping-pong p50 ${f(quantile(p2, 0.5), 0)} µs = ${f(ratio)}× one node's ${f(quantile(p1, 0.5), 0)} µs (target ≤ 2×) → ${verdict(ratio <= 2)}`);
+      const cells50 = `${f(quantile(p1, 0.5), 0)} µs / ${f(quantile(p1, 0.99), 0)} µs | ${f(quantile(p2, 0.5), 0)} µs / ${f(quantile(p2, 0.99), 0)} µs | ${f(ratio)}×`;
+      const counts = `${p1.length.toLocaleString('en-US')} + ${p2.length.toLocaleString('en-US')} | ${lost}`;
+      return { one, two, p1, p2, ratio, cells50, counts };
+    };
+    out.push(...tableHead(`### Unicast ping-pong at ${o.rate} round trips/s (\`cid@ping\` / \`cid@pong\`)`, ['transport', 'one node p50 / p99', 'two nodes (cross-node) p50 / p99', 'p50 ratio', 'p50 per round: one node / two nodes (µs)', 'round trips', 'lost']));
+    for (const t of o.transports) {
+      const x = compare(t, 'pp-single', 'pp-cluster');
+      if (!x) continue;
+      const roundP50 = (xs: Cells): number[] => xs.map(({ r }) => quantile([...r.rtts].sort((a, b) => a - b), 0.5));
+      out.push(`| ${t} | ${x.cells50} | ${list(roundP50(x.one), 0)} / ${list(roundP50(x.two), 0)} | ${x.counts} |`);
+      targets.push(`- ${t}: cross-node ping-pong p50 ${f(quantile(x.p2, 0.5), 0)} µs = ${f(x.ratio)}× one node's ${f(quantile(x.p1, 0.5), 0)} µs (target ≤ 2×) → ${verdict(x.ratio <= 2)}`);
+    }
+    out.push('');
+    out.push(...tableHead('Over the in-memory bus: two nodes in one process on a memory hub (no Redis), the same process for both sides', ['transport', 'one node p50 / p99', 'cross-node p50 / p99', 'p50 ratio', 'server CPU µs per round trip: one node / cross-node', 'CPU ratio', 'round trips', 'lost']));
+    for (const t of o.transports) {
+      const x = compare(t, 'pp-mem-one', 'pp-mem-cross');
+      if (!x) continue;
+      const cpuPer = (xs: Cells): number => median(xs.map(({ r }) => (r.cpuUs ?? NaN) / Math.max(1, r.rtts.length)));
+      const cpuRatio = cpuPer(x.two) / cpuPer(x.one);
+      out.push(`| ${t} | ${x.cells50} | ${f(cpuPer(x.one), 1)} / ${f(cpuPer(x.two), 1)} | ${f(cpuRatio)}× | ${x.counts} |`);
+      targets.push(`- ${t}: cross-node ping-pong over the in-memory bus p50 ${f(quantile(x.p2, 0.5), 0)} µs = ${f(x.ratio)}× one node's ${f(quantile(x.p1, 0.5), 0)} µs (target ≤ 1.2×) → ${verdict(x.ratio <= 1.2)}; server CPU per round trip ${f(cpuRatio)}×`);
     }
     const floor = c.pp.filter((x) => x.cell === 'pp-redis');
     if (floor.length) {
@@ -180,25 +197,34 @@ export function renderReport(c: Collected, o: ReportOpts, run: RunInfo): string 
         const us = median(cells.map(({ r }) => cpu(r, 0) / r.deliveries));
         const pids = cells[0]!.r.cpuUs[0]!.length;
         const pct = Array.from({ length: pids }, (_, i) => `${names(i)} ${f(median(cells.map(({ r }) => r.cpuUs[0]![i]! / r.seconds / 1e4)), 0)} %`).join(', ');
-        out.push(`| ${t} | ${label} | ${k(rate)} | ${f(us, 3)} | ${pct} | ${label.startsWith('--') ? f(median(cells.map(({ r }) => r.redisUs / r.publishes))) : '–'} |`);
+        out.push(`| ${t} | ${label} | ${k(rate)} | ${f(us, 3)} | ${pct} | ${label === '--workers 2' ? f(median(cells.map(({ r }) => r.redisUs / r.publishes))) : '–'} |`);
       };
+      const ipc = fan('workers-ipc', t);
       row('one process', one, () => 'process');
       row('--workers 2', two, (i) => (i === 0 ? 'primary' : `worker ${i - 1}`));
-      const ratios = two.map(({ round, r }) => {
-        const ref = one.find((x) => x.round === round)!.r;
-        return cpu(r, 0) / r.deliveries / (cpu(ref, 0) / ref.deliveries);
-      });
-      const ratio = median(ratios);
-      const workerPct = (i: number): number => median(two.map(({ r }) => (r.cpuUs[0]![i] ?? NaN) / r.seconds / 1e4));
-      const both = workerPct(1) >= 20 && workerPct(2) >= 20;
-      targets.push(`- ${t}: \`--workers 2\` spends ${f(ratio)}× the server CPU per delivery of one process (rounds: ${list(ratios)}; target ≤ 1.2×) → ${verdict(ratio <= 1.2)}; both cores in use (workers at ${f(workerPct(1), 0)} % and ${f(workerPct(2), 0)} % of a core; counted as in use from 20 %) → ${verdict(both)}`);
+      if (ipc.length) row('--workers 2, no Redis (IPC)', ipc, (i) => (i === 0 ? 'primary' : `worker ${i - 1}`));
+      for (const [label, cells] of [['`--workers 2`', two], ['`--workers 2` without Redis (IPC)', ipc]] as const) {
+        if (!cells.length) continue;
+        const ratios = cells.map(({ round, r }) => {
+          const ref = one.find((x) => x.round === round)!.r;
+          return cpu(r, 0) / r.deliveries / (cpu(ref, 0) / ref.deliveries);
+        });
+        const ratio = median(ratios);
+        const rates = median(cells.map(({ round, r }) => r.deliveries / r.seconds / (one.find((x) => x.round === round)!.r.deliveries / one.find((x) => x.round === round)!.r.seconds)));
+        const workerPct = (i: number): number => median(cells.map(({ r }) => (r.cpuUs[0]![i] ?? NaN) / r.seconds / 1e4));
+        const both = workerPct(1) >= 20 && workerPct(2) >= 20;
+        targets.push(
+          `- ${t}: ${label} spends ${f(ratio)}× the server CPU per delivery of one process (rounds: ${list(ratios)}; target ≤ 1.2×) → ${verdict(ratio <= 1.2)}; ` +
+            `delivers ${f(rates)}× one process's deliveries/s (two cores should deliver more than one) → ${verdict(rates > 1)}; both cores in use (workers at ${f(workerPct(1), 0)} % and ${f(workerPct(2), 0)} % of a core; counted as in use from 20 %) → ${verdict(both)}`,
+        );
+      }
     }
     out.push('');
-    out.push('The `--workers 2` CPU is the primary plus both workers (found as the primary\'s child processes); subscribers and the publisher land on the workers as the kernel (WebSocket, SO_REUSEPORT) or node:cluster (CongSocket) hands them out, and what crosses between the workers goes through Redis.');
+    out.push('The `--workers 2` CPU is the primary plus both workers (found as the primary\'s child processes); subscribers and the publisher land on the workers as the kernel (WebSocket, SO_REUSEPORT) or node:cluster (CongSocket) hands them out, and what crosses between the workers goes through Redis (`--workers 2`) or through the primary over IPC (no Redis).');
     out.push('');
   }
   if (targets.length) {
-    out.push('### Targets of issue 10');
+    out.push('### Targets of issues 10 and 17');
     out.push('');
     out.push(...targets);
     out.push('');

@@ -41,9 +41,17 @@ const CLOSE_TEXT = Buffer.from('close\0');
 
 /**
  * What the broker asks of its cluster membership (cluster/broker-cluster.ts is one): the other half of the
- * boundary is what the cluster asks of the broker (cluster-side.ts).
+ * boundary is what the cluster asks of the broker (ClusterPort, which cluster-side.ts implements).
  */
 export interface ClusterMembership {
+  /** The first local subscriber of `key` joined (`present`) or the last one left. */
+  interest(key: string, present: boolean): void;
+  /** A local connection took (`held`) or released `cid`. */
+  cidHeld(cid: string, held: boolean): void;
+  /** A unicast (already retagged `@topic`) to `cid`, held by no local connection. */
+  unicast(cid: string, out: Outbound): void;
+  /** A fresh anonymous CID candidate from this node's part of the cluster's CID space. */
+  anonymousCid(): string;
   /** A login wants `cid`, held by no local session: the node holding it applies the duplicate-login rule. */
   claimLogin(cid: string): Promise<ClusterClaim>;
   /** A message for every connection of every other node. */

@@ -20,7 +20,7 @@ import {
 import { MIN_TIMEOUT_MS, describe } from './server-defaults.js';
 import { versionText } from './version.js';
 import { maskSecrets } from './mask-secrets.js';
-import { addClusterOptions, clusterInput, type ClusterFlags } from './cluster-flags.js';
+import { addClusterOptions, clusterInput, workerBusInput, type ClusterFlags } from './cluster-flags.js';
 import { concretePort, hostLimits, isWorker, runPrimary, workerCount, workersProblem } from './workers.js';
 import { backoffWithCap } from '../workers/restart-backoff.js';
 import { PrimaryLink } from '../workers/primary-link.js';
@@ -312,6 +312,7 @@ async function startWorkers(opts: CliOptions, argv: string[]): Promise<number> {
       backoff: backoffWithCap(opts.workerRestartMax),
     },
     workers === 'auto',
+    opts.cluster !== undefined && opts.cluster !== false,
   );
 }
 
@@ -491,7 +492,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.fdReserve !== undefined) input.fdReserve = opts.fdReserve;
   if (opts.loginFailRate !== undefined || opts.loginFailBurst !== undefined) input.loginLimits = loginLimitsInput(opts);
   try {
-    const cluster = await clusterInput(opts, (line) => io.out(`${line}\n`));
+    const cluster = await clusterInput(opts, (line) => io.out(`${line}\n`), isWorker());
     if (cluster) input.cluster = cluster;
   } catch (err) {
     return badCommandLine(err instanceof Error ? err.message : String(err));
@@ -535,6 +536,8 @@ export async function main(argv: string[]): Promise<void> {
   });
   // A worker of --workers: the primary keeps the host's caps and login throttle, and wants to know it serves.
   const primary = isWorker() ? new PrimaryLink() : null;
+  // Without --cluster the workers' bus runs through the primary, on the same pipe.
+  if (primary && !input.cluster) input.cluster = workerBusInput(opts, primary.ipc);
   try {
     server = await startServer({ ...input, services, primary });
     serverRef = server;

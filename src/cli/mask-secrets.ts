@@ -32,17 +32,25 @@ export function maskUrl(url: string): string {
 /** What `-o` prints: functions (the log sink, the clock) are left out. */
 export type PrintableOptions = Omit<ServerOptions, 'log' | 'clock' | 'primary'>;
 
-export function maskSecrets(options: PrintableOptions): PrintableOptions {
+/** The options as printed: secrets masked, the cluster's engine as data. */
+export type MaskedOptions = Omit<PrintableOptions, 'cluster'> & { cluster: unknown };
+
+export function maskSecrets(options: PrintableOptions): MaskedOptions {
   const auth = options.auth && {
     ...options.auth,
     ...(options.auth.param !== undefined ? { param: maskAuthParam(options.auth.param) } : {}),
     ...(typeof options.auth.redis === 'string' ? { redis: maskUrl(options.auth.redis) } : {}),
   };
   const tls = options.tls && { ...options.tls, ...(options.tls.passphrase !== undefined ? { passphrase: MASK } : {}) };
-  // The cluster's Redis URL may carry a password too.
+  // The cluster's Redis URL may carry a password too; the other engines are shown by kind (their hub or pipe is
+  // an object of this process).
+  const engine = options.cluster?.engine;
   const cluster = options.cluster && {
     ...options.cluster,
-    target: { ...options.cluster.target, ...(options.cluster.target.url !== undefined ? { url: maskUrl(options.cluster.target.url) } : {}) },
+    engine:
+      engine?.kind === 'redis'
+        ? { ...engine, target: { ...engine.target, ...(engine.target.url !== undefined ? { url: maskUrl(engine.target.url) } : {}) } }
+        : { kind: engine!.kind },
   };
   return { ...options, auth, tls, cluster, adminToken: options.adminToken === null ? null : MASK };
 }

@@ -1,4 +1,5 @@
-// `io-server --workers N|auto`: N processes on one host sharing both ports, joined by the cluster bus.
+// `io-server --workers N|auto`: N processes on one host sharing both ports, joined by the cluster bus: through the
+// primary over node's cluster IPC (no Redis), or over Redis with --cluster.
 // WebSocket: every worker binds the port itself (uWS sets SO_REUSEPORT on Linux, the kernel spreads connections).
 // CongSocket: node:cluster — the primary holds the socket and hands connections to the workers in turn.
 // The primary (src/workers/supervisor.ts) keeps the host's connection caps and login throttle for the workers and
@@ -23,16 +24,14 @@ export function parseWorkers(text: string): WorkerCount {
 
 export const isWorker = (): boolean => cluster.isWorker;
 
-/** Why --workers cannot run with these flags (null when it can). */
+/**
+ * Why --workers cannot run with these flags (null when it can). Without --cluster the workers' bus runs through
+ * the primary (node's cluster IPC), no Redis needed; with --cluster they join over Redis as before.
+ */
 export function workersProblem(workers: WorkerCount, clusterFlag: boolean | string | undefined, env: NodeJS.ProcessEnv): string | null {
   const hasUrl = typeof clusterFlag === 'string' || Boolean(env['REDIS_URL']) || Boolean(env['REDIS_HOST']);
-  if (clusterFlag === undefined || clusterFlag === false) {
-    return hasUrl
-      ? `--workers ${workers} needs --cluster: the worker processes reach each other's clients only through Redis (a Redis URL is set in the environment; add --cluster to use it)`
-      : `--workers ${workers} needs --cluster <redis-url>: the worker processes reach each other's clients only through Redis, and no Redis is configured (no --cluster URL, no REDIS_URL, no REDIS_HOST)`;
-  }
-  if (workers === 'auto' && !hasUrl) {
-    return '--workers auto needs a Redis URL: give --cluster redis://host:port, or set REDIS_URL (or REDIS_HOST / REDIS_PORT); without one the workers would assume localhost:6379';
+  if (clusterFlag !== undefined && clusterFlag !== false && workers === 'auto' && !hasUrl) {
+    return '--workers auto --cluster needs a Redis URL: give --cluster redis://host:port, or set REDIS_URL (or REDIS_HOST / REDIS_PORT); without one the workers would assume localhost:6379 (leave out --cluster to join the workers without Redis)';
   }
   return null;
 }
@@ -75,9 +74,10 @@ export const workerCount = (workers: WorkerCount): number => (workers === 'auto'
  * on SIGTERM/SIGINT. Resolves
  * with the exit code: 0 after a requested stop, the workers' code when none could start serving.
  */
-export function runPrimary(options: SupervisorOptions, auto: boolean): Promise<number> {
+export function runPrimary(options: SupervisorOptions, auto: boolean, overRedis: boolean): Promise<number> {
   const { count, baseNodeId } = options;
-  options.log(`io-server: starting ${count} worker processes (${auto ? 'one per core' : 'as asked'}), node ids ${baseNodeId}-w0…w${count - 1}`);
+  const bus = overRedis ? 'joined over Redis' : 'joined through this process, no Redis';
+  options.log(`io-server: starting ${count} worker processes (${auto ? 'one per core' : 'as asked'}), node ids ${baseNodeId}-w0…w${count - 1}, ${bus}`);
   const supervisor = new Supervisor(options);
   process.on('SIGTERM', () => void supervisor.stop(0));
   process.on('SIGINT', () => void supervisor.stop(0));

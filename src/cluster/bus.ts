@@ -1,4 +1,7 @@
-// The cluster bus: Redis pub/sub between nodes, interest-based at both ends.
+// The cluster bus: pub/sub between nodes (on Redis, the workers' primary or a memory hub: links.ts), interest-based
+// at both ends. Split by job: interest (local-interest.ts what we announce, remote-interest.ts what the others
+// want; the engine's subscriptions are kept here), the outbox (outbox.ts), request/reply (requests.ts); what
+// arrives is handed to the broker's ClusterPort (port.ts).
 // - A node subscribes to the Redis channel of a channel key only while one of its own clients subscribes to it
 //   (and to one channel per CID it holds), so Redis forwards a publish only to the nodes that want it.
 // - Nodes announce those interests on a control channel (NATS-style), so a publisher knows whether any other
@@ -12,25 +15,19 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BusStats } from '../metrics/bus-stats.js';
 import { RemoteInterest, type InterestChange } from './remote-interest.js';
+import { LocalInterest } from './local-interest.js';
 import { shareFor, splitBudget } from './budget-split.js';
 import { decodeMessage, encodeEnvelope, KIND, type Envelope } from './envelope.js';
 import { Outbox, type OutboxLimits } from './outbox.js';
 import { StreamGaps } from './sequences.js';
-import type { PubSubLinks } from './redis-links.js';
+import type { BusLinks } from './links.js';
 import { CLUSTER_DEFAULTS } from './cluster-options.js';
 import type { Publisher } from '../delivery/outbound.js';
+import type { ClusterPort } from './port.js';
+import { Requests, type Answerer } from './requests.js';
 
-/** What a node does with what arrives from other nodes. */
-export interface BusReceiver {
-  /** A publish to `key` from another node: deliver to local subscribers (at most `budget` when ≥ 0). */
-  publish(key: string, msg: Buffer, budget: number, publisher: Publisher): void;
-  /** A unicast (already retagged `@topic`) to a CID this node holds. */
-  unicast(cid: string, msg: Buffer, publisher: Publisher): void;
-  /** Bytes for every local connection. */
-  everyone(msg: Buffer): void;
-  /** A question from `node`; the answer goes back as text. */
-  request(op: string, arg: string, node: string): Promise<string>;
-}
+/** What the bus hands what arrives from other nodes to: the broker's port (its delivering verbs). */
+export type BusArrivals = Pick<ClusterPort, 'deliverPublish' | 'deliverUnicast' | 'deliverEveryone'>;
 
 export interface BusLimits extends OutboxLimits {
   /** Outstanding requests to other nodes. */
@@ -58,11 +55,6 @@ const SNAPSHOT_CHUNK = 10_000;
 /** After a (re)connect, nodes that sent no snapshot within this time are taken as gone. */
 const SYNC_GRACE_MS = 5000;
 
-interface Pending {
-  resolve: (result: string | null) => void;
-  timer: NodeJS.Timeout;
-}
-
 export class ClusterBus {
   readonly stats = new BusStats();
   /**
@@ -76,12 +68,8 @@ export class ClusterBus {
   private readonly outbox: Outbox;
   /** What the other nodes want. */
   readonly remote: RemoteInterest;
-  /** Channel keys our clients subscribe to. */
-  private readonly localKeys = new Set<string>();
-  /** Keys the other nodes have been told about (or will be, in the pending batch). */
-  private readonly announced = new Set<string>();
-  private readonly pendingAdd = new Set<string>();
-  private readonly pendingRemove = new Set<string>();
+  /** What our clients subscribe to, and what the others have been told of it. */
+  private readonly interest = new LocalInterest();
   private announceScheduled = false;
   private ctlSeq = 0;
   private readonly controlChannel: string;
@@ -90,8 +78,7 @@ export class ClusterBus {
   /** Redis channel names this node subscribes to (interests, CIDs, its node channel, the everyone channel). */
   private readonly wanted = new Set<string>();
   private seq = 0;
-  private nextRequestId = 0;
-  private readonly pending = new Map<number, Pending>();
+  private readonly requests: Requests;
   private ready = false;
   private resyncing: Promise<void> | null = null;
   private closed = false;
@@ -99,12 +86,14 @@ export class ClusterBus {
   private readonly everyoneChannel: string;
 
   constructor(
-    private readonly links: PubSubLinks,
+    private readonly links: BusLinks,
     readonly nodeId: string,
     private readonly prefix: string,
-    private readonly receiver: BusReceiver,
+    private readonly arrivals: BusArrivals,
+    answer: Answerer,
     private readonly limits: BusLimits = BUS_LIMITS,
   ) {
+    this.requests = new Requests(limits.maxPendingRequests, answer);
     this.ownChannel = this.nodeChannel(nodeId);
     this.everyoneChannel = `${prefix}:all`;
     this.controlChannel = `${prefix}:ctl`;
@@ -140,20 +129,17 @@ export class ClusterBus {
 
   /** A local client subscribes to `key` (the first one on this node): subscribe, then tell the others. */
   addInterest(key: string): void {
-    if (this.localKeys.has(key)) return;
-    this.localKeys.add(key);
+    if (!this.interest.add(key)) return;
     const subscribed = this.want(this.keyChannel(key));
-    // Announced only once Redis confirmed the subscription, so a publisher that hears of it is heard by us.
-    if (subscribed) void subscribed.then((ok) => ok && this.announce(key));
+    // Announced only once the engine confirmed the subscription, so a publisher that hears of it is heard by us.
+    if (subscribed) void subscribed.then((ok) => ok && this.interest.confirmed(key) && this.scheduleAnnounce());
   }
 
   /** The last local subscriber of `key` left: tell the others, then unsubscribe. */
   removeInterest(key: string): void {
-    if (!this.localKeys.delete(key)) return;
-    if (this.announced.delete(key) && !this.pendingAdd.delete(key)) {
-      this.pendingRemove.add(key);
-      this.scheduleAnnounce();
-    }
+    const changed = this.interest.remove(key);
+    if (changed === null) return;
+    if (changed) this.scheduleAnnounce();
     this.unwant(this.keyChannel(key));
   }
 
@@ -162,24 +148,16 @@ export class ClusterBus {
     return this.remote.wants(key);
   }
 
-  private announce(key: string): void {
-    if (!this.localKeys.has(key) || this.announced.has(key)) return;
-    this.announced.add(key);
-    if (!this.pendingRemove.delete(key)) this.pendingAdd.add(key);
-    this.scheduleAnnounce();
-  }
-
   /** Interest changes of one event-loop turn go out as one envelope. */
   private scheduleAnnounce(): void {
     if (this.announceScheduled) return;
     this.announceScheduled = true;
     setImmediate(() => {
       this.announceScheduled = false;
-      if (!this.ready || (this.pendingAdd.size === 0 && this.pendingRemove.size === 0)) return;
-      const added = [...this.pendingAdd];
-      const removed = [...this.pendingRemove];
-      this.pendingAdd.clear();
-      this.pendingRemove.clear();
+      if (!this.ready) return;
+      const changes = this.interest.take();
+      if (!changes) return;
+      const { added, removed } = changes;
       const env: Envelope = { kind: KIND.INTEREST, node: this.nodeId, seq: ++this.seq, ctlSeq: ++this.ctlSeq, added, removed };
       this.send(this.controlChannel, env);
     });
@@ -187,7 +165,7 @@ export class ClusterBus {
 
   /** Tells `channel` (the control channel, or one node's) every key we want. */
   private sendSnapshot(channel: string): void {
-    const keys = [...this.announced];
+    const keys = this.interest.announcedKeys();
     const ctlSeq = this.ctlSeq;
     let part = 0;
     do {
@@ -212,7 +190,7 @@ export class ClusterBus {
 
   /** Channel keys local clients subscribe to. */
   get localInterestCount(): number {
-    return this.localKeys.size;
+    return this.interest.size;
   }
 
   /** Resolves true once subscribed; null while down or resyncing (the resync subscribes everything wanted). */
@@ -282,10 +260,7 @@ export class ClusterBus {
     this.stats.resubscribes++;
     this.ready = true;
     // Everything we want is subscribed: announce it whole, and ask the others for theirs.
-    this.announced.clear();
-    for (const key of this.localKeys) this.announced.add(key);
-    this.pendingAdd.clear();
-    this.pendingRemove.clear();
+    this.interest.announceAll();
     this.sendSnapshot(this.controlChannel);
     this.snapshotFrom.clear();
     this.send(this.controlChannel, { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
@@ -371,19 +346,14 @@ export class ClusterBus {
   }
 
   private ask(channel: string, op: string, arg: string, timeoutMs: number): Promise<string | null> {
-    if (this.pending.size >= this.limits.maxPendingRequests) return Promise.resolve(null);
-    const id = ++this.nextRequestId;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        resolve(null);
-      }, timeoutMs);
-      this.pending.set(id, { resolve, timer });
-      const env: Envelope = { kind: KIND.REQUEST, node: this.nodeId, seq: ++this.seq, id, op, arg };
-      this.send(channel, env, false, (n) => {
-        if (n === 0) this.settle(id, null);
-      });
+    const request = this.requests.open(timeoutMs);
+    if (!request) return Promise.resolve(null);
+    const { id, result } = request;
+    const env: Envelope = { kind: KIND.REQUEST, node: this.nodeId, seq: ++this.seq, id, op, arg };
+    this.send(channel, env, false, (n) => {
+      if (n === 0) this.requests.settle(id, null);
     });
+    return result;
   }
 
   /** Asks whichever node holds `cid` (through its unicast channel); null when none answers in time. */
@@ -474,22 +444,22 @@ export class ClusterBus {
     switch (env.kind) {
       case KIND.PUBLISH:
         // Sent to our node channel by a publisher that still thought we wanted the key: we no longer do.
-        if (!this.localKeys.has(env.key)) return;
-        return this.receiver.publish(env.key, env.msg, shareFor(env.budget, this.nodeId), env.publisher);
+        if (!this.interest.has(env.key)) return;
+        return this.arrivals.deliverPublish(env.key, env.msg, shareFor(env.budget, this.nodeId), env.publisher);
       case KIND.UNICAST:
-        return this.receiver.unicast(env.cid, env.msg, env.publisher);
+        return this.arrivals.deliverUnicast(env.cid, env.msg, env.publisher);
       case KIND.EVERYONE:
-        return this.receiver.everyone(env.msg);
+        return this.arrivals.deliverEveryone(env.msg);
       case KIND.REQUEST: {
         const { id, node } = env;
-        this.receiver.request(env.op, env.arg, node).then(
+        this.requests.answer(env.op, env.arg, node).then(
           (result) => this.send(this.nodeChannel(node), { kind: KIND.REPLY, node: this.nodeId, seq: ++this.seq, id, result }),
           () => undefined,
         );
         return;
       }
       case KIND.REPLY:
-        return this.settle(env.id, env.result);
+        return this.requests.settle(env.id, env.result);
       case KIND.PING:
         return;
       case KIND.INTEREST:
@@ -518,14 +488,6 @@ export class ClusterBus {
     this.send(this.nodeChannel(node), { kind: KIND.SYNC, node: this.nodeId, seq: ++this.seq });
   }
 
-  private settle(id: number, result: string | null): void {
-    const pending = this.pending.get(id);
-    if (!pending) return;
-    this.pending.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve(result);
-  }
-
   private recordLag(ms: number): void {
     this.stats.lagMs = ms;
     if (ms > this.stats.maxLagMs) this.stats.maxLagMs = ms;
@@ -542,7 +504,7 @@ export class ClusterBus {
     this.closed = true;
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.ready = false;
-    for (const id of [...this.pending.keys()]) this.settle(id, null);
+    this.requests.close();
     await this.links.close();
   }
 }

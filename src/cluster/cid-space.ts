@@ -1,23 +1,15 @@
-// Anonymous CIDs that never collide across nodes: each node leases a slot (0–4095) in Redis and puts it in
+// Anonymous CIDs that never collide across nodes: each node leases a slot (0–4095) in the cluster store and puts it in
 // every anonymous CID it makes: `?` + 2 base64url characters of slot + 4 of randomness (7 bytes, within the
 // device's 10-byte CID limit). Two nodes never hold the same slot, so their CIDs differ by construction, and
-// uniqueness inside a node is the local CID index's job. Without a slot (Redis away at start) a node falls
+// uniqueness inside a node is the local CID index's job. Without a slot (the store away at start) a node falls
 // back to `?` + 9 random characters (54 bits) until it gets one.
 import { randomInt } from 'node:crypto';
 import { randomBase64url } from '../crypto/random-pool.js';
-import type { RedisCommands } from './redis-links.js';
+import type { ClusterStore } from './links.js';
 
 export const SLOT_COUNT = 4096;
 const SLOT_ATTEMPTS = 64;
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
-/** Renews our slot, or takes it if free; 0 when another node holds it. */
-const RENEW_SLOT = `
-local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if owner then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`;
 
 export function slotPrefix(slot: number): string {
   return BASE64URL[slot >> 6]! + BASE64URL[slot & 63]!;
@@ -29,7 +21,7 @@ export class CidSpace {
   private prefix = '';
 
   constructor(
-    private readonly redis: RedisCommands,
+    private readonly store: ClusterStore,
     private readonly keyPrefix: string,
     private readonly nodeId: string,
     private readonly leaseMs: number,
@@ -43,16 +35,14 @@ export class CidSpace {
   /** Keeps the slot (heartbeat): renews it, or leases a new one when it was lost during a long outage. */
   async renew(): Promise<void> {
     if (this.slot >= 0) {
-      const kept = await this.redis.eval(RENEW_SLOT, 1, this.key(this.slot), this.nodeId, this.leaseMs);
-      if (Number(kept) === 1) return;
+      if (await this.store.renew(this.key(this.slot), this.nodeId, this.leaseMs)) return;
       this.log(`cluster: anonymous-CID slot ${this.slot} was taken by another node; leasing a new one`);
       this.slot = -1;
       this.prefix = '';
     }
     for (let attempt = 0; attempt < SLOT_ATTEMPTS; attempt++) {
       const slot = randomInt(SLOT_COUNT);
-      const got = await this.redis.set(this.key(slot), this.nodeId, 'PX', this.leaseMs, 'NX');
-      if (got === 'OK') {
+      if (await this.store.take(this.key(slot), this.nodeId, this.leaseMs)) {
         this.slot = slot;
         this.prefix = '?' + slotPrefix(slot);
         return;
@@ -72,7 +62,7 @@ export class CidSpace {
   /** Gives the slot back on a clean shutdown. */
   async release(): Promise<void> {
     if (this.slot < 0) return;
-    await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.key(this.slot), this.nodeId);
+    await this.store.release(this.key(this.slot), this.nodeId);
     this.slot = -1;
     this.prefix = '';
   }

@@ -1,15 +1,17 @@
 // One node of an iosig cluster: the bus, the node lease, the anonymous-CID slot and the login-CID directory,
-// behind the few calls the broker makes. Redis is the engine; iosig adds no consensus of its own.
+// behind the few calls the broker makes. The engine (Redis, the workers' primary, a memory hub: links.ts) keeps
+// the shared state; iosig adds no consensus of its own.
 
 import type { DuplicateLoginPolicy } from '../policies.js';
 import { once } from 'node:events';
-import { BUS_LIMITS, ClusterBus, type BusGap, type BusReceiver } from './bus.js';
+import { BUS_LIMITS, ClusterBus, type BusGap } from './bus.js';
 import { CidClaims } from './cid-claims.js';
 import { CidSpace } from './cid-space.js';
-import type { ClusterHost } from './cluster-host.js';
+import type { ClusterPort } from './port.js';
 import type { ClusterOptions } from './cluster-options.js';
 import { NodeRegistry, type NodeStatus } from './node-registry.js';
-import { openLinks, type LinkLoss, type PubSubLinks, type RedisCommands } from './redis-links.js';
+import type { BusLinks, ClusterStore, LinkLoss } from './links.js';
+import { openLinks } from './open-links.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { encodeSignal } from '../protocol/messages.js';
 import { PAYLOAD } from '../protocol/codes.js';
@@ -24,7 +26,7 @@ const CLOSE_TEXT = Buffer.from('close\0');
 export class ClusterNode {
   readonly bus: ClusterBus;
   readonly registry: NodeRegistry;
-  private readonly links: PubSubLinks;
+  private readonly links: BusLinks;
   private readonly space: CidSpace;
   private readonly claims: CidClaims;
   readonly startedAt = Date.now();
@@ -33,15 +35,17 @@ export class ClusterNode {
 
   constructor(
     readonly options: ClusterOptions,
-    private readonly host: ClusterHost,
+    private readonly host: ClusterPort,
   ) {
     const { nodeId, prefix } = options;
-    this.links = openLinks(options.target, options.mode, `iosig:${nodeId}`);
-    this.bus = new ClusterBus(this.links, nodeId, prefix, this.receiver(), { ...BUS_LIMITS, bytesPerSecond: options.busRate, subscribeBatch: options.subscribeBatch });
+    this.links = openLinks(options.engine, `iosig:${nodeId}`);
+    const limits = { ...BUS_LIMITS, bytesPerSecond: options.busRate, subscribeBatch: options.subscribeBatch };
+    this.bus = new ClusterBus(this.links, nodeId, prefix, host, (op, arg) => this.answer(op, arg), limits);
     this.watchLosses();
-    this.space = new CidSpace(this.links.commands, prefix, nodeId, options.slotLeaseMs, (l) => host.log(l));
-    this.claims = new CidClaims(this.links.commands, prefix, nodeId);
-    this.registry = new NodeRegistry(this.links.commands, prefix, nodeId, options.heartbeatMs, options.leaseMs, {
+    const { store } = this.links;
+    this.space = new CidSpace(store, prefix, nodeId, options.slotLeaseMs, (l) => host.log(l));
+    this.claims = new CidClaims(store, prefix, nodeId);
+    this.registry = new NodeRegistry(store, prefix, nodeId, options.heartbeatMs, options.leaseMs, {
       status: () => this.status(),
       restore: () => this.restore(),
       beat: async () => {
@@ -53,11 +57,11 @@ export class ClusterNode {
       log: (l) => host.log(l),
     });
     this.links.events.on('up', () => {
-      host.log(`cluster: Redis ${options.target.label} reachable`);
+      host.log(`cluster: ${this.links.label} reachable`);
       this.registry.linkUp();
     });
     this.links.events.on('down', () => {
-      host.log(`cluster: Redis ${options.target.label} unreachable; local delivery continues, cross-node messages are lost until it returns`);
+      host.log(`cluster: ${this.links.label} unreachable; local delivery continues, cross-node messages are lost until it returns`);
       this.registry.linkDown();
     });
     if (this.links.isUp) this.registry.linkUp();
@@ -86,7 +90,7 @@ export class ClusterNode {
     });
   }
 
-  /** Waits (at most `timeoutMs`) for the bus to be ready; a node starts anyway and joins when Redis comes. */
+  /** Waits (at most `timeoutMs`) for the bus to be ready; a node starts anyway and joins when the engine answers. */
   async waitReady(timeoutMs: number): Promise<boolean> {
     if (this.bus.isReady) {
       await this.registry.beat();
@@ -102,25 +106,19 @@ export class ClusterNode {
     }
   }
 
-  private receiver(): BusReceiver {
-    const host = this.host;
-    return {
-      publish: (key, msg, budget, publisher) => host.deliverPublish(key, msg, budget, publisher),
-      unicast: (cid, msg, publisher) => host.deliverUnicast(cid, msg, publisher),
-      everyone: (msg) => host.deliverEveryone(msg),
-      request: async (op, arg) => {
-        if (op === 'probe') return (await host.probeCid(arg)) ? 'alive' : this.releaseStale(arg);
-        if (op === 'retained') {
-          const sep = arg.indexOf('\n');
-          return host.retainedOf(arg.slice(0, sep), arg.slice(sep + 1))?.toString('base64') ?? '';
-        }
-        if (op === 'evict') {
-          await host.evictCid(arg);
-          return 'done';
-        }
-        return 'unknown';
-      },
-    };
+  /** Other nodes' questions (the bus's request/reply job): a CID's liveness, its retained value, an eviction. */
+  private async answer(op: string, arg: string): Promise<string> {
+    const { host } = this;
+    if (op === 'probe') return (await host.probeCid(arg)) ? 'alive' : this.releaseStale(arg);
+    if (op === 'retained') {
+      const sep = arg.indexOf('\n');
+      return host.retainedOf(arg.slice(0, sep), arg.slice(sep + 1))?.toString('base64') ?? '';
+    }
+    if (op === 'evict') {
+      host.evictCid(arg);
+      return 'done';
+    }
+    return 'unknown';
   }
 
   private async releaseStale(cid: string): Promise<string> {
@@ -130,9 +128,14 @@ export class ClusterNode {
 
   // ---- CIDs -------------------------------------------------------------------------------
 
-  /** The Redis connection for plain commands (retained store, status). */
-  get commands(): RedisCommands {
-    return this.links.commands;
+  /** The engine's shared state (retained values, leases, claims). */
+  get store(): ClusterStore {
+    return this.links.store;
+  }
+
+  /** Who the engine is, for log lines. */
+  get engineLabel(): string {
+    return this.links.label;
   }
 
   /** The CID-retained message `topic` of `cid`, held on another node; undefined when none or no answer. */
@@ -169,7 +172,7 @@ export class ClusterNode {
 
   /**
    * A login wants `cid` and no local session holds it: claim it cluster-wide, following the duplicate-login
-   * policy when another node's session has it. Refused (cleanly) while Redis is away, since uniqueness could
+   * policy when another node's session has it. Refused (cleanly) while the store is away, since uniqueness could
    * not be guaranteed.
    */
   async claimLogin(cid: string, policy: DuplicateLoginPolicy): Promise<ClaimResult> {
@@ -183,7 +186,7 @@ export class ClusterNode {
           continue;
         }
       } catch {
-        return { ok: false, reason: 'cluster CID directory unavailable (Redis unreachable)' };
+        return { ok: false, reason: `cluster CID directory unavailable (${this.links.label} unreachable)` };
       }
       if (policy === 'keep-old') {
         const answer = await this.bus.request(owner, 'probe', cid, REMOTE_LOGIN_TIMEOUT_MS);
@@ -195,13 +198,13 @@ export class ClusterNode {
       try {
         if (await this.claims.takeOver(cid, owner)) return { ok: true };
       } catch {
-        return { ok: false, reason: 'cluster CID directory unavailable (Redis unreachable)' };
+        return { ok: false, reason: `cluster CID directory unavailable (${this.links.label} unreachable)` };
       }
     }
     return { ok: false, reason: `duplicate login for cid "${cid}": could not claim it` };
   }
 
-  /** After Redis lost our records (restart, or we were presumed dead): write back our CIDs and claims. */
+  /** After the store lost our records (restart, or we were presumed dead): write back our CIDs and claims. */
   private async restore(): Promise<void> {
     const cids = this.host.localCids();
     await this.registry.rewriteCids(cids);

@@ -1,14 +1,26 @@
-// Cluster options (issue 10): where the bus's Redis is, which flavour of pub/sub it speaks, who this node is.
+// Cluster options (issue 10): which engine the bus runs on (Redis: where it is and which flavour of pub/sub it
+// speaks; the workers' primary; a memory hub), who this node is.
 import { hostname } from 'node:os';
 import { redisTarget, type RedisTarget } from '../auth/redis-target.js';
+import type { MemoryHub } from './memory-links.js';
+import type { IpcPort } from '../workers/ipc.js';
 
 /** `standalone`: PUBLISH/SUBSCRIBE on one Redis; `sharded`: SPUBLISH/SSUBSCRIBE on a Redis Cluster (Redis ≥ 7). */
 export type ClusterMode = 'standalone' | 'sharded';
 
+/**
+ * What the bus runs on (src/cluster/links.ts): Redis across hosts (`--cluster`); the primary of
+ * `io-server --workers` over node's cluster IPC, one host without Redis; a memory hub, several brokers in one
+ * process (tests, benches).
+ */
+export type BusEngine =
+  | { kind: 'redis'; target: RedisTarget; mode: ClusterMode }
+  | { kind: 'workers'; primary: IpcPort }
+  | { kind: 'memory'; hub: MemoryHub };
+
 /** A node's cluster membership, resolved (`--cluster` and the flags around it; README, Cluster). */
 export interface ClusterOptions {
-  target: RedisTarget;
-  mode: ClusterMode;
+  engine: BusEngine;
   /** Unique per node; default host name + pid. */
   nodeId: string;
   /** Prefix of every Redis key and channel the cluster uses, so several clusters can share one Redis. */
@@ -29,8 +41,12 @@ export interface ClusterOptions {
   busRate: number;
 }
 
-/** The cluster options a caller gives: any of ClusterOptions, and the Redis URL instead of a resolved target. */
-export type ClusterOptionsInput = Partial<Omit<ClusterOptions, 'target'>> & { url?: string };
+/**
+ * The cluster options a caller gives: any of ClusterOptions, and instead of the engine, the Redis URL and mode
+ * (the default engine), or `hub` (a MemoryHub shared with the other brokers of this process), or `primary` (a
+ * worker's pipe to the primary of --workers).
+ */
+export type ClusterOptionsInput = Partial<Omit<ClusterOptions, 'engine'>> & { url?: string; mode?: ClusterMode; hub?: MemoryHub; primary?: IpcPort };
 
 /** The defaults of the cluster options. */
 export const CLUSTER_DEFAULTS = {
@@ -57,8 +73,7 @@ export function resolveClusterOptions(input: ClusterOptionsInput, env: NodeJS.Pr
   const nodeId = input.nodeId ?? defaultNodeId();
   if (!/^[\w.:-]{1,64}$/.test(nodeId)) throw new Error(`--node-id must be 1-64 characters of [A-Za-z0-9_.:-], got "${nodeId}"`);
   return {
-    target: redisTarget(input.url, env),
-    mode: input.mode ?? 'standalone',
+    engine: engineOf(input, env),
     nodeId,
     prefix: input.prefix ?? CLUSTER_DEFAULTS.prefix,
     heartbeatMs,
@@ -67,4 +82,15 @@ export function resolveClusterOptions(input: ClusterOptionsInput, env: NodeJS.Pr
     subscribeBatch: Math.max(1, input.subscribeBatch ?? CLUSTER_DEFAULTS.subscribeBatch),
     busRate: Math.max(0, input.busRate ?? CLUSTER_DEFAULTS.busRate),
   };
+}
+
+function engineOf(input: ClusterOptionsInput, env: NodeJS.ProcessEnv): BusEngine {
+  if (input.hub) return { kind: 'memory', hub: input.hub };
+  if (input.primary) return { kind: 'workers', primary: input.primary };
+  return { kind: 'redis', target: redisTarget(input.url, env), mode: input.mode ?? 'standalone' };
+}
+
+/** The Redis target of a cluster on Redis; null on the other engines. */
+export function redisTargetOf(options: ClusterOptions): RedisTarget | null {
+  return options.engine.kind === 'redis' ? options.engine.target : null;
 }

@@ -1,7 +1,8 @@
 // Who is in the cluster: each node renews a lease key with its status every heartbeat and lists the CIDs it
-// holds in a Redis set. A node whose lease expired is dead: one survivor (a short lock decides which) reaps it —
+// holds in a set of the cluster store (links.ts: Redis, or the memory state of a hub or of the workers' primary).
+// A node whose lease expired is dead: one survivor (a short lock decides which) reaps it —
 // publishes its devices' close notices, releases their claims and forgets it.
-import type { RedisCommands } from './redis-links.js';
+import type { ClusterStore } from './links.js';
 import type { NodeStatus } from '../metrics/cluster-sample.js';
 
 export type { NodeStatus };
@@ -23,12 +24,12 @@ const CID_BATCH = 1000;
 export class NodeRegistry {
   private timer: NodeJS.Timeout | null = null;
   private registered = false;
-  /** When Redis last became reachable: reaping waits a lease after it, so every live node had time to renew. */
+  /** When the store last became reachable: reaping waits a lease after it, so every live node had time to renew. */
   private upSince = 0;
   private beating: Promise<void> | null = null;
 
   constructor(
-    private readonly redis: RedisCommands,
+    private readonly store: ClusterStore,
     private readonly prefix: string,
     private readonly nodeId: string,
     private readonly heartbeatMs: number,
@@ -53,7 +54,7 @@ export class NodeRegistry {
     this.timer.unref();
   }
 
-  /** Redis became reachable again. */
+  /** The store became reachable again. */
   linkUp(): void {
     this.upSince = Date.now();
     void this.beat();
@@ -74,8 +75,8 @@ export class NodeRegistry {
 
   private async renew(): Promise<void> {
     try {
-      const previous = await this.redis.set(this.nodeKey(this.nodeId), JSON.stringify(this.hooks.status()), 'PX', this.leaseMs, 'GET');
-      await this.redis.sadd(this.nodesKey, this.nodeId);
+      const previous = await this.store.lease(this.nodeKey(this.nodeId), JSON.stringify(this.hooks.status()), this.leaseMs);
+      await this.store.addMembers(this.nodesKey, [this.nodeId]);
       if (previous === null && this.registered) {
         this.hooks.log('cluster: our lease had expired (Redis restarted or we were unreachable); restoring our CIDs');
       }
@@ -84,29 +85,28 @@ export class NodeRegistry {
       await this.hooks.beat();
       if (Date.now() - this.upSince >= this.leaseMs + this.heartbeatMs) await this.reapDead();
     } catch {
-      // Redis went away mid-beat; the next 'up' starts again.
+      // the store went away mid-beat; the next 'up' starts again.
     }
   }
 
   private async reapDead(): Promise<void> {
-    const nodes = await this.redis.smembers(this.nodesKey);
+    const nodes = await this.store.members(this.nodesKey);
     for (const node of nodes) {
       if (node === this.nodeId) continue;
-      if (await this.redis.exists(this.nodeKey(node))) continue;
-      const lock = await this.redis.set(`${this.prefix}:reap:${node}`, this.nodeId, 'PX', REAP_LOCK_MS, 'NX');
-      if (lock !== 'OK') continue;
-      const cids = await this.redis.smembers(this.cidsKey(node));
+      if (await this.store.exists(this.nodeKey(node))) continue;
+      if (!(await this.store.take(`${this.prefix}:reap:${node}`, this.nodeId, REAP_LOCK_MS))) continue;
+      const cids = await this.store.members(this.cidsKey(node));
       this.hooks.log(`cluster: node ${node} stopped renewing its lease; releasing its ${cids.length} CIDs`);
       await this.hooks.reap(node, cids);
-      await this.redis.del(this.cidsKey(node));
-      await this.redis.srem(this.nodesKey, node);
+      await this.store.del(this.cidsKey(node));
+      await this.store.removeMember(this.nodesKey, node);
     }
   }
 
   /** Every live node's last status record. */
   async nodes(): Promise<NodeStatus[]> {
-    const ids = await this.redis.smembers(this.nodesKey);
-    const records = await Promise.all(ids.map((id) => this.redis.get(this.nodeKey(id))));
+    const ids = await this.store.members(this.nodesKey);
+    const records = await Promise.all(ids.map((id) => this.store.get(this.nodeKey(id))));
     const out: NodeStatus[] = [];
     for (const record of records) {
       if (!record) continue;
@@ -120,26 +120,26 @@ export class NodeRegistry {
   }
 
   async isAlive(node: string): Promise<boolean> {
-    return (await this.redis.exists(this.nodeKey(node))) === 1;
+    return this.store.exists(this.nodeKey(node));
   }
 
   /** The CIDs a node holds (for `sudo cid` across nodes). */
   cidsOf(node: string): Promise<string[]> {
-    return this.redis.smembers(this.cidsKey(node));
+    return this.store.members(this.cidsKey(node));
   }
 
   addCid(cid: string): void {
-    this.redis.sadd(this.cidsKey(this.nodeId), cid).catch(() => undefined);
+    this.store.addMembers(this.cidsKey(this.nodeId), [cid]).catch(() => undefined);
   }
 
   removeCid(cid: string): void {
-    this.redis.srem(this.cidsKey(this.nodeId), cid).catch(() => undefined);
+    this.store.removeMember(this.cidsKey(this.nodeId), cid).catch(() => undefined);
   }
 
-  /** Writes our whole CID set again (after Redis lost it). */
+  /** Writes our whole CID set again (after the store lost it). */
   async rewriteCids(cids: string[]): Promise<void> {
-    await this.redis.del(this.cidsKey(this.nodeId));
-    for (let i = 0; i < cids.length; i += CID_BATCH) await this.redis.sadd(this.cidsKey(this.nodeId), ...cids.slice(i, i + CID_BATCH));
+    await this.store.del(this.cidsKey(this.nodeId));
+    for (let i = 0; i < cids.length; i += CID_BATCH) await this.store.addMembers(this.cidsKey(this.nodeId), cids.slice(i, i + CID_BATCH));
   }
 
   stop(): void {
@@ -151,6 +151,6 @@ export class NodeRegistry {
   /** Clean shutdown: our CIDs are closed by our own connections; just leave. */
   async leave(): Promise<void> {
     this.stop();
-    await Promise.all([this.redis.del(this.nodeKey(this.nodeId)), this.redis.del(this.cidsKey(this.nodeId)), this.redis.srem(this.nodesKey, this.nodeId)]);
+    await Promise.all([this.store.del(this.nodeKey(this.nodeId)), this.store.del(this.cidsKey(this.nodeId)), this.store.removeMember(this.nodesKey, this.nodeId)]);
   }
 }

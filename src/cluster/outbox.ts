@@ -7,7 +7,7 @@
 //   burst costs Redis, the sender and the receivers per turn rather than per envelope. Order is kept.
 // - Sequencing: each data message carries the number of its first envelope in its sender's stream on that channel
 //   (sequences.ts), so receivers count what never arrived. A few bytes per message, nothing per envelope.
-import type { OutgoingMessage } from './redis-links.js';
+import type { OutgoingMessage } from './links.js';
 import type { BusStats, DropReason } from '../metrics/bus-stats.js';
 import { BusBudget } from './bus-budget.js';
 import { ChannelSequences } from './sequences.js';
@@ -30,6 +30,12 @@ export interface OutboxLimits {
 /** What the outbox needs of the link (the Redis links, or any other engine). */
 export interface OutboxLink {
   readonly isUp: boolean;
+  /**
+   * True for an engine in this process (a memory hub), where a send costs no system call: what a job sends goes
+   * out when the job ends (a microtask), so a cross-node hop adds no turn of the event loop. Otherwise (Redis, IPC)
+   * everything a turn sends goes out together at the end of the turn.
+   */
+  readonly sendsPerJob?: boolean;
   /** Sends several messages, in order; `done` gets, per message, how many subscriptions got it (null: failed). */
   publishAll(messages: readonly OutgoingMessage[], done: (receivers: (number | null)[]) => void): void;
 }
@@ -97,7 +103,8 @@ export class Outbox {
   private schedule(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(this.flush);
+    if (this.link.sendsPerJob) queueMicrotask(this.flush);
+    else setImmediate(this.flush);
   }
 
   private readonly flush = (): void => {

@@ -1,49 +1,13 @@
-// The bus's Redis connections: a command/publish connection and a separate subscriber connection (standalone),
-// or one Redis Cluster client with a sharded subscriber per master (SPUBLISH/SSUBSCRIBE). Both look alike above.
+// The bus on Redis (BusLinks, links.ts): a command/publish connection and a separate subscriber connection
+// (standalone), or one Redis Cluster client with a sharded subscriber per master (SPUBLISH/SSUBSCRIBE). Both look
+// alike above. Redis is the engine across hosts.
 import { EventEmitter } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ClusterMode } from './cluster-options.js';
 import type { RedisTarget } from '../auth/redis-target.js';
 import type { BusLink } from '../metrics/bus-stats.js';
-
-/** Anything that runs plain commands (leases, CID claims): a Redis or a Cluster client. */
-export type RedisCommands = Redis | Cluster;
-
-/** A Redis connection of the bus was lost after it had been ready ('disconnect' event). */
-export interface LinkLoss {
-  link: BusLink;
-  /** The last error the connection reported, if any (Redis closing a slow subscriber shows as a reset or an end). */
-  error: string;
-}
-
-export interface PubSubLinks {
-  readonly commands: RedisCommands;
-  /**
-   * 'up' when both directions can be used (subscriptions must then be restored), 'down' when either is lost;
-   * 'disconnect' (LinkLoss) for each connection lost after it had been ready.
-   */
-  readonly events: EventEmitter;
-  readonly isUp: boolean;
-  /** One Redis delivers every channel in publish order (standalone); a Redis Cluster orders per shard only. */
-  readonly ordersAcrossChannels: boolean;
-  /** Sends one message; resolves with how many subscriber connections received it. */
-  publish(channel: string, payload: Buffer): Promise<number>;
-  /**
-   * Sends several messages, in order, in as few writes as the engine allows; `done` gets, per message, how many
-   * subscriber connections received it, or null when it failed.
-   */
-  publishAll(messages: readonly OutgoingMessage[], done: (receivers: (number | null)[]) => void): void;
-  subscribe(channels: string[]): Promise<void>;
-  unsubscribe(channels: string[]): Promise<void>;
-  /** Every message of a subscribed channel, with its channel (envelopes say what they are; sequences are per channel). */
-  onMessage(handler: (channel: Buffer, payload: Buffer) => void): void;
-  close(): Promise<void>;
-}
-
-export interface OutgoingMessage {
-  channel: string;
-  payload: Buffer;
-}
+import type { BusLinks, LinkLoss, OutgoingMessage } from './links.js';
+import { RedisStore, type RedisCommands } from './redis-store.js';
 
 /** Outages fail fast (no offline queue) and reconnect forever in the background, at most a second apart. */
 const BUS_REDIS: RedisOptions = {
@@ -55,7 +19,7 @@ const BUS_REDIS: RedisOptions = {
   retryStrategy: (attempt: number) => Math.min(50 * attempt, 1000),
 };
 
-export function openLinks(target: RedisTarget, mode: ClusterMode, name: string): PubSubLinks {
+export function openRedisLinks(target: RedisTarget, mode: ClusterMode, name: string): RedisLinks {
   return mode === 'sharded' ? new ShardedLinks(target, name) : new StandaloneLinks(target, name);
 }
 
@@ -86,15 +50,26 @@ function watchLoss(client: Redis | Cluster, link: BusLink, events: EventEmitter)
   });
 }
 
-class StandaloneLinks implements PubSubLinks {
+/** BusLinks on Redis, with the Redis connection for plain commands (tests, the retained store). */
+export interface RedisLinks extends BusLinks {
+  readonly commands: RedisCommands;
+  /** Sends one message; resolves with how many subscriber connections received it. */
+  publish(channel: string, payload: Buffer): Promise<number>;
+}
+
+class StandaloneLinks implements RedisLinks {
   readonly events = new EventEmitter();
   readonly ordersAcrossChannels = true;
   readonly commands: Redis;
+  readonly store: RedisStore;
+  readonly label: string;
   private readonly subscriber: Redis;
   private up = false;
 
   constructor(target: RedisTarget, name: string) {
     this.commands = redisFor(target, { connectionName: `${name}:pub` });
+    this.store = new RedisStore(this.commands);
+    this.label = `Redis ${target.label}`;
     this.subscriber = redisFor(target, { connectionName: `${name}:sub` });
     watchLoss(this.commands, 'publish', this.events);
     watchLoss(this.subscriber, 'subscribe', this.events);
@@ -157,10 +132,12 @@ class StandaloneLinks implements PubSubLinks {
  * Redis Cluster with sharded pub/sub: a channel lives on the master owning its hash slot, so the bus grows with
  * the shards. ioredis keeps one subscriber per master and restores its channels itself after a failover.
  */
-class ShardedLinks implements PubSubLinks {
+class ShardedLinks implements RedisLinks {
   readonly events = new EventEmitter();
   readonly ordersAcrossChannels = false;
   readonly commands: Cluster;
+  readonly store: RedisStore;
+  readonly label: string;
   private up = false;
 
   constructor(target: RedisTarget, name: string) {
@@ -173,6 +150,8 @@ class ShardedLinks implements PubSubLinks {
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
       redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: 2000, ...auth, tls, connectionName: name },
     });
+    this.store = new RedisStore(this.commands);
+    this.label = `Redis ${target.label}`;
     // ioredis restores the sharded subscriptions of a lost shard connection itself; what was lost meanwhile shows
     // as sequence gaps. A lost cluster connection counts as the publishing side's.
     watchLoss(this.commands, 'publish', this.events);

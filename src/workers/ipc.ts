@@ -4,6 +4,7 @@
 // and a bus between the workers later. An ask gets exactly one answer; a tell gets none.
 import type { Worker } from 'node:cluster';
 
+/** One message on the pipe: an ask, its answer, or a tell, for one topic. */
 export interface IpcMessage {
   /** The topic: which part of the broker the message is for. */
   readonly iosig: string;
@@ -15,8 +16,11 @@ export interface IpcMessage {
 
 /** One end of the pipe. */
 export interface IpcEndpoint {
-  /** Sends one message; false when the other end is gone (the message is dropped). */
-  send(message: IpcMessage): boolean;
+  /**
+   * Sends one message; false when the other end is gone (the message is dropped). `written` runs once the message
+   * has left this process (or could not be written), so a sender can bound what it has queued.
+   */
+  send(message: IpcMessage, written?: () => void): boolean;
   /** Every iosig message from the other end, in the order it was sent. */
   onMessage(listener: (message: IpcMessage) => void): void;
   /** The other end went away (exit, disconnect). */
@@ -32,12 +36,12 @@ function isIpcMessage(value: unknown): value is IpcMessage {
 const ignoreError = (): void => undefined;
 
 /** An end over a node IPC channel: sends only while it is connected, and never throws at the caller. */
-function channelEnd(emitter: NodeJS.EventEmitter, connected: () => boolean, send: (message: IpcMessage) => void, closeEvent: string): IpcEndpoint {
+function channelEnd(emitter: NodeJS.EventEmitter, connected: () => boolean, send: (message: IpcMessage, done: () => void) => void, closeEvent: string): IpcEndpoint {
   return {
-    send(message) {
+    send(message, written) {
       if (!connected()) return false;
       try {
-        send(message);
+        send(message, written ? () => written() : ignoreError);
         return true;
       } catch {
         return false;
@@ -56,12 +60,12 @@ function channelEnd(emitter: NodeJS.EventEmitter, connected: () => boolean, send
 
 /** A worker's end: the pipe to its primary (process.send). */
 export function primaryEndpoint(proc: NodeJS.Process = process): IpcEndpoint {
-  return channelEnd(proc, () => proc.send !== undefined && proc.connected, (m) => proc.send!(m, undefined, undefined, ignoreError), 'disconnect');
+  return channelEnd(proc, () => proc.send !== undefined && proc.connected, (m, done) => proc.send!(m, undefined, undefined, done), 'disconnect');
 }
 
 /** The primary's end of the pipe to one worker; closed when the worker exits (its connections are gone then). */
 export function workerEndpoint(worker: Worker): IpcEndpoint {
-  return channelEnd(worker, () => worker.isConnected(), (m) => worker.send(m, undefined, ignoreError), 'exit');
+  return channelEnd(worker, () => worker.isConnected(), (m, done) => worker.send(m, undefined, done), 'exit');
 }
 
 /** Two ends joined in memory (tests): delivered on a later turn, like the real pipe; close() is a process dying. */
@@ -71,15 +75,17 @@ export interface MemoryPipe {
   close(): void;
 }
 
+/** Two ends of a pipe joined in memory (tests). */
 export function memoryPipe(): MemoryPipe {
   let open = true;
   const sides = [0, 1].map(() => ({ listeners: [] as Array<(m: IpcMessage) => void>, closers: [] as Array<() => void> }));
   const end = (from: number): IpcEndpoint => ({
-    send(message) {
+    send(message, written) {
       if (!open) return false;
       const copy = structuredClone(message);
       setImmediate(() => {
         if (open) for (const listener of sides[1 - from]!.listeners) listener(copy);
+        written?.();
       });
       return true;
     },
@@ -114,8 +120,9 @@ export class IpcPort {
     return this.open;
   }
 
-  tell(topic: string, body: unknown): boolean {
-    return this.open && this.endpoint.send({ iosig: topic, kind: 'tell', id: 0, body });
+  /** `written`: see IpcEndpoint.send (not called when this returns false). */
+  tell(topic: string, body: unknown, written?: () => void): boolean {
+    return this.open && this.endpoint.send({ iosig: topic, kind: 'tell', id: 0, body }, written);
   }
 
   /** Low level: use an Asker, which pairs answers, bounds what is in flight and times out. */
@@ -162,8 +169,10 @@ export class IpcPort {
 
 /** What an ask resolves to when no answer came in time, or when too many asks were in flight, or the pipe closed. */
 export const UNANSWERED: unique symbol = Symbol('unanswered');
+/** The type of UNANSWERED. */
 export type Unanswered = typeof UNANSWERED;
 
+/** How long an ask may wait and how many may be in flight at once. */
 export interface AskLimits {
   /** How long an ask waits for its answer before it resolves UNANSWERED (ms). */
   timeoutMs: number;

@@ -1,10 +1,12 @@
-// The primary of `io-server --workers`: forks the workers, keeps the host's ledgers for them (host-ledger.ts), and
-// starts a dead worker again after a back-off (restart-backoff.ts), for as long as it should serve. It stops
+// The primary of `io-server --workers`: forks the workers, keeps the host's ledgers for them (host-ledger.ts), relays
+// their bus when they run without Redis (bus-relay.ts), and starts a dead worker again after a back-off
+// (restart-backoff.ts), for as long as it should serve. It stops
 // (exit 0) only when asked to (SIGTERM, SIGINT); it exits non-zero only when the very first workers cannot start
 // serving at all (a port in use, a missing file), which no restart would cure.
 import cluster, { type Worker } from 'node:cluster';
 import { IpcPort, workerEndpoint } from './ipc.js';
 import { HostLedger, type HostLimits } from './host-ledger.js';
+import { BusRelay } from './bus-relay.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
 import { SUPERVISOR_TOPIC, type SupervisorTell, type WorkersSample } from './workers-sample.js';
 
@@ -39,6 +41,8 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 :
 
 export class Supervisor {
   readonly ledger: HostLedger;
+  /** The workers' bus when they run without Redis (unused, and costless, when they use Redis). */
+  readonly relay = new BusRelay();
   private readonly slots: Slot[];
   private restarts = 0;
   /** Some worker has served since the start: start failures are retried from then on. */
@@ -115,6 +119,7 @@ export class Supervisor {
     const port = new IpcPort(workerEndpoint(worker));
     slot.port = port;
     this.ledger.attach(worker.id, port);
+    this.relay.attach(port);
     port.onTell(SUPERVISOR_TOPIC, (body) => {
       if ((body as SupervisorTell | undefined)?.ready) this.serving(slot, worker);
     });

@@ -1,35 +1,36 @@
-// Two (or more) in-process iosig servers joined by a cluster bus on a test Redis.
+// Two (or more) in-process iosig servers joined by a cluster bus on a test engine (engines.ts).
 import type { IosigServer, ServerOptionsInput } from '../../src/index.js';
 import { startServer } from '../integration/support.js';
 import { waitFor } from '../helpers/wait.js';
-import { RedisServerProcess } from '../auth/redis-server.js';
+import { REDIS_ENGINE, type BusEngineRun, type TestBusEngine } from './engines.js';
 
 let nodeN = 0;
 
-/** A server that is one node of cluster `prefix` (short heartbeat and lease for failure tests). */
-export async function startNodeServer(url: string, prefix: string, opts: ServerOptionsInput = {}, lines?: string[]): Promise<IosigServer> {
-  const nodeId = `node${++nodeN}`;
-  return startServer({ ...opts, cluster: { url, prefix, nodeId, heartbeatMs: 200, leaseMs: 800 } }, lines);
+/** A server that is one node of cluster `prefix` on `run` (short heartbeat and lease for failure tests). */
+export async function startNodeServer(run: BusEngineRun, prefix: string, opts: ServerOptionsInput = {}, lines?: string[]): Promise<IosigServer> {
+  return startServer({ ...opts, cluster: run.input(prefix, `node${++nodeN}`) }, lines);
 }
 
-/** A private redis-server and two nodes of cluster `prefix` on it, with one call to stop all three. */
+/** A private engine and two nodes of cluster `prefix` on it, with one call to stop all three. */
 export interface TwoNodes {
   a: IosigServer;
   b: IosigServer;
+  run: BusEngineRun;
   stop(): Promise<void>;
 }
 
-export async function startTwoNodes(prefix: string, opts: ServerOptionsInput = {}): Promise<TwoNodes> {
-  const redis = await RedisServerProcess.start();
-  const a = await startNodeServer(redis.url, prefix, opts);
-  const b = await startNodeServer(redis.url, prefix, opts);
+export async function startTwoNodes(prefix: string, opts: ServerOptionsInput = {}, engine: TestBusEngine = REDIS_ENGINE): Promise<TwoNodes> {
+  const run = await engine.start();
+  const a = await startNodeServer(run, prefix, opts);
+  const b = await startNodeServer(run, prefix, opts);
   return {
     a,
     b,
+    run,
     async stop() {
       await a.close();
       await b.close();
-      await redis.stop();
+      await run.stop();
     },
   };
 }
@@ -43,7 +44,7 @@ export async function interestKnown(key: string, others: IosigServer[]): Promise
   await waitFor(() => others.every((s) => clusterOf(s).node.bus.remoteWants(key)), 5000, `interest in ${key} to propagate`);
 }
 
-/** Waits until every subscription change (channel interests, CID channels) of these nodes is confirmed by Redis. */
+/** Waits until every subscription change (channel interests, CID channels) of these nodes is confirmed by the engine. */
 export async function settled(...servers: IosigServer[]): Promise<void> {
   await Promise.all(servers.map((s) => clusterOf(s).node.bus.flush()));
 }

@@ -1,9 +1,13 @@
-// Cluster nodes with a recording host, for tests below the broker.
-import type { ClusterHost } from '../../src/cluster/cluster-host.js';
+// Cluster nodes with a recording port in place of a broker, for tests below the broker.
+import type { ClusterPort } from '../../src/cluster/port.js';
 import { ClusterNode } from '../../src/cluster/cluster-node.js';
-import { resolveClusterOptions, type ClusterMode } from '../../src/cluster/cluster-options.js';
+import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
+import type { ChannelMembers } from '../../src/delivery/group.js';
+import type { Publisher } from '../../src/delivery/outbound.js';
+import type { BusEngineRun } from './engines.js';
 
-export class FakeHost implements ClusterHost {
+export class FakeHost implements ClusterPort {
+  readonly duplicateLogin = 'keep-old' as const;
   readonly published: { key: string; msg: Buffer; budget: number }[] = [];
   readonly unicasts: { cid: string; msg: Buffer }[] = [];
   readonly everyone: Buffer[] = [];
@@ -16,24 +20,34 @@ export class FakeHost implements ClusterHost {
   deliverPublish(key: string, msg: Buffer, budget: number): void {
     this.published.push({ key, msg, budget });
   }
+  deliverStored(key: string, msg: Buffer): void {
+    this.published.push({ key, msg, budget: -1 });
+  }
   deliverUnicast(cid: string, msg: Buffer): void {
     this.unicasts.push({ cid, msg });
   }
   deliverEveryone(msg: Buffer): void {
     this.everyone.push(msg);
   }
+  remoteMembers(_key: string, _members: ChannelMembers, _present: boolean): void {}
   async probeCid(cid: string): Promise<boolean> {
     return this.held.has(cid) && this.liveSessions;
   }
-  async evictCid(cid: string): Promise<void> {
+  evictCid(cid: string): void {
     this.evicted.push(cid);
     this.held.delete(cid);
   }
   retainedOf(): Buffer | undefined {
     return undefined;
   }
+  holdsCid(cid: string): boolean {
+    return this.held.has(cid);
+  }
   localCids(): string[] {
     return [...this.held];
+  }
+  localRetained(): Iterable<[string, Buffer, Publisher]> {
+    return [];
   }
   connectionCount(): number {
     return this.held.size;
@@ -51,12 +65,11 @@ export interface TestNode {
   host: FakeHost;
 }
 
-/** Short heartbeat and lease so failure tests finish in a few seconds. */
-export async function startNode(url: string, id: string, prefix: string, mode: ClusterMode = 'standalone'): Promise<TestNode> {
+/** A node of cluster `prefix` on `run` (short heartbeat and lease so failure tests finish in a few seconds). */
+export async function startNode(run: BusEngineRun, id: string, prefix: string): Promise<TestNode> {
   const host = new FakeHost();
-  const options = resolveClusterOptions({ url, mode, nodeId: id, prefix, heartbeatMs: 200, leaseMs: 800 }, {});
-  const node = new ClusterNode(options, host);
-  if (!(await node.waitReady(10_000))) throw new Error(`node ${id} did not reach Redis`);
+  const node = new ClusterNode(resolveClusterOptions(run.input(prefix, id), {}), host);
+  if (!(await node.waitReady(10_000))) throw new Error(`node ${id} did not reach its bus`);
   return { node, host };
 }
 
