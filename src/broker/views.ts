@@ -102,6 +102,10 @@ export class BrokerViews implements BrokerView {
     return firstOf(router.channels.values(), limit, (channel) => describeChannel(router, channel.key, channel.size));
   }
 
+  dashboardMay(tag: string, everyone: boolean, address: string): boolean {
+    return this.broker.access?.dashboardMay(tag, everyone, address) ?? true;
+  }
+
   sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone = false): number {
     return this.broker.sendSignal(tag, payloadType, payload, everyone);
   }

@@ -21,6 +21,8 @@ import { SecureChannel } from './secure-channel.js';
 import { SessionState } from './session-state.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
+import type { AccessSubject } from '../access/engine.js';
+import type { Grants } from '../access/grants.js';
 
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
@@ -57,6 +59,14 @@ export class Connection extends SessionState implements Session, LinkOwner {
   /** Its address unit's owner key in the router's cap shares, made on first use. */
   private addressOwner: string | null = null;
   private timers: Set<Timer> | null = null;
+  /** The device id its verified client certificate names (the access rules' `cert:`), logged in or not. */
+  readonly certificate: string | null;
+  /** Access control: its subject, made on its first check (broker/access.ts). */
+  accessSubject: AccessSubject | null = null;
+  /** Rights that came with its login (a JWT's claim, an auth hook's answer); null: the ACL alone decides. */
+  grants: Grants | null = null;
+  /** An auth hook said it may do everything. */
+  superuser = false;
   /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
   private heardWaiters: (() => void)[] | null = null;
 
@@ -70,6 +80,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
     this.ssid = peer.ssid;
     this.ip = peer.ip;
     this.home = homePrefix(this.ip);
+    this.certificate = peer.identity?.kind === 'certificate' ? peer.identity.id : null;
     if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;

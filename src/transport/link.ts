@@ -124,4 +124,10 @@ export interface Link {
   close(reason: string): void;
   /** Immediate teardown. */
   destroy(reason: string): void;
+  /**
+   * The access rules refused something this link's device asked (a subscription, a publish) or ended one of its
+   * subscriptions. Links whose protocol has an answer for it implement this (a plain JSON device gets an ERROR
+   * frame); iosignal links answer through their protocol instead.
+   */
+  accessDenied?(what: string): void;
 }
