@@ -35,6 +35,9 @@ import { Registry } from './registry.js';
 import { SlowConsumers } from './slow-consumers.js';
 import type { ClusterSample } from '../metrics/cluster-sample.js';
 import { BrokerAccess, tagOfKey } from './access.js';
+import { OutsideLogins } from './outside-logins.js';
+import type { PresentedIdentity } from '../guard/identity.js';
+import type { OutsideVerdict } from '../connection/port.js';
 import { hasRules } from '../access/access-options.js';
 
 /** Payload bytes of a published signal shown to observers ('signal' events, the dashboard's tail). */
@@ -77,6 +80,8 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   keyStore: KeyStore | null = null;
   /** Access rules and session rights (issue 18); null when none is configured: every check is skipped. */
   readonly access: BrokerAccess | null;
+  /** JWT and auth-hook logins; null when neither is configured. */
+  readonly outside: OutsideLogins | null;
   /** Set only in a cluster: sudo `cid` lists every node's CIDs. */
   clusterCids?: ServiceHost['clusterCids'];
   private readonly audit: SessionAudit;
@@ -105,6 +110,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     };
     if (options.cluster) this.clusterCids = () => this.cluster?.allCids() ?? Promise.resolve(null);
     const a = options.access;
+    this.outside = a.jwt !== null || a.authHook !== null ? new OutsideLogins(a, (line) => this.log(line)) : null;
     this.access = hasRules(a) || a.jwt !== null || a.authHook !== null ? new BrokerAccess(a, (line) => this.log(line), this.stats.aclDenials) : null;
   }
 
@@ -266,8 +272,29 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   }
 
   call(conn: Connection, req: CallRequest): Promise<ServiceReply> {
+    if (req.target === 'token' && req.topic === 'refresh' && this.outside?.jwt) return this.refreshToken(conn, req.args[0]);
     if (this.access && !this.access.call(conn, req.target, req.topic)) return Promise.resolve({ status: STATUS.ERROR, body: 'NO_PERMISSION.' });
     return this.services.call(conn, req, this);
+  }
+
+  /**
+   * CALL `token refresh <jwt>`: a fresh token for the same device and CID moves the session's end and replaces its
+   * rights (its subscriptions are checked against them at once).
+   */
+  private async refreshToken(conn: Connection, token: unknown): Promise<ServiceReply> {
+    if (typeof token !== 'string') return { status: STATUS.ERROR, body: 'token refresh <jwt>' };
+    const result = await this.outside!.refresh(conn.outside, token);
+    if (!result.ok) {
+      conn.report(`token refresh refused: ${result.reason}`);
+      return { status: STATUS.ERROR, body: 'token refused' };
+    }
+    if (conn.closed) return { status: STATUS.ERROR, body: 'closed' };
+    conn.outside = result.identity;
+    if (this.access) {
+      this.access.identityChanged(conn);
+      this.recheckAccess(conn, 'new token');
+    }
+    return { status: STATUS.OK, body: result.identity.expiresAt === null ? 'ok' : new Date(result.identity.expiresAt).toISOString() };
   }
 
   /**
@@ -304,6 +331,15 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     this.logs.login(conn, true, via, null);
     this.audit.admitted(conn, record, level);
     if (record.name) this.router.publish(conn, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
+  }
+
+  decideOutside(conn: Connection, identity: PresentedIdentity): Promise<OutsideVerdict> | null {
+    return this.outside?.decide(conn, identity) ?? null;
+  }
+
+  expired(conn: Connection): void {
+    this.stats.sessionsExpired++;
+    conn.report(`session ended: its ${conn.outside?.via === 'hook' ? 'auth hook answer' : 'token'} expired`);
   }
 
   refused(conn: Connection, reason: string, code: LoginFailureReason): void {

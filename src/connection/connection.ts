@@ -23,6 +23,7 @@ import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
 import type { AccessSubject } from '../access/engine.js';
 import type { Grants } from '../access/grants.js';
+import type { ExternalIdentity } from '../auth/external-identity.js';
 
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
@@ -63,10 +64,8 @@ export class Connection extends SessionState implements Session, LinkOwner {
   readonly certificate: string | null;
   /** Access control: its subject, made on its first check (broker/access.ts). */
   accessSubject: AccessSubject | null = null;
-  /** Rights that came with its login (a JWT's claim, an auth hook's answer); null: the ACL alone decides. */
-  grants: Grants | null = null;
-  /** An auth hook said it may do everything. */
-  superuser = false;
+  /** Who an outside source (a JWT, the auth hook) says it is: its rights, superuser flag and end; null otherwise. */
+  outside: ExternalIdentity | null = null;
   /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
   private heardWaiters: (() => void)[] | null = null;
 
@@ -100,6 +99,16 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   /** When the connection was accepted (ms since the Unix epoch). */
+  /** Rights that came with its login (a JWT's claim, an auth hook's answer); null: the ACL alone decides. */
+  get grants(): Grants | null {
+    return this.outside?.grants ?? null;
+  }
+
+  /** An auth hook said it may do everything. */
+  get superuser(): boolean {
+    return this.outside?.superuser ?? false;
+  }
+
   get createdAt(): number {
     return PROCESS_EPOCH + this.bornAt;
   }
