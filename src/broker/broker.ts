@@ -38,6 +38,8 @@ import { BrokerAccess, tagOfKey } from './access.js';
 import { OutsideLogins } from './outside-logins.js';
 import type { PresentedIdentity } from '../guard/identity.js';
 import type { OutsideVerdict } from '../connection/port.js';
+import { ratesFor } from '../guard/rate-limits.js';
+import type { TrafficRates } from '../guard/rate-spec.js';
 import { hasRules } from '../access/access-options.js';
 
 /** Payload bytes of a published signal shown to observers ('signal' events, the dashboard's tail). */
@@ -99,7 +101,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     this.logs = new LogSink(options.log, this.loginThrottle, this.clock);
     const { sealThreads, sealAsyncFrom } = options;
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
-    this.door = new Door(options, new ProxyTrust(options.trustedProxies), options.primary, this.stats, this.clock);
+    this.door = new Door(options, new ProxyTrust(options.trustedProxies), options.primary, this.stats, this.clock, options.access.connectionRates);
     this.watch = new SlowConsumers(options, this.clock, (line) => this.log(line));
     this.audit = new SessionAudit(() => this.keyStore, { ...DEFAULT_AUDIT_LIMITS, pollMs: options.sessionAuditMs });
     this.claims = {
@@ -126,6 +128,10 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     if (this.access) {
       await this.access.open();
       this.stats.aclRules = this.access.ruleCount ?? -1;
+      const rateLines = (this.access.engine.ruleSet?.rates.length ?? 0) > 0;
+      if ((rateLines || this.options.access.levelRates.size > 0) && !this.options.useQuota.trafficRate) {
+        this.log('warning: rates are set (--level-rate or ACL rate lines) but not enforced: add --quota trafficRate');
+      }
       // A rule change reaches every live session at once: its subscriptions the rules now deny end, with a notice.
       this.access.onChange(() => {
         this.stats.aclRules = this.access?.ruleCount ?? -1;
@@ -331,6 +337,15 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     this.logs.login(conn, true, via, null);
     this.audit.admitted(conn, record, level);
     if (record.name) this.router.publish(conn, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
+  }
+
+  get rateGeneration(): number {
+    return this.access?.engine.generation ?? 0;
+  }
+
+  ratesOf(conn: Connection): TrafficRates {
+    const fromRules = this.access?.configured ? this.access.engine.rateFor(this.access.subjectOf(conn)) : null;
+    return ratesFor(conn.level, this.options.access.levelRates, fromRules);
   }
 
   decideOutside(conn: Connection, identity: PresentedIdentity): Promise<OutsideVerdict> | null {

@@ -179,7 +179,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
     try {
       if (this.closed || frame.count === 0) return;
       const { largest, total } = frameSizes(frame);
-      if (this.overQuota(largest, total)) return this.heard();
+      if (this.overQuota(largest, total, frame.count)) return this.heard();
       for (let i = 0; i < frame.count && !this.closed; i++) this.receiveMessage(frame.message(i), true);
     } catch (err) {
       this.internalError(`on a plain frame of ${frame.count} messages`, err);
@@ -283,11 +283,11 @@ export class Connection extends SessionState implements Session, LinkOwner {
     });
   }
 
-  /** `size` against the size quota, `total` (default: the same) against the rate quota. */
-  private overQuota(size: number, total = size): boolean {
+  /** `size` against the size quota, `total` (default: the same) and `count` messages against the rates. */
+  private overQuota(size: number, total = size, count = 1): boolean {
     const { useQuota } = this.port.policy;
     if (!useQuota.signalSize && !useQuota.trafficRate) return false;
-    return (this.quotas ??= new QuotaCheck()).over(this, size, total);
+    return (this.quotas ??= new QuotaCheck()).over(this, size, total, count);
   }
 
   bad(what: string): void {

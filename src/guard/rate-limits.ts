@@ -123,11 +123,11 @@ export class SessionRate {
     this.bytes = rates.bytes ? new TokenBucket(rates.bytes.perSecond, now, rates.bytes.burst) : null;
   }
 
-  /** Takes one message of `size` bytes; what it is over, if anything (then nothing is taken). */
-  admit(size: number, now: number): RateVerdict {
-    if (this.messages && !this.messages.take(1, now)) return 'messages';
+  /** Takes `count` messages of `size` bytes in all; what they are over, if anything (then nothing is taken). */
+  admit(size: number, now: number, count = 1): RateVerdict {
+    if (this.messages && !this.messages.take(count, now)) return 'messages';
     if (this.bytes && !this.bytes.take(size, now)) {
-      this.messages?.restore(1);
+      this.messages?.restore(count);
       return 'bytes';
     }
     return 'ok';

@@ -60,6 +60,7 @@ const DEFINITIONS: readonly MetricDefinition[] = [
       [{ cap: 'handshakes_per_address' }, s.refusedHandshakesAddress],
       [{ cap: 'rate_ws' }, s.refusedRateWs],
       [{ cap: 'rate_cong' }, s.refusedRateCong],
+      [{ cap: 'rate_mqtt' }, s.refusedRateMqtt],
     ],
   },
   {

@@ -87,6 +87,7 @@ export class Stats {
   /** New connections refused by `--conn-rate`, per listener (`iosig_connections_refused_total{cap="rate_<l>"}`). */
   refusedRateWs = 0;
   refusedRateCong = 0;
+  refusedRateMqtt = 0;
 }
 
 /** The counters and the gauges of one moment (`metrics()`, /metrics). */

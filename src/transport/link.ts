@@ -16,6 +16,8 @@ export interface PeerInfo {
   tls?: boolean;
   /** A verified client certificate or a bearer token: the device is known before it says anything. */
   identity?: PresentedIdentity;
+  /** Which listener took it on (for `--conn-rate`); absent for in-memory links. */
+  listener?: 'ws' | 'cong' | 'mqtt';
   /** The transport holds this socket's place in the connection caps since its accept (OpeningSlot): not counted again. */
   counted?: boolean;
   /** The device kind its client declared at the WebSocket upgrade (`X-Iosig-Device: serial`, an io-serial bridge). */

@@ -165,6 +165,7 @@ export async function listenWs(
         forwardedFor: headerValue(req, 'x-forwarded-for'),
         forwardedProto: headerValue(req, 'x-forwarded-proto'),
         tls: files !== null,
+        listener: 'ws',
         // The TLS front counts its sockets from their accept until they close.
         counted: fronted,
       };
