@@ -16,3 +16,4 @@ export {
   type AccessObject,
 } from './pattern.js';
 export { AccessDenials, DENIAL_LINES_PER_SECOND } from './denials.js';
+export { accessCheck, type AccessCheck, type AccessIdentity } from './check.js';

@@ -41,6 +41,8 @@ import type { OutsideVerdict } from '../connection/port.js';
 import { ratesFor } from '../guard/rate-limits.js';
 import type { TrafficRates } from '../guard/rate-spec.js';
 import { hasRules } from '../access/access-options.js';
+import { accessCheck, type AccessCheck } from '../access/check.js';
+import { AccessControl } from '../access/engine.js';
 
 /** Payload bytes of a published signal shown to observers ('signal' events, the dashboard's tail). */
 const SIGNAL_TAP_BYTES = 256;
@@ -82,6 +84,11 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   keyStore: KeyStore | null = null;
   /** Access rules and session rights (issue 18); null when none is configured: every check is skipped. */
   readonly access: BrokerAccess | null;
+  /**
+   * The access decision for sessions that are not connections here (the MQTT engine): `(identity, action,
+   * channel) → allowed`, and `.filter()` for a SUBACK. Allows everything when no rules are configured.
+   */
+  readonly accessCheck: AccessCheck;
   /** JWT and auth-hook logins; null when neither is configured. */
   readonly outside: OutsideLogins | null;
   /** Set only in a cluster: sudo `cid` lists every node's CIDs. */
@@ -114,6 +121,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     const a = options.access;
     this.outside = a.jwt !== null || a.authHook !== null ? new OutsideLogins(a, (line) => this.log(line)) : null;
     this.access = hasRules(a) || a.jwt !== null || a.authHook !== null ? new BrokerAccess(a, (line) => this.log(line), this.stats.aclDenials) : null;
+    this.accessCheck = this.access ? accessCheck(this.access.engine, this.access.denials) : accessCheck(new AccessControl());
   }
 
   // ---- start and stop ------------------------------------------------------------------------
