@@ -1,4 +1,4 @@
-// Rights that come with one session: a JWT's rights claim or an auth hook's answer (docs/access.md, "Rights
+// Rights that come with one session: a JWT's rights claim or an auth hook's answer (README, Access control, "Rights
 // from a token or a hook"). Two JSON forms are read:
 //   { "subscribe": ["sensors/#"], "publish": ["dev/{did}/#"], "deny": { "publish": ["dev/{did}/config"] } }
 //   [ { "permission": "allow", "action": "publish", "topic": "dev/{did}/#" }, … ]   (EMQX's shape; action `all`)

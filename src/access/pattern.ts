@@ -1,4 +1,4 @@
-// Channel patterns of the access rules (docs/access.md, "Patterns"): what a rule names, what a request touches
+// Channel patterns of the access rules (README, Access control, "Patterns"): what a rule names, what a request touches
 // (an "object"), and how the two meet. Pure functions; no I/O.
 //
 // Every object a right applies to is a kind and a list of levels:

@@ -1,4 +1,4 @@
-// The rights a rule grants or denies, and which kinds of object each applies to (docs/access.md, "Rights").
+// The rights a rule grants or denies, and which kinds of object each applies to (README, Access control, "Rights").
 import type { ObjectKind, Pattern } from './pattern.js';
 
 export const RIGHTS = ['subscribe', 'publish', 'retain', 'send', 'call'] as const;

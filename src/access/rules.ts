@@ -1,4 +1,4 @@
-// The ACL text format (docs/access.md): one rule a line, read whole or refused whole.
+// The ACL text format (README, Access control): one rule a line, read whole or refused whole.
 //
 //   # a comment (a line whose first non-blank character is #)
 //   allow <subject> <rights> <pattern> [<pattern> …]

@@ -1,4 +1,4 @@
-// Who a rule applies to (docs/access.md, "Subjects"): anonymous connections, logged-in devices, one device id or
+// Who a rule applies to (README, Access control, "Subjects"): anonymous connections, logged-in devices, one device id or
 // CID, a level range, a certificate identity, an address range — or several of these at once, joined by `&`.
 import { isIP } from 'node:net';
 import { ipv6Hex, isIPv6Address, normalizeIp } from '../guard/address.js';

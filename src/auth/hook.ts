@@ -1,4 +1,4 @@
-// `--auth-hook <url>`: logins (and, optionally, rights) decided by an HTTP service (docs/access.md, "Auth hook";
+// `--auth-hook <url>`: logins (and, optionally, rights) decided by an HTTP service (README, Access control, "Auth hook";
 // in the spirit of EMQX's HTTP authentication). One POST of JSON per login the cache cannot answer:
 //   request  {version, action:"login", transport, peerhost, tls, device_id, password, token, cert_id, client_id}
 //   answer   200 {result:"allow"|"deny"|"ignore", is_superuser?, device_id?, cid?, level?, rights?, expire_at?, reason?}

@@ -1,4 +1,4 @@
-// A JWKS endpoint, fetched, cached and rotated (docs/access.md, "JWT logins"):
+// A JWKS endpoint, fetched, cached and rotated (README, Access control, "JWT logins"):
 // - fetched at start and again when the set is older than `maxAgeMs` (in the background: logins go on with the
 //   set in hand meanwhile);
 // - a token naming an unknown `kid` fetches again at once, but at most once per `cooldownMs`, so a flood of

@@ -1,4 +1,4 @@
-// JWT logins (issue 18 item 3; docs/access.md, "JWT logins"), verified with jose. A token's claims give the
+// JWT logins (issue 18 item 3; README, Access control, "JWT logins"), verified with jose. A token's claims give the
 // device id, CID, level, expiry and, optionally, rights; the result is an ExternalIdentity the login flow admits
 // like a key-store record. What is refused, always: unsigned tokens (`alg: none`), an algorithm the configured
 // key is not for (algorithm confusion: an HS256 token checked against an RSA public key used as a secret), a

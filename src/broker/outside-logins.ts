@@ -1,6 +1,6 @@
 // Login sources outside the key store (issue 18 item 3): JWTs (a static key or a JWKS URL) and the auth hook.
 // A device presents a token (`Authorization: Bearer`, `?token=`), a bearer key or a client certificate; this
-// decides what the outside sources say of it. `ignore` passes it on to the key store, as docs/access.md says:
+// decides what the outside sources say of it. `ignore` passes it on to the key store, as README, Access control says:
 // the hook first, then the key store, then anonymous.
 import { JwtVerifier } from '../auth/jwt.js';
 import { AuthHook, type HookRequest, type HookTransport } from '../auth/hook.js';

@@ -1,4 +1,4 @@
-// Rate limits an operator sets (issue 18 item 4; docs/access.md, "Rates"):
+// Rate limits an operator sets (issue 18 item 4; README, Access control, "Rates"):
 //   --conn-rate ws=100/s:200,cong=50/s,mqtt=20/s,all=300/s   new connections per listener (and all together)
 //   --level-rate 3=100msg/s:200,64KiB/s --level-rate 0=10msg/s  messages and bytes a connection of a level sends
 // The byte rate of a level defaults to the quota table's trafficRate (§8.1: bytes per second, one second's burst),

@@ -1,4 +1,4 @@
-// The one way an operator writes a rate (docs/access.md, "Rates"): `<amount>[<unit>]/<period>[:<burst>[<unit>]]`.
+// The one way an operator writes a rate (README, Access control, "Rates"): `<amount>[<unit>]/<period>[:<burst>[<unit>]]`.
 //   100/s         100 a second (connections), burst one second's worth
 //   100msg/s:200  100 messages a second, bursts of up to 200
 //   64KiB/s:256KiB, 1MB/s, 600msg/min, 0.5msg/s
