@@ -49,33 +49,23 @@ describe('rates an operator sets (issue 18 item 4)', () => {
     assert.equal(server.metrics().quotaViolations, 3);
   });
 
+  /** A server with `--level-rate 3=<level3>`; the watcher (127.0.0.2) passes by a rate line of its own, which wins. */
+  async function rated(clock: ManualClock, level3: string, moreRules = ''): Promise<IosigServer> {
+    const aclText = `allow any all *\nrate address:${WATCHER} 1000msg/s\n${moreRules}`;
+    const server = await startServer({ clock, useQuota: { trafficRate: true }, access: { levelRates: new Map([[3, parseTrafficRates(level3)]]), aclText } });
+    servers.push(server);
+    return server;
+  }
+
   it('--level-rate sets the rates of a level; an ACL rate line wins over it', async () => {
     const clock = new ManualClock(Date.now());
-    const server = await startServer({
-      clock,
-      useQuota: { trafficRate: true },
-      // The watcher (127.0.0.2) is let through by a rate line of its own, which wins over the level's.
-      access: { levelRates: new Map([[3, parseTrafficRates('1msg/s:3')]]), aclText: `allow any all *\nrate address:${WATCHER} 1000msg/s` },
-    });
-    servers.push(server);
-    assert.equal(await received(server, clock, 4), 2);
-    const ruled = await startServer({
-      clock,
-      useQuota: { trafficRate: true },
-      access: { levelRates: new Map([[3, parseTrafficRates('1msg/s:3')]]), aclText: `allow any all *\nrate address:${WATCHER} 1000msg/s\nrate address:127.0.0.1 10msg/s:5` },
-    });
-    servers.push(ruled);
-    assert.equal(await received(ruled, clock, 6), 4);
+    assert.equal(await received(await rated(clock, '1msg/s:3'), clock, 4), 2);
+    assert.equal(await received(await rated(clock, '1msg/s:3', 'rate address:127.0.0.1 10msg/s:5'), clock, 6), 4);
   });
 
   it('a byte rate drops a message that does not fit what is left of the burst', async () => {
     const clock = new ManualClock(Date.now());
-    const server = await startServer({
-      clock,
-      useQuota: { trafficRate: true },
-      access: { levelRates: new Map([[3, parseTrafficRates('100B/s:100B')]]), aclText: `allow any all *\nrate address:${WATCHER} 1000msg/s` },
-    });
-    servers.push(server);
+    const server = await rated(clock, '100B/s:100B');
     const watcher = await pool.ready('cong', server.congPort!, { localAddress: WATCHER });
     watcher.send(sub('b'));
     await watcher.sync();
