@@ -18,6 +18,7 @@ import { ClientPool, type RawClient, type Transport } from '../helpers/raw-clien
 import { waitFor } from '../helpers/wait.js';
 import { assertQuiet, sub, subReq, text } from '../integration/support.js';
 import { DevicePool } from '../plain/ws-device.js';
+import { loadIosignal221, nextEvent, type Io221Client } from '../helpers/iosignal-221.js';
 
 const OPERATOR = '127.0.0.2';
 const ADMIN_TOKEN = 'matrix-admin-token';
@@ -214,6 +215,42 @@ describe('access rules on every path (issue 18 item 2)', () => {
       });
     });
   }
+
+  describe('the published iosignal 2.2.1 clients (IO over WebSocket, IOCongSocket)', () => {
+    for (const kind of ['ws', 'cong'] as const) {
+      it(`${kind}: subscribe_promise rejects a denied tag; a rule change raises the 'access' event`, async () => {
+        const lib = await loadIosignal221();
+        const c = (kind === 'ws' ? new lib.IO() : new lib.IOCongSocket()) as Io221Client & { subscribe_promise(tag: string): Promise<unknown> };
+        c.on('error', () => undefined);
+        try {
+          c.open(kind === 'ws' ? `ws://127.0.0.1:${server.wsPort}` : `cong://127.0.0.1:${server.congPort}`);
+          await nextEvent(c, 'ready');
+          await c.subscribe_promise('ok');
+          await assert.rejects(c.subscribe_promise('no'));
+          const notice = nextEvent(c, 'access');
+          await writeFile(aclPath, RULES.replace('allow any                  subscribe,publish ok\n', 'allow any publish ok\n'));
+          assert.equal(await server.reloadAccess(), true);
+          assert.deepEqual((await notice)[0], { unsubscribed: ['ok'], reason: 'access rules changed' });
+        } finally {
+          c.stop();
+        }
+      });
+    }
+  });
+
+  describe('an io-serial bridge (a WebSocket declaring X-Iosig-Device: serial)', () => {
+    it('is checked as any iosignal client: its denied subscription and publish go nowhere', async () => {
+      const bridge = await pool.ready('ws', server.wsPort!, { headers: { 'X-Iosig-Device': 'serial' } });
+      const op = await operator();
+      op.send(sub('ok,no'));
+      await op.sync();
+      assert.equal(await subscribed(bridge, 1, 'no'), 255);
+      bridge.send(text('no', 'denied line'));
+      bridge.send(text('ok', 'a line'));
+      await expectSignal(op, 'ok', 'a line');
+      await assertQuiet(op);
+    });
+  });
 
   describe('a plain JSON device', () => {
     it('its denied channel is not joined (ERROR), its frames reach only the channels it may publish to', async () => {
