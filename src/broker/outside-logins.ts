@@ -10,12 +10,14 @@ import type { PresentedIdentity } from '../guard/identity.js';
 import type { AccessOptions } from '../access/access-options.js';
 import type { OutsideVerdict } from '../connection/port.js';
 
-/** What a verdict needs to know of the session asking. */
+/** What a verdict needs to know of the session asking (an iosignal connection, or an MQTT client). */
 export interface OutsideAsker {
   readonly ip: string;
   readonly tls: boolean;
-  readonly transport: 'ws' | 'cong';
-  readonly link: { readonly kind?: 'plain' };
+  readonly transport: 'ws' | 'cong' | 'mqtt';
+  readonly link?: { readonly kind?: 'plain' };
+  /** The MQTT client identifier, for the hook's `client_id`. */
+  readonly clientId?: string;
 }
 
 export class OutsideLogins {
@@ -45,7 +47,7 @@ export class OutsideLogins {
   }
 
   private async askHook(s: OutsideAsker, identity: PresentedIdentity): Promise<OutsideVerdict> {
-    const transport: HookTransport = s.link.kind === 'plain' ? 'plain' : s.transport;
+    const transport: HookTransport = s.link?.kind === 'plain' ? 'plain' : s.transport;
     const request: HookRequest = {
       transport,
       peerhost: s.ip,
@@ -54,7 +56,7 @@ export class OutsideLogins {
       password: identity.kind === 'bearer' ? identity.key : null,
       token: identity.kind === 'token' ? identity.token : null,
       cert_id: identity.kind === 'certificate' ? identity.id : null,
-      client_id: null,
+      client_id: s.clientId ?? null,
     };
     const decision = await this.hook!.decide(request);
     if (decision.kind === 'allow') return { kind: 'allow', identity: decision.identity };
