@@ -7,6 +7,7 @@ import type { TrafficRates } from '../guard/rate-spec.js';
 import type { ConnectionRates } from '../guard/rate-limits.js';
 import { ACL_REDIS_DEFAULTS } from './acl-redis.js';
 
+/** Where the rules of `--acl-redis` live and how often their version is looked at. */
 export interface AclRedisSettings {
   target: RedisTarget;
   /** The cluster's key prefix (`--cluster-prefix`). */
@@ -15,6 +16,7 @@ export interface AclRedisSettings {
   pollMs: number;
 }
 
+/** The access options of a server, resolved (`ServerOptions.access`). */
 export interface AccessOptions {
   /** `--acl <file>`: read at start (an unusable file stops the start), again on SIGHUP and when it changes. */
   aclFile: string | null;
@@ -34,13 +36,16 @@ export interface AccessOptions {
   connectionRates: ConnectionRates;
 }
 
+/** Defaults of the access options that have one. */
 export const ACCESS_DEFAULTS = {
   aclWatchMs: 1000,
   aclRedisPollMs: ACL_REDIS_DEFAULTS.pollMs,
 } as const;
 
+/** What `createServer({ access })` takes: any of the access options. */
 export type AccessOptionsInput = Partial<AccessOptions>;
 
+/** The access options with their defaults applied. */
 export function resolveAccessOptions(input: AccessOptionsInput = {}): AccessOptions {
   if (input.aclFile && input.aclText) throw new Error('iosig: give the ACL as a file or as text, not both');
   return {

@@ -8,9 +8,12 @@ import { TokenBucket } from './token-bucket.js';
 import { QUOTA_TABLE } from '../protocol/codes.js';
 import { isOff, parseRate, parseTrafficRates, RateError, type Rate, type TrafficRates } from './rate-spec.js';
 
+/** The listeners `--conn-rate` names (`all`: every listener together). */
 export const LISTENERS = ['ws', 'cong', 'mqtt', 'all'] as const;
+/** One of LISTENERS. */
 export type ListenerName = (typeof LISTENERS)[number];
 
+/** New connections per second per listener (`--conn-rate`). */
 export type ConnectionRates = Partial<Record<ListenerName, Rate>>;
 
 /** `ws=100/s:200,cong=50/s` (a listener may be `off`); the same listener twice is an error. */
@@ -108,6 +111,7 @@ export function ratesFor(level: number, levelRates: ReadonlyMap<number, TrafficR
   return levelRates.get(level) ?? { messages: null, bytes: tableByteRate(level) };
 }
 
+/** What a message was over: nothing, its message rate or its byte rate. */
 export type RateVerdict = 'ok' | 'messages' | 'bytes';
 
 /** One connection's message and byte buckets; made afresh when its level (or the rules) change. */
