@@ -163,6 +163,8 @@ async function rig(aclText: string | null, subscribers: number): Promise<Rig> {
     log: () => undefined,
     maxConnectionsPerAddress: 0,
     maxConnections: 0,
+    // The in-memory peers do not answer keepalive probes: no sweep during the run.
+    timeout: 3_600_000,
     access: aclText === null ? {} : { aclText },
   });
   const cidReq = Buffer.from([MSG.CID_REQ]);
