@@ -102,8 +102,9 @@ export class BrokerViews implements BrokerView {
     return firstOf(router.channels.values(), limit, (channel) => describeChannel(router, channel.key, channel.size));
   }
 
-  dashboardMay(tag: string, everyone: boolean, address: string): boolean {
-    return this.broker.access?.dashboardMay(tag, everyone, address) ?? true;
+  dashboardMay(tag: string, everyone: boolean, peer: { peerIp: string; forwardedFor?: string | undefined }): boolean {
+    const { access, door } = this.broker;
+    return access?.dashboardMay(tag, everyone, door.ipOf(peer)) ?? true;
   }
 
   sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone = false): number {
