@@ -21,8 +21,10 @@ function accessSection(text: string): string {
 /** The unlabelled code blocks made of rule lines (the worked examples). */
 function aclBlocks(text: string): string[] {
   const blocks: string[] = [];
-  for (const match of text.matchAll(/```\n([\s\S]*?)```/g)) {
-    const body = match[1]!;
+  // Fences at line starts, paired in order; only unlabelled ones hold rules (a `sh` block is a command).
+  for (const match of text.matchAll(/^```(\w*)\n([\s\S]*?)^```/gm)) {
+    if (match[1] !== '') continue;
+    const body = match[2]!;
     if (/^(allow|deny|rate) /m.test(body) && !body.includes('<subject>')) blocks.push(body);
   }
   return blocks;
