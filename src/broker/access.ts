@@ -37,6 +37,14 @@ export interface AccessHolder {
   readonly superuser: boolean;
   /** Its subject, made on its first check (the broker keeps it on the session). */
   accessSubject: AccessSubject | null;
+  /** The last tag it was allowed to publish in full, under which rules generation (see BrokerAccess.publish). */
+  publishMemo: PublishMemo | null;
+}
+
+/** A device publishes on the same few tags again and again: its last allowed one is remembered. */
+export interface PublishMemo {
+  readonly tag: string;
+  readonly generation: number;
 }
 
 /** A publish is allowed, allowed without keeping its retained value, or denied. */
@@ -142,6 +150,7 @@ export class BrokerAccess {
 
   /** Who the session is changed (a login, a CID): every decision about it is made again. */
   identityChanged(s: AccessHolder): void {
+    s.publishMemo = null;
     s.accessSubject?.update(factsOf(s), { grants: s.grants, superuser: s.superuser });
   }
 
@@ -171,6 +180,18 @@ export class BrokerAccess {
   publish(s: AccessHolder, tag: string): PublishVerdict {
     // Reserved tags are refused by the router before any rule is asked.
     if (isReservedTag(tag)) return 'ok';
+    // The same tag as last time, under the same rules and the same identity (a login or a rule change makes the
+    // subject stale, `gen` -1, until its next decision): allowed again without a key or a lookup. Only a full
+    // allow is remembered, so every denial is still counted and logged.
+    const memo = s.publishMemo;
+    const generation = this.engine.generation;
+    if (memo !== null && memo.tag === tag && memo.generation === generation && s.accessSubject?.gen === generation) return 'ok';
+    const verdict = this.decidePublish(s, tag);
+    s.publishMemo = verdict === 'ok' ? { tag, generation } : null;
+    return verdict;
+  }
+
+  private decidePublish(s: AccessHolder, tag: string): PublishVerdict {
     const at = tag.indexOf('@');
     if (at > 0) return this.allows(s, 'send', sendKey(tag.slice(0, at), unicastTopic(tag, at)), tag) ? 'ok' : 'denied';
     let key: string;

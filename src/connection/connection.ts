@@ -22,6 +22,7 @@ import { SessionState } from './session-state.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
 import type { AccessSubject } from '../access/engine.js';
+import type { PublishMemo } from '../broker/access.js';
 import type { Grants } from '../access/grants.js';
 import type { ExternalIdentity } from '../auth/external-identity.js';
 
@@ -64,6 +65,8 @@ export class Connection extends SessionState implements Session, LinkOwner {
   readonly certificate: string | null;
   /** Access control: its subject, made on its first check (broker/access.ts). */
   accessSubject: AccessSubject | null = null;
+  /** The last tag the rules let it publish (broker/access.ts). */
+  publishMemo: PublishMemo | null = null;
   /** Who an outside source (a JWT, the auth hook) says it is: its rights, superuser flag and end; null otherwise. */
   outside: ExternalIdentity | null = null;
   /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */

@@ -196,7 +196,7 @@ describe('the auth hook as a login source, over real sockets (issue 18 item 3)',
     deadHook = await LocalHttp.start();
     const deadUrl = deadHook.url;
     await deadHook.close();
-    const bounds = { timeoutMs: 300, cacheTtlMs: 0, negativeTtlMs: 0 };
+    const bounds = { timeoutMs: 1000, cacheTtlMs: 0, negativeTtlMs: 0 };
     server = await startServer({ authFailDelay: 0, auth: { param: `keyed.${KEY}.KEYED.2` }, access: { authHook: { url: `${hook.url}/auth`, ...bounds } } }, lines);
     dead = await startServer({ authFailDelay: 0, access: { authHook: { url: `${deadUrl}/auth`, ...bounds } } }, lines);
   });
@@ -245,7 +245,7 @@ describe('the auth hook as a login source, over real sockets (issue 18 item 3)',
     hook.handler = () => undefined;
     const started = Date.now();
     await refusedLogin(pool, server, `slow.${KEY}`);
-    assert.ok(Date.now() - started < 2500);
+    assert.ok(Date.now() - started < 4000, 'refused at the time limit, not later');
   });
 
   it('lying: an answer outside the contract is a failure, never an admission', async () => {
