@@ -330,6 +330,22 @@ describe('access rules on every path (issue 18 item 2)', () => {
       });
     }
 
+    it('a publish allowed a moment ago is denied once the new rules say so (nothing is remembered across a change)', async () => {
+      const c = await device('cong');
+      const op = await operator();
+      op.send(sub('ok'));
+      await op.sync();
+      c.send(text('ok', 'first'));
+      c.send(text('ok', 'second'));
+      await expectSignal(op, 'ok', 'first');
+      await expectSignal(op, 'ok', 'second');
+      await writeFile(aclPath, RULES.replace('allow any                  subscribe,publish ok\n', 'allow any subscribe ok\n'));
+      assert.equal(await server.reloadAccess(), true);
+      c.send(text('ok', 'after the change'));
+      await c.sync();
+      await assertQuiet(op);
+    });
+
     it('an unusable new file is refused whole, naming the line, and the rules in force stay', async () => {
       const c = await device('cong');
       assert.equal(await subscribed(c, 1, 'ok'), 0);
