@@ -62,6 +62,8 @@ export const LOGIN_FAILURE_REASONS = [
   'pending_cap',
   'cleartext',
   'primary_unavailable',
+  'jwt',
+  'hook',
 ] as const;
 /** One of LOGIN_FAILURE_REASONS. */
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];

@@ -18,6 +18,7 @@ import { systemClock, type Clock } from './clock.js';
 import { totalmem } from 'node:os';
 import type { WorkerPrimary } from './workers/primary-link.js';
 import { DEFAULT_SHARE_LIMITS } from './router/cap-shares.js';
+import { resolveAccessOptions, type AccessOptions, type AccessOptionsInput } from './access/access-options.js';
 
 export type { AuthSource, DuplicateLoginPolicy, LoginLimits, QuotaSwitches, RetainOptions, ShareLimits, SlowConsumerPolicy, TlsFiles };
 
@@ -130,6 +131,11 @@ export interface ServerOptions {
   /** Cluster membership over Redis (`--cluster`); null = a single node. */
   cluster: ClusterOptions | null;
   /**
+   * Access control and outside identities (issue 18, README Security): ACL rules (file, text, Redis), JWT logins,
+   * the auth hook, per-level rates and new-connection rates. Every field off by default: behaviour as before.
+   */
+  access: AccessOptions;
+  /**
    * @internal Set by `io-server --workers` in each worker: the link to the primary, which keeps the host-wide
    * connection caps and login throttle and the supervisor's figures (src/workers/). Null: one process.
    */
@@ -143,7 +149,9 @@ export interface ServerOptions {
 }
 
 /** What `createServer` takes: any option (a port at least), nested ones in part. */
-export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares'>> & {
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares' | 'access'>> & {
+  /** Access rules, JWT, auth hook and rates (any of them; the rest stay off). */
+  access?: AccessOptionsInput;
   /** `share`: fraction of each global state cap one owner may hold (default 0.1); `reserve`: the logged-in part (0.1). */
   capShares?: Partial<ShareLimits>;
   /** Join a cluster over Redis (issue 10); null/undefined = a single node. */
@@ -298,6 +306,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     sealThreads: input.sealThreads,
     sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
     cluster: input.cluster ? resolveClusterOptions(input.cluster) : null,
+    access: resolveAccessOptions(input.access),
     clock: input.clock ?? systemClock,
     primary: input.primary ?? null,
   };

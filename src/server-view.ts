@@ -74,6 +74,12 @@ export interface IosigServer {
   /** Checks every logged-in session against the key store now (after an outside change to it). */
   revalidateSessions(): Promise<void>;
   /**
+   * Reads the `access.aclFile` rules again (what SIGHUP does): true when the new rules are in force (live sessions
+   * lose the subscriptions they deny, with a notice), false when they were refused whole (the rules in force stay;
+   * the log names the lines at fault), null without an ACL file.
+   */
+  reloadAccess(): Promise<boolean | null>;
+  /**
    * A connection over an in-memory link (no socket): the returned endpoint sends and receives whole messages.
    * The connection, the router and the delivery groups behave as with a real socket of that flavour.
    */

@@ -158,6 +158,14 @@ export class Server implements IosigServer {
     return this.broker.reloadKeys();
   }
 
+  /**
+   * Reads the `--acl` file again (SIGHUP): true when the new rules are in force, false when they were refused (the
+   * rules in force stay, the log says which lines are at fault), null without an ACL file.
+   */
+  reloadAccess(): Promise<boolean | null> {
+    return this.broker.access?.reload() ?? Promise.resolve(null);
+  }
+
   revalidateSessions(): Promise<void> {
     return this.broker.revalidateSessions();
   }

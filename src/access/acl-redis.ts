@@ -1,4 +1,4 @@
-// Rules for a cluster, in the cluster's Redis (docs/access.md, "Rules in Redis"):
+// Rules for a cluster, in the cluster's Redis (README, Access control, "Rules in Redis"):
 //   <prefix>:acl            a hash: `rules` = the ACL text (the file format), `version` = a counter, `updated` = ISO time
 //   <prefix>:acl:changed    a pub/sub channel: the new version, published by every writer
 // One key holds text and version, so a reader never sees one without the other. Each node reloads on the

@@ -7,12 +7,17 @@ import { RIGHTS, type Right } from './rights.js';
 
 export const DENIAL_LINES_PER_SECOND = 10;
 
+/** A zero count per right. */
+export const newDenialCounts = (): Record<Right, number> => Object.fromEntries(RIGHTS.map((r) => [r, 0])) as Record<Right, number>;
+
 export class AccessDenials {
-  readonly counts = Object.fromEntries(RIGHTS.map((r) => [r, 0])) as Record<Right, number>;
+  readonly counts: Record<Right, number>;
   private readonly lines: ThrottledLog;
 
-  constructor(log: (line: string) => void, linesPerSecond = DENIAL_LINES_PER_SECOND) {
+  /** `counts`: where the counts live (the broker's Stats), else a record of its own. */
+  constructor(log: (line: string) => void, linesPerSecond = DENIAL_LINES_PER_SECOND, counts?: Record<Right, number>) {
     this.lines = new ThrottledLog(log, 1000, linesPerSecond);
+    this.counts = counts ?? newDenialCounts();
   }
 
   /** One denial: `who` names the connection (`#12 cid D1 did dev1`), `what` the object as the client named it. */

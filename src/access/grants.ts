@@ -1,4 +1,4 @@
-// Rights that come with one session: a JWT's rights claim or an auth hook's answer (docs/access.md, "Rights
+// Rights that come with one session: a JWT's rights claim or an auth hook's answer (README, Access control, "Rights
 // from a token or a hook"). Two JSON forms are read:
 //   { "subscribe": ["sensors/#"], "publish": ["dev/{did}/#"], "deny": { "publish": ["dev/{did}/config"] } }
 //   [ { "permission": "allow", "action": "publish", "topic": "dev/{did}/#" }, … ]   (EMQX's shape; action `all`)
@@ -11,6 +11,7 @@ import { rightsMask, type Effect, type Rule } from './rules.js';
 /** Most patterns one session may carry. */
 export const MAX_GRANT_PATTERNS = 256;
 
+/** Rights that come with one session (a JWT claim, a hook answer). */
 export interface Grants {
   /** Rules of this session only (subject -1: they apply to it alone). */
   readonly rules: readonly Rule[];
@@ -18,6 +19,7 @@ export interface Grants {
   readonly allowed: number;
 }
 
+/** A rights value that cannot be read (the message says why). */
 export class GrantsError extends Error {}
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

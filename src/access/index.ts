@@ -1,4 +1,4 @@
-// Access control (issue 18): rules, their sources and the decision. docs/access.md describes the surfaces.
+// Access control (issue 18): rules, their sources and the decision. README, Access control describes the surfaces.
 export { AccessControl, AccessSubject, DEFAULT_ACCESS_LIMITS, type AccessChange, type AccessLimits, type FilterVerdict } from './engine.js';
 export { parseAcl, AclError, ACL_LIMITS, RuleSet, type Rule, type RateRule, type Effect } from './rules.js';
 export { parseGrants, GrantsError, type Grants } from './grants.js';
@@ -16,3 +16,4 @@ export {
   type AccessObject,
 } from './pattern.js';
 export { AccessDenials, DENIAL_LINES_PER_SECOND } from './denials.js';
+export { accessCheck, type AccessCheck, type AccessIdentity } from './check.js';

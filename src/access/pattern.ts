@@ -1,4 +1,4 @@
-// Channel patterns of the access rules (docs/access.md, "Patterns"): what a rule names, what a request touches
+// Channel patterns of the access rules (README, Access control, "Patterns"): what a rule names, what a request touches
 // (an "object"), and how the two meet. Pure functions; no I/O.
 //
 // Every object a right applies to is a kind and a list of levels:
@@ -11,6 +11,7 @@
 // holding `+`, `#` or `/` can never widen what a rule grants.
 import { CHANNEL_PREFIX, CID_PREFIX } from '../router/tags.js';
 
+/** What an object of a rule is: a channel, a home channel, a CID-addressed signal or a service. */
 export type ObjectKind = 'channel' | 'home' | 'cid' | 'service';
 
 /** A request's target: what rules are matched against. */
@@ -19,7 +20,9 @@ export interface AccessObject {
   readonly levels: readonly string[];
 }
 
+/** A placeholder of a pattern: the subject's own CID or device id. */
 export type Placeholder = 'cid' | 'did';
+/** Every placeholder a pattern may hold. */
 export const PLACEHOLDERS: readonly Placeholder[] = ['cid', 'did'];
 
 /** One level of a pattern. */
@@ -32,6 +35,7 @@ export type Level =
 /** A level of a subscription filter (no placeholders). */
 export type FilterLevel = Exclude<Level, { t: 'template' }>;
 
+/** A parsed pattern. */
 export interface Pattern {
   /** As written in the rule (for messages). */
   readonly source: string;
@@ -54,10 +58,12 @@ export interface Binding {
   readonly did: string;
 }
 
+/** A pattern that cannot be read (the message says why). */
 export class PatternError extends Error {}
 
 /** Bounds of one pattern (a longer one is refused with the rule). */
 export const MAX_PATTERN_BYTES = 1024;
+/** Most levels of one pattern. */
 export const MAX_PATTERN_LEVELS = 64;
 
 const ONE: FilterLevel = Object.freeze({ t: 'one' });
@@ -65,6 +71,7 @@ const REST: FilterLevel = Object.freeze({ t: 'rest' });
 
 // ---- keys → objects ------------------------------------------------------------------------------------------
 
+/** The prefix of call keys. */
 export const SERVICE_PREFIX = 'RPC:';
 const SERVICE_SEPARATOR = '\u0000';
 const HOME_PREFIXES = ['PRIVATE:', 'IP:'] as const;

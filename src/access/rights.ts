@@ -1,7 +1,9 @@
-// The rights a rule grants or denies, and which kinds of object each applies to (docs/access.md, "Rights").
+// The rights a rule grants or denies, and which kinds of object each applies to (README, Access control, "Rights").
 import type { ObjectKind, Pattern } from './pattern.js';
 
+/** Every right, in the order of RIGHT_INDEX. */
 export const RIGHTS = ['subscribe', 'publish', 'retain', 'send', 'call'] as const;
+/** One of RIGHTS. */
 export type Right = (typeof RIGHTS)[number];
 
 /** Index of a right in per-right arrays (caches, indexes). */
@@ -16,8 +18,10 @@ const KINDS_OF: Readonly<Record<Right, readonly ObjectKind[]>> = {
   call: ['service'],
 };
 
+/** A rights list that cannot be read (the message says why). */
 export class RightsError extends Error {}
 
+/** Whether a word names a right. */
 export const isRight = (word: string): word is Right => (RIGHTS as readonly string[]).includes(word);
 
 /** `subscribe,publish` / `all` → the named rights, in RIGHTS order; `all` is kept as a flag (it adapts to the pattern). */

@@ -15,6 +15,7 @@ interface Node<R> {
 
 const node = <R>(): Node<R> => ({ lit: null, wild: null, rest: [], end: [] });
 
+/** A trie over pattern levels: the rules that may name an object. */
 export class RuleIndex<R extends { readonly pattern: Pattern }> {
   private readonly roots = new Map<ObjectKind, Node<R>>();
   /** Rules with the pattern `*`. */

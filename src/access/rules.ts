@@ -1,4 +1,4 @@
-// The ACL text format (docs/access.md): one rule a line, read whole or refused whole.
+// The ACL text format (README, Access control): one rule a line, read whole or refused whole.
 //
 //   # a comment (a line whose first non-blank character is #)
 //   allow <subject> <rights> <pattern> [<pattern> …]
@@ -12,8 +12,10 @@ import { parseSubject, SubjectError, type SubjectExpr } from './subject.js';
 import { RuleIndex } from './rule-index.js';
 import { parseTrafficRates, RateError, type TrafficRates } from '../guard/rate-spec.js';
 
+/** Whether a rule grants or denies. */
 export type Effect = 'allow' | 'deny';
 
+/** One rule: an effect, a subject, rights and one pattern. */
 export interface Rule {
   /** 1-based line of the source (0 for rules that come with a session: a token's or a hook's rights). */
   readonly line: number;
@@ -25,6 +27,7 @@ export interface Rule {
   readonly pattern: Pattern;
 }
 
+/** One `rate` line: a subject and its rates. */
 export interface RateRule {
   readonly line: number;
   readonly subject: number;
@@ -43,6 +46,7 @@ export const ACL_LIMITS = {
   maxErrorsReported: 20,
 } as const;
 
+/** A line at fault and why. */
 export interface LineError {
   readonly line: number;
   readonly reason: string;
@@ -62,6 +66,7 @@ export class AclError extends Error {
   }
 }
 
+/** A whole rule set: its rules, subjects, rate lines and indexes. */
 export class RuleSet {
   /** Per right (RIGHT_INDEX), the rules without placeholders that grant or deny it (shared by every subject). */
   readonly index: readonly RuleIndex<Rule>[];
@@ -93,6 +98,7 @@ export class RuleSet {
   }
 }
 
+/** The bit mask of some rights (bit per RIGHT_INDEX). */
 export const rightsMask = (rights: readonly Right[]): number => rights.reduce((mask, r) => mask | (1 << RIGHT_INDEX[r]), 0);
 
 /** Splits a line on blanks that are not escaped; backslashes stay in the tokens for the parsers that read them. */

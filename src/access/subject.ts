@@ -1,4 +1,4 @@
-// Who a rule applies to (docs/access.md, "Subjects"): anonymous connections, logged-in devices, one device id or
+// Who a rule applies to (README, Access control, "Subjects"): anonymous connections, logged-in devices, one device id or
 // CID, a level range, a certificate identity, an address range — or several of these at once, joined by `&`.
 import { isIP } from 'node:net';
 import { ipv6Hex, isIPv6Address, normalizeIp } from '../guard/address.js';
@@ -21,6 +21,7 @@ export interface SubjectFacts {
   readonly dashboard?: boolean;
 }
 
+/** A subject that cannot be read (the message says why). */
 export class SubjectError extends Error {}
 
 type Term =
@@ -86,6 +87,7 @@ function parseLevelRange(value: string): Term {
 /** An address as a number: IPv4 as 32 bits, IPv6 as 128. */
 export type ClientAddress = { family: 4; n: bigint } | { family: 6; n: bigint };
 
+/** An IPv4 or IPv6 address range of an `address:` subject. */
 export interface AddressRange {
   readonly family: 4 | 6;
   readonly bits: number;
@@ -175,6 +177,7 @@ function parseTerm(raw: string): Term {
   }
 }
 
+/** A subject as a rule writes it (`members&level:1-2`); throws a SubjectError saying what is wrong. */
 export function parseSubject(raw: string): SubjectExpr {
   const parts = splitTerms(raw);
   if (parts.some((p) => p === '')) throw new SubjectError(`"${raw}": an empty term (around "&")`);

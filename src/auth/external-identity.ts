@@ -5,6 +5,7 @@ import type { DeviceRecord } from './key-store.js';
 import type { Grants } from '../access/grants.js';
 import { QUOTA_TABLE, DEFAULT_LEVEL } from '../protocol/codes.js';
 
+/** A device known from a verified JWT or an auth hook answer. */
 export interface ExternalIdentity {
   via: 'jwt' | 'hook';
   did: string;
@@ -18,10 +19,12 @@ export interface ExternalIdentity {
   expiresAt: number | null;
 }
 
+/** Claims or an answer that do not make a usable identity. */
 export class IdentityError extends Error {}
 
 /** Longest device id and CID accepted from outside (tags are at most 255 bytes, and `cid@topic` must fit). */
 export const MAX_EXTERNAL_ID_BYTES = 128;
+/** Longest CID accepted from outside. */
 export const MAX_EXTERNAL_CID_BYTES = 64;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
@@ -29,6 +32,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Characters with a routing meaning in a tag, or that the MQTT mapping cannot carry in a level. */
 const CID_FORBIDDEN = /[@,/+#$*\s]/u;
 
+/** A device id from outside: 1 to 128 bytes of text without control characters. */
 export function checkDeviceId(value: unknown, what: string): string {
   if (typeof value !== 'string' || value === '') throw new IdentityError(`${what}: the device id must be a non-empty string`);
   if (Buffer.byteLength(value) > MAX_EXTERNAL_ID_BYTES) throw new IdentityError(`${what}: the device id is over ${MAX_EXTERNAL_ID_BYTES} bytes`);

@@ -1,4 +1,4 @@
-// `--auth-hook <url>`: logins (and, optionally, rights) decided by an HTTP service (docs/access.md, "Auth hook";
+// `--auth-hook <url>`: logins (and, optionally, rights) decided by an HTTP service (README, Access control, "Auth hook";
 // in the spirit of EMQX's HTTP authentication). One POST of JSON per login the cache cannot answer:
 //   request  {version, action:"login", transport, peerhost, tls, device_id, password, token, cert_id, client_id}
 //   answer   200 {result:"allow"|"deny"|"ignore", is_superuser?, device_id?, cid?, level?, rights?, expire_at?, reason?}
@@ -17,6 +17,7 @@ import { messageOf } from './error-message.js';
 import { escapeControl } from '../logging/escape.js';
 import { systemClock, type Clock } from '../clock.js';
 
+/** The `transport` field of a hook request. */
 export type HookTransport = 'ws' | 'plain' | 'cong' | 'mqtt' | 'serial';
 
 /** What the hook is asked: what the device presented, and where from. */
@@ -37,13 +38,16 @@ export interface HookRequest {
   client_id: string | null;
 }
 
+/** Why a hook decision failed (`iosig_auth_hook_failures_total{reason}`). */
 export type HookFailure = 'timeout' | 'overloaded' | 'unreachable' | 'status' | 'bad_answer';
 
+/** The hook's verdict on one login, and whether it came from the cache. */
 export type HookDecision =
   | { kind: 'allow'; identity: ExternalIdentity; cached: boolean }
   | { kind: 'deny'; reason: string; cached: boolean }
   | { kind: 'ignore'; reason: string; cached: boolean };
 
+/** The auth hook, its bounds and its failure policy (`--auth-hook*`). */
 export interface HookOptions {
   url: string;
   /** Time limit of one decision, waiting for a slot included (default 2000 ms). */
@@ -72,6 +76,7 @@ export interface HookOptions {
   clock?: Clock;
 }
 
+/** Defaults of the hook options. */
 export const HOOK_DEFAULTS = {
   timeoutMs: 2000,
   maxBytes: 64 * 1024,
@@ -85,6 +90,7 @@ export const HOOK_DEFAULTS = {
   maxLevel: 255,
 } as const;
 
+/** A failed hook request, with its kind of failure. */
 export class HookError extends Error {
   constructor(
     message: string,
@@ -103,6 +109,7 @@ interface CacheEntry {
   until: number;
 }
 
+/** Counts of hook requests, cache hits, failures and stale answers. */
 export interface HookStats {
   requests: number;
   cacheHits: number;
@@ -113,6 +120,7 @@ export interface HookStats {
 /** Reasons a service writes are shown in our log: kept short and on one line. */
 const MAX_REASON = 200;
 
+/** Asks the auth hook about logins: bounded, cached, and never rejecting. */
 export class AuthHook {
   readonly url: URL;
   readonly options: HookOptions;

@@ -1,4 +1,4 @@
-// From the command line to the identity services (docs/access.md, "JWT logins" and "Auth hook"): each function
+// From the command line to the identity services (README, Access control, "JWT logins" and "Auth hook"): each function
 // reads what the flags say and names the flag at fault when it cannot, so the server's wiring only passes values.
 import { readFile } from 'node:fs/promises';
 import { JwksSource, JWKS_DEFAULTS } from './jwks.js';

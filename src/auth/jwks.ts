@@ -1,4 +1,4 @@
-// A JWKS endpoint, fetched, cached and rotated (docs/access.md, "JWT logins"):
+// A JWKS endpoint, fetched, cached and rotated (README, Access control, "JWT logins"):
 // - fetched at start and again when the set is older than `maxAgeMs` (in the background: logins go on with the
 //   set in hand meanwhile);
 // - a token naming an unknown `kid` fetches again at once, but at most once per `cooldownMs`, so a flood of
@@ -13,6 +13,7 @@ import { messageOf } from './error-message.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 
+/** A JWKS URL and the bounds of fetching it. */
 export interface JwksOptions {
   url: string;
   /** Time limit of one fetch (default 5000 ms). */
@@ -29,6 +30,7 @@ export interface JwksOptions {
   clock?: Clock;
 }
 
+/** Defaults of the JWKS bounds. */
 export const JWKS_DEFAULTS = { timeoutMs: 5000, maxAgeMs: 600_000, cooldownMs: 30_000, maxBytes: 1024 * 1024, maxKeys: 100 } as const;
 
 /** Thrown to the verifier: no set was ever read, or the token's key is not in the set (after any refetch allowed). */
@@ -48,6 +50,7 @@ type ResolvedKey = Awaited<ReturnType<KeyResolver>>;
 const ASYMMETRIC = new Set(['RSA', 'EC', 'OKP']);
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
+/** A JWKS endpoint, fetched, cached and rotated. */
 export class JwksSource {
   readonly url: URL;
   private resolver: KeyResolver | null = null;

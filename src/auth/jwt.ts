@@ -1,4 +1,4 @@
-// JWT logins (issue 18 item 3; docs/access.md, "JWT logins"), verified with jose. A token's claims give the
+// JWT logins (issue 18 item 3; README, Access control, "JWT logins"), verified with jose. A token's claims give the
 // device id, CID, level, expiry and, optionally, rights; the result is an ExternalIdentity the login flow admits
 // like a key-store record. What is refused, always: unsigned tokens (`alg: none`), an algorithm the configured
 // key is not for (algorithm confusion: an HS256 token checked against an RSA public key used as a secret), a
@@ -23,6 +23,7 @@ import { messageOf } from './error-message.js';
 import { GrantsError, parseGrants } from '../access/grants.js';
 import { systemClock, type Clock } from '../clock.js';
 
+/** What JWTs are verified with: a secret, a public key, a key set, or a key set fetched from a URL. */
 export type JwtKey =
   | { kind: 'secret'; secret: Uint8Array }
   | { kind: 'public'; key: KeyObject }
@@ -37,6 +38,7 @@ export interface JwtClaimNames {
   rights: string;
 }
 
+/** JWT logins: the key and the checks (`--jwt-*`). */
 export interface JwtOptions {
   key: JwtKey;
   /** Accepted algorithms; default (and at most) every algorithm the key is for. */
@@ -55,6 +57,7 @@ export interface JwtOptions {
   clock?: Clock;
 }
 
+/** Defaults of the JWT options. */
 export const JWT_DEFAULTS = {
   leewaySec: 30,
   requireExp: true,
@@ -74,6 +77,7 @@ export type JwtFailure =
   | 'keys_unavailable'
   | 'identity';
 
+/** A verified identity, or why the token was refused. */
 export type JwtVerdict = { ok: true; identity: ExternalIdentity } | { ok: false; reason: string; code: JwtFailure };
 
 const RSA = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
@@ -161,6 +165,7 @@ export async function secretFromFile(path: string): Promise<JwtKey> {
   return { kind: 'secret', secret: new Uint8Array(bytes.subarray(0, end)) };
 }
 
+/** Verifies JWTs (jose) and reads their claims into an identity. */
 export class JwtVerifier {
   readonly algorithms: readonly string[];
   private readonly claims: JwtClaimNames;

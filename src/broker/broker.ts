@@ -4,8 +4,8 @@
 // through BrokerView (views.ts), a cluster through cluster-side.ts. server.ts wires it to the listeners.
 import { EventEmitter } from 'node:events';
 import type { Clock, Timer } from '../clock.js';
-import { PAYLOAD } from '../protocol/codes.js';
-import { encodeAuthClear, encodeSignal } from '../protocol/messages.js';
+import { PAYLOAD, STATUS } from '../protocol/codes.js';
+import { encodeAuthClear, encodeServerSignal, encodeSignal } from '../protocol/messages.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import { SealPool } from '../crypto/seal-pool.js';
 import type { DeviceRecord, KeyStore } from '../auth/key-store.js';
@@ -34,6 +34,15 @@ import { sessionPolicy } from './policy.js';
 import { Registry } from './registry.js';
 import { SlowConsumers } from './slow-consumers.js';
 import type { ClusterSample } from '../metrics/cluster-sample.js';
+import { BrokerAccess, tagOfKey } from './access.js';
+import { OutsideLogins } from './outside-logins.js';
+import type { PresentedIdentity } from '../guard/identity.js';
+import type { OutsideVerdict } from '../connection/port.js';
+import { ratesFor } from '../guard/rate-limits.js';
+import type { TrafficRates } from '../guard/rate-spec.js';
+import { hasRules } from '../access/access-options.js';
+import { accessCheck, type AccessCheck } from '../access/check.js';
+import { AccessControl } from '../access/engine.js';
 
 /** Payload bytes of a published signal shown to observers ('signal' events, the dashboard's tail). */
 const SIGNAL_TAP_BYTES = 256;
@@ -81,6 +90,15 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   readonly services = new ServiceRegistry();
   readonly logs: LogSink;
   keyStore: KeyStore | null = null;
+  /** Access rules and session rights (issue 18); null when none is configured: every check is skipped. */
+  readonly access: BrokerAccess | null;
+  /**
+   * The access decision for sessions that are not connections here (the MQTT engine): `(identity, action,
+   * channel) → allowed`, and `.filter()` for a SUBACK. Allows everything when no rules are configured.
+   */
+  readonly accessCheck: AccessCheck;
+  /** JWT and auth-hook logins; null when neither is configured. */
+  readonly outside: OutsideLogins | null;
   /** Set only in a cluster: sudo `cid` lists every node's CIDs. */
   clusterCids?: ServiceHost['clusterCids'];
   private readonly audit: SessionAudit;
@@ -98,7 +116,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     this.logs = new LogSink(options.log, this.loginThrottle, this.clock);
     const { sealThreads, sealAsyncFrom } = options;
     this.sealPool = new SealPool({ threads: sealThreads, asyncFrom: sealAsyncFrom, log: (line) => this.log(line) });
-    this.door = new Door(options, new ProxyTrust(options.trustedProxies), options.primary, this.stats, this.clock);
+    this.door = new Door(options, new ProxyTrust(options.trustedProxies), options.primary, this.stats, this.clock, options.access.connectionRates);
     this.watch = new SlowConsumers(options, this.clock, (line) => this.log(line));
     this.audit = new SessionAudit(() => this.keyStore, { ...DEFAULT_AUDIT_LIMITS, pollMs: options.sessionAuditMs });
     this.claims = {
@@ -108,6 +126,10 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
       claimAcross: options.cluster ? (cid) => this.cluster?.claimLogin(cid) ?? Promise.resolve({ ok: true }) : null,
     };
     if (options.cluster) this.clusterCids = () => this.cluster?.allCids() ?? Promise.resolve(null);
+    const a = options.access;
+    this.outside = a.jwt !== null || a.authHook !== null ? new OutsideLogins(a, (line) => this.log(line)) : null;
+    this.access = hasRules(a) || a.jwt !== null || a.authHook !== null ? new BrokerAccess(a, (line) => this.log(line), this.stats.aclDenials) : null;
+    this.accessCheck = this.access ? accessCheck(this.access.engine, this.access.denials) : accessCheck(new AccessControl());
   }
 
   // ---- start and stop ------------------------------------------------------------------------
@@ -119,6 +141,20 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
 
   /** The key store and the `-f` logs, before any session can log in. */
   async open(): Promise<void> {
+    if (this.access) {
+      await this.access.open();
+      this.stats.aclRules = this.access.ruleCount ?? -1;
+      const rateLines = (this.access.engine.ruleSet?.rates.length ?? 0) > 0;
+      if ((rateLines || this.options.access.levelRates.size > 0) && !this.options.useQuota.trafficRate) {
+        this.log('warning: rates are set (--level-rate or ACL rate lines) but not enforced: add --quota trafficRate');
+      }
+      // A rule change reaches every live session at once: its subscriptions the rules now deny end, with a notice.
+      this.access.onChange(() => {
+        this.stats.aclRules = this.access?.ruleCount ?? -1;
+        this.stats.aclReloads++;
+        for (const conn of this.registry.sessions) runContained(conn, 'applying new access rules', () => this.recheckAccess(conn, 'access rules changed'));
+      });
+    }
     if (this.options.auth) {
       const store = await openKeyStore(this.options.auth, (line) => this.log(line));
       this.keyStore = store;
@@ -145,6 +181,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   }
 
   async close(): Promise<void> {
+    await this.access?.close();
     await this.cluster?.close();
     await this.services.close();
     await this.keyStore?.close();
@@ -198,7 +235,12 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   // ---- the session port: the verbs ----------------------------------------------------------
 
   subscribe(conn: Connection, tags: string): number {
-    return this.router.subscribe(conn, tags);
+    const { access } = this;
+    if (!access) return this.router.subscribe(conn, tags);
+    // Denied tags are never joined, so nothing is replayed from them (channel- or CID-retained, local or remote).
+    const { allowed, denied } = access.subscribeTags(conn, tags);
+    if (denied.length > 0) conn.link.accessDenied?.(`subscribe ${denied.join(',')}`);
+    return (allowed.length > 0 ? this.router.subscribe(conn, allowed.join(',')) : 0) + denied.length;
   }
 
   unsubscribe(conn: Connection, tags: string | null): void {
@@ -214,8 +256,14 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
       conn.close('membersOnly: publish without login');
       return;
     }
+    let keep = true;
+    if (this.access) {
+      const verdict = this.access.publish(conn, tag);
+      if (verdict === 'denied') return conn.link.accessDenied?.(`publish ${tag}`);
+      keep = verdict === 'ok';
+    }
     if (this.events.listenerCount('signal') > 0) this.tap(conn, tag, msg);
-    const result = this.router.publish(conn, msg, tag);
+    const result = this.router.publish(conn, msg, tag, keep);
     if (!result.ok && (result.reason === 'reserved' || result.reason === 'tag-too-long')) conn.bad(`publish ${result.reason}`);
   }
 
@@ -232,7 +280,9 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   }
 
   anonymousCid(conn: Connection): string {
-    return this.router.assignAnonymousCid(conn);
+    const cid = this.router.assignAnonymousCid(conn);
+    this.access?.identityChanged(conn);
+    return cid;
   }
 
   claimCid(conn: Connection, cid: string, then: (claim: CidClaim) => void): void {
@@ -244,7 +294,48 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   }
 
   call(conn: Connection, req: CallRequest): Promise<ServiceReply> {
+    if (req.target === 'token' && req.topic === 'refresh' && this.outside?.jwt) return this.refreshToken(conn, req.args[0]);
+    if (this.access && !this.access.call(conn, req.target, req.topic)) return Promise.resolve({ status: STATUS.ERROR, body: 'NO_PERMISSION.' });
     return this.services.call(conn, req, this);
+  }
+
+  /**
+   * CALL `token refresh <jwt>`: a fresh token for the same device and CID moves the session's end and replaces its
+   * rights (its subscriptions are checked against them at once).
+   */
+  private async refreshToken(conn: Connection, token: unknown): Promise<ServiceReply> {
+    if (typeof token !== 'string') return { status: STATUS.ERROR, body: 'token refresh <jwt>' };
+    const result = await this.outside!.refresh(conn.outside, token);
+    if (!result.ok) {
+      conn.report(`token refresh refused: ${result.reason}`);
+      return { status: STATUS.ERROR, body: 'token refused' };
+    }
+    if (conn.closed) return { status: STATUS.ERROR, body: 'closed' };
+    conn.outside = result.identity;
+    if (this.access) {
+      this.access.identityChanged(conn);
+      this.recheckAccess(conn, 'new token');
+    }
+    return { status: STATUS.OK, body: result.identity.expiresAt === null ? 'ok' : new Date(result.identity.expiresAt).toISOString() };
+  }
+
+  /**
+   * The rules (or who the session is) changed: its subscriptions they no longer allow end, and it is told which
+   * (SERVER_SIGNAL `{"event":"access","data":{"unsubscribed":[tags],"reason":…}}`; a plain JSON device: ERROR).
+   */
+  recheckAccess(conn: Connection, reason: string): void {
+    const { access } = this;
+    if (!access || conn.closed) return;
+    const subscriptions = this.router.subscriptionsOf(conn);
+    if (subscriptions.size === 0) return;
+    const denied = access.deniedSubscriptions(conn, subscriptions.keys());
+    if (denied.length === 0) return;
+    const tags = denied.map((key) => tagOfKey(key, conn.home));
+    this.router.unsubscribe(conn, tags.join(','));
+    this.stats.aclRevokedSubscriptions += denied.length;
+    conn.report(`access: ${denied.length} subscriptions ended (${reason})`);
+    conn.channel.sendEligible(encodeServerSignal(JSON.stringify({ event: 'access', data: { unsubscribed: tags, reason } })));
+    conn.link.accessDenied?.(`unsubscribed ${tags.join(',')}: ${reason}`);
   }
 
   deliveryChanged(conn: Connection): void {
@@ -255,9 +346,31 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
 
   admitted(conn: Connection, record: DeviceRecord, level: number, via: string): void {
     this.stats.authOk++;
+    if (this.access) {
+      this.access.identityChanged(conn);
+      this.recheckAccess(conn, 'logged in');
+    }
     this.logs.login(conn, true, via, null);
     this.audit.admitted(conn, record, level);
     if (record.name) this.router.publish(conn, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
+  }
+
+  get rateGeneration(): number {
+    return this.access?.engine.generation ?? 0;
+  }
+
+  ratesOf(conn: Connection): TrafficRates {
+    const fromRules = this.access?.configured ? this.access.engine.rateFor(this.access.subjectOf(conn)) : null;
+    return ratesFor(conn.level, this.options.access.levelRates, fromRules);
+  }
+
+  decideOutside(conn: Connection, identity: PresentedIdentity): Promise<OutsideVerdict> | null {
+    return this.outside?.decide(conn, identity) ?? null;
+  }
+
+  expired(conn: Connection): void {
+    this.stats.sessionsExpired++;
+    conn.report(`session ended: its ${conn.outside?.via === 'hook' ? 'auth hook answer' : 'token'} expired`);
   }
 
   refused(conn: Connection, reason: string, code: LoginFailureReason): void {

@@ -8,6 +8,7 @@ import type { Stats } from '../metrics/stats.js';
 import { Admission, type HostPlaces, type HostRefusal, type OpeningSlot, type RefusalReason } from '../guard/admission.js';
 import { clientAddress, normalizeIp, type ProxyTrust } from '../guard/address.js';
 import type { Doorkeeper, PeerInfo } from '../transport/link.js';
+import { ConnectionRateLimiter, type ConnectionRates } from '../guard/rate-limits.js';
 
 /** The caps the door applies, and where it logs. */
 export interface DoorOptions {
@@ -33,6 +34,9 @@ export class Door implements Doorkeeper {
   /** Set when the server starts closing: nobody new comes in. */
   closing = false;
 
+  /** `--conn-rate`: new connections per second per listener; null when none is set. */
+  private readonly rates: ConnectionRateLimiter | null;
+
   constructor(
     private readonly options: DoorOptions,
     private readonly proxyTrust: ProxyTrust,
@@ -40,8 +44,10 @@ export class Door implements Doorkeeper {
     private readonly host: HostPlaces | null,
     private readonly stats: Stats,
     private readonly clock: Clock,
+    connectionRates: ConnectionRates = {},
   ) {
     this.admission = new Admission(options);
+    this.rates = Object.keys(connectionRates).length > 0 ? new ConnectionRateLimiter(connectionRates, clock.now()) : null;
   }
 
   /** Sockets still opening (a gauge). */
@@ -68,6 +74,10 @@ export class Door implements Doorkeeper {
   readonly admit = (peer: PeerInfo): boolean | Promise<boolean> => {
     if (this.closing) return false;
     const ip = this.ipOf(peer);
+    if (this.rates && peer.listener && !this.rates.admit(peer.listener, this.clock.now())) {
+      this.refuse(`rate_${peer.listener}`, ip);
+      return false;
+    }
     if (!peer.counted) {
       const refusal = this.admission.check(ip);
       if (refusal !== null) {
@@ -119,10 +129,15 @@ export class Door implements Doorkeeper {
   }
 
   /** Counts a refusal; one log line a second at most during a flood. `host`: the primary's ledger refused. */
-  private refuse(refusal: RefusalReason | HostRefusal, ip: string, host = false): void {
+  private refuse(refusal: RefusalReason | HostRefusal | `rate_${'ws' | 'cong' | 'mqtt'}`, ip: string, host = false): void {
     const { options, stats } = this;
     let why: string;
-    if (refusal === 'primary_unavailable') {
+    if (refusal === 'rate_ws' || refusal === 'rate_cong' || refusal === 'rate_mqtt') {
+      if (refusal === 'rate_ws') stats.refusedRateWs++;
+      else if (refusal === 'rate_cong') stats.refusedRateCong++;
+      else stats.refusedRateMqtt++;
+      why = `over the new-connection rate of the ${refusal.slice(5)} listener (--conn-rate)`;
+    } else if (refusal === 'primary_unavailable') {
       stats.refusedPrimaryUnavailable++;
       why = 'the primary process did not answer in time (--workers)';
     } else if (refusal === 'global') {

@@ -102,6 +102,11 @@ export class BrokerViews implements BrokerView {
     return firstOf(router.channels.values(), limit, (channel) => describeChannel(router, channel.key, channel.size));
   }
 
+  dashboardMay(tag: string, everyone: boolean, peer: { peerIp: string; forwardedFor?: string | undefined }): boolean {
+    const { access, door } = this.broker;
+    return access?.dashboardMay(tag, everyone, door.ipOf(peer)) ?? true;
+  }
+
   sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone = false): number {
     return this.broker.sendSignal(tag, payloadType, payload, everyone);
   }

@@ -21,6 +21,7 @@ import { MIN_TIMEOUT_MS, describe } from './server-defaults.js';
 import { versionText } from './version.js';
 import { maskSecrets } from './mask-secrets.js';
 import { addClusterOptions, clusterInput, workerBusInput, type ClusterFlags } from './cluster-flags.js';
+import { accessInput, addAccessOptions, type AccessFlags } from './access-flags.js';
 import { concretePort, hostLimits, isWorker, runPrimary, workerCount, workersProblem } from './workers.js';
 import { backoffWithCap } from '../workers/restart-backoff.js';
 import { PrimaryLink } from '../workers/primary-link.js';
@@ -37,7 +38,7 @@ const FORCE_EXIT_MS = 1_800;
 /** Rows in a `-m 2` / `-m 3` table: a console table of every connection would stall a busy broker. */
 const METRIC_TABLE_ROWS = 100;
 
-export interface CliOptions extends ClusterFlags {
+export interface CliOptions extends ClusterFlags, AccessFlags {
   listen?: number;
   listenCongport?: number;
   host?: string;
@@ -269,7 +270,7 @@ function buildProgram(io: CliIo): Command {
     .option('--login-fail-burst <n>', 'failed logins one client address may make at once (default: 10)', positiveInteger)
     .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
     .option('--admin-token <token>', 'bearer token for the admin HTTP API and the dashboard (default: IOSIG_ADMIN_TOKEN)');
-  return addClusterOptions(program)
+  return addAccessOptions(addClusterOptions(program))
     .helpOption('-h, --help', 'print this help')
     .addHelpText(
       'after',
@@ -497,6 +498,12 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   } catch (err) {
     return badCommandLine(err instanceof Error ? err.message : String(err));
   }
+  try {
+    const access = await accessInput(opts, (line) => io.out(`${line}\n`));
+    if (access) input.access = access;
+  } catch (err) {
+    return badCommandLine(err instanceof Error ? err.message : String(err));
+  }
   const serviceNames = (Array.isArray(opts.attachServices) ? opts.attachServices : [])
     .flatMap((name) => name.split(','))
     .filter((name) => name !== '');
@@ -554,8 +561,15 @@ export async function main(argv: string[]): Promise<void> {
   primary?.ready();
 
   shutdown.attach(server, opts.metric === undefined ? undefined : startMetrics(server, opts.metric));
-  // SIGHUP re-reads a key file (other key stores are live already).
+  // SIGHUP re-reads a key file (other key stores are live already) and the --acl file.
   process.on('SIGHUP', () => {
+    server.reloadAccess().then(
+      (ok) => {
+        if (ok === true) warn('io-server: SIGHUP: access rules reloaded');
+        else if (ok === false) warn('io-server: SIGHUP: access rules NOT reloaded, the previous rules stay in force (see the log)');
+      },
+      (err: unknown) => warn(`io-server: SIGHUP: access rules: ${err instanceof Error ? err.message : String(err)}`),
+    );
     server.reloadKeys().then(
       (result) => {
         if (result === null) warn('io-server: SIGHUP: this key store is not a file; nothing to reload');

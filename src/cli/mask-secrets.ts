@@ -29,8 +29,19 @@ export function maskUrl(url: string): string {
   }
 }
 
-/** What `-o` prints: functions (the log sink, the clock) are left out. */
-export type PrintableOptions = Omit<ServerOptions, 'log' | 'clock' | 'primary'>;
+/** What `-o` prints: functions (the log sink, the clock) are left out; the access options as a description. */
+export type PrintableOptions = Omit<ServerOptions, 'log' | 'clock' | 'primary' | 'access'> & { access: ServerOptions['access'] | Record<string, unknown> };
+
+/** The access options without a JWT key or secret, the hook's header values or a Redis password. */
+function printableAccess(access: ServerOptions['access']): Record<string, unknown> {
+  const { jwt, authHook, aclRedis } = access;
+  return {
+    ...access,
+    jwt: jwt === null ? null : `on (${'algorithms' in jwt && Array.isArray(jwt.algorithms) ? jwt.algorithms.join(', ') : 'key given'}; key not shown)`,
+    authHook: authHook && { ...authHook, ...(authHook.headers ? { headers: Object.fromEntries(Object.keys(authHook.headers).map((name) => [name, MASK])) } : {}) },
+    aclRedis: aclRedis && { ...aclRedis, target: { ...aclRedis.target, ...(aclRedis.target.url !== undefined ? { url: maskUrl(aclRedis.target.url) } : {}) } },
+  };
+}
 
 /** The options as printed: secrets masked, the cluster's engine as data. */
 export type MaskedOptions = Omit<PrintableOptions, 'cluster'> & { cluster: unknown };
@@ -52,5 +63,6 @@ export function maskSecrets(options: PrintableOptions): MaskedOptions {
         ? { ...engine, target: { ...engine.target, ...(engine.target.url !== undefined ? { url: maskUrl(engine.target.url) } : {}) } }
         : { kind: engine!.kind },
   };
-  return { ...options, auth, tls, cluster, adminToken: options.adminToken === null ? null : MASK };
+  const access = 'levelRates' in options.access ? printableAccess(options.access as ServerOptions['access']) : options.access;
+  return { ...options, auth, tls, cluster, access, adminToken: options.adminToken === null ? null : MASK };
 }

@@ -21,6 +21,10 @@ import { SecureChannel } from './secure-channel.js';
 import { SessionState } from './session-state.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
+import type { AccessSubject } from '../access/engine.js';
+import type { PublishMemo } from '../broker/access.js';
+import type { Grants } from '../access/grants.js';
+import type { ExternalIdentity } from '../auth/external-identity.js';
 
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
@@ -57,6 +61,14 @@ export class Connection extends SessionState implements Session, LinkOwner {
   /** Its address unit's owner key in the router's cap shares, made on first use. */
   private addressOwner: string | null = null;
   private timers: Set<Timer> | null = null;
+  /** The device id its verified client certificate names (the access rules' `cert:`), logged in or not. */
+  readonly certificate: string | null;
+  /** Access control: its subject, made on its first check (broker/access.ts). */
+  accessSubject: AccessSubject | null = null;
+  /** The last tag the rules let it publish (broker/access.ts). */
+  publishMemo: PublishMemo | null = null;
+  /** Who an outside source (a JWT, the auth hook) says it is: its rights, superuser flag and end; null otherwise. */
+  outside: ExternalIdentity | null = null;
   /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
   private heardWaiters: (() => void)[] | null = null;
 
@@ -70,6 +82,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
     this.ssid = peer.ssid;
     this.ip = peer.ip;
     this.home = homePrefix(this.ip);
+    this.certificate = peer.identity?.kind === 'certificate' ? peer.identity.id : null;
     if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
@@ -89,6 +102,16 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   /** When the connection was accepted (ms since the Unix epoch). */
+  /** Rights that came with its login (a JWT's claim, an auth hook's answer); null: the ACL alone decides. */
+  get grants(): Grants | null {
+    return this.outside?.grants ?? null;
+  }
+
+  /** An auth hook said it may do everything. */
+  get superuser(): boolean {
+    return this.outside?.superuser ?? false;
+  }
+
   get createdAt(): number {
     return PROCESS_EPOCH + this.bornAt;
   }
@@ -159,7 +182,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
     try {
       if (this.closed || frame.count === 0) return;
       const { largest, total } = frameSizes(frame);
-      if (this.overQuota(largest, total)) return this.heard();
+      if (this.overQuota(largest, total, frame.count)) return this.heard();
       for (let i = 0; i < frame.count && !this.closed; i++) this.receiveMessage(frame.message(i), true);
     } catch (err) {
       this.internalError(`on a plain frame of ${frame.count} messages`, err);
@@ -263,11 +286,11 @@ export class Connection extends SessionState implements Session, LinkOwner {
     });
   }
 
-  /** `size` against the size quota, `total` (default: the same) against the rate quota. */
-  private overQuota(size: number, total = size): boolean {
+  /** `size` against the size quota, `total` (default: the same) and `count` messages against the rates. */
+  private overQuota(size: number, total = size, count = 1): boolean {
     const { useQuota } = this.port.policy;
     if (!useQuota.signalSize && !useQuota.trafficRate) return false;
-    return (this.quotas ??= new QuotaCheck()).over(this, size, total);
+    return (this.quotas ??= new QuotaCheck()).over(this, size, total, count);
   }
 
   bad(what: string): void {

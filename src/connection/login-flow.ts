@@ -5,10 +5,14 @@
 // message, so idle connections stay small. Every promise continuation here (key-store look-ups, identity checks,
 // the throttle under --workers) goes through the containment path (contain.ts).
 import { MSG, STATE } from '../protocol/codes.js';
-import { AUTH_FAIL_MSG, encodeQuotaLevel } from '../protocol/messages.js';
+import { AUTH_FAIL_MSG, encodeAuthClear, encodeQuotaLevel } from '../protocol/messages.js';
 import { BohoSession, parseAuthReq, type AuthRequest } from '../crypto/boho.js';
 import type { DeviceRecord } from '../auth/key-store.js';
-import { decideIdentity, decideLogin, type IdentityVerdict } from './login.js';
+import { decideIdentity, decideLogin } from './login.js';
+import { expiryDelay, recordOf, type ExternalIdentity } from '../auth/external-identity.js';
+import { splitIdKey } from '../crypto/keys.js';
+import { createHash } from 'node:crypto';
+import type { OutsideVerdict } from './port.js';
 import type { LoginFailureReason, LoginTicket } from '../guard/login-guard.js';
 import type { PresentedIdentity } from '../guard/identity.js';
 import { isLoopbackAddress } from '../guard/address.js';
@@ -38,7 +42,22 @@ interface ProvenLogin {
   via: string;
   /** A Boho login: the key and client nonce its session is keyed with, and its dialect. Null without Boho. */
   boho: { key: Buffer; clientNonce: Buffer; legacy: boolean } | null;
+  /** A JWT or auth-hook login: its rights, superuser flag and end. */
+  outside?: ExternalIdentity;
 }
+
+/**
+ * How an identity without Boho ended: admitted by an outside source or by the key store, refused (by whom
+ * matters for a certificate, which stays anonymous when only the key store does not know it), or judged by nobody.
+ */
+type IdentityOutcome =
+  | { kind: 'outside'; identity: ExternalIdentity }
+  | { kind: 'record'; login: ProvenLogin }
+  | { kind: 'refuse'; reason: string; code: LoginFailureReason; byStore: boolean }
+  | { kind: 'nobody'; reason: string; outsideAsked: boolean };
+
+/** The throttle's "device" for a token: a digest, so one token's failures are counted together and none is kept. */
+const tokenThrottleId = (token: string): string => `token:${createHash('sha256').update(token).digest('base64url').slice(0, 16)}`;
 
 export class LoginFlow implements LoginPort {
   boho: BohoSession | null = null;
@@ -153,8 +172,9 @@ export class LoginFlow implements LoginPort {
   /** Certificate or bearer identity: every message waits until the key store has answered. */
   presentIdentity(identity: PresentedIdentity): void {
     const s = this.s;
-    // A bearer key is a key check like AUTH_REQ, so the same brute-force throttle applies.
-    const ticket = identity.kind === 'bearer' ? s.port.loginThrottle.begin(s.ip, identity.id) : null;
+    // A bearer key or a token is a key check like AUTH_REQ, so the same brute-force throttle applies.
+    const throttled = identity.kind === 'bearer' ? identity.id : identity.kind === 'token' ? tokenThrottleId(identity.token) : null;
+    const ticket = throttled !== null ? s.port.loginThrottle.begin(s.ip, throttled) : null;
     if (ticket instanceof Promise) return this.throttleAnswer(ticket, (answer) => this.checkIdentity(identity, answer));
     this.checkIdentity(identity, ticket);
   }
@@ -165,7 +185,7 @@ export class LoginFlow implements LoginPort {
     let ticket: LoginTicket | null = null;
     if (begun !== null) {
       if (typeof begun === 'string') return this.refuseIdentity(`bearer login throttled (${begun})`, begun);
-      const cleartext = this.cleartextBearer(identity.id);
+      const cleartext = this.cleartextBearer(identity.kind === 'bearer' ? `bearer key for id "${identity.id}"` : 'bearer token');
       if (cleartext) {
         // A failure for the throttle too, so a flood of them is throttled (and logged within its budget).
         begun.end(false);
@@ -173,9 +193,23 @@ export class LoginFlow implements LoginPort {
       }
       ticket = begun;
     }
-    const decided = decideIdentity(s.port.keyStore, identity);
-    decided.then((verdict) => ticket?.end(verdict.ok), () => ticket?.end(false));
-    containAsync(s, 'an identity verdict', decided, (verdict) => this.identified(identity, verdict));
+    const decided = this.decideIdentity(identity);
+    decided.then((outcome) => ticket?.end(outcome.kind === 'outside' || outcome.kind === 'record'), () => ticket?.end(false));
+    containAsync(s, 'an identity verdict', decided, (outcome) => this.identified(identity, outcome));
+  }
+
+  /** The outside sources first (a JWT, the auth hook), then the key store (a token of the `<id>.<key>` form too). */
+  private async decideIdentity(identity: PresentedIdentity): Promise<IdentityOutcome> {
+    const { port } = this.s;
+    const outside = port.decideOutside(this.s, identity);
+    const verdict: OutsideVerdict | null = outside === null ? null : await outside;
+    if (verdict?.kind === 'allow') return { kind: 'outside', identity: verdict.identity };
+    if (verdict?.kind === 'refuse') return { kind: 'refuse', reason: verdict.reason, code: verdict.code, byStore: false };
+    const asKey = identity.kind === 'token' ? keyForm(identity.token) : identity;
+    if (asKey === null) return { kind: 'nobody', reason: verdict?.reason ?? 'a bearer token no login source accepts', outsideAsked: verdict !== null };
+    const checked = await decideIdentity(port.keyStore, asKey);
+    if (!checked.ok) return { kind: 'refuse', reason: checked.reason, code: checked.code, byStore: true };
+    return { kind: 'record', login: { record: checked.record, level: checked.level, did: checked.record.id, via: checked.via, boho: null } };
   }
 
   /**
@@ -183,25 +217,52 @@ export class LoginFlow implements LoginPort {
    * from a trusted proxy, nor a client on this host). Null when it may; `allowCleartextBearer` lets it, with a
    * warning the first time.
    */
-  private cleartextBearer(id: string): string | null {
+  private cleartextBearer(what: string): string | null {
     const s = this.s;
     if (s.tls || isLoopbackAddress(s.ip)) return null;
-    const warning = `bearer key for id "${id}" sent over cleartext ws:// from ${s.ip}`;
+    const warning = `${what} sent over cleartext ws:// from ${s.ip}`;
     if (!s.port.policy.allowCleartextBearer) return `${warning}: refused, use wss:// (or --allow-cleartext-bearer in a lab)`;
     s.port.warnOnce('cleartext-bearer', `warning: ${warning}, accepted under --allow-cleartext-bearer: anyone on the path can read the key (later ones are not logged)`);
     return null;
   }
 
-  /** The key store answered for a certificate or bearer identity. */
-  private identified(identity: PresentedIdentity, verdict: IdentityVerdict): void {
-    if (verdict.ok) {
-      const { record, level, via } = verdict;
-      return this.settle({ record, level, did: record.id, via, boho: null });
+  /** The sources answered for a certificate, a bearer key or a token. */
+  private identified(identity: PresentedIdentity, outcome: IdentityOutcome): void {
+    switch (outcome.kind) {
+      case 'outside': {
+        const { identity: who } = outcome;
+        return this.settle({ record: recordOf(who), level: who.level, did: who.did, via: who.via === 'jwt' ? 'jwt' : 'auth hook', boho: null, outside: who });
+      }
+      case 'record':
+        return this.settle(outcome.login);
+      case 'refuse':
+        // A certificate the key store does not know stays anonymous; every other refusal ends the connection.
+        if (identity.kind === 'certificate' && outcome.byStore) {
+          this.s.port.refused(this.s, outcome.reason, outcome.code);
+          return this.release();
+        }
+        return this.refuseIdentity(outcome.reason, outcome.code);
+      case 'nobody':
+        // A token that a configured source passed on, and nothing else accepts, is refused; with no source for
+        // tokens at all the device stays anonymous, as before tokens were read.
+        if (identity.kind === 'token' && outcome.outsideAsked) return this.refuseIdentity(outcome.reason, 'hook');
+        return this.release();
     }
-    // A wrong bearer key is refused; a certificate that names no usable device stays anonymous.
-    if (identity.kind === 'bearer') return this.refuseIdentity(verdict.reason, verdict.code);
-    this.s.port.refused(this.s, verdict.reason, verdict.code);
-    this.release();
+  }
+
+  /** The session ends at its token's (or hook answer's) expiry unless a fresh token moved it (token refresh). */
+  private armExpiry(): void {
+    const s = this.s;
+    const end = s.outside?.expiresAt ?? null;
+    if (end === null) return;
+    s.later(expiryDelay(end, s.port.clock.now()), () => {
+      const now = s.outside?.expiresAt ?? null;
+      if (now === null) return;
+      if (s.port.clock.now() < now) return this.armExpiry();
+      s.port.expired(s);
+      s.channel.sendPlain(encodeAuthClear('token expired'));
+      s.close('token expired');
+    });
   }
 
   /**
@@ -230,6 +291,7 @@ export class LoginFlow implements LoginPort {
       s.channel.boho = this.boho;
     }
     s.authorized = true;
+    s.outside = login.outside ?? null;
     s.did = login.did;
     s.uid = record.uid ?? '';
     s.nick = s.cid;
@@ -243,6 +305,7 @@ export class LoginFlow implements LoginPort {
     }
     if (boho) s.deliveryChanged(); // encrypted sessions leave the shared native path
     s.port.admitted(s, record, level, login.via);
+    this.armExpiry();
     this.release();
   }
 
@@ -279,4 +342,10 @@ export class LoginFlow implements LoginPort {
   private refuseIdentity(reason: string, code: LoginFailureReason): void {
     this.refuse(reason, code, () => this.s.close(LOGIN_REFUSED, 'refused'));
   }
+}
+
+/** A token of iosig's own `<id>.<key>` form, read as a bearer key; null for any other token. */
+function keyForm(token: string): PresentedIdentity | null {
+  const pair = splitIdKey(token);
+  return pair && pair.id !== '' && pair.key !== '' ? { kind: 'bearer', id: pair.id, key: pair.key } : null;
 }

@@ -51,6 +51,8 @@ function usable(record: DeviceRecord, via: string): IdentityVerdict {
 
 export async function decideIdentity(store: KeyStore | null, identity: PresentedIdentity): Promise<IdentityVerdict> {
   if (!store) return { ok: false, reason: 'no key store configured', code: 'no_key_store' };
+  // Tokens are judged by the outside sources (login-flow.ts); one of the `<id>.<key>` form comes here as a bearer.
+  if (identity.kind === 'token') return { ok: false, reason: 'a token is not a key', code: 'malformed' };
   try {
     if (identity.kind === 'certificate') {
       const via = `certificate "${identity.id}"`;

@@ -12,6 +12,8 @@ import type { CallRequest } from '../protocol/rpc.js';
 import type { ServiceReply } from '../services/service.js';
 import type { SlowConsumerWatch } from './slow-consumer.js';
 import type { QuotaSwitches } from '../policies.js';
+import type { ExternalIdentity } from '../auth/external-identity.js';
+import type { TrafficRates } from '../guard/rate-spec.js';
 
 /** The option fields sessions read, resolved once and frozen (broker/policy.ts). */
 export interface SessionPolicy {
@@ -52,6 +54,13 @@ export type CidClaim =
   /** Refused: a live old session under `keep-old`, or another node's refusal. */
   | { readonly ok: false; readonly reason: string };
 
+/** What an outside login source (a JWT, the auth hook) says of what a device presented (issue 18). */
+export type OutsideVerdict =
+  | { readonly kind: 'allow'; readonly identity: ExternalIdentity }
+  | { readonly kind: 'refuse'; readonly reason: string; readonly code: LoginFailureReason }
+  /** Not its to decide: the key store judges it next (then the session stays anonymous). */
+  | { readonly kind: 'ignore'; readonly reason: string };
+
 /** `S`: the broker's session type. */
 export interface SessionPort<S> {
   readonly policy: SessionPolicy;
@@ -67,6 +76,8 @@ export interface SessionPort<S> {
   readonly loginThrottle: LoginThrottle;
   /** Times receivers that are behind, and carries out the slow-consumer policy. */
   readonly watch: SlowConsumerWatch;
+  /** Bumped whenever the rates the rules give may have changed (a reload): sessions make their buckets again. */
+  readonly rateGeneration: number;
 
   // ---- the verbs of the protocol --------------------------------------------------------------
 
@@ -95,6 +106,12 @@ export interface SessionPort<S> {
 
   /** A login was admitted with `record` at `level` (`via`: '' for Boho, else how the device was known). */
   admitted(session: S, record: DeviceRecord, level: number, via: string): void;
+  /** The message and byte rates `session` runs under (`--quota trafficRate`): an ACL rate line, --level-rate, the table. */
+  ratesOf(session: S): TrafficRates;
+  /** JWT and auth-hook logins: the verdict on what `session` presented; null when no outside source judges it. */
+  decideOutside(session: S, identity: PresentedIdentity): Promise<OutsideVerdict> | null;
+  /** The session reached the end its token (or hook answer) gave it and is being closed. */
+  expired(session: S): void;
   /** A login was refused (never the key); `code` classifies it for the metrics. */
   refused(session: S, reason: string, code: LoginFailureReason): void;
   /** The session is gone (its link closed); called once. */

@@ -1,7 +1,7 @@
 // Size and rate quotas (§8.2) on what a connection receives: the raw size, before decryption.
 import { OVER_SIZE_MSG } from '../protocol/messages.js';
 import type { Session } from './session.js';
-import { TokenBucket } from '../guard/token-bucket.js';
+import { SessionRate } from '../guard/rate-limits.js';
 import type { FrameMessages } from '../transport/link.js';
 
 /** The sizes the quotas judge a plain device's frame by: its largest message (size) and their sum (rate). */
@@ -18,19 +18,21 @@ export function frameSizes(frame: FrameMessages): { largest: number; total: numb
 
 /** Made on a connection's first message when any quota switch is on. */
 export class QuotaCheck {
-  private bucket: TokenBucket | null = null;
+  /** Its message and byte buckets, and the rules' generation they were made under (a reload makes them again). */
+  private rate: SessionRate | null = null;
+  private generation = -1;
   violations = 0;
 
   /** The quota level changed: the rate starts afresh. */
   reset(): void {
-    this.bucket = null;
+    this.rate = null;
   }
 
   /**
    * True when the message must be dropped (and the connection may be closing). `size` is judged by the size
-   * quota, `total` (several messages of one frame) by the rate quota.
+   * quota, `total` (several messages of one frame) and `count` by the rates.
    */
-  over(s: Session, size: number, total = size): boolean {
+  over(s: Session, size: number, total = size, count = 1): boolean {
     const { useQuota } = s.port.policy;
     if (useQuota.signalSize && size > s.quota.signalSize) {
       // OVER_SIZE goes out before a disconnect (§3.11), so the client learns why.
@@ -40,10 +42,19 @@ export class QuotaCheck {
       return true;
     }
     if (useQuota.trafficRate) {
+      // Its rates (an ACL rate line, its level's --level-rate, else the quota table's byte rate), made again when
+      // its level or the rules change.
       const now = s.port.clock.now();
-      this.bucket ??= new TokenBucket(s.quota.trafficRate, now);
-      if (!this.bucket.take(total, now)) {
-        this.violation(s, `over traffic rate quota (${s.quota.trafficRate} bytes/s)`);
+      const generation = s.port.rateGeneration;
+      if (this.rate === null || this.generation !== generation) {
+        this.rate = new SessionRate(s.port.ratesOf(s), now);
+        this.generation = generation;
+      }
+      const verdict = this.rate.admit(total, now, count);
+      if (verdict !== 'ok') {
+        const { messages, bytes } = this.rate.rates;
+        const what = verdict === 'messages' ? `over its message rate (${messages!.text})` : `over traffic rate quota (${bytes!.perSecond} bytes/s)`;
+        this.violation(s, what);
         return true;
       }
     }

@@ -10,6 +10,7 @@ import type { DeferredContained } from './contain.js';
 import type { SecureChannel } from './secure-channel.js';
 import type { SessionPort } from './port.js';
 import type { TagMemo } from './tag-memo.js';
+import type { ExternalIdentity } from '../auth/external-identity.js';
 
 /** The login messages a connection hands to its login flow (§4.4, §4.8). */
 export interface LoginPort {
@@ -43,6 +44,8 @@ export interface Session extends Subscriber, Caller, DeferredContained, Probeabl
   readonly channel: SecureChannel;
   /** An io-serial bridge declares itself (session-state.ts): the kind the status API and the dashboard show. */
   declareSerial(on: boolean, nick: boolean): void;
+  /** Who an outside source (JWT, auth hook) says it is, with its rights and the end of its session; else null. */
+  outside: ExternalIdentity | null;
   /** The tags of its recent SIGNALs (made by the first one). */
   tagMemo: TagMemo | null;
   /** A message this connection could not use: counted, and logged under `-s message`. */

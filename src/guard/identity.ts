@@ -9,7 +9,9 @@ import { splitIdKey } from '../crypto/keys.js';
 /** What a device presents before it says anything: a verified client certificate's device id, or a bearer key. */
 export type PresentedIdentity =
   | { kind: 'certificate'; id: string }
-  | { kind: 'bearer'; id: string; key: string };
+  | { kind: 'bearer'; id: string; key: string }
+  /** A JWT, or a token only an auth hook can judge (`Bearer <token>` or `?token=`; issue 18). */
+  | { kind: 'token'; token: string };
 
 /**
  * The one device id a verified client certificate names: its first DNS subject alternative name when it has

@@ -1,4 +1,4 @@
-// Rate limits an operator sets (issue 18 item 4; docs/access.md, "Rates"):
+// Rate limits an operator sets (issue 18 item 4; README, Access control, "Rates"):
 //   --conn-rate ws=100/s:200,cong=50/s,mqtt=20/s,all=300/s   new connections per listener (and all together)
 //   --level-rate 3=100msg/s:200,64KiB/s --level-rate 0=10msg/s  messages and bytes a connection of a level sends
 // The byte rate of a level defaults to the quota table's trafficRate (§8.1: bytes per second, one second's burst),
@@ -8,9 +8,12 @@ import { TokenBucket } from './token-bucket.js';
 import { QUOTA_TABLE } from '../protocol/codes.js';
 import { isOff, parseRate, parseTrafficRates, RateError, type Rate, type TrafficRates } from './rate-spec.js';
 
+/** The listeners `--conn-rate` names (`all`: every listener together). */
 export const LISTENERS = ['ws', 'cong', 'mqtt', 'all'] as const;
+/** One of LISTENERS. */
 export type ListenerName = (typeof LISTENERS)[number];
 
+/** New connections per second per listener (`--conn-rate`). */
 export type ConnectionRates = Partial<Record<ListenerName, Rate>>;
 
 /** `ws=100/s:200,cong=50/s` (a listener may be `off`); the same listener twice is an error. */
@@ -108,6 +111,7 @@ export function ratesFor(level: number, levelRates: ReadonlyMap<number, TrafficR
   return levelRates.get(level) ?? { messages: null, bytes: tableByteRate(level) };
 }
 
+/** What a message was over: nothing, its message rate or its byte rate. */
 export type RateVerdict = 'ok' | 'messages' | 'bytes';
 
 /** One connection's message and byte buckets; made afresh when its level (or the rules) change. */
@@ -123,11 +127,11 @@ export class SessionRate {
     this.bytes = rates.bytes ? new TokenBucket(rates.bytes.perSecond, now, rates.bytes.burst) : null;
   }
 
-  /** Takes one message of `size` bytes; what it is over, if anything (then nothing is taken). */
-  admit(size: number, now: number): RateVerdict {
-    if (this.messages && !this.messages.take(1, now)) return 'messages';
+  /** Takes `count` messages of `size` bytes in all; what they are over, if anything (then nothing is taken). */
+  admit(size: number, now: number, count = 1): RateVerdict {
+    if (this.messages && !this.messages.take(count, now)) return 'messages';
     if (this.bytes && !this.bytes.take(size, now)) {
-      this.messages?.restore(1);
+      this.messages?.restore(count);
       return 'bytes';
     }
     return 'ok';

@@ -1,11 +1,13 @@
-// The one way an operator writes a rate (docs/access.md, "Rates"): `<amount>[<unit>]/<period>[:<burst>[<unit>]]`.
+// The one way an operator writes a rate (README, Access control, "Rates"): `<amount>[<unit>]/<period>[:<burst>[<unit>]]`.
 //   100/s         100 a second (connections), burst one second's worth
 //   100msg/s:200  100 messages a second, bursts of up to 200
 //   64KiB/s:256KiB, 1MB/s, 600msg/min, 0.5msg/s
 // Used by --conn-rate, --level-rate and the `rate` lines of an ACL. Pure parsing; the buckets are token-bucket.ts.
 
+/** What a rate counts: messages or connections (`count`), or bytes. */
 export type RateUnit = 'count' | 'bytes';
 
+/** One rate: tokens a second and the largest burst. */
 export interface Rate {
   /** Tokens added per second (messages, connections or bytes). */
   readonly perSecond: number;
@@ -16,6 +18,7 @@ export interface Rate {
   readonly text: string;
 }
 
+/** A rate that cannot be read (the message says why). */
 export class RateError extends Error {}
 
 const BYTE_UNITS: Readonly<Record<string, number>> = {

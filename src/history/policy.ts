@@ -1,5 +1,5 @@
 // Which channels keep a history, and how much: `--history <pattern>=<count>[/<seconds>]`, repeatable, the first
-// matching pattern wins. Patterns are the access rules' channel patterns (docs/access.md: `+` one level, `#` the
+// matching pattern wins. Patterns are the access rules' channel patterns (README, Access control: `+` one level, `#` the
 // rest, `#lab/+` a home channel, `D1@temp/#` a device's CID channel), without placeholders: a history is the
 // channel's, not a reader's. Deciding costs a pattern walk once per channel key, then a Map lookup.
 import { objectOfKey, parseChannelPattern, patternMatches, PatternError, type Pattern } from '../access/pattern.js';

@@ -22,4 +22,9 @@ export interface BrokerView extends MetricsSource {
   firstChannels(limit: number): ChannelInfo[];
   /** A SIGNAL from the server (see IosigServer.sendSignal); returns the number of receivers. */
   sendSignal(tag: string, payloadType: number, payload: Uint8Array, everyone?: boolean): number;
+  /**
+   * Whether the access rules let the dashboard's send form (subject `dashboard`, from this peer: its address, and
+   * what a trusted proxy says it forwarded) send this.
+   */
+  dashboardMay(tag: string, everyone: boolean, peer: { peerIp: string; forwardedFor?: string | undefined }): boolean;
 }

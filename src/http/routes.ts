@@ -131,6 +131,8 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
   app.post('/api/signal', (res, req) => {
     const access = accessOf(req, res, policy);
     const contentType = req.getHeader('content-type');
+    // The client address as the sessions' rules see one (behind a trusted proxy, the forwarded one).
+    const peer = { peerIp: Buffer.from(res.getRemoteAddressAsText()).toString(), forwardedFor: req.getHeader('x-forwarded-for') || undefined };
     const pending = new PendingResponse(res);
     if (access !== 'admin') return refuse(pending, policy, 'sending');
     if (!contentType.startsWith('application/json')) return pending.json(STATUS.unsupported, { error: 'send JSON' });
@@ -139,6 +141,8 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
       if (body === null) return pending.json(STATUS.tooLarge, { error: `the body is over ${SEND_BODY_LIMIT} bytes` });
       try {
         const signal = prepareSignal(parseSendRequest(JSON.parse(body.toString('utf8'))));
+        // The access rules' subject `dashboard` (README, Security): what they do not allow is refused.
+        if (!server.dashboardMay(signal.tag, signal.everyone, peer)) return pending.json(STATUS.forbidden, { error: 'access denied' });
         const result = sendPrepared(server, signal);
         tail.add({
           time: Date.now(),

@@ -58,6 +58,9 @@ const DEFINITIONS: readonly MetricDefinition[] = [
       [{ cap: 'primary_unavailable' }, s.refusedPrimaryUnavailable],
       [{ cap: 'handshakes' }, s.refusedHandshakes],
       [{ cap: 'handshakes_per_address' }, s.refusedHandshakesAddress],
+      [{ cap: 'rate_ws' }, s.refusedRateWs],
+      [{ cap: 'rate_cong' }, s.refusedRateCong],
+      [{ cap: 'rate_mqtt' }, s.refusedRateMqtt],
     ],
   },
   {
@@ -161,6 +164,22 @@ const DEFINITIONS: readonly MetricDefinition[] = [
     read: (s) => Object.entries(s.authFailByReason).map(([reason, value]) => [{ reason }, value] as const),
   },
   { name: 'iosig_quota_violations_total', help: 'Size or rate quota violations.', kind: 'counter', read: single((s) => s.quotaViolations) },
+  {
+    name: 'iosig_acl_denials_total',
+    help: 'Requests the access rules refused, by right (subscribe, publish, retain, send, call).',
+    kind: 'counter',
+    labelNames: ['right'],
+    read: (s) => Object.entries(s.aclDenials).map(([right, value]) => [{ right }, value] as const),
+  },
+  {
+    name: 'iosig_acl_revoked_subscriptions_total',
+    help: 'Live subscriptions ended because a rule change or a login made them unreadable for their session.',
+    kind: 'counter',
+    read: single((s) => s.aclRevokedSubscriptions),
+  },
+  { name: 'iosig_acl_rules', help: 'Access rules in force (-1: no ACL configured).', kind: 'gauge', read: single((s) => s.aclRules) },
+  { name: 'iosig_acl_reloads_total', help: 'Rule sets put in force after the first (SIGHUP, file change, Redis).', kind: 'counter', read: single((s) => s.aclReloads) },
+  { name: 'iosig_sessions_expired_total', help: 'Sessions ended at the expiry of their token or auth hook answer.', kind: 'counter', read: single((s) => s.sessionsExpired) },
   { name: 'iosig_over_size_total', help: 'Messages refused for their size.', kind: 'counter', read: single((s) => s.overSize) },
   { name: 'iosig_bad_messages_total', help: 'Malformed or refused messages.', kind: 'counter', read: single((s) => s.badMessages) },
   {

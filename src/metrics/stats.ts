@@ -74,6 +74,20 @@ export class Stats {
   refusedRetainedShare = 0;
   /** New channel-retained entries past the retained-channel cap (`retain.limitCounter`). */
   refusedRetainedEntries = 0;
+  /** Requests the access rules refused, by right (`iosig_acl_denials_total{right}`). */
+  // Spelled out: the dashboard's browser code reads this file's types, and src/access/ is Node code.
+  readonly aclDenials = { subscribe: 0, publish: 0, retain: 0, send: 0, call: 0 };
+  /** Live subscriptions ended because the rules (or a login) no longer let their session read them. */
+  aclRevokedSubscriptions = 0;
+  /** Access rules in force (-1: no ACL), and rule sets put in force after the first. */
+  aclRules = -1;
+  aclReloads = 0;
+  /** Sessions ended at their token's (or hook answer's) expiry. */
+  sessionsExpired = 0;
+  /** New connections refused by `--conn-rate`, per listener (`iosig_connections_refused_total{cap="rate_<l>"}`). */
+  refusedRateWs = 0;
+  refusedRateCong = 0;
+  refusedRateMqtt = 0;
 }
 
 /** The counters and the gauges of one moment (`metrics()`, /metrics). */

@@ -149,6 +149,11 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
     return 1;
   }
 
+  /** A JSON device is told what the access rules refused (raw devices have no way to be told). */
+  accessDenied(what: string): void {
+    if (this.request.format === 'json' && !this.closed && this.hasRoom()) this.write(jsonFrame({ type: 'ERROR', error: `access denied: ${what}` }));
+  }
+
   // ---- Link ----------------------------------------------------------------------------------------
 
   send(msg: Uint8Array): boolean {

@@ -422,9 +422,10 @@ export class Router<S extends Subscriber = Subscriber> {
 
   /**
    * Routes a SIGNAL / SIGNAL_E2E `msg` whose tag is `tag` (PROTOCOL.md §5.4). `msg` may be a view
-   * into a transient buffer: it is copied before anything keeps it.
+   * into a transient buffer: it is copied before anything keeps it. `keep` false: a retained key is delivered but
+   * not kept (the publisher may publish there but not retain).
    */
-  publish(sub: S, msg: Uint8Array, tag: string): PublishResult {
+  publish(sub: S, msg: Uint8Array, tag: string, keep = true): PublishResult {
     if (isReservedTag(tag)) return { ok: false, reason: 'reserved' };
     const at = tag.indexOf('@');
     const owner = sub.shareOwner ?? '';
@@ -436,7 +437,7 @@ export class Router<S extends Subscriber = Subscriber> {
       msg = rewritten;
     }
     const key = channelKey(tag, sub.home);
-    if (isRetainedKey(key)) this.keep(sub, key, msg);
+    if (keep && isRetainedKey(key)) this.keep(sub, key, msg);
     const channel = this.channels.get(key);
     if (!channel) return { ok: false, reason: 'no-subscriber' };
     this.stats.publishes++;

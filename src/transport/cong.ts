@@ -33,7 +33,7 @@ export function listenCong(options: ListenOptions, stats: Stats, accept: AcceptL
   const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log);
   /** A socket counted here since its accept (`slot`, given back when it closes): the host's place, then the connection. */
   const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
-    const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true };
+    const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true, listener: 'cong' };
     const admitted = door.admit(peer);
     if (admitted === true) return takeOn(socket, slot, peer);
     if (admitted === false) return void socket.destroy();

@@ -16,6 +16,8 @@ export interface PeerInfo {
   tls?: boolean;
   /** A verified client certificate or a bearer token: the device is known before it says anything. */
   identity?: PresentedIdentity;
+  /** Which listener took it on (for `--conn-rate`); absent for in-memory links. */
+  listener?: 'ws' | 'cong' | 'mqtt';
   /** The transport holds this socket's place in the connection caps since its accept (OpeningSlot): not counted again. */
   counted?: boolean;
   /** The device kind its client declared at the WebSocket upgrade (`X-Iosig-Device: serial`, an io-serial bridge). */
@@ -124,4 +126,10 @@ export interface Link {
   close(reason: string): void;
   /** Immediate teardown. */
   destroy(reason: string): void;
+  /**
+   * The access rules refused something this link's device asked (a subscription, a publish) or ended one of its
+   * subscriptions. Links whose protocol has an answer for it implement this (a plain JSON device gets an ERROR
+   * frame); iosignal links answer through their protocol instead.
+   */
+  accessDenied?(what: string): void;
 }

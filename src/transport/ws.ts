@@ -12,7 +12,7 @@ import { TurnJudge, nativePublisher, uwsSendLimit } from './ws-topics.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { backlogLimits, type ListenOptions } from './listen-options.js';
-import { bearerFromHeader } from '../guard/identity.js';
+import { upgradeCredential } from '../auth/credentials.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
 
 interface SocketData {
@@ -154,18 +154,25 @@ export async function listenWs(
         peerIp = fromFront.ip;
         certId = fromFront.certId;
       }
-      const bearer = bearerFromHeader(headerValue(req, 'authorization'));
+      // `Authorization: Bearer` or `?token=`: iosig's `<id>.<key>`, a JWT or an opaque token (both given must agree).
+      const credential = upgradeCredential(headerValue(req, 'authorization'), req.getQuery() ?? '');
+      if (credential === null) {
+        res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end('iosig: two different tokens, or ?token= more than once\n');
+        return;
+      }
       const peer: PeerInfo = {
         peerIp,
         forwardedFor: headerValue(req, 'x-forwarded-for'),
         forwardedProto: headerValue(req, 'x-forwarded-proto'),
         tls: files !== null,
+        listener: 'ws',
         // The TLS front counts its sockets from their accept until they close.
         counted: fronted,
       };
       if (req.getHeader('x-iosig-device') === 'serial') peer.device = 'serial';
       // A bearer token is the device's explicit choice, so it wins over a certificate.
-      if (bearer) peer.identity = { kind: 'bearer', ...bearer };
+      if (credential.kind === 'key') peer.identity = { kind: 'bearer', id: credential.id, key: credential.key };
+      else if (credential.kind === 'jwt' || credential.kind === 'opaque') peer.identity = { kind: 'token', token: credential.token };
       else if (certId !== null) peer.identity = { kind: 'certificate', id: certId };
       // A fronted peer skips this process's caps (counted since its accept) but not the host's (--workers).
       const admitted = door.admit(peer);

@@ -1,4 +1,5 @@
-// The ACL examples in docs/access.md are read by the real parser, and each says what its text claims.
+// The ACL examples in the README (Security, Access control) are read by the real parser, and each says what its text
+// claims.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -8,13 +9,22 @@ import { parseAcl } from '../../src/access/rules.js';
 import { sendKey } from '../../src/access/pattern.js';
 import type { SubjectFacts } from '../../src/access/subject.js';
 
-const DOC = fileURLToPath(new URL('../../../docs/access.md', import.meta.url));
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
+
+/** The README's access-control section (to the next section of its level or above). */
+function accessSection(text: string): string {
+  const start = text.indexOf('### Access control, outside identities and rates');
+  const end = text.indexOf('\n## ', start);
+  return text.slice(start, end < 0 ? undefined : end);
+}
 
 /** The unlabelled code blocks made of rule lines (the worked examples). */
 function aclBlocks(text: string): string[] {
   const blocks: string[] = [];
-  for (const match of text.matchAll(/```\n([\s\S]*?)```/g)) {
-    const body = match[1]!;
+  // Fences at line starts, paired in order; only unlabelled ones hold rules (a `sh` block is a command).
+  for (const match of text.matchAll(/^```(\w*)\n([\s\S]*?)^```/gm)) {
+    if (match[1] !== '') continue;
+    const body = match[2]!;
     if (/^(allow|deny|rate) /m.test(body) && !body.includes('<subject>')) blocks.push(body);
   }
   return blocks;
@@ -30,12 +40,12 @@ const facts = (over: Partial<SubjectFacts>): SubjectFacts => ({
   ...over,
 });
 
-describe('docs/access.md examples', () => {
-  const blocks = aclBlocks(readFileSync(DOC, 'utf8'));
+describe('the README access examples', () => {
+  const blocks = aclBlocks(accessSection(readFileSync(README, 'utf8')));
 
   it('has the five worked examples, each a valid ACL', () => {
     assert.equal(blocks.length, 5);
-    for (const block of blocks) parseAcl(block, 'docs/access.md');
+    for (const block of blocks) parseAcl(block, 'README');
   });
 
   it('means what the text says', () => {

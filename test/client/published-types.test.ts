@@ -155,7 +155,7 @@ const ROOT_EXPORTS = [
 /** The members of the server view the README describes. */
 const SERVER_MEMBERS = [
   'ready', 'wsPort', 'congPort', 'events', 'metrics', 'connectionList', 'channelList', 'connectionPage', 'channelPage',
-  'sendSignal', 'sendServerSignal', 'signal', 'attach', 'reloadKeys', 'revalidateSessions', 'connectInMemory',
+  'sendSignal', 'sendServerSignal', 'signal', 'attach', 'reloadKeys', 'revalidateSessions', 'reloadAccess', 'connectInMemory',
   'connectPlain', 'close',
 ].sort();
 
