@@ -6,6 +6,7 @@ import type { BrokerView } from '../http/broker-view.js';
 import { pageByKey, firstOf, type Page } from '../http/paging.js';
 import type { ChannelInfo, ConnectionInfo } from '../info.js';
 import type { ClusterSample } from '../metrics/cluster-sample.js';
+import type { MqttSample } from '../metrics/mqtt-sample.js';
 import { ServerMetrics } from '../metrics/sample.js';
 import type { MetricsSnapshot, TrafficCounters } from '../metrics/stats.js';
 import type { ServerOptions } from '../options.js';
@@ -21,7 +22,13 @@ export class BrokerViews implements BrokerView {
     private readonly broker: Broker,
     /** 1 while the descriptor guard holds the uWS listeners closed (the server's). */
     private readonly listenerPaused: () => boolean,
+    /** The MQTT side's figures (null without an MQTT listener). */
+    private readonly mqtt: () => MqttSample | null = () => null,
   ) {}
+
+  mqttSample(): MqttSample | null {
+    return this.mqtt();
+  }
 
   get options(): ServerOptions {
     return this.broker.options;

@@ -77,3 +77,28 @@ export function resolveLimits(overrides: Partial<MqttLimits> = {}): Readonly<Mqt
   if (limits.maxKeepAlive > 65_535) throw new RangeError('mqtt maxKeepAlive is at most 65535');
   return Object.freeze(limits);
 }
+
+/** The server's MQTT bounds: the engine's, the retained store's and the $SYS period. */
+export interface MqttServerLimits extends MqttLimits {
+  /** MQTT retained messages kept (topics without iosig's `$`, whose channels retain in the router). */
+  maxRetained: number;
+  /** Payload bytes of those retained messages. */
+  maxRetainedBytes: number;
+  /** Seconds between two updates of the `$SYS/` topics; 0 = no `$SYS/` topics. */
+  sysInterval: number;
+}
+
+export const DEFAULT_MQTT_SERVER_LIMITS: Readonly<MqttServerLimits> = Object.freeze({
+  ...DEFAULT_MQTT_LIMITS,
+  maxRetained: 10_000,
+  maxRetainedBytes: 67_108_864,
+  sysInterval: 10,
+});
+
+export function resolveMqttServerLimits(overrides: Partial<MqttServerLimits> = {}): Readonly<MqttServerLimits> {
+  const { maxRetained, maxRetainedBytes, sysInterval, ...engine } = { ...DEFAULT_MQTT_SERVER_LIMITS, ...overrides };
+  for (const [name, value] of Object.entries({ maxRetained, maxRetainedBytes, sysInterval })) {
+    if (!Number.isInteger(value) || value < 0) throw new RangeError(`mqtt ${name} must be a non-negative integer`);
+  }
+  return Object.freeze({ ...resolveLimits(engine), maxRetained, maxRetainedBytes, sysInterval });
+}
