@@ -41,6 +41,9 @@ export function networkAddress(host = '0.0.0.0'): string {
 export interface BannerPorts {
   wsPort?: number | undefined;
   congPort?: number | undefined;
+  mqttPort?: number | undefined;
+  /** MQTT over WebSocket on the WebSocket port. */
+  mqttWs?: boolean;
 }
 
 /** The lines of the serving banner, without the border. */
@@ -66,6 +69,11 @@ export function bannerLines(ports: BannerPorts, ip: string, tls = false): string
       `Arduino  - host: ${ip}  - port: ${ports.congPort}`,
     );
   }
+  if (ports.mqttPort !== undefined) {
+    const mqttScheme = tls ? 'mqtts' : 'mqtt';
+    lines.push('', `MQTT 3.1.1 and 5${suffix} — devices, gateways, Node-RED, Home Assistant`, `- Local:   ${mqttScheme}://localhost:${ports.mqttPort}`, `- Network: ${mqttScheme}://${ip}:${ports.mqttPort}`);
+  }
+  if (ports.mqttWs === true && ports.wsPort !== undefined) lines.push(`MQTT over WebSocket: ${wsScheme}://${ip}:${ports.wsPort}/mqtt (subprotocol mqtt)`);
   return lines;
 }
 
@@ -77,6 +85,7 @@ export function usageLines(): string[] {
     'io-server -l 7777              WebSocket (browsers, Node.js)',
     'io-server -L 8888              CongSocket (Arduino, Node.js)',
     'io-server -l 7777 -L 8888      both',
+    'io-server -M 1883              MQTT 3.1.1 and 5 (add it to the others: -l 7777 -L 8888 -M 1883)',
     'io-server -h                   every option',
   ];
 }
