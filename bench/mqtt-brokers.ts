@@ -1,7 +1,7 @@
 // MQTT brokers side by side in one run: Debian's mosquitto (generated config, a free port) and aedes from npm as
-// baselines; iosig joins when its MQTT listener lands. The broker is pinned to CPU 0 and this load generator to
+// baselines, and iosig's own `-M` listener (io-server from this build). The broker is pinned to CPU 0 and this load generator to
 // CPU 1 (when taskset exists). Prints one table with each broker's figures and their ratio to mosquitto.
-//   npm run build && node dist/bench/mqtt-brokers.js [--brokers mosquitto,aedes] [--scenarios fanout,qos1,idle]
+//   npm run build && node dist/bench/mqtt-brokers.js [--brokers mosquitto,aedes,iosig] [--scenarios fanout,qos1,idle]
 //        [--subs 1000] [--payloads 64,1024] [--pairs 100] [--conns 10000] [--duration 5] [--warmup 1]
 //        [--rounds 1] [--version 4|5] [--window 32] [--quick]
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { median } from './lib/stats.js';
 import { eachFlag, list } from './lib/flags.js';
-import { BENCH_DIST, freePort, pinSelf, sleep, spawnTracked } from './lib/procs.js';
+import { BENCH_DIST, REPO_ROOT, freePort, pinSelf, sleep, spawnTracked } from './lib/procs.js';
 import { defaultLoad, fanOut, idle, loadFlag, qos1Pairs, type LoadTarget } from './mqtt-load.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -72,9 +72,18 @@ async function startAedes(): Promise<Broker> {
   return { name: 'aedes', proc, port, stop: stopper(proc) };
 }
 
-const STARTERS: Record<string, () => Promise<Broker>> = { mosquitto: startMosquitto, aedes: startAedes };
+/** iosig from this build: the MQTT listener alone, the connection caps off (the load comes from one address). */
+async function startIosig(): Promise<Broker> {
+  const port = await freePort();
+  const args = [join(REPO_ROOT, 'bin', 'io-server.js'), '-M', String(port), '--host', '127.0.0.1', '--max-connections', '0', '--max-connections-per-address', '0', '--max-handshakes-per-address', '0', '--mqtt-sys-interval', '0'];
+  const proc = spawnTracked(SERVER_CPU, process.execPath, args, ['ignore', 'ignore', 'inherit']);
+  await waitForPort(port);
+  return { name: 'iosig', proc, port, stop: stopper(proc) };
+}
 
-let brokers = ['mosquitto', 'aedes'];
+const STARTERS: Record<string, () => Promise<Broker>> = { mosquitto: startMosquitto, aedes: startAedes, iosig: startIosig };
+
+let brokers = ['mosquitto', 'aedes', 'iosig'];
 let rounds = 1;
 const o = defaultLoad();
 eachFlag(process.argv.slice(2), (flag, value) => {

@@ -211,6 +211,8 @@ export class IosigMqttPort implements MqttBrokerPort {
   private seq = 0;
   private readonly seen = new Map<MqttSubscriber, { seq: number; matches: SubscriptionOptions[] }>();
   private inFlight: InFlight | null = null;
+  /** Envelopes to other nodes' filters made by the last deliverLocal. */
+  private nodesReached = 0;
   private readonly access: MqttAccessCheck;
   /** Figures for $SYS and the metrics. */
   messagesIn = 0;
@@ -359,6 +361,16 @@ export class IosigMqttPort implements MqttBrokerPort {
     if (this.broker.options.membersOnly && identity.did === '') return RC.NOT_AUTHORIZED;
     this.messagesIn++;
     if (message.retain && !channel.includes('$')) this.retain(message);
+    const { router } = this.broker;
+    // Nobody outside MQTT wants this channel (no iosignal, plain or serial subscriber here, no other node's
+    // interest in the key, nothing to retain in the router, nobody watching signals): MQTT subscribers only, without
+    // making a SIGNAL of it. Same result as the way through the router, which would find no channel.
+    if (target.kind === 'channel' && !channel.includes('$') && !router.channels.has(channel) && this.broker.events.listenerCount('signal') === 0) {
+      const n = this.deliverLocal(message, true);
+      if (n === 0 && this.nodesReached === 0) return RC.NO_MATCHING_SUBSCRIBERS;
+      this.broker.stats.publishes++;
+      return RC.SUCCESS;
+    }
     const member = this.memberOf(publisher);
     let tag: string | null = null;
     if (target.kind === 'channel') tag = target.key.startsWith('CID:') ? `@${target.tag.slice(target.tag.indexOf('@') + 1)}` : target.tag;
@@ -367,13 +379,13 @@ export class IosigMqttPort implements MqttBrokerPort {
     if (signal === null) {
       // No iosig form (a topic over 255 bytes, `$iosig/…` forms iosig cannot name): MQTT subscribers only.
       const n = this.deliverLocal(message, true);
-      return n > 0 ? RC.SUCCESS : RC.NO_MATCHING_SUBSCRIBERS;
+      return n > 0 || this.nodesReached > 0 ? RC.SUCCESS : RC.NO_MATCHING_SUBSCRIBERS;
     }
     if (this.broker.events.listenerCount('signal') > 0) this.tapSignal(member.cid, tag!, signal);
     const outer = this.inFlight;
     this.inFlight = { message };
     try {
-      const result = this.broker.router.publish(member, signal, tag!);
+      const result = router.publish(member, signal, tag!);
       if (result.ok) return RC.SUCCESS;
       if (result.reason === 'no-subscriber' || result.reason === 'offline') return RC.NO_MATCHING_SUBSCRIBERS;
       return RC.TOPIC_NAME_INVALID;
@@ -482,9 +494,11 @@ export class IosigMqttPort implements MqttBrokerPort {
    */
   deliverLocal(message: MqttMessage, toNodes: boolean, out?: Outbound): number {
     const n = this.deliverMatching(message);
+    this.nodesReached = 0;
     if (toNodes && this.remote.size > 0) {
       let bytes: Buffer | null = null;
       this.remote.match(message.topic, (members) => {
+        this.nodesReached++;
         bytes ??= encodeCarried(message);
         members.publish(new Outbound(bytes, out?.publisher ?? '', out?.owner ?? ''), Infinity);
       });
