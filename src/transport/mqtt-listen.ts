@@ -37,9 +37,38 @@ export function mqttTransport(write: (bytes: Buffer) => void, end: () => void, b
   return { write, close: end, backlog, remoteAddress, tls: secure, ...(certificateNames ? { certificateNames } : {}) };
 }
 
+/**
+ * Writes of one event-loop turn go out together: a socket is corked at its first write of the turn and uncorked
+ * once for all (one writev per socket per turn instead of one write per packet, as CongSocket's flush queue).
+ */
+class CorkedWrites {
+  private readonly corked = new Set<net.Socket>();
+  private scheduled = false;
+
+  write(socket: net.Socket, bytes: Buffer): void {
+    if (socket.destroyed) return;
+    if (!this.corked.has(socket)) {
+      socket.cork();
+      this.corked.add(socket);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
+      }
+    }
+    socket.write(bytes);
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    for (const socket of this.corked) socket.uncork();
+    this.corked.clear();
+  };
+}
+
 export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number | undefined }, stats: Stats, hub: MqttAcceptor, door: MqttDoor): Promise<MqttListener> {
   const secure = tlsServerOptions(options);
   const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log);
+  const writes = new CorkedWrites();
 
   const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
     const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true };
@@ -63,9 +92,7 @@ export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number
     const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
     const conn = hub.accept(
       mqttTransport(
-        (bytes) => {
-          if (!socket.destroyed) socket.write(bytes);
-        },
+        (bytes) => writes.write(socket, bytes),
         () => socket.end(),
         () => socket.writableLength,
         ip,
