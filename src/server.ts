@@ -51,7 +51,7 @@ export class Server implements IosigServer {
 
   constructor(input: ServerOptionsInput & { services?: Service[] }) {
     this.broker = new Broker(resolveOptions(input), input.services);
-    this.views = new BrokerViews(this.broker, () => this.guard?.paused === true, () => this.mqtt?.sample() ?? null);
+    this.views = new BrokerViews(this.broker, () => this.guard?.paused === true, () => this.mqtt);
     this.ready = this.listen();
     // Callers that never await `ready` must not crash the process with an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -138,7 +138,9 @@ export class Server implements IosigServer {
   }
 
   connectionList(): ConnectionInfo[] {
-    return this.broker.connectionList();
+    const list = this.broker.connectionList();
+    if (this.mqtt) list.push(...this.mqtt.describeConnections(Number.MAX_SAFE_INTEGER));
+    return list;
   }
 
   channelList(): ChannelInfo[] {

@@ -46,6 +46,7 @@ const DEFINITIONS: readonly MetricDefinition[] = [
     read: (s) => [
       [{ transport: 'ws' }, s.acceptedWs],
       [{ transport: 'cong' }, s.acceptedCong],
+      [{ transport: 'mqtt' }, s.acceptedMqtt],
     ],
   },
   {

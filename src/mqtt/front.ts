@@ -12,6 +12,9 @@ import { IosigMqttPort, type MqttAccessCheck } from './iosig-port.js';
 import type { MqttServerLimits } from './options.js';
 import type { MqttMessage } from './port.js';
 import type { MqttSample } from '../metrics/mqtt-sample.js';
+import type { ConnectionInfo } from '../info.js';
+import { STATE } from '../protocol/codes.js';
+import type { MqttConnection, MqttTransport } from './connection.js';
 
 export class MqttFront {
   readonly port: IosigMqttPort;
@@ -19,6 +22,8 @@ export class MqttFront {
   private listener: MqttListener | null = null;
   private sysTimer: ReturnType<typeof setInterval> | null = null;
   private readonly startedAt = Date.now();
+  /** Each connection's place in the broker's ssid sequence and how it came in (for the device lists). */
+  private readonly seen = new WeakMap<MqttConnection, { ssid: number; ws: boolean }>();
 
   constructor(
     private readonly broker: Broker,
@@ -40,7 +45,7 @@ export class MqttFront {
   /** Binds `-M` (TLS when the server has certificate files). */
   async listen(): Promise<number> {
     const { options, stats, door } = this.broker;
-    this.listener = await listenMqtt(options, stats, this.hub, door);
+    this.listener = await listenMqtt(options, stats, { accept: (transport) => this.accept(transport, false) }, door);
     this.publishSys();
     return this.listener.port;
   }
@@ -53,7 +58,7 @@ export class MqttFront {
         const booked = { ip: door.ipOf(peer) };
         door.entered(booked, peer.counted);
         let open = true;
-        const conn = this.hub.accept(
+        const conn = this.accept(
           mqttTransport(
             (bytes) => {
               if (open) socket.send(bytes, true);
@@ -65,6 +70,7 @@ export class MqttFront {
             booked.ip,
             door.tlsOf(peer),
           ),
+          true,
         );
         return {
           feed: (bytes) => conn.feed(bytes),
@@ -76,6 +82,49 @@ export class MqttFront {
         };
       },
     };
+  }
+
+  private accept(transport: MqttTransport, ws: boolean): MqttConnection {
+    const conn = this.hub.accept(transport);
+    this.seen.set(conn, { ssid: this.broker.registry.nextSsid(), ws });
+    return conn;
+  }
+
+  /** Up to `limit` MQTT connections as observers see them (device kind `mqtt`). */
+  describeConnections(limit: number): ConnectionInfo[] {
+    const out: ConnectionInfo[] = [];
+    const now = this.broker.clock.now();
+    for (const conn of this.hub.openConnections) {
+      if (out.length >= limit) break;
+      const identity = conn.identity;
+      const subscriptions = conn.session ? [...conn.session.subscriptions.keys()] : [];
+      const seen = this.seen.get(conn);
+      out.push({
+        ssid: seen?.ssid ?? 0,
+        cid: identity?.cid ?? '',
+        state: conn.connected ? STATE.READY : STATE.CONNECTING,
+        transport: seen?.ws ? 'ws' : 'mqtt',
+        kind: 'mqtt',
+        ip: conn.transport.remoteAddress,
+        nick: conn.clientId,
+        did: identity?.did ?? '',
+        level: identity?.level ?? this.broker.policy.defaultQuotaLevel,
+        uid: '',
+        tls: conn.transport.tls,
+        authorized: (identity?.did ?? '') !== '',
+        admin: false,
+        quotaViolations: 0,
+        retained: 0,
+        uptimeMs: Math.max(0, now - conn.openedAt),
+        channels: subscriptions.slice(0, 100),
+        channelCount: subscriptions.length,
+        messagesIn: conn.messagesIn,
+        messagesOut: conn.messagesOut,
+        bytesIn: conn.bytesIn,
+        bytesOut: conn.bytesOut,
+      });
+    }
+    return out;
   }
 
   sample(): MqttSample {

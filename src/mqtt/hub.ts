@@ -109,6 +109,11 @@ export class MqttHub implements SessionRegistry {
     return { connections: this.connections.size, sessions: this.sessions.size, offlineSessions: this.offline.size, inflight, queued, queuedBytes: this.queuedBytes };
   }
 
+  /** The open network connections (status pages, the dashboard). */
+  get openConnections(): ReadonlySet<MqttConnection> {
+    return this.connections;
+  }
+
   /** The session of `clientId`, for inspection (tests, status pages). */
   session(clientId: string): MqttSession | undefined {
     return this.sessions.get(clientId);

@@ -171,5 +171,16 @@ describe('MQTT on iosig: one channel space with iosignal clients', () => {
     const res = await fetch(`http://127.0.0.1:${server.wsPort}/metrics`);
     const text = await res.text();
     assert.match(text, /iosig_mqtt_connections \d+/);
+    assert.match(text, /iosig_connections_accepted_total\{transport="mqtt"\} [1-9]/);
+    // /api/status from loopback reads lists: MQTT clients are devices of kind mqtt, with their sample.
+    const status = (await (await fetch(`http://127.0.0.1:${server.wsPort}/api/status?list=connections`)).json()) as {
+      metrics: { mqtt: { connections: number; sessions: number } | null };
+      connections: Array<{ kind: string; transport: string; nick: string; cid: string }>;
+    };
+    assert.ok(status.metrics.mqtt && status.metrics.mqtt.connections >= 1 && status.metrics.mqtt.sessions >= 1);
+    const mqttDevices = status.connections.filter((c) => c.kind === 'mqtt');
+    assert.ok(mqttDevices.length >= 1, JSON.stringify(status.connections));
+    assert.ok(mqttDevices.some((c) => c.transport === 'mqtt'));
+    assert.ok(server.connectionList().some((c) => c.kind === 'mqtt' && c.cid !== ''));
   });
 });
