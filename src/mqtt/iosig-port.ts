@@ -76,6 +76,7 @@ export function interestKeyFilter(key: string): string | null {
 }
 
 const EMPTY = Buffer.alloc(0);
+const CLOSE_TEXT = Buffer.from('close\0');
 const SIGNAL_PAYLOAD_TYPES = new Set<number>(Object.values(PAYLOAD));
 
 /** A routing topic and an iosig SIGNAL (or SIGNAL_E2E, which MQTT clients cannot read) as an MQTT message. */
@@ -204,7 +205,9 @@ export class IosigMqttPort implements MqttBrokerPort {
   /** CIDs held by admitted MQTT connections (several connections may share a device's CID). */
   private readonly cidHolders = new Map<string, number>();
   /** Who each client is, by client identifier. */
-  private readonly identities = new Map<string, MqttIdentity & { address: string }>();
+  private readonly identities = new Map<string, MqttIdentity>();
+  /** The client address each admitted identity came from (its address unit owns what an anonymous client holds). */
+  private readonly addresses = new WeakMap<MqttIdentity, string>();
   /** The router's view of each client that published, by client identifier (forgotten when it disconnects). */
   private readonly members = new Map<string, MqttMember>();
   /** Per publish: every match of each subscriber, so overlapping subscriptions give one delivery. */
@@ -258,7 +261,7 @@ export class IosigMqttPort implements MqttBrokerPort {
       if (broker.options.membersOnly) return this.refuse(address, 'members only: anonymous MQTT client', 'not-authorized');
       const cid = broker.router.freshAnonymousCid();
       this.anonymousLogins++;
-      return this.admit(request.clientId, { cid, home, did: '', level: broker.policy.defaultQuotaLevel }, address);
+      return this.admit({ cid, home, did: '', level: broker.policy.defaultQuotaLevel }, address);
     }
     // The same throttle as every other login: per address and per device id.
     const ticket = presented.kind === 'bearer' ? await broker.loginThrottle.begin(address, presented.id) : null;
@@ -277,7 +280,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     }
     broker.stats.authOk++;
     const { record, level } = verdict;
-    return this.admit(request.clientId, { cid: record.cid, home, did: record.id, level }, address);
+    return this.admit({ cid: record.cid, home, did: record.id, level }, address);
   }
 
   private refuse(address: string, why: string, reason: 'not-authorized' | 'bad-credentials' | 'unavailable' | 'busy'): AuthResult {
@@ -286,35 +289,59 @@ export class IosigMqttPort implements MqttBrokerPort {
     return { ok: false, reason };
   }
 
-  private admit(clientId: string, identity: MqttIdentity, address: string): AuthResult {
-    this.identities.set(clientId, { ...identity, address });
+  private admit(identity: MqttIdentity, address: string): AuthResult {
+    this.addresses.set(identity, address);
     return { ok: true, identity };
   }
 
   admitted(clientId: string, identity: MqttIdentity): void {
-    const known = this.identities.get(clientId);
-    this.identities.set(clientId, { ...identity, address: known?.address ?? '' });
+    this.identities.set(clientId, identity);
     const n = this.cidHolders.get(identity.cid) ?? 0;
     this.cidHolders.set(identity.cid, n + 1);
     if (n === 0) this.broker.router.announceCid(identity.cid, true);
   }
 
-  closed(clientId: string, identity: MqttIdentity): void {
-    // Its CID-retained values go with its connection, as an iosignal client's do (Q25).
-    const member = this.members.get(clientId);
-    if (member) {
-      this.members.delete(clientId);
-      this.broker.router.forget(member);
-    }
+  closed(clientId: string, identity: MqttIdentity, reason: string): void {
     const n = this.cidHolders.get(identity.cid) ?? 0;
+    const member = this.members.get(clientId);
+    if (this.identities.get(clientId) === identity) {
+      this.identities.delete(clientId);
+      this.members.delete(clientId);
+    }
     if (n <= 1) {
       this.cidHolders.delete(identity.cid);
       if (n === 1) this.broker.router.announceCid(identity.cid, false);
+      // The device is offline: the close notices an iosignal client's close publishes (§5.8), for subscribers
+      // of `<cid>@state` and `<cid>@$state` — not when a newer connection of the same client took the session
+      // over (the device is online), nor for an anonymous client under --members-only.
+      const quiet = reason === 'session taken over' || (this.broker.options.membersOnly && identity.did === '');
+      if (!quiet) this.closeNotices(member ?? this.memberFor(identity));
     } else this.cidHolders.set(identity.cid, n - 1);
+    // Its CID-retained values go with its connection, as an iosignal client's do (Q25).
+    if (member && member.cid === identity.cid) this.broker.router.forget(member);
   }
 
-  private identityOf(clientId: string): MqttIdentity | undefined {
-    return this.identities.get(clientId);
+  private closeNotices(member: MqttMember): void {
+    const { router } = this.broker;
+    for (const tag of ['@state', '@$state']) {
+      try {
+        router.publish(member, encodeSignal(tag, PAYLOAD.TEXT, CLOSE_TEXT), tag);
+      } catch (err) {
+        this.broker.log(`mqtt: close notice of ${member.cid} failed: ${String(err)}`);
+      }
+    }
+  }
+
+  private memberFor(identity: MqttIdentity): MqttMember {
+    const member = new MqttMember(identity.cid, identity.home, identity, this.addresses.get(identity) ?? '', this);
+    member.log = (line) => this.broker.log(line);
+    return member;
+  }
+
+  /** Who a subscriber is: its session's identity (also while a stored session is restored), or its client's. */
+  private identityOf(subscriber: MqttSubscriber): MqttIdentity | undefined {
+    const own = (subscriber as { identity?: MqttIdentity }).identity;
+    return own ?? this.identities.get(subscriber.clientId);
   }
 
   /** The channel key a routing topic or filter names, for the access check and the logs. */
@@ -327,7 +354,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   // ---- subscriptions ---------------------------------------------------------------------------------------
 
   subscribe(subscriber: MqttSubscriber, routingFilter: string, group: string | null, options: SubscriptionOptions): Verdict {
-    const identity = this.identityOf(subscriber.clientId);
+    const identity = this.identityOf(subscriber);
     if (identity && !this.access(identity, 'subscribe', this.channelOf(routingFilter))) return RC.NOT_AUTHORIZED;
     if (this.broker.options.membersOnly && identity?.did === '') return RC.NOT_AUTHORIZED;
     if (this.index.add(routingFilter, subscriber, options, group)) this.countFilter(routingFilter, 1);
@@ -409,9 +436,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     const { identity, clientId } = publisher;
     let member = this.members.get(clientId);
     if (!member || member.cid !== identity.cid || member.home !== identity.home) {
-      const address = this.identities.get(publisher.clientId)?.address ?? '';
-      member = new MqttMember(identity.cid, identity.home, identity, address, this);
-      member.log = (line) => this.broker.log(line);
+      member = this.memberFor(identity);
       this.members.set(clientId, member);
     }
     return member;

@@ -13,7 +13,7 @@ import { waitFor } from '../helpers/wait.js';
 const FAST = { reconnectDelayMs: 50, reconnectMaxDelayMs: 200, callTimeoutMs: 2000 };
 const DEV1_KEY = 'device-one-key';
 /** `id.key.cid.level` (the `-e` format). */
-const DEVICES = `dev1.${DEV1_KEY}.D1.3`;
+const DEVICES = `dev1.${DEV1_KEY}.D1.3,dev2.device-two-key.D2.3`;
 
 type Got = Array<[string, string]>;
 
@@ -133,6 +133,19 @@ describe('MQTT on iosig: one channel space with iosignal clients', () => {
     await waitFor(() => got.length >= 1, 3000, 'the CID signal');
     assert.equal(got[0]!.tag, 'D1@temp');
     assert.deepEqual(got[0]!.values, ['22']);
+  });
+
+  it('an MQTT device going offline publishes the close notice of its CID, as an iosignal client does', async () => {
+    const watcher = await io('cong');
+    watcher.subscribe('D2@state');
+    await watcher.echo('sync');
+    const seen: SignalMessage[] = [];
+    watcher.on('message', (m) => seen.push(m));
+    const device = await mq(5, { username: 'dev2', password: 'device-two-key', clientId: 'dev2-notice' });
+    await device.endAsync();
+    await waitFor(() => seen.length >= 1, 3000, 'the close notice');
+    assert.equal(seen[0]!.tag, 'D2@state');
+    assert.deepEqual(seen[0]!.values, ['close']);
   });
 
   it('retained: an iosignal `$` channel value arrives as a retained MQTT message, and an MQTT retained value is iosig`s too', async () => {
