@@ -1,6 +1,6 @@
 // A complete broker behind the MQTT port, in memory: the subscription index, retained messages, a session store
-// and a small user table. The engine's own tests run on it; it is also the reference for what iosig's Broker must
-// do when it implements the port (issue 17).
+// and a small user table. The engine's own tests run on it; it is also the reference that iosig-port.ts follows on
+// iosig's Broker.
 import { timingSafeEqual } from 'node:crypto';
 import { RC } from './codes.js';
 import type {
