@@ -1,7 +1,7 @@
 // The MQTT side's figures in a metrics sample (mqtt/front.ts makes them): plain data, like the cluster's.
 
-/** What /metrics, /api/status and the dashboard show of MQTT. */
-export interface MqttSample {
+/** The gauges of an MQTT hub (mqtt/hub.ts), read when scraped. */
+export interface MqttGauges {
   /** MQTT network connections open (TCP, TLS and WebSocket). */
   connections: number;
   /** Sessions held (connected or not), and those without a connection. */
@@ -11,6 +11,10 @@ export interface MqttSample {
   inflight: number;
   queued: number;
   queuedBytes: number;
+}
+
+/** What /metrics, /api/status and the dashboard show of MQTT. */
+export interface MqttSample extends MqttGauges {
   subscriptions: number;
   retained: number;
   connectionsAccepted: number;

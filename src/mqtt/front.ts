@@ -131,12 +131,7 @@ export class MqttFront {
     const g = this.hub.gauges();
     const s = this.hub.stats;
     return {
-      connections: g.connections,
-      sessions: g.sessions,
-      offlineSessions: g.offlineSessions,
-      inflight: g.inflight,
-      queued: g.queued,
-      queuedBytes: g.queuedBytes,
+      ...g,
       subscriptions: this.port.subscriptionCount,
       retained: this.port.retainedCount,
       connectionsAccepted: s.connectionsAccepted,

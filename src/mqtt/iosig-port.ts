@@ -41,6 +41,8 @@ import type {
   SubscriptionOptions,
   Verdict,
 } from './port.js';
+import { MatchFanOut } from './fan-out.js';
+import { RetainedStore } from './retained-store.js';
 import { TopicIndex } from './topic-index.js';
 import { hasWildcard, topicMatches } from './topic.js';
 
@@ -198,8 +200,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   private readonly remote = new TopicIndex<ChannelMembers, string>();
   readonly sessions: SessionStore;
   /** MQTT retained messages by routing topic (iosig's `$` channels keep theirs in the router). */
-  readonly retainedMessages = new Map<string, MqttMessage>();
-  private retainedBytes = 0;
+  readonly retainedMessages: RetainedStore;
   /** Subscribers per filter (the filter's interest on the bus while it has any). */
   private readonly filterCounts = new Map<string, number>();
   /** CIDs held by admitted MQTT connections (several connections may share a device's CID). */
@@ -210,9 +211,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   private readonly addresses = new WeakMap<MqttIdentity, string>();
   /** The router's view of each client that published, by client identifier (forgotten when it disconnects). */
   private readonly members = new Map<string, MqttMember>();
-  /** Per publish: every match of each subscriber, so overlapping subscriptions give one delivery. */
-  private seq = 0;
-  private readonly seen = new Map<MqttSubscriber, { seq: number; matches: SubscriptionOptions[] }>();
+  private readonly fanOut = new MatchFanOut();
   private inFlight: InFlight | null = null;
   /** Envelopes to other nodes' filters made by the last deliverLocal. */
   private nodesReached = 0;
@@ -225,9 +224,10 @@ export class IosigMqttPort implements MqttBrokerPort {
 
   constructor(
     private readonly broker: Broker,
-    private readonly options: IosigPortOptions,
+    options: IosigPortOptions,
   ) {
     this.sessions = options.sessions ?? new MemorySessionStore();
+    this.retainedMessages = new RetainedStore(options.maxRetained, options.maxRetainedBytes);
     this.access = options.accessCheck ?? (() => true);
     broker.router.tap = {
       publish: (key, out, local) => this.tapPublish(key, out, local),
@@ -443,19 +443,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   private retain(message: MqttMessage): void {
-    const old = this.retainedMessages.get(message.topic);
-    if (old) {
-      this.retainedBytes -= old.payload.length;
-      this.retainedMessages.delete(message.topic);
-    }
-    if (message.payload.length === 0) return; // an empty retained message clears [MQTT-3.3.1-6]
-    if (this.retainedMessages.size >= this.options.maxRetained || this.retainedBytes + message.payload.length > this.options.maxRetainedBytes) {
-      this.broker.stats.refusedRetained++;
-      return;
-    }
-    const { encodings: _e, origin: _o, ...kept } = message;
-    this.retainedMessages.set(message.topic, { ...kept, payload: Buffer.from(message.payload), origin: null });
-    this.retainedBytes += message.payload.length;
+    if (!this.retainedMessages.keep(message)) this.broker.stats.refusedRetained++;
   }
 
   /** A `$SYS/` figure of this node: kept as a retained message and sent to its subscribers here. */
@@ -532,23 +520,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   private deliverMatching(message: MqttMessage): number {
-    const seq = ++this.seq;
-    const plain: MqttSubscriber[] = [];
-    const shared: Array<[MqttSubscriber, SubscriptionOptions]> = [];
-    this.index.match(message.topic, (subscriber, data, group) => {
-      if (group) return void shared.push([subscriber, data]);
-      let entry = this.seen.get(subscriber);
-      if (!entry) this.seen.set(subscriber, (entry = { seq: 0, matches: [] }));
-      if (entry.seq !== seq) {
-        entry.seq = seq;
-        entry.matches = [data];
-        plain.push(subscriber);
-      } else entry.matches.push(data);
-    });
-    for (const subscriber of plain) this.safely(subscriber, message, this.seen.get(subscriber)!.matches);
-    for (const [subscriber, data] of shared) this.safely(subscriber, message, [data]);
-    if (this.seen.size > 4 * (plain.length + 1024)) this.seen.clear();
-    return plain.length + shared.length;
+    return this.fanOut.run(this.index, message, (subscriber, m, matches) => this.safely(subscriber, m, matches));
   }
 
   /** A message another node addressed to `filter` here: the subscriptions of exactly that filter. */
@@ -579,8 +551,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     };
     const { router } = this.broker;
     if (!hasWildcard(routingFilter)) {
-      const own = this.retainedMessages.get(routingFilter);
-      if (own) visit(own);
+      this.retainedMessages.matching(routingFilter, visit);
       const target = routingTopicToChannel(routingFilter);
       if (target.kind !== 'channel' || !target.key.includes('$')) return;
       const at = target.key.indexOf('@');
@@ -588,7 +559,7 @@ export class IosigMqttPort implements MqttBrokerPort {
       if (kept) retainedOf(routingFilter, kept);
       return;
     }
-    for (const [topic, message] of this.retainedMessages) if (topicMatches(routingFilter, topic)) visit(message);
+    this.retainedMessages.matching(routingFilter, visit);
     // iosig's channel-retained values (bounded by --retain-limit-counter entries).
     for (const [key, msg] of router.retained) {
       const topic = channelKeyToRoutingTopic(key);

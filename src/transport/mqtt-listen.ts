@@ -3,7 +3,7 @@
 // a CongSocket one (the connection caps, the opening budget, --workers' host ledger), must finish its TLS
 // handshake within `handshakeTimeout` and send its first bytes within `openingTimeout`; the MQTT engine then owns
 // it (CONNECT within its own deadline, keepalive, every protocol rule).
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Stats } from '../metrics/stats.js';
 import type { MqttConnection, MqttTransport } from '../mqtt/connection.js';
@@ -11,9 +11,10 @@ import type { OpeningSlot } from '../guard/admission.js';
 import { certificateDeviceId } from '../guard/identity.js';
 import type { Doorkeeper, PeerInfo } from './link.js';
 import type { ListenOptions } from './listen-options.js';
-import { endFailedHandshakes, tlsServerOptions } from './tls-options.js';
-import { listenNet, reportAcceptErrors } from './listen-host.js';
-import { AcceptedSockets, tlsBehindAccept } from './opening.js';
+import { tlsServerOptions } from './tls-options.js';
+import { listenNet } from './listen-host.js';
+import { AcceptedSockets } from './opening.js';
+import { admitSocket, closeStreamServer, streamServer } from './stream-listener.js';
 
 /** What the listener hands sockets to (the MQTT hub). */
 export interface MqttAcceptor {
@@ -72,15 +73,7 @@ export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number
 
   const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
     const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true };
-    const admitted = door.admit(peer);
-    if (admitted === true) return takeOn(socket, slot, peer);
-    if (admitted === false) return void socket.destroy();
-    socket.on('error', () => undefined);
-    void admitted.then((ok) => {
-      if (!ok) socket.destroy();
-      else if (socket.destroyed) door.unused(peer);
-      else takeOn(socket, slot, peer);
-    });
+    admitSocket(door, socket, peer, () => takeOn(socket, slot, peer));
   };
 
   const takeOn = (socket: net.Socket, slot: OpeningSlot, peer: PeerInfo): void => {
@@ -117,27 +110,7 @@ export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number
     });
   };
 
-  let server: net.Server;
-  if (secure) {
-    const tlsServer = tls.createServer(secure);
-    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
-      const slot = sockets.slotOf(socket);
-      if (slot === null) socket.destroy();
-      else onSocket(socket, slot);
-    });
-    endFailedHandshakes(tlsServer, stats);
-    server = tlsBehindAccept(sockets, tlsServer);
-  } else {
-    server = net.createServer({ noDelay: true }, (socket) => {
-      const slot = sockets.take(socket);
-      if (slot !== null) onSocket(socket, slot);
-    });
-  }
-  reportAcceptErrors(server, 'MQTT', options.log);
-  const close = (): Promise<void> =>
-    new Promise((resolve) => {
-      sockets.destroyAll();
-      server.close(() => resolve());
-    });
+  const server = streamServer(secure, sockets, stats, 'MQTT', options.log, onSocket);
+  const close = (): Promise<void> => closeStreamServer(server, sockets);
   return listenNet(server, options.mqttPort ?? 0, options.host, 'MQTT', options.log).then((port) => ({ port, close }));
 }
