@@ -77,7 +77,8 @@ async function startIosig(): Promise<Broker> {
   const port = await freePort();
   const args = [join(REPO_ROOT, 'bin', 'io-server.js'), '-M', String(port), '--host', '127.0.0.1', '--max-connections', '0', '--max-connections-per-address', '0', '--max-handshakes-per-address', '0', '--mqtt-sys-interval', '0'];
   const proc = spawnTracked(SERVER_CPU, process.execPath, args, ['ignore', 'ignore', 'inherit']);
-  await waitForPort(port);
+  // io-server loads more modules than a broker of one job: on a busy host its start can take seconds.
+  await waitForPort(port, 60_000);
   return { name: 'iosig', proc, port, stop: stopper(proc) };
 }
 
