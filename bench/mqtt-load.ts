@@ -80,7 +80,7 @@ export function crossing(t: LoadTarget, wsPort: number, subs: number, payload: n
     const { conn } = await connectReady({ transport: 'ws', port: wsPort });
     await new Promise<void>((resolve) => {
       conn.onmsg = (m) => {
-        if (m[0] !== MSG.RESPONSE) return;
+        if (m[0] !== MSG.RESPONSE_MBP) return;
         conn.onmsg = (msg) => {
           if (msg[0] === MSG.SIGNAL) got();
         };
