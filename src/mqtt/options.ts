@@ -1,5 +1,6 @@
 // Every bound of the MQTT engine, with its default. One frozen object per hub; README/docs name the same numbers.
 
+/** Every bound of the MQTT engine (README, MQTT: the limits table); `DEFAULT_MQTT_LIMITS` has the defaults. */
 export interface MqttLimits {
   /** Largest packet accepted from a client (whole packet, fixed header included); CONNACK Maximum Packet Size. */
   maxPacketSize: number;
@@ -41,6 +42,7 @@ export interface MqttLimits {
   maxWriteBacklog: number;
 }
 
+/** The engine's defaults (README, MQTT). */
 export const DEFAULT_MQTT_LIMITS: Readonly<MqttLimits> = Object.freeze({
   maxPacketSize: 1_048_576,
   receiveMaximum: 64,
@@ -88,6 +90,7 @@ export interface MqttServerLimits extends MqttLimits {
   sysInterval: number;
 }
 
+/** The server's MQTT defaults: the engine's, 10 000 retained messages of 64 MiB in all, `$SYS/` every 10 s. */
 export const DEFAULT_MQTT_SERVER_LIMITS: Readonly<MqttServerLimits> = Object.freeze({
   ...DEFAULT_MQTT_LIMITS,
   maxRetained: 10_000,
@@ -95,6 +98,7 @@ export const DEFAULT_MQTT_SERVER_LIMITS: Readonly<MqttServerLimits> = Object.fre
   sysInterval: 10,
 });
 
+/** The server's MQTT defaults with `overrides` applied; refuses values that would break the protocol. */
 export function resolveMqttServerLimits(overrides: Partial<MqttServerLimits> = {}): Readonly<MqttServerLimits> {
   const { maxRetained, maxRetainedBytes, sysInterval, ...engine } = { ...DEFAULT_MQTT_SERVER_LIMITS, ...overrides };
   for (const [name, value] of Object.entries({ maxRetained, maxRetainedBytes, sysInterval })) {
