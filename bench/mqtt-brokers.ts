@@ -1,7 +1,7 @@
 // MQTT brokers side by side in one run: Debian's mosquitto (generated config, a free port) and aedes from npm as
-// baselines; iosig joins when its MQTT listener lands. The broker is pinned to CPU 0 and this load generator to
+// baselines, and iosig's own `-M` listener (io-server from this build). The broker is pinned to CPU 0 and this load generator to
 // CPU 1 (when taskset exists). Prints one table with each broker's figures and their ratio to mosquitto.
-//   npm run build && node dist/bench/mqtt-brokers.js [--brokers mosquitto,aedes] [--scenarios fanout,qos1,idle]
+//   npm run build && node dist/bench/mqtt-brokers.js [--brokers mosquitto,aedes,iosig] [--scenarios fanout,crossing,qos1,idle]
 //        [--subs 1000] [--payloads 64,1024] [--pairs 100] [--conns 10000] [--duration 5] [--warmup 1]
 //        [--rounds 1] [--version 4|5] [--window 32] [--quick]
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { median } from './lib/stats.js';
 import { eachFlag, list } from './lib/flags.js';
-import { BENCH_DIST, freePort, pinSelf, sleep, spawnTracked } from './lib/procs.js';
-import { defaultLoad, fanOut, idle, loadFlag, qos1Pairs, type LoadTarget } from './mqtt-load.js';
+import { BENCH_DIST, REPO_ROOT, freePort, pinSelf, sleep, spawnTracked } from './lib/procs.js';
+import { crossing, defaultLoad, fanOut, idle, loadFlag, qos1Pairs, type LoadTarget } from './mqtt-load.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const SERVER_CPU = '0';
@@ -22,10 +22,13 @@ interface Broker {
   name: string;
   proc: ChildProcess;
   port: number;
+  /** iosig only: its WebSocket port, for the crossing (MQTT publisher, iosignal subscribers). */
+  wsPort?: number;
   stop(): Promise<void>;
 }
 
-async function waitForPort(port: number, ms = 10_000): Promise<void> {
+/** A broker's start can take many seconds on a busy host (node loading its modules). */
+async function waitForPort(port: number, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -72,9 +75,19 @@ async function startAedes(): Promise<Broker> {
   return { name: 'aedes', proc, port, stop: stopper(proc) };
 }
 
-const STARTERS: Record<string, () => Promise<Broker>> = { mosquitto: startMosquitto, aedes: startAedes };
+/** iosig from this build: the MQTT listener alone, the connection caps off (the load comes from one address). */
+async function startIosig(): Promise<Broker> {
+  const port = await freePort();
+  const wsPort = await freePort();
+  const args = [join(REPO_ROOT, 'bin', 'io-server.js'), '-M', String(port), '-l', String(wsPort), '--host', '127.0.0.1', '--max-connections', '0', '--max-connections-per-address', '0', '--max-handshakes-per-address', '0', '--mqtt-sys-interval', '0'];
+  const proc = spawnTracked(SERVER_CPU, process.execPath, args, ['ignore', 'ignore', 'inherit']);
+  await waitForPort(port);
+  return { name: 'iosig', proc, port, wsPort, stop: stopper(proc) };
+}
 
-let brokers = ['mosquitto', 'aedes'];
+const STARTERS: Record<string, () => Promise<Broker>> = { mosquitto: startMosquitto, aedes: startAedes, iosig: startIosig };
+
+let brokers = ['mosquitto', 'aedes', 'iosig'];
 let rounds = 1;
 const o = defaultLoad();
 eachFlag(process.argv.slice(2), (flag, value) => {
@@ -121,6 +134,13 @@ for (let round = 1; round <= rounds; round++) {
           console.error(`[round ${round}] ${name} fanout ${p} B: ${(r.deliveriesPerSec / 1e3).toFixed(0)} k/s`);
         }
       }
+      if (scenarios.includes('crossing') && broker.wsPort !== undefined) {
+        for (const p of payloads) {
+          const r = await crossing(target, broker.wsPort, subs, p, duration, warmup, window);
+          record(`QoS 0 crossing MQTT → iosignal ws, ${subs} subs, ${p} B`, 'deliveries/s', 'µs CPU / delivery', name, r.deliveriesPerSec, r.cpuUsPerDelivery);
+          console.error(`[round ${round}] ${name} crossing ${p} B: ${(r.deliveriesPerSec / 1e3).toFixed(0)} k/s`);
+        }
+      }
       if (scenarios.includes('qos1')) {
         const r = await qos1Pairs(target, pairs, duration, warmup);
         record(`QoS 1 pairs ×${pairs}`, 'round trips/s', 'µs CPU / round trip', name, r.roundTripsPerSec, r.cpuUsPerRoundTrip);
@@ -147,5 +167,12 @@ for (const row of rows.values()) {
       .map((b) => `${(rate(b) / first).toFixed(2)}×`)
       .join(' | ')} | ${brokers.map((b) => fmt(cpuPer(b))).join(' | ')} |`,
   );
+}
+// The crossing target: iosig's CPU per delivery to iosignal subscribers against its own MQTT → MQTT fan-out.
+for (const p of payloads) {
+  const cross = rows.get(`QoS 0 crossing MQTT → iosignal ws, ${subs} subs, ${p} B`);
+  const mqttRow = rows.get(`QoS 0 fan-out, ${subs} subs, ${p} B`);
+  const of = (row: Row | undefined): number => median((row?.values.get('iosig') ?? []).map((v) => v[1]));
+  if (cross && mqttRow) console.log(`crossing ${p} B: iosig CPU per delivery MQTT → iosignal / MQTT → MQTT = ${(of(cross) / of(mqttRow)).toFixed(2)}× (target ≤ 1.1×)`);
 }
 process.exit(0);

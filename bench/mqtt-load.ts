@@ -8,6 +8,9 @@ import type { Packet } from 'mqtt-packet';
 import { BenchClient, encode, openMany, publishPacketId, type Version } from './lib/mqtt-client.js';
 import { eachFlag, list } from './lib/flags.js';
 import { procCpuUs, procRssBytes, sleep } from './lib/procs.js';
+import { connectReady } from './lib/conn.js';
+import { MSG } from '../src/protocol/codes.js';
+import { encodeSubscribeReq } from '../src/protocol/messages.js';
 
 export interface LoadTarget {
   port: number;
@@ -52,7 +55,44 @@ async function measure(t: LoadTarget, seconds: number, warmup: number, count: ()
 }
 
 /** QoS 0 fan-out: one publisher, `subs` subscribers of one topic, the publisher at most `window` ahead of the slowest. */
-export async function fanOut(t: LoadTarget, subs: number, payload: number, seconds: number, warmup: number, window = 32): Promise<FanOutResult> {
+/** One fan-out subscriber: connected and subscribed to `topic`; `got` is called once per message it receives. */
+type OpenSubscriber = (i: number, topic: string, got: () => void) => Promise<{ close(): void }>;
+
+/** QoS 0 fan-out to MQTT subscribers. */
+export function fanOut(t: LoadTarget, subs: number, payload: number, seconds: number, warmup: number, window = 32): Promise<FanOutResult> {
+  const run = runId + 1;
+  return fanOutTo(t, subs, payload, seconds, warmup, window, async (i, topic, got) => {
+    const c = await BenchClient.connect(t.port, `fan-${run}-${i}`, t.version);
+    await c.subscribe(topic, 0, t.version);
+    c.onPacket = (p) => {
+      if (p.type === 3) got();
+    };
+    return c;
+  });
+}
+
+/**
+ * The crossing (issue 19): the same MQTT publisher, iosignal WebSocket subscribers of the same topic on iosig's
+ * `wsPort` (SUBSCRIBE_REQ answered before the run starts). Compare its broker CPU per delivery with fanOut's.
+ */
+export function crossing(t: LoadTarget, wsPort: number, subs: number, payload: number, seconds: number, warmup: number, window = 32): Promise<FanOutResult> {
+  return fanOutTo(t, subs, payload, seconds, warmup, window, async (_i, topic, got) => {
+    const { conn } = await connectReady({ transport: 'ws', port: wsPort });
+    await new Promise<void>((resolve) => {
+      conn.onmsg = (m) => {
+        if (m[0] !== MSG.RESPONSE_MBP) return;
+        conn.onmsg = (msg) => {
+          if (msg[0] === MSG.SIGNAL) got();
+        };
+        resolve();
+      };
+      conn.send(encodeSubscribeReq(1, topic));
+    });
+    return conn;
+  });
+}
+
+async function fanOutTo(t: LoadTarget, subs: number, payload: number, seconds: number, warmup: number, window: number, open: OpenSubscriber): Promise<FanOutResult> {
   const run = ++runId;
   const topic = `bench/fan/${run}`;
   const counts = new Array<number>(subs).fill(0);
@@ -62,11 +102,8 @@ export async function fanOut(t: LoadTarget, subs: number, payload: number, secon
   let received = 0;
   let sent = 0;
   let pump: () => void = () => {};
-  const clients = await openMany(subs, 64, async (i) => {
-    const c = await BenchClient.connect(t.port, `fan-${run}-${i}`, t.version);
-    await c.subscribe(topic, 0, t.version);
-    c.onPacket = (p) => {
-      if (p.type !== 3) return;
+  const clients = await openMany(subs, 64, (i) =>
+    open(i, topic, () => {
       const k = counts[i]!;
       counts[i] = k + 1;
       received++;
@@ -76,9 +113,8 @@ export async function fanOut(t: LoadTarget, subs: number, payload: number, secon
         while (atLevel.get(slowest) === 0) atLevel.delete(slowest++);
         pump();
       }
-    };
-    return c;
-  });
+    }),
+  );
   const publisher = await BenchClient.connect(t.port, `fan-${run}-pub`, t.version);
   const bytes = encode({ cmd: 'publish', topic, payload: Buffer.alloc(payload, 0x61), qos: 0, retain: false, dup: false } as Packet, t.version);
   let running = true;
@@ -182,7 +218,7 @@ export interface LoadOptions {
   version: Version;
 }
 
-export const defaultLoad = (): LoadOptions => ({ scenarios: ['fanout', 'qos1', 'idle'], subs: 1000, payloads: [64, 1024], pairs: 100, conns: 10_000, duration: 5, warmup: 1, window: 32, version: 4 });
+export const defaultLoad = (): LoadOptions => ({ scenarios: ['fanout', 'crossing', 'qos1', 'idle'], subs: 1000, payloads: [64, 1024], pairs: 100, conns: 10_000, duration: 5, warmup: 1, window: 32, version: 4 });
 
 /** Applies one of the load's flags; false when `flag` is not one of them. */
 export function loadFlag(o: LoadOptions, flag: string, value: () => string): boolean {

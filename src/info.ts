@@ -4,15 +4,16 @@
 /** The transport a connection came in on: WebSocket or CongSocket. */
 export type TransportKind = 'ws' | 'cong';
 
-/** What kind of device a connection is: an iosignal client, a plain WebSocket device, or an io-serial port. */
-export type DeviceKind = 'iosignal' | 'plain' | 'serial';
+/** What kind of device a connection is: an iosignal client, a plain WebSocket device, an io-serial port, or an MQTT client. */
+export type DeviceKind = 'iosignal' | 'plain' | 'serial' | 'mqtt';
 
 /** One connection as observers see it (status API, dashboard, sudo, the library's lists and events). */
 export interface ConnectionInfo {
   ssid: number;
   cid: string;
   state: number;
-  transport: TransportKind;
+  /** `mqtt`: the MQTT listener (`-M`); MQTT over WebSocket shows `ws` with kind `mqtt`. */
+  transport: TransportKind | 'mqtt';
   kind: DeviceKind;
   ip: string;
   nick: string;

@@ -19,6 +19,7 @@ import { totalmem } from 'node:os';
 import type { WorkerPrimary } from './workers/primary-link.js';
 import { DEFAULT_SHARE_LIMITS } from './router/cap-shares.js';
 import { resolveAccessOptions, type AccessOptions, type AccessOptionsInput } from './access/access-options.js';
+import { resolveMqttServerLimits, type MqttServerLimits } from './mqtt/options.js';
 
 export type { AuthSource, DuplicateLoginPolicy, LoginLimits, QuotaSwitches, RetainOptions, ShareLimits, SlowConsumerPolicy, TlsFiles };
 
@@ -28,6 +29,12 @@ export interface ServerOptions {
   port?: number;
   /** CongSocket port; 0 picks a free port; undefined = no CongSocket listener. */
   congPort?: number;
+  /** MQTT port (`-M`, MQTT 3.1.1 and 5 over TCP, TLS with `tls`); 0 picks a free port; undefined = no MQTT listener. */
+  mqttPort?: number;
+  /** MQTT over WebSocket on the WebSocket port (subprotocol `mqtt`, any path); off unless asked for. */
+  mqttWs: boolean;
+  /** The MQTT side's bounds (src/mqtt/options.ts and the port's retained store), resolved. */
+  mqtt: MqttServerLimits;
   /** Address to bind both listeners to; the default `::` is dual-stack (IPv4 only on a host without IPv6). */
   host: string;
   /** Keepalive sweep period in ms (clamped to ≥ 1000, Q17). */
@@ -149,9 +156,11 @@ export interface ServerOptions {
 }
 
 /** What `createServer` takes: any option (a port at least), nested ones in part. */
-export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares' | 'access'>> & {
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares' | 'access' | 'mqtt'>> & {
   /** Access rules, JWT, auth hook and rates (any of them; the rest stay off). */
   access?: AccessOptionsInput;
+  /** MQTT bounds; every one has a default (README, MQTT). */
+  mqtt?: Partial<MqttServerLimits>;
   /** `share`: fraction of each global state cap one owner may hold (default 0.1); `reserve`: the logged-in part (0.1). */
   capShares?: Partial<ShareLimits>;
   /** Join a cluster over Redis (issue 10); null/undefined = a single node. */
@@ -253,15 +262,19 @@ function plainPrefixPath(prefix: string | null): string | null {
 
 /** The options with every default applied; throws, naming the option, on a value it cannot take. */
 export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
-  if (input.port === undefined && input.congPort === undefined) {
-    throw new Error('iosig: give a WebSocket port, a CongSocket port, or both');
+  if (input.port === undefined && input.congPort === undefined && input.mqttPort === undefined) {
+    throw new Error('iosig: give a WebSocket port, a CongSocket port, an MQTT port, or several');
   }
+  if (input.mqttWs === true && input.port === undefined) throw new Error('iosig: MQTT over WebSocket needs the WebSocket port (-l)');
   const d = SERVER_DEFAULTS;
   const maxBackpressure = input.maxBackpressure ?? d.maxBackpressure;
   const fileLimit = openFileLimit();
   return {
     port: input.port,
     congPort: input.congPort,
+    mqttPort: input.mqttPort,
+    mqttWs: input.mqttWs ?? false,
+    mqtt: resolveMqttServerLimits(input.mqtt),
     host: input.host ?? d.host,
     timeout: Math.max(SERVER_MINIMUMS.timeout, input.timeout ?? d.timeout),
     maxMessageSize: Math.max(SERVER_MINIMUMS.maxMessageSize, input.maxMessageSize ?? d.maxMessageSize),

@@ -40,6 +40,8 @@ export interface IosigServer {
   readonly wsPort: number | undefined;
   /** The bound CongSocket port (undefined without a CongSocket listener). */
   readonly congPort: number | undefined;
+  /** The bound MQTT port (undefined without `mqttPort`). */
+  readonly mqttPort: number | undefined;
   /**
    * 'connection' and 'disconnect' (ConnectionInfo), 'text_message' (ConnectionInfo, text: a WebSocket text
    * frame), 'signal' (SignalInfo: a published signal, for observers).

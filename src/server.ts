@@ -14,6 +14,7 @@ import { backlogLimits } from './transport/listen-options.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
 import { checkTlsFiles } from './transport/tls-options.js';
+import { MqttFront } from './mqtt/front.js';
 import { PlainLink, plainEndpoint, plainLimits, type FrameSocket, type PlainRequest } from './plain/plain-link.js';
 import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
 import type { Page } from './info.js';
@@ -37,6 +38,9 @@ export class Server implements IosigServer {
   readonly ready: Promise<void>;
   wsPort: number | undefined;
   congPort: number | undefined;
+  mqttPort: number | undefined;
+  /** The MQTT side (hub, port, listeners); null unless `mqttPort` or `mqttWs` is set. */
+  mqtt: MqttFront | null = null;
   /** This node's cluster membership (null on a single node). */
   cluster: BrokerCluster | null = null;
   private ws: WsTransport | null = null;
@@ -48,7 +52,7 @@ export class Server implements IosigServer {
 
   constructor(input: ServerOptionsInput & { services?: Service[] }) {
     this.broker = new Broker(resolveOptions(input), input.services);
-    this.views = new BrokerViews(this.broker, () => this.guard?.paused === true);
+    this.views = new BrokerViews(this.broker, () => this.guard?.paused === true, () => this.mqtt);
     this.ready = this.listen();
     // Callers that never await `ready` must not crash the process with an unhandled rejection.
     this.ready.catch(() => undefined);
@@ -71,9 +75,11 @@ export class Server implements IosigServer {
         broker.join(this.cluster);
       }
       await broker.open();
+      if (options.mqttPort !== undefined || options.mqttWs) this.mqtt = new MqttFront(broker, options.mqtt);
       if (options.port !== undefined) {
         const routes = options.http ? (app: WsTransport['app']) => (this.http = registerHttpRoutes(app, this.views, this.views.sampler)) : undefined;
-        this.ws = await listenWs(options, stats, broker.accept, routes, door, plainEndpoint(options, stats));
+        const mqttDoor = options.mqttWs ? this.mqtt!.wsDoor() : null;
+        this.ws = await listenWs(options, stats, broker.accept, routes, door, plainEndpoint(options, stats), mqttDoor);
         this.wsPort = this.ws.port;
         broker.router.attachNativeTopics(this.ws.publish);
       }
@@ -81,6 +87,7 @@ export class Server implements IosigServer {
         this.cong = await listenCong(options, stats, broker.accept, door);
         this.congPort = this.cong.port;
       }
+      if (options.mqttPort !== undefined) this.mqttPort = await this.mqtt!.listen();
       // Not when close() came while starting: nothing would stop it.
       if (!this.closing) this.guard = guardListeners(this.ws?.listeners ?? [], options.fdReserve, options.log, () => stats.listenerPauses++);
     } catch (err) {
@@ -135,7 +142,9 @@ export class Server implements IosigServer {
   }
 
   connectionList(): ConnectionInfo[] {
-    return this.broker.connectionList();
+    const list = this.broker.connectionList();
+    if (this.mqtt) list.push(...this.mqtt.describeConnections(Number.MAX_SAFE_INTEGER));
+    return list;
   }
 
   channelList(): ChannelInfo[] {
@@ -181,6 +190,7 @@ export class Server implements IosigServer {
     this.guard = null;
     this.ws?.close();
     this.broker.closeSessions();
+    await this.mqtt?.close();
     this.http?.close();
     this.http = null;
     this.views.close();

@@ -108,8 +108,8 @@ export function publishPacketId(body: Buffer): number {
 }
 
 /** Opens `count` connections, `parallel` at a time. */
-export async function openMany(count: number, parallel: number, open: (i: number) => Promise<BenchClient>): Promise<BenchClient[]> {
-  const out: BenchClient[] = new Array(count);
+export async function openMany<C>(count: number, parallel: number, open: (i: number) => Promise<C>): Promise<C[]> {
+  const out: C[] = new Array(count);
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < count) {

@@ -6,6 +6,13 @@ import type { BrokerView } from '../http/broker-view.js';
 import { pageByKey, firstOf, type Page } from '../http/paging.js';
 import type { ChannelInfo, ConnectionInfo } from '../info.js';
 import type { ClusterSample } from '../metrics/cluster-sample.js';
+import type { MqttSample } from '../metrics/mqtt-sample.js';
+
+/** What the views read of the MQTT side (mqtt/front.ts). */
+export interface MqttSide {
+  sample(): MqttSample;
+  describeConnections(limit: number): ConnectionInfo[];
+}
 import { ServerMetrics } from '../metrics/sample.js';
 import type { MetricsSnapshot, TrafficCounters } from '../metrics/stats.js';
 import type { ServerOptions } from '../options.js';
@@ -21,7 +28,13 @@ export class BrokerViews implements BrokerView {
     private readonly broker: Broker,
     /** 1 while the descriptor guard holds the uWS listeners closed (the server's). */
     private readonly listenerPaused: () => boolean,
+    /** The MQTT side's figures and connections (null without an MQTT listener). */
+    private readonly mqtt: () => MqttSide | null = () => null,
   ) {}
+
+  mqttSample(): MqttSample | null {
+    return this.mqtt()?.sample() ?? null;
+  }
 
   get options(): ServerOptions {
     return this.broker.options;
@@ -83,7 +96,18 @@ export class BrokerViews implements BrokerView {
 
   /** Up to `limit` connections with an ssid above `after` (0 = from the first), in ssid order. */
   connectionPage(after: number, limit: number): Page<ConnectionInfo, number> {
-    return this.broker.registry.page(after, limit, this.broker.describe);
+    const page = this.broker.registry.page(after, limit, this.broker.describe);
+    const mqtt = this.mqtt();
+    if (!mqtt) return page;
+    // MQTT connections take their ssids from the same sequence: merged in order, and only up to the last iosig
+    // session of this page when more of those follow (the rest come with the next page).
+    const last = page.items.at(-1)?.ssid ?? Number.POSITIVE_INFINITY;
+    const extra = mqtt.describeConnections(Number.MAX_SAFE_INTEGER).filter((c) => c.ssid > after && (page.next === null || c.ssid < last));
+    if (extra.length === 0) return page;
+    const merged = [...page.items, ...extra].sort((a, b) => a.ssid - b.ssid);
+    const items = merged.slice(0, limit);
+    const more = merged.length > limit || page.next !== null;
+    return { items, next: more ? items.at(-1)!.ssid : null };
   }
 
   /** Up to `limit` channels with a key above `after` (null = from the first), in key order. */
@@ -94,7 +118,10 @@ export class BrokerViews implements BrokerView {
 
   /** The first `limit` connections and channels in no particular order, walking nothing else (live views). */
   firstConnections(limit: number): ConnectionInfo[] {
-    return this.broker.registry.first(limit, this.broker.describe);
+    const list = this.broker.registry.first(limit, this.broker.describe);
+    const mqtt = this.mqtt();
+    if (mqtt && list.length < limit) list.push(...mqtt.describeConnections(limit - list.length));
+    return list;
   }
 
   firstChannels(limit: number): ChannelInfo[] {

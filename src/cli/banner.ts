@@ -43,6 +43,9 @@ export interface BannerPorts {
   congPort?: number | undefined;
   /** The dashboard, `/metrics` and `/api/status` are served on the WebSocket port (unless turned off). */
   http?: boolean | undefined;
+  mqttPort?: number | undefined;
+  /** MQTT over WebSocket on the WebSocket port. */
+  mqttWs?: boolean;
 }
 
 /** The lines of the serving banner, without the border. */
@@ -76,6 +79,11 @@ export function bannerLines(ports: BannerPorts, ip: string, tls = false): string
       `Arduino  - host: ${ip}  - port: ${ports.congPort}`,
     );
   }
+  if (ports.mqttPort !== undefined) {
+    const mqttScheme = tls ? 'mqtts' : 'mqtt';
+    lines.push('', `MQTT 3.1.1 and 5${suffix} — devices, gateways, Node-RED, Home Assistant`, `- Local:   ${mqttScheme}://localhost:${ports.mqttPort}`, `- Network: ${mqttScheme}://${ip}:${ports.mqttPort}`);
+  }
+  if (ports.mqttWs === true && ports.wsPort !== undefined) lines.push(`MQTT over WebSocket: ${wsScheme}://${ip}:${ports.wsPort}/mqtt (subprotocol mqtt)`);
   return lines;
 }
 
@@ -87,6 +95,7 @@ export function usageLines(): string[] {
     'io-server -l 7777              WebSocket (browsers, Node.js)',
     'io-server -L 8888              CongSocket (Arduino, Node.js)',
     'io-server -l 7777 -L 8888      both',
+    'io-server -M 1883              MQTT 3.1.1 and 5 (add it to the others: -l 7777 -L 8888 -M 1883)',
     'io-server -h                   every option',
   ];
 }

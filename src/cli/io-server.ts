@@ -22,6 +22,7 @@ import { versionText } from './version.js';
 import { maskSecrets } from './mask-secrets.js';
 import { addClusterOptions, clusterInput, workerBusInput, type ClusterFlags } from './cluster-flags.js';
 import { accessInput, addAccessOptions, type AccessFlags } from './access-flags.js';
+import { addMqttOptions, mqttLimitsInput, type MqttFlags } from './mqtt-flags.js';
 import { concretePort, hostLimits, isWorker, runPrimary, workerCount, workersProblem } from './workers.js';
 import { backoffWithCap } from '../workers/restart-backoff.js';
 import { PrimaryLink } from '../workers/primary-link.js';
@@ -38,7 +39,7 @@ const FORCE_EXIT_MS = 1_800;
 /** Rows in a `-m 2` / `-m 3` table: a console table of every connection would stall a busy broker. */
 const METRIC_TABLE_ROWS = 100;
 
-export interface CliOptions extends ClusterFlags, AccessFlags {
+export interface CliOptions extends ClusterFlags, AccessFlags, MqttFlags {
   listen?: number;
   listenCongport?: number;
   host?: string;
@@ -270,7 +271,7 @@ function buildProgram(io: CliIo): Command {
     .option('--login-fail-burst <n>', 'failed logins one client address may make at once (default: 10)', positiveInteger)
     .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
     .option('--admin-token <token>', 'bearer token for the admin HTTP API and the dashboard (default: IOSIG_ADMIN_TOKEN)');
-  return addAccessOptions(addClusterOptions(program))
+  return addAccessOptions(addClusterOptions(addMqttOptions(program)))
     .helpOption('-h, --help', 'print this help')
     .addHelpText(
       'after',
@@ -280,6 +281,7 @@ function buildProgram(io: CliIo): Command {
         '  io-server -l 7777                 WebSocket on port 7777',
         '  io-server -L 8888                 CongSocket on port 8888',
         '  io-server -l 7777 -L 8888 -m 1    both, with a memory and traffic table every 5 s',
+        '  io-server -l 7777 -L 8888 -M 1883 iosignal, CongSocket and MQTT clients on one channel space',
         '  io-server -l 7777 -L 8888 --cluster redis://10.0.0.5:6379   one node of a cluster',
       ].join('\n'),
     )
@@ -301,6 +303,7 @@ async function startWorkers(opts: CliOptions, argv: string[]): Promise<number> {
   const args = argv.slice(2);
   if (opts.listen !== undefined) args.push('-l', String(await concretePort(opts.listen, host)));
   if (opts.listenCongport !== undefined) args.push('-L', String(await concretePort(opts.listenCongport, host)));
+  if (opts.listenMqtt !== undefined) args.push('-M', String(await concretePort(opts.listenMqtt, host)));
   const count = workerCount(workers);
   installLastResort({ describe: () => `io-server primary pid ${process.pid} (--workers ${count})` });
   return runPrimary(
@@ -338,7 +341,7 @@ function startError(err: unknown): string {
 function printOptions(input: ServerOptionsInput, server: Server): void {
   const { log: _log, clock: _clock, primary: _primary, ...resolved } = resolveOptions(input);
   console.log(`options: ${inspect(maskSecrets(resolved), { depth: 4, breakLength: 100 })}`);
-  console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}`);
+  console.log(`ports: websocket ${server.wsPort ?? 'off'}, congsocket ${server.congPort ?? 'off'}, mqtt ${server.mqttPort ?? 'off'}`);
   const names = server.broker.services.names();
   console.log(`services: ${names.length > 0 ? names.join(', ') : 'none'}`);
 }
@@ -431,7 +434,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
     return { kind: 'exit', code: EXIT_BAD_COMMAND_LINE };
   };
 
-  if (opts.listen === undefined && opts.listenCongport === undefined) {
+  if (opts.listen === undefined && opts.listenCongport === undefined && opts.listenMqtt === undefined) {
     warn(box(usageLines(), io === processIo && process.stderr.isTTY ? 'yellow' : undefined));
     return { kind: 'exit', code: EXIT_USAGE };
   }
@@ -451,6 +454,13 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.maxPlainJson !== undefined) input.maxPlainJson = opts.maxPlainJson;
   if (opts.listen !== undefined) input.port = opts.listen;
   if (opts.listenCongport !== undefined) input.congPort = opts.listenCongport;
+  if (opts.listenMqtt !== undefined) input.mqttPort = opts.listenMqtt;
+  if (opts.mqttWs === true) {
+    if (opts.listen === undefined) return badCommandLine('--mqtt-ws needs the WebSocket port (-l)');
+    input.mqttWs = true;
+  }
+  const mqttLimits = mqttLimitsInput(opts);
+  if (Object.keys(mqttLimits).length > 0) input.mqtt = mqttLimits;
   if (timeout !== undefined) input.timeout = timeout;
   if (opts.maxMessage !== undefined) input.maxMessageSize = opts.maxMessage;
   if (opts.maxBackpressure !== undefined) input.maxBackpressure = opts.maxBackpressure;
@@ -555,7 +565,13 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   // Ports of transports that were not asked for stay out of the banner.
-  const ports = { wsPort: input.port === undefined ? undefined : server.wsPort, congPort: input.congPort === undefined ? undefined : server.congPort, http: input.http };
+  const ports = {
+    wsPort: input.port === undefined ? undefined : server.wsPort,
+    congPort: input.congPort === undefined ? undefined : server.congPort,
+    mqttPort: input.mqttPort === undefined ? undefined : server.mqttPort,
+    mqttWs: input.mqttWs === true,
+    http: input.http,
+  };
   console.log(box(bannerLines(ports, networkAddress(opts.host ?? SERVER_DEFAULTS.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
   if (opts.showOptions === true) printOptions(input, server);
   primary?.ready();

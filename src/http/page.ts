@@ -29,6 +29,9 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Values <input id="values-channel" placeholder="channel to plot" aria-label="channel to plot"> <small id="values-latest"></small></h2>
     <canvas id="values"></canvas>
   </section>
+  <section id="mqtt-panel" class="panel wide" hidden>
+    <h2>MQTT <small id="mqtt-summary"></small></h2>
+  </section>
   <section id="cluster-panel" class="panel wide" hidden>
     <h2>Cluster nodes <small id="cluster-summary"></small></h2>
     <table id="nodes">

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { ServerMetrics } from './sample.js';
 import type { MetricsSample } from './stats.js';
 import type { ClusterSample } from './cluster-sample.js';
+import type { MqttSample } from './mqtt-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 import { DROP_REASONS } from './bus-stats.js';
 
@@ -45,6 +46,7 @@ const DEFINITIONS: readonly MetricDefinition[] = [
     read: (s) => [
       [{ transport: 'ws' }, s.acceptedWs],
       [{ transport: 'cong' }, s.acceptedCong],
+      [{ transport: 'mqtt' }, s.acceptedMqtt],
     ],
   },
   {
@@ -227,7 +229,51 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   { name: 'process_resident_memory_bytes', help: 'Resident set size of the process.', kind: 'gauge', read: single((s) => s.rssBytes) },
   ...clusterDefinitions(),
   ...workersDefinitions(),
+  ...mqttDefinitions(),
 ];
+
+/** Servers with an MQTT listener only (no readings otherwise). */
+function mqttDefinitions(): MetricDefinition[] {
+  const of = (read: (m: MqttSample) => number) => (s: MetricsSample): readonly Reading[] => (s.mqtt ? [[NO_LABELS, read(s.mqtt)]] : []);
+  const gauge = (name: string, help: string, read: (m: MqttSample) => number): MetricDefinition => ({ name, help, kind: 'gauge', read: of(read) });
+  const counter = (name: string, help: string, read: (m: MqttSample) => number): MetricDefinition => ({ name, help, kind: 'counter', read: of(read) });
+  return [
+    gauge('iosig_mqtt_connections', 'MQTT network connections open (TCP, TLS and WebSocket).', (m) => m.connections),
+    gauge('iosig_mqtt_sessions', 'MQTT sessions held, connected or not.', (m) => m.sessions),
+    gauge('iosig_mqtt_sessions_offline', 'MQTT sessions kept without a connection (persistent sessions within their expiry).', (m) => m.offlineSessions),
+    gauge('iosig_mqtt_inflight', 'QoS 1/2 messages sent to MQTT clients and not yet acknowledged.', (m) => m.inflight),
+    gauge('iosig_mqtt_queued', 'Messages queued for MQTT sessions (offline, or behind a full in-flight window).', (m) => m.queued),
+    gauge('iosig_mqtt_queued_bytes', 'Payload bytes queued for MQTT sessions.', (m) => m.queuedBytes),
+    gauge('iosig_mqtt_subscriptions', 'MQTT subscriptions (each shared-group member counts).', (m) => m.subscriptions),
+    gauge('iosig_mqtt_retained', 'MQTT retained messages (iosig `$` channels are counted with the channel-retained ones).', (m) => m.retained),
+    counter('iosig_mqtt_connections_accepted_total', 'MQTT clients admitted (CONNACK 0).', (m) => m.connectionsAccepted),
+    counter('iosig_mqtt_connections_refused_total', 'MQTT CONNECTs refused.', (m) => m.connectionsRefused),
+    counter('iosig_mqtt_publishes_total', 'PUBLISH packets received from MQTT clients.', (m) => m.publishesIn),
+    counter('iosig_mqtt_deliveries_total', 'PUBLISH packets sent to MQTT clients.', (m) => m.deliveries),
+    {
+      name: 'iosig_mqtt_dropped_total',
+      help: 'Deliveries to MQTT sessions not made, by cause: queue_full, too_large (over the client\'s Maximum Packet Size), expired, backlog (QoS 0 to a client that does not read), offline (QoS 0 to an offline session).',
+      kind: 'counter',
+      labelNames: ['reason'],
+      read: ({ mqtt: m }) =>
+        m
+          ? [
+              [{ reason: 'queue_full' }, m.droppedQueueFull],
+              [{ reason: 'too_large' }, m.droppedTooLarge],
+              [{ reason: 'expired' }, m.droppedExpired],
+              [{ reason: 'backlog' }, m.droppedBacklog],
+              [{ reason: 'offline' }, m.droppedOffline],
+            ]
+          : [],
+    },
+    counter('iosig_mqtt_protocol_errors_total', 'MQTT connections closed for a protocol error or a malformed packet.', (m) => m.protocolErrors),
+    counter('iosig_mqtt_internal_errors_total', 'Unexpected errors in MQTT session code, contained by closing that connection.', (m) => m.internalErrors),
+    counter('iosig_mqtt_takeovers_total', 'MQTT sessions taken over by a newer connection with the same client identifier.', (m) => m.takeovers),
+    counter('iosig_mqtt_sessions_expired_total', 'MQTT sessions ended by their expiry.', (m) => m.sessionsExpired),
+    counter('iosig_mqtt_sessions_evicted_total', 'Offline MQTT sessions ended over the offline-session bound.', (m) => m.sessionsEvicted),
+    counter('iosig_mqtt_wills_published_total', 'MQTT Will Messages published.', (m) => m.willsPublished),
+  ];
+}
 
 /**
  * Workers of `io-server --workers` only: the supervisor's figures, told by the primary (which serves no HTTP).

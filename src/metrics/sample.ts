@@ -2,6 +2,7 @@
 // `-m` console tables all read the same sample. Taking a sample reads counters; it never adds hot-path work.
 import type { ConnectionCounts, MetricsSample, MetricsSnapshot } from './stats.js';
 import type { ClusterSample } from './cluster-sample.js';
+import type { MqttSample } from './mqtt-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 import { EventLoopLag } from './event-loop-lag.js';
 
@@ -13,6 +14,8 @@ export interface MetricsSource {
   clusterSample?(): ClusterSample | null;
   /** Workers of `io-server --workers` only: the supervisor's figures. */
   workersSample?(): WorkersSample | null;
+  /** Servers with an MQTT listener only. */
+  mqttSample?(): MqttSample | null;
 }
 
 export class ServerMetrics {
@@ -34,6 +37,7 @@ export class ServerMetrics {
       rssBytes: process.memoryUsage.rss(),
       cluster: this.source.clusterSample?.() ?? null,
       workers: this.source.workersSample?.() ?? null,
+      mqtt: this.source.mqttSample?.() ?? null,
     };
   }
 

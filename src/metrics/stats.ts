@@ -2,6 +2,7 @@
 // thing counted (a session, a delivery group, a transport, the door), read as they are when scraped. Nothing is
 // summed from several places: a delivery group adds its deliveries here, not to a total of its own.
 import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../info.js';
+import type { MqttSample } from './mqtt-sample.js';
 import type { ClusterSample } from './cluster-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 
@@ -48,6 +49,7 @@ export class Stats {
   /** Connections accepted since start, per transport. */
   acceptedWs = 0;
   acceptedCong = 0;
+  acceptedMqtt = 0;
   /** Connections refused at the door: over the global cap, or over the per-address cap. */
   refusedGlobal = 0;
   refusedAddress = 0;
@@ -140,6 +142,8 @@ export interface MetricsSample extends MetricsSnapshot {
   cluster: ClusterSample | null;
   /** Null unless this process is a worker of `io-server --workers`. */
   workers: WorkersSample | null;
+  /** Null without an MQTT listener. */
+  mqtt: MqttSample | null;
 }
 
 /** The four traffic totals the dashboard's chart reads once a second. */

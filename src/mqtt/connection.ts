@@ -84,6 +84,12 @@ export class MqttConnection implements SessionLink {
   private aliasOutMax = 0;
   private publishWriter: PublishWriter | null = null;
   closeReason = '';
+  /** This connection's traffic, for the dashboard: PUBLISHes in and out, bytes in and out. */
+  messagesIn = 0;
+  messagesOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly openedAt: number;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -92,6 +98,7 @@ export class MqttConnection implements SessionLink {
   ) {
     this.decoder = new MqttDecoder(ctx.limits.maxPacketSize);
     this.lastPacketAt = ctx.clock.now();
+    this.openedAt = this.lastPacketAt;
     this.connectTimer = ctx.clock.after(ctx.limits.connectTimeoutMs, () =>
       this.contained('connect timer', () => {
         if (this.state === 'connect-wait' || this.state === 'authenticating') this.end('no CONNECT in time');
@@ -117,6 +124,7 @@ export class MqttConnection implements SessionLink {
   feed(bytes: Buffer): void {
     this.contained('feed', () => {
       if (this.state === 'closed') return;
+      this.bytesIn += bytes.length;
       this.decoder.push(bytes);
       if (this.state === 'authenticating') {
         if (this.decoder.buffered > this.ctx.limits.maxPendingBytes) this.end('too much sent before CONNACK');
@@ -382,6 +390,7 @@ export class MqttConnection implements SessionLink {
     const id = p.messageId ?? 0;
     if (qos > 0 && id === 0) return this.fail(RC.PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
     this.ctx.stats.publishesIn++;
+    this.messagesIn++;
     const props = p.properties ?? {};
     let topic = p.topic;
     if (this.version === 5 && props.topicAlias !== undefined) {
@@ -547,6 +556,7 @@ export class MqttConnection implements SessionLink {
       return false;
     }
     this.ctx.stats.deliveries++;
+    this.messagesOut++;
     this.write(bytes);
     return true;
   }
@@ -560,6 +570,7 @@ export class MqttConnection implements SessionLink {
   private write(bytes: Buffer): void {
     if (this.state === 'closed') return;
     this.ctx.stats.packetsOut++;
+    this.bytesOut += bytes.length;
     this.transport.write(bytes);
   }
 

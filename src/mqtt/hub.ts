@@ -10,22 +10,15 @@ import { MqttStats, type EngineContext } from './context.js';
 import { resolveLimits, type MqttLimits } from './options.js';
 import type { MqttBrokerPort, MqttIdentity, MqttMessage, StoredSession } from './port.js';
 import { MqttSession } from './session.js';
+import type { MqttGauges } from '../metrics/mqtt-sample.js';
+
+export type { MqttGauges };
 
 export interface MqttHubOptions {
   port: MqttBrokerPort;
   limits?: Partial<MqttLimits>;
   clock?: Clock;
   log?: (line: string) => void;
-}
-
-/** Gauges of a hub, read when scraped. */
-export interface MqttGauges {
-  connections: number;
-  sessions: number;
-  offlineSessions: number;
-  inflight: number;
-  queued: number;
-  queuedBytes: number;
 }
 
 /** setTimeout cannot wait longer than 2^31 - 1 ms; longer waits are chained. */
@@ -107,6 +100,11 @@ export class MqttHub implements SessionRegistry {
       queued += s.queued;
     }
     return { connections: this.connections.size, sessions: this.sessions.size, offlineSessions: this.offline.size, inflight, queued, queuedBytes: this.queuedBytes };
+  }
+
+  /** The open network connections (status pages, the dashboard). */
+  get openConnections(): ReadonlySet<MqttConnection> {
+    return this.connections;
   }
 
   /** The session of `clientId`, for inspection (tests, status pages). */

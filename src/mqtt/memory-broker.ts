@@ -1,6 +1,6 @@
 // A complete broker behind the MQTT port, in memory: the subscription index, retained messages, a session store
-// and a small user table. The engine's own tests run on it; it is also the reference for what iosig's Broker must
-// do when it implements the port (issue 17).
+// and a small user table. The engine's own tests run on it; it is also the reference that iosig-port.ts follows on
+// iosig's Broker.
 import { timingSafeEqual } from 'node:crypto';
 import { RC } from './codes.js';
 import type {
@@ -16,8 +16,9 @@ import type {
   SubscriptionOptions,
   Verdict,
 } from './port.js';
+import { MatchFanOut } from './fan-out.js';
+import { RetainedStore } from './retained-store.js';
 import { TopicIndex } from './topic-index.js';
-import { hasWildcard, topicMatches } from './topic.js';
 
 export interface MemoryUser {
   password: string;
@@ -52,16 +53,15 @@ export class MemorySessionStore implements SessionStore {
 
 export class MemoryMqttBroker implements MqttBrokerPort {
   readonly index = new TopicIndex<MqttSubscriber, SubscriptionOptions>({ ready: (s) => s.ready });
-  readonly retainedMessages = new Map<string, MqttMessage>();
+  readonly retainedMessages: RetainedStore;
   readonly sessions = new MemorySessionStore();
-  private retainedBytes = 0;
   private anonymous = 0;
-  /** Per publish: which subscribers matched, so overlapping subscriptions give one delivery with every match. */
-  private seq = 0;
-  private readonly seen = new Map<MqttSubscriber, { seq: number; matches: SubscriptionOptions[] }>();
+  private readonly fanOut = new MatchFanOut();
   readonly admittedClients = new Set<string>();
 
-  constructor(private readonly options: MemoryBrokerOptions = {}) {}
+  constructor(private readonly options: MemoryBrokerOptions = {}) {
+    this.retainedMessages = new RetainedStore(options.maxRetained ?? 10_000, options.maxRetainedBytes ?? 64 * 1024 * 1024);
+  }
 
   authenticate(request: AuthRequest): AuthResult {
     const home = this.options.home?.(request.address) ?? 'PRIVATE:';
@@ -89,27 +89,9 @@ export class MemoryMqttBroker implements MqttBrokerPort {
 
   publish(message: MqttMessage, _publisher: MqttPublisher): Verdict {
     if (message.topic.startsWith('$SYS/')) return RC.TOPIC_NAME_INVALID;
-    if (message.retain) this.retain(message);
-    const seq = ++this.seq;
-    const plain: MqttSubscriber[] = [];
-    const shared: Array<[MqttSubscriber, SubscriptionOptions]> = [];
-    this.index.match(message.topic, (subscriber, data, group) => {
-      if (group) {
-        shared.push([subscriber, data]);
-        return;
-      }
-      let entry = this.seen.get(subscriber);
-      if (!entry) this.seen.set(subscriber, (entry = { seq: 0, matches: [] }));
-      if (entry.seq !== seq) {
-        entry.seq = seq;
-        entry.matches = [data];
-        plain.push(subscriber);
-      } else entry.matches.push(data);
-    });
-    for (const subscriber of plain) this.safely(subscriber, message, this.seen.get(subscriber)!.matches);
-    for (const [subscriber, data] of shared) this.safely(subscriber, message, [data]);
-    if (this.seen.size > 4 * (plain.length + 1024)) this.seen.clear();
-    return plain.length + shared.length > 0 ? RC.SUCCESS : RC.NO_MATCHING_SUBSCRIBERS;
+    if (message.retain) this.retainedMessages.keep(message);
+    const n = this.fanOut.run(this.index, message, (subscriber, m, matches) => this.safely(subscriber, m, matches));
+    return n > 0 ? RC.SUCCESS : RC.NO_MATCHING_SUBSCRIBERS;
   }
 
   private safely(subscriber: MqttSubscriber, message: MqttMessage, matches: readonly SubscriptionOptions[]): void {
@@ -120,28 +102,8 @@ export class MemoryMqttBroker implements MqttBrokerPort {
     }
   }
 
-  private retain(message: MqttMessage): void {
-    const old = this.retainedMessages.get(message.topic);
-    if (old) {
-      this.retainedBytes -= old.payload.length;
-      this.retainedMessages.delete(message.topic);
-    }
-    if (message.payload.length === 0) return; // an empty retained message clears [MQTT-3.3.1-6]
-    const maxCount = this.options.maxRetained ?? 10_000;
-    const maxBytes = this.options.maxRetainedBytes ?? 64 * 1024 * 1024;
-    if (this.retainedMessages.size >= maxCount || this.retainedBytes + message.payload.length > maxBytes) return;
-    const { encodings: _e, origin: _o, ...kept } = message;
-    this.retainedMessages.set(message.topic, { ...kept, origin: null });
-    this.retainedBytes += message.payload.length;
-  }
-
   retained(routingFilter: string, visit: (message: MqttMessage) => void): void {
-    if (!hasWildcard(routingFilter)) {
-      const one = this.retainedMessages.get(routingFilter);
-      if (one) visit(one);
-      return;
-    }
-    for (const [topic, message] of this.retainedMessages) if (topicMatches(routingFilter, topic)) visit(message);
+    this.retainedMessages.matching(routingFilter, visit);
   }
 
   admitted(clientId: string): void {

@@ -1,5 +1,6 @@
 // Every bound of the MQTT engine, with its default. One frozen object per hub; README/docs name the same numbers.
 
+/** Every bound of the MQTT engine (README, MQTT: the limits table); `DEFAULT_MQTT_LIMITS` has the defaults. */
 export interface MqttLimits {
   /** Largest packet accepted from a client (whole packet, fixed header included); CONNACK Maximum Packet Size. */
   maxPacketSize: number;
@@ -41,6 +42,7 @@ export interface MqttLimits {
   maxWriteBacklog: number;
 }
 
+/** The engine's defaults (README, MQTT). */
 export const DEFAULT_MQTT_LIMITS: Readonly<MqttLimits> = Object.freeze({
   maxPacketSize: 1_048_576,
   receiveMaximum: 64,
@@ -76,4 +78,31 @@ export function resolveLimits(overrides: Partial<MqttLimits> = {}): Readonly<Mqt
   if (limits.maxPacketSize > 268_435_460) throw new RangeError('mqtt maxPacketSize is at most 268435460');
   if (limits.maxKeepAlive > 65_535) throw new RangeError('mqtt maxKeepAlive is at most 65535');
   return Object.freeze(limits);
+}
+
+/** The server's MQTT bounds: the engine's, the retained store's and the $SYS period. */
+export interface MqttServerLimits extends MqttLimits {
+  /** MQTT retained messages kept (topics without iosig's `$`, whose channels retain in the router). */
+  maxRetained: number;
+  /** Payload bytes of those retained messages. */
+  maxRetainedBytes: number;
+  /** Seconds between two updates of the `$SYS/` topics; 0 = no `$SYS/` topics. */
+  sysInterval: number;
+}
+
+/** The server's MQTT defaults: the engine's, 10 000 retained messages of 64 MiB in all, `$SYS/` every 10 s. */
+export const DEFAULT_MQTT_SERVER_LIMITS: Readonly<MqttServerLimits> = Object.freeze({
+  ...DEFAULT_MQTT_LIMITS,
+  maxRetained: 10_000,
+  maxRetainedBytes: 67_108_864,
+  sysInterval: 10,
+});
+
+/** The server's MQTT defaults with `overrides` applied; refuses values that would break the protocol. */
+export function resolveMqttServerLimits(overrides: Partial<MqttServerLimits> = {}): Readonly<MqttServerLimits> {
+  const { maxRetained, maxRetainedBytes, sysInterval, ...engine } = { ...DEFAULT_MQTT_SERVER_LIMITS, ...overrides };
+  for (const [name, value] of Object.entries({ maxRetained, maxRetainedBytes, sysInterval })) {
+    if (!Number.isInteger(value) || value < 0) throw new RangeError(`mqtt ${name} must be a non-negative integer`);
+  }
+  return Object.freeze({ ...resolveLimits(engine), maxRetained, maxRetainedBytes, sysInterval });
 }

@@ -1,5 +1,5 @@
 // What the MQTT engine needs from a broker, and nothing more: one narrow port. The in-memory broker
-// (memory-broker.ts) implements it for the engine's own tests; iosig's Broker (issue 17) implements it with its
+// (memory-broker.ts) implements it for the engine's own tests; iosig-port.ts implements it on iosig's Broker with its
 // router, key stores, retained store and session store. Topics on this port are routing topics (channel-map.ts):
 // the engine has already rewritten `$iosig/home/…` and `$iosig/inbox/…` for the client it serves.
 import type { TopicView } from './channel-map.js';

@@ -160,6 +160,12 @@ export class TopicIndex<S, D> {
     return group === null ? bucket.subs?.get(subscriber) : bucket.groups?.get(group)?.data.get(subscriber);
   }
 
+  /** Visits the subscriptions of exactly `filter` (not those of other filters matching the same topics). */
+  visitFilter(filter: string, visit: MatchVisitor<S, D>): void {
+    const bucket = hasWildcard(filter) ? this.trieBucket(filter, false) : this.exactBucket(filter, false);
+    if (bucket) this.visitBucket(bucket, visit);
+  }
+
   /** Visits every subscription whose filter matches `topic` (a valid topic name). */
   match(topic: string, visit: MatchVisitor<S, D>): void {
     const bucket = this.exact.get(topic);

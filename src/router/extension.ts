@@ -7,7 +7,10 @@
 //     anonymous CID space;
 //   - router.attachMembers(key, members) / detachMembers: a remote-nodes delivery group joins the channels remote
 //     nodes want (see delivery/group.ts);
-//   - router.deliverFromRemote(key, msg, origin) / router.deliverToCid(cid, msg): messages that arrive from the bus.
+//   - router.deliverFromRemote(key, msg, origin) / router.deliverToCid(cid, msg): messages that arrive from the bus;
+//   - ChannelTap: receivers the router does not index by channel key (MQTT sessions, whose topic filters have
+//     wildcards): told of every publish and of unicasts to the CIDs they hold.
+import type { ChannelMembers } from '../delivery/group.js';
 import type { Outbound } from '../delivery/outbound.js';
 
 export interface RouterHooks {
@@ -26,4 +29,24 @@ export interface CidDirectory {
   holds?(cid: string): boolean;
   /** A fresh anonymous CID candidate (`?…`) from a space this process owns; the router's own random one otherwise. */
   anonymousCid?(): string;
+}
+
+/**
+ * Receivers outside the router's channel map (the MQTT side, mqtt/iosig-port.ts). The router calls it for every
+ * channel publish (whether or not the channel has subscribers of its own) and for unicasts to CIDs no local
+ * connection holds. Never throws.
+ */
+export interface ChannelTap {
+  /**
+   * `out` was published on channel `key`. `local`: by a client or the server of this process; false when it came
+   * from another node (the tap then serves only what that node addressed to it). Returns the receivers reached.
+   */
+  publish(key: string, out: Outbound, local: boolean): number;
+  /** A unicast (already retagged `@topic`) to `cid`; false when the tap holds no such CID. */
+  unicast(cid: string, out: Outbound): boolean;
+  /** True when the tap holds `cid` (an anonymous CID must not take it). */
+  holds(cid: string): boolean;
+  /** Another node's interest in a key the tap owns (not a channel key): true when taken. */
+  attachMembers(key: string, members: ChannelMembers): boolean;
+  detachMembers(key: string, members: ChannelMembers): boolean;
 }

@@ -7,7 +7,7 @@ import type { ChannelMembers, DeliveryGroup, LocalGroup, LocalMembers } from '..
 import { NativeTopicGroup, type PublishTopic } from '../delivery/native-topic-group.js';
 import { StreamGroup } from '../delivery/stream-group.js';
 import { Channel, type RetainedEntry, type Subscriber, type SubscriberRecord, type Subscription } from './channel.js';
-import type { CidDirectory, RouterHooks } from './extension.js';
+import type { ChannelTap, CidDirectory, RouterHooks } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { randomBase64url } from '../crypto/random-pool.js';
@@ -56,7 +56,7 @@ export class Router<S extends Subscriber = Subscriber> {
   /** cid → the local connection holding it. */
   readonly cids = new Map<string, S>();
   /** Subscriptions and CID-retained signals of each subscriber that has any (made on first use). */
-  private readonly records = new Map<S, SubscriberRecord>();
+  private readonly records = new Map<Subscriber, SubscriberRecord>();
   /** Channel-retained messages by channel key. */
   readonly retained = new Map<string, Buffer>();
   /** Who published each channel-retained message, so a replay names its publisher (CID-retained: the CID itself). */
@@ -68,6 +68,10 @@ export class Router<S extends Subscriber = Subscriber> {
   private readonly hooks: RouterHooks[] = [];
   /** Where CIDs held by other processes are found; null on a single node. */
   directory: CidDirectory | null = null;
+  /** Receivers outside the channel map (MQTT sessions); null when no MQTT listener is on. */
+  tap: ChannelTap | null = null;
+  /** Keys wanted by something other than a channel subscriber (the tap's exact and pattern interest), counted. */
+  private readonly outsideInterest = new Map<string, number>();
   /** Who wrote each channel-retained value (its charge in `shares`); absent for the server and other nodes. */
   private readonly retainedOwners = new Map<string, string>();
   readonly shares: RouterShares;
@@ -120,9 +124,39 @@ export class Router<S extends Subscriber = Subscriber> {
     let cid: string;
     do {
       cid = dir?.anonymousCid ? dir.anonymousCid() : this.randomCid();
-    } while (this.cids.has(cid) || dir?.holds?.(cid));
+    } while (this.cids.has(cid) || dir?.holds?.(cid) || this.tap?.holds(cid));
     this.setCid(sub, cid);
     return cid;
+  }
+
+  /** An anonymous CID held by nobody yet, for a holder outside the index (the tap), which announces it itself. */
+  freshAnonymousCid(): string {
+    const dir = this.directory;
+    let cid: string;
+    do {
+      cid = dir?.anonymousCid ? dir.anonymousCid() : this.randomCid();
+    } while (this.cids.has(cid) || dir?.holds?.(cid) || this.tap?.holds(cid));
+    return cid;
+  }
+
+  /** A holder outside the index (the tap) took or released `cid`: the hooks (a cluster's CID lease) are told. */
+  announceCid(cid: string, held: boolean): void {
+    for (const hooks of this.hooks) hooks.cid?.(cid, held);
+  }
+
+  /**
+   * Interest in `key` from outside the channel map (the tap's subscriptions), counted per key: the interest hooks
+   * hear of it when the key is first wanted by anyone and when nobody wants it any more.
+   */
+  holdInterest(key: string, held: boolean): void {
+    const before = this.outsideInterest.get(key) ?? 0;
+    const after = Math.max(0, before + (held ? 1 : -1));
+    if (after === 0) this.outsideInterest.delete(key);
+    else this.outsideInterest.set(key, after);
+    const local = (this.channels.get(key)?.subscribers.size ?? 0) > 0;
+    if (local) return;
+    if (before === 0 && after > 0) for (const hooks of this.hooks) hooks.interest?.(key, true);
+    else if (before > 0 && after === 0) for (const hooks of this.hooks) hooks.interest?.(key, false);
   }
 
   private randomCid(): string {
@@ -137,7 +171,7 @@ export class Router<S extends Subscriber = Subscriber> {
     for (const hooks of this.hooks) hooks.cid?.(cid, true);
   }
 
-  private releaseCid(sub: S): void {
+  private releaseCid(sub: Subscriber): void {
     if (!sub.cid || this.cids.get(sub.cid) !== sub) return;
     this.cids.delete(sub.cid);
     for (const hooks of this.hooks) hooks.cid?.(sub.cid, false);
@@ -149,7 +183,7 @@ export class Router<S extends Subscriber = Subscriber> {
    * SUBSCRIBE: every comma-separated element, empty ones included; retained messages follow. Returns how many
    * were refused by the subscription or the channel cap (counted and logged here).
    */
-  subscribe(sub: S, tagList: string): number {
+  subscribe(sub: Subscriber, tagList: string): number {
     let refusedSubs = 0;
     let refusedChannels = 0;
     let refusedShare = 0;
@@ -182,7 +216,7 @@ export class Router<S extends Subscriber = Subscriber> {
     return refusedSubs + refusedChannels + refusedShare;
   }
 
-  private report(sub: S | null, kind: CapLog, line: string): void {
+  private report(sub: Subscriber | null, kind: CapLog, line: string): void {
     this.capLogs[kind].write(line, sub ? (text) => sub.report(text) : undefined);
   }
 
@@ -208,7 +242,7 @@ export class Router<S extends Subscriber = Subscriber> {
 
   // ---- what the router keeps per subscriber ----------------------------------------------------
 
-  private recordOf(sub: S): SubscriberRecord {
+  private recordOf(sub: Subscriber): SubscriberRecord {
     let record = this.records.get(sub);
     if (!record) {
       record = { subscriptions: new Map(), retained: null, sharedMessages: 0, sharedBytes: 0 };
@@ -218,17 +252,17 @@ export class Router<S extends Subscriber = Subscriber> {
   }
 
   /** Channel key → membership of `sub`, in subscription order. */
-  subscriptionsOf(sub: S): ReadonlyMap<string, Subscription> {
+  subscriptionsOf(sub: Subscriber): ReadonlyMap<string, Subscription> {
     return this.records.get(sub)?.subscriptions ?? NO_SUBSCRIPTIONS;
   }
 
   /** Topics (`$x`) of the CID-retained messages `sub` published. */
-  retainedTopicsOf(sub: S): string[] {
+  retainedTopicsOf(sub: Subscriber): string[] {
     const retained = this.records.get(sub)?.retained;
     return retained ? [...retained.keys()] : [];
   }
 
-  retainedCountOf(sub: S): number {
+  retainedCountOf(sub: Subscriber): number {
     return this.records.get(sub)?.retained?.size ?? 0;
   }
 
@@ -243,7 +277,7 @@ export class Router<S extends Subscriber = Subscriber> {
    * What groups that count per channel (one native publish for many) sent `sub`: settled shares of channels it
    * left that way, plus what its current memberships got since it joined them.
    */
-  sharedTo(sub: S): { messages: number; bytes: number } {
+  sharedTo(sub: Subscriber): { messages: number; bytes: number } {
     const record = this.records.get(sub);
     if (!record) return { messages: 0, bytes: 0 };
     let messages = record.sharedMessages;
@@ -281,7 +315,7 @@ export class Router<S extends Subscriber = Subscriber> {
    * remote group) are not charged: they are bounded by those nodes' own caps. Joining an existing channel costs
    * nothing, so the rule cannot be gamed by joining, and the check runs only when a channel is created.
    */
-  private join(sub: S, key: string): JoinResult {
+  private join(sub: Subscriber, key: string): JoinResult {
     const record = this.recordOf(sub);
     const { subscriptions } = record;
     if (subscriptions.has(key)) return 'ok';
@@ -298,16 +332,16 @@ export class Router<S extends Subscriber = Subscriber> {
     const subscription: Subscription = { channel, members: this.place(sub, channel), messagesAtJoin: 0, bytesAtJoin: 0 };
     this.noteJoin(subscription);
     subscriptions.set(key, subscription);
-    if (channel.subscribers.size === 1) for (const hooks of this.hooks) hooks.interest?.(key, true);
+    if (channel.subscribers.size === 1 && !this.outsideInterest.has(key)) for (const hooks of this.hooks) hooks.interest?.(key, true);
     return 'ok';
   }
 
   /** The group a subscriber is reached through: native topics when its session shares plain bytes, else its stream. */
-  private groupFor(sub: S): LocalGroup {
+  private groupFor(sub: Subscriber): LocalGroup {
     return this.native && sub.receiver.topicSocket() ? this.native : this.stream;
   }
 
-  private place(sub: S, channel: Channel): LocalMembers {
+  private place(sub: Subscriber, channel: Channel): LocalMembers {
     const group = this.groupFor(sub);
     const members = this.localMembers(channel, group);
     if (members.add(sub.receiver)) return members;
@@ -331,7 +365,7 @@ export class Router<S extends Subscriber = Subscriber> {
     subscription.bytesAtJoin = subscription.members.sentBytes ?? 0;
   }
 
-  private detach(sub: S, record: SubscriberRecord, subscription: Subscription): void {
+  private detach(sub: Subscriber, record: SubscriberRecord, subscription: Subscription): void {
     const { members, channel } = subscription;
     members.delete(sub.receiver);
     if (members.sentMessages !== undefined) {
@@ -342,7 +376,7 @@ export class Router<S extends Subscriber = Subscriber> {
   }
 
   /** Re-places every subscription after the session's delivery needs changed (encryption on, over its limit…). */
-  refreshDelivery(sub: S): void {
+  refreshDelivery(sub: Subscriber): void {
     const record = this.records.get(sub);
     if (!record) return;
     const group = this.groupFor(sub);
@@ -354,13 +388,13 @@ export class Router<S extends Subscriber = Subscriber> {
     }
   }
 
-  unsubscribe(sub: S, tagList: string): void {
+  unsubscribe(sub: Subscriber, tagList: string): void {
     const record = this.records.get(sub);
     if (!record) return;
     for (const tag of tagList.split(',')) this.leave(sub, record, channelKey(tag, sub.home));
   }
 
-  unsubscribeAll(sub: S): void {
+  unsubscribeAll(sub: Subscriber): void {
     const record = this.records.get(sub);
     if (!record) return;
     for (const key of [...record.subscriptions.keys()]) this.leave(sub, record, key);
@@ -371,7 +405,7 @@ export class Router<S extends Subscriber = Subscriber> {
    * subscriptions does not stall the others. Meanwhile its link is closed, so deliveries to it are no-ops. The
    * record goes once the last slice is done.
    */
-  private leaveAllSliced(sub: S, record: SubscriberRecord): void {
+  private leaveAllSliced(sub: Subscriber, record: SubscriberRecord): void {
     const keys = record.subscriptions.keys();
     const slice = (): void => {
       for (let n = 0; n < TEARDOWN_SLICE; n++) {
@@ -387,7 +421,7 @@ export class Router<S extends Subscriber = Subscriber> {
     slice();
   }
 
-  private leave(sub: S, record: SubscriberRecord, key: string): void {
+  private leave(sub: Subscriber, record: SubscriberRecord, key: string): void {
     const subscription = record.subscriptions.get(key);
     if (!subscription) return;
     this.detach(sub, record, subscription);
@@ -397,7 +431,7 @@ export class Router<S extends Subscriber = Subscriber> {
     if (channel.subscribers.size === 0) {
       this.shares.channels.charge(channel.owner, -1);
       channel.owner = null;
-      for (const hooks of this.hooks) hooks.interest?.(key, false);
+      if (!this.outsideInterest.has(key)) for (const hooks of this.hooks) hooks.interest?.(key, false);
     }
     this.dropIfEmpty(channel);
   }
@@ -408,10 +442,12 @@ export class Router<S extends Subscriber = Subscriber> {
 
   /** A non-local group (remote nodes) starts reaching channel `key`. */
   attachMembers(key: string, members: ChannelMembers): void {
+    if (this.tap?.attachMembers(key, members)) return;
     this.channelFor(key).attach(members);
   }
 
   detachMembers(key: string, members: ChannelMembers): void {
+    if (this.tap?.detachMembers(key, members)) return;
     const channel = this.channels.get(key);
     if (!channel) return;
     channel.detach(members);
@@ -425,7 +461,7 @@ export class Router<S extends Subscriber = Subscriber> {
    * into a transient buffer: it is copied before anything keeps it. `keep` false: a retained key is delivered but
    * not kept (the publisher may publish there but not retain).
    */
-  publish(sub: S, msg: Uint8Array, tag: string, keep = true): PublishResult {
+  publish(sub: Subscriber, msg: Uint8Array, tag: string, keep = true): PublishResult {
     if (isReservedTag(tag)) return { ok: false, reason: 'reserved' };
     const at = tag.indexOf('@');
     const owner = sub.shareOwner ?? '';
@@ -438,11 +474,18 @@ export class Router<S extends Subscriber = Subscriber> {
     }
     const key = channelKey(tag, sub.home);
     if (keep && isRetainedKey(key)) this.keep(sub, key, msg);
-    const channel = this.channels.get(key);
-    if (!channel) return { ok: false, reason: 'no-subscriber' };
-    this.stats.publishes++;
     const budget = this.options.useQuota.publishCounter ? sub.quota.publishCounter : Infinity;
-    return { ok: true, delivered: this.fanOut(channel, msg, budget, null, sub.cid, owner) };
+    return this.fanOutKey(key, msg, budget, sub.cid, owner);
+  }
+
+  /** A publish on `key` here: its channel's groups and the tap; 'no-subscriber' when neither reached anyone. */
+  private fanOutKey(key: string, msg: Uint8Array, budget: number, publisher: Publisher, owner = ''): PublishResult {
+    const channel = this.channels.get(key);
+    if (!channel && !this.tap) return { ok: false, reason: 'no-subscriber' };
+    const delivered = this.fanOut(key, channel, msg, budget, null, true, publisher, owner);
+    if (!channel && delivered === 0) return { ok: false, reason: 'no-subscriber' };
+    this.stats.publishes++;
+    return { ok: true, delivered };
   }
 
   /**
@@ -456,10 +499,7 @@ export class Router<S extends Subscriber = Subscriber> {
     const key = channelKey(tag, '');
     const { retain } = this.options;
     if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.retainForChannel(key, msg, SERVER);
-    const channel = this.channels.get(key);
-    if (!channel) return { ok: false, reason: 'no-subscriber' };
-    this.stats.publishes++;
-    return { ok: true, delivered: this.fanOut(channel, msg, Infinity, null, SERVER) };
+    return this.fanOutKey(key, msg, Infinity, SERVER);
   }
 
   /**
@@ -469,13 +509,14 @@ export class Router<S extends Subscriber = Subscriber> {
    */
   deliverFromRemote(key: string, msg: Uint8Array, origin: DeliveryGroup | null, budget = Infinity, publisher: Publisher = ''): number {
     const channel = this.channels.get(key);
-    return channel ? this.fanOut(channel, msg, budget, origin, publisher) : 0;
+    if (!channel && !this.tap) return 0;
+    return this.fanOut(key, channel, msg, budget, origin, false, publisher);
   }
 
   /** A unicast that arrived from elsewhere, already retagged `@topic`; false when `cid` is not held here. */
   deliverToCid(cid: string, msg: Uint8Array, publisher: Publisher = ''): boolean {
     const target = this.cids.get(cid);
-    if (!target) return false;
+    if (!target) return this.tap?.unicast(cid, new Outbound(msg, publisher)) ?? false;
     this.stream.deliverTo(target.receiver, new Outbound(msg, publisher));
     return true;
   }
@@ -483,18 +524,20 @@ export class Router<S extends Subscriber = Subscriber> {
   private unicast(msg: Uint8Array, tag: string, at: number, publisher: Publisher, owner = ''): PublishResult {
     const cid = tag.slice(0, at);
     const target = this.cids.get(cid);
-    if (!target && !this.directory) return { ok: false, reason: 'offline' };
+    const tapped = !target && this.tap?.holds(cid) === true;
+    if (!target && !tapped && !this.directory) return { ok: false, reason: 'offline' };
     const rewritten = retag(msg, '@' + unicastTopic(tag, at));
     if (!rewritten) return { ok: false, reason: 'tag-too-long' };
     const out = new Outbound(rewritten, publisher, owner);
     if (target) this.stream.deliverTo(target.receiver, out);
+    else if (tapped) this.tap!.unicast(cid, out);
     else if (!this.directory!.unicast(cid, out)) return { ok: false, reason: 'offline' };
     this.stats.publishes++;
     return { ok: true, delivered: 1 };
   }
 
   /** Stores a retained message; a full store still accepts updates to existing keys (Q24). */
-  private keep(sub: S, key: string, msg: Uint8Array): void {
+  private keep(sub: Subscriber, key: string, msg: Uint8Array): void {
     const { retain } = this.options;
     if (!retain.isAvailable || msg.length >= retain.limitSize) return;
     const at = key.indexOf('@');
@@ -517,7 +560,7 @@ export class Router<S extends Subscriber = Subscriber> {
    * publishing session, charged for the entry and its bytes (replacing the previous writer's charge); null for the
    * server and other nodes (whose `publisher` is still kept, so a replay names it).
    */
-  retainForChannel(key: string, msg: Uint8Array, publisher: Publisher, from: S | null = null): void {
+  retainForChannel(key: string, msg: Uint8Array, publisher: Publisher, from: Subscriber | null = null): void {
     const holder: ShareHolder = from ?? SERVER_HOLDER;
     const previous = this.retained.get(key);
     const previousOwner = previous ? (this.retainedOwners.get(key) ?? null) : undefined;
@@ -545,7 +588,7 @@ export class Router<S extends Subscriber = Subscriber> {
    * The retained-bytes cap and its shares: replacing `previous` bytes (charged to `previousOwner`, undefined when
    * there were none) by `next` bytes written by `from` (null: the server or another node) must fit.
    */
-  private retainedFits(key: string, previous: number, previousOwner: ShareOwner | undefined, next: number, from: S | null): boolean {
+  private retainedFits(key: string, previous: number, previousOwner: ShareOwner | undefined, next: number, from: Subscriber | null): boolean {
     const holder: ShareHolder = from ?? SERVER_HOLDER;
     const own = previousOwner !== undefined && previousOwner === holder.shareOwner ? previous : 0;
     const bytes = this.shares.retainedBytes;
@@ -557,7 +600,7 @@ export class Router<S extends Subscriber = Subscriber> {
     return false;
   }
 
-  private refuseRetained(key: string, refused: ShareRefusal, from: S | null, what: string): void {
+  private refuseRetained(key: string, refused: ShareRefusal, from: Subscriber | null, what: string): void {
     if (refused === 'share') {
       this.stats.refusedRetainedShare++;
       const who = from ? this.ownerText(from) : 'its writer';
@@ -566,23 +609,32 @@ export class Router<S extends Subscriber = Subscriber> {
     this.report(from, 'retained', `retained message for ${key} refused: ${what} is reached`);
   }
 
-  /** Sends one message to a channel: encoded once, then each group's share in turn, within `budget` receivers. */
-  private fanOut(channel: Channel, msg: Uint8Array, budget: number, except: DeliveryGroup | null, publisher: Publisher, owner = ''): number {
+  /**
+   * Sends one message to a channel: encoded once, then each group's share in turn, within `budget` receivers.
+   * `local`: published on this node (false: it came from another node, which may not have attached a group here).
+   */
+  private fanOut(key: string, channel: Channel | undefined, msg: Uint8Array, budget: number, except: DeliveryGroup | null, local: boolean, publisher: Publisher, owner = ''): number {
     const out = new Outbound(msg, publisher, owner);
-    const { groups } = channel;
-    if (groups.length === 1 && except === null) return groups[0]!.publish(out, budget);
+    const { tap } = this;
     let delivered = 0;
-    for (let i = 0; i < groups.length && delivered < budget; i++) {
-      const members = groups[i]!;
-      if (members.group !== except) delivered += members.publish(out, budget - delivered);
+    if (channel) {
+      const { groups } = channel;
+      if (groups.length === 1 && except === null && tap === null) return groups[0]!.publish(out, budget);
+      for (let i = 0; i < groups.length && delivered < budget; i++) {
+        const members = groups[i]!;
+        if (members.group !== except) delivered += members.publish(out, budget - delivered);
+      }
     }
+    // The tap (MQTT sessions) after the channel's own groups; a publish that came from another node reaches only
+    // what that node addressed to this one.
+    if (tap !== null) delivered += tap.publish(key, out, local);
     return delivered;
   }
 
   // ---- disconnect ---------------------------------------------------------------------------
 
   /** Forgets a closed connection (§5.8 steps 3–5); the close notices are published by the connection. */
-  forget(sub: S): void {
+  forget(sub: Subscriber): void {
     const record = this.records.get(sub);
     if (record) {
       // Q25: the connection's retained CID messages go with it; other subscribers keep their entries.

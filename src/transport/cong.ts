@@ -1,16 +1,17 @@
 // The CongSocket listener on node:net (TLS on node:tls): length-prefixed frames over TCP (PROTOCOL.md §1.2). Each
 // accepted socket's frames go to its connection; the way back is its link (cong-link.ts). TCP_NODELAY is on (the
 // reference leaves Nagle on and adds ~40 ms).
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Stats } from '../metrics/stats.js';
 import { CongDecoder } from '../protocol/congsocket.js';
 import type { AcceptLink, Doorkeeper, PeerInfo } from './link.js';
 import { CongLink, FlushQueue } from './cong-link.js';
 import { backlogLimits, type ListenOptions } from './listen-options.js';
-import { endFailedHandshakes, tlsServerOptions } from './tls-options.js';
-import { listenNet, reportAcceptErrors } from './listen-host.js';
-import { AcceptedSockets, tlsBehindAccept } from './opening.js';
+import { tlsServerOptions } from './tls-options.js';
+import { listenNet } from './listen-host.js';
+import { AcceptedSockets } from './opening.js';
+import { admitSocket, closeStreamServer, streamServer } from './stream-listener.js';
 import type { OpeningSlot } from '../guard/admission.js';
 import { certificateDeviceId } from '../guard/identity.js';
 
@@ -34,17 +35,7 @@ export function listenCong(options: ListenOptions, stats: Stats, accept: AcceptL
   /** A socket counted here since its accept (`slot`, given back when it closes): the host's place, then the connection. */
   const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
     const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true, listener: 'cong' };
-    const admitted = door.admit(peer);
-    if (admitted === true) return takeOn(socket, slot, peer);
-    if (admitted === false) return void socket.destroy();
-    // --workers: the primary answers for the host's caps. Unread bytes wait in the socket meanwhile (no 'data'
-    // listener yet); a socket that went away gives its granted place back.
-    socket.on('error', () => undefined);
-    void admitted.then((ok) => {
-      if (!ok) socket.destroy();
-      else if (socket.destroyed) door.unused(peer);
-      else takeOn(socket, slot, peer);
-    });
+    admitSocket(door, socket, peer, () => takeOn(socket, slot, peer));
   };
   const takeOn = (socket: net.Socket, slot: OpeningSlot, peer: PeerInfo): void => {
     socket.setNoDelay(true);
@@ -95,32 +86,8 @@ export function listenCong(options: ListenOptions, stats: Stats, accept: AcceptL
       conn.linkClosed();
     });
   };
-  let server: net.Server;
-  if (secure) {
-    const tlsServer = tls.createServer(secure);
-    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
-      const slot = sockets.slotOf(socket);
-      if (slot === null) socket.destroy();
-      else onSocket(socket, slot);
-    });
-    // Failed or timed-out handshakes (e.g. no client certificate under mutual TLS) never become connections.
-    endFailedHandshakes(tlsServer, stats);
-    // Counted (or refused) at the accept, before any TLS state: a flood never costs handshakes.
-    server = tlsBehindAccept(sockets, tlsServer);
-  } else {
-    server = net.createServer({ noDelay: true }, (socket) => {
-      const slot = sockets.take(socket);
-      if (slot !== null) onSocket(socket, slot);
-    });
-  }
-  reportAcceptErrors(server, 'CongSocket', options.log);
-
-  const close = (): Promise<void> =>
-    new Promise((resolve) => {
-      // Connections are destroyed by their owner (the server); sockets still in their handshake are ended here.
-      sockets.destroyAll();
-      server.close(() => resolve());
-    });
+  const server = streamServer(secure, sockets, stats, 'CongSocket', options.log, onSocket);
+  const close = (): Promise<void> => closeStreamServer(server, sockets);
 
   return listenNet(server, options.congPort ?? 0, options.host, 'CongSocket', options.log).then((port) => ({ port, close }));
 }

@@ -21,6 +21,26 @@ interface SocketData {
   /** Set for a door's path (the plain endpoint, `/plain/<channels>`): what the link is asked to serve. */
   request: unknown;
   link: WsLink<SocketData> | DoorLink | null;
+  /** An MQTT client (subprotocol `mqtt`): its bytes go to the MQTT engine, not to a connection. */
+  mqtt: WsStream | null;
+}
+
+/** A byte stream carried in binary WebSocket frames (MQTT over WebSocket). */
+export interface WsStream {
+  /** Bytes from the client (a copy: it may keep them). */
+  feed(bytes: Buffer): void;
+  /** The socket closed (once). */
+  ended(): void;
+}
+
+/** The MQTT door of the WebSocket port: upgrades asking for the `mqtt` subprotocol. */
+export interface WsMqttDoor {
+  open(socket: uWS.WebSocket<unknown>, peer: PeerInfo): WsStream;
+}
+
+/** The `mqtt` subprotocol (MQTT 5 §6, 3.1.1 §6) among those a client offers. */
+export function offersMqtt(protocols: string): boolean {
+  return protocols.split(',').some((p) => p.trim().toLowerCase() === 'mqtt');
 }
 
 /** A link that reads its device's frames itself and translates them (the plain endpoint's link). */
@@ -58,6 +78,9 @@ export interface WsTransport {
   close(): void;
 }
 
+/** Marks an upgrade that asked for the `mqtt` subprotocol. */
+const MQTT_REQUEST = Symbol('mqtt');
+
 function headerValue(req: uWS.HttpRequest, name: string): string | undefined {
   const value = req.getHeader(name);
   return value === '' ? undefined : value;
@@ -79,9 +102,9 @@ function upgradeLater(
   data: SocketData,
   admitted: Promise<boolean>,
   door: Doorkeeper,
+  protocol: string,
 ): void {
   const key = req.getHeader('sec-websocket-key');
-  const protocol = req.getHeader('sec-websocket-protocol');
   const extensions = req.getHeader('sec-websocket-extensions');
   let aborted = false;
   res.onAborted(() => {
@@ -108,6 +131,7 @@ export async function listenWs(
   routes: HttpRoutes | undefined,
   door: Doorkeeper,
   plain: WsDoor | null = null,
+  mqtt: WsMqttDoor | null = null,
 ): Promise<WsTransport> {
   const files = options.tls;
   // Mutual TLS goes through node:tls (see tls-front.ts); plain TLS is terminated by uWS itself.
@@ -135,7 +159,10 @@ export async function listenWs(
     upgrade: (res, req, context) => {
       let request: unknown = null;
       const url = req.getUrl();
-      if (plain !== null && url.startsWith(plain.prefix)) {
+      let protocol = req.getHeader('sec-websocket-protocol');
+      const asMqtt = mqtt !== null && offersMqtt(protocol);
+      if (asMqtt) protocol = 'mqtt';
+      else if (plain !== null && url.startsWith(plain.prefix)) {
         const asked = plain.request(url, req.getQuery() ?? '');
         if (!asked.ok) {
           res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end(`iosig: ${asked.reason}\n`);
@@ -176,18 +203,13 @@ export async function listenWs(
       else if (certId !== null) peer.identity = { kind: 'certificate', id: certId };
       // A fronted peer skips this process's caps (counted since its accept) but not the host's (--workers).
       const admitted = door.admit(peer);
+      const data: SocketData = { peer, request: asMqtt ? MQTT_REQUEST : request, link: null, mqtt: null };
       if (admitted === true) {
-        res.upgrade<SocketData>(
-          { peer, request, link: null },
-          req.getHeader('sec-websocket-key'),
-          req.getHeader('sec-websocket-protocol'),
-          req.getHeader('sec-websocket-extensions'),
-          context,
-        );
+        res.upgrade<SocketData>(data, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
       } else if (admitted === false) {
         refuseUpgrade(res);
       } else {
-        upgradeLater(res, req, context, { peer, request, link: null }, admitted, door);
+        upgradeLater(res, req, context, data, admitted, door, protocol);
       }
     },
     open: (ws) => {
@@ -195,6 +217,11 @@ export async function listenWs(
       const peer = data.peer!;
       data.peer = null;
       stats.acceptedWs++;
+      if (data.request === MQTT_REQUEST && mqtt !== null) {
+        data.request = null;
+        data.mqtt = mqtt.open(ws as uWS.WebSocket<unknown>, peer);
+        return;
+      }
       if (data.request !== null && plain !== null) {
         const doorLink = plain.link(ws, limits, data.request);
         data.request = null;
@@ -208,7 +235,10 @@ export async function listenWs(
       link.conn = accept(link, peer);
     },
     message: (ws, message, isBinary) => {
-      const link = ws.getUserData().link;
+      const data = ws.getUserData();
+      // MQTT travels in binary frames only; a text frame closes the connection [MQTT-6.0.0-1].
+      if (data.mqtt !== null) return isBinary ? data.mqtt.feed(Buffer.from(new Uint8Array(message))) : ws.end(1003, 'MQTT needs binary frames');
+      const link = data.link;
       if (!(link instanceof WsLink)) return link?.fromDevice(Buffer.from(message), isBinary);
       const conn = link.conn;
       if (!conn) return;
@@ -225,7 +255,13 @@ export async function listenWs(
       ws.getUserData().link?.relieve();
     },
     close: (ws) => {
-      const link = ws.getUserData().link;
+      const data = ws.getUserData();
+      if (data.mqtt !== null) {
+        const stream = data.mqtt;
+        data.mqtt = null;
+        return stream.ended();
+      }
+      const link = data.link;
       if (!link) return;
       link.closed = true;
       link.conn?.linkClosed();

@@ -154,7 +154,7 @@ const ROOT_EXPORTS = [
 
 /** The members of the server view the README describes. */
 const SERVER_MEMBERS = [
-  'ready', 'wsPort', 'congPort', 'events', 'metrics', 'connectionList', 'channelList', 'connectionPage', 'channelPage',
+  'ready', 'wsPort', 'congPort', 'mqttPort', 'events', 'metrics', 'connectionList', 'channelList', 'connectionPage', 'channelPage',
   'sendSignal', 'sendServerSignal', 'signal', 'attach', 'reloadKeys', 'revalidateSessions', 'reloadAccess', 'connectInMemory',
   'connectPlain', 'close',
 ].sort();

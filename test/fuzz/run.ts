@@ -1,12 +1,18 @@
 // `npm run fuzz`: the long run. Every property gets its share of the cases (default FUZZ_CASES in all, or the
-// first argument); a failing case is shrunk and saved as JSON under fuzz-failures/, and the run exits 1.
+// first argument), and the MQTT properties theirs of MQTT_FUZZ_CASES (or the third argument; issue 19: at least a
+// million); a failing case is shrunk and saved as JSON under fuzz-failures/, and the run exits 1.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { FUZZ_CASES, FUZZ_SEED, PROPERTIES } from './properties.js';
+import { FUZZ_CASES, FUZZ_SEED, PROPERTIES, type FuzzProperty } from './properties.js';
+import { MQTT_FUZZ_PROPERTIES } from '../mqtt/fuzz-properties.js';
+
+/** The MQTT decoder, engine and session-model properties together (weights 0.35 / 0.35 / 0.3 of these). */
+const MQTT_FUZZ_CASES = 1_000_000;
 
 const total = Number(process.argv[2] ?? FUZZ_CASES);
 const seed = Number(process.argv[3] ?? FUZZ_SEED);
+const mqttTotal = Number(process.argv[4] ?? MQTT_FUZZ_CASES);
 const outDir = join(process.cwd(), 'fuzz-failures');
 
 function serialise(value: unknown): unknown {
@@ -19,8 +25,12 @@ function serialise(value: unknown): unknown {
 let cases = 0;
 let failed = false;
 const started = Date.now();
-for (const p of PROPERTIES) {
-  const runs = Math.max(1, Math.round(total * p.weight));
+const plan: Array<[FuzzProperty, number]> = [
+  ...PROPERTIES.map((p): [FuzzProperty, number] => [p, total]),
+  ...MQTT_FUZZ_PROPERTIES.map((p): [FuzzProperty, number] => [p, mqttTotal]),
+];
+for (const [p, share] of plan) {
+  const runs = Math.max(1, Math.round(share * p.weight));
   const t0 = Date.now();
   await p.setUp?.();
   try {

@@ -1,5 +1,5 @@
-// The engine on a real TCP listener (node:net) with the in-memory broker: enough for third-party clients to talk to
-// it before iosig's own listener lands (issue 19 item 1).
+// The engine on a real TCP listener (node:net) with the in-memory broker: third-party clients against the engine
+// alone (clients.test.ts runs the same cases against iosig's own -M listener).
 import { createServer, type Server, type Socket } from 'node:net';
 import { MqttHub } from '../../src/mqtt/hub.js';
 import { MemoryMqttBroker, type MemoryBrokerOptions } from '../../src/mqtt/memory-broker.js';

@@ -6,6 +6,7 @@ import { TrafficChart } from './traffic-chart.js';
 import { renderCounters } from './counters-view.js';
 import { renderChannels, renderDevices } from './tables.js';
 import { renderCluster } from './cluster-view.js';
+import { renderMqtt } from './mqtt-view.js';
 import { TailView } from './tail-view.js';
 import { SendForm } from './send-form.js';
 import { ValueChart } from './value-chart.js';
@@ -38,6 +39,8 @@ function start(): void {
   const clusterPanel = byId('cluster-panel', HTMLElement);
   const clusterSummary = byId('cluster-summary', HTMLElement);
   const nodes = byId('nodes', HTMLTableElement).tBodies[0]!;
+  const mqttPanel = byId('mqtt-panel', HTMLElement);
+  const mqttSummary = byId('mqtt-summary', HTMLElement);
   const chart = new TrafficChart(byId('traffic', HTMLCanvasElement));
   const tail = new TailView(byId('tail', HTMLTableElement).tBodies[0]!, byId('tail-filter', HTMLInputElement));
   const form = new SendForm(() => token);
@@ -65,6 +68,7 @@ function start(): void {
       renderCounters(counters, frame.metrics, frame.traffic);
       chart.add(frame.traffic);
       renderCluster(clusterPanel, clusterSummary, nodes, frame.metrics.cluster);
+      renderMqtt(mqttPanel, mqttSummary, frame.metrics.mqtt ?? null);
       if (frame.connections) {
         renderDevices(devices, frame.connections);
         byId('device-count', HTMLElement).textContent = `${frame.metrics.connections}`;

@@ -1,0 +1,116 @@
+// The MQTT listener (`-M, --listen-mqtt`) on node:net, TLS on node:tls with the same certificate files as the other
+// transports (mutual TLS with a CA: the certificate names the device). Every socket is counted from its accept like
+// a CongSocket one (the connection caps, the opening budget, --workers' host ledger), must finish its TLS
+// handshake within `handshakeTimeout` and send its first bytes within `openingTimeout`; the MQTT engine then owns
+// it (CONNECT within its own deadline, keepalive, every protocol rule).
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { Stats } from '../metrics/stats.js';
+import type { MqttConnection, MqttTransport } from '../mqtt/connection.js';
+import type { OpeningSlot } from '../guard/admission.js';
+import { certificateDeviceId } from '../guard/identity.js';
+import type { Doorkeeper, PeerInfo } from './link.js';
+import type { ListenOptions } from './listen-options.js';
+import { tlsServerOptions } from './tls-options.js';
+import { listenNet } from './listen-host.js';
+import { AcceptedSockets } from './opening.js';
+import { admitSocket, closeStreamServer, streamServer } from './stream-listener.js';
+
+/** What the listener hands sockets to (the MQTT hub). */
+export interface MqttAcceptor {
+  accept(transport: MqttTransport): MqttConnection;
+}
+
+/** What the door books an MQTT socket as (its client address), from its admission until it closes. */
+export interface MqttDoor extends Doorkeeper {
+  ipOf(peer: PeerInfo): string;
+  entered(session: { readonly ip: string }, counted: boolean | undefined): void;
+  left(session: { readonly ip: string }): void;
+}
+
+export interface MqttListener {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Ties one byte stream (a TCP/TLS socket, a WebSocket) to the engine; the socket's owner feeds it. */
+export function mqttTransport(write: (bytes: Buffer) => void, end: () => void, backlog: () => number, remoteAddress: string, secure: boolean, certificateNames?: readonly string[]): MqttTransport {
+  return { write, close: end, backlog, remoteAddress, tls: secure, ...(certificateNames ? { certificateNames } : {}) };
+}
+
+/**
+ * Writes of one event-loop turn go out together: a socket is corked at its first write of the turn and uncorked
+ * once for all (one writev per socket per turn instead of one write per packet, as CongSocket's flush queue).
+ */
+class CorkedWrites {
+  private readonly corked = new Set<net.Socket>();
+  private scheduled = false;
+
+  write(socket: net.Socket, bytes: Buffer): void {
+    if (socket.destroyed) return;
+    if (!this.corked.has(socket)) {
+      socket.cork();
+      this.corked.add(socket);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
+      }
+    }
+    socket.write(bytes);
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    for (const socket of this.corked) socket.uncork();
+    this.corked.clear();
+  };
+}
+
+export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number | undefined }, stats: Stats, hub: MqttAcceptor, door: MqttDoor): Promise<MqttListener> {
+  const secure = tlsServerOptions(options);
+  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log);
+  const writes = new CorkedWrites();
+
+  const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
+    const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true, listener: 'mqtt' };
+    admitSocket(door, socket, peer, () => takeOn(socket, slot, peer));
+  };
+
+  const takeOn = (socket: net.Socket, slot: OpeningSlot, peer: PeerInfo): void => {
+    socket.setNoDelay(true);
+    stats.acceptedMqtt++;
+    const ip = door.ipOf(peer);
+    const booked = { ip };
+    door.entered(booked, true);
+    const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
+    const conn = hub.accept(
+      mqttTransport(
+        (bytes) => writes.write(socket, bytes),
+        () => socket.end(),
+        () => socket.writableLength,
+        ip,
+        secure !== null,
+        certId !== null ? [certId] : undefined,
+      ),
+    );
+    let opened: (() => void) | null = sockets.awaitFirst(socket, slot, 'MQTT bytes', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      if (opened !== null) {
+        opened();
+        opened = null;
+      }
+      conn.feed(chunk);
+    });
+    socket.on('error', () => {
+      /* reset by peer and the like: 'close' follows */
+    });
+    socket.on('close', () => {
+      door.left(booked);
+      conn.transportClosed();
+    });
+  };
+
+  const server = streamServer(secure, sockets, stats, 'MQTT', options.log, onSocket);
+  const close = (): Promise<void> => closeStreamServer(server, sockets);
+  return listenNet(server, options.mqttPort ?? 0, options.host, 'MQTT', options.log).then((port) => ({ port, close }));
+}
