@@ -2,6 +2,9 @@
 import type { AuthSource, DuplicateLoginPolicy, LoginLimits, QuotaSwitches, RetainOptions, ShareLimits, SlowConsumerPolicy, TlsFiles } from './policies.js';
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
 import { escapingLog } from './logging/escape.js';
+import { HistoryPolicy } from './history/policy.js';
+import { DEFAULT_HISTORY_MAX_BYTES } from './history/channel-history.js';
+import { DEFAULT_MAX_PENDING_BYTES } from './store/write-behind.js';
 import { resolveClusterOptions, type ClusterOptions, type ClusterOptionsInput } from './cluster/cluster-options.js';
 import { resolveLoginLimits } from './guard/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
@@ -130,6 +133,22 @@ export interface ServerOptions {
   /** Cluster membership over Redis (`--cluster`); null = a single node. */
   cluster: ClusterOptions | null;
   /**
+   * Where durable state is kept (docs/durability.md): `<dataDir>/iosig.mdb` (LMDB); null = nowhere (everything in
+   * memory, lost on restart). In a cluster the store is Redis whatever this says.
+   */
+  dataDir: string | null;
+  /** Bytes handed to the store and not yet committed; past it only names are kept (`--store-max-pending`). */
+  storeMaxPending: number;
+  /** Channels keeping a history (`--history <pattern>=<count>[/<seconds>]`), parsed. */
+  history: HistoryPolicy;
+  /** All histories together (`--history-max-bytes`). */
+  historyMaxBytes: number;
+  /**
+   * How long CID-retained values read back from the store wait for their device to log in again (ms); past it
+   * they are cleared (`--cid-retained-grace`, seconds).
+   */
+  cidRetainedGraceMs: number;
+  /**
    * @internal Set by `io-server --workers` in each worker: the link to the primary, which keeps the host-wide
    * connection caps and login throttle and the supervisor's figures (src/workers/). Null: one process.
    */
@@ -143,7 +162,9 @@ export interface ServerOptions {
 }
 
 /** What `createServer` takes: any option (a port at least), nested ones in part. */
-export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares'>> & {
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares' | 'history'>> & {
+  /** `<pattern>=<count>[/<seconds>]` per entry (or a policy already parsed). */
+  history?: readonly string[] | HistoryPolicy;
   /** `share`: fraction of each global state cap one owner may hold (default 0.1); `reserve`: the logged-in part (0.1). */
   capShares?: Partial<ShareLimits>;
   /** Join a cluster over Redis (issue 10); null/undefined = a single node. */
@@ -209,6 +230,11 @@ export const SERVER_DEFAULTS = {
   retain: { isAvailable: true, limitSize: 100_000, limitCounter: 1000, limitPerConnection: 1000 } as Readonly<RetainOptions>,
   /** Encrypted messages from this size on are sealed/opened in the seal pool (README, large encrypted messages). */
   sealAsyncFrom: DEFAULT_ASYNC_FROM,
+  /** Durable state: in memory unless a data directory is given (`npm start` passes ./data). */
+  dataDir: null as string | null,
+  storeMaxPending: DEFAULT_MAX_PENDING_BYTES,
+  historyMaxBytes: DEFAULT_HISTORY_MAX_BYTES,
+  cidRetainedGraceMs: 3_600_000,
 } as const;
 
 /** Floors applied to user values (Q17: a sweep shorter than a second would close healthy peers). */
@@ -298,6 +324,11 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     sealThreads: input.sealThreads,
     sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
     cluster: input.cluster ? resolveClusterOptions(input.cluster) : null,
+    dataDir: input.dataDir ?? d.dataDir,
+    storeMaxPending: input.storeMaxPending ?? d.storeMaxPending,
+    history: input.history instanceof HistoryPolicy ? input.history : HistoryPolicy.parse(input.history ?? []),
+    historyMaxBytes: input.historyMaxBytes ?? d.historyMaxBytes,
+    cidRetainedGraceMs: input.cidRetainedGraceMs ?? d.cidRetainedGraceMs,
     clock: input.clock ?? systemClock,
     primary: input.primary ?? null,
   };

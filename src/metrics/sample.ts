@@ -4,6 +4,7 @@ import type { ConnectionCounts, MetricsSample, MetricsSnapshot } from './stats.j
 import type { ClusterSample } from './cluster-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 import { EventLoopLag } from './event-loop-lag.js';
+import type { DurabilitySample } from './durability-sample.js';
 
 /** What a sample needs from the server: its counters and a walk over live connections. */
 export interface MetricsSource {
@@ -13,6 +14,8 @@ export interface MetricsSource {
   clusterSample?(): ClusterSample | null;
   /** Workers of `io-server --workers` only: the supervisor's figures. */
   workersSample?(): WorkersSample | null;
+  /** The durable store and the histories, when kept. */
+  durabilityFigures?(): DurabilitySample | null;
 }
 
 export class ServerMetrics {
@@ -34,6 +37,7 @@ export class ServerMetrics {
       rssBytes: process.memoryUsage.rss(),
       cluster: this.source.clusterSample?.() ?? null,
       workers: this.source.workersSample?.() ?? null,
+      durability: this.source.durabilityFigures?.() ?? null,
     };
   }
 
