@@ -139,8 +139,8 @@ export interface ServerOptions {
   dataDir: string | null;
   /** Bytes handed to the store and not yet committed; past it only names are kept (`--store-max-pending`). */
   storeMaxPending: number;
-  /** Channels keeping a history (`--history <pattern>=<count>[/<seconds>]`), parsed. */
-  history: HistoryPolicy;
+  /** Channels keeping a history: `<pattern>=<count>[/<seconds>]` each (`--history`), checked by resolveOptions. */
+  history: readonly string[];
   /** All histories together (`--history-max-bytes`). */
   historyMaxBytes: number;
   /**
@@ -162,9 +162,7 @@ export interface ServerOptions {
 }
 
 /** What `createServer` takes: any option (a port at least), nested ones in part. */
-export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares' | 'history'>> & {
-  /** `<pattern>=<count>[/<seconds>]` per entry (or a policy already parsed). */
-  history?: readonly string[] | HistoryPolicy;
+export type ServerOptionsInput = Partial<Omit<ServerOptions, 'useQuota' | 'retain' | 'loginLimits' | 'cluster' | 'capShares'>> & {
   /** `share`: fraction of each global state cap one owner may hold (default 0.1); `reserve`: the logged-in part (0.1). */
   capShares?: Partial<ShareLimits>;
   /** Join a cluster over Redis (issue 10); null/undefined = a single node. */
@@ -262,6 +260,12 @@ function resolveShareLimits(input: Partial<ShareLimits> = {}): ShareLimits {
   return { share, reserve };
 }
 
+/** The `--history` rules as given, once they are known to parse (the broker parses them again for its policy). */
+function checkedHistory(specs: readonly string[]): readonly string[] {
+  HistoryPolicy.parse(specs);
+  return [...specs];
+}
+
 /** `plain` → `/plain/`: the prefix is matched against request paths, so it starts and ends with a slash. */
 function plainPrefixPath(prefix: string | null): string | null {
   if (prefix === null) return null;
@@ -326,7 +330,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     cluster: input.cluster ? resolveClusterOptions(input.cluster) : null,
     dataDir: input.dataDir ?? d.dataDir,
     storeMaxPending: input.storeMaxPending ?? d.storeMaxPending,
-    history: input.history instanceof HistoryPolicy ? input.history : HistoryPolicy.parse(input.history ?? []),
+    history: checkedHistory(input.history ?? []),
     historyMaxBytes: input.historyMaxBytes ?? d.historyMaxBytes,
     cidRetainedGraceMs: input.cidRetainedGraceMs ?? d.cidRetainedGraceMs,
     clock: input.clock ?? systemClock,

@@ -18,7 +18,8 @@ import { Stats } from '../metrics/stats.js';
 import { Outbound, SERVER } from '../delivery/outbound.js';
 import { Router } from '../router/router.js';
 import { ServiceRegistry } from '../services/registry.js';
-import type { Caller, DurableHost, HistoryPosition, Service, ServiceHost, ServiceReply } from '../services/service.js';
+import type { Caller, Service, ServiceHost, ServiceReply } from '../services/service.js';
+import type { DurableHost, HistoryPosition } from '../services/durable-host.js';
 import { createHistoryService } from '../services/history.js';
 import { channelKey } from '../router/tags.js';
 import type { Link, PeerInfo } from '../transport/link.js';
@@ -92,7 +93,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     this.clock = options.clock;
     for (const service of services) this.services.attach(service);
     // Positioned reading is how clients use the histories `--history` keeps: attached with them.
-    if (options.history.enabled && !services.some((s) => s.name === 'history')) this.services.attach(createHistoryService());
+    if (options.history.length > 0 && !services.some((s) => s.name === 'history')) this.services.attach(createHistoryService());
     this.router = new Router(options, this.stats);
     this.durability = new Durability(this.router, options);
     this.durability.readers.connect((conn: Connection, frame) => conn.channel.sendEligible(frame), options.maxSubscriptionsPerConnection);

@@ -9,6 +9,7 @@
 // logs in again, or are cleared after `cidRetainedGraceMs`.
 import type { Connection } from '../connection/connection.js';
 import { ChannelHistory } from '../history/channel-history.js';
+import { HistoryPolicy } from '../history/policy.js';
 import type { ServerOptions } from '../options.js';
 import type { ShareOwner } from '../router/cap-shares.js';
 import type { RouterKeeper } from '../router/extension.js';
@@ -60,8 +61,9 @@ export class Durability implements RouterKeeper, AdminTarget {
       this.store = await openStore({ dataDir: options.dataDir, maxPendingBytes: options.storeMaxPending, version, log, ...(redis ? { redis } : {}) });
     }
     const { store } = this;
-    if (options.history.enabled) {
-      this.history = new ChannelHistory({ policy: options.history, maxBytes: options.historyMaxBytes, store, onDurable: (key, position) => this.readers.durable(key, position), log });
+    const policy = HistoryPolicy.parse(options.history);
+    if (policy.enabled) {
+      this.history = new ChannelHistory({ policy, maxBytes: options.historyMaxBytes, store, onDurable: (key, position) => this.readers.durable(key, position), log });
     }
     if (store) {
       const history = this.history;

@@ -516,7 +516,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
     }
     input.dataDir = durability.dataDir;
     input.storeMaxPending = durability.maxPendingBytes;
-    input.history = durability.history;
+    input.history = opts.history ?? [];
     input.historyMaxBytes = durability.historyMaxBytes;
     if (opts.cidRetainedGrace !== undefined) input.cidRetainedGraceMs = opts.cidRetainedGrace * 1000;
   } catch (err) {

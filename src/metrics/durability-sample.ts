@@ -1,5 +1,6 @@
 // The durable store's and the histories' figures as a metrics sample carries them (store/admin.ts fills it). Plain
 // numbers only: the dashboard's browser code reads this type too.
+/** The durable store's figures: its kind and place, its size, writes, commits and how far behind it is. */
 export interface StoreSample {
   readonly kind: 'memory' | 'lmdb' | 'redis';
   readonly location: string;
@@ -16,6 +17,7 @@ export interface StoreSample {
   readonly slowestCommitSeconds: number;
 }
 
+/** The channel histories' figures (`--history`). */
 export interface HistorySample {
   readonly channels: number;
   readonly entries: number;
@@ -23,6 +25,7 @@ export interface HistorySample {
   readonly evicted: number;
 }
 
+/** What a metrics sample says about durable state. */
 export interface DurabilitySample {
   /** Null when nothing is kept across restarts (histories in memory only). */
   readonly store: StoreSample | null;

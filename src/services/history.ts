@@ -14,7 +14,8 @@
 // arguments, Q10).
 import { DEFAULT_PAGE, MAX_PAGE } from '../store/admin.js';
 import { failure, success, textArg } from './args.js';
-import type { Caller, CallRequest, DurableHost, HistoryPosition, Service, ServiceHost, ServiceReply } from './service.js';
+import type { Caller, CallRequest, Service, ServiceHost, ServiceReply } from './service.js';
+import type { DurableHost, HistoryPosition } from './durable-host.js';
 
 const COMMANDS = ['subscribe', 'unsubscribe', 'position', 'read'] as const;
 /** Below 128: the call resolves, and the body says what could not be done. */

@@ -3,7 +3,6 @@ import type { MbpValue } from '../protocol/mbp.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { KeyStore } from '../auth/key-store.js';
 import type { ConnectionInfo, ChannelInfo } from '../info.js';
-import type { AdminTarget } from '../store/admin.js';
 
 /** The caller as a service sees it. */
 export interface Caller {
@@ -35,31 +34,9 @@ export interface ServiceHost {
   /** Closes the connection holding `cid`; false when none does. */
   closeCid(cid: string, reason: string): boolean;
   readonly keyStore: KeyStore | null;
-  /** Durable state (docs/durability.md): the admin's view, and positioned reading of history channels. */
-  readonly durable?: DurableHost;
+  /** @internal Durable state (docs/durability.md): the admin's view, and positioned reading of history channels. */
+  readonly durable?: import('./durable-host.js').DurableHost;
   log(line: string): void;
-}
-
-/** A place in a channel's history: every signal up to `offset`, as numbered in `epoch`. */
-export interface HistoryPosition {
-  readonly epoch: string;
-  readonly offset: number;
-}
-
-/** What the `history` service and sudo's durable-state commands reach. */
-export interface DurableHost {
-  readonly admin: AdminTarget;
-  /**
-   * The caller's session subscribes to `tag` with positions since `from` (null: from now): the missed signals as
-   * SIGNAL_AT, then live ones. `reason` says why it could not recover (it is subscribed from now on anyway).
-   */
-  subscribeSince(caller: Caller, tag: string, from: HistoryPosition | null): Promise<{ ok: boolean; reason?: string; position: HistoryPosition | null }>;
-  /** Ends a positioned subscription; false when there was none. */
-  unsubscribePositioned(caller: Caller, tag: string): boolean;
-  /** Where the channel of `tag` (as the caller names it) stands; null when nothing of it is durable. */
-  position(caller: Caller, tag: string): HistoryPosition | null;
-  /** The channel key `tag` names for the caller (its home prefix applied). */
-  keyOf(caller: Caller, tag: string): string | null;
 }
 
 /** An RPC service (§7.3): its name, its commands, who may call it, and what a call does. */
