@@ -21,6 +21,7 @@ import type { MetricsSnapshot } from './metrics/stats.js';
 import type { Service } from './services/service.js';
 import type { ChannelInfo, ConnectionInfo } from './info.js';
 import type { IosigServer } from './server-view.js';
+import { packageVersion } from './cli/version.js';
 
 export type { IosigServer } from './server-view.js';
 export type { ChannelInfo, ConnectionInfo } from './info.js';
@@ -84,8 +85,13 @@ export class Server implements IosigServer {
       throw err;
     }
     broker.startSweep();
-    if (this.cluster && !(await this.cluster.node.waitReady(CLUSTER_JOIN_MS))) {
-      broker.log(`cluster: Redis ${options.cluster!.target.label} not reachable yet; serving local clients, joining when it answers`);
+    if (this.cluster) {
+      const { cluster } = this;
+      const ready = cluster.node.waitReady(CLUSTER_JOIN_MS);
+      if (!(await ready)) broker.log(`cluster: Redis ${options.cluster!.target.label} not reachable yet; serving local clients, joining when it answers`);
+      // The cluster's durable store: Redis, once it answers (ioredis holds the commands until then).
+      const redis = { client: cluster.node.commands, url: options.cluster!.target.label, prefix: options.cluster!.prefix };
+      broker.durability.attachCluster(packageVersion(), redis).catch((err: unknown) => broker.log(`cluster: the Redis store could not be opened (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); CID-retained values are kept in memory only`));
     }
   }
 

@@ -154,10 +154,10 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   }
 
   async close(): Promise<void> {
+    // Everything handed over is flushed and the store marked cleanly closed (before the cluster's Redis goes).
+    await this.durability.close();
     await this.cluster?.close();
     await this.services.close();
-    // Everything handed over is flushed and the store marked cleanly closed.
-    await this.durability.close();
     await this.keyStore?.close();
     this.keyStore = null;
     await this.logs.close();
@@ -393,7 +393,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     const self = this;
     return {
       get store() {
-        return self.durability.store;
+        return self.durability.adminStore;
       },
       get history() {
         return self.durability.history;

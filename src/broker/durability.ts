@@ -35,6 +35,8 @@ export class Durability implements RouterKeeper, AdminTarget {
   private readonly waiting = new Map<string, Waiting>();
   /** Set when the server starts closing: sessions closed by the shutdown are not devices leaving. */
   private stopping = false;
+  /** In a cluster: the store is the cluster's Redis, attached once Redis answers (attachCluster). */
+  private clustered = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
 
@@ -109,6 +111,29 @@ export class Durability implements RouterKeeper, AdminTarget {
     }
   }
 
+  /**
+   * A cluster node's store: the cluster's Redis (one store every node sees), opened once Redis answers so a node
+   * starts and serves without it. It keeps CID-retained values of logged-in devices (read back at the device's login
+   * on whichever node it logs in); channel-retained values stay with the cluster's own Redis keys (`<p>:r:<key>`).
+   * Nothing is read at start: values wait in Redis for their device, which takes them to its node.
+   */
+  async attachCluster(version: string, redis: NonNullable<OpenStoreOptions['redis']>): Promise<void> {
+    if (this.stopping || this.store) return;
+    const log = (line: string): void => this.options.log(line);
+    const store = await openStore({ dataDir: null, maxPendingBytes: this.options.storeMaxPending, version, log, redis });
+    if (this.stopping) {
+      await store.close().catch(() => undefined);
+      return;
+    }
+    this.store = store;
+    this.clustered = true;
+    store.setSource({ cidRetained: (cid, topic) => this.currentCidRetained(cid, topic) });
+    this.router.keeper = this;
+    // Devices that logged in before Redis answered get their values now.
+    for (const conn of this.router.cids.values()) if (conn.authorized) this.loggedIn(conn);
+    log(`store ${store.location}: CID-retained values of logged-in devices are kept in Redis (${redis.prefix}:cret:<cid>)`);
+  }
+
   private currentRetained(key: string): RetainedValue | undefined {
     const msg = this.router.retained.get(key);
     return msg ? { msg, owner: this.router.retainedOwner(key) } : undefined;
@@ -134,7 +159,8 @@ export class Durability implements RouterKeeper, AdminTarget {
 
   retained(key: string, msg: Buffer | null, owner: ShareOwner): void {
     const store = this.store;
-    if (store === null) return;
+    // In a cluster channel-retained values have their own Redis keys, written by the publishing node.
+    if (store === null || this.clustered) return;
     if (msg === null) store.deleteRetained(key);
     else store.putRetained(key, { msg, owner });
   }
@@ -162,6 +188,7 @@ export class Durability implements RouterKeeper, AdminTarget {
 
   /** A login was admitted: the values its CID held before the restart come back into the live view. */
   loggedIn(conn: Connection): void {
+    if (this.clustered) return this.fetchCidRetained(conn);
     const values = this.waiting.get(conn.cid);
     if (!values) return;
     this.waiting.delete(conn.cid);
@@ -173,12 +200,29 @@ export class Durability implements RouterKeeper, AdminTarget {
     }
   }
 
+  /** In a cluster: the device's values from Redis, taken into the live view if it still holds its CID by then. */
+  private fetchCidRetained(conn: Connection): void {
+    const { cid } = conn;
+    this.store?.cidRetainedOf(cid).then(
+      (values) => {
+        if (this.router.cids.get(cid) !== conn || values.length === 0) return;
+        this.router.restoreCidRetained(conn, values.map(([topic, v]) => [topic, v.msg, v.owner] as [string, Buffer, ShareOwner]));
+      },
+      (err: unknown) => this.options.log(`store: the CID-retained values of ${cid} could not be read from Redis (${err instanceof Error ? err.message : String(err)})`),
+    );
+  }
+
   /** CID-retained values of a CID waiting for its device (admin, and `@$` reads of an offline device: not shown). */
   waitingTopics(cid: string): string[] {
     return (this.waiting.get(cid) ?? []).map(([topic]) => topic);
   }
 
   // ---- AdminTarget ----------------------------------------------------------------------------------------------
+
+  /** The store admin listings read (in a cluster channel-retained values are not in it: the live table is read). */
+  get adminStore(): DurableStore | null {
+    return this.clustered ? null : this.store;
+  }
 
   get live(): AdminTarget['live'] {
     return this.router;
@@ -213,6 +257,11 @@ export class Durability implements RouterKeeper, AdminTarget {
     if (!store) return;
     this.store = null;
     this.router.keeper = null;
-    await store.close();
+    try {
+      await store.close();
+    } catch (err) {
+      // Redis or the disk away at shutdown: what was not committed is lost as in a crash, and said.
+      this.options.log(`store ${store.location}: the last writes could not be flushed at shutdown (${err instanceof Error ? err.message : String(err)})`);
+    }
   }
 }

@@ -55,6 +55,7 @@ export abstract class BufferedStore implements DurableStore {
   abstract load(visitor: StoreVisitor): Promise<void>;
   abstract getRetained(key: string): Promise<RetainedValue | undefined>;
   abstract getCidRetained(cid: string, topic: string): Promise<RetainedValue | undefined>;
+  abstract cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>>;
   abstract getSession(clientId: string): Promise<SessionData | undefined>;
   abstract getLogMeta(log: string): Promise<LogMeta | undefined>;
   abstract readLog(log: string, from: number, limit: number): Promise<LogEntry[]>;

@@ -375,6 +375,22 @@ export class LmdbStore extends BufferedStore {
     return bytes ? decodeRetained(bytes, 'cidRetained', `${cid}@${topic}`) : undefined;
   }
 
+  async cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>> {
+    const found = new Map<string, RetainedValue | null>();
+    for (const { key, value } of this.cidRetained.getRange({ start: [cid] as unknown as [string, string] })) {
+      if (key[0] !== cid) break;
+      found.set(key[1], decodeRetained(value, 'cidRetained', `${cid}@${key[1]}`));
+    }
+    // Journaled changes not yet in rows, the older set first.
+    for (const set of [this.checkpointing, this.changes]) {
+      const entry = set?.cids.get(cid);
+      if (!entry) continue;
+      if (entry.drop) found.clear();
+      for (const [topic, value] of entry.topics) found.set(topic, value);
+    }
+    return [...found].filter((e): e is [string, RetainedValue] => e[1] !== null);
+  }
+
   async getSession(clientId: string): Promise<SessionData | undefined> {
     const bytes = this.sessions.get(clientId);
     return bytes ? decodeSession(bytes, clientId) : undefined;

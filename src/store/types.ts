@@ -156,6 +156,8 @@ export interface DurableStore extends StoreWrites {
   load(visitor: StoreVisitor): Promise<void>;
   getRetained(key: string): Promise<RetainedValue | undefined>;
   getCidRetained(cid: string, topic: string): Promise<RetainedValue | undefined>;
+  /** Every CID-retained value of `cid` (a device logging in on a cluster node gets its values from here). */
+  cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>>;
   getSession(clientId: string): Promise<SessionData | undefined>;
   getLogMeta(log: string): Promise<LogMeta | undefined>;
   /** Entries from offset `from` on, in order, at most `limit` of them. */

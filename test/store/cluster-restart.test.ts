@@ -6,7 +6,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientPool } from '../helpers/raw-client.js';
 import { sleep } from '../helpers/wait.js';
-import { sub, text } from '../integration/support.js';
+import { sub, text, unsub } from '../integration/support.js';
+import { MSG } from '../../src/protocol/codes.js';
+
+const BEARER = { headers: { Authorization: 'Bearer dev.keyd' }, autoPong: true };
 import { NodeProcess } from '../cluster/node-process.js';
 import { DurableRedis, redisSkipReason } from './durable-redis.js';
 
@@ -14,7 +17,7 @@ function payloadText(signal: Buffer): string {
   return signal.subarray(3 + signal[1]!).toString('utf8').replace(/\0$/, '');
 }
 
-describe('a cluster keeps retained signals across SIGKILL of its nodes and of Redis', { skip: redisSkipReason() }, () => {
+describe('a cluster keeps retained signals (channel and CID) across SIGKILL of its nodes and of Redis', { skip: redisSkipReason() }, () => {
   const pool = new ClientPool();
   const nodes: NodeProcess[] = [];
   let redis: DurableRedis | undefined;
@@ -26,7 +29,7 @@ describe('a cluster keeps retained signals across SIGKILL of its nodes and of Re
   });
 
   const start = async (id: string): Promise<NodeProcess> => {
-    const node = await NodeProcess.start(['--cluster', redis!.url, '--node-id', id]);
+    const node = await NodeProcess.start(['--cluster', redis!.url, '--node-id', id, '-e', 'dev.keyd.DEV.3']);
     nodes.push(node);
     return node;
   };
@@ -48,6 +51,10 @@ describe('a cluster keeps retained signals across SIGKILL of its nodes and of Re
     }
     assert.notEqual(seen, '', 'B receives what A publishes');
     for (let i = 1; i <= 20; i++) publisher.send(text('plant/level$', `v${i}`));
+    // A logged-in device on A keeps a CID-retained value: in Redis, by its CID.
+    const device = await pool.open('ws', a.wsPort, BEARER);
+    await device.nextOfType(MSG.QUOTA_LEVEL, 6000);
+    device.send(text('@$mode', 'eco'));
     for (;;) if (payloadText(await watcher.next(10_000)) === 'v20') break;
     // Written to Redis (acknowledged: with appendfsync always, on its disk).
     const probe = redis.client();
@@ -56,13 +63,18 @@ describe('a cluster keeps retained signals across SIGKILL of its nodes and of Re
       assert.ok(Date.now() < deadline, 'the value reaches Redis within 5 s');
       await sleep(20);
     }
+    while (!(await probe.hgetBuffer('iosig:cret:DEV', '$mode'))?.includes('eco')) {
+      assert.ok(Date.now() < deadline, 'the CID-retained value reaches Redis within 5 s');
+      await sleep(20);
+    }
     probe.disconnect();
-    await pool.closeAll();
 
+    // The clients stay connected: a device closing its own connection would clear its values (Q25).
     await redis.kill();
     await redis.restart();
     await a.kill();
     await b.kill();
+    await pool.closeAll();
 
     for (const id of ['c', 'd']) {
       const node = await start(id);
@@ -70,6 +82,20 @@ describe('a cluster keeps retained signals across SIGKILL of its nodes and of Re
       reader.send(sub('plant/level$'));
       const back = await reader.next(10_000);
       assert.equal(payloadText(back), 'v20', `node ${id} serves the retained value from Redis`);
+    }
+    // The device comes back on a fresh node: its value is there again.
+    const device2 = await pool.open('ws', nodes[nodes.length - 1]!.wsPort, BEARER);
+    await device2.nextOfType(MSG.QUOTA_LEVEL, 6000);
+    // A subscriber on the other fresh node: the device's node serves it over the bus.
+    const reader = await pool.ready('ws', nodes[nodes.length - 2]!.wsPort);
+    const end = Date.now() + 10_000;
+    let mode = '';
+    while (mode !== 'eco') {
+      assert.ok(Date.now() < end, 'DEV@$mode is back within 10 s');
+      reader.send(sub('DEV@$mode'));
+      const got = await reader.next(500).catch(() => null);
+      if (got) mode = payloadText(got);
+      reader.send(unsub('DEV@$mode'));
     }
   });
 });
