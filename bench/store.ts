@@ -1,13 +1,13 @@
-// Durable state benchmarks (issue 20 targets), at the layer that exists before the wiring:
+// Durable state benchmarks (issue 20 targets):
 //
 //   publish  retained publishes through the real Router, in memory vs with the store written behind (what the
 //            wiring adds per retained publish: one putRetained), LMDB and Redis (append-only, everysec); rate and
 //            CPU per publish (process CPU: lmdb's writer threads included), the final flush inside the window.
-//   broker   the same end to end: a real iosig server in this process, a CongSocket publisher in a child process
-//            sending retained signals as fast as the server takes them; the store is attached the way the wiring
-//            will (after the router keeps a channel-retained value, one putRetained), server CPU per publish.
+//   broker   the same end to end: a real iosig server in this process (with and without --data-dir: the real
+//            wiring, the retained journal included), a CongSocket publisher in a child process sending retained
+//            signals as fast as the server takes them; server CPU per publish (lmdb's and libuv's threads included).
 //   startup  1 M retained keys: a child builds the LMDB store; fresh children then (a) open it and read every key
-//            into a Router as the start-up will, (b) build the same Router state from nothing (the in-memory
+//            into a Router as the start-up does (Router.restoreRetained), (b) build the same Router state from nothing (the in-memory
 //            broker with the same data); time to serving and memory, against the data's bytes and against (b).
 //   history  10 000 missed signals read back: ChannelHistory.since (memory, what a single node serves from), LMDB
 //            readLog and Redis XRANGE (a cluster), entries per second.
@@ -273,7 +273,7 @@ async function childLoad(dir: string, mode: 'store' | 'memory'): Promise<void> {
     const store = LmdbStore.open(dir);
     await store.load({
       retained: (key, value) => {
-        router.retainForChannel(key, value.msg, null);
+        router.restoreRetained(key, value.msg, value.owner);
         dataBytes += key.length + value.msg.length;
         count++;
       },

@@ -594,9 +594,11 @@ export class Router<S extends Subscriber = Subscriber> {
     }
     entries.charge(owner, 1);
     this.shares.retainedBytes.charge(owner, msg.length);
-    this.retained.set(key, msg);
+    // A copy from the shared buffer pool: the store's record (and its own allocation) is let go.
+    this.retained.set(key, Buffer.from(msg));
     if (owner !== null) this.retainedOwners.set(key, owner);
-    this.retainedPublishers.set(key, '');
+    // No publisher is kept (one Map entry less per value): an absent one reads as '' (retainedPublisher).
+    this.retainedPublishers.delete(key);
     return true;
   }
 
