@@ -20,6 +20,8 @@ import type {
 export interface StoreOptions extends WriteBehindOptions {
   /** The iosig version, written into the format record. */
   version?: string;
+  /** LMDB: how often journaled retained changes are written to rows (ms; default 1000; tests set it long). */
+  checkpointMs?: number;
 }
 
 export abstract class BufferedStore implements DurableStore {

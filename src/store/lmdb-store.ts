@@ -56,6 +56,7 @@ export class LmdbStore extends BufferedStore {
   private checkpointing: RetainedChanges | null = null;
   private seq = 0;
   private lastCheckpoint = Date.now();
+  private readonly checkpointMs: number;
   /** Commits and checkpoints run one at a time (a flush's checkpoint must not truncate under an append). */
   private exclusive: Promise<unknown> = Promise.resolve();
 
@@ -72,6 +73,7 @@ export class LmdbStore extends BufferedStore {
     super(file, options);
     this.file = file;
     this.log = options.log ?? (() => {});
+    this.checkpointMs = options.checkpointMs ?? CHECKPOINT_MS;
     const wayOut = moveAsideHint(dir);
     try {
       mkdirSync(dir, { recursive: true });
@@ -256,7 +258,7 @@ export class LmdbStore extends BufferedStore {
         if (last.write) await last.write;
         await this.env.flushed;
       }
-      const due = Date.now() - this.lastCheckpoint >= CHECKPOINT_MS || (this.journal?.size ?? 0) >= CHECKPOINT_BYTES;
+      const due = Date.now() - this.lastCheckpoint >= this.checkpointMs || (this.journal?.size ?? 0) >= CHECKPOINT_BYTES;
       if (due) await this.checkpoint();
     });
   }

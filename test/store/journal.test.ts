@@ -33,7 +33,8 @@ async function committed(store: LmdbStore, write: () => void): Promise<void> {
 describe('LMDB store: the retained journal', () => {
   it('a crash before the checkpoint loses nothing committed: the journal is read back into rows at open', async () => {
     const d = dir();
-    const store = LmdbStore.open(d);
+    // No checkpoint on its own during the test, however slow the machine.
+    const store = LmdbStore.open(d, { checkpointMs: 3_600_000 });
     await committed(store, () => {
       for (let i = 0; i < 100; i++) store.putRetained(`CH:k${i}$`, value(`v${i}`));
       store.putCidRetained('DEV', '$state', value('on'));
