@@ -34,7 +34,7 @@ describe('a cluster keeps retained signals (channel and CID) across SIGKILL of i
     return node;
   };
 
-  it('published on A, read back on fresh nodes after Redis and both nodes were killed', { timeout: 60_000 }, async () => {
+  it('published on A, read back on fresh nodes after Redis and both nodes were killed', { timeout: 150_000 }, async () => {
     redis = await DurableRedis.start();
     const a = await start('a');
     const b = await start('b');
