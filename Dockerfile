@@ -26,8 +26,10 @@ COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/bin ./bin
 COPY auth ./auth
 RUN for tool in io-server io io-client io-keygen io-auth ioip; do ln -s /app/bin/$tool.js /usr/local/bin/$tool; done \
- && ln -s /app/bin/io-server.js /usr/local/bin/ios
+ && ln -s /app/bin/io-server.js /usr/local/bin/ios \
+ && mkdir -p /data && chown node:node /data
+# --data-dir /data: a volume there keeps retained signals across container restarts (README, Durability).
 USER node
 EXPOSE 7777 8888
-# io-server exits 0 on SIGTERM (docker stop) after closing every connection.
+# io-server exits 0 on SIGTERM (docker stop) after closing every connection and flushing its store.
 CMD ["io-server", "-l", "7777", "-L", "8888"]

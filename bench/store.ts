@@ -1,13 +1,13 @@
-// Durable state benchmarks (issue 20 targets), at the layer that exists before the wiring:
+// Durable state benchmarks (issue 20 targets):
 //
 //   publish  retained publishes through the real Router, in memory vs with the store written behind (what the
 //            wiring adds per retained publish: one putRetained), LMDB and Redis (append-only, everysec); rate and
 //            CPU per publish (process CPU: lmdb's writer threads included), the final flush inside the window.
-//   broker   the same end to end: a real iosig server in this process, a CongSocket publisher in a child process
-//            sending retained signals as fast as the server takes them; the store is attached the way the wiring
-//            will (after the router keeps a channel-retained value, one putRetained), server CPU per publish.
+//   broker   the same end to end: a real iosig server in this process (with and without --data-dir: the real
+//            wiring, the retained journal included), a CongSocket publisher in a child process sending retained
+//            signals as fast as the server takes them; server CPU per publish (lmdb's and libuv's threads included).
 //   startup  1 M retained keys: a child builds the LMDB store; fresh children then (a) open it and read every key
-//            into a Router as the start-up will, (b) build the same Router state from nothing (the in-memory
+//            into a Router as the start-up does (Router.restoreRetained), (b) build the same Router state from nothing (the in-memory
 //            broker with the same data); time to serving and memory, against the data's bytes and against (b).
 //   history  10 000 missed signals read back: ChannelHistory.since (memory, what a single node serves from), LMDB
 //            readLog and Redis XRANGE (a cluster), entries per second.
@@ -166,7 +166,7 @@ async function benchPublish(): Promise<void> {
 
 interface BrokerServer {
   congPort: number | undefined;
-  router: Router;
+  broker: { router: Router; durability: { store: BufferedStore | null } };
   close(): Promise<void> | void;
 }
 
@@ -190,38 +190,38 @@ async function childPublisher(port: number, n: number, distinct: number, payload
 }
 
 async function brokerRun(kind: 'memory' | 'lmdb', n: number, distinct: number, payload: number): Promise<PublishResult> {
-  const { createServer } = (await import('../src/index.js')) as unknown as { createServer: (o: object) => Promise<BrokerServer> };
-  const server = await createServer({ congPort: 0, host: '127.0.0.1', http: false, timeout: 600000, capShares: { share: 1, reserve: 0 }, retain: { limitCounter: distinct + 10 }, maxRetainedBytes: 1024 * MiB });
+  const { startServer } = (await import('../src/server.js')) as unknown as { startServer: (o: object) => Promise<BrokerServer> };
   const dir = mkdtempSync(join(tmpdir(), 'iosig-bench-broker-'));
-  const store = kind === 'lmdb' ? LmdbStore.open(dir) : null;
-  const router = server.router;
+  // The real wiring: --data-dir (LMDB, its journal) or nothing.
+  const server = await startServer({ congPort: 0, host: '127.0.0.1', http: false, timeout: 600000, capShares: { share: 1, reserve: 0 }, retain: { limitCounter: distinct + 10 }, maxRetainedBytes: 1024 * MiB, log: () => {}, dataDir: kind === 'lmdb' ? dir : null });
+  const router = server.broker.router;
   const keep = router.retainForChannel.bind(router);
   let kept = 0;
   let done: () => void = () => {};
   const finished = new Promise<void>((resolve) => {
     done = resolve;
   });
-  // The wiring: the router tells the store after it kept a channel-retained value.
   router.retainForChannel = (key, msg, publisher, from = null) => {
     keep(key, msg, publisher, from);
-    if (store) {
-      const value = router.retained.get(key);
-      if (value) store.putRetained(key, { msg: value, owner: from?.shareOwner ?? null });
-    }
     if (++kept === n) done();
   };
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, [SELF, 'child-publisher', String(server.congPort), String(n), String(distinct), String(payload)], { stdio: 'ignore' });
   await finished;
-  if (store) await store.flush();
+  // Everything committed (in the journal, fsync'ed) inside the window; the checkpoint to rows is not waited for.
+  const store = server.broker.durability.store;
+  if (store) await waitCommitted(store);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   await new Promise((resolve) => child.once('exit', resolve));
   await server.close();
-  await store?.close();
   rmSync(dir, { recursive: true, force: true });
   return { rate: n / wall, cpuUs: (cpu.user + cpu.system) / n };
+}
+
+async function waitCommitted(store: BufferedStore): Promise<void> {
+  while (store.stats().pendingWrites > 0) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 async function benchBroker(): Promise<void> {
@@ -273,7 +273,7 @@ async function childLoad(dir: string, mode: 'store' | 'memory'): Promise<void> {
     const store = LmdbStore.open(dir);
     await store.load({
       retained: (key, value) => {
-        router.retainForChannel(key, value.msg, null);
+        router.restoreRetained(key, value.msg, value.owner);
         dataBytes += key.length + value.msg.length;
         count++;
       },

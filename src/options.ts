@@ -2,6 +2,9 @@
 import type { AuthSource, DuplicateLoginPolicy, LoginLimits, QuotaSwitches, RetainOptions, ShareLimits, SlowConsumerPolicy, TlsFiles } from './policies.js';
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
 import { escapingLog } from './logging/escape.js';
+import { HistoryPolicy } from './history/policy.js';
+import { DEFAULT_HISTORY_MAX_BYTES } from './history/channel-history.js';
+import { DEFAULT_MAX_PENDING_BYTES } from './store/write-behind.js';
 import { resolveClusterOptions, type ClusterOptions, type ClusterOptionsInput } from './cluster/cluster-options.js';
 import { resolveLoginLimits } from './guard/login-guard.js';
 import { DEFAULT_ASYNC_FROM } from './crypto/seal-pool.js';
@@ -143,6 +146,22 @@ export interface ServerOptions {
    */
   access: AccessOptions;
   /**
+   * Where durable state is kept (docs/durability.md): `<dataDir>/iosig.mdb` (LMDB); null = nowhere (everything in
+   * memory, lost on restart). In a cluster the store is Redis whatever this says.
+   */
+  dataDir: string | null;
+  /** Bytes handed to the store and not yet committed; past it only names are kept (`--store-max-pending`). */
+  storeMaxPending: number;
+  /** Channels keeping a history: `<pattern>=<count>[/<seconds>]` each (`--history`), checked by resolveOptions. */
+  history: readonly string[];
+  /** All histories together (`--history-max-bytes`). */
+  historyMaxBytes: number;
+  /**
+   * How long CID-retained values read back from the store wait for their device to log in again (ms); past it
+   * they are cleared (`--cid-retained-grace`, seconds).
+   */
+  cidRetainedGraceMs: number;
+  /**
    * @internal Set by `io-server --workers` in each worker: the link to the primary, which keeps the host-wide
    * connection caps and login throttle and the supervisor's figures (src/workers/). Null: one process.
    */
@@ -226,6 +245,11 @@ export const SERVER_DEFAULTS = {
   retain: { isAvailable: true, limitSize: 100_000, limitCounter: 1000, limitPerConnection: 1000 } as Readonly<RetainOptions>,
   /** Encrypted messages from this size on are sealed/opened in the seal pool (README, large encrypted messages). */
   sealAsyncFrom: DEFAULT_ASYNC_FROM,
+  /** Durable state: in memory unless a data directory is given (`npm start` passes ./data). */
+  dataDir: null as string | null,
+  storeMaxPending: DEFAULT_MAX_PENDING_BYTES,
+  historyMaxBytes: DEFAULT_HISTORY_MAX_BYTES,
+  cidRetainedGraceMs: 3_600_000,
 } as const;
 
 /** Floors applied to user values (Q17: a sweep shorter than a second would close healthy peers). */
@@ -251,6 +275,12 @@ function resolveShareLimits(input: Partial<ShareLimits> = {}): ShareLimits {
   if (!(share > 0 && share <= 1)) throw new Error(`iosig: the address share must be above 0 and at most 1, got ${share}`);
   if (!(reserve >= 0 && reserve < 1)) throw new Error(`iosig: the login reserve must be at least 0 and below 1, got ${reserve}`);
   return { share, reserve };
+}
+
+/** The `--history` rules as given, once they are known to parse (the broker parses them again for its policy). */
+function checkedHistory(specs: readonly string[]): readonly string[] {
+  HistoryPolicy.parse(specs);
+  return [...specs];
 }
 
 /** `plain` → `/plain/`: the prefix is matched against request paths, so it starts and ends with a slash. */
@@ -320,6 +350,11 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     sealAsyncFrom: input.sealAsyncFrom ?? d.sealAsyncFrom,
     cluster: input.cluster ? resolveClusterOptions(input.cluster) : null,
     access: resolveAccessOptions(input.access),
+    dataDir: input.dataDir ?? d.dataDir,
+    storeMaxPending: input.storeMaxPending ?? d.storeMaxPending,
+    history: checkedHistory(input.history ?? []),
+    historyMaxBytes: input.historyMaxBytes ?? d.historyMaxBytes,
+    cidRetainedGraceMs: input.cidRetainedGraceMs ?? d.cidRetainedGraceMs,
     clock: input.clock ?? systemClock,
     primary: input.primary ?? null,
   };

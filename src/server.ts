@@ -23,6 +23,7 @@ import type { MetricsSnapshot } from './metrics/stats.js';
 import type { Service } from './services/service.js';
 import type { ChannelInfo, ConnectionInfo } from './info.js';
 import type { IosigServer } from './server-view.js';
+import { packageVersion } from './cli/version.js';
 
 export type { IosigServer } from './server-view.js';
 export type { ChannelInfo, ConnectionInfo } from './info.js';
@@ -95,8 +96,16 @@ export class Server implements IosigServer {
       throw err;
     }
     broker.startSweep();
-    if (this.cluster && !(await this.cluster.node.waitReady(CLUSTER_JOIN_MS))) {
-      broker.log(`cluster: ${this.cluster.node.engineLabel} not reachable yet; serving local clients, joining when it answers`);
+    if (this.cluster) {
+      const { cluster } = this;
+      if (!(await cluster.node.waitReady(CLUSTER_JOIN_MS))) broker.log(`cluster: ${cluster.node.engineLabel} not reachable yet; serving local clients, joining when it answers`);
+      // The cluster's durable store: Redis, once it answers (ioredis holds the commands until then). The other
+      // engines (a memory hub, the workers' primary) keep no durable store of their own.
+      const commands = cluster.node.redisCommands;
+      if (commands !== null) {
+        const redis = { client: commands, url: cluster.node.engineLabel, prefix: options.cluster!.prefix };
+        broker.durability.attachCluster(packageVersion(), redis).catch((err: unknown) => broker.log(`cluster: the Redis store could not be opened (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); CID-retained values are kept in memory only`));
+      }
     }
   }
 

@@ -18,7 +18,10 @@ import { Stats } from '../metrics/stats.js';
 import { Outbound, SERVER } from '../delivery/outbound.js';
 import { Router } from '../router/router.js';
 import { ServiceRegistry } from '../services/registry.js';
-import type { Service, ServiceHost, ServiceReply } from '../services/service.js';
+import type { Caller, Service, ServiceHost, ServiceReply } from '../services/service.js';
+import type { DurableHost, HistoryPosition } from '../services/durable-host.js';
+import { createHistoryService } from '../services/history.js';
+import { channelKey } from '../router/tags.js';
 import type { Link, PeerInfo } from '../transport/link.js';
 import { Connection } from '../connection/connection.js';
 import { runContained } from '../connection/contain.js';
@@ -43,6 +46,8 @@ import type { TrafficRates } from '../guard/rate-spec.js';
 import { hasRules } from '../access/access-options.js';
 import { accessCheck, type AccessCheck } from '../access/check.js';
 import { AccessControl } from '../access/engine.js';
+import { Durability } from './durability.js';
+import { packageVersion } from '../cli/version.js';
 
 /** Payload bytes of a published signal shown to observers ('signal' events, the dashboard's tail). */
 const SIGNAL_TAP_BYTES = 256;
@@ -99,6 +104,8 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   readonly accessCheck: AccessCheck;
   /** JWT and auth-hook logins; null when neither is configured. */
   readonly outside: OutsideLogins | null;
+  /** Retained values and histories kept across restarts, positioned readers (docs/durability.md). */
+  readonly durability: Durability;
   /** Set only in a cluster: sudo `cid` lists every node's CIDs. */
   clusterCids?: ServiceHost['clusterCids'];
   private readonly audit: SessionAudit;
@@ -111,7 +118,11 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     this.policy = sessionPolicy(options);
     this.clock = options.clock;
     for (const service of services) this.services.attach(service);
+    // Positioned reading is how clients use the histories `--history` keeps: attached with them.
+    if (options.history.length > 0 && !services.some((s) => s.name === 'history')) this.services.attach(createHistoryService());
     this.router = new Router(options, this.stats);
+    this.durability = new Durability(this.router, options);
+    this.durability.readers.connect((conn: Connection, frame) => conn.channel.sendEligible(frame), options.maxSubscriptionsPerConnection);
     this.loginThrottle = options.primary ?? new LoginGuard(options.loginLimits, this.clock);
     this.logs = new LogSink(options.log, this.loginThrottle, this.clock);
     const { sealThreads, sealAsyncFrom } = options;
@@ -139,7 +150,10 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     this.cluster = cluster;
   }
 
-  /** The key store and the `-f` logs, before any session can log in. */
+  /**
+   * The durable store read back (throws a StoreOpenError naming the file and the way out), the key store and the
+   * `-f` logs, before any session can log in.
+   */
   async open(): Promise<void> {
     if (this.access) {
       await this.access.open();
@@ -155,6 +169,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
         for (const conn of this.registry.sessions) runContained(conn, 'applying new access rules', () => this.recheckAccess(conn, 'access rules changed'));
       });
     }
+    await this.durability.open(packageVersion());
     if (this.options.auth) {
       const store = await openKeyStore(this.options.auth, (line) => this.log(line));
       this.keyStore = store;
@@ -173,6 +188,8 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   /** Nobody new comes in, timers stop, and every session is closed (the listeners close around this). */
   closeSessions(): void {
     this.door.closing = true;
+    // Sessions closed by the shutdown keep their CID-retained values in the store (a restart is not their close).
+    this.durability.stop();
     this.sweepTimer?.cancel();
     this.sweepTimer = null;
     this.watch.close();
@@ -182,6 +199,8 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
 
   async close(): Promise<void> {
     await this.access?.close();
+    // Everything handed over is flushed and the store marked cleanly closed (before the cluster's Redis goes).
+    await this.durability.close();
     await this.cluster?.close();
     await this.services.close();
     await this.keyStore?.close();
@@ -219,6 +238,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     }
     conn.end();
     this.watch.forget(conn.channel);
+    this.durability.readers.forget(conn);
     runContained(conn, 'forgetting a closed connection', () => router.forget(conn));
     runContained(conn, 'reporting a closed connection', () => this.forget(conn));
   }
@@ -352,6 +372,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     }
     this.logs.login(conn, true, via, null);
     this.audit.admitted(conn, record, level);
+    this.durability.loggedIn(conn);
     if (record.name) this.router.publish(conn, encodeSignal('@$name', PAYLOAD.TEXT, Buffer.from(`${record.name}\0`)), '@$name');
   }
 
@@ -457,6 +478,53 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     if (!conn) return false;
     conn.close(reason);
     return true;
+  }
+
+  // ---- durable state (the history service, sudo) ----------------------------------------------------------------
+
+  /** The caller's own session (services get a Caller; positioned deliveries go to its connection). */
+  private sessionOf(caller: Caller): Connection | undefined {
+    const conn = caller.cid ? this.router.cids.get(caller.cid) : undefined;
+    return conn && conn.ssid === caller.ssid ? conn : undefined;
+  }
+
+  readonly durable: DurableHost = {
+    admin: this.durabilityAdmin(),
+    subscribeSince: async (caller, tag, from) => {
+      const conn = this.sessionOf(caller);
+      if (!conn) return { ok: false, reason: 'no-session', position: null };
+      return this.durability.readers.subscribe(conn, channelKey(tag, conn.home), from);
+    },
+    unsubscribePositioned: (caller, tag) => {
+      const conn = this.sessionOf(caller);
+      return conn ? this.durability.readers.remove(conn, channelKey(tag, conn.home)) : false;
+    },
+    position: (caller, tag): HistoryPosition | null => {
+      const conn = this.sessionOf(caller);
+      return conn ? (this.durability.history?.position(channelKey(tag, conn.home)) ?? null) : null;
+    },
+    keyOf: (caller, tag) => {
+      const conn = this.sessionOf(caller);
+      return conn ? channelKey(tag, conn.home) : null;
+    },
+  };
+
+  /** Built before the constructor body runs `this.durability`: reads it at call time. */
+  private durabilityAdmin(): DurableHost['admin'] {
+    const self = this;
+    return {
+      get store() {
+        return self.durability.adminStore;
+      },
+      get history() {
+        return self.durability.history;
+      },
+      get live() {
+        return self.router;
+      },
+      clearRetained: (key) => self.durability.clearRetained(key),
+      figures: () => self.durability.figures(),
+    };
   }
 
   // ---- keys -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // What observers read of the broker — the HTTP layer (BrokerView: /metrics, /api/status, the live feed and the
 // dashboard), the library's metrics() and lists, the console tables: one snapshot of the numbers, each read from
 // its one home, and pages of sessions and channels. It reads; the one thing it does is send a signal.
+import type { DurabilityFigures } from '../store/admin.js';
 import type { EventEmitter } from 'node:events';
 import type { BrokerView } from '../http/broker-view.js';
 import { pageByKey, firstOf, type Page } from '../http/paging.js';
@@ -87,6 +88,11 @@ export class BrokerViews implements BrokerView {
 
   clusterSample(): ClusterSample | null {
     return this.broker.clusterSample();
+  }
+
+  /** The durable store and the histories (null when neither is kept). */
+  durabilityFigures(): DurabilityFigures | null {
+    return this.broker.durability.figures();
   }
 
   /** The supervisor's figures under --workers (null otherwise). */

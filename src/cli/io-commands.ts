@@ -91,8 +91,26 @@ const sig: ConnectionCommand = (ctx, c, args) => {
   notSent(ctx, c, c.client.signal(args[0]!, ...args.slice(1)), 'signal');
 };
 
+/** `.sub tag since [epoch:offset]`: a positioned subscription (an iosig server with --history). */
+async function subSince(ctx: CommandContext, c: NamedConnection, tag: string, at: string | undefined): Promise<void> {
+  let since: { epoch: string; offset: number } | null = null;
+  if (at !== undefined) {
+    const match = /^([^:]+):(\d+)$/.exec(at);
+    if (!match) throw new UsageError('usage: .sub tag since [epoch:offset]');
+    since = { epoch: match[1]!, offset: Number(match[2]) };
+  }
+  try {
+    const r = await c.client.subscribeSince(tag, since);
+    const where = `${r.position.epoch}:${r.position.offset}`;
+    say(ctx, c, 'history', r.recovered ? `positioned on ${tag}, live from ${where}` : `positioned on ${tag} from now (${where}): could not recover (${r.reason})`, { tag, ...r }, !r.recovered && r.reason !== 'not-ready');
+  } catch (err) {
+    problem(ctx, c, err);
+  }
+}
+
 const sub: ConnectionCommand = (ctx, c, args) => {
   need(args, 1, '.sub tag[,tag...]');
+  if (args[1] === 'since') return subSince(ctx, c, args[0]!, args[2]);
   // Before ready the tags are remembered and subscribed on ready, which is not a failure.
   const sent = c.client.subscribe(args.join(','));
   if (!sent && c.client.state === 'ready') notSent(ctx, c, sent, 'subscribe');
@@ -112,7 +130,31 @@ const COMMANDS: readonly CommandSpec[] = [
       notSent(ctx, c, c.client.signal(args[0]!, Buffer.alloc(size)), 'signal');
     },
   },
-  { names: ['.sub', '.subscribe', '.join', '.listen'], usage: '.sub tag[,tag...]', help: 'subscribe (remembered for reconnects)', needsReady: true, perConnection: sub },
+  {
+    names: ['.sub', '.subscribe', '.join', '.listen'],
+    usage: '.sub tag[,tag...] | .sub tag since [epoch:offset]',
+    help: 'subscribe (remembered for reconnects); "since": with positions, missed signals first after reconnects (iosig --history)',
+    needsReady: true,
+    perConnection: sub,
+  },
+  {
+    names: ['.history'],
+    usage: '.history tag [n]',
+    help: 'the last n (default 10) signals kept in a channel\'s history (iosig --history)',
+    needsReady: true,
+    perConnection: async (ctx, c, args) => {
+      need(args, 1, '.history tag [n]');
+      const n = args[1] === undefined ? 10 : Number(args[1]);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError('usage: .history tag [n]');
+      try {
+        const at = (await c.client.call('history', 'position', args[0]!)).body as { epoch?: string; offset?: number } | undefined;
+        if (!at?.epoch) return say(ctx, c, 'history', `${args[0]!}: nothing kept`, { tag: args[0]! });
+        await callAndPrint(ctx, c, 'history', 'read', [args[0]!, at.epoch, String(Math.max(0, (at.offset ?? 0) - n)), String(n)]);
+      } catch (err) {
+        problem(ctx, c, err);
+      }
+    },
+  },
   {
     names: ['.unsub', '.unsubscribe'],
     usage: '.unsub [tag,...]',

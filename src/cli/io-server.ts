@@ -17,7 +17,9 @@ import {
   memoryRow,
   type MetricType,
 } from './metric-tables.js';
-import { MIN_TIMEOUT_MS, describe } from './server-defaults.js';
+import { MIN_TIMEOUT_MS, describe, formatBytes } from './server-defaults.js';
+import { resolveDurability } from '../store/open.js';
+import { STORE_EXIT_CODE, StoreOpenError } from '../store/format.js';
 import { versionText } from './version.js';
 import { maskSecrets } from './mask-secrets.js';
 import { addClusterOptions, clusterInput, workerBusInput, type ClusterFlags } from './cluster-flags.js';
@@ -88,6 +90,15 @@ export interface CliOptions extends ClusterFlags, AccessFlags, MqttFlags {
   fdReserve?: number;
   loginFailRate?: number;
   loginFailBurst?: number;
+  dataDir?: string;
+  storeMaxPending?: string;
+  history?: string[];
+  historyMaxBytes?: string;
+  cidRetainedGrace?: number;
+}
+
+function collectText(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 const QUOTA_SWITCHES = ['signalSize', 'publishCounter', 'trafficRate', 'disconnect'] as const;
@@ -269,6 +280,11 @@ function buildProgram(io: CliIo): Command {
     )
     .option('--login-fail-rate <n>', 'failed logins per second one client address may make once its burst is spent (default: 2)', positiveInteger)
     .option('--login-fail-burst <n>', 'failed logins one client address may make at once (default: 10)', positiveInteger)
+    .option('--data-dir <dir>', 'keep retained signals and histories in <dir>/iosig.mdb across restarts and crashes; off = in memory only (default: off; npm start uses ./data)')
+    .option('--store-max-pending <bytes>', `bytes handed to the store and not yet on disk; past it only the names of changed keys are kept (default: ${formatBytes(SERVER_DEFAULTS.storeMaxPending)})`)
+    .option('--history <pattern=count[/seconds]>', 'channels matching the pattern keep their last count signals, none older than seconds, for clients that recover what they missed (repeatable; e.g. "chat/#=100", "sensor/+=0/3600")', collectText)
+    .option('--history-max-bytes <bytes>', `all histories together (default: ${formatBytes(SERVER_DEFAULTS.historyMaxBytes)})`)
+    .option('--cid-retained-grace <seconds>', `how long CID-retained values read back at start wait for their device to log in again before they are cleared (default: ${SERVER_DEFAULTS.cidRetainedGraceMs / 1000})`, positiveInteger)
     .option('--reveal-keys', 'let sudo getauth return stored key hashes (hidden by default, Q23)')
     .option('--admin-token <token>', 'bearer token for the admin HTTP API and the dashboard (default: IOSIG_ADMIN_TOKEN)');
   return addAccessOptions(addClusterOptions(addMqttOptions(program)))
@@ -439,6 +455,9 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
     return { kind: 'exit', code: EXIT_USAGE };
   }
 
+  if (opts.workers !== undefined && opts.dataDir !== undefined && opts.dataDir.trim() !== 'off') {
+    return badCommandLine(`--data-dir and --workers exclude each other: the workers form a cluster, which keeps durable state in its Redis; one data directory per worker would disagree with the others`);
+  }
   if (opts.workers !== undefined && !isWorker()) return { kind: 'workers', opts };
 
   let timeout = opts.timeout;
@@ -503,6 +522,19 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.fdReserve !== undefined) input.fdReserve = opts.fdReserve;
   if (opts.loginFailRate !== undefined || opts.loginFailBurst !== undefined) input.loginLimits = loginLimitsInput(opts);
   try {
+    const durability = resolveDurability({ dataDir: opts.dataDir, storeMaxPending: opts.storeMaxPending, history: opts.history, historyMaxBytes: opts.historyMaxBytes });
+    if (durability.dataDir !== null && (opts.cluster !== undefined && opts.cluster !== false)) {
+      return badCommandLine('--data-dir and --cluster exclude each other: the nodes of a cluster (and the workers of --workers) keep durable state in its Redis, one store they all see; a data directory per process would disagree with the others');
+    }
+    input.dataDir = durability.dataDir;
+    input.storeMaxPending = durability.maxPendingBytes;
+    input.history = opts.history ?? [];
+    input.historyMaxBytes = durability.historyMaxBytes;
+    if (opts.cidRetainedGrace !== undefined) input.cidRetainedGraceMs = opts.cidRetainedGrace * 1000;
+  } catch (err) {
+    return badCommandLine(err instanceof Error ? err.message : String(err));
+  }
+  try {
     const cluster = await clusterInput(opts, (line) => io.out(`${line}\n`), isWorker());
     if (cluster) input.cluster = cluster;
   } catch (err) {
@@ -559,6 +591,11 @@ export async function main(argv: string[]): Promise<void> {
     server = await startServer({ ...input, services, primary });
     serverRef = server;
   } catch (err) {
+    if (err instanceof StoreOpenError) {
+      // The whole message: the file, the reason and the way out. Exit 2, which supervisors are told not to restart.
+      warn(`io-server: cannot start: ${err.message}`);
+      process.exit(STORE_EXIT_CODE);
+    }
     warn(startError(err));
     // A listener that did open before the failure must not keep the process alive.
     process.exit(EXIT_USAGE);

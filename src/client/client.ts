@@ -10,7 +10,7 @@ import { PING_MSG, PONG_MSG, UNSUBSCRIBE_ALL_MSG, encodeSignal, encodeTagMessage
 import { buildSignal } from '../protocol/payload.js';
 import { encodeCall } from '../protocol/rpc.js';
 import { CallError, FailedCall, NotConnectedError, ReplyTimeoutError } from './errors.js';
-import type { CallResult, ClientEvents, ClientState, EncMode, IamInfo, SignalMessage } from './events.js';
+import type { CallResult, ClientEvents, ClientState, EncMode, HistoryPosition, HistoryRecovery, IamInfo, SignalMessage } from './events.js';
 import { openTransport } from './open-transport.js';
 import { reconnectDelay, resolveClientOptions, toCredentials, type Credentials, type IoClientOptions, type ResolvedClientOptions } from './options.js';
 import { ClientSession, type SessionHost } from './session.js';
@@ -55,6 +55,8 @@ export class IoClient extends EventEmitter<ClientEvents> {
   #listeners = new Map<string, Set<(message: SignalMessage) => void>>();
   /** Channels subscribed again on every ready, in subscription order. */
   readonly #channels = new Set<string>();
+  /** Positioned subscriptions (`subscribeSince`): tag → the last position received (null: none yet). */
+  readonly #positions = new Map<string, HistoryPosition | null>();
   #ip = '';
   #nick = '';
   #did = '';
@@ -283,6 +285,8 @@ export class IoClient extends EventEmitter<ClientEvents> {
       this.#reconnectAttempt = 0;
       this.#setState('ready');
       this.#sendTagLists(MSG.SUBSCRIBE, [...this.#channels]);
+      // Positioned channels resume from the last position received: exactly what was missed, or a history_gap.
+      for (const tag of this.#positions.keys()) void this.#subscribePositioned(tag).catch(() => undefined);
       this.emit('ready', cid);
     },
     cleared: (reason) => {
@@ -302,7 +306,52 @@ export class IoClient extends EventEmitter<ClientEvents> {
       for (const handler of this.#listeners.get(message.tag) ?? []) handler(message);
       this.emit('message', message);
     },
+    positioned: (message, epoch, offset) => {
+      if (this.#positions.has(message.tag)) this.#positions.set(message.tag, { epoch, offset });
+      message.position = { epoch, offset };
+      this.#sessionHost.signal(message);
+    },
   };
+
+  /**
+   * Subscribes to `tag` with positions (an iosig server keeping the channel's history, `--history`): its signals
+   * arrive with `message.position`, and after a reconnect exactly the missed ones come first — or a `history_gap`
+   * event says they cannot (the subscription goes on from now). `since`: a position kept from an earlier run.
+   */
+  subscribeSince(tag: string, since?: HistoryPosition | null): Promise<HistoryRecovery> {
+    this.#channels.delete(tag);
+    this.#positions.set(tag, since ?? this.#positions.get(tag) ?? null);
+    if (this.#state !== 'ready') return Promise.resolve({ recovered: false, reason: 'not-ready', position: since ?? { epoch: '', offset: 0 } });
+    return this.#subscribePositioned(tag);
+  }
+
+  /** The last position received on a positioned subscription (null: none yet; undefined: not positioned). */
+  position(tag: string): HistoryPosition | null | undefined {
+    return this.#positions.get(tag);
+  }
+
+  async #subscribePositioned(tag: string): Promise<HistoryRecovery> {
+    const from = this.#positions.get(tag) ?? null;
+    const args: unknown[] = from && from.epoch !== '' ? [tag, from.epoch, String(from.offset)] : [tag];
+    let result: CallResult;
+    try {
+      result = await this.call('history', 'subscribe', ...args);
+    } catch (err) {
+      // No history service here (an iosignal server, or no --history): plain delivery, without positions.
+      this.emit('warning', `positioned subscribe of ${tag} failed (${err instanceof Error ? err.message : String(err)}); subscribing plainly`);
+      this.#sendTagLists(MSG.SUBSCRIBE, [tag]);
+      throw err;
+    }
+    const body = (result.body ?? {}) as { epoch?: unknown; offset?: unknown; reason?: unknown };
+    const position = { epoch: typeof body.epoch === 'string' ? body.epoch : '', offset: typeof body.offset === 'number' ? body.offset : 0 };
+    const current = this.#positions.get(tag);
+    // Signals that arrived while the answer was on its way may already be further on.
+    if (this.#positions.has(tag) && !(current && current.epoch === position.epoch && current.offset > position.offset)) this.#positions.set(tag, position.epoch === '' ? null : position);
+    if (result.status === 0) return { recovered: true, position };
+    const reason = typeof body.reason === 'string' ? body.reason : 'unknown';
+    this.emit('history_gap', tag, reason, position);
+    return { recovered: false, reason, position };
+  }
 
   /** SERVER_REDIRECT (§3.6). */
   #redirect(url: string): void {
@@ -383,10 +432,15 @@ export class IoClient extends EventEmitter<ClientEvents> {
   unsubscribe(tags = ''): boolean {
     if (tags === '') {
       this.#channels.clear();
+      for (const tag of this.#positions.keys()) if (this.#state === 'ready') void this.call('history', 'unsubscribe', tag).catch(() => undefined);
+      this.#positions.clear();
       return this.#sendEligible(UNSUBSCRIBE_ALL_MSG);
     }
     const list = splitTags(tags);
-    for (const tag of list) this.#channels.delete(tag);
+    for (const tag of list) {
+      this.#channels.delete(tag);
+      if (this.#positions.delete(tag) && this.#state === 'ready') void this.call('history', 'unsubscribe', tag).catch(() => undefined);
+    }
     return this.#sendTagLists(MSG.UNSUBSCRIBE, list);
   }
 

@@ -40,6 +40,23 @@ export interface SignalMessage {
   decoded: boolean;
   /** The raw payload bytes. */
   payload: Buffer;
+  /** For a positioned subscription (`subscribeSince`): its place in the channel's history. */
+  position?: HistoryPosition;
+}
+
+/** A place in a channel's history (an iosig server with `--history`): every signal up to `offset` in `epoch`. */
+export interface HistoryPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** What `subscribeSince` resolves with. */
+export interface HistoryRecovery {
+  /** True: every missed signal was delivered; false: `reason` says why not (subscribed from now on anyway). */
+  recovered: boolean;
+  reason?: string;
+  /** Where live delivery continues. */
+  position: HistoryPosition;
 }
 
 /** IAM_RES (§3.8). */
@@ -75,6 +92,8 @@ export interface OverSizeInfo {
 
 /** The client's events and their listener arguments. */
 export interface ClientEvents {
+  /** A positioned subscription could not recover what was missed (epoch, too-old, ahead, no-history). */
+  history_gap: [tag: string, reason: string, position: HistoryPosition];
   state: [state: ClientState];
   connecting: [url: string];
   open: [];

@@ -7,6 +7,8 @@ export type {
   ClientState,
   CloseInfo,
   EncMode,
+  HistoryPosition,
+  HistoryRecovery,
   IamInfo,
   OverSizeInfo,
   PayloadTypeName,

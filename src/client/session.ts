@@ -1,6 +1,7 @@
 // One connection's protocol handler (PROTOCOL.md §2, §3, §4.4–4.7, §7.2): handshake and login, the encryption
 // rule, quota, keepalive, the requests waiting for an answer, and what each server message does. A new session
 // starts with every transport; the public IoClient only drives sessions and never exposes them.
+import { decodeSignalAt, SIGNAL_AT } from '../history/signal-at.js';
 import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BohoSession } from '../crypto/boho.js';
@@ -34,6 +35,8 @@ export interface SessionHost {
   learned(info: IamInfo): void;
   /** A received SIGNAL / SIGNAL_E2E. */
   signal(message: SignalMessage): void;
+  /** A received SIGNAL_AT: a signal with its place in the channel's history (positioned subscriptions). */
+  positioned(message: SignalMessage, epoch: string, offset: number): void;
 }
 
 /** @internal */
@@ -199,6 +202,13 @@ export class ClientSession {
         const signal = toSignalMessage(message);
         if (signal) host.signal(signal);
         else host.emit('warning', 'dropped a malformed signal');
+        return;
+      }
+      case SIGNAL_AT: {
+        const at = decodeSignalAt(message);
+        const signal = at ? toSignalMessage(at.signal) : null;
+        if (at && signal) host.positioned(signal, at.epoch, at.offset);
+        else host.emit('warning', 'dropped a malformed positioned signal');
         return;
       }
       case MSG.RESPONSE_MBP:

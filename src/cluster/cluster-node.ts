@@ -12,6 +12,8 @@ import type { ClusterOptions } from './cluster-options.js';
 import { NodeRegistry, type NodeStatus } from './node-registry.js';
 import type { BusLinks, ClusterStore, LinkLoss } from './links.js';
 import { openLinks } from './open-links.js';
+import type { RedisLinks } from './redis-links.js';
+import type { RedisCommands } from './redis-store.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { encodeSignal } from '../protocol/messages.js';
 import { PAYLOAD } from '../protocol/codes.js';
@@ -131,6 +133,12 @@ export class ClusterNode {
   /** The engine's shared state (retained values, leases, claims). */
   get store(): ClusterStore {
     return this.links.store;
+  }
+
+  /** The Redis connection for plain commands (the durable store of a cluster); null on the other engines. */
+  get redisCommands(): RedisCommands | null {
+    const links = this.links as Partial<RedisLinks>;
+    return links.commands ?? null;
   }
 
   /** Who the engine is, for log lines. */

@@ -7,6 +7,7 @@ import type { ClusterSample } from './cluster-sample.js';
 import type { MqttSample } from './mqtt-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 import { DROP_REASONS } from './bus-stats.js';
+import { durabilitySeries } from '../store/admin.js';
 
 type Labels = Record<string, string>;
 type Reading = readonly [labels: Labels, value: number];
@@ -230,6 +231,7 @@ const DEFINITIONS: readonly MetricDefinition[] = [
   ...clusterDefinitions(),
   ...workersDefinitions(),
   ...mqttDefinitions(),
+  ...durabilityDefinitions(),
 ];
 
 /** Servers with an MQTT listener only (no readings otherwise). */
@@ -273,6 +275,23 @@ function mqttDefinitions(): MetricDefinition[] {
     counter('iosig_mqtt_sessions_evicted_total', 'Offline MQTT sessions ended over the offline-session bound.', (m) => m.sessionsEvicted),
     counter('iosig_mqtt_wills_published_total', 'MQTT Will Messages published.', (m) => m.willsPublished),
   ];
+}
+
+/** The store's and the histories' series (store/admin.ts names them), present only when kept. */
+function durabilityDefinitions(): MetricDefinition[] {
+  const zero = { kind: 'lmdb', location: '', sizeBytes: 0, writes: 0, writeBytes: 0, commits: 0, commitErrors: 0, pendingWrites: 0, pendingBytes: 0, deferredKeys: 0, droppedWrites: 0, flushLagSeconds: 0, slowestCommitSeconds: 0 } as const;
+  const template = durabilitySeries({ store: zero, history: { channels: 0, entries: 0, bytes: 0, evicted: 0 } });
+  return template.map(({ name, help, kind, labels }) => ({
+    name,
+    help,
+    kind,
+    ...(labels ? { labelNames: Object.keys(labels) } : {}),
+    read: (s: MetricsSample): readonly Reading[] => {
+      if (!s.durability) return [];
+      const series = durabilitySeries(s.durability).find((one) => one.name === name);
+      return series ? [[series.labels ?? NO_LABELS, series.value]] : [];
+    },
+  }));
 }
 
 /**

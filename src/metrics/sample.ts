@@ -5,6 +5,7 @@ import type { ClusterSample } from './cluster-sample.js';
 import type { MqttSample } from './mqtt-sample.js';
 import type { WorkersSample } from '../workers/workers-sample.js';
 import { EventLoopLag } from './event-loop-lag.js';
+import type { DurabilitySample } from './durability-sample.js';
 
 /** What a sample needs from the server: its counters and a walk over live connections. */
 export interface MetricsSource {
@@ -16,6 +17,8 @@ export interface MetricsSource {
   workersSample?(): WorkersSample | null;
   /** Servers with an MQTT listener only. */
   mqttSample?(): MqttSample | null;
+  /** The durable store and the histories, when kept. */
+  durabilityFigures?(): DurabilitySample | null;
 }
 
 export class ServerMetrics {
@@ -38,6 +41,7 @@ export class ServerMetrics {
       cluster: this.source.clusterSample?.() ?? null,
       workers: this.source.workersSample?.() ?? null,
       mqtt: this.source.mqttSample?.() ?? null,
+      durability: this.source.durabilityFigures?.() ?? null,
     };
   }
 

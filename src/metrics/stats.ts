@@ -1,6 +1,7 @@
 // The broker's numbers, one home each: plain counters incremented in place on the hot path by whoever does the
 // thing counted (a session, a delivery group, a transport, the door), read as they are when scraped. Nothing is
 // summed from several places: a delivery group adds its deliveries here, not to a total of its own.
+import type { DurabilitySample } from './durability-sample.js';
 import { LOGIN_FAILURE_REASONS, type LoginFailureReason } from '../info.js';
 import type { MqttSample } from './mqtt-sample.js';
 import type { ClusterSample } from './cluster-sample.js';
@@ -144,6 +145,8 @@ export interface MetricsSample extends MetricsSnapshot {
   workers: WorkersSample | null;
   /** Null without an MQTT listener. */
   mqtt: MqttSample | null;
+  /** The durable store and the histories; null when neither is kept (docs/durability.md). */
+  durability: DurabilitySample | null;
 }
 
 /** The four traffic totals the dashboard's chart reads once a second. */

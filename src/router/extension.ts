@@ -10,8 +10,11 @@
 //   - router.deliverFromRemote(key, msg, origin) / router.deliverToCid(cid, msg): messages that arrive from the bus;
 //   - ChannelTap: receivers the router does not index by channel key (MQTT sessions, whose topic filters have
 //     wildcards): told of every publish and of unicasts to the CIDs they hold.
+//   - RouterKeeper: what outlives the process (broker/durability.ts): retained values and channel signals are
+//     handed over as they are kept, synchronously (the keeper batches them; nothing is awaited on the publish path).
 import type { ChannelMembers } from '../delivery/group.js';
 import type { Outbound } from '../delivery/outbound.js';
+import type { ShareOwner } from './cap-shares.js';
 
 export interface RouterHooks {
   /** `present`: the first local subscriber of `key` joined (true) or the last one left (false). */
@@ -49,4 +52,18 @@ export interface ChannelTap {
   /** Another node's interest in a key the tap owns (not a channel key): true when taken. */
   attachMembers(key: string, members: ChannelMembers): boolean;
   detachMembers(key: string, members: ChannelMembers): boolean;
+}
+
+/** Where the router hands what must survive a restart (docs/durability.md §10); null on the router: nowhere. */
+export interface RouterKeeper {
+  /** A channel-retained value was kept (`msg`, the router's own copy: never changed) or cleared (null). */
+  retained(key: string, msg: Buffer | null, owner: ShareOwner): void;
+  /** A logged-in session's CID-retained value was kept; anonymous CIDs are random per connection, so never. */
+  cidRetained(cid: string, topic: string, msg: Buffer, owner: ShareOwner): void;
+  /** A logged-in session's own close took its CID-retained values out of the live view (Q25). */
+  cidClosed(cid: string): void;
+  /** True when channel `key` keeps a history: its publishes are handed to `published`. */
+  keepsHistory(key: string): boolean;
+  /** A signal published on a history channel (`msg` may be a view into a transient buffer). */
+  published(key: string, msg: Uint8Array): void;
 }

@@ -7,7 +7,7 @@ import type { ChannelMembers, DeliveryGroup, LocalGroup, LocalMembers } from '..
 import { NativeTopicGroup, type PublishTopic } from '../delivery/native-topic-group.js';
 import { StreamGroup } from '../delivery/stream-group.js';
 import { Channel, type RetainedEntry, type Subscriber, type SubscriberRecord, type Subscription } from './channel.js';
-import type { ChannelTap, CidDirectory, RouterHooks } from './extension.js';
+import type { ChannelTap, CidDirectory, RouterHooks, RouterKeeper } from './extension.js';
 import { channelKey, isReservedTag, isRetainedKey, unicastTopic, CID_PREFIX } from './tags.js';
 import { ThrottledLog } from '../logging/throttled-log.js';
 import { randomBase64url } from '../crypto/random-pool.js';
@@ -72,6 +72,8 @@ export class Router<S extends Subscriber = Subscriber> {
   tap: ChannelTap | null = null;
   /** Keys wanted by something other than a channel subscriber (the tap's exact and pattern interest), counted. */
   private readonly outsideInterest = new Map<string, number>();
+  /** Where retained values and history signals are kept across restarts (broker/durability.ts); null: nowhere. */
+  keeper: RouterKeeper | null = null;
   /** Who wrote each channel-retained value (its charge in `shares`); absent for the server and other nodes. */
   private readonly retainedOwners = new Map<string, string>();
   readonly shares: RouterShares;
@@ -238,6 +240,17 @@ export class Router<S extends Subscriber = Subscriber> {
   cidRetained(cid: string, topic: string): Buffer | undefined {
     const holder = this.cids.get(cid);
     return holder ? this.records.get(holder)?.retained?.get(topic)?.msg : undefined;
+  }
+
+  /** The CID-retained entry `topic` of the local holder of `cid`, with the owner its bytes are charged to. */
+  cidRetainedEntry(cid: string, topic: string): RetainedEntry | undefined {
+    const holder = this.cids.get(cid);
+    return holder ? this.records.get(holder)?.retained?.get(topic) : undefined;
+  }
+
+  /** Who the channel-retained value of `key` is charged to (null: the server, the admin level or another node). */
+  retainedOwner(key: string): ShareOwner {
+    return this.retainedOwners.get(key) ?? null;
   }
 
   // ---- what the router keeps per subscriber ----------------------------------------------------
@@ -474,6 +487,8 @@ export class Router<S extends Subscriber = Subscriber> {
     }
     const key = channelKey(tag, sub.home);
     if (keep && isRetainedKey(key)) this.keep(sub, key, msg);
+    const keeper = this.keeper;
+    if (keeper?.keepsHistory(key)) keeper.published(key, msg);
     const budget = this.options.useQuota.publishCounter ? sub.quota.publishCounter : Infinity;
     return this.fanOutKey(key, msg, budget, sub.cid, owner);
   }
@@ -499,6 +514,8 @@ export class Router<S extends Subscriber = Subscriber> {
     const key = channelKey(tag, '');
     const { retain } = this.options;
     if (isRetainedKey(key) && retain.isAvailable && msg.length < retain.limitSize) this.retainForChannel(key, msg, SERVER);
+    const keeper = this.keeper;
+    if (keeper?.keepsHistory(key)) keeper.published(key, msg);
     return this.fanOutKey(key, msg, Infinity, SERVER);
   }
 
@@ -550,9 +567,29 @@ export class Router<S extends Subscriber = Subscriber> {
     // At its own entry limit only existing topics are updated.
     const store = (record.retained ??= new Map<string, RetainedEntry>());
     if (store.size >= retain.limitPerConnection && !previous) return;
-    store.set(topic, { msg: Buffer.from(msg), owner });
+    const kept = Buffer.from(msg);
+    store.set(topic, { msg: kept, owner });
     if (previous) this.shares.retainedBytes.charge(previous.owner, -previous.msg.length);
     this.shares.retainedBytes.charge(owner, msg.length);
+    if (sub.authorized) this.keeper?.cidRetained(sub.cid, topic, kept, owner);
+  }
+
+  /**
+   * A logged-in session's CID-retained values read back from the store (its CID is stable across restarts), within
+   * the caps as a publish would be; returns how many were taken. Nothing is written back: the store has them.
+   */
+  restoreCidRetained(sub: S, values: Iterable<[topic: string, msg: Buffer, owner: ShareOwner]>): number {
+    const record = this.recordOf(sub);
+    let taken = 0;
+    for (const [topic, msg, owner] of values) {
+      const store = (record.retained ??= new Map<string, RetainedEntry>());
+      if (store.has(topic) || store.size >= this.options.retain.limitPerConnection) continue;
+      if (!this.retainedFits(CID_PREFIX + sub.cid + '@' + topic, 0, undefined, msg.length, sub)) continue;
+      store.set(topic, { msg, owner });
+      this.shares.retainedBytes.charge(owner, msg.length);
+      taken++;
+    }
+    return taken;
   }
 
   /**
@@ -578,10 +615,49 @@ export class Router<S extends Subscriber = Subscriber> {
     }
     entries.charge(holder.shareOwner, 1);
     this.shares.retainedBytes.charge(holder.shareOwner, msg.length);
-    this.retained.set(key, Buffer.from(msg));
+    const kept = Buffer.from(msg);
+    this.retained.set(key, kept);
     if (holder.shareOwner === null) this.retainedOwners.delete(key);
     else this.retainedOwners.set(key, holder.shareOwner);
     this.retainedPublishers.set(key, publisher);
+    this.keeper?.retained(key, kept, holder.shareOwner);
+  }
+
+  /**
+   * A channel-retained value read back from the store at start-up: charged to the owner that wrote it, within the
+   * caps as it was then (a lowered cap refuses what no longer fits: logged and counted, and cleared in the store).
+   */
+  restoreRetained(key: string, msg: Buffer, owner: ShareOwner): boolean {
+    const holder: ShareHolder = owner === null ? SERVER_HOLDER : { shareOwner: owner, authorized: owner.startsWith('d:') };
+    const entries = this.shares.retainedEntries;
+    const refused = this.retained.has(key) ? 'cap' : entries.refusal(holder, 1) ?? this.shares.retainedBytes.refusal(holder, msg.length);
+    if (refused) {
+      this.stats.refusedRetainedEntries++;
+      this.keeper?.retained(key, null, null);
+      return false;
+    }
+    entries.charge(owner, 1);
+    this.shares.retainedBytes.charge(owner, msg.length);
+    // A copy from the shared buffer pool: the store's record (and its own allocation) is let go.
+    this.retained.set(key, Buffer.from(msg));
+    if (owner !== null) this.retainedOwners.set(key, owner);
+    // No publisher is kept (one Map entry less per value): an absent one reads as '' (retainedPublisher).
+    this.retainedPublishers.delete(key);
+    return true;
+  }
+
+  /** Clears a channel-retained value (admin): its charge is given back and the keeper told; false when absent. */
+  clearRetained(key: string): boolean {
+    const previous = this.retained.get(key);
+    if (previous === undefined) return false;
+    const owner = this.retainedOwners.get(key) ?? null;
+    this.shares.retainedEntries.charge(owner, -1);
+    this.shares.retainedBytes.charge(owner, -previous.length);
+    this.retained.delete(key);
+    this.retainedOwners.delete(key);
+    this.retainedPublishers.delete(key);
+    this.keeper?.retained(key, null, null);
+    return true;
   }
 
   /**
@@ -641,9 +717,23 @@ export class Router<S extends Subscriber = Subscriber> {
       const retained = record.retained;
       record.retained = null;
       if (retained) for (const { msg, owner } of retained.values()) this.shares.retainedBytes.charge(owner, -msg.length);
+      if (retained && sub.authorized) this.closeKeptCid(sub);
       this.leaveAllSliced(sub, record);
     }
     this.releaseCid(sub);
+  }
+
+  /**
+   * The store forgets a closed logged-in session's CID-retained values as the live view does (Q25). When a
+   * replacing login holds the CID already, what it kept meanwhile is handed over again after the drop.
+   */
+  private closeKeptCid(sub: Subscriber): void {
+    const keeper = this.keeper;
+    if (!keeper) return;
+    keeper.cidClosed(sub.cid);
+    const holder = this.cids.get(sub.cid);
+    const kept = holder && holder !== sub ? this.records.get(holder)?.retained : null;
+    if (kept) for (const [topic, { msg, owner }] of kept) keeper.cidRetained(sub.cid, topic, msg, owner);
   }
 
   // ---- introspection ------------------------------------------------------------------------

@@ -34,6 +34,8 @@ export interface ServiceHost {
   /** Closes the connection holding `cid`; false when none does. */
   closeCid(cid: string, reason: string): boolean;
   readonly keyStore: KeyStore | null;
+  /** @internal Durable state (docs/durability.md): the admin's view, and positioned reading of history channels. */
+  readonly durable?: import('./durable-host.js').DurableHost;
   log(line: string): void;
 }
 

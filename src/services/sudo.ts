@@ -3,11 +3,12 @@ import type { Caller, CallRequest, Service, ServiceHost, ServiceReply } from './
 import { failure, success, textArg } from './args.js';
 import { describeRemote, remoteLine } from './sudo-remote.js';
 import { KEY_COMMANDS, runKeyCommand, type SudoKeyOptions } from './sudo-keys.js';
+import { DURABLE_COMMANDS, isDurableCommand, runDurableCommand } from './sudo-durable.js';
 
 const MIN_LEVEL = 255;
 const HOST_COMMANDS = ['cid', 'remotes', 'clients', 'channels', 'subscribers', 'remote', 'client', 'close'] as const;
 /** Lower case only, as in the reference: `CID` is an UNKNOWN_COMMAND. */
-const COMMANDS: readonly string[] = [...HOST_COMMANDS, ...Object.keys(KEY_COMMANDS)];
+const COMMANDS: readonly string[] = [...HOST_COMMANDS, ...Object.keys(KEY_COMMANDS), ...DURABLE_COMMANDS];
 
 export interface SudoOptions {
   revealKeys?: boolean;
@@ -21,6 +22,7 @@ export function createSudoService(options: SudoOptions = {}): Service {
     checkPermission: (caller: Caller) => caller.level >= MIN_LEVEL,
     call: (caller: Caller, req: CallRequest, host: ServiceHost): ServiceReply | Promise<ServiceReply> => {
       if (Object.hasOwn(KEY_COMMANDS, req.topic)) return runKeyCommand(host.keyStore, req, keyOptions);
+      if (isDurableCommand(req.topic)) return runDurableCommand(req, host);
       return runHostCommand(caller, req, host);
     },
   };

@@ -3,19 +3,26 @@
 // write handed over before the call, in key order (LMDB, memory) or in Redis's scan order; clearing goes to the
 // live owner (the router's retained table, the channel history), which keeps its caps and shares right and tells
 // the store itself. Every answer is plain JSON-able data, bounded by `limit` (at most MAX_PAGE).
-import type { ChannelHistory, HistoryFigures } from '../history/channel-history.js';
+import type { ChannelHistory } from '../history/channel-history.js';
 import { signalTag } from '../protocol/messages.js';
 import { payloadPreview } from '../http/payload-preview.js';
-import type { DurableStore, StoreStats } from './types.js';
+import type { DurableStore } from './types.js';
+import { pageOf } from './key-page.js';
+import type { DurabilitySample } from '../metrics/durability-sample.js';
 
 export const MAX_PAGE = 1000;
 export const DEFAULT_PAGE = 100;
 
 export interface AdminTarget {
-  readonly store: DurableStore;
+  /** Null when nothing is kept across restarts: listings then read the router's live table. */
+  readonly store: DurableStore | null;
+  /** The live channel-retained values (listings without a store). */
+  readonly live?: { retained: ReadonlyMap<string, Buffer>; retainedOwner(key: string): string | null };
   readonly history: ChannelHistory | null;
   /** The router's removal of a channel-retained value (shares given back, the store told); false when absent. */
   clearRetained(key: string): boolean;
+  /** The figures of the store and the histories (sudo `store`); null when neither is kept. */
+  figures?(): DurabilityFigures | null;
 }
 
 export interface PageRequest {
@@ -72,12 +79,20 @@ function view(key: string, msg: Buffer, owner: string | null): RetainedView {
 
 /** Retained channel keys (`CH:…`, home keys, `$` keys), a page at a time. */
 export async function listRetained(t: AdminTarget, request: PageRequest = {}): Promise<Page<string>> {
+  if (!t.store) {
+    const page = pageOf(t.live?.retained.keys() ?? [], request.prefix ?? '', request.cursor ?? null, limitOf(request));
+    return { items: page.keys, next: page.next };
+  }
   await t.store.flush();
   const page = await t.store.listRetained(request.prefix ?? '', request.cursor ?? null, limitOf(request));
   return { items: page.keys, next: page.next };
 }
 
 export async function readRetained(t: AdminTarget, key: string): Promise<RetainedView | null> {
+  if (!t.store) {
+    const msg = t.live?.retained.get(key);
+    return msg ? view(key, msg, t.live!.retainedOwner(key)) : null;
+  }
   await t.store.flush();
   const value = await t.store.getRetained(key);
   return value ? view(key, value.msg, value.owner) : null;
@@ -129,10 +144,7 @@ export function clearHistory(t: AdminTarget, key: string): boolean {
 }
 
 /** The figures of `/metrics`, `/api/status` and the dashboard. */
-export interface DurabilityFigures {
-  store: StoreStats;
-  history: HistoryFigures | null;
-}
+export type DurabilityFigures = DurabilitySample;
 
 export function durabilityFigures(store: DurableStore, history: ChannelHistory | null): DurabilityFigures {
   return { store: store.stats(), history: history?.figures() ?? null };
@@ -141,7 +153,8 @@ export function durabilityFigures(store: DurableStore, history: ChannelHistory |
 /** Prometheus series for the figures (name, help, kind, value), for the metrics module to expose at scrape. */
 export function durabilitySeries(f: DurabilityFigures): Array<{ name: string; help: string; kind: 'counter' | 'gauge'; labels?: Record<string, string>; value: number }> {
   const s = f.store;
-  const out: Array<{ name: string; help: string; kind: 'counter' | 'gauge'; labels?: Record<string, string>; value: number }> = [
+  const out: Array<{ name: string; help: string; kind: 'counter' | 'gauge'; labels?: Record<string, string>; value: number }> = [];
+  if (s) out.push(
     { name: 'iosig_store_size_bytes', help: 'Bytes the durable store occupies (LMDB file; Redis used_memory, sampled every 10 s).', kind: 'gauge', labels: { kind: s.kind }, value: s.sizeBytes },
     { name: 'iosig_store_writes_total', help: 'Writes handed to the durable store (before coalescing): the write rate.', kind: 'counter', value: s.writes },
     { name: 'iosig_store_write_bytes_total', help: 'Bytes of values written to the durable store.', kind: 'counter', value: s.writeBytes },
@@ -152,7 +165,7 @@ export function durabilitySeries(f: DurabilityFigures): Array<{ name: string; he
     { name: 'iosig_store_dropped_writes_total', help: 'Writes lost: after close, or past the bound with no owner to ask again.', kind: 'counter', value: s.droppedWrites },
     { name: 'iosig_store_flush_lag_seconds', help: 'Age of the oldest write not yet committed (0: all committed).', kind: 'gauge', value: s.flushLagSeconds },
     { name: 'iosig_store_slowest_commit_seconds', help: 'The longest commit since start.', kind: 'gauge', value: s.slowestCommitSeconds },
-  ];
+  );
   if (f.history) {
     out.push(
       { name: 'iosig_history_channels', help: 'Channels keeping a history.', kind: 'gauge', value: f.history.channels },

@@ -21,7 +21,13 @@ export interface ApplyTarget {
   dropLog(log: string): void;
 }
 
-export function applyBatch(batch: Batch, target: ApplyTarget): void {
+/** `withRetained` false: only sessions and logs (the LMDB store journals the retained part, journal.ts). */
+export function applyBatch(batch: Batch, target: ApplyTarget, withRetained = true): void {
+  if (withRetained) applyRetained(batch, target);
+  applyRest(batch, target);
+}
+
+function applyRetained(batch: Batch, target: ApplyTarget): void {
   for (const cid of batch.cidDrops) target.dropCid(cid);
   for (const [key, value] of batch.retained) {
     if (value) target.putRetained(key, encodeRetained(value));
@@ -33,6 +39,9 @@ export function applyBatch(batch: Batch, target: ApplyTarget): void {
       else target.deleteCidRetained(cid, topic);
     }
   }
+}
+
+function applyRest(batch: Batch, target: ApplyTarget): void {
   for (const [id, encoded] of batch.sessions) {
     if (encoded) target.putSession(id, encoded);
     else target.deleteSession(id);

@@ -20,6 +20,8 @@ import type {
 export interface StoreOptions extends WriteBehindOptions {
   /** The iosig version, written into the format record. */
   version?: string;
+  /** LMDB: how often journaled retained changes are written to rows (ms; default 1000; tests set it long). */
+  checkpointMs?: number;
 }
 
 export abstract class BufferedStore implements DurableStore {
@@ -55,6 +57,7 @@ export abstract class BufferedStore implements DurableStore {
   abstract load(visitor: StoreVisitor): Promise<void>;
   abstract getRetained(key: string): Promise<RetainedValue | undefined>;
   abstract getCidRetained(cid: string, topic: string): Promise<RetainedValue | undefined>;
+  abstract cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>>;
   abstract getSession(clientId: string): Promise<SessionData | undefined>;
   abstract getLogMeta(log: string): Promise<LogMeta | undefined>;
   abstract readLog(log: string, from: number, limit: number): Promise<LogEntry[]>;

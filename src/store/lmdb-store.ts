@@ -6,19 +6,28 @@
 // any crash of the process) and "flushed" once fsync'ed (it survives the machine losing power). A batch counts as
 // done once flushed: the history shows entries to positioned readers only then, so no restart of any kind can take
 // back an offset a reader holds. Batches grow while an fsync runs, so this costs latency, not throughput.
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, unlinkSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, unlinkSync, statSync, writeSync, ftruncateSync, fdatasyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { applyBatch, type ApplyTarget } from './apply.js';
 import type { Batch } from './batch.js';
 import { BufferedStore, type StoreOptions } from './buffered-store.js';
-import { decodeEntry, decodeFormat, decodeMeta, decodeRetained, decodeSession, encodeFormat, type FormatRecord } from './codec.js';
+import { decodeEntry, decodeFormat, decodeMeta, decodeRetained, decodeSession, encodeFormat, encodeRetained, type FormatRecord } from './codec.js';
 import { admitFormat, moveAsideHint, StoreOpenError } from './format.js';
 import { lmdbFileProblem } from './lmdb-file.js';
+import { encodeRecord, hasRetained, JournalFile, MIXED, readJournalFile, RetainedChanges } from './journal.js';
 import type { KeyPage, LogEntry, LogMeta, OpenReport, RetainedValue, SessionData, StoreVisitor } from './types.js';
 
 export const STORE_FILE = 'iosig.mdb';
 export const LOCK_FILE = 'iosig.pid';
+export const JOURNAL_FILE = 'iosig.journal';
+/** Retained changes are written to LMDB rows at most this long after their journal record (docs/durability.md §4). */
+const CHECKPOINT_MS = 1000;
+/** … or once the journal holds this much. */
+const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** Meta keys: the last journal sequence written to LMDB rows, and the last mixed batch whose rows committed. */
+const CHECKPOINT_KEY = 'journalCheckpoint';
+const MIXED_KEY = 'journalMixed';
 /** LMDB's key limit is 1978 bytes; ids and channel keys are far below it, anything longer is not stored (logged). */
 const MAX_KEY_BYTES = 1900;
 const FORMAT_KEY = 'format';
@@ -39,6 +48,17 @@ export class LmdbStore extends BufferedStore {
   private readonly lockFile: string;
   private format: FormatRecord;
   private readonly log: (line: string) => void;
+  readonly journalFile: string;
+  private journal: JournalFile | null = null;
+  private journalSize = 0;
+  /** Journaled retained changes not yet in LMDB rows, and those a checkpoint is writing. */
+  private changes = new RetainedChanges();
+  private checkpointing: RetainedChanges | null = null;
+  private seq = 0;
+  private lastCheckpoint = Date.now();
+  private readonly checkpointMs: number;
+  /** Commits and checkpoints run one at a time (a flush's checkpoint must not truncate under an append). */
+  private exclusive: Promise<unknown> = Promise.resolve();
 
   /** Opens (creating when absent) the store in `dir`; throws a StoreOpenError naming the file and the way out. */
   static open(dir: string, options: StoreOptions = {}): LmdbStore {
@@ -53,6 +73,7 @@ export class LmdbStore extends BufferedStore {
     super(file, options);
     this.file = file;
     this.log = options.log ?? (() => {});
+    this.checkpointMs = options.checkpointMs ?? CHECKPOINT_MS;
     const wayOut = moveAsideHint(dir);
     try {
       mkdirSync(dir, { recursive: true });
@@ -94,6 +115,12 @@ export class LmdbStore extends BufferedStore {
       this.opened = report;
       this.format = record;
       this.meta.putSync(FORMAT_KEY, encodeFormat(record));
+      this.journalFile = join(dir, JOURNAL_FILE);
+      try {
+        this.recoverJournal();
+      } catch (err) {
+        throw new StoreOpenError(this.journalFile, `the journal cannot be read back (${messageOf(err)})`, wayOut);
+      }
     } catch (err) {
       releaseLock(this.lockFile);
       void env?.close();
@@ -146,16 +173,146 @@ export class LmdbStore extends BufferedStore {
     };
   }
 
-  protected async commit(batch: Batch): Promise<void> {
-    const last: { write: Promise<unknown> | null } = { write: null };
-    applyBatch(batch, this.applyTarget(last));
-    if (last.write) await last.write;
-    await this.env.flushed;
+  /**
+   * The journal's records since the last checkpoint are written to LMDB rows before anything is read: a record of
+   * a mixed batch whose rows never committed (the stop came between the two) is dropped with everything after it,
+   * so a batch is all there or not at all.
+   */
+  private recoverJournal(): void {
+    const { records, size } = readJournalFile(this.journalFile, this.log);
+    const checkpoint = this.metaNumber(CHECKPOINT_KEY);
+    const mixed = this.metaNumber(MIXED_KEY);
+    const changes = new RetainedChanges();
+    let last = checkpoint;
+    let dropped = 0;
+    for (const record of records) {
+      if (record.seq <= checkpoint) continue;
+      if (dropped > 0 || ((record.flags & MIXED) !== 0 && record.seq > mixed)) {
+        dropped++;
+        continue;
+      }
+      record.apply(changes);
+      last = record.seq;
+    }
+    if (dropped > 0) this.log(`store ${this.journalFile}: ${dropped} journal record(s) of a batch that did not commit whole are dropped`);
+    this.seq = Math.max(last, checkpoint, mixed, records.length > 0 ? records[records.length - 1]!.seq : 0);
+    if (!changes.empty) {
+      this.env.transactionSync(() => {
+        this.applyChanges(changes, (db, key, bytes) => (bytes ? db.putSync(key, bytes) : db.removeSync(key)));
+        this.meta.putSync(CHECKPOINT_KEY, numberBytes(this.seq));
+      });
+    }
+    if (size > 0) {
+      const fd = openSync(this.journalFile, 'r+');
+      try {
+        ftruncateSync(fd, 0);
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    this.journalSize = 0;
+  }
+
+  private metaNumber(key: string): number {
+    const bytes = this.meta.get(key);
+    return bytes && bytes.length === 8 ? bytes.readDoubleBE(0) : 0;
+  }
+
+  /** Retained changes onto LMDB rows through `write` (a put, or a delete when `bytes` is null). */
+  private applyChanges(changes: RetainedChanges, write: <K extends string | [string, string]>(db: Database<Buffer, K>, key: K, bytes: Buffer | null) => unknown): void {
+    for (const [key, value] of changes.retained) write(this.retained, key, value ? encodeRetained(value) : null);
+    for (const [cid, { drop, topics }] of changes.cids) {
+      if (drop) {
+        const doomed: Array<[string, string]> = [];
+        for (const key of this.cidRetained.getKeys({ start: [cid] as unknown as [string, string] })) {
+          if (key[0] !== cid) break;
+          if (!topics.has(key[1])) doomed.push(key);
+        }
+        for (const key of doomed) write(this.cidRetained, key, null);
+      }
+      for (const [topic, value] of topics) write(this.cidRetained, [cid, topic], value ? encodeRetained(value) : null);
+    }
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(fn, fn);
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  protected commit(batch: Batch): Promise<void> {
+    return this.serially(async () => {
+      const journaled = hasRetained(batch);
+      const rows = batch.sessions.size > 0 || batch.logs.size > 0;
+      const seq = ++this.seq;
+      if (journaled) {
+        this.journal ??= await JournalFile.open(this.journalFile, this.journalSize);
+        await this.journal.append(encodeRecord(batch, seq, rows ? MIXED : 0));
+        this.changes.add(batch);
+      }
+      if (rows) {
+        const last: { write: Promise<unknown> | null } = { write: null };
+        applyBatch(batch, this.applyTarget(last), false);
+        if (journaled) last.write = this.meta.put(MIXED_KEY, numberBytes(seq));
+        if (last.write) await last.write;
+        await this.env.flushed;
+      }
+      const due = Date.now() - this.lastCheckpoint >= this.checkpointMs || (this.journal?.size ?? 0) >= CHECKPOINT_BYTES;
+      if (due) await this.checkpoint();
+    });
+  }
+
+  /** Writes the journaled changes to LMDB rows (one transaction, coalesced), then empties the journal. */
+  private async checkpoint(): Promise<void> {
+    this.lastCheckpoint = Date.now();
+    if (this.changes.empty) return;
+    const changes = this.changes;
+    this.changes = new RetainedChanges();
+    this.checkpointing = changes;
+    try {
+      let last: Promise<unknown> | null = null;
+      this.applyChanges(changes, (db, key, bytes) => (last = bytes ? db.put(key, bytes) : db.remove(key)));
+      last = this.meta.put(CHECKPOINT_KEY, numberBytes(this.seq));
+      await last;
+      await this.env.flushed;
+      await this.journal?.truncate();
+    } catch (err) {
+      // The rows did not commit: the changes stay journaled and go with the next checkpoint.
+      for (const [key, value] of changes.retained) if (!this.changes.retained.has(key)) this.changes.retained.set(key, value);
+      for (const [cid, entry] of changes.cids) if (!this.changes.cids.has(cid)) this.changes.cids.set(cid, entry);
+      throw err;
+    } finally {
+      this.checkpointing = null;
+    }
+  }
+
+  /** Everything handed over is committed, and the journal written to rows (the admin reads rows). */
+  override async flush(): Promise<void> {
+    await super.flush();
+    await this.serially(() => this.checkpoint());
+  }
+
+  /** A retained change not yet in rows, when there is one (undefined: read the rows). */
+  private pendingRetained(key: string): RetainedValue | null | undefined {
+    for (const set of [this.changes, this.checkpointing]) if (set?.retained.has(key)) return set.retained.get(key);
+    return undefined;
+  }
+
+  private pendingCid(cid: string, topic: string): RetainedValue | null | undefined {
+    for (const set of [this.changes, this.checkpointing]) {
+      const entry = set?.cids.get(cid);
+      if (!entry) continue;
+      const v = entry.topics.get(topic);
+      if (v !== undefined) return v;
+      if (entry.drop) return null;
+    }
+    return undefined;
   }
 
   protected sizeBytes(): number {
     try {
-      return statSync(this.file).size;
+      return statSync(this.file).size + (this.journal?.size ?? 0);
     } catch {
       return 0;
     }
@@ -163,6 +320,9 @@ export class LmdbStore extends BufferedStore {
 
   protected async release(clean: boolean): Promise<void> {
     try {
+      if (clean) await this.serially(() => this.checkpoint());
+      await this.journal?.close();
+      this.journal = null;
       if (clean) {
         this.format = { ...this.format, state: 'clean' };
         await this.meta.put(FORMAT_KEY, encodeFormat(this.format));
@@ -204,13 +364,33 @@ export class LmdbStore extends BufferedStore {
   }
 
   async getRetained(key: string): Promise<RetainedValue | undefined> {
+    const pending = this.pendingRetained(key);
+    if (pending !== undefined) return pending ?? undefined;
     const bytes = this.retained.get(key);
     return bytes ? decodeRetained(bytes, 'retained', key) : undefined;
   }
 
   async getCidRetained(cid: string, topic: string): Promise<RetainedValue | undefined> {
+    const pending = this.pendingCid(cid, topic);
+    if (pending !== undefined) return pending ?? undefined;
     const bytes = this.cidRetained.get([cid, topic]);
     return bytes ? decodeRetained(bytes, 'cidRetained', `${cid}@${topic}`) : undefined;
+  }
+
+  async cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>> {
+    const found = new Map<string, RetainedValue | null>();
+    for (const { key, value } of this.cidRetained.getRange({ start: [cid] as unknown as [string, string] })) {
+      if (key[0] !== cid) break;
+      found.set(key[1], decodeRetained(value, 'cidRetained', `${cid}@${key[1]}`));
+    }
+    // Journaled changes not yet in rows, the older set first.
+    for (const set of [this.checkpointing, this.changes]) {
+      const entry = set?.cids.get(cid);
+      if (!entry) continue;
+      if (entry.drop) found.clear();
+      for (const [topic, value] of entry.topics) found.set(topic, value);
+    }
+    return [...found].filter((e): e is [string, RetainedValue] => e[1] !== null);
   }
 
   async getSession(clientId: string): Promise<SessionData | undefined> {
@@ -271,6 +451,12 @@ function keyPage(keys: Iterable<string>, prefix: string, cursor: string | null, 
     page.push(key);
   }
   return { keys: page, next: more ? page[page.length - 1]! : null };
+}
+
+function numberBytes(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeDoubleBE(n, 0);
+  return b;
 }
 
 function messageOf(err: unknown): string {

@@ -99,6 +99,10 @@ export class MemoryStore extends BufferedStore {
     return bytes ? decodeRetained(bytes, 'retained', key) : undefined;
   }
 
+  async cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>> {
+    return [...(this.volume?.cidRetained.get(cid) ?? [])].map(([topic, bytes]) => [topic, decodeRetained(bytes, 'cidRetained', `${cid}@${topic}`)]);
+  }
+
   async getCidRetained(cid: string, topic: string): Promise<RetainedValue | undefined> {
     const bytes = this.volume?.cidRetained.get(cid)?.get(topic);
     return bytes ? decodeRetained(bytes, 'cidRetained', `${cid}@${topic}`) : undefined;

@@ -62,6 +62,8 @@ export interface OpenStoreOptions {
   /** The iosig version, written into the format record. */
   version: string;
   log: (line: string) => void;
+  /** See WriteBehindOptions.minCommitIntervalMs. */
+  minCommitIntervalMs?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export interface OpenStoreOptions {
  * Throws a StoreOpenError (file, reason, way out) when it cannot be used; the caller exits with STORE_EXIT_CODE.
  */
 export async function openStore(options: OpenStoreOptions): Promise<DurableStore> {
-  const common = { maxPendingBytes: options.maxPendingBytes, version: options.version, log: options.log };
+  const common = { maxPendingBytes: options.maxPendingBytes, version: options.version, log: options.log, minCommitIntervalMs: options.minCommitIntervalMs ?? 0 };
   if (options.redis) return RedisStore.open(options.redis.client, options.redis.url, { ...common, prefix: options.redis.prefix });
   if (options.dataDir) return LmdbStore.open(options.dataDir, common);
   return new MemoryStore({ ...common, volume: null });

@@ -222,6 +222,11 @@ export class RedisStore extends BufferedStore {
     return bytes ? decodeRetained(bytes, 'cidRetained', `${cid}@${topic}`) : undefined;
   }
 
+  async cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>> {
+    const all = await this.redis.hgetallBuffer(this.key('cret:', cid));
+    return Object.entries(all).map(([topic, bytes]) => [topic, decodeRetained(bytes, 'cidRetained', `${cid}@${topic}`)]);
+  }
+
   async getSession(clientId: string): Promise<SessionData | undefined> {
     const bytes = await this.redis.hgetBuffer(this.key('sess'), clientId);
     return bytes ? decodeSession(bytes, clientId) : undefined;

@@ -3,6 +3,7 @@
 // session, a channel's history — is decided by its owner (the router, the MQTT hub, src/history/), which also stays
 // the authority while the process runs: the store is written behind, and read back only at start-up, by the admin
 // functions and, in a cluster, for values another node wrote.
+import type { StoreSample } from '../metrics/durability-sample.js';
 
 /** A retained signal (channel- or CID-retained): the whole plaintext message as routed, and who it is charged to. */
 export interface RetainedValue {
@@ -87,35 +88,10 @@ export interface KeyPage {
   readonly next: string | null;
 }
 
-/** Figures of the store, read when scraped (/metrics, /api/status, the dashboard). */
-export interface StoreStats {
-  readonly kind: StoreKind;
-  /** The directory, file or Redis it writes to (for logs and the status page). */
-  readonly location: string;
-  /** Bytes the store occupies: the LMDB file's used pages, Redis's memory for our keys (sampled), or the memory copy. */
-  readonly sizeBytes: number;
-  /** Records written (put or delete) since start. */
-  readonly writes: number;
-  /** Bytes of values written since start. */
-  readonly writeBytes: number;
-  /** Commits (transactions) since start. */
-  readonly commits: number;
-  /** Commits that failed and were retried. */
-  readonly commitErrors: number;
-  /** Writes handed over and not yet committed. */
-  readonly pendingWrites: number;
-  readonly pendingBytes: number;
-  /** Keys whose values the store re-reads from their owners once it catches up (past the pending bound). */
-  readonly deferredKeys: number;
-  /** Writes lost because nobody could be asked for their value again (no StoreSource for their kind). */
-  readonly droppedWrites: number;
-  /** Age of the oldest write not yet committed, seconds (0 when everything is committed). */
-  readonly flushLagSeconds: number;
-  /** The longest commit so far, seconds. */
-  readonly slowestCommitSeconds: number;
-}
+/** Figures of the store, read when scraped (/metrics, /api/status, the dashboard): metrics/durability-sample.ts. */
+export type StoreStats = StoreSample;
 
-export type StoreKind = 'memory' | 'lmdb' | 'redis';
+export type StoreKind = StoreSample['kind'];
 
 /** log → the meta a commit wrote for it. */
 export type DurableListener = (metas: ReadonlyMap<string, LogMeta>) => void;
@@ -156,6 +132,8 @@ export interface DurableStore extends StoreWrites {
   load(visitor: StoreVisitor): Promise<void>;
   getRetained(key: string): Promise<RetainedValue | undefined>;
   getCidRetained(cid: string, topic: string): Promise<RetainedValue | undefined>;
+  /** Every CID-retained value of `cid` (a device logging in on a cluster node gets its values from here). */
+  cidRetainedOf(cid: string): Promise<Array<[topic: string, value: RetainedValue]>>;
   getSession(clientId: string): Promise<SessionData | undefined>;
   getLogMeta(log: string): Promise<LogMeta | undefined>;
   /** Entries from offset `from` on, in order, at most `limit` of them. */

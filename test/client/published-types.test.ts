@@ -19,7 +19,7 @@ const IOCLIENT_MEMBERS = [
   'options', 'constructor', 'state', 'url', 'address', 'cid', 'level', 'quota', 'authorized', 'connected', 'channels',
   'credentials', 'encMode', 'encrypting', 'ip', 'nick', 'did', 'uid', 'whenReady', 'connect', 'reconnect', 'close',
   'subscribe', 'listen', 'unsubscribe', 'signal', 'publish', 'signalE2E', 'openE2E', 'call', 'request', 'iam', 'echo',
-  'ping', 'pong', 'setAuth', 'login',
+  'ping', 'pong', 'setAuth', 'login', 'subscribeSince', 'position',
 ].sort();
 
 /** Names the protocol handler uses; none may reach a published declaration. */
