@@ -33,7 +33,7 @@ export class AcceptedSockets {
 
   /** At accept: the socket's place in the caps (given back when it closes), or null after closing it (over a cap). */
   take(socket: net.Socket): OpeningSlot | null {
-    const slot = this.admit(socket.remoteAddress ?? '');
+    const slot = this.admit(socket.remoteAddress ?? '', () => socket.destroy());
     if (slot === null) {
       socket.on('error', ignore);
       socket.destroy();

@@ -140,10 +140,11 @@ describe('budgets of sockets still opening', () => {
 
   it('holds the global budget too, and a socket that finishes its opening frees its place', async () => {
     const before = inside(server).stats.refusedHandshakes;
+    // One socket per address: nobody holds two more than the newcomer would, so nobody's place is taken.
     await silent('cong', '127.0.0.2');
-    await silent('cong', '127.0.0.2');
+    await silent('cong', '127.0.0.7');
     await silent('ws', '127.0.0.3');
-    await silent('ws', '127.0.0.3');
+    await silent('ws', '127.0.0.8');
     const fifth = await IdleSocket.openTls(portOf(server, 'cong'), '127.0.0.4', tlsOptions());
     idle.push(fifth);
     await waitFor(() => server.metrics().openingSockets === 5, 2000, 'five sockets counted');
@@ -155,6 +156,36 @@ describe('budgets of sockets still opening', () => {
     await waitFor(() => server.metrics().openingSockets === 4, 2000, 'the place to be freed');
     const client = await pool.ready('cong', portOf(server, 'cong'), { localAddress: '127.0.0.5', tls: tlsOptions() });
     assert.ok(client.cid, 'a newcomer gets the freed place');
+  });
+
+  it('shares a full global budget: a newcomer takes the oldest place of the address holding the most', async () => {
+    // Two attacker addresses fill the budget of 5 with silent sockets (3 + 2): before, every other client was
+    // refused at accept on both TLS ports for as long as they kept reopening what was closed.
+    const before = inside(server).stats.refusedHandshakes;
+    const oldest = await silent('cong', '127.0.0.2');
+    await silent('ws', '127.0.0.2');
+    await silent('cong', '127.0.0.2');
+    await silent('ws', '127.0.0.3');
+    await silent('cong', '127.0.0.3');
+    await waitFor(() => server.metrics().openingSockets === 5, 2000, 'the budget full');
+    const client = await pool.ready('cong', portOf(server, 'cong'), { localAddress: '127.0.0.5', tls: tlsOptions() });
+    assert.ok(client.cid, 'a client from another address gets in over the TLS CongSocket port');
+    assert.ok(await oldest.closedWithin(2000), 'the oldest socket of .2 gave its place');
+    // .2 now holds 2 like .3; one more silent socket fills the budget, and the next newcomer takes a place again.
+    await silent('cong', '127.0.0.4');
+    await waitFor(() => server.metrics().openingSockets === 5, 2000, 'the budget full again');
+    const ws = await pool.ready('ws', portOf(server, 'ws'), { localAddress: '127.0.0.5', tls: tlsOptions() });
+    assert.ok(ws.cid, 'and over the mutual-TLS WebSocket front');
+    assert.equal(inside(server).stats.refusedHandshakes - before, 2, 'each place taken is counted as a refusal');
+    // Left: two sockets of one address and one each of two others. Nobody holds two more than .3 would: its
+    // newcomer is refused, and nothing is evicted.
+    await waitFor(() => server.metrics().openingSockets === 4, 2000, 'four silent sockets left');
+    await silent('cong', '127.0.0.6');
+    await waitFor(() => server.metrics().openingSockets === 5, 2000, 'the budget full a third time');
+    const third = await silent('cong', '127.0.0.3');
+    assert.ok(await third.closedWithin(2000), 'refused at accept');
+    assert.equal(server.metrics().openingSockets, 5);
+    assert.equal(inside(server).stats.refusedHandshakes - before, 3);
   });
 
   it('counts a socket once from its accept to its close: silent sockets and connections share the per-address cap', async () => {
