@@ -5,6 +5,8 @@
 // cannot hold the places that others need.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
 import { IdleSocket } from '../helpers/idle-socket.js';
 import { ClientPool } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -199,5 +201,52 @@ describe('budgets of sockets still opening', () => {
     const fifth = await silent('cong', '127.0.0.6');
     assert.ok(await fifth.closedWithin(2000), 'the fifth socket from .6 is over the 4-connection cap');
     assert.equal(inside(server).stats.refusedAddress - before, 1);
+  });
+});
+
+describe('a socket keeps its own place, whichever address of the server it reached', () => {
+  let pki: TestPki;
+  let server: IosigServer;
+  const sockets: net.Socket[] = [];
+
+  before(async () => {
+    pki = makePki();
+    // The default host `::` takes every loopback address, as a public host takes each of its addresses.
+    server = await startServer({ host: '::', tls: { cert: pki.serverCert, key: pki.serverKey } });
+  });
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await server.close();
+    pki.remove();
+  });
+
+  const connected = (socket: net.Socket): Promise<void> =>
+    new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+
+  it('two sockets from one client address and port to two server addresses hold two opening places', async () => {
+    const port = portOf(server, 'cong');
+    const localPort = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.5', () => {
+        const { port: free } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const first = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.5', localPort });
+    sockets.push(first);
+    await connected(first);
+    const second = net.connect({ port, host: '127.0.0.2', localAddress: '127.0.0.5', localPort });
+    sockets.push(second);
+    await connected(second);
+    await waitFor(() => server.metrics().openingSockets === 2, 2000, 'both counted');
+    // The first finishes its TLS handshake and sends its first frame, then leaves; the second stays silent.
+    const secure = tls.connect({ socket: first, rejectUnauthorized: false, servername: 'localhost' });
+    await new Promise<void>((resolve) => secure.once('secureConnect', () => resolve()));
+    secure.write(CID_REQ_FRAME);
+    await waitFor(() => server.metrics().openingSockets === 1, 2000, 'the first opened');
+    secure.destroy();
+    await waitFor(() => inside(server).registry.sessions.size === 0, 2000, 'the first gone');
+    // Before, both shared one entry (keyed by the peer's address and port): the second was out of the budgets.
+    assert.equal(server.metrics().openingSockets, 1, 'the silent second socket is still counted as opening');
+    assert.ok(!second.destroyed);
   });
 });
