@@ -1,9 +1,10 @@
 // Pipelined HTTP requests on the WebSocket port. uWS parses a whole socket read (up to 512 KiB) at once and calls
 // a route handler for every request in it before the event loop moves on: one connection that wrote 700 KB of
-// `GET /metrics` and never read kept the loop busy for seconds (about 1.4 s of CPU, stalls of 1 to 6 s seen by
-// other clients; `redteam/a05-http-pipeline.mjs`). So one client address may have at most HTTP_REQUESTS_PER_TURN
-// requests answered per event-loop turn (routes, the catch-all and refused upgrades together); the request past
-// that has its connection closed, which also ends uWS's parsing of whatever else that read held. Browsers, curl and Prometheus send a request and wait for its answer.
+// `GET /metrics` and never read cost 1 to 2 s of CPU in one go, and other clients saw stalls of over a second. So
+// one client address may have at most HTTP_REQUESTS_PER_TURN requests answered per event-loop turn (routes, the
+// catch-all and refused upgrades together); the request past that has its connection closed, which also ends
+// uWS's parsing of whatever else that read held. Browsers, curl and Prometheus send a request and wait for its
+// answer.
 import type uWS from 'uWebSockets.js';
 import { PEER_HEADER, peerFromFront } from '../transport/tls-front.js';
 
