@@ -11,6 +11,11 @@ import { PEER_HEADER, peerFromFront } from '../transport/tls-front.js';
 /** Requests one client address may have answered in one event-loop turn. */
 export const HTTP_REQUESTS_PER_TURN = 64;
 
+/** The peer of a request: the socket's address, or behind the mutual-TLS front the peer the front names. */
+export function requestAddress(res: uWS.HttpResponse, req: uWS.HttpRequest, fronted: boolean): string {
+  return fronted ? (peerFromFront(req.getHeader(PEER_HEADER))?.ip ?? '') : Buffer.from(res.getRemoteAddressAsText()).toString();
+}
+
 /** The one budget of an app: its HTTP routes, its catch-all and its refused upgrades count together. */
 const budgets = new WeakMap<uWS.TemplatedApp, RequestBudget>();
 
@@ -35,7 +40,7 @@ export class RequestBudget {
    * (the handler must then leave `res` alone).
    */
   admit(res: uWS.HttpResponse, req: uWS.HttpRequest): boolean {
-    const ip = this.fronted ? (peerFromFront(req.getHeader(PEER_HEADER))?.ip ?? '') : Buffer.from(res.getRemoteAddressAsText()).toString();
+    const ip = requestAddress(res, req, this.fronted);
     const count = (this.counts.get(ip) ?? 0) + 1;
     this.counts.set(ip, count);
     if (!this.clearing) {

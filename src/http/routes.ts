@@ -14,7 +14,7 @@ import { SendError, parseSendRequest, prepareSignal, sendPrepared } from './send
 import { payloadPreview } from './payload-preview.js';
 import { pageLimit } from './paging.js';
 import { loadStaticAssets } from './static-assets.js';
-import { requestBudgetOf } from './request-budget.js';
+import { requestAddress, requestBudgetOf } from './request-budget.js';
 import { DASHBOARD_HTML } from './page.js';
 import { DASHBOARD_CSS } from './page-style.js';
 import { LIST_LIMIT, type AccessLevel, type HelloFrame, type StatusBody, type TickFrame } from './dashboard-types.js';
@@ -127,7 +127,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
       history: history.list(),
       tail: canRead(access) ? tail.recent() : [],
     };
-    if (!feed.open(res, access, hello)) new PendingResponse(res).json(STATUS.unavailable, { error: 'too many live dashboards' });
+    if (!feed.open(res, access, requestAddress(res, req, policy.fronted), hello)) new PendingResponse(res).json(STATUS.unavailable, { error: 'too many live dashboards' });
   });
 
   app.post('/api/signal', (res, req) => {
