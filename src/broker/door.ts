@@ -100,13 +100,19 @@ export class Door implements Doorkeeper {
    * the socket then (CongSocket, the mutual-TLS front): the socket counts from now until it closes. The host's
    * place (--workers) is taken later, by `admit`, once the socket is about to become a connection.
    */
-  readonly admitSocket = (peerIp: string): OpeningSlot | null => {
+  readonly admitSocket = (peerIp: string, evict: () => void): OpeningSlot | null => {
     if (this.closing) return null;
     const ip = clientAddress(peerIp, undefined, this.proxyTrust);
     const refusal = this.admission.checkSocket(ip);
-    if (refusal === null) return this.admission.enter(ip);
-    this.refuse(refusal, ip);
-    return null;
+    if (refusal !== null) {
+      this.refuse(refusal, ip);
+      return null;
+    }
+    // Evicted for a newcomer (the budget in all is full and this address holds the most): refused its place late.
+    return this.admission.enter(ip, () => {
+      this.refuse('handshakes', ip);
+      evict();
+    });
   }
 
   readonly unused = (peer: PeerInfo): void => {

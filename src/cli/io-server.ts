@@ -266,7 +266,7 @@ function buildProgram(io: CliIo): Command {
       'most sockets still opening (TLS handshake, first CongSocket frame, request at the mutual-TLS front), counted from accept (default: a quarter of the default --max-connections; 0 = no cap)',
       nonNegativeInteger,
     )
-    .option('--max-handshakes-per-address <n>', describe('most such sockets from one client address; 0 = no cap', '--max-handshakes-per-address'), nonNegativeInteger)
+    .option('--max-handshakes-per-address <n>', describe('most such sockets from one client address (an IPv6 /64 counts as one); 0 = no cap', '--max-handshakes-per-address'), nonNegativeInteger)
     .option('--handshake-timeout <ms>', describe('a TLS handshake must finish within this many ms of the accept', '--handshake-timeout'), positiveInteger)
     .option(
       '--opening-timeout <ms>',

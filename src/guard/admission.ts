@@ -4,6 +4,7 @@
 // (TCP accept where it sees one, else the WebSocket upgrade) and refuses at once when over a cap, so a flood
 // costs an accept and a close, never a spinning listener.
 import { readFileSync } from 'node:fs';
+import { OpeningBudget } from './opening-budget.js';
 
 export interface ConnectionLimits {
   /** Most open connections, both transports together; 0 = no cap. */
@@ -12,7 +13,7 @@ export interface ConnectionLimits {
   maxConnectionsPerAddress: number;
   /** Most sockets still opening (TLS handshake, first CongSocket message, upgrade request via the TLS front); 0 = no cap. */
   maxHandshakes: number;
-  /** Most such sockets from one client address; 0 = no cap. */
+  /** Most such sockets from one client address (one IPv6 /64); 0 = no cap. */
   maxHandshakesPerAddress: number;
 }
 
@@ -81,14 +82,16 @@ function adjust(counts: Map<string, number>, ip: string, delta: number): void {
 export class Admission {
   private readonly perAddress = new Map<string, number>();
   private open = 0;
-  private readonly openingPerAddress = new Map<string, number>();
-  private opening = 0;
+  /** Sockets still opening: a budget per address and in all, shared fairly when full (opening-budget.ts). */
+  private readonly openingBudget: OpeningBudget;
 
-  constructor(private readonly limits: ConnectionLimits) {}
+  constructor(private readonly limits: ConnectionLimits) {
+    this.openingBudget = new OpeningBudget(limits.maxHandshakes, limits.maxHandshakesPerAddress);
+  }
 
   /** Sockets still opening (a gauge for the metrics). */
   get openingCount(): number {
-    return this.opening;
+    return this.openingBudget.size;
   }
 
   /** Why a new connection from `ip` would be refused now; null when it may come in. */
@@ -103,10 +106,7 @@ export class Admission {
   checkSocket(ip: string): RefusalReason | null {
     const refusal = this.check(ip);
     if (refusal !== null) return refusal;
-    const { maxHandshakes, maxHandshakesPerAddress } = this.limits;
-    if (maxHandshakes > 0 && this.opening >= maxHandshakes) return 'handshakes';
-    if (maxHandshakesPerAddress > 0 && (this.openingPerAddress.get(ip) ?? 0) >= maxHandshakesPerAddress) return 'handshakes_address';
-    return null;
+    return this.openingBudget.check(ip);
   }
 
   /** A connection from `ip` was taken on. */
@@ -121,26 +121,20 @@ export class Admission {
     adjust(this.perAddress, ip, -1);
   }
 
-  /** A socket from `ip` was accepted (after checkSocket): it counts as open, and as opening until `opened()`. */
-  enter(ip: string): OpeningSlot {
+  /**
+   * A socket from `ip` was accepted (after checkSocket): it counts as open, and as opening until `opened()`.
+   * `evict` closes it should a newcomer take its opening place (the budget in all is full and `ip` holds the most).
+   */
+  enter(ip: string, evict: () => void): OpeningSlot {
     this.opened(ip);
-    this.opening++;
-    adjust(this.openingPerAddress, ip, 1);
-    let stage: 'opening' | 'open' | 'gone' = 'opening';
-    const leaveOpening = (): void => {
-      this.opening--;
-      adjust(this.openingPerAddress, ip, -1);
-    };
+    const leaveOpening = this.openingBudget.enter(ip, evict);
+    let gone = false;
     return {
-      opened: () => {
-        if (stage !== 'opening') return;
-        stage = 'open';
-        leaveOpening();
-      },
+      opened: leaveOpening,
       release: () => {
-        if (stage === 'gone') return;
-        if (stage === 'opening') leaveOpening();
-        stage = 'gone';
+        if (gone) return;
+        gone = true;
+        leaveOpening();
         this.closed(ip);
       },
     };

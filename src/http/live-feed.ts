@@ -10,12 +10,19 @@ import { canRead } from './access.js';
  */
 export const MAX_FEED_CLIENTS = 32;
 export const MAX_ANONYMOUS_FEED_CLIENTS = 8;
+/**
+ * Anonymous viewers from one address: one address holding every anonymous place (eight streams it never reads
+ * cost it nothing) would shut every other viewer out for as long as it likes.
+ */
+export const MAX_ANONYMOUS_FEED_PER_ADDRESS = 2;
 /** A comment line now and then keeps proxies from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
 
 interface FeedClient {
   res: uWS.HttpResponse;
   access: AccessLevel;
+  /** The peer's address (the front's peer under mutual TLS). */
+  address: string;
   congested: boolean;
 }
 
@@ -45,15 +52,22 @@ export class LiveFeed {
     return n;
   }
 
+  private countFrom(address: string): number {
+    let n = 0;
+    for (const client of this.clients) if (client.access === 'counters' && client.address === address) n++;
+    return n;
+  }
+
   get hasReaders(): boolean {
     for (const client of this.clients) if (canRead(client.access)) return true;
     return false;
   }
 
-  /** Opens the stream; returns false when the feed is full (the caller answers 503). */
-  open(res: uWS.HttpResponse, access: AccessLevel, hello: unknown): boolean {
+  /** Opens the stream; returns false when the feed is full, or the address's share of it (the caller answers 503). */
+  open(res: uWS.HttpResponse, access: AccessLevel, address: string, hello: unknown): boolean {
     if (access !== 'admin' && this.count(access) >= (access === 'counters' ? MAX_ANONYMOUS_FEED_CLIENTS : MAX_FEED_CLIENTS)) return false;
-    const client: FeedClient = { res, access, congested: false };
+    if (access === 'counters' && this.countFrom(address) >= MAX_ANONYMOUS_FEED_PER_ADDRESS) return false;
+    const client: FeedClient = { res, access, address, congested: false };
     res.onAborted(() => this.drop(client));
     res.onWritable(() => {
       client.congested = false;

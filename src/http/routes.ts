@@ -14,6 +14,7 @@ import { SendError, parseSendRequest, prepareSignal, sendPrepared } from './send
 import { payloadPreview } from './payload-preview.js';
 import { pageLimit } from './paging.js';
 import { loadStaticAssets } from './static-assets.js';
+import { requestAddress, requestBudgetOf } from './request-budget.js';
 import { DASHBOARD_HTML } from './page.js';
 import { DASHBOARD_CSS } from './page-style.js';
 import { LIST_LIMIT, type AccessLevel, type HelloFrame, type StatusBody, type TickFrame } from './dashboard-types.js';
@@ -57,6 +58,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
   const tail = new MessageTail(server.events, (frame) => feed.send('tail', frame));
   const feed = new LiveFeed((hasReaders) => tail.setActive(hasReaders));
   const history = new TrafficHistory(server.traffic, (point) => sendTick(point));
+  const budget = requestBudgetOf(app, policy.fronted);
 
   function sendTick(traffic: TrafficPoint): void {
     if (feed.size === 0) return;
@@ -71,12 +73,12 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
   }
 
   app.get('/', (res, req) => {
-    if (passUpgrade(req)) return;
+    if (passUpgrade(req) || !budget.admit(res, req)) return;
     new PendingResponse(res).send(STATUS.ok, 'text/html; charset=utf-8', DASHBOARD_HTML, PAGE_SECURITY);
   });
 
   app.get('/static/:name', (res, req) => {
-    if (passUpgrade(req)) return;
+    if (passUpgrade(req) || !budget.admit(res, req)) return;
     const name = req.getParameter(0);
     const pending = new PendingResponse(res);
     if (name === 'dashboard.css') return pending.send(STATUS.ok, 'text/css; charset=utf-8', DASHBOARD_CSS);
@@ -86,7 +88,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
   });
 
   app.get('/metrics', (res, req) => {
-    if (passUpgrade(req)) return;
+    if (passUpgrade(req) || !budget.admit(res, req)) return;
     const pending = new PendingResponse(res);
     exporter.scrape().then(
       (text) => pending.send(STATUS.ok, exporter.contentType, text),
@@ -95,7 +97,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
   });
 
   app.get('/api/status', (res, req) => {
-    if (passUpgrade(req)) return;
+    if (passUpgrade(req) || !budget.admit(res, req)) return;
     const access = accessOf(req, res, policy);
     const pending = new PendingResponse(res);
     if (!canRead(access)) return refuse(pending, policy, 'the status API');
@@ -117,7 +119,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
   });
 
   app.get('/api/events', (res, req) => {
-    if (passUpgrade(req)) return;
+    if (passUpgrade(req) || !budget.admit(res, req)) return;
     const access: AccessLevel = accessOf(req, res, policy);
     const hello: HelloFrame = {
       access,
@@ -125,10 +127,11 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, server: BrokerView, sh
       history: history.list(),
       tail: canRead(access) ? tail.recent() : [],
     };
-    if (!feed.open(res, access, hello)) new PendingResponse(res).json(STATUS.unavailable, { error: 'too many live dashboards' });
+    if (!feed.open(res, access, requestAddress(res, req, policy.fronted), hello)) new PendingResponse(res).json(STATUS.unavailable, { error: 'too many live dashboards' });
   });
 
   app.post('/api/signal', (res, req) => {
+    if (!budget.admit(res, req)) return;
     const access = accessOf(req, res, policy);
     const contentType = req.getHeader('content-type');
     // The client address as the sessions' rules see one (behind a trusted proxy, the forwarded one).

@@ -383,6 +383,7 @@ export class PrometheusExporter {
   private readonly registry = new Registry();
   /** Set for the duration of one scrape; the collect() callbacks read it. */
   private current: MetricsSample | null = null;
+  private inFlight: Promise<string> | null = null;
 
   constructor(private readonly metrics: ServerMetrics) {
     // In a cluster every series carries the node it came from, so one Prometheus can scrape every node.
@@ -395,7 +396,19 @@ export class PrometheusExporter {
     return this.registry.contentType;
   }
 
-  async scrape(): Promise<string> {
+  /**
+   * The exposition text. Scrapes asked for while one is being written share it: one sample, one text. Overlapping
+   * scrapes would also clear `current` under each other, and pipelined requests (up to 64 a turn per address)
+   * would each pay for a whole text.
+   */
+  scrape(): Promise<string> {
+    this.inFlight ??= this.scrapeOnce().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private async scrapeOnce(): Promise<string> {
     this.current = this.metrics.sample();
     try {
       return await this.registry.metrics();

@@ -63,6 +63,10 @@ export function plainEndpoint(
 /** WebSocket close reasons are at most 123 bytes. */
 const CLOSE_REASON_BYTES = 120;
 
+
+/** A JSON device is told why a frame was refused only while its socket holds at most this much unread. */
+export const ERROR_ROOM = 64 * 1024;
+
 export class PlainLink extends WsBacklog<FrameSocket> implements Link {
   get transport(): 'ws' {
     return 'ws';
@@ -145,7 +149,10 @@ export class PlainLink extends WsBacklog<FrameSocket> implements Link {
   private refuse(reason: string): number {
     this.stats.badMessages++;
     (this.refusals ??= new ThrottledLog((line) => this.conn?.report(line))).write(`plain: dropped ${reason}`);
-    if (this.request.format === 'json' && this.hasRoom()) this.write(jsonFrame({ type: 'ERROR', error: reason }));
+    // Only to a device that reads what it is told: one that floods bad frames and never reads would otherwise
+    // have the server hold its ERRORs up to its hard cap, outside the slow-consumer rules (60 000 one-byte frames
+    // left 5.7 MB of ERRORs held for one paused device).
+    if (this.request.format === 'json' && this.socket.getBufferedAmount() <= ERROR_ROOM) this.write(jsonFrame({ type: 'ERROR', error: reason }));
     return 1;
   }
 

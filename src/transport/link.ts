@@ -71,8 +71,11 @@ export interface LinkOwner {
 
 /** Creates the connection for a new link; the server supplies it. */
 export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
-/** Asked at TCP accept by transports that see the socket then: its place in the caps, or null = close it at once. */
-export type AdmitSocket = (peerIp: string) => OpeningSlot | null;
+/**
+ * Asked at TCP accept by transports that see the socket then: its place in the caps, or null = close it at once.
+ * `evict` closes the socket should a newcomer take its place while it is still opening (guard/opening-budget.ts).
+ */
+export type AdmitSocket = (peerIp: string, evict: () => void) => OpeningSlot | null;
 
 /**
  * The connection caps, asked by a transport before it takes a connection on. One process answers at once; under

@@ -12,13 +12,18 @@ import type { AdmitSocket } from './link.js';
 
 const ignore = (): void => undefined;
 
+/**
+ * The socket's whole TCP 4-tuple, the same for a TLS socket and the TCP socket under it. The peer alone is not
+ * unique: one client address and port may connect to two addresses of the server (both loopback addresses, a public
+ * and a private one), and the second entry would hide the first, letting one of them out of the opening budgets.
+ */
 function peerKey(socket: net.Socket): string {
-  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}|${socket.localAddress ?? ''}|${socket.localPort ?? ''}`;
 }
 
 /** The accepted sockets of one listener, each with its place in the caps until it closes. */
 export class AcceptedSockets {
-  /** By peer address and port: a TLS socket is found again through the TCP socket it wraps. */
+  /** By TCP 4-tuple (peerKey): a TLS socket is found again through the TCP socket it wraps. */
   private readonly byPeer = new Map<string, { socket: net.Socket; slot: OpeningSlot }>();
   private readonly timeoutLog: ThrottledLog;
 
@@ -33,7 +38,7 @@ export class AcceptedSockets {
 
   /** At accept: the socket's place in the caps (given back when it closes), or null after closing it (over a cap). */
   take(socket: net.Socket): OpeningSlot | null {
-    const slot = this.admit(socket.remoteAddress ?? '');
+    const slot = this.admit(socket.remoteAddress ?? '', () => socket.destroy());
     if (slot === null) {
       socket.on('error', ignore);
       socket.destroy();

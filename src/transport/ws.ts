@@ -14,6 +14,7 @@ import { tlsServerOptions } from './tls-options.js';
 import { backlogLimits, type ListenOptions } from './listen-options.js';
 import { upgradeCredential } from '../auth/credentials.js';
 import { fallbackHost, fallbackLine } from './listen-host.js';
+import { requestBudgetOf } from '../http/request-budget.js';
 
 interface SocketData {
   /** What the upgrade saw; dropped once the connection exists. */
@@ -143,6 +144,7 @@ export async function listenWs(
         passphrase: files.passphrase,
       })
     : uWS.App();
+  const budget = requestBudgetOf(app, fronted);
   const judge = new TurnJudge();
   const limits = backlogLimits(options, 'ws');
 
@@ -165,7 +167,10 @@ export async function listenWs(
       else if (plain !== null && url.startsWith(plain.prefix)) {
         const asked = plain.request(url, req.getQuery() ?? '');
         if (!asked.ok) {
-          res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end(`iosig: ${asked.reason}\n`);
+          // Every refusal closes its connection and counts in the port's budget of requests per turn: uWS parses
+          // the requests pipelined behind it in the same turn, and one read can hold thousands (request-budget.ts).
+          if (!budget.admit(res, req)) return;
+          res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end(`iosig: ${asked.reason}\n`, true);
           return;
         }
         request = asked.request;
@@ -175,7 +180,8 @@ export async function listenWs(
       if (fronted) {
         const fromFront = peerFromFront(req.getHeader(PEER_HEADER));
         if (fromFront === null) {
-          res.writeStatus('403 Forbidden').end();
+          if (!budget.admit(res, req)) return;
+          res.writeStatus('403 Forbidden').end(undefined, true);
           return;
         }
         peerIp = fromFront.ip;
@@ -269,8 +275,10 @@ export async function listenWs(
   });
 
   routes?.(app);
-  app.any('/*', (res) => {
-    res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'text/plain').end('iosig: connect with a WebSocket client\n');
+  app.any('/*', (res, req) => {
+    if (!budget.admit(res, req)) return;
+    // Closed after the answer, like every refusal on this port (see the upgrade handler).
+    res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'text/plain').end('iosig: connect with a WebSocket client\n', true);
   });
 
   const listener = bindListener(app, fronted ? '127.0.0.1' : options.host, fronted ? 0 : (options.port ?? 0), !fronted, options.log);

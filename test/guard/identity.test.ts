@@ -19,7 +19,7 @@ import { MSG } from '../../src/protocol/codes.js';
 import { RedisService } from '../../src/services/redis.js';
 import { redisTarget } from '../../src/auth/redis-target.js';
 import type { Caller } from '../../src/services/service.js';
-import { MAX_ANONYMOUS_FEED_CLIENTS } from '../../src/http/live-feed.js';
+import { MAX_ANONYMOUS_FEED_CLIENTS, MAX_ANONYMOUS_FEED_PER_ADDRESS } from '../../src/http/live-feed.js';
 import { escapeControl } from '../../src/logging/escape.js';
 import { maskSecrets } from '../../src/cli/mask-secrets.js';
 import { resolveOptions } from '../../src/options.js';
@@ -189,10 +189,12 @@ describe('redis service keyspace', () => {
 });
 
 /** Opens /api/events; resolves with the status once the head arrives; the response stays open. */
-function openFeed(port: number, token?: string): Promise<{ status: number; req: http.ClientRequest }> {
+function openFeed(port: number, token?: string, localAddress = '127.0.0.1', read = true): Promise<{ status: number; req: http.ClientRequest }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/api/events', headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
-      res.resume();
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const req = http.get({ host: '127.0.0.1', port, path: '/api/events', headers, localAddress }, (res) => {
+      if (read) res.resume();
+      else res.socket.pause();
       resolve({ status: res.statusCode ?? 0, req });
     });
     req.on('error', reject);
@@ -204,12 +206,13 @@ describe('live feed slots', () => {
     const server = await startServer({ adminToken: 'tok-123' });
     const open: http.ClientRequest[] = [];
     try {
+      // Spread over addresses: each address has its own share of the anonymous places (next test).
       for (let i = 0; i < MAX_ANONYMOUS_FEED_CLIENTS; i++) {
-        const feed = await openFeed(server.wsPort!);
+        const feed = await openFeed(server.wsPort!, undefined, `127.0.0.${10 + Math.floor(i / MAX_ANONYMOUS_FEED_PER_ADDRESS)}`);
         open.push(feed.req);
         assert.equal(feed.status, 200);
       }
-      const extra = await openFeed(server.wsPort!);
+      const extra = await openFeed(server.wsPort!, undefined, '127.0.0.30');
       open.push(extra.req);
       assert.equal(extra.status, 503, 'one anonymous viewer too many');
       for (let i = 0; i < 40; i++) {
@@ -217,6 +220,25 @@ describe('live feed slots', () => {
         open.push(admin.req);
         assert.equal(admin.status, 200, `admin feed ${i + 1}`);
       }
+    } finally {
+      for (const req of open) req.destroy();
+      await server.close();
+    }
+  });
+
+  it('one address holds at most its share of the anonymous places, even with streams it never reads', async () => {
+    // Before, eight paused streams from one address held every anonymous place for as long as they stayed open.
+    const server = await startServer({ adminToken: 'tok-123' });
+    const open: http.ClientRequest[] = [];
+    try {
+      for (let i = 0; i < MAX_ANONYMOUS_FEED_CLIENTS; i++) {
+        const feed = await openFeed(server.wsPort!, undefined, '127.0.0.2', false);
+        open.push(feed.req);
+        assert.equal(feed.status, i < MAX_ANONYMOUS_FEED_PER_ADDRESS ? 200 : 503, `stream ${i + 1} from one address`);
+      }
+      const other = await openFeed(server.wsPort!, undefined, '127.0.0.3');
+      open.push(other.req);
+      assert.equal(other.status, 200, 'a viewer from another address gets in');
     } finally {
       for (const req of open) req.destroy();
       await server.close();

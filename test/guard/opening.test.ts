@@ -5,6 +5,8 @@
 // cannot hold the places that others need.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
 import { IdleSocket } from '../helpers/idle-socket.js';
 import { ClientPool } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -140,10 +142,11 @@ describe('budgets of sockets still opening', () => {
 
   it('holds the global budget too, and a socket that finishes its opening frees its place', async () => {
     const before = inside(server).stats.refusedHandshakes;
+    // One socket per address: nobody holds two more than the newcomer would, so nobody's place is taken.
     await silent('cong', '127.0.0.2');
-    await silent('cong', '127.0.0.2');
+    await silent('cong', '127.0.0.7');
     await silent('ws', '127.0.0.3');
-    await silent('ws', '127.0.0.3');
+    await silent('ws', '127.0.0.8');
     const fifth = await IdleSocket.openTls(portOf(server, 'cong'), '127.0.0.4', tlsOptions());
     idle.push(fifth);
     await waitFor(() => server.metrics().openingSockets === 5, 2000, 'five sockets counted');
@@ -157,6 +160,36 @@ describe('budgets of sockets still opening', () => {
     assert.ok(client.cid, 'a newcomer gets the freed place');
   });
 
+  it('shares a full global budget: a newcomer takes the oldest place of the address holding the most', async () => {
+    // Two attacker addresses fill the budget of 5 with silent sockets (3 + 2): before, every other client was
+    // refused at accept on both TLS ports for as long as they kept reopening what was closed.
+    const before = inside(server).stats.refusedHandshakes;
+    const oldest = await silent('cong', '127.0.0.2');
+    await silent('ws', '127.0.0.2');
+    await silent('cong', '127.0.0.2');
+    await silent('ws', '127.0.0.3');
+    await silent('cong', '127.0.0.3');
+    await waitFor(() => server.metrics().openingSockets === 5, 2000, 'the budget full');
+    const client = await pool.ready('cong', portOf(server, 'cong'), { localAddress: '127.0.0.5', tls: tlsOptions() });
+    assert.ok(client.cid, 'a client from another address gets in over the TLS CongSocket port');
+    assert.ok(await oldest.closedWithin(2000), 'the oldest socket of .2 gave its place');
+    // .2 now holds 2 like .3; one more silent socket fills the budget, and the next newcomer takes a place again.
+    await silent('cong', '127.0.0.4');
+    await waitFor(() => server.metrics().openingSockets === 5, 2000, 'the budget full again');
+    const ws = await pool.ready('ws', portOf(server, 'ws'), { localAddress: '127.0.0.5', tls: tlsOptions() });
+    assert.ok(ws.cid, 'and over the mutual-TLS WebSocket front');
+    assert.equal(inside(server).stats.refusedHandshakes - before, 2, 'each place taken is counted as a refusal');
+    // Left: two sockets of one address and one each of two others. Nobody holds two more than .3 would: its
+    // newcomer is refused, and nothing is evicted.
+    await waitFor(() => server.metrics().openingSockets === 4, 2000, 'four silent sockets left');
+    await silent('cong', '127.0.0.6');
+    await waitFor(() => server.metrics().openingSockets === 5, 2000, 'the budget full a third time');
+    const third = await silent('cong', '127.0.0.3');
+    assert.ok(await third.closedWithin(2000), 'refused at accept');
+    assert.equal(server.metrics().openingSockets, 5);
+    assert.equal(inside(server).stats.refusedHandshakes - before, 3);
+  });
+
   it('counts a socket once from its accept to its close: silent sockets and connections share the per-address cap', async () => {
     // Connections from .6 through the front and over CongSocket, then silent sockets: four in all from one address.
     await pool.ready('ws', portOf(server, 'ws'), { localAddress: '127.0.0.6', tls: tlsOptions() });
@@ -168,5 +201,52 @@ describe('budgets of sockets still opening', () => {
     const fifth = await silent('cong', '127.0.0.6');
     assert.ok(await fifth.closedWithin(2000), 'the fifth socket from .6 is over the 4-connection cap');
     assert.equal(inside(server).stats.refusedAddress - before, 1);
+  });
+});
+
+describe('a socket keeps its own place, whichever address of the server it reached', () => {
+  let pki: TestPki;
+  let server: IosigServer;
+  const sockets: net.Socket[] = [];
+
+  before(async () => {
+    pki = makePki();
+    // The default host `::` takes every loopback address, as a public host takes each of its addresses.
+    server = await startServer({ host: '::', tls: { cert: pki.serverCert, key: pki.serverKey } });
+  });
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await server.close();
+    pki.remove();
+  });
+
+  const connected = (socket: net.Socket): Promise<void> =>
+    new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+
+  it('two sockets from one client address and port to two server addresses hold two opening places', async () => {
+    const port = portOf(server, 'cong');
+    const localPort = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.5', () => {
+        const { port: free } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const first = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.5', localPort });
+    sockets.push(first);
+    await connected(first);
+    const second = net.connect({ port, host: '127.0.0.2', localAddress: '127.0.0.5', localPort });
+    sockets.push(second);
+    await connected(second);
+    await waitFor(() => server.metrics().openingSockets === 2, 2000, 'both counted');
+    // The first finishes its TLS handshake and sends its first frame, then leaves; the second stays silent.
+    const secure = tls.connect({ socket: first, rejectUnauthorized: false, servername: 'localhost' });
+    await new Promise<void>((resolve) => secure.once('secureConnect', () => resolve()));
+    secure.write(CID_REQ_FRAME);
+    await waitFor(() => server.metrics().openingSockets === 1, 2000, 'the first opened');
+    secure.destroy();
+    await waitFor(() => inside(server).registry.sessions.size === 0, 2000, 'the first gone');
+    // Before, both shared one entry (keyed by the peer's address and port): the second was out of the budgets.
+    assert.equal(server.metrics().openingSockets, 1, 'the silent second socket is still counted as opening');
+    assert.ok(!second.destroyed);
   });
 });

@@ -13,7 +13,7 @@ import { assertQuiet, hex, startServer, sub, type IosigServer } from '../integra
 import type { ServerOptionsInput } from '../../src/options.js';
 import { DevicePool, type WsDevice } from './ws-device.js';
 import { SIGNALS_PER_TURN } from '../../src/plain/frame-pacer.js';
-import type { FrameSocket, PlainLink } from '../../src/plain/plain-link.js';
+import { ERROR_ROOM, type FrameSocket, type PlainLink } from '../../src/plain/plain-link.js';
 import { inside, serverOf } from '../kit/inside.js';
 
 /** A plain device's socket without a network: frames are taken, the end is reported as uWS reports it. */
@@ -192,6 +192,27 @@ describe("a plain device's budget (issue 16 item 5, outgoing)", () => {
     assert.ok(most <= BUDGET, `held ${most} bytes; the budget is ${BUDGET}`);
     assert.ok(most > filled, 'one large frame went in');
     assert.ok(dropped >= 19, 'the rest were dropped and counted');
+  });
+});
+
+describe('refusals to a device that does not read (red team, the class of issue 16 item 5)', () => {
+  const suite = suiteServer({});
+
+  it(`a JSON device flooding bad frames is sent ERRORs only while its socket holds at most ${ERROR_ROOM} bytes`, async () => {
+    // Before, every refusal was answered while the device had room up to its hard cap (32 MiB by default), outside
+    // the slow-consumer rules: a one-byte frame reflected as a 60-byte ERROR kept by the server.
+    const { server, devices } = suite;
+    const { device, cid } = await devices.json(server.wsPort!, 'noisy');
+    await plainSubscribed(server, 'noisy', 1);
+    device.pause();
+    const small = Buffer.from(`${'s'.repeat(200)}\0`);
+    for (let i = 0; i < 200_000 && bufferedFor(server, cid) === 0; i++) server.sendSignal('noisy', PAYLOAD.TEXT, small);
+    assert.ok(bufferedFor(server, cid) > 0, 'the kernel buffers are full: uWS holds what comes next');
+    const before = inside(server).stats.badMessages;
+    for (let i = 0; i < 60_000; i++) device.sendText('x');
+    await waitFor(() => inside(server).stats.badMessages - before === 60_000, 10_000, 'every bad frame refused');
+    const held = bufferedFor(server, cid);
+    assert.ok(held <= ERROR_ROOM + 1024, `uWS holds ${held} bytes for the device`);
   });
 });
 
