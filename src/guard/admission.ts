@@ -126,23 +126,39 @@ export class Admission {
     this.opened(ip);
     this.opening++;
     adjust(this.openingPerAddress, ip, 1);
-    let stage: 'opening' | 'open' | 'gone' = 'opening';
-    const leaveOpening = (): void => {
-      this.opening--;
-      adjust(this.openingPerAddress, ip, -1);
-    };
-    return {
-      opened: () => {
-        if (stage !== 'opening') return;
-        stage = 'open';
-        leaveOpening();
-      },
-      release: () => {
-        if (stage === 'gone') return;
-        if (stage === 'opening') leaveOpening();
-        stage = 'gone';
-        this.closed(ip);
-      },
-    };
+    return new Slot(this, ip);
+  }
+
+  /** A socket from `ip` finished its opening, or went away during it (Slot). */
+  leftOpening(ip: string): void {
+    this.opening--;
+    adjust(this.openingPerAddress, ip, -1);
+  }
+}
+
+const OPENING = 0;
+const OPEN = 1;
+const GONE = 2;
+
+/** One accepted socket's place: a small object and no closures, since every accepted socket holds one. */
+class Slot implements OpeningSlot {
+  private stage = OPENING;
+
+  constructor(
+    private readonly admission: Admission,
+    private readonly ip: string,
+  ) {}
+
+  opened(): void {
+    if (this.stage !== OPENING) return;
+    this.stage = OPEN;
+    this.admission.leftOpening(this.ip);
+  }
+
+  release(): void {
+    if (this.stage === GONE) return;
+    if (this.stage === OPENING) this.admission.leftOpening(this.ip);
+    this.stage = GONE;
+    this.admission.closed(this.ip);
   }
 }
