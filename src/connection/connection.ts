@@ -2,7 +2,7 @@
 // the dispatch table in handlers/), and its one close path. Message handling lives in handlers/, the login in
 // login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
 // delivering) is its secure channel (secure-channel.ts).
-import { QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
+import { QUOTA_TABLE, STATE, type Quota } from '../protocol/codes.js';
 import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce } from '../protocol/messages.js';
 import type { Receiver } from '../delivery/receiver.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
@@ -25,11 +25,37 @@ import type { Timer } from '../clock.js';
 const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
 
+/**
+ * Milliseconds since PROCESS_EPOCH as a small integer: V8 keeps it inline (a Smi), where a double would cost a
+ * boxed number per connection. (After 12 days of uptime it becomes a double, which is only bigger.)
+ */
+function msSinceEpoch(): number {
+  const ms = Date.now() - PROCESS_EPOCH;
+  return ms < 0x3fffffff ? ms | 0 : ms;
+}
+
+/**
+ * The last client address and its home prefix: the connections of a burst from one address (a NAT, a gateway,
+ * a load generator) share one string of each, and the prefix is worked out once.
+ */
+let lastIp = '';
+let lastHome = '';
+
+/** What few sessions ever have, made on first use: idle connections carry one empty field for all of it. */
+class RareState {
+  /** Why the server closed it (for logs); empty when the peer went away. */
+  closeReason = '';
+  /** Made by the first message when a quota switch is on. */
+  quotas: QuotaCheck | null = null;
+  timers: Set<Timer> | null = null;
+  /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
+  heardWaiters: (() => void)[] | null = null;
+}
+
 export class Connection extends SessionState implements Session, LinkOwner {
   readonly ssid: number;
   /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
-  private readonly bornAt = Date.now() - PROCESS_EPOCH;
-  state: StateCode = STATE.OPEN;
+  private readonly bornAt = msSinceEpoch();
   cid = '';
   did = '';
   uid = '';
@@ -38,8 +64,6 @@ export class Connection extends SessionState implements Session, LinkOwner {
   readonly home: string;
   level: number;
   quota: Quota;
-  /** Why the server closed it (for logs); empty when the peer went away. */
-  closeReason = '';
   messagesIn = 0;
   bytesIn = 0;
   /** The way out: encryption, the Boho session, sends and deliveries, the link. */
@@ -52,24 +76,24 @@ export class Connection extends SessionState implements Session, LinkOwner {
   private flow: LoginFlow | null = null;
   /** Made by the first SIGNAL (handlers/pubsub.ts). */
   tagMemo: TagMemo | null = null;
-  /** Made by the first message when a quota switch is on. */
-  private quotas: QuotaCheck | null = null;
   /** Its address unit's owner key in the router's cap shares, made on first use. */
   private addressOwner: string | null = null;
-  private timers: Set<Timer> | null = null;
-  /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
-  private heardWaiters: (() => void)[] | null = null;
+  private rare: RareState | null = null;
 
   constructor(
     readonly port: SessionPort<Connection>,
     link: Link,
     peer: SessionPeer,
   ) {
-    super(peer.tls);
+    super(peer.tls, STATE.OPEN);
     this.channel = new SecureChannel(this, link);
     this.ssid = peer.ssid;
-    this.ip = peer.ip;
-    this.home = homePrefix(this.ip);
+    if (peer.ip !== lastIp) {
+      lastIp = peer.ip;
+      lastHome = homePrefix(peer.ip);
+    }
+    this.ip = lastIp;
+    this.home = lastHome;
     if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
@@ -106,7 +130,16 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   get quotaViolations(): number {
-    return this.quotas?.violations ?? 0;
+    return this.rare?.quotas?.violations ?? 0;
+  }
+
+  /** Why the server closed it (for logs); empty when the peer went away. */
+  get closeReason(): string {
+    return this.rare?.closeReason ?? '';
+  }
+
+  set closeReason(reason: string) {
+    (this.rare ??= new RareState()).closeReason = reason;
   }
 
   /** What delivery groups write to. */
@@ -227,17 +260,19 @@ export class Connection extends SessionState implements Session, LinkOwner {
   /** Any sign of life from the peer: a message, a text frame, a WebSocket ping or pong frame. */
   heard(): void {
     this.alive = true;
-    const waiters = this.heardWaiters;
+    const rare = this.rare;
+    const waiters = rare?.heardWaiters;
     if (!waiters) return;
-    this.heardWaiters = null;
+    rare!.heardWaiters = null;
     for (const wake of waiters) wake();
   }
 
   onceHeard(heard: () => void): () => void {
-    (this.heardWaiters ??= []).push(heard);
+    const rare = (this.rare ??= new RareState());
+    (rare.heardWaiters ??= []).push(heard);
     return () => {
-      const at = this.heardWaiters?.indexOf(heard) ?? -1;
-      if (at >= 0) this.heardWaiters!.splice(at, 1);
+      const at = rare.heardWaiters?.indexOf(heard) ?? -1;
+      if (at >= 0) rare.heardWaiters!.splice(at, 1);
     };
   }
 
@@ -267,7 +302,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
   private overQuota(size: number, total = size): boolean {
     const { useQuota } = this.port.policy;
     if (!useQuota.signalSize && !useQuota.trafficRate) return false;
-    return (this.quotas ??= new QuotaCheck()).over(this, size, total);
+    return ((this.rare ??= new RareState()).quotas ??= new QuotaCheck()).over(this, size, total);
   }
 
   bad(what: string): void {
@@ -279,7 +314,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
     this.level = level;
     this.quota = QUOTA_TABLE[level] ?? this.quota;
     this.admin = level === this.port.policy.adminLevel;
-    this.quotas?.reset();
+    this.rare?.quotas?.reset();
   }
 
   /** The key store no longer admits this login (device removed or re-keyed): AUTH_CLEAR, then close. */
@@ -290,7 +325,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   later(ms: number, fn: () => void): void {
-    const timers = (this.timers ??= new Set());
+    const timers = ((this.rare ??= new RareState()).timers ??= new Set());
     const timer = this.port.clock.after(ms, () => {
       timers.delete(timer);
       this.contain('a timer', fn);
@@ -336,7 +371,8 @@ export class Connection extends SessionState implements Session, LinkOwner {
     this.markClosed();
     this.flow?.drop();
     this.channel.clear();
-    if (this.timers) for (const timer of this.timers) timer.cancel();
-    this.timers = null;
+    const timers = this.rare?.timers;
+    if (timers) for (const timer of timers) timer.cancel();
+    if (timers) this.rare!.timers = null;
   }
 }

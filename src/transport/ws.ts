@@ -8,7 +8,7 @@ import type { PublishTopic } from '../delivery/native-topic-group.js';
 import type { AcceptLink, Doorkeeper, Link, LinkOwner, PeerInfo } from './link.js';
 import type { PausableListener } from './descriptor-guard.js';
 import { WsLink } from './ws-link.js';
-import { TurnJudge, nativePublisher, uwsSendLimit } from './ws-topics.js';
+import { nativePublisher, uwsSendLimit } from './ws-topics.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { backlogLimits, type ListenOptions } from './listen-options.js';
@@ -119,7 +119,6 @@ export async function listenWs(
         passphrase: files.passphrase,
       })
     : uWS.App();
-  const judge = new TurnJudge();
   const limits = backlogLimits(options, 'ws');
 
   app.ws<SocketData>('/*', {
@@ -196,7 +195,7 @@ export async function listenWs(
         doorLink.start();
         return;
       }
-      const link = new WsLink<SocketData>(ws, limits, judge);
+      const link = new WsLink<SocketData>(ws, limits);
       data.link = link;
       link.conn = accept(link, peer);
     },
