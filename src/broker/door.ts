@@ -32,6 +32,9 @@ export class Door implements Doorkeeper {
   private refusalLoggedAt = 0;
   /** Set when the server starts closing: nobody new comes in. */
   closing = false;
+  /** The last peer address normalized, and what it gave: a burst from one address normalizes it once. */
+  private lastPeerIp = '';
+  private lastNormalIp = '';
 
   constructor(
     private readonly options: DoorOptions,
@@ -49,14 +52,24 @@ export class Door implements Doorkeeper {
     return this.admission.openingCount;
   }
 
+  /** X-Forwarded-* headers count only from a trusted proxy: without one, transports need not read them. */
+  get readsForwarded(): boolean {
+    return this.proxyTrust.any;
+  }
+
   /** The client address of a peer: the peer itself, or what trusted proxies say. */
   ipOf(peer: PeerInfo): string {
-    return clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
+    if (peer.forwardedFor) return clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
+    if (peer.peerIp !== this.lastPeerIp) {
+      this.lastPeerIp = peer.peerIp;
+      this.lastNormalIp = normalizeIp(peer.peerIp);
+    }
+    return this.lastNormalIp;
   }
 
   /** TLS to the server, or https to a trusted proxy in front of it. */
   tlsOf(peer: PeerInfo): boolean {
-    return peer.tls === true || (this.proxyTrust.trusts(normalizeIp(peer.peerIp)) && peer.forwardedProto === 'https');
+    return peer.tls === true || (peer.forwardedProto === 'https' && this.proxyTrust.trusts(normalizeIp(peer.peerIp)));
   }
 
   /**

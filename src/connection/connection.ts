@@ -3,7 +3,7 @@
 // login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
 // delivering) is its secure channel (secure-channel.ts).
 import { QUOTA_TABLE, STATE, type Quota } from '../protocol/codes.js';
-import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce } from '../protocol/messages.js';
+import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonceOf } from '../protocol/messages.js';
 import type { Receiver } from '../delivery/receiver.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
 import { throttleKey } from '../guard/login-guard.js';
@@ -22,7 +22,6 @@ import { SessionState } from './session-state.js';
 import { randomUint } from '../crypto/random-pool.js';
 import type { Timer } from '../clock.js';
 
-const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
 
 /**
@@ -107,9 +106,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
 
   /** The SERVER_TIME_NONCE this connection got: nonce = random bytes 0..3, filler = bytes 4..5. */
   hello(): Buffer {
-    helloScratch.writeUIntLE(this.helloLow, 0, 3);
-    helloScratch.writeUIntLE(this.helloHigh, 3, 3);
-    return encodeServerTimeNonce(this.createdAt, helloScratch.subarray(4, 6), helloScratch.subarray(0, 4));
+    return encodeServerTimeNonceOf(this.createdAt, this.helloLow, this.helloHigh);
   }
 
   /** When the connection was accepted (ms since the Unix epoch). */

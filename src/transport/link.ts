@@ -90,6 +90,8 @@ export interface Doorkeeper {
   admit(peer: PeerInfo): boolean | Promise<boolean>;
   /** A place `admit` granted through a Promise, whose socket went away before it became a connection. */
   unused(peer: PeerInfo): void;
+  /** Some proxy is trusted, so the X-Forwarded-* headers of a request count (else they need not be read). */
+  readonly readsForwarded: boolean;
 }
 
 export interface Link {

@@ -154,10 +154,11 @@ export async function listenWs(
         certId = fromFront.certId;
       }
       const bearer = bearerFromHeader(headerValue(req, 'authorization'));
+      const forwarded = door.readsForwarded;
       const peer: PeerInfo = {
         peerIp,
-        forwardedFor: headerValue(req, 'x-forwarded-for'),
-        forwardedProto: headerValue(req, 'x-forwarded-proto'),
+        forwardedFor: forwarded ? headerValue(req, 'x-forwarded-for') : undefined,
+        forwardedProto: forwarded ? headerValue(req, 'x-forwarded-proto') : undefined,
         tls: files !== null,
         // The TLS front counts its sockets from their accept until they close.
         counted: fronted,
