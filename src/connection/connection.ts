@@ -39,6 +39,9 @@ function msSinceEpoch(): number {
  */
 let lastIp = '';
 let lastHome = '';
+/** The same for the owner key of an anonymous session's holdings in the cap shares. */
+let lastOwnerIp = '';
+let lastOwner = '';
 
 /** What few sessions ever have, made on first use: idle connections carry one empty field for all of it. */
 class RareState {
@@ -56,8 +59,6 @@ export class Connection extends SessionState implements Session, LinkOwner {
   /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
   private readonly bornAt = msSinceEpoch();
   cid = '';
-  did = '';
-  uid = '';
   nick = '';
   readonly ip: string;
   readonly home: string;
@@ -130,6 +131,24 @@ export class Connection extends SessionState implements Session, LinkOwner {
     return this.rare?.quotas?.violations ?? 0;
   }
 
+  /** The device id of its login ('' without one): kept by the login flow, which only logged-in sessions have. */
+  get did(): string {
+    return this.flow?.did ?? '';
+  }
+
+  set did(id: string) {
+    this.login.did = id;
+  }
+
+  /** The user id its device record names ('' without one). */
+  get uid(): string {
+    return this.flow?.uid ?? '';
+  }
+
+  set uid(id: string) {
+    this.login.uid = id;
+  }
+
   /** Why the server closed it (for logs); empty when the peer went away. */
   get closeReason(): string {
     return this.rare?.closeReason ?? '';
@@ -166,7 +185,15 @@ export class Connection extends SessionState implements Session, LinkOwner {
    */
   get shareOwner(): ShareOwner {
     if (this.admin || this.authorized) return shareOwnerOf(this.authorized, this.admin, this.did, '');
-    return (this.addressOwner ??= shareOwnerOf(false, false, '', throttleKey(this.ip)));
+    if (this.addressOwner === null) {
+      // A burst from one address shares one owner key.
+      if (this.ip !== lastOwnerIp) {
+        lastOwnerIp = this.ip;
+        lastOwner = shareOwnerOf(false, false, '', throttleKey(this.ip)) ?? '';
+      }
+      this.addressOwner = lastOwner;
+    }
+    return this.addressOwner;
   }
 
   // ---- receiving ----------------------------------------------------------------------------
