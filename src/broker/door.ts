@@ -33,7 +33,7 @@ export class Door implements Doorkeeper {
   /** Set when the server starts closing: nobody new comes in. */
   closing = false;
   /** The last peer address normalized, and what it gave: a burst from one address normalizes it once. */
-  private lastPeerIp = '';
+  private lastPeerIp: string | null = null;
   private lastNormalIp = '';
 
   constructor(

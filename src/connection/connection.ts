@@ -37,10 +37,10 @@ function msSinceEpoch(): number {
  * The last client address and its home prefix: the connections of a burst from one address (a NAT, a gateway,
  * a load generator) share one string of each, and the prefix is worked out once.
  */
-let lastIp = '';
+let lastIp: string | null = null;
 let lastHome = '';
 /** The same for the owner key of an anonymous session's holdings in the cap shares. */
-let lastOwnerIp = '';
+let lastOwnerIp: string | null = null;
 let lastOwner = '';
 
 /** What few sessions ever have, made on first use: idle connections carry one empty field for all of it. */
@@ -92,7 +92,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
       lastIp = peer.ip;
       lastHome = homePrefix(peer.ip);
     }
-    this.ip = lastIp;
+    this.ip = lastIp ?? peer.ip;
     this.home = lastHome;
     if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
