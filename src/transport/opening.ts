@@ -123,7 +123,7 @@ export class AcceptedSockets {
   /** Opening deadlines, earliest first. */
   private readonly timed = new RecordList();
   private timer: NodeJS.Timeout | null = null;
-  /** TLS listeners: by peer address and port, so a TLS socket is found again through the TCP socket it wraps. */
+  /** TLS listeners: by TCP 4-tuple (peerKey), so a TLS socket is found again through the TCP socket it wraps. */
   private readonly byPeer: Map<string, AcceptedSocket> | null;
   private readonly timeoutLog: ThrottledLog;
 
@@ -212,8 +212,13 @@ export class AcceptedSockets {
   };
 }
 
+/**
+ * The socket's whole TCP 4-tuple, the same for a TLS socket and the TCP socket under it. The peer alone is not
+ * unique: one client address and port may connect to two addresses of the server (both loopback addresses, a public
+ * and a private one), and the second entry would hide the first.
+ */
 function peerKey(socket: net.Socket): string {
-  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}|${socket.localAddress ?? ''}|${socket.localPort ?? ''}`;
 }
 
 /**
