@@ -106,7 +106,8 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /**
  * `iosig` serves HTTP and scrapes its own /metrics every second; `iosig-nohttp` serves no HTTP at all;
- * `iosig-base` is `iosig` from another built checkout (`--base <dir>`), for a before/after in one run.
+ * `iosig-base` is `iosig` from another built checkout (`--base <dir>`), for a before/after in one run: the same
+ * launcher (this checkout's, so both sides get the same options) loading that checkout's dist/src.
  */
 export type ServerKind = 'iosig' | 'iosig-nohttp' | 'iosig-base' | 'iosignal' | 'ceiling';
 
@@ -126,7 +127,7 @@ export interface ServerStartOpts {
   /** 'launcher' (bench/servers/iosig.ts) or 'cli' (node bin/io-server.js -l -L). */
   iosigMode: 'launcher' | 'cli';
   cpu: string | undefined;
-  /** Root of the built checkout `iosig-base` runs (its dist/bench/servers/iosig.js). */
+  /** Root of the built checkout `iosig-base` runs (its dist/src, through this checkout's launcher). */
   baseRoot?: string;
 }
 
@@ -157,7 +158,8 @@ export async function startServer(kind: ServerKind, o: ServerStartOpts): Promise
   else if (kind === 'iosignal') args = ['--expose-gc', BENCH_DIST + 'servers/iosignal.js', '--port', String(wsPort), '--cong', String(congPort)];
   else if (kind === 'iosig-base') {
     if (o.baseRoot === undefined) throw new Error('iosig-base needs --base <checkout>');
-    args = ['--expose-gc', join(o.baseRoot, 'dist/bench/servers/iosig.js'), '--port', String(wsPort), '--cong', String(congPort)];
+    // This checkout's launcher with the other checkout's build: both sides start with the same options.
+    args = ['--expose-gc', BENCH_DIST + 'servers/iosig.js', '--root', o.baseRoot, '--port', String(wsPort), '--cong', String(congPort)];
   } else if (o.iosigMode === 'cli') {
     args = [REPO_ROOT + 'bin/io-server.js', '-l', String(wsPort), '-L', String(congPort), '-t', '600000'];
     readyByPort = true;

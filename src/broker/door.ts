@@ -5,7 +5,7 @@
 // ProxyTrust, HostPlaces); what they cost and say is the broker's.
 import type { Clock } from '../clock.js';
 import type { Stats } from '../metrics/stats.js';
-import { Admission, type HostPlaces, type HostRefusal, type OpeningSlot, type RefusalReason } from '../guard/admission.js';
+import { Admission, type Evictable, type HostPlaces, type HostRefusal, type OpeningSlot, type RefusalReason } from '../guard/admission.js';
 import { clientAddress, normalizeIp, type ProxyTrust } from '../guard/address.js';
 import type { Doorkeeper, PeerInfo } from '../transport/link.js';
 import { ConnectionRateLimiter, type ConnectionRates } from '../guard/rate-limits.js';
@@ -33,6 +33,9 @@ export class Door implements Doorkeeper {
   private refusalLoggedAt = 0;
   /** Set when the server starts closing: nobody new comes in. */
   closing = false;
+  /** The last peer address normalized, and what it gave: a burst from one address normalizes it once. */
+  private lastPeerIp: string | null = null;
+  private lastNormalIp = '';
 
   /** `--conn-rate`: new connections per second per listener; null when none is set. */
   private readonly rates: ConnectionRateLimiter | null;
@@ -47,6 +50,8 @@ export class Door implements Doorkeeper {
     connectionRates: ConnectionRates = {},
   ) {
     this.admission = new Admission(options);
+    // Evicted for a newcomer (the budget in all is full and this address holds the most): refused its place late.
+    this.admission.onEvicted = (ip) => this.refuse('handshakes', ip);
     this.rates = Object.keys(connectionRates).length > 0 ? new ConnectionRateLimiter(connectionRates, clock.now()) : null;
   }
 
@@ -55,14 +60,24 @@ export class Door implements Doorkeeper {
     return this.admission.openingCount;
   }
 
+  /** X-Forwarded-* headers count only from a trusted proxy: without one, transports need not read them. */
+  get readsForwarded(): boolean {
+    return this.proxyTrust.any;
+  }
+
   /** The client address of a peer: the peer itself, or what trusted proxies say. */
   ipOf(peer: PeerInfo): string {
-    return clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
+    if (peer.forwardedFor) return clientAddress(peer.peerIp, peer.forwardedFor, this.proxyTrust);
+    if (peer.peerIp !== this.lastPeerIp) {
+      this.lastPeerIp = peer.peerIp;
+      this.lastNormalIp = normalizeIp(peer.peerIp);
+    }
+    return this.lastNormalIp;
   }
 
   /** TLS to the server, or https to a trusted proxy in front of it. */
   tlsOf(peer: PeerInfo): boolean {
-    return peer.tls === true || (this.proxyTrust.trusts(normalizeIp(peer.peerIp)) && peer.forwardedProto === 'https');
+    return peer.tls === true || (peer.forwardedProto === 'https' && this.proxyTrust.trusts(normalizeIp(peer.peerIp)));
   }
 
   /**
@@ -100,7 +115,7 @@ export class Door implements Doorkeeper {
    * the socket then (CongSocket, the mutual-TLS front): the socket counts from now until it closes. The host's
    * place (--workers) is taken later, by `admit`, once the socket is about to become a connection.
    */
-  readonly admitSocket = (peerIp: string, evict: () => void): OpeningSlot | null => {
+  readonly admitSocket = (peerIp: string, socket: Evictable): OpeningSlot | null => {
     if (this.closing) return null;
     const ip = clientAddress(peerIp, undefined, this.proxyTrust);
     const refusal = this.admission.checkSocket(ip);
@@ -108,12 +123,8 @@ export class Door implements Doorkeeper {
       this.refuse(refusal, ip);
       return null;
     }
-    // Evicted for a newcomer (the budget in all is full and this address holds the most): refused its place late.
-    return this.admission.enter(ip, () => {
-      this.refuse('handshakes', ip);
-      evict();
-    });
-  }
+    return this.admission.enter(ip, socket);
+  };
 
   readonly unused = (peer: PeerInfo): void => {
     this.host?.give(this.ipOf(peer));

@@ -2,8 +2,8 @@
 // the dispatch table in handlers/), and its one close path. Message handling lives in handlers/, the login in
 // login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
 // delivering) is its secure channel (secure-channel.ts).
-import { QUOTA_TABLE, STATE, type Quota, type StateCode } from '../protocol/codes.js';
-import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonce } from '../protocol/messages.js';
+import { QUOTA_TABLE, STATE, type Quota } from '../protocol/codes.js';
+import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonceOf } from '../protocol/messages.js';
 import type { Receiver } from '../delivery/receiver.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
 import { throttleKey } from '../guard/login-guard.js';
@@ -26,24 +26,48 @@ import type { PublishMemo } from '../broker/access.js';
 import type { Grants } from '../access/grants.js';
 import type { ExternalIdentity } from '../auth/external-identity.js';
 
-const helloScratch = Buffer.alloc(6);
 const PROCESS_EPOCH = Date.now();
+
+/**
+ * Milliseconds since PROCESS_EPOCH as a small integer: V8 keeps it inline (a Smi), where a double would cost a
+ * boxed number per connection. (After 12 days of uptime it becomes a double, which is only bigger.)
+ */
+function msSinceEpoch(): number {
+  const ms = Date.now() - PROCESS_EPOCH;
+  return ms < 0x3fffffff ? ms | 0 : ms;
+}
+
+/**
+ * The last client address and its home prefix: the connections of a burst from one address (a NAT, a gateway,
+ * a load generator) share one string of each, and the prefix is worked out once.
+ */
+let lastIp: string | null = null;
+let lastHome = '';
+/** The same for the owner key of an anonymous session's holdings in the cap shares. */
+let lastOwnerIp: string | null = null;
+let lastOwner = '';
+
+/** What few sessions ever have, made on first use: idle connections carry one empty field for all of it. */
+class RareState {
+  /** Why the server closed it (for logs); empty when the peer went away. */
+  closeReason = '';
+  /** Made by the first message when a quota switch is on. */
+  quotas: QuotaCheck | null = null;
+  timers: Set<Timer> | null = null;
+  /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
+  heardWaiters: (() => void)[] | null = null;
+}
 
 export class Connection extends SessionState implements Session, LinkOwner {
   readonly ssid: number;
   /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
-  private readonly bornAt = Date.now() - PROCESS_EPOCH;
-  state: StateCode = STATE.OPEN;
+  private readonly bornAt = msSinceEpoch();
   cid = '';
-  did = '';
-  uid = '';
   nick = '';
   readonly ip: string;
   readonly home: string;
   level: number;
   quota: Quota;
-  /** Why the server closed it (for logs); empty when the peer went away. */
-  closeReason = '';
   messagesIn = 0;
   bytesIn = 0;
   /** The way out: encryption, the Boho session, sends and deliveries, the link. */
@@ -56,11 +80,9 @@ export class Connection extends SessionState implements Session, LinkOwner {
   private flow: LoginFlow | null = null;
   /** Made by the first SIGNAL (handlers/pubsub.ts). */
   tagMemo: TagMemo | null = null;
-  /** Made by the first message when a quota switch is on. */
-  private quotas: QuotaCheck | null = null;
   /** Its address unit's owner key in the router's cap shares, made on first use. */
   private addressOwner: string | null = null;
-  private timers: Set<Timer> | null = null;
+  private rare: RareState | null = null;
   /** The device id its verified client certificate names (the access rules' `cert:`), logged in or not. */
   readonly certificate: string | null;
   /** Access control: its subject, made on its first check (broker/access.ts). */
@@ -69,19 +91,21 @@ export class Connection extends SessionState implements Session, LinkOwner {
   publishMemo: PublishMemo | null = null;
   /** Who an outside source (a JWT, the auth hook) says it is: its rights, superuser flag and end; null otherwise. */
   outside: ExternalIdentity | null = null;
-  /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
-  private heardWaiters: (() => void)[] | null = null;
 
   constructor(
     readonly port: SessionPort<Connection>,
     link: Link,
     peer: SessionPeer,
   ) {
-    super(peer.tls);
+    super(peer.tls, STATE.OPEN);
     this.channel = new SecureChannel(this, link);
     this.ssid = peer.ssid;
-    this.ip = peer.ip;
-    this.home = homePrefix(this.ip);
+    if (peer.ip !== lastIp) {
+      lastIp = peer.ip;
+      lastHome = homePrefix(peer.ip);
+    }
+    this.ip = lastIp ?? peer.ip;
+    this.home = lastHome;
     this.certificate = peer.identity?.kind === 'certificate' ? peer.identity.id : null;
     if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
@@ -96,9 +120,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
 
   /** The SERVER_TIME_NONCE this connection got: nonce = random bytes 0..3, filler = bytes 4..5. */
   hello(): Buffer {
-    helloScratch.writeUIntLE(this.helloLow, 0, 3);
-    helloScratch.writeUIntLE(this.helloHigh, 3, 3);
-    return encodeServerTimeNonce(this.createdAt, helloScratch.subarray(4, 6), helloScratch.subarray(0, 4));
+    return encodeServerTimeNonceOf(this.createdAt, this.helloLow, this.helloHigh);
   }
 
   /** When the connection was accepted (ms since the Unix epoch). */
@@ -129,7 +151,34 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   get quotaViolations(): number {
-    return this.quotas?.violations ?? 0;
+    return this.rare?.quotas?.violations ?? 0;
+  }
+
+  /** The device id of its login ('' without one): kept by the login flow, which only logged-in sessions have. */
+  get did(): string {
+    return this.flow?.did ?? '';
+  }
+
+  set did(id: string) {
+    this.login.did = id;
+  }
+
+  /** The user id its device record names ('' without one). */
+  get uid(): string {
+    return this.flow?.uid ?? '';
+  }
+
+  set uid(id: string) {
+    this.login.uid = id;
+  }
+
+  /** Why the server closed it (for logs); empty when the peer went away. */
+  get closeReason(): string {
+    return this.rare?.closeReason ?? '';
+  }
+
+  set closeReason(reason: string) {
+    (this.rare ??= new RareState()).closeReason = reason;
   }
 
   /** What delivery groups write to. */
@@ -159,7 +208,15 @@ export class Connection extends SessionState implements Session, LinkOwner {
    */
   get shareOwner(): ShareOwner {
     if (this.admin || this.authorized) return shareOwnerOf(this.authorized, this.admin, this.did, '');
-    return (this.addressOwner ??= shareOwnerOf(false, false, '', throttleKey(this.ip)));
+    if (this.addressOwner === null) {
+      // A burst from one address shares one owner key.
+      if (this.ip !== lastOwnerIp) {
+        lastOwnerIp = this.ip;
+        lastOwner = shareOwnerOf(false, false, '', throttleKey(this.ip)) ?? '';
+      }
+      this.addressOwner = lastOwner;
+    }
+    return this.addressOwner;
   }
 
   // ---- receiving ----------------------------------------------------------------------------
@@ -250,17 +307,19 @@ export class Connection extends SessionState implements Session, LinkOwner {
   /** Any sign of life from the peer: a message, a text frame, a WebSocket ping or pong frame. */
   heard(): void {
     this.alive = true;
-    const waiters = this.heardWaiters;
+    const rare = this.rare;
+    const waiters = rare?.heardWaiters;
     if (!waiters) return;
-    this.heardWaiters = null;
+    rare!.heardWaiters = null;
     for (const wake of waiters) wake();
   }
 
   onceHeard(heard: () => void): () => void {
-    (this.heardWaiters ??= []).push(heard);
+    const rare = (this.rare ??= new RareState());
+    (rare.heardWaiters ??= []).push(heard);
     return () => {
-      const at = this.heardWaiters?.indexOf(heard) ?? -1;
-      if (at >= 0) this.heardWaiters!.splice(at, 1);
+      const at = rare.heardWaiters?.indexOf(heard) ?? -1;
+      if (at >= 0) rare.heardWaiters!.splice(at, 1);
     };
   }
 
@@ -290,7 +349,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
   private overQuota(size: number, total = size, count = 1): boolean {
     const { useQuota } = this.port.policy;
     if (!useQuota.signalSize && !useQuota.trafficRate) return false;
-    return (this.quotas ??= new QuotaCheck()).over(this, size, total, count);
+    return ((this.rare ??= new RareState()).quotas ??= new QuotaCheck()).over(this, size, total, count);
   }
 
   bad(what: string): void {
@@ -302,7 +361,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
     this.level = level;
     this.quota = QUOTA_TABLE[level] ?? this.quota;
     this.admin = level === this.port.policy.adminLevel;
-    this.quotas?.reset();
+    this.rare?.quotas?.reset();
   }
 
   /** The key store no longer admits this login (device removed or re-keyed): AUTH_CLEAR, then close. */
@@ -313,7 +372,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   later(ms: number, fn: () => void): void {
-    const timers = (this.timers ??= new Set());
+    const timers = ((this.rare ??= new RareState()).timers ??= new Set());
     const timer = this.port.clock.after(ms, () => {
       timers.delete(timer);
       this.contain('a timer', fn);
@@ -359,7 +418,8 @@ export class Connection extends SessionState implements Session, LinkOwner {
     this.markClosed();
     this.flow?.drop();
     this.channel.clear();
-    if (this.timers) for (const timer of this.timers) timer.cancel();
-    this.timers = null;
+    const timers = this.rare?.timers;
+    if (timers) for (const timer of timers) timer.cancel();
+    if (timers) this.rare!.timers = null;
   }
 }

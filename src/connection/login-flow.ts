@@ -61,6 +61,9 @@ const tokenThrottleId = (token: string): string => `token:${createHash('sha256')
 
 export class LoginFlow implements LoginPort {
   boho: BohoSession | null = null;
+  /** The device and user ids of the login admitted (the session reads them here: sessions without one hold neither). */
+  did = '';
+  uid = '';
   /** The salt sent to a boho 1.x client (as a 5.x SERVER_TIME_NONCE), once it asked for one. */
   private legacyHello: Buffer | null = null;
   /** Messages that arrived while a login is being decided, replayed after it (§3.1 ordering); bounded. */

@@ -48,16 +48,22 @@ export interface ChannelOwner {
 
 const SLOW_CONSUMER = 'slow consumer: send buffer over the backpressure limit';
 
-/** Messages waiting behind a large one being sealed (outbox) or opened (inbox); made on the first one. */
+/**
+ * The Boho session, and messages waiting behind a large one being sealed (outbox) or opened (inbox): made at a
+ * Boho login or on the first sealing, so an idle anonymous connection holds one empty field for all of it.
+ */
 interface SealOrder {
+  boho: BohoSession | null;
   outbox: InOrder | null;
   inbox: InOrder | null;
 }
 
+function newOrder(): SealOrder {
+  return { boho: null, outbox: null, inbox: null };
+}
+
 export class SecureChannel implements Receiver, Watched {
-  /** The Boho session of a login, handed over when it is admitted; null before one (never for bearer logins). */
-  boho: BohoSession | null = null;
-  /** Made on the first message sealed or opened in the seal pool (rare: idle connections stay small). */
+  /** Made by a Boho login or the first message sealed or opened in the seal pool (idle connections stay small). */
   order: SealOrder | null = null;
   /** Messages and bytes written to the link by this channel (native publishes are counted by the router). */
   messagesOut = 0;
@@ -67,6 +73,15 @@ export class SecureChannel implements Receiver, Watched {
     private readonly session: ChannelOwner,
     readonly link: Link,
   ) {}
+
+  /** The Boho session of a login, handed over when it is admitted; null before one (never for bearer logins). */
+  get boho(): BohoSession | null {
+    return this.order?.boho ?? null;
+  }
+
+  set boho(session: BohoSession | null) {
+    (this.order ??= newOrder()).boho = session;
+  }
 
   /**
    * Encryption rule of §4.7: the server encrypts to authorised sessions that are not on TLS. A device known
@@ -168,7 +183,7 @@ export class SecureChannel implements Receiver, Watched {
    * meanwhile waits behind it, so nothing overtakes (issue 9 item 5). Returns the bytes it will write (0: refused).
    */
   private sealLater(msg: Uint8Array, write: (sealed: Buffer) => unknown): number {
-    const order = (this.order ??= { outbox: null, inbox: null });
+    const order = (this.order ??= newOrder());
     const outbox = (order.outbox ??= new InOrder(this.waitLimit(), (err) => this.session.internalError('while sending', err)));
     if (!outbox.accepts()) {
       this.sealFailed(null);
@@ -188,7 +203,7 @@ export class SecureChannel implements Receiver, Watched {
     const session = this.session;
     const job = this.boho?.openJob(msg);
     if (!job) return session.bad('encrypted message from a connection without a Boho session');
-    const order = (this.order ??= { outbox: null, inbox: null });
+    const order = (this.order ??= newOrder());
     const inbox = (order.inbox ??= new InOrder(this.waitLimit(), (err) => session.internalError('while receiving', err)));
     if (!inbox.accepts()) return session.close('flooding while a large encrypted message is opened');
     const opened = (plain: Buffer | null): void => {

@@ -1,5 +1,7 @@
-// A session's yes/no states packed into one small integer: every connection holds one number instead of seven
-// booleans (each a tagged word of its own), so idle connections stay small. Connection extends it.
+// A session's yes/no states and its protocol state packed into one small integer: every connection holds one
+// number instead of eight fields (each a tagged word of its own), so idle connections stay small. Connection
+// extends it.
+import type { StateCode } from '../protocol/codes.js';
 import type { DeviceKind } from '../info.js';
 
 const TLS = 1;
@@ -11,12 +13,24 @@ const QUIET_CLOSE = 32;
 /** Declared a serial bridge at its upgrade (for good), or by its IAM nick (until its next IAM says otherwise). */
 const SERIAL_DECLARED = 64;
 const SERIAL_NICK = 128;
+/** Bits 0..7 are the flags above; the protocol state (a StateCode, below 256) sits above them. */
+const FLAG_BITS = 0xff;
+const STATE_SHIFT = 8;
 
 export abstract class SessionState {
   private bits: number;
 
-  constructor(tls: boolean) {
-    this.bits = ALIVE | (tls ? TLS : 0);
+  constructor(tls: boolean, state: StateCode) {
+    this.bits = ALIVE | (tls ? TLS : 0) | (state << STATE_SHIFT);
+  }
+
+  /** Where the session is in the protocol (§3). */
+  get state(): StateCode {
+    return (this.bits >>> STATE_SHIFT) as StateCode;
+  }
+
+  set state(code: StateCode) {
+    this.bits = (this.bits & FLAG_BITS) | (code << STATE_SHIFT);
   }
 
   /** The transport is TLS, or a trusted proxy says the client came over https. */

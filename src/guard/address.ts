@@ -149,4 +149,9 @@ export class ProxyTrust {
   trusts(peerIp: string): boolean {
     return this.trusted.has(peerIp);
   }
+
+  /** Some proxy is trusted: X-Forwarded-* headers are worth reading. */
+  get any(): boolean {
+    return this.trusted.size > 0;
+  }
 }

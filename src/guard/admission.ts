@@ -4,7 +4,7 @@
 // (TCP accept where it sees one, else the WebSocket upgrade) and refuses at once when over a cap, so a flood
 // costs an accept and a close, never a spinning listener.
 import { readFileSync } from 'node:fs';
-import { OpeningBudget } from './opening-budget.js';
+import { OpeningBudget, openingKey, type Opening } from './opening-budget.js';
 
 export interface ConnectionLimits {
   /** Most open connections, both transports together; 0 = no cap. */
@@ -13,7 +13,7 @@ export interface ConnectionLimits {
   maxConnectionsPerAddress: number;
   /** Most sockets still opening (TLS handshake, first CongSocket message, upgrade request via the TLS front); 0 = no cap. */
   maxHandshakes: number;
-  /** Most such sockets from one client address (one IPv6 /64); 0 = no cap. */
+  /** Most such sockets from one client address; 0 = no cap. */
   maxHandshakesPerAddress: number;
 }
 
@@ -84,6 +84,8 @@ export class Admission {
   private open = 0;
   /** Sockets still opening: a budget per address and in all, shared fairly when full (opening-budget.ts). */
   private readonly openingBudget: OpeningBudget;
+  /** Told of each socket evicted from its opening place for a newcomer (the door counts it as refused). */
+  onEvicted: ((ip: string) => void) | null = null;
 
   constructor(private readonly limits: ConnectionLimits) {
     this.openingBudget = new OpeningBudget(limits.maxHandshakes, limits.maxHandshakesPerAddress);
@@ -123,20 +125,65 @@ export class Admission {
 
   /**
    * A socket from `ip` was accepted (after checkSocket): it counts as open, and as opening until `opened()`.
-   * `evict` closes it should a newcomer take its opening place (the budget in all is full and `ip` holds the most).
+   * `socket` is destroyed should a newcomer take its opening place (the budget in all is full and `ip` holds the most).
    */
-  enter(ip: string, evict: () => void): OpeningSlot {
+  enter(ip: string, socket: Evictable): OpeningSlot {
     this.opened(ip);
-    const leaveOpening = this.openingBudget.enter(ip, evict);
-    let gone = false;
-    return {
-      opened: leaveOpening,
-      release: () => {
-        if (gone) return;
-        gone = true;
-        leaveOpening();
-        this.closed(ip);
-      },
-    };
+    const slot = new Slot(this, ip, socket);
+    this.openingBudget.enter(slot);
+    return slot;
+  }
+
+  /** A socket finished its opening, or went away during it (Slot). */
+  leftOpening(slot: Slot): void {
+    this.openingBudget.leave(slot);
+  }
+
+  evicted(slot: Slot): void {
+    this.onEvicted?.(slot.ip);
+  }
+}
+
+/** What an opening place can end: the socket itself (net.Socket). */
+export interface Evictable {
+  destroy(): void;
+}
+
+const OPENING = 0;
+const OPEN = 1;
+const GONE = 2;
+
+/** One accepted socket's place: a small object and no closures, since every accepted socket holds one. */
+class Slot implements OpeningSlot, Opening {
+  private stage = OPENING;
+  readonly key: string;
+
+  constructor(
+    private readonly admission: Admission,
+    readonly ip: string,
+    private readonly socket: Evictable,
+  ) {
+    this.key = openingKey(ip);
+  }
+
+  opened(): void {
+    if (this.stage !== OPENING) return;
+    this.stage = OPEN;
+    this.admission.leftOpening(this);
+  }
+
+  release(): void {
+    if (this.stage === GONE) return;
+    if (this.stage === OPENING) this.admission.leftOpening(this);
+    this.stage = GONE;
+    this.admission.closed(this.ip);
+  }
+
+  /** A newcomer took this place (the budget already let it go): the socket is refused late, and closes. */
+  evictOpening(): void {
+    if (this.stage !== OPENING) return;
+    this.stage = OPEN;
+    this.admission.evicted(this);
+    this.socket.destroy();
   }
 }

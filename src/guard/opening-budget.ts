@@ -7,10 +7,15 @@
 // counted as the login throttle counts them: one IPv4 address, one IPv6 /64 (a host can own a whole /64).
 import { throttleKey } from './login-guard.js';
 
-/** One socket still opening: `evict` closes it to make room for a newcomer. */
-interface Opening {
+/** One socket still opening (its address's key: openingKey); `evictOpening` closes it to make room for a newcomer. */
+export interface Opening {
   readonly key: string;
-  readonly evict: () => void;
+  evictOpening(): void;
+}
+
+/** The key an address is budgeted under: one IPv4 address, one IPv6 /64. */
+export function openingKey(ip: string): string {
+  return throttleKey(ip);
 }
 
 export class OpeningBudget {
@@ -42,16 +47,17 @@ export class OpeningBudget {
   }
 
   /**
-   * Takes a place for a socket from `ip` (after check): when the budget is full, the oldest socket of the biggest
-   * holder is evicted first (its `evict` is called, and its place is free at once). Returns the function that
-   * gives the place back (idempotent).
+   * Takes a place for `entry` (after check): when the budget is full, the oldest socket of the biggest holder is
+   * evicted first (its `evictOpening` is called, and its place is free at once). `leave` gives it back.
    */
-  enter(ip: string, evict: () => void): () => void {
-    const key = throttleKey(ip);
+  enter(entry: Opening): void {
     if (this.total > 0 && this.count >= this.total) this.evictOne();
-    const entry: Opening = { key, evict };
     this.add(entry);
-    return () => this.remove(entry);
+  }
+
+  /** `entry`'s place goes back (idempotent: an evicted entry has left already). */
+  leave(entry: Opening): void {
+    this.remove(entry);
   }
 
   private evictOne(): void {
@@ -59,7 +65,7 @@ export class OpeningBudget {
     if (victimKey === undefined) return;
     const oldest = this.byKey.get(victimKey)!.values().next().value!;
     this.remove(oldest);
-    oldest.evict();
+    oldest.evictOpening();
   }
 
   private add(entry: Opening): void {

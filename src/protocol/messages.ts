@@ -28,6 +28,25 @@ export function encodeServerTimeNonce(nowMs: number, rnd2: Uint8Array, nonce4: U
   return out;
 }
 
+/**
+ * SERVER_TIME_NONCE from six random bytes kept as two 24-bit integers (what a connection stores instead of a
+ * Buffer): `low` is nonce4's first three bytes, `high` its last byte then rnd2, little-endian. Written byte by
+ * byte: it is on every connection's set-up.
+ */
+export function encodeServerTimeNonceOf(nowMs: number, low: number, high: number): Buffer {
+  const out = Buffer.allocUnsafe(13);
+  out[0] = MSG.SERVER_TIME_NONCE;
+  out.writeUInt32LE(Math.floor(nowMs / 1000) >>> 0, 1);
+  out.writeUInt16LE(nowMs % 1000, 5);
+  out[7] = (high >>> 8) & 0xff;
+  out[8] = (high >>> 16) & 0xff;
+  out[9] = low & 0xff;
+  out[10] = (low >>> 8) & 0xff;
+  out[11] = (low >>> 16) & 0xff;
+  out[12] = high & 0xff;
+  return out;
+}
+
 function typeAndText(type: number, text: string): Buffer {
   const len = Buffer.byteLength(text);
   const out = Buffer.allocUnsafe(1 + len);

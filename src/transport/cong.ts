@@ -4,15 +4,14 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { Stats } from '../metrics/stats.js';
-import { CongDecoder } from '../protocol/congsocket.js';
-import type { AcceptLink, Doorkeeper, PeerInfo } from './link.js';
+import { CongDecoder, type FrameErrorKind, type FrameSink } from '../protocol/congsocket.js';
+import type { AcceptLink, Doorkeeper, LinkOwner, PeerInfo } from './link.js';
 import { CongLink, FlushQueue } from './cong-link.js';
 import { backlogLimits, type ListenOptions } from './listen-options.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
-import { AcceptedSockets } from './opening.js';
+import { AcceptedSockets, type AcceptedSocket, type OpeningTarget } from './opening.js';
 import { admitSocket, closeStreamServer, streamServer } from './stream-listener.js';
-import type { OpeningSlot } from '../guard/admission.js';
 import { certificateDeviceId } from '../guard/identity.js';
 
 export interface CongTransport {
@@ -27,17 +26,79 @@ export interface CongTransport {
  * `openingTimeout` (clients send AUTH_REQ or CID_REQ as soon as they are greeted), or it is closed. Under
  * --workers it also takes a place in the host's caps (`door.admit`) before it becomes a connection.
  */
+/** What a CongSocket reader needs of its listener (one object for all its sockets). */
+interface ReaderContext {
+  readonly stats: Stats;
+  readonly maxMessageSize: number;
+  readonly openingTimeout: number;
+}
+
+/**
+ * One socket's frames to its connection, and the end of its opening at the first frame: the decoder's sink and
+ * the deadline's target in one small object (every accepted socket has one, so no closures per socket here).
+ */
+class CongReader implements FrameSink, OpeningTarget {
+  constructor(
+    private readonly conn: LinkOwner,
+    private readonly context: ReaderContext,
+    /** Until the first frame: the opening's deadline runs. */
+    private opening: AcceptedSocket | null,
+  ) {}
+
+  frame(payload: Buffer): void {
+    if (this.opening !== null) {
+      this.opening.opened();
+      this.opening = null;
+    }
+    this.conn.receive(payload);
+  }
+
+  error(kind: FrameErrorKind, detail: number): void {
+    const { conn, context } = this;
+    // Connection code: an exception costs this connection only.
+    try {
+      context.stats.framingErrors++;
+      if (kind === 'too-large') {
+        conn.close(`frame of ${detail} bytes is over the ${context.maxMessageSize}-byte limit`, 'abort');
+      } else if (!conn.cid) {
+        // Garbage before the connection has a CID is treated as an attack (§1.2 rule 4).
+        conn.close(`unknown frame type 0x${detail.toString(16)} before CID_REQ`, 'attack', Uint8Array.of(detail));
+      } else {
+        conn.report(`unknown frame type 0x${detail.toString(16)}; buffered bytes dropped`);
+      }
+    } catch (err) {
+      conn.internalError('a framing error', err);
+    }
+  }
+
+  expireOpening(): void {
+    this.conn.close(`no frame within ${this.context.openingTimeout} ms of connecting`, 'silent');
+  }
+}
+
+const ignoreError = (): void => {
+  /* reset by peer and the like: 'close' follows */
+};
+
+/**
+ * Starts the CongSocket listener (TLS when configured); resolves with the bound port. Every socket is counted
+ * from its accept (`door.admitSocket`): over a cap it is closed at once, before any TLS handshake or connection
+ * state; otherwise it must finish its TLS handshake within `handshakeTimeout` and send its first frame within
+ * `openingTimeout` (clients send AUTH_REQ or CID_REQ as soon as they are greeted), or it is closed. Under
+ * --workers it also takes a place in the host's caps (`door.admit`) before it becomes a connection.
+ */
 export function listenCong(options: ListenOptions, stats: Stats, accept: AcceptLink, door: Doorkeeper): Promise<CongTransport> {
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
   const limits = backlogLimits(options, 'cong');
-  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log);
-  /** A socket counted here since its accept (`slot`, given back when it closes): the host's place, then the connection. */
-  const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
+  const context: ReaderContext = { stats, maxMessageSize: options.maxMessageSize, openingTimeout: options.openingTimeout };
+  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log, 'frame', secure !== null);
+  /** A socket counted here since its accept (`accepted`, its place given back when it closes): the host's place, then the connection. */
+  const onSocket = (socket: net.Socket, accepted: AcceptedSocket): void => {
     const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true, listener: 'cong' };
-    admitSocket(door, socket, peer, () => takeOn(socket, slot, peer));
+    admitSocket(door, socket, peer, () => takeOn(socket, accepted, peer));
   };
-  const takeOn = (socket: net.Socket, slot: OpeningSlot, peer: PeerInfo): void => {
+  const takeOn = (socket: net.Socket, accepted: AcceptedSocket, peer: PeerInfo): void => {
     socket.setNoDelay(true);
     stats.acceptedCong++;
     const link = new CongLink(socket, limits, flushQueue);
@@ -45,41 +106,11 @@ export function listenCong(options: ListenOptions, stats: Stats, accept: AcceptL
     const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
     const conn = accept(link, certId !== null ? { ...peer, identity: { kind: 'certificate', id: certId } } : peer);
     link.conn = conn;
-    let opened: (() => void) | null = sockets.awaitFirst(socket, slot, 'frame', () =>
-      conn.close(`no frame within ${options.openingTimeout} ms of connecting`, 'silent'),
-    );
-    const decoder = new CongDecoder(
-      {
-        frame: (payload) => {
-          if (opened !== null) {
-            opened();
-            opened = null;
-          }
-          conn.receive(payload);
-        },
-        error: (kind, detail) => {
-          // Connection code: an exception costs this connection only.
-          try {
-            stats.framingErrors++;
-            if (kind === 'too-large') {
-              conn.close(`frame of ${detail} bytes is over the ${options.maxMessageSize}-byte limit`, 'abort');
-            } else if (!conn.cid) {
-              // Garbage before the connection has a CID is treated as an attack (§1.2 rule 4).
-              conn.close(`unknown frame type 0x${detail.toString(16)} before CID_REQ`, 'attack', Uint8Array.of(detail));
-            } else {
-              conn.report(`unknown frame type 0x${detail.toString(16)}; buffered bytes dropped`);
-            }
-          } catch (err) {
-            conn.internalError('a framing error', err);
-          }
-        },
-      },
-      options.maxMessageSize,
-    );
+    const reader = new CongReader(conn, context, accepted);
+    accepted.awaitFirst(reader);
+    const decoder = new CongDecoder(reader, options.maxMessageSize);
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-    socket.on('error', () => {
-      /* reset by peer and the like: 'close' follows */
-    });
+    socket.on('error', ignoreError);
     socket.on('close', () => {
       decoder.stop();
       link.closed = true;

@@ -2,7 +2,7 @@
 import type { Outbound } from '../delivery/outbound.js';
 import type { BacklogLimits, TopicSocket } from '../delivery/receiver.js';
 import type { PresentedIdentity } from '../guard/identity.js';
-import type { OpeningSlot } from '../guard/admission.js';
+import type { Evictable, OpeningSlot } from '../guard/admission.js';
 import type { TransportKind } from '../info.js';
 
 export type { TransportKind };
@@ -73,9 +73,9 @@ export interface LinkOwner {
 export type AcceptLink = (link: Link, peer: PeerInfo) => LinkOwner;
 /**
  * Asked at TCP accept by transports that see the socket then: its place in the caps, or null = close it at once.
- * `evict` closes the socket should a newcomer take its place while it is still opening (guard/opening-budget.ts).
+ * `socket` is destroyed should a newcomer take its place while it is still opening (guard/opening-budget.ts).
  */
-export type AdmitSocket = (peerIp: string, evict: () => void) => OpeningSlot | null;
+export type AdmitSocket = (peerIp: string, socket: Evictable) => OpeningSlot | null;
 
 /**
  * The connection caps, asked by a transport before it takes a connection on. One process answers at once; under
@@ -95,6 +95,8 @@ export interface Doorkeeper {
   admit(peer: PeerInfo): boolean | Promise<boolean>;
   /** A place `admit` granted through a Promise, whose socket went away before it became a connection. */
   unused(peer: PeerInfo): void;
+  /** Some proxy is trusted, so the X-Forwarded-* headers of a request count (else they need not be read). */
+  readonly readsForwarded: boolean;
 }
 
 export interface Link {

@@ -7,13 +7,12 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { Stats } from '../metrics/stats.js';
 import type { MqttConnection, MqttTransport } from '../mqtt/connection.js';
-import type { OpeningSlot } from '../guard/admission.js';
 import { certificateDeviceId } from '../guard/identity.js';
 import type { Doorkeeper, PeerInfo } from './link.js';
 import type { ListenOptions } from './listen-options.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
-import { AcceptedSockets } from './opening.js';
+import { AcceptedSockets, type AcceptedSocket } from './opening.js';
 import { admitSocket, closeStreamServer, streamServer } from './stream-listener.js';
 
 /** What the listener hands sockets to (the MQTT hub). */
@@ -68,15 +67,15 @@ class CorkedWrites {
 
 export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number | undefined }, stats: Stats, hub: MqttAcceptor, door: MqttDoor): Promise<MqttListener> {
   const secure = tlsServerOptions(options);
-  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log);
+  const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log, 'MQTT bytes', secure !== null);
   const writes = new CorkedWrites();
 
-  const onSocket = (socket: net.Socket, slot: OpeningSlot): void => {
+  const onSocket = (socket: net.Socket, accepted: AcceptedSocket): void => {
     const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true, listener: 'mqtt' };
-    admitSocket(door, socket, peer, () => takeOn(socket, slot, peer));
+    admitSocket(door, socket, peer, () => takeOn(socket, accepted, peer));
   };
 
-  const takeOn = (socket: net.Socket, slot: OpeningSlot, peer: PeerInfo): void => {
+  const takeOn = (socket: net.Socket, accepted: AcceptedSocket, peer: PeerInfo): void => {
     socket.setNoDelay(true);
     stats.acceptedMqtt++;
     const ip = door.ipOf(peer);
@@ -93,11 +92,12 @@ export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number
         certId !== null ? [certId] : undefined,
       ),
     );
-    let opened: (() => void) | null = sockets.awaitFirst(socket, slot, 'MQTT bytes', () => socket.destroy());
+    let opening: AcceptedSocket | null = accepted;
+    accepted.awaitFirst({ expireOpening: () => socket.destroy() });
     socket.on('data', (chunk: Buffer) => {
-      if (opened !== null) {
-        opened();
-        opened = null;
+      if (opening !== null) {
+        opening.opened();
+        opening = null;
       }
       conn.feed(chunk);
     });

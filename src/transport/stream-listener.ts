@@ -3,24 +3,23 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Stats } from '../metrics/stats.js';
-import type { OpeningSlot } from '../guard/admission.js';
 import type { Doorkeeper, PeerInfo } from './link.js';
 import { endFailedHandshakes } from './tls-options.js';
 import { reportAcceptErrors } from './listen-host.js';
-import { type AcceptedSockets, tlsBehindAccept } from './opening.js';
+import { type AcceptedSocket, type AcceptedSockets, tlsBehindAccept } from './opening.js';
 
 /**
  * A listening server whose sockets are counted from their accept (`sockets`) and, under TLS, handshaken behind
  * it; `onSocket` gets each socket once it is ready (after its handshake) with its place in the caps.
  */
-export function streamServer(secure: tls.TlsOptions | null, sockets: AcceptedSockets, stats: Stats, what: string, log: (line: string) => void, onSocket: (socket: net.Socket, slot: OpeningSlot) => void): net.Server {
+export function streamServer(secure: tls.TlsOptions | null, sockets: AcceptedSockets, stats: Stats, what: string, log: (line: string) => void, onSocket: (socket: net.Socket, accepted: AcceptedSocket) => void): net.Server {
   let server: net.Server;
   if (secure) {
     const tlsServer = tls.createServer(secure);
     tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
-      const slot = sockets.slotOf(socket);
-      if (slot === null) socket.destroy();
-      else onSocket(socket, slot);
+      const accepted = sockets.placeOf(socket);
+      if (accepted === null) socket.destroy();
+      else onSocket(socket, accepted);
     });
     // Failed or timed-out handshakes (e.g. no client certificate under mutual TLS) never become connections.
     endFailedHandshakes(tlsServer, stats);
@@ -28,8 +27,8 @@ export function streamServer(secure: tls.TlsOptions | null, sockets: AcceptedSoc
     server = tlsBehindAccept(sockets, tlsServer);
   } else {
     server = net.createServer({ noDelay: true }, (socket) => {
-      const slot = sockets.take(socket);
-      if (slot !== null) onSocket(socket, slot);
+      const accepted = sockets.take(socket);
+      if (accepted !== null) onSocket(socket, accepted);
     });
   }
   reportAcceptErrors(server, what, log);

@@ -60,11 +60,11 @@ export function startTlsFront(
   stats: Stats,
   admitSocket: AdmitSocket,
 ): Promise<TlsFront> {
-  const accepted = new AcceptedSockets(admitSocket, options.openingTimeout, stats, options.log);
+  const accepted = new AcceptedSockets(admitSocket, options.openingTimeout, stats, options.log, 'request head', true);
   const sockets = new Set<net.Socket>();
   const tlsServer = tls.createServer({ ...secure, requestCert: true, rejectUnauthorized: true }, (clear) => {
-    const slot = accepted.slotOf(clear);
-    if (slot === null) {
+    const place = accepted.placeOf(clear);
+    if (place === null) {
       clear.destroy();
       return;
     }
@@ -82,7 +82,7 @@ export function startTlsFront(
       }
     };
     clear.on('close', teardown).on('error', teardown);
-    const opened = accepted.awaitFirst(clear, slot, 'request head', teardown);
+    place.awaitFirst({ expireOpening: teardown });
     let head: Buffer = Buffer.alloc(0);
     const onHead = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
@@ -92,7 +92,7 @@ export function startTlsFront(
         return;
       }
       clear.off('data', onHead);
-      opened();
+      place.opened();
       // The internal connection exists only once the request is in: a silent peer costs one descriptor, not three.
       const inner = net.connect(innerPort, '127.0.0.1');
       upstream = inner;

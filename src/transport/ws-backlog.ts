@@ -12,23 +12,43 @@ export interface BacklogSocket {
   getBufferedAmount(): number;
 }
 
+const CLOSED = 1;
+const OVER_LIMIT = 2;
+
 export abstract class WsBacklog<S extends BacklogSocket> {
   conn: LinkOwner | null = null;
-  closed = false;
-  /** The slow-consumer policy applies to it: no room until it drains. */
-  overLimit = false;
+  /** `closed` and `overLimit` in one small integer: one field fewer on every WebSocket connection. */
+  private flags = 0;
 
   constructor(
     protected readonly socket: S,
     readonly limits: BacklogLimits,
   ) {}
 
+  /** The socket is gone (set by the listener on uWS's close). */
+  get closed(): boolean {
+    return (this.flags & CLOSED) !== 0;
+  }
+
+  set closed(on: boolean) {
+    this.flags = on ? this.flags | CLOSED : this.flags & ~CLOSED;
+  }
+
+  /** The slow-consumer policy applies to it: no room until it drains. */
+  get overLimit(): boolean {
+    return (this.flags & OVER_LIMIT) !== 0;
+  }
+
+  private set overLimit(on: boolean) {
+    this.flags = on ? this.flags | OVER_LIMIT : this.flags & ~OVER_LIMIT;
+  }
+
   /**
    * Judged on what the socket has not written yet: a socket within the hard cap takes one more message of any size
    * up to maxMessageSize (uWS's own limit is above the cap, so uWS never drops what we let through).
    */
   hasRoom(): boolean {
-    if (this.overLimit || this.closed) return false;
+    if (this.flags !== 0) return false;
     const held = this.socket.getBufferedAmount();
     if (held <= this.limits.soft) return true;
     if (held > this.limits.hard) {

@@ -6,7 +6,7 @@ import type { BacklogLimits } from '../delivery/receiver.js';
 import type { Outbound } from '../delivery/outbound.js';
 import type { Link } from './link.js';
 import { SEND_DROPPED, WsBacklog } from './ws-backlog.js';
-import { WsTopicSocket, type TopicOwner, type TurnJudge } from './ws-topics.js';
+import { WsTopicSocket, turnJudge, type TopicOwner } from './ws-topics.js';
 
 /**
  * Slow consumers: the link judges its own sends (hasRoom before each, uWS's send status after), and native
@@ -18,11 +18,7 @@ export class WsLink<U = unknown> extends WsBacklog<uWS.WebSocket<U>> implements 
   /** Made on the first subscription: idle connections stay small. */
   private native: WsTopicSocket | null = null;
 
-  constructor(
-    socket: uWS.WebSocket<U>,
-    limits: BacklogLimits,
-    private readonly judge: TurnJudge,
-  ) {
+  constructor(socket: uWS.WebSocket<U>, limits: BacklogLimits) {
     super(socket, limits);
   }
 
@@ -46,7 +42,7 @@ export class WsLink<U = unknown> extends WsBacklog<uWS.WebSocket<U>> implements 
   /** Native topics deliver to everyone alike, so an over-limit link must not be in them. */
   topics(): WsTopicSocket | null {
     if (this.closed || this.overLimit) return null;
-    return (this.native ??= new WsTopicSocket(this.socket, this, this.judge));
+    return (this.native ??= new WsTopicSocket(this.socket, this, turnJudge));
   }
 
   fellBehind(): void {

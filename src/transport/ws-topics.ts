@@ -59,7 +59,10 @@ export interface TopicOwner {
   overCap(): void;
 }
 
-/** Sockets whose bound passed the limit during a turn, read again once the turn's queued messages are written. */
+/**
+ * Sockets whose bound passed the limit during a turn, read again once the turn's queued messages are written. One
+ * for the process (`turnJudge`): nothing in it belongs to one listener, and links need no field for it.
+ */
 export class TurnJudge {
   private readonly due: WsTopicSocket[] = [];
   private scheduled = false;
@@ -77,6 +80,9 @@ export class TurnJudge {
     setImmediate(this.run);
   }
 }
+
+/** The judge of every WebSocket listener of this process. */
+export const turnJudge = new TurnJudge();
 
 export class WsTopicSocket implements TopicSocket {
   /** At least what uWS holds for this socket, queue included: kept by publishes and sends, lowered by reads. */

@@ -8,7 +8,7 @@ import type { PublishTopic } from '../delivery/native-topic-group.js';
 import type { AcceptLink, Doorkeeper, Link, LinkOwner, PeerInfo } from './link.js';
 import type { PausableListener } from './descriptor-guard.js';
 import { WsLink } from './ws-link.js';
-import { TurnJudge, nativePublisher, uwsSendLimit } from './ws-topics.js';
+import { nativePublisher, uwsSendLimit } from './ws-topics.js';
 import { PEER_HEADER, peerFromFront, startTlsFront } from './tls-front.js';
 import { tlsServerOptions } from './tls-options.js';
 import { backlogLimits, type ListenOptions } from './listen-options.js';
@@ -145,7 +145,6 @@ export async function listenWs(
       })
     : uWS.App();
   const budget = requestBudgetOf(app, fronted);
-  const judge = new TurnJudge();
   const limits = backlogLimits(options, 'ws');
 
   app.ws<SocketData>('/*', {
@@ -190,13 +189,15 @@ export async function listenWs(
       // `Authorization: Bearer` or `?token=`: iosig's `<id>.<key>`, a JWT or an opaque token (both given must agree).
       const credential = upgradeCredential(headerValue(req, 'authorization'), req.getQuery() ?? '');
       if (credential === null) {
-        res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end('iosig: two different tokens, or ?token= more than once\n');
+        if (!budget.admit(res, req)) return;
+        res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end('iosig: two different tokens, or ?token= more than once\n', true);
         return;
       }
+      const forwarded = door.readsForwarded;
       const peer: PeerInfo = {
         peerIp,
-        forwardedFor: headerValue(req, 'x-forwarded-for'),
-        forwardedProto: headerValue(req, 'x-forwarded-proto'),
+        forwardedFor: forwarded ? headerValue(req, 'x-forwarded-for') : undefined,
+        forwardedProto: forwarded ? headerValue(req, 'x-forwarded-proto') : undefined,
         tls: files !== null,
         listener: 'ws',
         // The TLS front counts its sockets from their accept until they close.
@@ -236,7 +237,7 @@ export async function listenWs(
         doorLink.start();
         return;
       }
-      const link = new WsLink<SocketData>(ws, limits, judge);
+      const link = new WsLink<SocketData>(ws, limits);
       data.link = link;
       link.conn = accept(link, peer);
     },

@@ -18,6 +18,7 @@ import {
   encodeQuotaLevel,
   encodeServerSignal,
   encodeServerTimeNonce,
+  encodeServerTimeNonceOf,
   encodeSubscribeReq,
   encodeTagMessage,
   iamNick,
@@ -399,6 +400,15 @@ describe('server_messages vectors', () => {
       }
     });
   }
+});
+
+describe('SERVER_TIME_NONCE from two 24-bit integers', () => {
+  it('writes the same bytes as from its nonce4 and rnd2 (low = nonce4[0..2], high = nonce4[3] then rnd2)', () => {
+    const bytes = Buffer.from([0x11, 0x22, 0x33, 0x44, 0x55, 0x66]);
+    const now = 1_765_000_123_456;
+    const expected = encodeServerTimeNonce(now, bytes.subarray(4, 6), bytes.subarray(0, 4));
+    assert.equal(hex(encodeServerTimeNonceOf(now, bytes.readUIntLE(0, 3), bytes.readUIntLE(3, 3))), hex(expected));
+  });
 });
 
 describe('RPC codec', () => {
