@@ -1,4 +1,4 @@
-// Every routing rule across two nodes, clients on both transports (PROTOCOL.md §5 over the cluster bus).
+// Every routing rule across two nodes, clients on both transports (docs/protocol.md §5 over the cluster bus).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { redisSkipReason } from '../auth/redis-server.js';

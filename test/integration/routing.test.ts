@@ -1,4 +1,4 @@
-// Routing rules of PROTOCOL.md §5 (and the §1.3/§3 behaviour around them) against a real iosig server, over
+// Routing rules of docs/protocol.md §5 (and the §1.3/§3 behaviour around them) against a real iosig server, over
 // real sockets (WebSocket only, CongSocket only, mixed both ways) and over the in-memory link (alone and mixed
 // with sockets).
 import { after, afterEach, before, describe, it } from 'node:test';

@@ -5,7 +5,7 @@
 // Per-run randomness is masked, nothing else: SERVER_TIME_NONCE bytes 1..12, anonymous cids (the
 // reference cid → our cid mapping is learnt from each CID_RES and substituted everywhere, in sent
 // and expected bytes, tags and IAM_RES JSON alike) and `ssid` values in IAM_RES JSON. Places where
-// iosig deliberately differs from the reference (PROTOCOL.md §10) are listed in DEVIATIONS. The
+// iosig deliberately differs from the reference (docs/protocol.md §10) are listed in DEVIATIONS. The
 // current time in `reply` service answers (date, unixtime) is masked too.
 //
 // Logged-in connections really log in: the AUTH_REQ is built with a client BohoSession from the
@@ -102,7 +102,7 @@ const anonIamRes = (standIn: string, ip: string): Item => ({
     ).toString('hex'),
 });
 
-/** Documented, deliberate differences from the reference (PROTOCOL.md §10). */
+/** Documented, deliberate differences from the reference (docs/protocol.md §10). */
 const DEVIATIONS: Deviation[] = [
   {
     scenario: 'malformed_lengths',

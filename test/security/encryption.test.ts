@@ -1,4 +1,4 @@
-// Session encryption and the E2E relay (PROTOCOL.md §4.5–4.7; Q9, Q20): encrypted signals between logged-in
+// Session encryption and the E2E relay (docs/protocol.md §4.5–4.7; Q9, Q20): encrypted signals between logged-in
 // ws and cong clients, plaintext for anonymous receivers, refused and broken encrypted input, oversized frames.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

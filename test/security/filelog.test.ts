@@ -1,4 +1,4 @@
-// File logs (PROTOCOL.md §9.2 `-f`): connection.log, auth.log (OK / FAIL, never the key or its hash) and
+// File logs (docs/protocol.md §9.2 `-f`): connection.log, auth.log (OK / FAIL, never the key or its hash) and
 // attack.log (garbage before CID_REQ on CongSocket).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Key stores through the server (PROTOCOL.md §4.2, Q13, Q17, Q33): BOHO_AUTH, a .json file with reloadKeys(),
+// Key stores through the server (docs/protocol.md §4.2, Q13, Q17, Q33): BOHO_AUTH, a .json file with reloadKeys(),
 // and Redis against a real redis-server, including an outage and its recovery.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Boho login over both transports (PROTOCOL.md §3.2, §4.4, §4.8; Q18, Q19, Q21, Q33): success, levels,
+// Boho login over both transports (docs/protocol.md §3.2, §4.4, §4.8; Q18, Q19, Q21, Q33): success, levels,
 // every refusal, no state change on refusal, held messages, duplicate logins under both policies.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

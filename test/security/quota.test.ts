@@ -1,4 +1,4 @@
-// Quotas (PROTOCOL.md §8.2; Q3, Q29) and membersOnly (§5.9), over both transports.
+// Quotas (docs/protocol.md §8.2; Q3, Q29) and membersOnly (§5.9), over both transports.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientPool, type RawClient } from '../helpers/raw-client.js';

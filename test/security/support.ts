@@ -1,4 +1,4 @@
-// Shared pieces for the security tests (PROTOCOL.md §4, §5.9, §8): a logged-in protocol peer built on
+// Shared pieces for the security tests (docs/protocol.md §4, §5.9, §8): a logged-in protocol peer built on
 // BohoSession, a TLS-capable wire (wss / TLS CongSocket), test certificates made with openssl at run time.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// TLS (wss and TLS CongSocket), mutual TLS and X-Forwarded-Proto (PROTOCOL.md §1.1, §4.7): certificates are
+// TLS (wss and TLS CongSocket), mutual TLS and X-Forwarded-Proto (docs/protocol.md §1.1, §4.7): certificates are
 // made with openssl at run time; a logged-in TLS session gets plaintext, never ENC_488.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // A service that throws, synchronously or by rejecting, is answered INTERNAL_SERVER_ERROR and logged;
-// the connection and the server go on serving (PROTOCOL.md §7.1 step 5).
+// the connection and the server go on serving (docs/protocol.md §7.1 step 5).
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { IosigServer } from '../../src/index.js';

@@ -1,4 +1,4 @@
-// The redis service (PROTOCOL.md §7.4) against a private redis-server, over ws and cong: every command in
+// The redis service (docs/protocol.md §7.4) against a private redis-server, over ws and cong: every command in
 // both spellings, Redis errors, an outage that answers fast, and sudo's key commands on a Redis key store.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The reply service and the CALL procedure around it (PROTOCOL.md §7.1, §7.2, §7.4, Q10–Q12) over ws and cong.
+// The reply service and the CALL procedure around it (docs/protocol.md §7.1, §7.2, §7.4, Q10–Q12) over ws and cong.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { IosigServer } from '../../src/index.js';

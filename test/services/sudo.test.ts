@@ -1,4 +1,4 @@
-// The sudo service (PROTOCOL.md §7.4, Q23, Q26) over ws and cong: connection, channel and key-store commands.
+// The sudo service (docs/protocol.md §7.4, Q23, Q26) over ws and cong: connection, channel and key-store commands.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { IosigServer } from '../../src/index.js';
