@@ -9,14 +9,18 @@
  *   that mostly wait on child processes, browsers and Redis spread over the groups. A group imports its files in
  *   order; tests still run one at a time within a process, as they do within a file.
  *
+ * Tests that drive a Debian tool (redis-server, Chromium, socat, …) ask kit/tools.ts: without CI=true a missing tool
+ * skips its group, and the run ends with the list of those groups and the one command that installs what they need.
+ *
  * `node dist/test/run-suite.js [node --test flags…] [test files…]`: flags pass through to node (a reporter, a name
  * pattern); naming files runs only those, each in its own process.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { installCommand, packagesFor } from './kit/tools.js';
 
 const GROUPS = 4;
 const CONCURRENCY = 4;
@@ -50,11 +54,47 @@ function groupEntries(files: string[], dir: string): string[] {
   });
 }
 
+/**
+ * node's reporter flags for the run: the reader's own (node's default when none is given) and, beside them, the skip
+ * report written to `skipFile`.
+ */
+function reporterFlags(flags: string[], skipFile: string): string[] {
+  const reporters = flags.filter((flag) => flag.startsWith('--test-reporter='));
+  const destinations = flags.filter((flag) => flag.startsWith('--test-reporter-destination='));
+  const own = reporters.length > 0 ? reporters : [`--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`];
+  const ownDestinations = destinations.length > 0 ? destinations : own.map(() => '--test-reporter-destination=stdout');
+  const skipReporter = pathToFileURL(join(testDir, 'kit', 'skip-report.js')).href;
+  return [...own, ...ownDestinations, `--test-reporter=${skipReporter}`, `--test-reporter-destination=${skipFile}`];
+}
+
+/** Lists the groups skipped for want of a tool, and the one command that installs them all. */
+function printToolSkips(skipFile: string): void {
+  let text = '';
+  try {
+    text = readFileSync(skipFile, 'utf8');
+  } catch {
+    return;
+  }
+  const skips = text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { file: string; name: string; tools: string[] });
+  if (skips.length === 0) return;
+  const source = (file: string): string => join('test', relative(testDir, file)).replace(/\.js$/, '.ts');
+  const lines = skips.map((skip) => `  ${source(skip.file)}: ${skip.name} (needs ${skip.tools.join(', ')})`);
+  const command = installCommand(packagesFor(skips.flatMap((skip) => skip.tools)));
+  process.stdout.write(
+    `\n${skips.length} test group${skips.length === 1 ? '' : 's'} skipped: the Debian tools they need are not installed (under CI=true they run, and fail)\n` +
+      `${[...new Set(lines)].join('\n')}\nInstall what they need with:\n  ${command}\n`,
+  );
+}
+
 const args = process.argv.slice(2);
-const nodeFlags = args.filter((arg) => arg.startsWith('-'));
+const nodeFlags = args.filter((arg) => arg.startsWith('-') && !arg.startsWith('--test-reporter'));
 const named = args.filter((arg) => !arg.startsWith('-'));
 
 const scratch = mkdtempSync(join(tmpdir(), 'iosig-suite-'));
+const skipFile = join(scratch, 'tool-skips.jsonl');
 let files: string[];
 if (named.length > 0) {
   files = named;
@@ -66,11 +106,19 @@ if (named.length > 0) {
 
 const runner = spawn(
   process.execPath,
-  ['--test', `--test-concurrency=${CONCURRENCY}`, `--test-timeout=${TIMEOUT_MS}`, ...nodeFlags, ...files],
+  [
+    '--test',
+    `--test-concurrency=${CONCURRENCY}`,
+    `--test-timeout=${TIMEOUT_MS}`,
+    ...reporterFlags(args, skipFile),
+    ...nodeFlags,
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => runner.kill(signal));
 runner.on('exit', (code, signal) => {
+  printToolSkips(skipFile);
   rmSync(scratch, { recursive: true, force: true });
   process.exitCode = code ?? (signal ? 1 : 0);
 });

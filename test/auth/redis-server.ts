@@ -1,24 +1,17 @@
 // A private redis-server for tests: a free port on 127.0.0.1, no persistence, killed by the test's after hook.
-// Under CI (CI=true) a missing redis-server is a failure, never a skip.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// Describe a test that starts one with { skip: redisSkipReason() }: skipped where redis-server is missing, except
+// under CI=true, where a missing redis-server fails it (kit/tools.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { Deadline, sleep, withTimeout } from '../helpers/wait.js';
+import { needs, tool } from '../kit/tools.js';
 
 const START_TIMEOUT_MS = 5000;
 const STOP_TIMEOUT_MS = 3000;
 
-export const REDIS_SERVER_BIN: string | null = findRedisServer();
-
 /** For describe(…, { skip }): a reason to skip only when redis-server is absent and this is not CI. */
 export function redisSkipReason(): string | false {
-  if (REDIS_SERVER_BIN) return false;
-  return process.env['CI'] === 'true' ? false : 'redis-server is not installed (apt-get install -y redis-server)';
-}
-
-function findRedisServer(): string | null {
-  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  return found.status === 0 && path ? path : null;
+  return needs('redis-server').skip ?? false;
 }
 
 export async function freePort(): Promise<number> {
@@ -48,7 +41,6 @@ export class RedisServerProcess {
   }
 
   static async start(options: { appendOnlyDir?: string } = {}): Promise<RedisServerProcess> {
-    if (!REDIS_SERVER_BIN) throw new Error('redis-server is not installed, and CI=true requires the Redis tests to run');
     const server = new RedisServerProcess(await freePort(), options.appendOnlyDir ?? null);
     await server.restart();
     return server;
@@ -59,7 +51,7 @@ export class RedisServerProcess {
     if (this.#child) throw new Error('redis-server is already running');
     const persistence = this.appendOnlyDir ? ['--dir', this.appendOnlyDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
     const args = ['--save', '', ...persistence, '--port', String(this.port), '--bind', '127.0.0.1'];
-    const child = spawn(REDIS_SERVER_BIN ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tool('redis-server'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     const keep = (chunk: Buffer): void => {
       this.#output = (this.#output + chunk.toString('utf8')).slice(-2000);

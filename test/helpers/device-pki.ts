@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tool } from '../kit/tools.js';
 
 export interface DevicePki {
   dir: string;
@@ -27,7 +28,7 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 export function makeDevicePki(devices: readonly string[], sanDevices: readonly string[] = []): DevicePki {
   const dir = mkdtempSync(join(tmpdir(), 'iosig-devpki-'));
   const run = (args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+    execFileSync(tool('openssl'), args, { cwd: dir, stdio: 'ignore' });
   };
   run(['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=iosig device CA',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);

@@ -12,6 +12,7 @@ import { encodeSignal } from '../../src/protocol/messages.js';
 import { type ClientPool, RawClient, type RawClientOptions, type Transport } from '../helpers/raw-client.js';
 import type { WireTls } from '../kit/wire.js';
 import { TimeoutError, waitFor } from '../helpers/wait.js';
+import { tool } from '../kit/tools.js';
 import { hex, portOf, type IosigServer } from '../integration/support.js';
 
 export const TRANSPORTS: readonly Transport[] = ['ws', 'cong'];
@@ -276,7 +277,7 @@ export interface TestPki {
 }
 
 function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+  execFileSync(tool('openssl'), args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
 }
 
 /** A CA, a server certificate (SAN IP:127.0.0.1, DNS:localhost), a CA-signed client certificate and a self-signed one. */

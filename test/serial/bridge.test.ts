@@ -13,6 +13,7 @@ import { ROOT, nextEvent, stopChild } from '../client/support.js';
 import { TimeoutError, sleep } from '../helpers/wait.js';
 import { Board, PtyPair } from './pty-pair.js';
 import { inside } from '../kit/inside.js';
+import { needs } from '../kit/tools.js';
 
 function settings(server: string, extra: Partial<BridgeSettings> = {}): BridgeSettings {
   return {
@@ -91,7 +92,7 @@ describe('io-serial pieces', () => {
   });
 });
 
-describe('io-serial with a socat pty pair as the board', () => {
+describe('io-serial with a socat pty pair as the board', needs('socat'), () => {
   let server: IosigServer | null = null;
   const cleanups: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
@@ -230,7 +231,7 @@ describe('io-serial with a socat pty pair as the board', () => {
   });
 });
 
-describe('the io-serial command', () => {
+describe('the io-serial command', needs('socat'), () => {
   const pairs: PtyPair[] = [];
   let server: IosigServer | null = null;
   after(async () => {
