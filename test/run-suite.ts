@@ -16,7 +16,7 @@
  * pattern); naming files runs only those, each in its own process.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,12 +29,16 @@ const ROOT_HOOK = /^(before|after|beforeEach|afterEach)\(/m;
 
 const testDir = dirname(fileURLToPath(import.meta.url));
 
+/** dist/test → test: where the sources of the compiled tests are. */
+const sourceDir = join(testDir, '..', '..', 'test');
+
+/** The compiled test files whose source still exists (a moved or deleted test leaves its old output in dist/). */
 function testFiles(dir: string): string[] {
   const found: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) found.push(...testFiles(path));
-    else if (name.endsWith('.test.js')) found.push(path);
+    else if (name.endsWith('.test.js') && existsSync(join(sourceDir, relative(testDir, path)).replace(/\.js$/, '.ts'))) found.push(path);
   }
   return found;
 }

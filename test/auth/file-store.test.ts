@@ -3,20 +3,18 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { keyFromString, storedKeyForm } from '../../src/crypto/keys.js';
 import { FileKeyStore } from '../../src/auth/file-store.js';
 import { resolveLevel, verifyKeyMaterial } from '../../src/auth/key-store.js';
-import { loadVector } from '../helpers/vectors.js';
+import { loadVector } from '../kit/vectors.js';
+import { ROOT } from '../kit/server.js';
 
 interface ProviderVector {
   input_json: unknown[];
   entries: Record<string, { key: string; cid: string; level: unknown }>;
 }
 
-// dist/test/auth/x.js -> repository root
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const vector = loadVector<{ providers: { FileKeyProvider: ProviderVector } }>('auth_keys.json').providers.FileKeyProvider;
 const dirs: string[] = [];
 

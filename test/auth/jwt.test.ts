@@ -14,7 +14,7 @@ import { JwtVerifier, keyFromText, secretFromFile, type JwtKey, type JwtVerdict 
 import { JwksSource } from '../../src/auth/jwks.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { LocalHttp } from './local-http.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { tool } from '../kit/tools.js';
 
 const clock = new ManualClock();

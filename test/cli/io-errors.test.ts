@@ -1,9 +1,9 @@
 // The `io` CLI's failures (refused connections, bad URLs and options) and its help.
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort } from '../client/support.js';
 import { script, stopAll } from './io-support.js';
 import { planIo } from '../../src/cli/io.js';
+import { freePort } from '../kit/server.js';
 
 const silent = { out: () => undefined, err: () => undefined, env: process.env };
 

@@ -1,8 +1,10 @@
 // The `io` CLI against several servers at once and against the iosignal 2.2.1 reference server.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startReferenceServer, startServer, urlOf, type ReferenceServer, type Transport } from '../client/support.js';
+import { startReferenceServer, type ReferenceServer } from '../client/support.js';
 import { io, lineList, script, stopAll } from './io-support.js';
+import { startServer, urlOf } from '../kit/server.js';
+import type { Transport } from '../kit/raw-client.js';
 
 afterEach(stopAll);
 

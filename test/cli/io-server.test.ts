@@ -5,21 +5,19 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { Console } from 'node:console';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { TrafficWindow, connectionEntries } from '../../src/cli/metric-tables.js';
 import { planServer, printMetrics, type ServerPlan } from '../../src/cli/io-server.js';
 import { createServer } from '../../src/index.js';
 import { bannerLines, box } from '../../src/cli/banner.js';
-import { watchChild } from '../helpers/child-output.js';
+import { watchChild } from '../kit/child-output.js';
 import { serverOf, viewsOf } from '../kit/inside.js';
 import { HELP_DEFAULTS, formatBytes, type DefaultedFlag } from '../../src/cli/server-defaults.js';
 import { SERVER_DEFAULTS, resolveOptions } from '../../src/options.js';
+import { ROOT } from '../kit/server.js';
 
-// dist/test/cli/io-server.test.js -> repository root
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-server.js');
 
 type Child = ChildProcessByStdio<null, Readable, Readable>;

@@ -1,8 +1,8 @@
 // Two (or more) in-process iosig servers joined by a cluster bus on a test Redis.
 import type { IosigServer, ServerOptionsInput } from '../../src/index.js';
-import { startServer } from '../integration/support.js';
-import { waitFor } from '../helpers/wait.js';
-import { RedisServerProcess } from '../auth/redis-server.js';
+import { startServer } from '../kit/server.js';
+import { waitFor } from '../kit/wait.js';
+import { RedisServerProcess } from '../kit/redis-server.js';
 
 let nodeN = 0;
 

@@ -1,13 +1,14 @@
 // Every routing rule across two nodes, clients on both transports (docs/protocol.md §5 over the cluster bus).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { redisSkipReason } from '../auth/redis-server.js';
-import { ClientPool, type Transport } from '../helpers/raw-client.js';
-import { assertQuiet, closeNotice, expectMsg, hex, iam, portOf, sub, text, type IosigServer } from '../integration/support.js';
+import { redisSkipReason } from '../kit/redis-server.js';
+import { ClientPool, type Transport } from '../kit/raw-client.js';
+import { portOf, type IosigServer } from '../kit/server.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { clusterOf, interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { inside } from '../kit/inside.js';
+import { assertQuiet, closeNotice, expectMsg, hex, iam, sub, text } from '../kit/messages.js';
 
 const CLUSTER_CID = /^\?[A-Za-z0-9_-]{6}$/;
 

@@ -4,7 +4,7 @@ import { ClusterBus, type BusReceiver } from '../../src/cluster/bus.js';
 import { openLinks } from '../../src/cluster/redis-links.js';
 import type { ClusterMode } from '../../src/cluster/cluster-options.js';
 import { redisTarget } from '../../src/auth/redis-target.js';
-import { withTimeout } from '../helpers/wait.js';
+import { withTimeout } from '../kit/wait.js';
 
 export class RecordingReceiver implements BusReceiver {
   readonly published: { key: string; msg: string; budget: number }[] = [];

@@ -3,12 +3,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
 import { RedisClusterProcs } from './redis-cluster.js';
 import { openBus, settle } from './bus-support.js';
 import type { ClusterBus } from '../../src/cluster/bus.js';
 import type { ClusterMode } from '../../src/cluster/cluster-options.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 interface Engine {
   url: string;

@@ -3,11 +3,12 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
-import { closeNotice, expectMsg, portOf, sub, text, type IosigServer } from '../integration/support.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { waitFor, withTimeout } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
 import { clusterOf, interestKnown, startNodeServer } from './broker-support.js';
+import { closeNotice, expectMsg, sub, text } from '../kit/messages.js';
 
 describe('cluster failures', { skip: redisSkipReason() }, () => {
   let redis: RedisServerProcess;

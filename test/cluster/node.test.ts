@@ -3,9 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
 import { hold, startNode, type TestNode } from './node-support.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../kit/wait.js';
 
 describe('cluster nodes on a real redis-server', { skip: redisSkipReason() }, () => {
   let redis: RedisServerProcess;

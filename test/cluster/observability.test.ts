@@ -2,10 +2,10 @@
 // nodes and cluster-wide totals, and `sudo cid` listing CIDs of every node.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { redisSkipReason } from '../auth/redis-server.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { sleep, waitFor } from '../helpers/wait.js';
-import { portOf, type IosigServer } from '../integration/support.js';
+import { redisSkipReason } from '../kit/redis-server.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { sleep, waitFor } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { createSudoService } from '../../src/services/sudo.js';
 import { ADMIN, AUTH_PARAM, ServicePeer, assertReply } from '../services/support.js';

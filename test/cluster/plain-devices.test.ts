@@ -9,13 +9,13 @@ import { Redis } from 'ioredis';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import type { IosigServer } from '../../src/index.js';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { text } from '../integration/support.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
 import { DevicePool, nested } from '../plain/ws-device.js';
 import { clusterOf, interestKnown, settled, startNodeServer } from './broker-support.js';
 import { inside } from '../kit/inside.js';
+import { text } from '../kit/messages.js';
 
 const PREFIX = 'plainx';
 

@@ -2,12 +2,13 @@
 // publisher's own node first; the rest is split among the interested nodes (budget-split.ts).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
-import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
-import { sleep } from '../helpers/wait.js';
-import { portOf, sub, text, type IosigServer } from '../integration/support.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
+import { ClientPool, type RawClient, type Transport } from '../kit/raw-client.js';
+import { sleep } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
 import { DEFAULT_LEVEL, QUOTA_TABLE } from '../../src/protocol/codes.js';
 import { interestKnown, settled, startNodeServer } from './broker-support.js';
+import { sub, text } from '../kit/messages.js';
 
 /** Anonymous clients get the default level; its publishCounter is the cap under test. */
 const CAP = QUOTA_TABLE[DEFAULT_LEVEL]!.publishCounter;

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tool } from '../kit/tools.js';
-import { Deadline, sleep, withTimeout } from '../helpers/wait.js';
+import { Deadline, sleep, withTimeout } from '../kit/wait.js';
 
 const START_TIMEOUT_MS = 15_000;
 

@@ -1,17 +1,18 @@
 // Logins, encryption and the real iosignal 2.2.1 clients across two cluster nodes.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { redisSkipReason } from '../auth/redis-server.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { hex, portOf, sub, type IosigServer } from '../integration/support.js';
+import { redisSkipReason } from '../kit/redis-server.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
-import { loggedIn, openPeer, signalE2E, textSignal } from '../security/support.js';
+import { loggedIn, openPeer, signalE2E, textSignal } from '../kit/peer.js';
 import { interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
-import { loadIosignal221, nextEvent as nextEventWithin, type Io221Client as IoClient } from '../helpers/iosignal-221.js';
+import { loadIosignal221, nextEvent as nextEventWithin, type Io221Client as IoClient } from '../kit/iosignal-221.js';
 import { inside } from '../kit/inside.js';
+import { hex, sub } from '../kit/messages.js';
 
 /** Cross-node events get a little longer than one node's. */
 const nextEvent = (c: IoClient, event: string, ms = 4000, pred?: (args: unknown[]) => boolean): Promise<unknown[]> =>

@@ -14,7 +14,7 @@ import {
   storedKeyForm,
 } from '../../src/crypto/boho.js';
 import { sha256, tag8, timeSalt, xotp } from '../../src/crypto/otp.js';
-import { hex, loadVector, unhex } from '../helpers/vectors.js';
+import { hex, loadVector, unhex } from '../kit/vectors.js';
 
 // ---- vector shapes (only the fields these tests read) ----
 

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { IosigServer } from '../../src/index.js';
 import type { IoClient, SignalMessage } from '../../src/client/index.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { launchChromium } from '../kit/browser.js';
 import { needs } from '../kit/tools.js';
-import { TEST_OUTPUT, readyClient, startServer } from './support.js';
+import { TEST_OUTPUT, readyClient } from './support.js';
+import { startServer } from '../kit/server.js';
 
 const TOKEN = 'dashboard-secret';
 const UI_WAIT_MS = 5000;

@@ -12,11 +12,12 @@ import type { IoClient, SignalMessage } from '../../src/client/index.js';
 import { SerialBridge } from '../../src/serial/bridge.js';
 import { DEFAULTS } from '../../src/serial/settings.js';
 import { numbersIn } from '../../src/http/static/value-chart.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { launchChromium } from '../kit/browser.js';
 import { needs } from '../kit/tools.js';
 import { Board, PtyPair } from '../serial/pty-pair.js';
-import { TEST_OUTPUT, readyClient, startServer } from './support.js';
+import { TEST_OUTPUT, readyClient } from './support.js';
+import { startServer } from '../kit/server.js';
 
 const TOKEN = 'scene-secret';
 const WAIT_MS = 8000;

@@ -5,10 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { ROOT } from '../client/support.js';
-import { CHILD_PROCESS_DEADLINE_MS, waitFor, withTimeout } from '../helpers/wait.js';
+import { CHILD_PROCESS_DEADLINE_MS, waitFor, withTimeout } from '../kit/wait.js';
 import { startMqttTcp, type MqttTcpServer } from './tcp-server.js';
 import { needs, tool } from '../kit/tools.js';
+import { ROOT } from '../kit/server.js';
 
 
 interface Run {

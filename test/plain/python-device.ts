@@ -1,9 +1,10 @@
 // Drives test/plain/device.py (Debian's python3-websockets) as a real third-party device.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, stopChild } from '../client/support.js';
-import { TimeoutError } from '../helpers/wait.js';
+import { TimeoutError } from '../kit/wait.js';
 import { tool } from '../kit/tools.js';
+import { ROOT } from '../kit/server.js';
+import { stopChild } from '../kit/child-output.js';
 
 export type DeviceEvent =
   | { open: true }

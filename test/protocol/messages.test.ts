@@ -13,7 +13,7 @@ import {
   subscribeTags,
   unsubscribeRequest,
 } from '../../src/protocol/messages.js';
-import { hex, unhex } from '../helpers/vectors.js';
+import { hex, unhex } from '../kit/vectors.js';
 
 describe('signalTag', () => {
   it('reads the tag of a well-formed SIGNAL', () => {

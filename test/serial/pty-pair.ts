@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
-import { TimeoutError, sleep } from '../helpers/wait.js';
+import { TimeoutError, sleep } from '../kit/wait.js';
 import { tool } from '../kit/tools.js';
 
 export class PtyPair {

@@ -6,9 +6,10 @@ import type { IosigServer } from '../../src/index.js';
 import { decodeResponseMbp, encodeCall } from '../../src/protocol/rpc.js';
 import { createReplyService } from '../../src/services/reply.js';
 import type { Service } from '../../src/services/service.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { sleep } from '../helpers/wait.js';
-import { ServicePeer, TRANSPORTS, assertReply, portOf, startServer } from './support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { sleep } from '../kit/wait.js';
+import { ServicePeer, assertReply, startServer } from './support.js';
+import { TRANSPORTS, portOf } from '../kit/server.js';
 
 /** Test-only: `sync` throws at once, `async` rejects later, `ok` answers; checkPermission throws for `refuse`. */
 function failingService(): Service {

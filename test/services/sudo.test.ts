@@ -6,8 +6,9 @@ import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal, encodeTagMessage } from '../../src/protocol/messages.js';
 import { createReplyService } from '../../src/services/reply.js';
 import { createSudoService } from '../../src/services/sudo.js';
-import { ClientPool, type Transport } from '../helpers/raw-client.js';
-import { ADMIN, DEVICE, ServicePeer, TRANSPORTS, assertReply, portOf, startServer } from './support.js';
+import { ClientPool, type Transport } from '../kit/raw-client.js';
+import { ADMIN, DEVICE, ServicePeer, assertReply, startServer } from './support.js';
+import { TRANSPORTS, portOf } from '../kit/server.js';
 
 const STORED_HASH_LENGTH = 44;
 const NO_PERMISSION = { status: 255, body: 'NO_PERMISSION.' };
