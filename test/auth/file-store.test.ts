@@ -18,10 +18,6 @@ interface ProviderVector {
 const vector = loadVector<{ providers: { FileKeyProvider: ProviderVector } }>('auth_keys.json').providers.FileKeyProvider;
 const dirs: string[] = [];
 
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'iosig-auth-'));
   dirs.push(dir);
@@ -41,6 +37,9 @@ function collect(): { log: (line: string) => void; lines: string[] } {
 const quiet = { log: () => undefined };
 
 describe('FileKeyStore (.json)', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   it('reproduces the reference entries: keys hashed, levels kept raw', async () => {
     const store = await FileKeyStore.open(writeJson(join(tempDir(), 'keys.json'), vector.input_json), quiet);
     assert.equal(store.kind, 'file');
@@ -147,6 +146,9 @@ describe('FileKeyStore (.json)', () => {
 });
 
 describe('FileKeyStore (.js / .mjs modules)', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   it('loads an .mjs file exporting authInfo (Q15) and reloads its new contents', async () => {
     const path = join(tempDir(), 'keys.mjs');
     writeFileSync(path, "export const authInfo = [['m1', 'mkey', 'M1', 2]];\n");
@@ -184,6 +186,9 @@ describe('FileKeyStore (.js / .mjs modules)', () => {
 });
 
 describe('sample key files in auth/', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   it('devices.json and devices.mjs hold the same demo devices', async () => {
     const json = await FileKeyStore.open(join(ROOT, 'auth', 'devices.json'), quiet);
     const mjs = await FileKeyStore.open(join(ROOT, 'auth', 'devices.mjs'), quiet);

@@ -15,10 +15,6 @@ const BIN = join(ROOT, 'bin', 'io-auth.js');
 const KEY = 'a-secret-key';
 const dirs: string[] = [];
 
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 interface Result {
   code: number;
   stdout: string;
@@ -59,6 +55,9 @@ function assertOneLineError(result: Result, pattern: RegExp): void {
 }
 
 describe('io-auth on a .json file', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   const dir = mkdtempSync(join(tmpdir(), 'iosig-io-auth-'));
   dirs.push(dir);
   const file = join(dir, 'devices.json');
@@ -131,6 +130,9 @@ describe('io-auth on a .json file', () => {
 });
 
 describe('io-auth on Redis', { skip: redisSkipReason() }, () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   let server: RedisServerProcess;
 
   before(async () => {

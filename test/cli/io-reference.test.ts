@@ -6,9 +6,8 @@ import { io, lineList, script, stopAll } from './io-support.js';
 import { startServer, urlOf } from '../kit/server.js';
 import type { Transport } from '../kit/raw-client.js';
 
-afterEach(stopAll);
-
 describe('io with several servers', () => {
+  afterEach(stopAll);
   it('prefixes every line, targets name;commands, and survives losing one server', { timeout: 20_000 }, async () => {
     let a = await startServer();
     const b = await startServer();
@@ -50,6 +49,7 @@ describe('io with several servers', () => {
 });
 
 describe('io against the iosignal 2.2.1 reference server', () => {
+  afterEach(stopAll);
   let reference: ReferenceServer;
   before(async () => {
     reference = await startReferenceServer();

@@ -41,9 +41,6 @@ function killAll(): void {
   children.clear();
 }
 
-afterEach(killAll);
-after(killAll);
-
 function run(args: string[]): Cli {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -158,6 +155,8 @@ function exitCode(result: ServerPlan): number | null {
 // The command line is parsed and checked in process (planServer, what main runs first); bin/io-server.js runs as a
 // child process where the process itself is the subject: exit codes, signals, bound ports, the printed banner.
 describe('io-server command line', () => {
+  afterEach(killAll);
+  after(killAll);
   it('prints the usage box and exits 1 without -l or -L (Q16)', async () => {
     const { result, out, err } = await plan([]);
     assert.equal(exitCode(result), 1);
@@ -405,6 +404,8 @@ describe('io-server command line', () => {
 });
 
 describe('io-server helpers', () => {
+  afterEach(killAll);
+  after(killAll);
   it('TrafficWindow reports the bytes of the current 10 s window', () => {
     const snap = (bytesIn: number, bytesOut: number) => ({ lastSsid: 4, connections: 2, channels: 1, bytesIn, bytesOut });
     const window = new TrafficWindow({ bytesIn: 100, bytesOut: 1000 }, 0);

@@ -8,9 +8,8 @@ import { io, lineList, script, stopAll } from './io-support.js';
 import { startServer, urlOf } from '../kit/server.js';
 import type { Transport } from '../kit/raw-client.js';
 
-afterEach(stopAll);
-
 describe('io against io-server', () => {
+  afterEach(stopAll);
   let server: IosigServer;
   before(async () => {
     server = await startServer({ auth: { param: 'dev1.secret-key.D1.3' } });

@@ -31,13 +31,6 @@ async function sinksOf(server: IosigServer, kind: Transport | 'memory', count: n
   return made;
 }
 
-afterEach(async () => {
-  for (const sink of sinks) sink.close();
-  sinks = [];
-  for (const server of servers) await server.close();
-  servers = [];
-});
-
 /** A binary SIGNAL whose whole message is `size` bytes. */
 function signalOfSize(tag: string, size: number): Buffer {
   const head = encodeSignal(tag, PAYLOAD.BINARY, Buffer.alloc(0)).length;
@@ -52,6 +45,12 @@ function worstBacklog(server: IosigServer): number {
 }
 
 describe('item 2: one message up to --max-message reaches healthy receivers (default options)', () => {
+  afterEach(async () => {
+    for (const sink of sinks) sink.close();
+    sinks = [];
+    for (const server of servers) await server.close();
+    servers = [];
+  });
   it('a 17 MiB SIGNAL reaches every CongSocket and WebSocket subscriber; a 17 MiB unicast reaches a CongSocket device', async () => {
     const server = await serve();
     const cong = await sinksOf(server, 'cong', 2, 'big');
@@ -74,6 +73,12 @@ describe('item 2: one message up to --max-message reaches healthy receivers (def
 });
 
 describe('item 3: readers that read are never treated as slow', () => {
+  afterEach(async () => {
+    for (const sink of sinks) sink.close();
+    sinks = [];
+    for (const server of servers) await server.close();
+    servers = [];
+  });
   for (const slowConsumer of ['close', 'drop'] as const) {
     it(`a burst of 10× the limit fanned out in one turn reaches every reader in full (${slowConsumer})`, async () => {
       const limit = 64 * KiB;
@@ -119,6 +124,12 @@ describe('item 3: readers that read are never treated as slow', () => {
 });
 
 describe('item 4: paused receivers hold at most the hard cap + one message', () => {
+  afterEach(async () => {
+    for (const sink of sinks) sink.close();
+    sinks = [];
+    for (const server of servers) await server.close();
+    servers = [];
+  });
   for (const kind of TRANSPORTS) {
     it(`drop policy: a paused ${kind} receiver's send buffer stays within the hard cap + one message; a reading one gets everything`, async () => {
       const limit = 256 * KiB;
@@ -147,6 +158,12 @@ describe('item 4: paused receivers hold at most the hard cap + one message', () 
 });
 
 describe('slow-consumer policies and their counters', () => {
+  afterEach(async () => {
+    for (const sink of sinks) sink.close();
+    sinks = [];
+    for (const server of servers) await server.close();
+    servers = [];
+  });
   for (const kind of [...TRANSPORTS, 'memory'] as const) {
     it(`drop (${kind}): every publish is a delivery or a drop, and every counted delivery arrives; delivery resumes after the receiver reads`, async () => {
       const limit = 64 * KiB;
