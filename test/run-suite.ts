@@ -1,21 +1,22 @@
 /**
- * `npm test`: the whole suite under node's test runner, four test processes at a time.
+ * `npm test`: the whole suite under node's test runner, in GROUPS shared test processes (6, or IOSIG_TEST_GROUPS) and
+ * one per file that cannot share.
  *
  * Starting a test process and loading the server into it costs about half a second of CPU, so files share processes:
  * - a file that registers hooks at its top level runs in its own process: in a shared process a root hook would apply
  *   to every file of the group (keep hooks inside a `describe` and the file can share);
  * - every other file goes to one of GROUPS shared processes. A group imports its files in order; tests still run one
  *   at a time within a process, as they do within a file.
- * The suite lasts as long as its slowest process, so the files are dealt by how long they took
- * (test/durations.json, seconds per file; a file not listed counts as NEW_FILE_SECONDS): the longest first, each to
- * the group with the least so far, and all processes, own and shared, start longest first. `--save-durations` runs
- * the suite and writes that file anew from what it measured.
+ * All processes start at once, and the suite lasts as long as its slowest one, so the files are dealt by how long they
+ * took (test/durations.json, seconds per file; a file not listed counts as NEW_FILE_SECONDS): the longest first, each
+ * to the group with the least so far. `--save-durations` runs the suite and writes that file anew from what it
+ * measured.
  *
  * Tests that drive a Debian tool (redis-server, Chromium, socat, …) ask kit/tools.ts: without CI=true a missing tool
  * skips its group, and the run ends with the list of those groups and the one command that installs what they need.
  *
  * `node dist/test/run-suite.js [node --test flags…] [test files…]`: flags pass through to node (a reporter, a name
- * pattern); naming files runs only those, each in its own process.
+ * pattern); naming files runs only those, each in its own process, GROUPS at a time.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -24,8 +25,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { installCommand, packagesFor } from './kit/tools.js';
 
-const GROUPS = 6;
-const CONCURRENCY = 4;
+/** Shared processes; they mostly wait (on sockets, child processes, browsers, Redis), so more than the cores. */
+const GROUPS = Number(process.env['IOSIG_TEST_GROUPS'] ?? 6);
 const NEW_FILE_SECONDS = 2;
 const SAVE_DURATIONS = '--save-durations';
 const TIMEOUT_MS = 300_000;
@@ -151,6 +152,8 @@ const named = args.filter((arg) => !arg.startsWith('-'));
 const scratch = mkdtempSync(join(tmpdir(), 'iosig-suite-'));
 const reportFile = join(scratch, 'suite-report.jsonl');
 let files: string[];
+/** Named files run GROUPS at a time; the whole suite's processes all at once. */
+let concurrency = GROUPS;
 if (named.length > 0) {
   files = named;
 } else {
@@ -158,13 +161,14 @@ if (named.length > 0) {
   const alone = all.filter(runsAlone);
   const units = [...alone.map((path) => ({ path, seconds: secondsOf(path) })), ...groupEntries(all.filter((file) => !alone.includes(file)), scratch)];
   files = units.sort((x, y) => y.seconds - x.seconds).map((unit) => unit.path);
+  concurrency = files.length;
 }
 
 const runner = spawn(
   process.execPath,
   [
     '--test',
-    `--test-concurrency=${CONCURRENCY}`,
+    `--test-concurrency=${concurrency}`,
     `--test-timeout=${TIMEOUT_MS}`,
     ...reporterFlags(args, reportFile),
     ...nodeFlags,
