@@ -231,7 +231,7 @@ function consumerErrors(): Promise<string[]> {
         }),
       );
       const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-      const failed = await promisify(execFile)(tsc, ['-p', 'tsconfig.json'], { cwd: dir, timeout: 60_000 }).then(
+      const failed = await promisify(execFile)(tsc, ['-p', 'tsconfig.json'], { cwd: dir, timeout: 120_000 }).then(
         () => null,
         (err: { stdout?: string }) => err.stdout || String(err),
       );
