@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// io-client: another name for `io` (PROTOCOL.md §9.3).
+// io-client: another name for `io` (docs/protocol.md §9.3).
 import '../bin/io.js';

@@ -1,4 +1,4 @@
-// Server options with their defaults (PROTOCOL.md §9.1, plus iosig's own limits).
+// Server options with their defaults (docs/protocol.md §9.1, plus iosig's own limits).
 import type { AuthSource, DuplicateLoginPolicy, LoginLimits, QuotaSwitches, RetainOptions, ShareLimits, SlowConsumerPolicy, TlsFiles } from './policies.js';
 import { DEFAULT_LEVEL, ADMIN_LEVEL, MIN_FRAME_LIMIT } from './protocol/codes.js';
 import { escapingLog } from './logging/escape.js';

@@ -1,5 +1,5 @@
 // Minimal wire helpers for the benchmark clients and the ceiling server.
-// Written from /work/shared/PROTOCOL.md (§1.2 CongSocket framing, §2 codes,
+// Written from docs/protocol.md (§1.2 CongSocket framing, §2 codes,
 // §5.1 SIGNAL layout, §5.5 SUBSCRIBE). Client-side WebSocket framing is in test/kit/ws-frames.ts.
 // The protocol's own codecs serve the benchmark too: one implementation of the framing and layouts.
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';

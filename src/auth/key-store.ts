@@ -1,4 +1,4 @@
-// The one interface every key provider implements (PROTOCOL.md §4.2), plus the level and key rules shared by all.
+// The one interface every key provider implements (docs/protocol.md §4.2), plus the level and key rules shared by all.
 import { keyFromStored } from '../crypto/keys.js';
 import { DEFAULT_LEVEL, QUOTA_TABLE } from '../protocol/codes.js';
 

@@ -1,4 +1,4 @@
-// Bordered text boxes for the io-server console: the serving banner and the usage hints (PROTOCOL.md §9.2, Q16).
+// Bordered text boxes for the io-server console: the serving banner and the usage hints (docs/protocol.md §9.2, Q16).
 import { networkInterfaces } from 'node:os';
 
 const GREEN = '\x1b[32m';

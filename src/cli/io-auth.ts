@@ -1,4 +1,4 @@
-// `io-auth`: adds, lists and removes device keys in a .json key file (-d) or Redis (-r) (PROTOCOL.md §4.2).
+// `io-auth`: adds, lists and removes device keys in a .json key file (-d) or Redis (-r) (docs/protocol.md §4.2).
 // Keys are stored hashed and are never printed back, not even as the hash (the hash alone is enough to log in).
 import { Command } from 'commander';
 import { type CliIo, parseArguments, processIo } from './command-line.js';

@@ -1,4 +1,4 @@
-// The console's dot-commands (PROTOCOL.md §9.3, plus .rtt, .wait and .help). A line may start with
+// The console's dot-commands (docs/protocol.md §9.3, plus .rtt, .wait and .help). A line may start with
 // `name[,name...];` to send it to some connections only; otherwise it goes to all of them.
 import { CallError, type CallResult } from '../client/index.js';
 import { measureRtt } from '../client/rtt.js';

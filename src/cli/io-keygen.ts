@@ -1,4 +1,4 @@
-// `io-keygen`: prints random ids and keys for devices (PROTOCOL.md §9.4); --json prints the same values as JSON.
+// `io-keygen`: prints random ids and keys for devices (docs/protocol.md §9.4); --json prints the same values as JSON.
 import { Command } from 'commander';
 import { parseCommandLine } from './command-line.js';
 import { formatKeygenBox, generateKeygenValues } from '../auth/keygen.js';

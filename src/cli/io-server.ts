@@ -1,4 +1,4 @@
-// `io-server` / `ios`: runs an iosig broker from the command line (PROTOCOL.md §9.2, Q16, Q17).
+// `io-server` / `ios`: runs an iosig broker from the command line (docs/protocol.md §9.2, Q16, Q17).
 
 import type { DuplicateLoginPolicy, LoginLimits } from '../policies.js';
 import { isIP } from 'node:net';

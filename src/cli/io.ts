@@ -1,4 +1,4 @@
-// `io` / `io-client`: the interactive and scriptable iosignal console (PROTOCOL.md §9.3), with several
+// `io` / `io-client`: the interactive and scriptable iosignal console (docs/protocol.md §9.3), with several
 // servers in one process (`-c name=url`, repeated) and `io ping` for round-trip times.
 import { readFileSync } from 'node:fs';
 import readline from 'node:readline';

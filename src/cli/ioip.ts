@@ -1,4 +1,4 @@
-// `ioip`: prints the machine's LAN IPv4 address (the first non-internal one, PROTOCOL.md §9.4).
+// `ioip`: prints the machine's LAN IPv4 address (the first non-internal one, docs/protocol.md §9.4).
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { Command } from 'commander';
 import { parseCommandLine } from './command-line.js';

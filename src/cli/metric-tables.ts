@@ -1,4 +1,4 @@
-// The live metric tables of `io-server -m <1|2|3>` (PROTOCOL.md §9.2).
+// The live metric tables of `io-server -m <1|2|3>` (docs/protocol.md §9.2).
 import type { MetricsSnapshot } from '../metrics/stats.js';
 import { escapeControl } from '../logging/escape.js';
 

@@ -1,4 +1,4 @@
-// The iosignal client (PROTOCOL.md §3, §4, §5, §7): one server, either transport, with login,
+// The iosignal client (docs/protocol.md §3, §4, §5, §7): one server, either transport, with login,
 // encryption, subscriptions that survive reconnects, RPC calls and typed events. This class is the public
 // facade: it owns the connection lifecycle and the remembered channels; each connection's protocol work is
 // done by a ClientSession that is never exposed.

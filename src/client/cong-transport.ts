@@ -1,4 +1,4 @@
-// CongSocket transport (PROTOCOL.md §1.2): length-prefixed frames over TCP, or over TLS for congs://.
+// CongSocket transport (docs/protocol.md §1.2): length-prefixed frames over TCP, or over TLS for congs://.
 import net from 'node:net';
 import tls from 'node:tls';
 import { CongDecoder, encodeFrame } from '../protocol/congsocket.js';

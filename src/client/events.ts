@@ -3,7 +3,7 @@ import type { IamInfo } from '../protocol/messages.js';
 import type { MbpValue } from '../protocol/mbp.js';
 import type { Quota } from '../protocol/codes.js';
 
-/** Connection states, named after the JS client's state machine (PROTOCOL.md §3.12). */
+/** Connection states, named after the JS client's state machine (docs/protocol.md §3.12). */
 export type ClientState =
   | 'closed'
   | 'connecting'

@@ -1,4 +1,4 @@
-// Readers for the server messages that carry a body the client must check (PROTOCOL.md §3.8, §3.10, §7.2):
+// Readers for the server messages that carry a body the client must check (docs/protocol.md §3.8, §3.10, §7.2):
 // each takes the bytes and returns plain values, so the session decides what to do with them.
 import type { MbpValue } from '../protocol/mbp.js';
 import { decodeResponseMbp } from '../protocol/rpc.js';

@@ -1,4 +1,4 @@
-// One connection's protocol handler (PROTOCOL.md §2, §3, §4.4–4.7, §7.2): handshake and login, the encryption
+// One connection's protocol handler (docs/protocol.md §2, §3, §4.4–4.7, §7.2): handshake and login, the encryption
 // rule, quota, keepalive, the requests waiting for an answer, and what each server message does. A new session
 // starts with every transport; the public IoClient only drives sessions and never exposes them.
 import { decodeSignalAt, SIGNAL_AT } from '../history/signal-at.js';

@@ -1,4 +1,4 @@
-// Turns a received SIGNAL / SIGNAL_E2E into what listeners get (PROTOCOL.md §5.2).
+// Turns a received SIGNAL / SIGNAL_E2E into what listeners get (docs/protocol.md §5.2).
 import { MSG, PAYLOAD } from '../protocol/codes.js';
 import { decodeSignalPayload, parseSignal } from '../protocol/payload.js';
 import type { PayloadTypeName, SignalMessage } from './events.js';

@@ -1,5 +1,5 @@
 // Server addresses the client accepts: ws://, wss://, cong:// and congs:// (CongSocket over TLS).
-// A bare `host:port` means ws:// (PROTOCOL.md §9.3).
+// A bare `host:port` means ws:// (docs/protocol.md §9.3).
 
 /** The transport a URL selects: WebSocket or CongSocket. */
 export type TransportKind = 'ws' | 'cong';

@@ -1,4 +1,4 @@
-// WebSocket transport (PROTOCOL.md §1.1): one binary frame carries one message.
+// WebSocket transport (docs/protocol.md §1.1): one binary frame carries one message.
 import WebSocket from 'ws';
 import type { ServerAddress } from './url.js';
 import { describeSocketError, onceClosed, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';

@@ -1,4 +1,4 @@
-// One client session (PROTOCOL.md §3, §4): its identity and state, how it receives (quotas, the login hold, then
+// One client session (docs/protocol.md §3, §4): its identity and state, how it receives (quotas, the login hold, then
 // the dispatch table in handlers/), and its one close path. Message handling lives in handlers/, the login in
 // login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
 // delivering) is its secure channel (secure-channel.ts).

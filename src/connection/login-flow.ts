@@ -1,4 +1,4 @@
-// A connection's login (PROTOCOL.md §4.4, §4.8): the boho session, the hold-and-replay of messages that arrive
+// A connection's login (docs/protocol.md §4.4, §4.8): the boho session, the hold-and-replay of messages that arrive
 // while a login is decided, the boho 1.x dialect that the published iosignal 2.x clients speak, and identities
 // without Boho (a client certificate, a bearer key). Every way in ends in the same duplicate-login rule (the
 // broker's claimCid, through `settle`) and the same refusal (after `authFailDelay`). Made on the first login

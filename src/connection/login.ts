@@ -1,4 +1,4 @@
-// The key decisions of a login: an AUTH_REQ (PROTOCOL.md §4.4 steps 1–8), and a certificate or bearer identity
+// The key decisions of a login: an AUTH_REQ (docs/protocol.md §4.4 steps 1–8), and a certificate or bearer identity
 // (guard/identity.ts reads what the device presented). Nothing here changes connection state: the connection
 // commits only after every check has passed (Q19).
 import { timingSafeEqual } from 'node:crypto';

@@ -1,4 +1,4 @@
-// The `-s message` log line for one received message (PROTOCOL.md §9.2).
+// The `-s message` log line for one received message (docs/protocol.md §9.2).
 import { msgName } from '../protocol/codes.js';
 
 const SHOWN_BYTES = 20;

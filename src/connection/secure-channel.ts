@@ -1,4 +1,4 @@
-// A session's way out (PROTOCOL.md §4.7): the encryption rule, the Boho session its login handed over, the order of
+// A session's way out (docs/protocol.md §4.7): the encryption rule, the Boho session its login handed over, the order of
 // messages around a large one sealed or opened in the seal pool, what it sent, and its link. Delivery groups hold
 // it as their Receiver, so a delivery goes from a group through here to the link and never back into the
 // session's state machine (connection.ts); the session's own replies go out the same way.

@@ -1,4 +1,4 @@
-// One side of a Boho session (PROTOCOL.md §4.3–4.6): handshake, ENC_488, ENC_PACK and the ENC_E2E relay.
+// One side of a Boho session (docs/protocol.md §4.3–4.6): handshake, ENC_488, ENC_PACK and the ENC_E2E relay.
 // Pure: the clock and the random source are injected, so every byte can be reproduced in tests.
 import { randomBytes } from 'node:crypto';
 import { MSG } from '../protocol/codes.js';

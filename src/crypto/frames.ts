@@ -1,4 +1,4 @@
-// Byte layouts of the encrypted Boho messages (PROTOCOL.md §4.5, §4.6). Stateless: keys and salts come from the caller.
+// Byte layouts of the encrypted Boho messages (docs/protocol.md §4.5, §4.6). Stateless: keys and salts come from the caller.
 import { MSG } from '../protocol/codes.js';
 import { NONCE_SIZE, SALT_SIZE, TAG_SIZE, sameBytes, tag8, xotp, xotpInto } from './otp.js';
 

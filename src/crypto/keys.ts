@@ -1,4 +1,4 @@
-// Boho key and id forms (PROTOCOL.md §4.1, §4.2): K from a key string or a stored key, id8 on the wire.
+// Boho key and id forms (docs/protocol.md §4.1, §4.2): K from a key string or a stored key, id8 on the wire.
 import { KEY_SIZE, sha256 } from './otp.js';
 
 const ID8_SIZE = 8;

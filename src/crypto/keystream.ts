@@ -1,4 +1,4 @@
-// The Boho keystream XOR (PROTOCOL.md §4.1) without one native hash object per 32 bytes.
+// The Boho keystream XOR (docs/protocol.md §4.1) without one native hash object per 32 bytes.
 //
 // Pad i = SHA-256(OTP ‖ u32LE(i)) always hashes 36 bytes, so each pad is exactly one SHA-256 compression of a
 // 64-byte block whose words 0–7 (the OTP) and 9–15 (padding, length 288) never change; only word 8 (the block

@@ -1,4 +1,4 @@
-// Boho's hash-based primitives (PROTOCOL.md §4.1): SHA-256, the keystream XOR, the keyed 8-byte tag and the time salt.
+// Boho's hash-based primitives (docs/protocol.md §4.1): SHA-256, the keystream XOR, the keyed 8-byte tag and the time salt.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { xorKeystream } from './keystream.js';
 

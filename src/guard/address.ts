@@ -1,4 +1,4 @@
-// Client addresses and home-channel prefixes (PROTOCOL.md §5.7, Q28).
+// Client addresses and home-channel prefixes (docs/protocol.md §5.7, Q28).
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 /** Node's isIPv6, skipped for text without a colon: every IPv4 peer would otherwise run its long pattern. */

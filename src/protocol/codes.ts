@@ -1,4 +1,4 @@
-// Message type codes, payload types, connection states and the quota table (PROTOCOL.md §2, §3.1, §5.2, §8.1).
+// Message type codes, payload types, connection states and the quota table (docs/protocol.md §2, §3.1, §5.2, §8.1).
 
 /** Message type codes: the first byte of every message (§2). */
 export const MSG = {

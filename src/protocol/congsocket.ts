@@ -1,4 +1,4 @@
-// CongSocket framing (PROTOCOL.md §1.2): `type ‖ length (LE) ‖ payload`, type 1..4 = 1..4 length bytes.
+// CongSocket framing (docs/protocol.md §1.2): `type ‖ length (LE) ‖ payload`, type 1..4 = 1..4 length bytes.
 // Pure: no sockets here. The decoder is a loop over the buffered bytes, never recursion (Q4).
 
 /** Header size for a payload of `len` bytes, using the smallest type that fits. */

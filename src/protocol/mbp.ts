@@ -1,4 +1,4 @@
-// Meta-buffer-pack (PROTOCOL.md §6): `field bytes ‖ meta JSON ‖ metaLen u16BE`, meta = [[name, type, offset, length], …].
+// Meta-buffer-pack (docs/protocol.md §6): `field bytes ‖ meta JSON ‖ metaLen u16BE`, meta = [[name, type, offset, length], …].
 // Pure codec. `unpack` never throws: malformed input gives undefined, undecodable fields are left out.
 import { parseJsonWithin } from './json-depth.js';
 

@@ -1,4 +1,4 @@
-// Encoders and decoders for the fixed-layout messages of PROTOCOL.md §2, §3 and §5. Pure functions.
+// Encoders and decoders for the fixed-layout messages of docs/protocol.md §2, §3 and §5. Pure functions.
 import { isUtf8 } from 'node:buffer';
 import { MSG } from './codes.js';
 

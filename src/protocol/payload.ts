@@ -1,4 +1,4 @@
-// Signal payloads (PROTOCOL.md §5.2): how JS clients turn arguments into a payloadType + bytes, and back.
+// Signal payloads (docs/protocol.md §5.2): how JS clients turn arguments into a payloadType + bytes, and back.
 // The server never looks at payloads; this is for clients, tools and tests.
 import { MSG, PAYLOAD } from './codes.js';
 import { encodeSignal, signalTag } from './messages.js';

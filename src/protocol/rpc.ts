@@ -1,4 +1,4 @@
-// CALL and RESPONSE_MBP (PROTOCOL.md §7.1, §7.2): MBP packs behind an unnamed type byte.
+// CALL and RESPONSE_MBP (docs/protocol.md §7.1, §7.2): MBP packs behind an unnamed type byte.
 import { MSG } from './codes.js';
 import { MB, MBA, pack, unpack, type MbpItem, type MbpValue } from './mbp.js';
 

@@ -1,4 +1,4 @@
-// Channels, the CID index and retained signals (PROTOCOL.md §5). Knows tags, subscribers and delivery groups;
+// Channels, the CID index and retained signals (docs/protocol.md §5). Knows tags, subscribers and delivery groups;
 // never a socket, a uWS topic or a transport.
 import type { Stats } from '../metrics/stats.js';
 import { retag } from '../protocol/messages.js';
@@ -470,7 +470,7 @@ export class Router<S extends Subscriber = Subscriber> {
   // ---- publishing ---------------------------------------------------------------------------
 
   /**
-   * Routes a SIGNAL / SIGNAL_E2E `msg` whose tag is `tag` (PROTOCOL.md §5.4). `msg` may be a view
+   * Routes a SIGNAL / SIGNAL_E2E `msg` whose tag is `tag` (docs/protocol.md §5.4). `msg` may be a view
    * into a transient buffer: it is copied before anything keeps it. `keep` false: a retained key is delivered but
    * not kept (the publisher may publish there but not retain).
    */

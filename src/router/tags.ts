@@ -1,4 +1,4 @@
-// Tag → internal channel key mapping and the tag forms of PROTOCOL.md §5.3.
+// Tag → internal channel key mapping and the tag forms of docs/protocol.md §5.3.
 
 export const CHANNEL_PREFIX = 'CH:';
 export const CID_PREFIX = 'CID:';

@@ -1,4 +1,4 @@
-// The services `io-server -a` can attach by name (PROTOCOL.md §7.4).
+// The services `io-server -a` can attach by name (docs/protocol.md §7.4).
 import { redisTarget } from '../auth/redis-target.js';
 import type { Service } from './service.js';
 import { createReplyService } from './reply.js';

@@ -1,4 +1,4 @@
-// The `redis` service (PROTOCOL.md §7.4): level-200 callers run a fixed set of Redis commands on the broker's Redis.
+// The `redis` service (docs/protocol.md §7.4): level-200 callers run a fixed set of Redis commands on the broker's Redis.
 // It has its own client, fails fast while Redis is unreachable (no offline queue, bounded commands) and never throws.
 import type { Redis } from 'ioredis';
 import { connectRedis, type RedisTarget } from '../auth/redis-target.js';

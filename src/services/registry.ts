@@ -1,4 +1,4 @@
-// Attached services and the CALL procedure of PROTOCOL.md §7.1, with the Q12 fix.
+// Attached services and the CALL procedure of docs/protocol.md §7.1, with the Q12 fix.
 import { STATUS } from '../protocol/codes.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { Caller, Service, ServiceHost, ServiceReply } from './service.js';

@@ -1,4 +1,4 @@
-// The `reply` service (PROTOCOL.md §7.4): echo, date and unixtime for anyone, a quick way to test RPC.
+// The `reply` service (docs/protocol.md §7.4): echo, date and unixtime for anyone, a quick way to test RPC.
 import type { Caller, CallRequest, Service, ServiceReply } from './service.js';
 import { failure, success } from './args.js';
 

@@ -1,4 +1,4 @@
-// RPC services (PROTOCOL.md §7.3): what a service is, who calls it and what it may reach.
+// RPC services (docs/protocol.md §7.3): what a service is, who calls it and what it may reach.
 import type { MbpValue } from '../protocol/mbp.js';
 import type { CallRequest } from '../protocol/rpc.js';
 import type { KeyStore } from '../auth/key-store.js';

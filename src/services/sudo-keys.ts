@@ -1,4 +1,4 @@
-// The key-store commands of `sudo` (PROTOCOL.md §7.4, Q23): add, read, delete and list device records.
+// The key-store commands of `sudo` (docs/protocol.md §7.4, Q23): add, read, delete and list device records.
 import type { KeyStore } from '../auth/key-store.js';
 import type { CallRequest, ServiceReply } from './service.js';
 import { messageOf } from '../auth/error-message.js';

@@ -1,4 +1,4 @@
-// `sudo remote <cid> [mode]` (PROTOCOL.md §7.4): what the broker knows about one connection, in four views.
+// `sudo remote <cid> [mode]` (docs/protocol.md §7.4): what the broker knows about one connection, in four views.
 import type { ConnectionInfo } from '../info.js';
 import type { MbpValue } from '../protocol/mbp.js';
 import type { ServiceHost } from './service.js';

@@ -1,4 +1,4 @@
-// The `sudo` service (PROTOCOL.md §7.4): level-255 administration of connections, channels and device keys.
+// The `sudo` service (docs/protocol.md §7.4): level-255 administration of connections, channels and device keys.
 import type { Caller, CallRequest, Service, ServiceHost, ServiceReply } from './service.js';
 import { failure, success, textArg } from './args.js';
 import { describeRemote, remoteLine } from './sudo-remote.js';

@@ -1,4 +1,4 @@
-// An iosignal client over CongSocket: length-prefixed frames on a TCP (or TLS) socket (PROTOCOL.md §1.2). The
+// An iosignal client over CongSocket: length-prefixed frames on a TCP (or TLS) socket (docs/protocol.md §1.2). The
 // listener (cong.ts) hands its frames to a connection; this is the way back. Writes are batched per event-loop
 // turn: one write per socket per turn, one copy for many small frames.
 import type net from 'node:net';

@@ -1,4 +1,4 @@
-// The CongSocket listener on node:net (TLS on node:tls): length-prefixed frames over TCP (PROTOCOL.md §1.2). Each
+// The CongSocket listener on node:net (TLS on node:tls): length-prefixed frames over TCP (docs/protocol.md §1.2). Each
 // accepted socket's frames go to its connection; the way back is its link (cong-link.ts). TCP_NODELAY is on (the
 // reference leaves Nagle on and adds ~40 ms).
 import type net from 'node:net';

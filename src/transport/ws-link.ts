@@ -1,4 +1,4 @@
-// An iosignal client over a uWS WebSocket: one binary frame = one message (PROTOCOL.md §1.1). The listener
+// An iosignal client over a uWS WebSocket: one binary frame = one message (docs/protocol.md §1.1). The listener
 // (ws.ts) hands it to a connection; this is the way back to the socket.
 import type uWS from 'uWebSockets.js';
 import { PONG_MSG } from '../protocol/messages.js';

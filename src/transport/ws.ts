@@ -1,4 +1,4 @@
-// The WebSocket listener on uWebSockets.js: one binary frame = one message (PROTOCOL.md §1.1). Each upgraded
+// The WebSocket listener on uWebSockets.js: one binary frame = one message (docs/protocol.md §1.1). Each upgraded
 // socket's frames go to its connection; the way back is its link (ws-link.ts), and native pub/sub publishes
 // reach sockets through ws-topics.ts. The HTTP routes (metrics, status API, dashboard) share the port.
 import uWS from 'uWebSockets.js';

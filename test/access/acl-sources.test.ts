@@ -14,8 +14,9 @@ import { AclRedisSource, aclRedisKeys, writeAclToRedis } from '../../src/access/
 import { AclError } from '../../src/access/rules.js';
 import { redisTarget } from '../../src/auth/redis-target.js';
 import type { SubjectFacts } from '../../src/access/subject.js';
-import { RedisServerProcess, freePort, redisSkipReason } from '../auth/redis-server.js';
-import { waitFor } from '../helpers/wait.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
+import { waitFor } from '../kit/wait.js';
+import { freePort } from '../kit/server.js';
 
 const FACTS: SubjectFacts = { authenticated: true, did: 'dev1', cid: 'C1', level: 3, address: '10.0.0.1', certificate: null };
 

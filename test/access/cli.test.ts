@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { Writable } from 'node:stream';
 import { planServer, type ServerPlan } from '../../src/cli/io-server.js';
 import { JwtVerifier } from '../../src/auth/jwt.js';
-import { watchChild } from '../helpers/child-output.js';
+import { watchChild } from '../kit/child-output.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-server.js');

@@ -11,11 +11,11 @@ import { MSG } from '../../src/protocol/codes.js';
 import { decodeResponseMbp } from '../../src/protocol/rpc.js';
 import { writeAclToRedis } from '../../src/access/acl-redis.js';
 import { redisTarget } from '../../src/auth/redis-target.js';
-import { redisSkipReason } from '../auth/redis-server.js';
+import { redisSkipReason } from '../kit/redis-server.js';
 import { REDIS_ENGINE, type BusEngineRun } from '../cluster/engines.js';
-import { ClientPool, type RawClient } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { assertQuiet, sub, subReq, text } from '../integration/support.js';
+import { ClientPool, type RawClient } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { assertQuiet, sub, subReq, text } from '../kit/messages.js';
 import { interestKnown, settled, startNodeServer } from '../cluster/broker-support.js';
 import { inside } from '../kit/inside.js';
 

@@ -14,11 +14,11 @@ import { createServer, type IosigServer } from '../../src/index.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { decodeResponseMbp, encodeCall } from '../../src/protocol/rpc.js';
 import type { Service } from '../../src/services/service.js';
-import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { assertQuiet, sub, subReq, text } from '../integration/support.js';
+import { ClientPool, type RawClient, type Transport } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { assertQuiet, sub, subReq, text } from '../kit/messages.js';
 import { DevicePool } from '../plain/ws-device.js';
-import { loadIosignal221, nextEvent, type Io221Client } from '../helpers/iosignal-221.js';
+import { loadIosignal221, nextEvent, type Io221Client } from '../kit/iosignal-221.js';
 
 const OPERATOR = '127.0.0.2';
 const ADMIN_TOKEN = 'matrix-admin-token';

@@ -12,12 +12,13 @@ import type { IosigServer } from '../../src/index.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { decodeResponseMbp, encodeCall } from '../../src/protocol/rpc.js';
 import { JwksSource, JWKS_DEFAULTS } from '../../src/auth/jwks.js';
-import { ClientPool, type RawClient } from '../helpers/raw-client.js';
-import { assertQuiet, iam, startServer, sub, subReq, text } from '../integration/support.js';
+import { ClientPool, type RawClient } from '../kit/raw-client.js';
+import { startServer } from '../kit/server.js';
+import { assertQuiet, iam, sub, subReq, text } from '../kit/messages.js';
 import { WsDevice } from '../plain/ws-device.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { LocalHttp } from '../auth/local-http.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -6,10 +6,11 @@ import { after, afterEach, describe, it } from 'node:test';
 import type { IosigServer } from '../../src/index.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { parseRate, parseTrafficRates } from '../../src/guard/rate-spec.js';
-import { ClientPool, connectRaw } from '../helpers/raw-client.js';
-import { assertQuiet, startServer, sub, text } from '../integration/support.js';
+import { ClientPool, connectRaw } from '../kit/raw-client.js';
+import { startServer } from '../kit/server.js';
+import { assertQuiet, sub, text } from '../kit/messages.js';
 import { ManualClock } from '../kit/manual-clock.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 const WATCHER = '127.0.0.2';
 

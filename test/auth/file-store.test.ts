@@ -3,26 +3,20 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { keyFromString, storedKeyForm } from '../../src/crypto/keys.js';
 import { FileKeyStore } from '../../src/auth/file-store.js';
 import { resolveLevel, verifyKeyMaterial } from '../../src/auth/key-store.js';
-import { loadVector } from '../helpers/vectors.js';
+import { loadVector } from '../kit/vectors.js';
+import { ROOT } from '../kit/server.js';
 
 interface ProviderVector {
   input_json: unknown[];
   entries: Record<string, { key: string; cid: string; level: unknown }>;
 }
 
-// dist/test/auth/x.js -> repository root
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const vector = loadVector<{ providers: { FileKeyProvider: ProviderVector } }>('auth_keys.json').providers.FileKeyProvider;
 const dirs: string[] = [];
-
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'iosig-auth-'));
@@ -43,6 +37,9 @@ function collect(): { log: (line: string) => void; lines: string[] } {
 const quiet = { log: () => undefined };
 
 describe('FileKeyStore (.json)', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   it('reproduces the reference entries: keys hashed, levels kept raw', async () => {
     const store = await FileKeyStore.open(writeJson(join(tempDir(), 'keys.json'), vector.input_json), quiet);
     assert.equal(store.kind, 'file');
@@ -149,6 +146,9 @@ describe('FileKeyStore (.json)', () => {
 });
 
 describe('FileKeyStore (.js / .mjs modules)', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   it('loads an .mjs file exporting authInfo (Q15) and reloads its new contents', async () => {
     const path = join(tempDir(), 'keys.mjs');
     writeFileSync(path, "export const authInfo = [['m1', 'mkey', 'M1', 2]];\n");
@@ -186,6 +186,9 @@ describe('FileKeyStore (.js / .mjs modules)', () => {
 });
 
 describe('sample key files in auth/', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   it('devices.json and devices.mjs hold the same demo devices', async () => {
     const json = await FileKeyStore.open(join(ROOT, 'auth', 'devices.json'), quiet);
     const mjs = await FileKeyStore.open(join(ROOT, 'auth', 'devices.mjs'), quiet);

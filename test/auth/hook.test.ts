@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { AuthHook, type HookDecision, type HookOptions, type HookRequest } from '../../src/auth/hook.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { LocalHttp } from './local-http.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 const clock = new ManualClock();
 

@@ -14,7 +14,8 @@ import { JwtVerifier, keyFromText, secretFromFile, type JwtKey, type JwtVerdict 
 import { JwksSource } from '../../src/auth/jwks.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { LocalHttp } from './local-http.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
+import { tool } from '../kit/tools.js';
 
 const clock = new ManualClock();
 const nowSec = (): number => Math.floor(clock.now() / 1000);
@@ -152,7 +153,7 @@ describe('JWT keys from files', () => {
     assert.equal(keyFromText(pem, 'k').kind, 'public');
     assert.throws(() => keyFromText(ec256.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 'k.pem'), /k\.pem: a private key/);
     // A certificate, as openssl makes it.
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=idp',
+    execFileSync(tool('openssl'), ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=idp',
       '-keyout', join(dir, 'idp.key'), '-out', join(dir, 'idp.pem')], { stdio: 'ignore' });
     const certKey = keyFromText(readFileSync(join(dir, 'idp.pem'), 'utf8'), 'idp.pem');
     assert.equal(certKey.kind, 'public');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { keyFromString, storedKeyForm } from '../../src/crypto/keys.js';
 import { checkDeviceEntry } from '../../src/auth/device-entry.js';
 import { plainKeyLengthWarning, resolveLevel, verifyKeyMaterial } from '../../src/auth/key-store.js';
-import { loadVector } from '../helpers/vectors.js';
+import { loadVector } from '../kit/vectors.js';
 
 interface AuthKeyVectors {
   hashing: { key: string; stored_base64: string }[];

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { keyFromString, storedKeyForm } from '../../src/crypto/keys.js';
 import { resolveLevel, verifyKeyMaterial } from '../../src/auth/key-store.js';
 import { ParamKeyStore, parseAuthList } from '../../src/auth/param-store.js';
-import { fromVectorValue, loadVector } from '../helpers/vectors.js';
+import { fromVectorValue, loadVector } from '../kit/vectors.js';
 
 interface ProviderVector {
   input: string;

@@ -7,8 +7,8 @@ import { openKeyStore } from '../../src/auth/index.js';
 import { resolveLevel, verifyKeyMaterial } from '../../src/auth/key-store.js';
 import { RedisKeyStore } from '../../src/auth/redis-store.js';
 import { redisTarget } from '../../src/auth/redis-target.js';
-import { Deadline, sleep, withTimeout } from '../helpers/wait.js';
-import { RedisServerProcess, redisSkipReason } from './redis-server.js';
+import { Deadline, sleep, withTimeout } from '../kit/wait.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
 
 describe('RedisKeyStore', { skip: redisSkipReason() }, () => {
   let server: RedisServerProcess;

@@ -4,11 +4,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { planServer } from '../../src/cli/io-server.js';
+import { ROOT } from '../kit/server.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 interface Service {
   /** Scalar and flow-sequence keys (`command: [...]`, `profiles: [...]`, `image: x`). */

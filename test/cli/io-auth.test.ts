@@ -4,21 +4,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { storedKeyForm } from '../../src/crypto/keys.js';
 import { runIoAuth } from '../../src/cli/io-auth.js';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
-import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../kit/wait.js';
+import { ROOT } from '../kit/server.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-auth.js');
 const KEY = 'a-secret-key';
 const dirs: string[] = [];
-
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 interface Result {
   code: number;
@@ -60,6 +55,9 @@ function assertOneLineError(result: Result, pattern: RegExp): void {
 }
 
 describe('io-auth on a .json file', () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   const dir = mkdtempSync(join(tmpdir(), 'iosig-io-auth-'));
   dirs.push(dir);
   const file = join(dir, 'devices.json');
@@ -132,6 +130,9 @@ describe('io-auth on a .json file', () => {
 });
 
 describe('io-auth on Redis', { skip: redisSkipReason() }, () => {
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   let server: RedisServerProcess;
 
   before(async () => {

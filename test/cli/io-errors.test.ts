@@ -1,9 +1,9 @@
 // The `io` CLI's failures (refused connections, bad URLs and options) and its help.
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort } from '../client/support.js';
 import { script, stopAll } from './io-support.js';
 import { planIo } from '../../src/cli/io.js';
+import { freePort } from '../kit/server.js';
 
 const silent = { out: () => undefined, err: () => undefined, env: process.env };
 
@@ -15,9 +15,8 @@ async function plan(args: string[]): Promise<{ code: number; out: string; err: s
   return { code: result.kind === 'exit' ? result.code : -1, out, err };
 }
 
-afterEach(stopAll);
-
 describe('io errors', () => {
+  afterEach(stopAll);
   it('a refused connection gives a clear message and exit code 1', async () => {
     const port = await freePort();
     // Independent processes: started together.
@@ -64,6 +63,7 @@ describe('io errors', () => {
 });
 
 describe('io --help', () => {
+  afterEach(stopAll);
   it('lists the options and the ping command', async () => {
     const { code, out } = await plan(['--help']);
     assert.equal(code, 0);

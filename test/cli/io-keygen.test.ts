@@ -2,13 +2,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateKeygenValues, randomDigits } from '../../src/auth/keygen.js';
-import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../kit/wait.js';
+import { ROOT } from '../kit/server.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-keygen.js');
 const run = promisify(execFile);
 

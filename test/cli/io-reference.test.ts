@@ -1,12 +1,13 @@
 // The `io` CLI against several servers at once and against the iosignal 2.2.1 reference server.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startReferenceServer, startServer, urlOf, type ReferenceServer, type Transport } from '../client/support.js';
+import { startReferenceServer, type ReferenceServer } from '../client/support.js';
 import { io, lineList, script, stopAll } from './io-support.js';
-
-afterEach(stopAll);
+import { startServer, urlOf } from '../kit/server.js';
+import type { Transport } from '../kit/raw-client.js';
 
 describe('io with several servers', () => {
+  afterEach(stopAll);
   it('prefixes every line, targets name;commands, and survives losing one server', { timeout: 20_000 }, async () => {
     let a = await startServer();
     const b = await startServer();
@@ -48,6 +49,7 @@ describe('io with several servers', () => {
 });
 
 describe('io against the iosignal 2.2.1 reference server', () => {
+  afterEach(stopAll);
   let reference: ReferenceServer;
   before(async () => {
     reference = await startReferenceServer();

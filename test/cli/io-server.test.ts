@@ -5,21 +5,19 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { Console } from 'node:console';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { TrafficWindow, connectionEntries } from '../../src/cli/metric-tables.js';
 import { planServer, printMetrics, type ServerPlan } from '../../src/cli/io-server.js';
 import { createServer } from '../../src/index.js';
 import { bannerLines, box } from '../../src/cli/banner.js';
-import { watchChild } from '../helpers/child-output.js';
+import { watchChild } from '../kit/child-output.js';
 import { serverOf, viewsOf } from '../kit/inside.js';
 import { HELP_DEFAULTS, formatBytes, type DefaultedFlag } from '../../src/cli/server-defaults.js';
 import { SERVER_DEFAULTS, resolveOptions } from '../../src/options.js';
+import { ROOT } from '../kit/server.js';
 
-// dist/test/cli/io-server.test.js -> repository root
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-server.js');
 
 type Child = ChildProcessByStdio<null, Readable, Readable>;
@@ -42,9 +40,6 @@ function killAll(): void {
   }
   children.clear();
 }
-
-afterEach(killAll);
-after(killAll);
 
 function run(args: string[]): Cli {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -160,6 +155,8 @@ function exitCode(result: ServerPlan): number | null {
 // The command line is parsed and checked in process (planServer, what main runs first); bin/io-server.js runs as a
 // child process where the process itself is the subject: exit codes, signals, bound ports, the printed banner.
 describe('io-server command line', () => {
+  afterEach(killAll);
+  after(killAll);
   it('prints the usage box and exits 1 without -l or -L (Q16)', async () => {
     const { result, out, err } = await plan([]);
     assert.equal(exitCode(result), 1);
@@ -426,6 +423,8 @@ describe('io-server command line', () => {
 });
 
 describe('io-server helpers', () => {
+  afterEach(killAll);
+  after(killAll);
   it('TrafficWindow reports the bytes of the current 10 s window', () => {
     const snap = (bytesIn: number, bytesOut: number) => ({ lastSsid: 4, connections: 2, channels: 1, bytesIn, bytesOut });
     const window = new TrafficWindow({ bytesIn: 100, bytesOut: 1000 }, 0);

@@ -1,8 +1,8 @@
 // The `io` CLI as a child process with piped stdin, shared by the io test files.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, stopChild } from '../client/support.js';
-import { watchChild } from '../helpers/child-output.js';
+import { watchChild, stopChild } from '../kit/child-output.js';
+import { ROOT } from '../kit/server.js';
 
 const BIN = join(ROOT, 'bin', 'io.js');
 const running = new Set<ChildProcessWithoutNullStreams>();

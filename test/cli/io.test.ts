@@ -3,13 +3,13 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IosigServer } from '../../src/index.js';
-import { startServer, urlOf, type Transport } from '../client/support.js';
-import { startTlsFront, type TlsFront } from '../client/tls-fixture.js';
+import { startTlsFront, type TlsFront } from '../kit/tls-fixture.js';
 import { io, lineList, script, stopAll } from './io-support.js';
-
-afterEach(stopAll);
+import { startServer, urlOf } from '../kit/server.js';
+import type { Transport } from '../kit/raw-client.js';
 
 describe('io against io-server', () => {
+  afterEach(stopAll);
   let server: IosigServer;
   before(async () => {
     server = await startServer({ auth: { param: 'dev1.secret-key.D1.3' } });

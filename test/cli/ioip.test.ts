@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { lanAddresses } from '../../src/cli/ioip.js';
-import { ROOT } from '../client/support.js';
-import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../kit/wait.js';
+import { ROOT } from '../kit/server.js';
 
 function info(address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo {
   const base = { address, netmask: '255.255.255.0', mac: '00:00:00:00:00:00', internal, cidr: null };

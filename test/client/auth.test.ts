@@ -3,8 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoClient, type IoClientOptions } from '../../src/client/index.js';
 import type { IosigServer } from '../../src/index.js';
-import { sleep } from '../helpers/wait.js';
-import { TRANSPORTS, nextEvent, startServer, urlOf, type Transport } from './support.js';
+import { sleep } from '../kit/wait.js';
+import { nextEvent } from './support.js';
+import { TRANSPORTS, startServer, urlOf } from '../kit/server.js';
+import type { Transport } from '../kit/raw-client.js';
 
 const KEYS = 'dev1.secret-key.D1.3,dev2.other-key.D2.12,dev3.third-key.D3.3,dev4.fourth-key.D4.3';
 /** One identity per transport, so the two runs never meet the duplicate-login rule (§4.8). */

@@ -7,9 +7,11 @@ import { measureRtt } from '../../src/client/rtt.js';
 import { CongDecoder, encodeFrame } from '../../src/protocol/congsocket.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { encodeCidRes, encodeServerTimeNonce } from '../../src/protocol/messages.js';
-import { sleep } from '../helpers/wait.js';
-import { TRANSPORTS, nextEvent, startServer, urlOf, type Transport } from './support.js';
+import { sleep } from '../kit/wait.js';
+import { nextEvent } from './support.js';
 import type { IosigServer } from '../../src/index.js';
+import { TRANSPORTS, startServer, urlOf } from '../kit/server.js';
+import type { Transport } from '../kit/raw-client.js';
 
 const ANON_CID = /^\?[A-Za-z0-9_-]{4}$/;
 const FAST: IoClientOptions = { reconnectDelayMs: 50, reconnectMaxDelayMs: 200, callTimeoutMs: 2000 };

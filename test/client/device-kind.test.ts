@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { IoClient } from '../../src/client/index.js';
 import type { IosigServer } from '../../src/index.js';
-import { startServer, urlOf } from './support.js';
+import { startServer, urlOf } from '../kit/server.js';
 
 let server: IosigServer;
 

@@ -10,8 +10,9 @@ import { IoClient, type SignalMessage } from '../../src/client/index.js';
 import type { IosigServer } from '../../src/index.js';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import { inside } from '../kit/inside.js';
-import { waitFor } from '../helpers/wait.js';
-import { nextEvent, startServer, urlOf } from './support.js';
+import { waitFor } from '../kit/wait.js';
+import { nextEvent } from './support.js';
+import { startServer, urlOf } from '../kit/server.js';
 
 describe('IoClient.subscribeSince', () => {
   const clients: IoClient[] = [];

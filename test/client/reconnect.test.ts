@@ -3,7 +3,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoClient } from '../../src/client/index.js';
 import type { IosigServer } from '../../src/index.js';
-import { nextEvent, startServer, urlOf } from './support.js';
+import { nextEvent } from './support.js';
+import { startServer, urlOf } from '../kit/server.js';
 
 describe('IoClient across a server restart', () => {
   const clients: IoClient[] = [];

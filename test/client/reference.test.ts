@@ -2,7 +2,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoClient } from '../../src/client/index.js';
-import { TRANSPORTS, nextEvent, startReferenceServer, urlOf, type ReferenceServer } from './support.js';
+import { nextEvent, startReferenceServer, type ReferenceServer } from './support.js';
+import { TRANSPORTS, urlOf } from '../kit/server.js';
 
 describe('IoClient against the iosignal 2.2.1 server', () => {
   let reference: ReferenceServer;

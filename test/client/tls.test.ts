@@ -3,8 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoClient, type IoClientOptions } from '../../src/client/index.js';
 import type { IosigServer } from '../../src/index.js';
-import { nextEvent, startServer } from './support.js';
-import { TEST_CERT, startTlsFront, type TlsFront } from './tls-fixture.js';
+import { nextEvent } from './support.js';
+import { TEST_CERT, startTlsFront, type TlsFront } from '../kit/tls-fixture.js';
+import { startServer } from '../kit/server.js';
 
 describe('IoClient over TLS', () => {
   let server: IosigServer;

@@ -1,7 +1,7 @@
 // Two (or more) in-process iosig servers joined by a cluster bus on a test engine (engines.ts).
 import type { IosigServer, ServerOptionsInput } from '../../src/index.js';
-import { startServer } from '../integration/support.js';
-import { waitFor } from '../helpers/wait.js';
+import { startServer } from '../kit/server.js';
+import { waitFor } from '../kit/wait.js';
 import { REDIS_ENGINE, type BusEngineRun, type TestBusEngine } from './engines.js';
 
 let nodeN = 0;

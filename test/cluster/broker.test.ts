@@ -1,12 +1,13 @@
-// Every routing rule across two nodes, clients on both transports (PROTOCOL.md §5 over the cluster bus).
+// Every routing rule across two nodes, clients on both transports (docs/protocol.md §5 over the cluster bus).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUS_ENGINES } from './engines.js';
-import { ClientPool, type Transport } from '../helpers/raw-client.js';
-import { assertQuiet, closeNotice, expectMsg, hex, iam, portOf, sub, text, type IosigServer } from '../integration/support.js';
+import { ClientPool, type Transport } from '../kit/raw-client.js';
+import { portOf, type IosigServer } from '../kit/server.js';
+import { assertQuiet, closeNotice, expectMsg, hex, iam, sub, text } from '../kit/messages.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { clusterOf, interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { inside } from '../kit/inside.js';
 
 const CLUSTER_CID = /^\?[A-Za-z0-9_-]{6}$/;

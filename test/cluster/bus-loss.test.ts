@@ -9,19 +9,20 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
-import { ClientPool, type RawClient } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { portOf, startServer, sub, text, type IosigServer } from '../integration/support.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
+import { ClientPool, type RawClient } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { portOf, startServer, type IosigServer } from '../kit/server.js';
 import { request } from '../http/support.js';
 import { encodeFrame } from '../../src/protocol/congsocket.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import type { ClusterSample } from '../../src/metrics/cluster-sample.js';
 import type { StatusBody } from '../../src/http/dashboard-types.js';
-import { Sink } from '../hardening/sink.js';
+import { Sink } from '../kit/sink.js';
 import { NodeProcess } from './node-process.js';
 import { clusterOf, interestKnown } from './broker-support.js';
+import { sub, text } from '../kit/messages.js';
 
 /** Redis cuts a subscriber whose output buffer passes this (the default is 32 MB). */
 const PUBSUB_LIMIT = 4 * 1024 * 1024;

@@ -6,7 +6,7 @@ import type { BusLinks } from '../../src/cluster/links.js';
 import type { ClusterMode } from '../../src/cluster/cluster-options.js';
 import type { MemoryHub } from '../../src/cluster/memory-links.js';
 import { redisTarget } from '../../src/auth/redis-target.js';
-import { withTimeout } from '../helpers/wait.js';
+import { withTimeout } from '../kit/wait.js';
 
 export class RecordingReceiver implements BusArrivals {
   readonly published: { key: string; msg: string; budget: number }[] = [];

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { MemoryHub } from '../../src/cluster/memory-links.js';
 import type { RedisLinks } from '../../src/cluster/redis-links.js';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
 import { RedisClusterProcs } from './redis-cluster.js';
 import { openBus, settle, type BusPlace } from './bus-support.js';
 import type { ClusterBus } from '../../src/cluster/bus.js';
 import type { ClusterMode } from '../../src/cluster/cluster-options.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 interface Engine {
   place: BusPlace;

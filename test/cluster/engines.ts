@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import type { ClusterOptionsInput } from '../../src/cluster/cluster-options.js';
 import { MemoryHub } from '../../src/cluster/memory-links.js';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
 
 export interface BusEngineRun {
   /** A node's cluster input: short heartbeat and lease, so failure tests finish in a few seconds. */

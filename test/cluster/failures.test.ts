@@ -4,9 +4,10 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { BUS_ENGINES, NO_OUTAGE, type BusEngineRun } from './engines.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
-import { closeNotice, expectMsg, portOf, sub, text, type IosigServer } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { waitFor, withTimeout } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
+import { closeNotice, expectMsg, sub, text } from '../kit/messages.js';
 import { clusterOf, interestKnown, startNodeServer } from './broker-support.js';
 
 for (const engine of BUS_ENGINES) {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { BUS_ENGINES, NO_OUTAGE, type BusEngineRun } from './engines.js';
 import { hold, startNode, type TestNode } from './node-support.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../kit/wait.js';
 
 for (const engine of BUS_ENGINES) {
   describe(`cluster nodes on ${engine.label}`, { skip: engine.skip }, () => {

@@ -3,19 +3,15 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUS_ENGINES } from './engines.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { sleep, waitFor } from '../helpers/wait.js';
-import { portOf, type IosigServer } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { sleep, waitFor } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { createSudoService } from '../../src/services/sudo.js';
 import { ADMIN, AUTH_PARAM, ServicePeer, assertReply } from '../services/support.js';
 import { clusterOf, startTwoNodes, type TwoNodes } from './broker-support.js';
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = '/usr/bin/chromium';
-// CI installs Chromium (.ci/run); elsewhere the page check is skipped when it is missing.
-const noBrowser = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed` : false;
+import { launchChromium } from '../kit/browser.js';
+import { needs } from '../kit/tools.js';
 
 for (const engine of BUS_ENGINES) {
   describe(`cluster observability on ${engine.label}`, { skip: engine.skip }, () => {
@@ -82,8 +78,8 @@ for (const engine of BUS_ENGINES) {
       assertReply(await admin.call('sudo', 'subscribers', 'CH:none'), { status: 0, body: [] });
     });
 
-    it('the dashboard page draws both nodes and the cluster totals, live', { skip: noBrowser }, async () => {
-      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 20_000 });
+    it('the dashboard page draws both nodes and the cluster totals, live', needs('chromium'), async () => {
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         page.setDefaultTimeout(5000);

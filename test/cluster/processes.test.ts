@@ -2,12 +2,12 @@
 // pub/sub): clients on both transports on different processes, and a process killed with SIGKILL.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisServerProcess, redisSkipReason } from '../auth/redis-server.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
 import { RedisClusterProcs } from './redis-cluster.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { closeNotice, expectMsg, sub, text } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
 import { NodeProcess } from './node-process.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep } from '../kit/wait.js';
+import { closeNotice, expectMsg, sub, text } from '../kit/messages.js';
 
 interface Engine {
   url: string;

@@ -3,9 +3,10 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUS_ENGINES, type BusEngineRun } from './engines.js';
-import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
-import { sleep } from '../helpers/wait.js';
-import { portOf, sub, text, type IosigServer } from '../integration/support.js';
+import { ClientPool, type RawClient, type Transport } from '../kit/raw-client.js';
+import { sleep } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
+import { sub, text } from '../kit/messages.js';
 import { DEFAULT_LEVEL, QUOTA_TABLE } from '../../src/protocol/codes.js';
 import { interestKnown, settled, startNodeServer } from './broker-support.js';
 

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REDIS_SERVER_BIN } from '../auth/redis-server.js';
-import { Deadline, sleep, withTimeout } from '../helpers/wait.js';
+import { tool } from '../kit/tools.js';
+import { Deadline, sleep, withTimeout } from '../kit/wait.js';
 
 const START_TIMEOUT_MS = 15_000;
 
@@ -29,7 +29,7 @@ function canBind(port: number): Promise<boolean> {
 }
 
 function redisCli(args: string[]): string {
-  const out = spawnSync('redis-cli', args, { encoding: 'utf8', timeout: 10_000 });
+  const out = spawnSync(tool('redis-cli'), args, { encoding: 'utf8', timeout: 10_000 });
   return `${out.stdout}${out.stderr}`;
 }
 
@@ -47,7 +47,6 @@ export class RedisClusterProcs {
   }
 
   static async start(masters = 3): Promise<RedisClusterProcs> {
-    if (!REDIS_SERVER_BIN) throw new Error('redis-server is not installed');
     const dir = mkdtempSync(join(tmpdir(), 'iosig-rcluster-'));
     const taken = new Set<number>();
     const ports: number[] = [];
@@ -79,7 +78,7 @@ export class RedisClusterProcs {
       '--cluster-config-file', join(this.dir, `nodes-${port}.conf`), '--dir', this.dir,
       '--save', '', '--appendonly', 'no', '--cluster-node-timeout', '2000',
     ];
-    this.children.push(spawn(REDIS_SERVER_BIN ?? 'redis-server', args, { stdio: 'ignore' }));
+    this.children.push(spawn(tool('redis-server'), args, { stdio: 'ignore' }));
   }
 
   private async waitFor(cond: () => boolean, what: string): Promise<void> {

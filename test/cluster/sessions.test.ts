@@ -2,15 +2,16 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUS_ENGINES } from './engines.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { hex, portOf, sub, type IosigServer } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { portOf, type IosigServer } from '../kit/server.js';
+import { hex, sub } from '../kit/messages.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
-import { loggedIn, openPeer, signalE2E, textSignal } from '../security/support.js';
+import { loggedIn, openPeer, signalE2E, textSignal } from '../kit/peer.js';
 import { interestKnown, settled, startTwoNodes, type TwoNodes } from './broker-support.js';
-import { loadIosignal221, nextEvent as nextEventWithin, type Io221Client as IoClient } from '../helpers/iosignal-221.js';
+import { loadIosignal221, nextEvent as nextEventWithin, type Io221Client as IoClient } from '../kit/iosignal-221.js';
 import { inside } from '../kit/inside.js';
 
 /** Cross-node events get a little longer than one node's. */

@@ -4,10 +4,10 @@
 // leases its own slot from the primary's store).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientPool, type RawClient } from '../helpers/raw-client.js';
-import { sub, text } from '../integration/support.js';
+import { ClientPool, type RawClient } from '../kit/raw-client.js';
+import { sub, text } from '../kit/messages.js';
 import { NodeProcess } from './node-process.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep } from '../kit/wait.js';
 
 const slotOf = (client: RawClient): string => client.cid.slice(0, 3);
 

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
 import { after, before } from 'node:test';
 import { NodeProcess } from './node-process.js';
-import { RedisServerProcess } from '../auth/redis-server.js';
+import { RedisServerProcess } from '../kit/redis-server.js';
 import { request } from '../http/support.js';
-import { CHILD_PROCESS_DEADLINE_MS, sleep } from '../helpers/wait.js';
+import { CHILD_PROCESS_DEADLINE_MS, sleep } from '../kit/wait.js';
 
 const SERVING = /^ports: websocket/;
 

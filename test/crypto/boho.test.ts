@@ -1,4 +1,4 @@
-// Boho session crypto against the reference vectors (boho.json, auth_keys.json, PROTOCOL.md §4.9), plus round trips and fuzzing.
+// Boho session crypto against the reference vectors (boho.json, auth_keys.json, docs/protocol.md §4.9), plus round trips and fuzzing.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -14,7 +14,7 @@ import {
   storedKeyForm,
 } from '../../src/crypto/boho.js';
 import { sha256, tag8, timeSalt, xotp } from '../../src/crypto/otp.js';
-import { hex, loadVector, unhex } from '../helpers/vectors.js';
+import { hex, loadVector, unhex } from '../kit/vectors.js';
 
 // ---- vector shapes (only the fields these tests read) ----
 
@@ -500,9 +500,9 @@ describe('boho.json signal_e2e_relay', () => {
   });
 });
 
-// ---- PROTOCOL.md §4.9 ----
+// ---- docs/protocol.md §4.9 ----
 
-describe('PROTOCOL.md §4.9 worked example', () => {
+describe('docs/protocol.md §4.9 worked example', () => {
   it('handshake, both ENC_488 directions and an E2E pack', () => {
     const serverScript: Script = { now: 1_700_000_000_123, draws: ['a1a2a3a4', '1122'] };
     const clientScript: Script = { now: 0, draws: ['c1c2c3c4'] };

@@ -1,4 +1,4 @@
-// The fast keystream against a plain one-hash-object-per-block reading of PROTOCOL.md §4.1 (pad i = H(OTP ‖ u32LE(i))).
+// The fast keystream against a plain one-hash-object-per-block reading of docs/protocol.md §4.1 (pad i = H(OTP ‖ u32LE(i))).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';

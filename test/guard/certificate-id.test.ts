@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { MSG } from '../../src/protocol/codes.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
-import { startServer, type IosigServer } from '../integration/support.js';
-import { drained } from '../security/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { makeDevicePki, type DevicePki } from '../kit/device-pki.js';
+import { startServer, type IosigServer } from '../kit/server.js';
+import { drained } from '../kit/peer.js';
 import { inside } from '../kit/inside.js';
 
 const KEY = 'k3y';

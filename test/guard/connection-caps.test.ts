@@ -3,10 +3,10 @@
 // server stays idle at the cap, and a connection that leaves frees its place.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientPool, type RawClient, type Transport } from '../helpers/raw-client.js';
-import { getsIn } from '../helpers/gets-in.js';
-import { waitFor } from '../helpers/wait.js';
-import { portOf, startServer, type IosigServer } from '../integration/support.js';
+import { ClientPool, type RawClient, type Transport } from '../kit/raw-client.js';
+import { getsIn } from '../kit/gets-in.js';
+import { waitFor } from '../kit/wait.js';
+import { portOf, startServer, type IosigServer } from '../kit/server.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
 import { defaultMaxConnections } from '../../src/guard/admission.js';
 import { inside } from '../kit/inside.js';

@@ -7,10 +7,10 @@
 // events), and it says what happened.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LimitedServer } from '../helpers/limited-server.js';
-import { idleFlood, settled, type IdleSocket } from '../helpers/idle-socket.js';
-import { connectRaw, type RawClient, type Transport } from '../helpers/raw-client.js';
-import { makePki, type TestPki } from '../security/support.js';
+import { LimitedServer } from '../kit/limited-server.js';
+import { idleFlood, settled, type IdleSocket } from '../kit/idle-socket.js';
+import { connectRaw, type RawClient, type Transport } from '../kit/raw-client.js';
+import { makePki, type TestPki } from '../kit/peer.js';
 import type { WireTls } from '../kit/wire.js';
 
 const FD_LIMIT = 1024;

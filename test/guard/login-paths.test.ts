@@ -13,14 +13,15 @@ import { MSG } from '../../src/protocol/codes.js';
 import type { PresentedIdentity } from '../../src/guard/identity.js';
 import type { MemoryLinkOptions } from '../../src/transport/memory.js';
 import { THROTTLED_LOGIN_LINES_PER_SECOND } from '../../src/broker/log-sink.js';
-import { ClientPool, type RawClient, type RawClientOptions, type Transport } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
+import { ClientPool, type RawClient, type RawClientOptions, type Transport } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { makeDevicePki, type DevicePki } from '../kit/device-pki.js';
 import { ManualClock } from '../kit/manual-clock.js';
-import { hex, startServer, type IosigServer } from '../integration/support.js';
-import { Peer, drained } from '../security/support.js';
+import { startServer, type IosigServer } from '../kit/server.js';
+import { Peer, drained } from '../kit/peer.js';
 import type { Connection } from '../../src/connection/connection.js';
 import { inside } from '../kit/inside.js';
+import { hex } from '../kit/messages.js';
 
 /** How a device logs in. */
 type Way = 'boho' | 'bearer' | 'certificate';

@@ -3,12 +3,12 @@
 // Both login dialects pass the same throttle; failures are counted by reason.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientPool } from '../helpers/raw-client.js';
-import { startServer, type IosigServer } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { startServer, type IosigServer } from '../kit/server.js';
 import { request, parsePrometheus, sampleValue } from '../http/support.js';
-import { type Peer, drained, openMemoryPeer, openPeer } from '../security/support.js';
+import { type Peer, drained, openMemoryPeer, openPeer } from '../kit/peer.js';
 import { ManualClock } from '../kit/manual-clock.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { DEFAULT_LOGIN_LIMITS } from '../../src/guard/login-guard.js';

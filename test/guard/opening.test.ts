@@ -7,12 +7,12 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
-import { IdleSocket } from '../helpers/idle-socket.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { portOf, startServer, type IosigServer } from '../integration/support.js';
+import { IdleSocket } from '../kit/idle-socket.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { portOf, startServer, type IosigServer } from '../kit/server.js';
 import { parsePrometheus, request, sampleValue } from '../http/support.js';
-import { makePki, type TestPki } from '../security/support.js';
+import { makePki, type TestPki } from '../kit/peer.js';
 import { inside } from '../kit/inside.js';
 
 const CID_REQ_FRAME = Buffer.from([0x01, 0x01, 0xc1]);

@@ -3,13 +3,14 @@
 // walk every channel and every connection exactly once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientPool, type RawClient } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { startServer, sub, type IosigServer } from '../integration/support.js';
+import { ClientPool, type RawClient } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { startServer, type IosigServer } from '../kit/server.js';
 import { request } from '../http/support.js';
 import { encodeFrame } from '../../src/protocol/congsocket.js';
 import type { StatusBody } from '../../src/http/dashboard-types.js';
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../../src/http/paging.js';
+import { sub } from '../kit/messages.js';
 
 const CHANNELS = 50_000;
 const CLIENTS = 10;

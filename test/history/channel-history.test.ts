@@ -12,7 +12,7 @@ import { ChannelHistory, ENTRY_OVERHEAD, STREAM_OVERHEAD, type Position } from '
 import { HistoryPolicy } from '../../src/history/policy.js';
 import { MemoryStore, MemoryVolume } from '../../src/store/memory-store.js';
 import { historyLog } from '../../src/store/types.js';
-import { FUZZ_SEED } from '../fuzz/properties.js';
+import { FUZZ_SEED } from '../protocol/fuzz-properties.js';
 
 const CHANNELS = ['CH:count', 'CH:age', 'CH:both'] as const;
 const POLICY = ['count=5', 'age=0/10', 'both=3/4'];

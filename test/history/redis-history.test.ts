@@ -9,8 +9,8 @@ import { HistoryPolicy, parseHistoryRule } from '../../src/history/policy.js';
 import { RedisHistory } from '../../src/history/redis-history.js';
 import type { Position } from '../../src/history/channel-history.js';
 import { DurableRedis, redisSkipReason } from '../store/durable-redis.js';
-import { FUZZ_SEED } from '../fuzz/properties.js';
-import { sleep } from '../helpers/wait.js';
+import { FUZZ_SEED } from '../protocol/fuzz-properties.js';
+import { sleep } from '../kit/wait.js';
 
 describe('history in Redis (a cluster)', { skip: redisSkipReason() }, () => {
   let redis: DurableRedis;

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ReplaySeam, type Positioned } from '../../src/history/seam.js';
-import { FUZZ_SEED } from '../fuzz/properties.js';
+import { FUZZ_SEED } from '../protocol/fuzz-properties.js';
 
 type Event = { t: 'append' } | { t: 'deliver'; drop: boolean } | { t: 'complete' };
 

@@ -3,26 +3,26 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { IosigServer } from '../../src/index.js';
 import type { IoClient, SignalMessage } from '../../src/client/index.js';
-import { waitFor } from '../helpers/wait.js';
-import { TEST_OUTPUT, readyClient, startServer } from './support.js';
+import { waitFor } from '../kit/wait.js';
+import { launchChromium } from '../kit/browser.js';
+import { needs } from '../kit/tools.js';
+import { TEST_OUTPUT, readyClient } from './support.js';
+import { startServer } from '../kit/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-secret';
 const UI_WAIT_MS = 5000;
-// CI installs Chromium (.ci/run); elsewhere the test is skipped when it is missing.
-const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed` : false;
 
-describe('dashboard in Chromium', { skip }, () => {
+describe('dashboard in Chromium', needs('chromium'), () => {
   let server: IosigServer;
   let browser: Browser;
   const clients: IoClient[] = [];
 
   before(async () => {
     server = await startServer({ adminToken: TOKEN });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 20_000 });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

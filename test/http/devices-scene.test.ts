@@ -3,23 +3,24 @@
 // the dashboard in Chromium — each receives what the others send; the dashboard lists their kinds and plots the
 // numbers of the channel.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { IosigServer } from '../../src/index.js';
 import type { IoClient, SignalMessage } from '../../src/client/index.js';
 import { SerialBridge } from '../../src/serial/bridge.js';
 import { DEFAULTS } from '../../src/serial/settings.js';
 import { numbersIn } from '../../src/http/static/value-chart.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
+import { launchChromium } from '../kit/browser.js';
+import { needs } from '../kit/tools.js';
 import { Board, PtyPair } from '../serial/pty-pair.js';
-import { TEST_OUTPUT, readyClient, startServer } from './support.js';
+import { TEST_OUTPUT, readyClient } from './support.js';
+import { startServer } from '../kit/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'scene-secret';
 const WAIT_MS = 8000;
-const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed` : false;
 
 describe('value chart numbers', () => {
   it('takes every number of a reading, in order', () => {
@@ -29,7 +30,7 @@ describe('value chart numbers', () => {
   });
 });
 
-describe('CongSocket, plain WebSocket, serial and the dashboard on one channel', { skip }, () => {
+describe('CongSocket, plain WebSocket, serial and the dashboard on one channel', needs('chromium', 'socat'), () => {
   let server: IosigServer;
   let browser: Browser;
   let pair: PtyPair;
@@ -40,7 +41,7 @@ describe('CongSocket, plain WebSocket, serial and the dashboard on one channel',
 
   before(async () => {
     server = await startServer({ adminToken: TOKEN });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 20_000 });
+    browser = await launchChromium();
     pair = new PtyPair();
     await pair.up();
     board = await Board.open(pair.boardPath);

@@ -5,8 +5,9 @@ import http from 'node:http';
 import type { IosigServer } from '../../src/index.js';
 import type { IoClient } from '../../src/client/index.js';
 import type { HelloFrame, TailFrame, TickFrame } from '../../src/http/dashboard-types.js';
-import { TimeoutError } from '../helpers/wait.js';
-import { readyClient, startServer } from './support.js';
+import { TimeoutError } from '../kit/wait.js';
+import { readyClient } from './support.js';
+import { startServer } from '../kit/server.js';
 
 const TOKEN = 'feed-secret';
 

@@ -3,8 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IosigServer } from '../../src/index.js';
 import type { IoClient, SignalMessage } from '../../src/client/index.js';
-import { waitFor } from '../helpers/wait.js';
-import { parsePrometheus, readyClient, request, sampleValue, startServer } from './support.js';
+import { waitFor } from '../kit/wait.js';
+import { parsePrometheus, readyClient, request, sampleValue } from './support.js';
+import { startServer } from '../kit/server.js';
 
 const CHANNEL = 'metrics-room';
 const PUBLISHES = 5;

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import type { IosigServer } from '../../src/index.js';
 import type { IoClient, SignalMessage } from '../../src/client/index.js';
 import type { StatusBody } from '../../src/http/dashboard-types.js';
-import { waitFor } from '../helpers/wait.js';
-import { postJson, readyClient, request, startServer } from './support.js';
+import { waitFor } from '../kit/wait.js';
+import { postJson, readyClient, request } from './support.js';
+import { startServer } from '../kit/server.js';
 
 const TOKEN = 'status-secret';
 const AUTH = { authorization: `Bearer ${TOKEN}` };

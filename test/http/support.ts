@@ -3,18 +3,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import type tls from 'node:tls';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createServer, type IosigServer, type ServerOptionsInput } from '../../src/index.js';
+import { resolve } from 'node:path';
 import { IoClient } from '../../src/client/index.js';
+import { ROOT } from '../kit/server.js';
 
-/** dist/test/http/support.js → repository root. */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const TEST_OUTPUT = process.env.IOSIG_TEST_OUTPUT ?? resolve(ROOT, 'test-output');
 
-export function startServer(options: ServerOptionsInput = {}): Promise<IosigServer> {
-  return createServer({ port: 0, congPort: 0, host: '127.0.0.1', log: () => {}, ...options });
-}
 
 export async function readyClient(url: string): Promise<IoClient> {
   const client = new IoClient(url, { reconnect: false, callTimeoutMs: 2000 });

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import type { IosigServer } from '../../src/index.js';
 import { MSG } from '../../src/protocol/codes.js';
-import { withTimeout } from '../helpers/wait.js';
-import { request, startServer } from './support.js';
+import { withTimeout } from '../kit/wait.js';
+import { request } from './support.js';
+import { startServer } from '../kit/server.js';
 
 /** The first binary message a WebSocket client gets on `path`. */
 async function firstMessage(port: number, path: string): Promise<Buffer> {

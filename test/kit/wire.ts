@@ -1,6 +1,6 @@
 // The one socket layer of the tests and the benchmark: a connection to an iosig (or iosignal) server over
 // WebSocket or CongSocket, plain or TLS, that hands over whole protocol messages and sends whole messages.
-// RawClient (test/helpers/raw-client.ts) queues and awaits on top of it; bench/lib/conn.ts drives it with callbacks.
+// RawClient (test/kit/raw-client.ts) queues and awaits on top of it; bench/lib/conn.ts drives it with callbacks.
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';

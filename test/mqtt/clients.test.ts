@@ -2,21 +2,15 @@
 // mosquitto_pub / mosquitto_sub / mosquitto_rr (3.1.1 and 5) and python3-paho-mqtt (3.1.1 and 5).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { ROOT } from '../client/support.js';
-import { SYSTEM_PYTHON } from '../plain/python-device.js';
-import { CHILD_PROCESS_DEADLINE_MS, waitFor, withTimeout } from '../helpers/wait.js';
+import { CHILD_PROCESS_DEADLINE_MS, waitFor, withTimeout } from '../kit/wait.js';
 import { startMqttTcp, type MqttTcpServer } from './tcp-server.js';
 import { startServer } from '../../src/server.js';
+import { needs, tool } from '../kit/tools.js';
+import { ROOT } from '../kit/server.js';
 
-const MOSQUITTO_SUB = '/usr/bin/mosquitto_sub';
-const hasMosquitto = existsSync(MOSQUITTO_SUB) && existsSync('/usr/bin/mosquitto_pub') && existsSync('/usr/bin/mosquitto_rr');
-const hasPaho = existsSync(SYSTEM_PYTHON) && existsSync('/usr/lib/python3/dist-packages/paho');
-/** Under CI the Debian clients must be there (.ci/run installs them); elsewhere their tests are skipped by name. */
-const need = (present: boolean, what: string): { skip?: string } => (present || process.env['CI'] === 'true' ? {} : { skip: `${what} is not installed (apt-get install ${what})` });
 
 interface Run {
   child: ChildProcess;
@@ -150,22 +144,22 @@ for (const [targetName, startTarget] of TARGETS) {
     });
 
     for (const version of ['mqttv311', 'mqttv5'] as const) {
-      it(`mosquitto_sub and mosquitto_pub (${version}): QoS 1 and 2, retained`, need(hasMosquitto, 'mosquitto-clients'), async () => {
+      it(`mosquitto_sub and mosquitto_pub (${version}): QoS 1 and 2, retained`, needs('mosquitto_pub', 'mosquitto_sub'), async () => {
         await withServer(async (server) => {
           const common = ['-h', '127.0.0.1', '-p', String(server.port), '-V', version];
-          const retained = start('/usr/bin/mosquitto_pub', [...common, '-t', 'status$', '-m', 'ready', '-r', '-q', '1']);
+          const retained = start(tool('mosquitto_pub'), [...common, '-t', 'status$', '-m', 'ready', '-r', '-q', '1']);
           await finished(retained, 'mosquitto_pub -r');
-          const sub = start(MOSQUITTO_SUB, [...common, '-i', `sub-${version}`, '-t', 'sensor/#', '-t', 'status$', '-q', '2', '-v', '-C', '3']);
+          const sub = start(tool('mosquitto_sub'), [...common, '-i', `sub-${version}`, '-t', 'sensor/#', '-t', 'status$', '-q', '2', '-v', '-C', '3']);
           await subscribed(server, 2);
-          await finished(start('/usr/bin/mosquitto_pub', [...common, '-t', 'sensor/temp', '-m', '21.5', '-q', '1']), 'mosquitto_pub -q 1');
-          await finished(start('/usr/bin/mosquitto_pub', [...common, '-t', 'sensor/door', '-m', 'open', '-q', '2']), 'mosquitto_pub -q 2');
+          await finished(start(tool('mosquitto_pub'), [...common, '-t', 'sensor/temp', '-m', '21.5', '-q', '1']), 'mosquitto_pub -q 1');
+          await finished(start(tool('mosquitto_pub'), [...common, '-t', 'sensor/door', '-m', 'open', '-q', '2']), 'mosquitto_pub -q 2');
           const out = await finished(sub, 'mosquitto_sub');
           assert.deepEqual(out.trim().split('\n'), ['status$ ready', 'sensor/temp 21.5', 'sensor/door open']);
         });
       });
     }
 
-    it('mosquitto_rr (MQTT 5 request/response) through an MQTT.js responder', need(hasMosquitto, 'mosquitto-clients'), async () => {
+    it('mosquitto_rr (MQTT 5 request/response) through an MQTT.js responder', needs('mosquitto_rr'), async () => {
       await withServer(async (server) => {
         const responder = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.port}`, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'rr-responder' });
         try {
@@ -173,7 +167,7 @@ for (const [targetName, startTarget] of TARGETS) {
             responder.publish(packet.properties!.responseTopic!, `pong:${payload.toString()}`, { properties: { correlationData: packet.properties!.correlationData! } });
           });
           await responder.subscribeAsync('service/ping');
-          const rr = start('/usr/bin/mosquitto_rr', ['-h', '127.0.0.1', '-p', String(server.port), '-t', 'service/ping', '-e', 'replies/rr', '-m', 'hi', '-W', '10']);
+          const rr = start(tool('mosquitto_rr'), ['-h', '127.0.0.1', '-p', String(server.port), '-t', 'service/ping', '-e', 'replies/rr', '-m', 'hi', '-W', '10']);
           assert.equal((await finished(rr, 'mosquitto_rr')).trim(), 'pong:hi');
         } finally {
           await responder.endAsync();
@@ -182,14 +176,14 @@ for (const [targetName, startTarget] of TARGETS) {
     });
 
     for (const version of ['3', '5'] as const) {
-      it(`python3-paho-mqtt (MQTT ${version === '3' ? '3.1.1' : '5'}) subscribes, publishes and receives`, need(hasPaho, 'python3-paho-mqtt'), async () => {
+      it(`python3-paho-mqtt (MQTT ${version === '3' ? '3.1.1' : '5'}) subscribes, publishes and receives`, needs('python3-paho-mqtt'), async () => {
         await withServer(async (server) => {
           const js = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.port}`, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'js-peer' });
           try {
             const fromPaho: string[] = [];
             js.on('message', (_t, payload) => fromPaho.push(payload.toString()));
             await js.subscribeAsync('paho/out', { qos: 1 });
-            const paho = start(SYSTEM_PYTHON, [join(ROOT, 'test', 'mqtt', 'paho-client.py'), String(server.port), version, `paho-${version}`]);
+            const paho = start(tool('python3-paho-mqtt'), [join(ROOT, 'test', 'mqtt', 'paho-client.py'), String(server.port), version, `paho-${version}`]);
             await waitFor(() => paho.stdout.includes('"published"'), CHILD_PROCESS_DEADLINE_MS, `paho publishing (${paho.stderr})`);
             await js.publishAsync('paho/in', 'hello from MQTT.js', { qos: 1 });
             const events = (await finished(paho, 'paho client')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);

@@ -8,7 +8,7 @@ import { IoClient, type SignalMessage } from '../../src/client/index.js';
 import type { IosigServer } from '../../src/index.js';
 import { filterInterestKey } from '../../src/mqtt/iosig-port.js';
 import { BUS_ENGINES, type BusEngineRun } from '../cluster/engines.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { clusterOf, interestKnown, startNodeServer } from '../cluster/broker-support.js';
 
 const PREFIX = 'mqttx';

@@ -2,14 +2,14 @@
 // random bytes and mutated packets never throw out of the engine, and random sessions of model clients keep the
 // protocol's promises (every QoS 1/2 PUBLISH acknowledged exactly as the spec says, nothing in flight beyond the
 // window, the queue bounds, QoS 2 delivered exactly once). The short run is in `npm test` (fuzz.test.ts); for the
-// long run, `npm run fuzz` runs MQTT_FUZZ_PROPERTIES with 1 000 000 cases of their own (test/fuzz/run.ts).
+// long run, `npm run fuzz` runs MQTT_FUZZ_PROPERTIES with 1 000 000 cases of their own (test/protocol/fuzz-run.ts).
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { RC } from '../../src/mqtt/codes.js';
 import { MqttDecoder, isFailure } from '../../src/mqtt/decoder.js';
-import type { FuzzProperty } from '../fuzz/properties.js';
+import type { FuzzProperty } from '../protocol/fuzz-properties.js';
 import { scene, type PipeClient, type Scene } from './support.js';
 
 // ---- the decoder -----------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // there (see fuzz-properties.ts).
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { FUZZ_SEED } from '../fuzz/properties.js';
+import { FUZZ_SEED } from '../protocol/fuzz-properties.js';
 import assert from 'node:assert/strict';
 import { MQTT_FUZZ_PROPERTIES, sessionCoverage } from './fuzz-properties.js';
 

@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { IoClient, type SignalMessage } from '../../src/client/index.js';
 import type { Server } from '../../src/server.js';
 import { startServer as startInternal } from '../../src/server.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 const FAST = { reconnectDelayMs: 50, reconnectMaxDelayMs: 200, callTimeoutMs: 2000 };
 const DEV1_KEY = 'device-one-key';

@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { IoClient, type SignalMessage } from '../../src/client/index.js';
 import { startServer, type Server } from '../../src/server.js';
-import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
-import { CHILD_PROCESS_DEADLINE_MS, waitFor, withTimeout } from '../helpers/wait.js';
+import { makeDevicePki, type DevicePki } from '../kit/device-pki.js';
+import { CHILD_PROCESS_DEADLINE_MS, waitFor, withTimeout } from '../kit/wait.js';
 import { DevicePool } from '../plain/ws-device.js';
 
 const hasMosquitto = existsSync('/usr/bin/mosquitto_sub') && existsSync('/usr/bin/mosquitto_pub');

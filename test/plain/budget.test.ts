@@ -6,15 +6,16 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
-import { ClientPool, type RawClient } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
+import { ClientPool, type RawClient } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
 import { ManualClock } from '../kit/manual-clock.js';
-import { assertQuiet, hex, startServer, sub, type IosigServer } from '../integration/support.js';
+import { startServer, type IosigServer } from '../kit/server.js';
 import type { ServerOptionsInput } from '../../src/options.js';
 import { DevicePool, type WsDevice } from './ws-device.js';
 import { SIGNALS_PER_TURN } from '../../src/plain/frame-pacer.js';
 import { ERROR_ROOM, type FrameSocket, type PlainLink } from '../../src/plain/plain-link.js';
 import { inside, serverOf } from '../kit/inside.js';
+import { assertQuiet, hex, sub } from '../kit/messages.js';
 
 /** A plain device's socket without a network: frames are taken, the end is reported as uWS reports it. */
 class StandInSocket implements FrameSocket {

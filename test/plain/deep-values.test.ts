@@ -11,14 +11,15 @@ import { decodeResponseMbp } from '../../src/protocol/rpc.js';
 import { readIamRes, readServerSignal } from '../../src/client/inbound.js';
 import { IoClient, type SignalMessage } from '../../src/client/index.js';
 import { createServer } from '../../src/index.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { hex, startServer, sub, text, type IosigServer } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { startServer, type IosigServer } from '../kit/server.js';
 import { nextEvent } from '../client/support.js';
 import { postJson } from '../http/support.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { createReplyService } from '../../src/services/reply.js';
 import { DevicePool, nested } from './ws-device.js';
 import { inside } from '../kit/inside.js';
+import { hex, sub, text } from '../kit/messages.js';
 
 /** The documented bound (MAX_JSON_DEPTH, README: Security). */
 const MAX_JSON_DEPTH = 64;

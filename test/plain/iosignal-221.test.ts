@@ -3,12 +3,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type IosigServer } from '../../src/index.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { PythonDevice } from './python-device.js';
-import { loadIosignal221, type Io221Client as Io221, type Iosignal221 as IosignalModule } from '../helpers/iosignal-221.js';
+import { needs } from '../kit/tools.js';
+import { loadIosignal221, type Io221Client as Io221, type Iosignal221 as IosignalModule } from '../kit/iosignal-221.js';
 
 
-describe('iosignal 2.2.1 clients and a plain Python device', () => {
+describe('iosignal 2.2.1 clients and a plain Python device', needs('python3-websockets'), () => {
   let lib: IosignalModule;
   let server: IosigServer;
   const clients: Io221[] = [];

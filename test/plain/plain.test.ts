@@ -12,10 +12,11 @@ import { encodeSignal } from '../../src/protocol/messages.js';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import { buildSignal } from '../../src/protocol/payload.js';
 import { nextEvent } from '../client/support.js';
-import { waitFor } from '../helpers/wait.js';
-import { makeDevicePki, type DevicePki } from '../helpers/device-pki.js';
+import { waitFor } from '../kit/wait.js';
+import { makeDevicePki, type DevicePki } from '../kit/device-pki.js';
 import { PythonDevice } from './python-device.js';
 import { inside } from '../kit/inside.js';
+import { needs } from '../kit/tools.js';
 
 const textFrame = (text: string) => ({ data: Buffer.from(text), binary: false });
 
@@ -63,7 +64,7 @@ describe('plain translation', () => {
   });
 });
 
-describe('plain endpoint with a Python websockets device', () => {
+describe('plain endpoint with a Python websockets device', needs('python3-websockets'), () => {
   let server: IosigServer;
   const devices: PythonDevice[] = [];
   const clients: IoClient[] = [];
@@ -197,7 +198,7 @@ describe('plain endpoint with a Python websockets device', () => {
   });
 });
 
-describe('plain endpoint options and bearer identity', () => {
+describe('plain endpoint options and bearer identity', needs('python3-websockets'), () => {
   const devices: PythonDevice[] = [];
   after(async () => {
     for (const device of devices) await device.stop();
@@ -253,7 +254,7 @@ describe('plain endpoint options and bearer identity', () => {
   });
 });
 
-describe('plain endpoint over wss:// with a client certificate (--tls-ca)', () => {
+describe('plain endpoint over wss:// with a client certificate (--tls-ca)', needs('python3-websockets'), () => {
   let pki: DevicePki;
   let server: IosigServer;
   const devices: PythonDevice[] = [];

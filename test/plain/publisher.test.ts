@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { PAYLOAD } from '../../src/protocol/codes.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { startServer, text, type IosigServer } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
+import { startServer, type IosigServer } from '../kit/server.js';
 import { DevicePool } from './ws-device.js';
 import { inside } from '../kit/inside.js';
+import { text } from '../kit/messages.js';
 
 describe('"from" and "server" on the plain JSON endpoint (issue 16 item 10)', () => {
   let server: IosigServer;

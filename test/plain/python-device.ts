@@ -1,8 +1,10 @@
 // Drives test/plain/device.py (Debian's python3-websockets) as a real third-party device.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, stopChild } from '../client/support.js';
-import { TimeoutError } from '../helpers/wait.js';
+import { TimeoutError } from '../kit/wait.js';
+import { tool } from '../kit/tools.js';
+import { ROOT } from '../kit/server.js';
+import { stopChild } from '../kit/child-output.js';
 
 export type DeviceEvent =
   | { open: true }
@@ -10,9 +12,6 @@ export type DeviceEvent =
   | { bin: string }
   | { closed: number | null; reason: string }
   | { error: string };
-
-/** Debian's interpreter: the pyenv `python3` on PATH has no websockets module. */
-export const SYSTEM_PYTHON = '/usr/bin/python3';
 
 export class PythonDevice {
   readonly events: DeviceEvent[] = [];
@@ -26,7 +25,7 @@ export class PythonDevice {
     if (options.ca) args.push('--ca', options.ca);
     if (options.cert) args.push('--cert', options.cert, '--key', options.key ?? '');
     for (const header of options.headers ?? []) args.push('--header', header);
-    this.child = spawn(SYSTEM_PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(tool('python3-websockets'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let buffered = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();

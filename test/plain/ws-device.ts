@@ -1,7 +1,7 @@
 // A plain WebSocket device on the `ws` package (a third-party client), for the plain endpoint's hardening tests:
 // frames in arrival order, awaited with a deadline; JSON envelopes parsed on request; pausing its socket.
 import WebSocket from 'ws';
-import { TimeoutError } from '../helpers/wait.js';
+import { TimeoutError } from '../kit/wait.js';
 
 export interface DeviceFrame {
   data: Buffer;

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CongDecoder, encodeFrame, encodeFrameHeader, frameHeaderSize, type FrameErrorKind } from '../../src/protocol/congsocket.js';
-import { hex, loadVector, unhex } from '../helpers/vectors.js';
+import { hex, loadVector, unhex } from '../kit/vectors.js';
 
 interface FrameCase {
   payload_len: number;

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MB, MBA, metaOf, numberBuffer, pack, unpack, type MbpItem } from '../../src/protocol/mbp.js';
-import { fromVectorValue, hex, loadVector, unhex } from '../helpers/vectors.js';
+import { fromVectorValue, hex, loadVector, unhex } from '../kit/vectors.js';
 
 interface PackCase {
   call: string;

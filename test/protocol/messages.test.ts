@@ -1,4 +1,4 @@
-// Length rules of the fixed-layout decoders (PROTOCOL.md §3.8, §5.1, §5.5) and their encoders' limits.
+// Length rules of the fixed-layout decoders (docs/protocol.md §3.8, §5.1, §5.5) and their encoders' limits.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MSG } from '../../src/protocol/codes.js';
@@ -13,7 +13,7 @@ import {
   subscribeTags,
   unsubscribeRequest,
 } from '../../src/protocol/messages.js';
-import { hex, unhex } from '../helpers/vectors.js';
+import { hex, unhex } from '../kit/vectors.js';
 
 describe('signalTag', () => {
   it('reads the tag of a well-formed SIGNAL', () => {

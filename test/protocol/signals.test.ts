@@ -31,7 +31,7 @@ import {
 import { buildSignal, decodeSignalPayload, encodeSignalPayload, parseSignal } from '../../src/protocol/payload.js';
 import { decodeCall, decodeResponseMbp, encodeCall, encodeResponseMbp } from '../../src/protocol/rpc.js';
 import { unpack } from '../../src/protocol/mbp.js';
-import { fromVectorValue, hex, loadVector, unhex } from '../helpers/vectors.js';
+import { fromVectorValue, hex, loadVector, unhex } from '../kit/vectors.js';
 import { BohoSession, keyFromString, parseAuthReq } from '../../src/crypto/boho.js';
 
 interface Decoded {

@@ -6,8 +6,8 @@ import net from 'node:net';
 import { createServer } from '../../src/server.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { CID_REQ_MSG, encodeSignal, encodeTagMessage } from '../../src/protocol/messages.js';
-import { RawClient } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
+import { RawClient } from '../kit/raw-client.js';
+import { waitFor } from '../kit/wait.js';
 import { MemClient } from './support.js';
 import { inside } from '../kit/inside.js';
 

@@ -7,7 +7,7 @@ import { PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import type { ChannelMembers, DeliveryGroup } from '../../src/delivery/group.js';
 import type { Outbound } from '../../src/delivery/outbound.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 import { MemClient } from './support.js';
 import { inside } from '../kit/inside.js';
 

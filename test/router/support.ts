@@ -3,7 +3,7 @@ import type { IosigServer } from '../../src/server.js';
 import type { MemoryEndpoint, MemoryLinkOptions } from '../../src/transport/memory.js';
 import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { CID_REQ_MSG, encodeSignal, encodeTagMessage, signalTag } from '../../src/protocol/messages.js';
-import { withTimeout } from '../helpers/wait.js';
+import { withTimeout } from '../kit/wait.js';
 
 export class MemClient {
   private readonly inbox: Buffer[] = [];

@@ -9,10 +9,13 @@ import { IoClient, type SignalMessage } from '../../src/client/index.js';
 import { SerialBridge } from '../../src/serial/bridge.js';
 import { DEFAULTS, parsePortSpec, unescapeDelimiter, type BridgeSettings } from '../../src/serial/settings.js';
 import { LineSplitter } from '../../src/serial/line-splitter.js';
-import { ROOT, nextEvent, stopChild } from '../client/support.js';
-import { TimeoutError, sleep } from '../helpers/wait.js';
+import { nextEvent } from '../client/support.js';
+import { TimeoutError, sleep } from '../kit/wait.js';
 import { Board, PtyPair } from './pty-pair.js';
 import { inside } from '../kit/inside.js';
+import { needs } from '../kit/tools.js';
+import { ROOT } from '../kit/server.js';
+import { stopChild } from '../kit/child-output.js';
 
 function settings(server: string, extra: Partial<BridgeSettings> = {}): BridgeSettings {
   return {
@@ -91,7 +94,7 @@ describe('io-serial pieces', () => {
   });
 });
 
-describe('io-serial with a socat pty pair as the board', () => {
+describe('io-serial with a socat pty pair as the board', needs('socat'), () => {
   let server: IosigServer | null = null;
   const cleanups: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
@@ -230,7 +233,7 @@ describe('io-serial with a socat pty pair as the board', () => {
   });
 });
 
-describe('the io-serial command', () => {
+describe('the io-serial command', needs('socat'), () => {
   const pairs: PtyPair[] = [];
   let server: IosigServer | null = null;
   after(async () => {

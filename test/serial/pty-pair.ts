@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
-import { TimeoutError, sleep } from '../helpers/wait.js';
+import { TimeoutError, sleep } from '../kit/wait.js';
+import { tool } from '../kit/tools.js';
 
 export class PtyPair {
   private child: ChildProcess | null = null;
@@ -22,7 +23,7 @@ export class PtyPair {
 
   /** Starts socat and waits (≤ 5 s) until both ends exist. */
   async up(): Promise<void> {
-    const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.boardPath}`, `pty,raw,echo=0,link=${this.tty}`], {
+    const child = spawn(tool('socat'), ['-d', '-d', `pty,raw,echo=0,link=${this.boardPath}`, `pty,raw,echo=0,link=${this.tty}`], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child = child;

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { KeyStore } from '../../src/auth/key-store.js';
 import { BUILTIN_SERVICE_NAMES, createBuiltinService } from '../../src/services/builtin.js';
 import type { Caller, ServiceHost } from '../../src/services/service.js';
-import { freePort } from '../auth/redis-server.js';
+import { freePort } from '../kit/server.js';
 
 const ROOT: Caller = { ssid: 1, cid: 'ROOT', did: 'root', level: 255, admin: true, ip: '127.0.0.1' };
 

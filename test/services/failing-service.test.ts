@@ -1,14 +1,15 @@
 // A service that throws, synchronously or by rejecting, is answered INTERNAL_SERVER_ERROR and logged;
-// the connection and the server go on serving (PROTOCOL.md §7.1 step 5).
+// the connection and the server go on serving (docs/protocol.md §7.1 step 5).
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { IosigServer } from '../../src/index.js';
 import { decodeResponseMbp, encodeCall } from '../../src/protocol/rpc.js';
 import { createReplyService } from '../../src/services/reply.js';
 import type { Service } from '../../src/services/service.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { sleep } from '../helpers/wait.js';
-import { ServicePeer, TRANSPORTS, assertReply, portOf, startServer } from './support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { sleep } from '../kit/wait.js';
+import { ServicePeer, assertReply, startServer } from './support.js';
+import { TRANSPORTS, portOf } from '../kit/server.js';
 
 /** Test-only: `sync` throws at once, `async` rejects later, `ok` answers; checkPermission throws for `refuse`. */
 function failingService(): Service {

@@ -1,4 +1,4 @@
-// The redis service (PROTOCOL.md §7.4) against a private redis-server, over ws and cong: every command in
+// The redis service (docs/protocol.md §7.4) against a private redis-server, over ws and cong: every command in
 // both spellings, Redis errors, an outage that answers fast, and sudo's key commands on a Redis key store.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,10 +10,11 @@ import type { IosigServer } from '../../src/index.js';
 import { storedKeyForm } from '../../src/crypto/keys.js';
 import { createBuiltinService } from '../../src/services/builtin.js';
 import { REDIS_COMMANDS } from '../../src/services/redis.js';
-import { ClientPool, type Transport } from '../helpers/raw-client.js';
-import { Deadline, sleep } from '../helpers/wait.js';
-import { RedisServerProcess, freePort, redisSkipReason } from '../auth/redis-server.js';
-import { ADMIN, AUTH_PARAM, DEVICE, ServicePeer, TRANSPORTS, assertReply, portOf, startServer } from './support.js';
+import { ClientPool, type Transport } from '../kit/raw-client.js';
+import { Deadline, sleep } from '../kit/wait.js';
+import { RedisServerProcess, redisSkipReason } from '../kit/redis-server.js';
+import { ADMIN, AUTH_PARAM, DEVICE, ServicePeer, assertReply, startServer } from './support.js';
+import { TRANSPORTS, portOf, freePort } from '../kit/server.js';
 
 const NO_PERMISSION = { status: 255, body: 'NO_PERMISSION.' };
 const OPERATOR = { id: 'op200', key: 'op-key', cid: 'OP' } as const;

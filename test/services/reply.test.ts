@@ -1,11 +1,12 @@
-// The reply service and the CALL procedure around it (PROTOCOL.md §7.1, §7.2, §7.4, Q10–Q12) over ws and cong.
+// The reply service and the CALL procedure around it (docs/protocol.md §7.1, §7.2, §7.4, Q10–Q12) over ws and cong.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { IosigServer } from '../../src/index.js';
 import { encodeCall } from '../../src/protocol/rpc.js';
 import { createReplyService } from '../../src/services/reply.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { DEVICE, ServicePeer, TRANSPORTS, assertReply, portOf, startServer } from './support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { DEVICE, ServicePeer, assertReply, startServer } from './support.js';
+import { TRANSPORTS, portOf } from '../kit/server.js';
 
 const RFC_7231_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 

@@ -9,8 +9,9 @@ import type { IosigServer } from '../../src/index.js';
 import { PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal } from '../../src/protocol/messages.js';
 import { createSudoService } from '../../src/services/sudo.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { ADMIN, ServicePeer, portOf, startServer } from './support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { ADMIN, ServicePeer, startServer } from './support.js';
+import { portOf } from '../kit/server.js';
 
 const textSignal = (tag: string, value: string): Buffer => encodeSignal(tag, PAYLOAD.TEXT, Buffer.from(value + '\0', 'utf8'));
 

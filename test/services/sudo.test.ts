@@ -1,4 +1,4 @@
-// The sudo service (PROTOCOL.md §7.4, Q23, Q26) over ws and cong: connection, channel and key-store commands.
+// The sudo service (docs/protocol.md §7.4, Q23, Q26) over ws and cong: connection, channel and key-store commands.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { IosigServer } from '../../src/index.js';
@@ -6,8 +6,9 @@ import { MSG, PAYLOAD } from '../../src/protocol/codes.js';
 import { encodeSignal, encodeTagMessage } from '../../src/protocol/messages.js';
 import { createReplyService } from '../../src/services/reply.js';
 import { createSudoService } from '../../src/services/sudo.js';
-import { ClientPool, type Transport } from '../helpers/raw-client.js';
-import { ADMIN, DEVICE, ServicePeer, TRANSPORTS, assertReply, portOf, startServer } from './support.js';
+import { ClientPool, type Transport } from '../kit/raw-client.js';
+import { ADMIN, DEVICE, ServicePeer, assertReply, startServer } from './support.js';
+import { TRANSPORTS, portOf } from '../kit/server.js';
 
 const STORED_HASH_LENGTH = 44;
 const NO_PERMISSION = { status: 255, body: 'NO_PERMISSION.' };

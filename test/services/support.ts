@@ -1,15 +1,15 @@
 // A protocol peer for the service tests: anonymous or logged in, it sends raw CALL bytes and reads
 // RESPONSE_MBP, opening ENC_488 when the server encrypts (logged in, no TLS).
 import assert from 'node:assert/strict';
-import { createServer, type IosigServer } from '../../src/index.js';
+import type { IosigServer } from '../../src/index.js';
 import type { ServerOptionsInput } from '../../src/options.js';
 import { BohoSession } from '../../src/crypto/boho.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { decodeResponseMbp, encodeCall, type ResponseMbp } from '../../src/protocol/rpc.js';
 import type { Service } from '../../src/services/service.js';
-import type { ClientPool, RawClient, Transport } from '../helpers/raw-client.js';
+import type { ClientPool, RawClient, Transport } from '../kit/raw-client.js';
+import { startServer as startKitServer } from '../kit/server.js';
 
-export const TRANSPORTS: readonly Transport[] = ['ws', 'cong'];
 export const ADMIN = { id: 'admin', key: 'admin-key', cid: 'ADMIN' } as const;
 export const DEVICE = { id: 'dev1', key: 'k1', cid: 'D1' } as const;
 /** admin logs in at level 255, dev1 at level 3. */
@@ -28,23 +28,9 @@ export interface TestServerOptions {
 
 /** A server on free loopback ports with `services` attached. */
 export async function startServer(services: Service[], opts: TestServerOptions = {}): Promise<IosigServer> {
-  const lines = opts.lines;
-  return createServer({
-    port: 0,
-    congPort: 0,
-    host: '127.0.0.1',
-    log: lines ? (line: string) => void lines.push(line) : () => {},
-    ...(opts.auth === false ? {} : { auth: { param: AUTH_PARAM } }),
-    ...opts.server,
-    services,
-  });
+  return startKitServer({ ...(opts.auth === false ? {} : { auth: { param: AUTH_PARAM } }), ...opts.server, services }, opts.lines);
 }
 
-export function portOf(server: IosigServer, kind: Transport): number {
-  const port = kind === 'ws' ? server.wsPort : server.congPort;
-  if (port === undefined) throw new Error(`server has no ${kind} listener`);
-  return port;
-}
 
 export class ServicePeer {
   readonly session = new BohoSession();

@@ -4,9 +4,9 @@
 // fresh nodes start, and a subscriber on either gets the value back.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientPool } from '../helpers/raw-client.js';
-import { sleep } from '../helpers/wait.js';
-import { sub, text, unsub } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { sleep } from '../kit/wait.js';
+import { sub, text, unsub } from '../kit/messages.js';
 import { MSG } from '../../src/protocol/codes.js';
 
 const BEARER = { headers: { Authorization: 'Bearer dev.keyd' }, autoPong: true };

@@ -16,8 +16,8 @@ import { DurableSessions } from '../../src/mqtt/durable-sessions.js';
 import type { BufferedStore } from '../../src/store/buffered-store.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
-import { watchChild, type WatchedChild } from '../helpers/child-output.js';
-import { CHILD_PROCESS_DEADLINE_MS } from '../helpers/wait.js';
+import { watchChild, type WatchedChild } from '../kit/child-output.js';
+import { CHILD_PROCESS_DEADLINE_MS } from '../kit/wait.js';
 import { CRASH_POLICY } from './crash-writer.js';
 import { DurableRedis, redisSkipReason } from './durable-redis.js';
 

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisServerProcess } from '../auth/redis-server.js';
+import { RedisServerProcess } from '../kit/redis-server.js';
 
-export { redisSkipReason } from '../auth/redis-server.js';
+export { redisSkipReason } from '../kit/redis-server.js';
 
 export class DurableRedis {
   private constructor(

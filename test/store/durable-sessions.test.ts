@@ -16,7 +16,7 @@ import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { MemoryStore, MemoryVolume } from '../../src/store/memory-store.js';
 import { ManualClock } from '../kit/manual-clock.js';
 import { PipeClient } from '../mqtt/support.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 /** The engine's in-memory broker, with its sessions in the durable store. */
 function durableBroker(sessions: SessionStore): MqttBrokerPort {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Batch } from '../../src/store/batch.js';
 import { appendRaw, encodeRecord, MIXED } from '../../src/store/journal.js';
 import { JOURNAL_FILE, LmdbStore } from '../../src/store/lmdb-store.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 const dirs: string[] = [];
 function dir(): string {

@@ -6,7 +6,7 @@ import type { Batch } from '../../src/store/batch.js';
 import { WriteBehind, type BatchCommitter } from '../../src/store/write-behind.js';
 import { MemoryStore, MemoryVolume } from '../../src/store/memory-store.js';
 import { historyLog, type LogEntry, type LogMeta, type RetainedValue } from '../../src/store/types.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 /** Commits when told to (or fails when told to), keeping every batch. */
 class GatedCommitter implements BatchCommitter {

@@ -6,8 +6,9 @@ import { createServer, type IosigServer } from '../../src/index.js';
 import { IoClient } from '../../src/client/index.js';
 import { homePrefix, normalizeIp } from '../../src/guard/address.js';
 import { resolveOptions } from '../../src/options.js';
-import { TRANSPORTS, nextEvent } from '../client/support.js';
+import { nextEvent } from '../client/support.js';
 import { inside } from '../kit/inside.js';
+import { TRANSPORTS } from '../kit/server.js';
 
 describe('addresses from a dual-stack socket', () => {
   it('turn IPv4-mapped IPv6, in short or fully expanded form, back into IPv4', () => {

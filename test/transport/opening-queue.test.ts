@@ -9,7 +9,7 @@ import type net from 'node:net';
 import { Admission } from '../../src/guard/admission.js';
 import { Stats } from '../../src/metrics/stats.js';
 import { AcceptedSockets, type OpeningTarget } from '../../src/transport/opening.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 class StandInSocket extends EventEmitter {
   destroyed = false;

@@ -3,8 +3,8 @@
 // accepted before are still open or sit in TIME-WAIT.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectRaw } from '../helpers/raw-client.js';
-import { startServer } from '../integration/support.js';
+import { connectRaw } from '../kit/raw-client.js';
+import { startServer } from '../kit/server.js';
 
 describe('binding a WebSocket port again', () => {
   it('a port asked as 0 binds again in the same process while its old connections sit in TIME-WAIT', async () => {

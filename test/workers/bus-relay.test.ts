@@ -7,11 +7,12 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BusRelay } from '../../src/workers/bus-relay.js';
 import { IpcPort, memoryPipe, type IpcEndpoint, type IpcMessage, type MemoryPipe } from '../../src/workers/ipc.js';
-import { ClientPool } from '../helpers/raw-client.js';
-import { closeNotice, expectMsg, portOf, startServer, sub, text, type IosigServer } from '../integration/support.js';
+import { ClientPool } from '../kit/raw-client.js';
+import { portOf, startServer, type IosigServer } from '../kit/server.js';
+import { closeNotice, expectMsg, sub, text } from '../kit/messages.js';
 import { DevicePool } from '../plain/ws-device.js';
 import { clusterOf, interestKnown, settled } from '../cluster/broker-support.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../kit/wait.js';
 
 describe("the workers' bus through the primary (BusRelay over IPC pipes)", () => {
   const relay = new BusRelay();

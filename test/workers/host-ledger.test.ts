@@ -8,11 +8,11 @@ import { HostLedger, OPEN_TICKETS_PER_WORKER } from '../../src/workers/host-ledg
 import { Asker, IpcPort, UNANSWERED, memoryPipe, type IpcEndpoint, type MemoryPipe } from '../../src/workers/ipc.js';
 import { PrimaryLink } from '../../src/workers/primary-link.js';
 import { DEFAULT_LOGIN_LIMITS, resolveLoginLimits } from '../../src/guard/login-guard.js';
-import { ClientPool, type RawClient } from '../helpers/raw-client.js';
-import { startServer, type IosigServer } from '../integration/support.js';
-import { Peer, openPeer } from '../security/support.js';
-import { getsIn } from '../helpers/gets-in.js';
-import { waitFor } from '../helpers/wait.js';
+import { ClientPool, type RawClient } from '../kit/raw-client.js';
+import { startServer, type IosigServer } from '../kit/server.js';
+import { Peer, openPeer } from '../kit/peer.js';
+import { getsIn } from '../kit/gets-in.js';
+import { waitFor } from '../kit/wait.js';
 import { inside } from '../kit/inside.js';
 
 const limits = (perAddress: number, global = 0) => ({

@@ -1,4 +1,4 @@
-// CALL (PROTOCOL.md §7.1): answered through the attached services; a CALL without a valid mid is ignored (Q12).
+// CALL (docs/protocol.md §7.1): answered through the attached services; a CALL without a valid mid is ignored (Q12).
 import { STATUS } from '../../protocol/codes.js';
 import { decodeCall, encodeResponseMbp } from '../../protocol/rpc.js';
 import type { Session } from '../session.js';

@@ -1,4 +1,4 @@
-// ECHO, IAM, PING, PONG and CLOSE (PROTOCOL.md §3.7–§3.9, §1.3).
+// ECHO, IAM, PING, PONG and CLOSE (docs/protocol.md §3.7–§3.9, §1.3).
 import { encodeIamRes, iamNick, type IamInfo } from '../../protocol/messages.js';
 import type { Session } from '../session.js';
 

@@ -1,4 +1,4 @@
-// ENC_488 and ENC_E2E envelopes from logged-in sessions (PROTOCOL.md §4.5, §4.6).
+// ENC_488 and ENC_E2E envelopes from logged-in sessions (docs/protocol.md §4.5, §4.6).
 import { MSG } from '../../protocol/codes.js';
 import type { Session } from '../session.js';
 import { onSignal } from './pubsub.js';

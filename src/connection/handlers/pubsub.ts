@@ -1,4 +1,4 @@
-// SIGNAL / SIGNAL_E2E, SUBSCRIBE, SUBSCRIBE_REQ, UNSUBSCRIBE and CID_REQ (PROTOCOL.md §3.2–§3.6, §5).
+// SIGNAL / SIGNAL_E2E, SUBSCRIBE, SUBSCRIBE_REQ, UNSUBSCRIBE and CID_REQ (docs/protocol.md §3.2–§3.6, §5).
 import { STATE, STATUS } from '../../protocol/codes.js';
 import { encodeCidRes, subscribeReq, subscribeTags, unsubscribeRequest } from '../../protocol/messages.js';
 import { encodeResponseMbp } from '../../protocol/rpc.js';
