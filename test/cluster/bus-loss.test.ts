@@ -168,7 +168,15 @@ describe('cross-node loss is counted, and a flood cannot take the bus from other
   }
 
   it('without a budget: Redis cuts the slow node, and every envelope it never got is counted as a gap', async () => {
-    const o = await flood('loss', 0);
+    // The cut needs more than PUBSUB_LIMIT bytes to reach Redis while B is frozen: on a host so loaded that the
+    // flooder cannot push that much in FREEZE_MS the run is repeated (a fresh cluster prefix), at most three times.
+    let prefix = 'loss';
+    let o = await flood(prefix, 0);
+    for (let attempt = 2; attempt <= 3 && o.b.disconnects.subscribe === 0; attempt++) {
+      console.log(`# no budget, attempt ${attempt - 1}: B was not cut (flood ${o.floodGot}/${o.floodSent} in ${o.frozen} ms); again`);
+      prefix = `loss${attempt}`;
+      o = await flood(prefix, 0);
+    }
     console.log(`# no budget, B frozen ${o.frozen} ms: B cut ${o.b.disconnects.subscribe}×; flood ${o.floodGot}/${o.floodSent}; calm ${o.calmGot.length}/${o.calmSent}; gaps ${o.b.gaps}; A dropped ${o.a.dropped}`);
     assert.ok(o.b.disconnects.subscribe >= 1, 'Redis cut B for its output buffer');
     assert.match(o.bLog, /the Redis subscribe connection was lost/, 'the cut is logged');
@@ -177,7 +185,7 @@ describe('cross-node loss is counted, and a flood cannot take the bus from other
     assert.ok(missed > 0, 'messages were lost');
     assert.equal(o.b.gaps, missed, 'the gap counter is exactly what B missed');
     assert.equal(o.b.gapsBySender[o.a.node], missed, 'and it names the sender');
-    assert.match(o.bLog, /envelope\(s\) from node loss-a on loss:n:loss-b never arrived/, 'the gap is logged');
+    assert.ok(o.bLog.includes(`envelope(s) from node ${prefix}-a on ${prefix}:n:${prefix}-b never arrived`), 'the gap is logged');
     assert.ok(o.calmGot.length < o.calmSent, 'the unrelated channel lost messages too');
   });
 
