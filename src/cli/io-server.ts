@@ -601,18 +601,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(EXIT_USAGE);
   }
 
-  // Ports of transports that were not asked for stay out of the banner.
-  const ports = {
-    wsPort: input.port === undefined ? undefined : server.wsPort,
-    congPort: input.congPort === undefined ? undefined : server.congPort,
-    mqttPort: input.mqttPort === undefined ? undefined : server.mqttPort,
-    mqttWs: input.mqttWs === true,
-    http: input.http,
-  };
-  console.log(box(bannerLines(ports, networkAddress(opts.host ?? SERVER_DEFAULTS.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
-  if (opts.showOptions === true) printOptions(input, server);
-  primary?.ready();
-
+  // The signal handlers before the banner: whoever waits for the banner may signal at once.
   shutdown.attach(server, opts.metric === undefined ? undefined : startMetrics(server, opts.metric));
   // SIGHUP re-reads a key file (other key stores are live already) and the --acl file.
   process.on('SIGHUP', () => {
@@ -632,4 +621,15 @@ export async function main(argv: string[]): Promise<void> {
       (err: unknown) => warn(`io-server: SIGHUP: reload failed: ${err instanceof Error ? err.message : String(err)}`),
     );
   });
+  // Ports of transports that were not asked for stay out of the banner.
+  const ports = {
+    wsPort: input.port === undefined ? undefined : server.wsPort,
+    congPort: input.congPort === undefined ? undefined : server.congPort,
+    mqttPort: input.mqttPort === undefined ? undefined : server.mqttPort,
+    mqttWs: input.mqttWs === true,
+    http: input.http,
+  };
+  console.log(box(bannerLines(ports, networkAddress(opts.host ?? SERVER_DEFAULTS.host), input.tls !== undefined), process.stdout.isTTY ? 'green' : undefined));
+  if (opts.showOptions === true) printOptions(input, server);
+  primary?.ready();
 }
