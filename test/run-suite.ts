@@ -1,5 +1,5 @@
 /**
- * `npm test`: the whole suite under node's test runner, in GROUPS shared test processes (6, or IOSIG_TEST_GROUPS) and
+ * `npm test`: the whole suite under node's test runner, in GROUPS shared test processes (4, or IOSIG_TEST_GROUPS) and
  * one per file that cannot share.
  *
  * Starting a test process and loading the server into it costs about half a second of CPU, so files share processes:
@@ -26,7 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { installCommand, packagesFor } from './kit/tools.js';
 
 /** Shared processes; they mostly wait (on sockets, child processes, browsers, Redis), so more than the cores. */
-const GROUPS = Number(process.env['IOSIG_TEST_GROUPS'] ?? 6);
+const GROUPS = Number(process.env['IOSIG_TEST_GROUPS'] ?? 4);
 const NEW_FILE_SECONDS = 2;
 const SAVE_DURATIONS = '--save-durations';
 const TIMEOUT_MS = 300_000;

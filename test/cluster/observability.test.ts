@@ -88,7 +88,10 @@ for (const engine of BUS_ENGINES) {
         await page.locator('#cluster-panel').waitFor({ state: 'visible' });
         await page.locator(`#nodes tr[data-node="${idA}"]`).waitFor();
         await page.locator(`#nodes tr[data-node="${idB}"]`).waitFor();
-        assert.equal(await page.locator('#nodes tbody tr').count(), 2);
+        // The feed redraws the table as it goes: count the rows once a redraw is done.
+        let rows = 0;
+        for (const end = Date.now() + 5000; (rows = await page.locator('#nodes tbody tr').count()) !== 2 && Date.now() < end; ) await sleep(50);
+        assert.equal(rows, 2);
         assert.match((await page.locator(`#nodes tr[data-node="${idB}"]`).textContent()) ?? '', /cong:\d+/, 'the address');
         // The feed keeps the table current: a device joining node B shows up in B's row and in the totals.
         const before = clusterOf(a).sample().totals.connections;
