@@ -3,7 +3,8 @@
  * one per file that cannot share.
  *
  * Starting a test process and loading the server into it costs about half a second of CPU, so files share processes:
- * - a file that registers hooks at its top level runs in its own process: in a shared process a root hook would apply
+ * - a file that registers hooks at its top level, or is marked `// run-suite: own process` (it measures its
+ *   process's stalls), runs in its own process: in a shared process a root hook would apply
  *   to every file of the group (keep hooks inside a `describe` and the file can share);
  * - every other file goes to one of GROUPS shared processes. A group imports its files in order; tests still run one
  *   at a time within a process, as they do within a file.
@@ -31,6 +32,8 @@ const NEW_FILE_SECONDS = 2;
 const SAVE_DURATIONS = '--save-durations';
 const TIMEOUT_MS = 300_000;
 const ROOT_HOOK = /^(before|after|beforeEach|afterEach)\(/m;
+/** A file that measures this process's stalls or CPU: other files in its process would be counted as its own. */
+const OWN_PROCESS = /^\/\/ run-suite: own process\b/m;
 
 const testDir = dirname(fileURLToPath(import.meta.url));
 
@@ -49,7 +52,8 @@ function testFiles(dir: string): string[] {
 }
 
 function runsAlone(file: string): boolean {
-  return ROOT_HOOK.test(readFileSync(file, 'utf8'));
+  const text = readFileSync(file, 'utf8');
+  return ROOT_HOOK.test(text) || OWN_PROCESS.test(text);
 }
 
 /** test/x/y.test.ts for dist/test/x/y.test.js. */

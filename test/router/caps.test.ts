@@ -1,3 +1,4 @@
+// run-suite: own process (it measures stalls of the event loop: another file's work would count as one)
 // Issue 9 item 6: state has global and per-connection bounds (subscriptions per connection, channels, retained
 // bytes), refusals are counted and logged, and tearing down a connection with very many subscriptions does not
 // stall the broker.
