@@ -60,6 +60,11 @@ export interface ServerOptions {
   maxBacklog: number;
   /** What the receivers over `maxBackpressure` may hold together; past it the most-behind get the policy first. */
   maxBacklogTotal: number;
+  /**
+   * What large CongSocket frames still arriving may hold together (their bodies are allocated at the header); one
+   * client address at most a quarter of it, or one message if more. A frame past either closes its connection.
+   */
+  maxInboundTotal: number;
   /** Most channels one connection may subscribe to; more are refused (counted, logged). */
   maxSubscriptionsPerConnection: number;
   /** Most channels in the broker; subscribing to a new channel past it is refused. */
@@ -313,6 +318,7 @@ export function resolveOptions(input: ServerOptionsInput = {}): ServerOptions {
     writeDeadline: Math.max(0, input.writeDeadline ?? d.writeDeadline),
     maxBacklog: Math.max(maxBackpressure, input.maxBacklog ?? maxBackpressure * d.backlogCapFactor),
     maxBacklogTotal: input.maxBacklogTotal ?? defaultBacklogTotal(),
+    maxInboundTotal: input.maxInboundTotal ?? defaultBacklogTotal(),
     maxSubscriptionsPerConnection: input.maxSubscriptionsPerConnection ?? d.maxSubscriptionsPerConnection,
     maxChannels: input.maxChannels ?? d.maxChannels,
     maxRetainedBytes: input.maxRetainedBytes ?? d.maxRetainedBytes,

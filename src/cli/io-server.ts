@@ -56,6 +56,7 @@ export interface CliOptions extends ClusterFlags, AccessFlags, MqttFlags {
   writeDeadline?: number;
   maxBacklog?: number;
   maxBacklogTotal?: number;
+  maxInboundTotal?: number;
   maxSubscriptions?: number;
   maxChannels?: number;
   maxRetainedBytes?: number;
@@ -209,6 +210,11 @@ function buildProgram(io: CliIo): Command {
     .option(
       '--max-backlog-total <bytes>',
       describe('what all receivers behind may hold together; past it the most-behind get --slow-consumer first', '--max-backlog-total'),
+      positiveInteger,
+    )
+    .option(
+      '--max-inbound-total <bytes>',
+      describe('what large CongSocket frames still arriving may hold together (a quarter per client address, at least one message); a frame past it closes its connection', '--max-inbound-total'),
       positiveInteger,
     )
     .option('--max-subscriptions <n>', describe('channels one connection may subscribe to', '--max-subscriptions'), positiveInteger)
@@ -486,6 +492,7 @@ export async function planServer(argv: string[], io: CliIo = processIo, log: (li
   if (opts.writeDeadline !== undefined) input.writeDeadline = opts.writeDeadline;
   if (opts.maxBacklog !== undefined) input.maxBacklog = opts.maxBacklog;
   if (opts.maxBacklogTotal !== undefined) input.maxBacklogTotal = opts.maxBacklogTotal;
+  if (opts.maxInboundTotal !== undefined) input.maxInboundTotal = opts.maxInboundTotal;
   if (opts.maxSubscriptions !== undefined) input.maxSubscriptionsPerConnection = opts.maxSubscriptions;
   if (opts.maxChannels !== undefined) input.maxChannels = opts.maxChannels;
   if (opts.maxRetainedBytes !== undefined) input.maxRetainedBytes = opts.maxRetainedBytes;

@@ -22,6 +22,7 @@ export const HELP_DEFAULTS = {
   '--write-deadline': String(SERVER_DEFAULTS.writeDeadline),
   '--max-backlog': `${SERVER_DEFAULTS.backlogCapFactor} × --max-backpressure`,
   '--max-backlog-total': 'an eighth of the memory, 64 MiB to 1 GiB',
+  '--max-inbound-total': 'an eighth of the memory, 64 MiB to 1 GiB',
   '--trusted-proxy': SERVER_DEFAULTS.trustedProxies.join(' '),
   '--duplicate-login': SERVER_DEFAULTS.duplicateLogin,
   '--auth-fail-delay': String(SERVER_DEFAULTS.authFailDelay),

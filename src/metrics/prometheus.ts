@@ -192,6 +192,18 @@ const DEFINITIONS: readonly MetricDefinition[] = [
     read: single((s) => s.plainFramesBuilt),
   },
   { name: 'iosig_framing_errors_total', help: 'CongSocket framing errors.', kind: 'counter', read: single((s) => s.framingErrors) },
+  {
+    name: 'iosig_inbound_partial_bytes',
+    help: 'Bytes held by the bodies of large CongSocket frames still arriving (--max-inbound-total).',
+    kind: 'gauge',
+    read: single((s) => s.inboundPartialBytes),
+  },
+  {
+    name: 'iosig_inbound_refused_total',
+    help: 'Large CongSocket frames refused over --max-inbound-total or an address share (their connections closed).',
+    kind: 'counter',
+    read: single((s) => s.inboundRefused),
+  },
   { name: 'iosig_text_messages_total', help: 'WebSocket text frames received.', kind: 'counter', read: single((s) => s.textMessages) },
   { name: 'iosig_tls_refused_total', help: 'TLS handshakes that failed.', kind: 'counter', read: single((s) => s.tlsRefused) },
   { name: 'iosig_keepalive_timeouts_total', help: 'Connections closed by the keepalive sweep.', kind: 'counter', read: single((s) => s.timeouts) },

@@ -36,6 +36,10 @@ export class Stats {
   badMessages = 0;
   /** CongSocket framing errors (unknown type byte, frame over the limit). */
   framingErrors = 0;
+  /** Bytes held by the bodies of large CongSocket frames still arriving (a gauge; --max-inbound-total). */
+  inboundPartialBytes = 0;
+  /** Large CongSocket frames refused over --max-inbound-total (their connections closed). */
+  inboundRefused = 0;
   /** OVER_SIZE answers (size quota) and messages over the transport limit. */
   overSize = 0;
   /** Size or rate quota violations. */

@@ -54,7 +54,7 @@ export function encodeFrame(payload: Uint8Array): Buffer {
 }
 
 /** Why the decoder stopped: a type byte it does not know, or a frame over the size limit. */
-export type FrameErrorKind = 'unknown-type' | 'too-large';
+export type FrameErrorKind = 'unknown-type' | 'too-large' | 'budget';
 
 /** Where the CongSocket decoder hands whole frames and framing errors. */
 export interface FrameSink {
@@ -74,6 +74,15 @@ const EMPTY = Buffer.alloc(0);
  * Incremental CongSocket decoder. Feed it TCP chunks in order; it calls `sink.frame` once per
  * non-empty frame, in order, zero-copy where a frame lies inside one chunk.
  */
+/**
+ * What the bodies of large frames still arriving may hold, shared by many decoders: `take` false refuses a body
+ * (the decoder stops and reports 'budget'); every taken byte is given back once, when the frame completes or stops.
+ */
+export interface BodyBudget {
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
 export class CongDecoder {
   /** Bytes of an incomplete header or small incomplete frame. */
   private rest: Buffer = EMPTY;
@@ -86,6 +95,8 @@ export class CongDecoder {
     private readonly sink: FrameSink,
     /** Largest accepted payload; a header announcing more is an error. */
     public maxFrame: number,
+    /** Where large bodies are counted before they are allocated (none: only maxFrame bounds them). */
+    private readonly budget: BodyBudget | null = null,
   ) {}
 
   /** Bytes currently held back waiting for the rest of a frame. */
@@ -95,7 +106,7 @@ export class CongDecoder {
 
   reset(): void {
     this.rest = EMPTY;
-    this.body = null;
+    this.dropBody();
     this.bodyFilled = 0;
     this.stopped = false;
   }
@@ -112,8 +123,7 @@ export class CongDecoder {
       }
       data.copy(this.body, this.bodyFilled, 0, need);
       const whole = this.body;
-      this.body = null;
-      this.bodyFilled = 0;
+      this.dropBody();
       this.sink.frame(whole);
       if (this.stopped) return;
       data = data.subarray(need);
@@ -150,7 +160,14 @@ export class CongDecoder {
       const start = pos + headerSize;
       if (end - start < len) {
         if (len > 4096) {
-          // Large frame arriving in pieces: copy into one exact buffer instead of re-concatenating.
+          // Large frame arriving in pieces: copy into one exact buffer instead of re-concatenating, once the
+          // budget of bodies in flight (many connections each announcing a big frame) lets it be allocated.
+          if (this.budget !== null && !this.budget.take(len)) {
+            this.rest = EMPTY;
+            this.stopped = true;
+            this.sink.error('budget', len);
+            return;
+          }
           this.body = Buffer.allocUnsafe(len);
           data.copy(this.body, 0, start, end);
           this.bodyFilled = end - start;
@@ -172,6 +189,12 @@ export class CongDecoder {
   stop(): void {
     this.stopped = true;
     this.rest = EMPTY;
+    this.dropBody();
+  }
+
+  private dropBody(): void {
+    if (this.body !== null) this.budget?.give(this.body.length);
     this.body = null;
+    this.bodyFilled = 0;
   }
 }

@@ -4,7 +4,8 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { Stats } from '../metrics/stats.js';
-import { CongDecoder, type FrameErrorKind, type FrameSink } from '../protocol/congsocket.js';
+import { CongDecoder, type BodyBudget, type FrameErrorKind, type FrameSink } from '../protocol/congsocket.js';
+import { PartialFrames } from './partial-frames.js';
 import type { AcceptLink, Doorkeeper, LinkOwner, PeerInfo } from './link.js';
 import { CongLink, FlushQueue } from './cong-link.js';
 import { backlogLimits, type ListenOptions } from './listen-options.js';
@@ -31,19 +32,33 @@ interface ReaderContext {
   readonly stats: Stats;
   readonly maxMessageSize: number;
   readonly openingTimeout: number;
+  /** Large frames still arriving, counted for the whole listener (partial-frames.ts). */
+  readonly partial: PartialFrames;
 }
 
 /**
  * One socket's frames to its connection, and the end of its opening at the first frame: the decoder's sink and
  * the deadline's target in one small object (every accepted socket has one, so no closures per socket here).
  */
-class CongReader implements FrameSink, OpeningTarget {
+class CongReader implements FrameSink, OpeningTarget, BodyBudget {
   constructor(
     private readonly conn: LinkOwner,
     private readonly context: ReaderContext,
     /** Until the first frame: the opening's deadline runs. */
     private opening: AcceptedSocket | null,
+    /** The client address its large frames are counted under. */
+    private readonly ip: string,
   ) {}
+
+  take(bytes: number): boolean {
+    const { partial } = this.context;
+    return partial.take(partial.keyOf(this.ip), bytes);
+  }
+
+  give(bytes: number): void {
+    const { partial } = this.context;
+    partial.give(partial.keyOf(this.ip), bytes);
+  }
 
   frame(payload: Buffer): void {
     if (this.opening !== null) {
@@ -60,6 +75,9 @@ class CongReader implements FrameSink, OpeningTarget {
       context.stats.framingErrors++;
       if (kind === 'too-large') {
         conn.close(`frame of ${detail} bytes is over the ${context.maxMessageSize}-byte limit`, 'abort');
+      } else if (kind === 'budget') {
+        const { partial } = context;
+        conn.close(`a ${detail}-byte frame would pass what large frames still arriving may hold (${partial.perAddress} bytes per address, ${partial.total} in all)`, 'abort');
       } else if (!conn.cid) {
         // Garbage before the connection has a CID is treated as an attack (§1.2 rule 4).
         conn.close(`unknown frame type 0x${detail.toString(16)} before CID_REQ`, 'attack', Uint8Array.of(detail));
@@ -91,7 +109,12 @@ export function listenCong(options: ListenOptions, stats: Stats, accept: AcceptL
   const secure = tlsServerOptions(options);
   const flushQueue = new FlushQueue();
   const limits = backlogLimits(options, 'cong');
-  const context: ReaderContext = { stats, maxMessageSize: options.maxMessageSize, openingTimeout: options.openingTimeout };
+  const context: ReaderContext = {
+    stats,
+    maxMessageSize: options.maxMessageSize,
+    openingTimeout: options.openingTimeout,
+    partial: PartialFrames.of(stats, options.maxInboundTotal, options.maxMessageSize),
+  };
   const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log, 'frame', secure !== null);
   /** A socket counted here since its accept (`accepted`, its place given back when it closes): the host's place, then the connection. */
   const onSocket = (socket: net.Socket, accepted: AcceptedSocket): void => {
@@ -106,9 +129,9 @@ export function listenCong(options: ListenOptions, stats: Stats, accept: AcceptL
     const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
     const conn = accept(link, certId !== null ? { ...peer, identity: { kind: 'certificate', id: certId } } : peer);
     link.conn = conn;
-    const reader = new CongReader(conn, context, accepted);
+    const reader = new CongReader(conn, context, accepted, peer.peerIp);
     accepted.awaitFirst(reader);
-    const decoder = new CongDecoder(reader, options.maxMessageSize);
+    const decoder = new CongDecoder(reader, options.maxMessageSize, reader);
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
     socket.on('error', ignoreError);
     socket.on('close', () => {

@@ -11,6 +11,8 @@ export interface ListenOptions {
   readonly congPort?: number | undefined;
   readonly host: string;
   readonly maxMessageSize: number;
+  /** What the bodies of large CongSocket frames still arriving may hold together (a quarter per client address). */
+  readonly maxInboundTotal: number;
   /** The soft limit of a receiver's backlog (see backlogLimits). */
   readonly maxBackpressure: number;
   /** The hard cap of a receiver's backlog. */
