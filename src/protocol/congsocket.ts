@@ -71,18 +71,20 @@ export interface FrameSink {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Incremental CongSocket decoder. Feed it TCP chunks in order; it calls `sink.frame` once per
- * non-empty frame, in order, zero-copy where a frame lies inside one chunk.
- */
-/**
  * What the bodies of large frames still arriving may hold, shared by many decoders: `take` false refuses a body
  * (the decoder stops and reports 'budget'); every taken byte is given back once, when the frame completes or stops.
  */
 export interface BodyBudget {
+  /** Counts `bytes` of a body about to be allocated; false refuses it. */
   take(bytes: number): boolean;
+  /** Gives back `bytes` taken earlier. */
   give(bytes: number): void;
 }
 
+/**
+ * Incremental CongSocket decoder. Feed it TCP chunks in order; it calls `sink.frame` once per
+ * non-empty frame, in order, zero-copy where a frame lies inside one chunk.
+ */
 export class CongDecoder {
   /** Bytes of an incomplete header or small incomplete frame. */
   private rest: Buffer = EMPTY;
@@ -192,6 +194,7 @@ export class CongDecoder {
     this.dropBody();
   }
 
+  /** The body of a frame still arriving goes (whole, or with the connection), and its bytes back to the budget. */
   private dropBody(): void {
     if (this.body !== null) this.budget?.give(this.body.length);
     this.body = null;

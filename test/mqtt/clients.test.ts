@@ -21,7 +21,7 @@ interface Run {
 
 function start(cmd: string, args: string[]): Run {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const run: Run = { child, stdout: '', stderr: '', exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  const run: Run = { child, stdout: '', stderr: '', exit: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
   child.stdout!.on('data', (c: Buffer) => {
     run.stdout += c.toString();
   });

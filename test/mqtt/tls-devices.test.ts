@@ -21,7 +21,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return withTimeout(exit, CHILD_PROCESS_DEADLINE_MS, `${cmd}`)
     .then((code) => ({ code, stdout, stderr }))
     .finally(() => {
