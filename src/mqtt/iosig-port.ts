@@ -45,6 +45,8 @@ import { MatchFanOut } from './fan-out.js';
 import { RetainedStore } from './retained-store.js';
 import { TopicIndex } from './topic-index.js';
 import { hasWildcard, topicMatches } from './topic.js';
+import type { AccessIdentity } from '../access/check.js';
+import { channelFilter } from '../access/pattern.js';
 
 /** What a client may do on a channel: the seam where access control (issue 18) decides for MQTT clients. */
 export type MqttAction = 'publish' | 'subscribe';
@@ -228,7 +230,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   ) {
     this.sessions = options.sessions ?? new MemorySessionStore();
     this.retainedMessages = new RetainedStore(options.maxRetained, options.maxRetainedBytes);
-    this.access = options.accessCheck ?? (() => true);
+    this.access = options.accessCheck ?? this.brokerAccess;
     broker.router.tap = {
       publish: (key, out, local) => this.tapPublish(key, out, local),
       unicast: (cid, out) => this.unicast(cid, out),
@@ -343,6 +345,26 @@ export class IosigMqttPort implements MqttBrokerPort {
     const own = (subscriber as { identity?: MqttIdentity }).identity;
     return own ?? this.identities.get(subscriber.clientId);
   }
+
+  /** What the access rules see of an MQTT session (one object per identity: the engine caches its subject by it). */
+  private readonly accessIdentities = new WeakMap<MqttIdentity, AccessIdentity>();
+
+  /**
+   * The broker's access rules (issue 18) for MQTT: a topic is checked as the channel it maps to; a wildcard filter
+   * is allowed only when the rules allow every channel it can match (a filter partly denied is refused whole:
+   * subscribe to the allowed channels by name), so no delivery needs a check of its own.
+   */
+  private readonly brokerAccess: MqttAccessCheck = (identity, action, channel) => {
+    const check = this.broker.accessCheck;
+    if (!check.configured) return true;
+    let who = this.accessIdentities.get(identity);
+    if (!who) {
+      who = { cid: identity.cid, did: identity.did, level: identity.level, address: this.addresses.get(identity) ?? '' };
+      this.accessIdentities.set(identity, who);
+    }
+    if (!hasWildcard(channel)) return check(who, action, channel);
+    return check.filter(who, channelFilter(channel)) === 'all';
+  };
 
   /** The channel key a routing topic or filter names, for the access check and the logs. */
   private channelOf(routing: string): string {
