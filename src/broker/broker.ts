@@ -507,6 +507,12 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
       const conn = this.sessionOf(caller);
       return conn ? channelKey(tag, conn.home) : null;
     },
+    mayRead: (caller, tag) => {
+      const conn = this.sessionOf(caller);
+      if (!conn) return true; // nothing is read without a session (keyOf gives null)
+      if (tag.includes(',')) return false;
+      return this.access === null || this.access.subscribeTags(conn, tag).denied.length === 0;
+    },
   };
 
   /** Built before the constructor body runs `this.durability`: reads it at call time. */

@@ -22,5 +22,7 @@ export interface DurableHost {
   position(caller: Caller, tag: string): HistoryPosition | null;
   /** The channel key `tag` names for the caller (its home prefix applied). */
   keyOf(caller: Caller, tag: string): string | null;
+  /** The access rules let the caller's session read `tag` (subscribe to it): a channel's past needs what its present needs. */
+  mayRead(caller: Caller, tag: string): boolean;
 }
 

@@ -17,6 +17,8 @@ import { failure, success, textArg } from './args.js';
 import type { Caller, CallRequest, Service, ServiceHost, ServiceReply } from './service.js';
 import type { DurableHost, HistoryPosition } from './durable-host.js';
 
+import { STATUS } from '../protocol/codes.js';
+
 const COMMANDS = ['subscribe', 'unsubscribe', 'position', 'read'] as const;
 /** Below 128: the call resolves, and the body says what could not be done. */
 const NOT_RECOVERED = 1;
@@ -39,6 +41,8 @@ function positionArgs(req: CallRequest, at: number): HistoryPosition | null | 'b
 async function run(caller: Caller, req: CallRequest, durable: DurableHost): Promise<ServiceReply> {
   const tag = textArg(req.args[0]);
   if (!tag) return failure(`${req.topic} needs a channel tag`);
+  // The access rules (issue 18): reading a channel's past, or its present as positioned signals, needs `subscribe`.
+  if (req.topic !== 'unsubscribe' && !durable.mayRead(caller, tag)) return { status: STATUS.ERROR, body: 'NO_PERMISSION.' };
   switch (req.topic) {
     case 'subscribe': {
       const from = positionArgs(req, 1);
