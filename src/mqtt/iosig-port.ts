@@ -485,9 +485,12 @@ export class IosigMqttPort implements MqttBrokerPort {
       return message && topicMatches(filter, message.topic) ? this.deliverFilter(filter, message) : 0;
     }
     const carried = this.inFlight?.message;
+    this.inFlight = null; // one publish, one tap call
+    // No MQTT subscriber here and no other node's MQTT filter: every publish of an iosignal client passes through,
+    // and building its MQTT form would be wasted.
+    if (this.index.size === 0 && this.remote.size === 0) return 0;
     let message: MqttMessage | null;
     if (carried) {
-      this.inFlight = null; // one publish, one tap call
       message = carried;
     } else {
       const topic = channelKeyToRoutingTopic(key);
