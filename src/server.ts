@@ -5,8 +5,8 @@ import type { EventEmitter } from 'node:events';
 import { resolveOptions, type ServerOptions, type ServerOptionsInput } from './options.js';
 import { Broker } from './broker/broker.js';
 import { BrokerViews } from './broker/views.js';
-import { ClusterSide } from './broker/cluster-side.js';
-import { BrokerCluster } from './cluster/broker-cluster.js';
+import { joinCluster, settleCluster } from './broker/cluster-join.js';
+import type { BrokerCluster } from './cluster/broker-cluster.js';
 import { encodeServerSignal } from './protocol/messages.js';
 import { guardListeners, type DescriptorGuard } from './transport/descriptor-guard.js';
 import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
@@ -28,9 +28,6 @@ import { packageVersion } from './cli/version.js';
 export type { IosigServer } from './server-view.js';
 export type { ChannelInfo, ConnectionInfo } from './info.js';
 export type { SignalInfo } from './server-view.js';
-
-/** How long a starting node waits for its bus (Redis) before serving anyway (it joins the cluster when the bus answers). */
-const CLUSTER_JOIN_MS = 5000;
 
 /** @internal The server behind an IosigServer: the broker, its listeners and the views observers read. */
 export class Server implements IosigServer {
@@ -69,12 +66,7 @@ export class Server implements IosigServer {
     try {
       checkTlsFiles(options.tls);
       // Before any listener, so every CID and subscription is seen by the cluster from the start.
-      if (options.cluster) {
-        const side = new ClusterSide(broker, () => ({ ws: this.wsPort, cong: this.congPort }));
-        this.cluster = new BrokerCluster(side, options.cluster, stats);
-        side.connect(this.cluster);
-        broker.join(this.cluster);
-      }
+      if (options.cluster) this.cluster = joinCluster(broker, options.cluster, () => ({ ws: this.wsPort, cong: this.congPort }));
       await broker.open();
       if (options.mqttPort !== undefined || options.mqttWs) this.mqtt = new MqttFront(broker, options.mqtt);
       if (options.port !== undefined) {
@@ -96,17 +88,7 @@ export class Server implements IosigServer {
       throw err;
     }
     broker.startSweep();
-    if (this.cluster) {
-      const { cluster } = this;
-      if (!(await cluster.node.waitReady(CLUSTER_JOIN_MS))) broker.log(`cluster: ${cluster.node.engineLabel} not reachable yet; serving local clients, joining when it answers`);
-      // The cluster's durable store: Redis, once it answers (ioredis holds the commands until then). The other
-      // engines (a memory hub, the workers' primary) keep no durable store of their own.
-      const commands = cluster.node.redisCommands;
-      if (commands !== null) {
-        const redis = { client: commands, url: cluster.node.engineLabel, prefix: options.cluster!.prefix };
-        broker.durability.attachCluster(packageVersion(), redis).catch((err: unknown) => broker.log(`cluster: the Redis store could not be opened (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); CID-retained values are kept in memory only`));
-      }
-    }
+    if (this.cluster) await settleCluster(broker, this.cluster, options.cluster!.prefix, packageVersion());
   }
 
   connectInMemory(opts: MemoryLinkOptions = {}): MemoryEndpoint {
