@@ -133,9 +133,7 @@ export class Server implements IosigServer {
   }
 
   connectionList(): ConnectionInfo[] {
-    const list = this.broker.connectionList();
-    if (this.mqtt) list.push(...this.mqtt.describeConnections(Number.MAX_SAFE_INTEGER));
-    return list;
+    return this.views.connectionList();
   }
 
   channelList(): ChannelInfo[] {

@@ -100,6 +100,14 @@ export class BrokerViews implements BrokerView {
     return this.broker.options.primary?.sample() ?? null;
   }
 
+  /** Every connection, the MQTT side's too. */
+  connectionList(): ConnectionInfo[] {
+    const list = this.broker.connectionList();
+    const mqtt = this.mqtt();
+    if (mqtt) list.push(...mqtt.describeConnections(Number.MAX_SAFE_INTEGER));
+    return list;
+  }
+
   /** Up to `limit` connections with an ssid above `after` (0 = from the first), in ssid order. */
   connectionPage(after: number, limit: number): Page<ConnectionInfo, number> {
     const page = this.broker.registry.page(after, limit, this.broker.describe);
