@@ -9,13 +9,13 @@ import { joinCluster, settleCluster } from './broker/cluster-join.js';
 import type { BrokerCluster } from './cluster/broker-cluster.js';
 import { encodeServerSignal } from './protocol/messages.js';
 import { guardListeners, type DescriptorGuard } from './transport/descriptor-guard.js';
-import { memoryPair, type MemoryEndpoint, type MemoryLinkOptions } from './transport/memory.js';
-import { backlogLimits } from './transport/listen-options.js';
+import type { MemoryEndpoint, MemoryLinkOptions } from './transport/memory.js';
 import { listenWs, type WsTransport } from './transport/ws.js';
 import { listenCong, type CongTransport } from './transport/cong.js';
 import { checkTlsFiles } from './transport/tls-options.js';
 import { MqttFront } from './mqtt/front.js';
-import { PlainLink, plainEndpoint, plainLimits, type FrameSocket, type PlainRequest } from './plain/plain-link.js';
+import { plainEndpoint, type FrameSocket, type PlainLink, type PlainRequest } from './plain/plain-link.js';
+import { connectInMemory, connectPlain } from './broker/extra-links.js';
 import { registerHttpRoutes, type HttpHandle } from './http/routes.js';
 import type { Page } from './info.js';
 import type { ReloadResult } from './auth/key-store.js';
@@ -92,23 +92,12 @@ export class Server implements IosigServer {
   }
 
   connectInMemory(opts: MemoryLinkOptions = {}): MemoryEndpoint {
-    const transport = opts.transport ?? 'ws';
-    const { link, endpoint } = memoryPair(transport, backlogLimits(this.broker.options, 'cong'));
-    if (transport === 'ws') this.broker.stats.acceptedWs++;
-    else this.broker.stats.acceptedCong++;
-    const { peerIp = '127.0.0.1', forwardedFor, forwardedProto, identity } = opts;
-    link.conn = this.broker.accept(link, { peerIp, forwardedFor, forwardedProto, tls: opts.tls === true, ...(identity ? { identity } : {}) });
-    return endpoint;
+    return connectInMemory(this.broker, opts);
   }
 
   /** The caller reports the socket's end as uWS would: `link.closed = true`, then `link.conn.linkClosed()`. */
   connectPlain(socket: FrameSocket, request: PlainRequest, peerIp = '127.0.0.1'): PlainLink {
-    const { options, stats } = this.broker;
-    const link = new PlainLink(socket, backlogLimits(options, 'ws'), plainLimits(options), request, stats);
-    stats.acceptedWs++;
-    link.conn = this.broker.accept(link, { peerIp });
-    link.start();
-    return link;
+    return connectPlain(this.broker, socket, request, peerIp);
   }
 
   get events(): EventEmitter {
