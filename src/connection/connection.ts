@@ -20,7 +20,7 @@ import { closeOnError, runContained } from './contain.js';
 import { SecureChannel } from './secure-channel.js';
 import { SessionState } from './session-state.js';
 import { randomUint } from '../crypto/random-pool.js';
-import type { Timer } from '../clock.js';
+import { RareState } from './rare-state.js';
 import type { AccessSubject } from '../access/engine.js';
 import type { PublishMemo } from '../broker/access.js';
 import type { Grants } from '../access/grants.js';
@@ -47,17 +47,6 @@ let lastHome = '';
 let lastOwnerIp: string | null = null;
 let lastOwner = '';
 
-/** What few sessions ever have, made on first use: idle connections carry one empty field for all of it. */
-class RareState {
-  /** Why the server closed it (for logs); empty when the peer went away. */
-  closeReason = '';
-  /** Made by the first message when a quota switch is on. */
-  quotas: QuotaCheck | null = null;
-  timers: Set<Timer> | null = null;
-  /** Waiting for the next sign of life (a duplicate login's probe); rarely more than one. */
-  heardWaiters: (() => void)[] | null = null;
-}
-
 export class Connection extends SessionState implements Session, LinkOwner {
   readonly ssid: number;
   /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
@@ -82,6 +71,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
   tagMemo: TagMemo | null = null;
   /** Its address unit's owner key in the router's cap shares, made on first use. */
   private addressOwner: string | null = null;
+  /** What few sessions ever have (rare-state.ts). */
   private rare: RareState | null = null;
   /** The device id its verified client certificate names (the access rules' `cert:`), logged in or not. */
   readonly certificate: string | null;
@@ -307,20 +297,11 @@ export class Connection extends SessionState implements Session, LinkOwner {
   /** Any sign of life from the peer: a message, a text frame, a WebSocket ping or pong frame. */
   heard(): void {
     this.alive = true;
-    const rare = this.rare;
-    const waiters = rare?.heardWaiters;
-    if (!waiters) return;
-    rare!.heardWaiters = null;
-    for (const wake of waiters) wake();
+    this.rare?.heard();
   }
 
   onceHeard(heard: () => void): () => void {
-    const rare = (this.rare ??= new RareState());
-    (rare.heardWaiters ??= []).push(heard);
-    return () => {
-      const at = rare.heardWaiters?.indexOf(heard) ?? -1;
-      if (at >= 0) rare.heardWaiters!.splice(at, 1);
-    };
+    return (this.rare ??= new RareState()).onceHeard(heard);
   }
 
   probe(): void {
@@ -372,12 +353,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   later(ms: number, fn: () => void): void {
-    const timers = ((this.rare ??= new RareState()).timers ??= new Set());
-    const timer = this.port.clock.after(ms, () => {
-      timers.delete(timer);
-      this.contain('a timer', fn);
-    });
-    timers.add(timer);
+    (this.rare ??= new RareState()).later(this.port.clock, ms, () => this.contain('a timer', fn));
   }
 
   report(what: string): void {
@@ -418,8 +394,6 @@ export class Connection extends SessionState implements Session, LinkOwner {
     this.markClosed();
     this.flow?.drop();
     this.channel.clear();
-    const timers = this.rare?.timers;
-    if (timers) for (const timer of timers) timer.cancel();
-    if (timers) this.rare!.timers = null;
+    this.rare?.cancelTimers();
   }
 }
