@@ -1,13 +1,12 @@
-// One client session (docs/protocol.md §3, §4): its identity and state, how it receives (quotas, the login hold, then
-// the dispatch table in handlers/), and its one close path. Message handling lives in handlers/, the login in
-// login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending and
-// delivering) is its secure channel (secure-channel.ts).
+// One client session (docs/protocol.md §3, §4): its ids and level, how it receives (quotas, the login hold, then
+// the dispatch table in handlers/), and its one close path. Who it is to the rules around it (address, certificate,
+// outside identity, access memo, cap-share owner) is session-identity.ts, which it extends; its flags and protocol
+// state are session-state.ts, what few sessions have rare-state.ts. Message handling lives in handlers/, the login
+// in login-flow.ts, quotas in quota-check.ts; the way out (the encryption rule of §4.7, the Boho session, sending
+// and delivering) is its secure channel (secure-channel.ts).
 import { QUOTA_TABLE, STATE, type Quota } from '../protocol/codes.js';
 import { SERVER_READY_MSG, encodeAuthClear, encodeServerTimeNonceOf } from '../protocol/messages.js';
 import type { Receiver } from '../delivery/receiver.js';
-import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
-import { throttleKey } from '../guard/login-guard.js';
-import { homePrefix } from '../guard/address.js';
 import type { CloseHow, FrameMessages, Link, LinkOwner } from '../transport/link.js';
 import { describeReceived, describeText } from './message-log.js';
 import { LoginFlow } from './login-flow.js';
@@ -18,13 +17,9 @@ import type { TagMemo } from './tag-memo.js';
 import { dispatch } from './handlers/index.js';
 import { closeOnError, runContained } from './contain.js';
 import { SecureChannel } from './secure-channel.js';
-import { SessionState } from './session-state.js';
+import { SessionIdentity } from './session-identity.js';
 import { randomUint } from '../crypto/random-pool.js';
 import { RareState } from './rare-state.js';
-import type { AccessSubject } from '../access/engine.js';
-import type { PublishMemo } from '../broker/access.js';
-import type { Grants } from '../access/grants.js';
-import type { ExternalIdentity } from '../auth/external-identity.js';
 
 const PROCESS_EPOCH = Date.now();
 
@@ -37,24 +32,12 @@ function msSinceEpoch(): number {
   return ms < 0x3fffffff ? ms | 0 : ms;
 }
 
-/**
- * The last client address and its home prefix: the connections of a burst from one address (a NAT, a gateway,
- * a load generator) share one string of each, and the prefix is worked out once.
- */
-let lastIp: string | null = null;
-let lastHome = '';
-/** The same for the owner key of an anonymous session's holdings in the cap shares. */
-let lastOwnerIp: string | null = null;
-let lastOwner = '';
-
-export class Connection extends SessionState implements Session, LinkOwner {
+export class Connection extends SessionIdentity implements Session, LinkOwner {
   readonly ssid: number;
   /** Milliseconds since PROCESS_EPOCH: a small integer, stored inline rather than as a boxed double. */
   private readonly bornAt = msSinceEpoch();
   cid = '';
   nick = '';
-  readonly ip: string;
-  readonly home: string;
   level: number;
   quota: Quota;
   messagesIn = 0;
@@ -69,34 +52,17 @@ export class Connection extends SessionState implements Session, LinkOwner {
   private flow: LoginFlow | null = null;
   /** Made by the first SIGNAL (handlers/pubsub.ts). */
   tagMemo: TagMemo | null = null;
-  /** Its address unit's owner key in the router's cap shares, made on first use. */
-  private addressOwner: string | null = null;
   /** What few sessions ever have (rare-state.ts). */
   private rare: RareState | null = null;
-  /** The device id its verified client certificate names (the access rules' `cert:`), logged in or not. */
-  readonly certificate: string | null;
-  /** Access control: its subject, made on its first check (broker/access.ts). */
-  accessSubject: AccessSubject | null = null;
-  /** The last tag the rules let it publish (broker/access.ts). */
-  publishMemo: PublishMemo | null = null;
-  /** Who an outside source (a JWT, the auth hook) says it is: its rights, superuser flag and end; null otherwise. */
-  outside: ExternalIdentity | null = null;
 
   constructor(
     readonly port: SessionPort<Connection>,
     link: Link,
     peer: SessionPeer,
   ) {
-    super(peer.tls, STATE.OPEN);
+    super(peer, STATE.OPEN);
     this.channel = new SecureChannel(this, link);
     this.ssid = peer.ssid;
-    if (peer.ip !== lastIp) {
-      lastIp = peer.ip;
-      lastHome = homePrefix(peer.ip);
-    }
-    this.ip = lastIp ?? peer.ip;
-    this.home = lastHome;
-    this.certificate = peer.identity?.kind === 'certificate' ? peer.identity.id : null;
     if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;
@@ -114,16 +80,6 @@ export class Connection extends SessionState implements Session, LinkOwner {
   }
 
   /** When the connection was accepted (ms since the Unix epoch). */
-  /** Rights that came with its login (a JWT's claim, an auth hook's answer); null: the ACL alone decides. */
-  get grants(): Grants | null {
-    return this.outside?.grants ?? null;
-  }
-
-  /** An auth hook said it may do everything. */
-  get superuser(): boolean {
-    return this.outside?.superuser ?? false;
-  }
-
   get createdAt(): number {
     return PROCESS_EPOCH + this.bornAt;
   }
@@ -190,23 +146,6 @@ export class Connection extends SessionState implements Session, LinkOwner {
 
   deliveryChanged(): void {
     if (!this.closed) this.port.deliveryChanged(this);
-  }
-
-  /**
-   * Who its holdings in the router's shared caps are charged to: its device once logged in, else its address unit
-   * (an IPv4 address or an IPv6 /64, as the login throttle); null at the admin level.
-   */
-  get shareOwner(): ShareOwner {
-    if (this.admin || this.authorized) return shareOwnerOf(this.authorized, this.admin, this.did, '');
-    if (this.addressOwner === null) {
-      // A burst from one address shares one owner key.
-      if (this.ip !== lastOwnerIp) {
-        lastOwnerIp = this.ip;
-        lastOwner = shareOwnerOf(false, false, '', throttleKey(this.ip)) ?? '';
-      }
-      this.addressOwner = lastOwner;
-    }
-    return this.addressOwner;
   }
 
   // ---- receiving ----------------------------------------------------------------------------

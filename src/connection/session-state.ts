@@ -1,6 +1,6 @@
 // A session's yes/no states and its protocol state packed into one small integer: every connection holds one
 // number instead of eight fields (each a tagged word of its own), so idle connections stay small. Connection
-// extends it.
+// extends it (through session-identity.ts).
 import type { StateCode } from '../protocol/codes.js';
 import type { DeviceKind } from '../info.js';
 
