@@ -114,8 +114,8 @@ export class Server implements IosigServer {
     const { link, endpoint } = memoryPair(transport, backlogLimits(this.broker.options, 'cong'));
     if (transport === 'ws') this.broker.stats.acceptedWs++;
     else this.broker.stats.acceptedCong++;
-    const { peerIp = '127.0.0.1', forwardedFor, forwardedProto, identity } = opts;
-    link.conn = this.broker.accept(link, { peerIp, forwardedFor, forwardedProto, tls: opts.tls === true, ...(identity ? { identity } : {}) });
+    const { peerIp = '127.0.0.1', forwardedFor, forwardedProto, identity, certificate } = opts;
+    link.conn = this.broker.accept(link, { peerIp, forwardedFor, forwardedProto, tls: opts.tls === true, ...(identity ? { identity } : {}), ...(certificate ? { certificate } : {}) });
     return endpoint;
   }
 

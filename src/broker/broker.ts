@@ -214,7 +214,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   /** A transport's new link: a session, counted at the door, registered and logged. */
   readonly accept = (link: Link, peer: PeerInfo): Connection => {
     const { door } = this;
-    const conn = new Connection(this, link, { ssid: this.registry.nextSsid(), ip: door.ipOf(peer), tls: door.tlsOf(peer), identity: peer.identity, serial: peer.device === 'serial' });
+    const conn = new Connection(this, link, { ssid: this.registry.nextSsid(), ip: door.ipOf(peer), tls: door.tlsOf(peer), identity: peer.identity, certificate: peer.certificate, serial: peer.device === 'serial' });
     this.door.entered(conn, peer.counted);
     this.registry.add(conn);
     this.logs.opened(conn);

@@ -106,7 +106,7 @@ export class Connection extends SessionState implements Session, LinkOwner {
     }
     this.ip = lastIp ?? peer.ip;
     this.home = lastHome;
-    this.certificate = peer.identity?.kind === 'certificate' ? peer.identity.id : null;
+    this.certificate = peer.certificate ?? (peer.identity?.kind === 'certificate' ? peer.identity.id : null);
     if (peer.serial) this.declareSerial(true, false);
     this.level = port.policy.defaultQuotaLevel;
     this.quota = QUOTA_TABLE[this.level] ?? QUOTA_TABLE[3]!;

@@ -47,6 +47,8 @@ import { TopicIndex } from './topic-index.js';
 import { hasWildcard, topicMatches } from './topic.js';
 import type { AccessIdentity } from '../access/check.js';
 import { channelFilter } from '../access/pattern.js';
+import type { Grants } from '../access/grants.js';
+import { mqttPresented } from './presented.js';
 
 /** What a client may do on a channel: the seam where access control (issue 18) decides for MQTT clients. */
 export type MqttAction = 'publish' | 'subscribe';
@@ -79,7 +81,12 @@ export function interestKeyFilter(key: string): string | null {
   return key.slice(MQTT_INTEREST_PREFIX.length).replace(/%24/g, '$').replace(/%25/g, '%');
 }
 
-const EMPTY = Buffer.alloc(0);
+/** Beside an MQTT identity: the certificate it presented, and the rights an outside source gave it. */
+interface LoginExtras {
+  readonly certificate: string | null;
+  readonly grants?: Grants | null;
+  readonly superuser?: boolean;
+}
 const CLOSE_TEXT = Buffer.from('close\0');
 const SIGNAL_PAYLOAD_TYPES = new Set<number>(Object.values(PAYLOAD));
 
@@ -211,6 +218,8 @@ export class IosigMqttPort implements MqttBrokerPort {
   private readonly identities = new Map<string, MqttIdentity>();
   /** The client address each admitted identity came from (its address unit owns what an anonymous client holds). */
   private readonly addresses = new WeakMap<MqttIdentity, string>();
+  /** What the access rules need beyond the identity: its certificate, and an outside source's rights. */
+  private readonly loginExtras = new WeakMap<MqttIdentity, LoginExtras>();
   /** The router's view of each client that published, by client identifier (forgotten when it disconnects). */
   private readonly members = new Map<string, MqttMember>();
   private readonly fanOut = new MatchFanOut();
@@ -252,18 +261,33 @@ export class IosigMqttPort implements MqttBrokerPort {
     const address = request.address;
     const home = homePrefix(address);
     const store = broker.keyStore;
-    const certificate = request.certificateNames?.[0];
-    const presented =
-      certificate !== undefined && store
-        ? ({ kind: 'certificate', id: certificate } as const)
-        : request.username !== undefined && request.username !== '' && store
-          ? ({ kind: 'bearer', id: request.username, key: (request.password ?? EMPTY).toString('utf8') } as const)
-          : null;
+    const outside = broker.outside;
+    const certificate = request.certificateNames?.[0] ?? null;
+    const presented = mqttPresented(request, { store: store !== null, jwt: outside?.jwt != null, hook: outside?.hook != null });
     if (presented === null) {
       if (broker.options.membersOnly) return this.refuse(address, 'members only: anonymous MQTT client', 'not-authorized');
       const cid = broker.router.freshAnonymousCid();
       this.anonymousLogins++;
-      return this.admit({ cid, home, did: '', level: broker.policy.defaultQuotaLevel }, address);
+      return this.admit({ cid, home, did: '', level: broker.policy.defaultQuotaLevel }, address, { certificate });
+    }
+    // The outside sources first (a JWT, the auth hook), as for every other transport; `ignore` passes it on.
+    const judged = outside?.decide({ ip: address, tls: request.tls, transport: 'mqtt', clientId: request.clientId, certificate }, presented);
+    if (judged) {
+      const verdict = await judged;
+      if (verdict.kind === 'allow') {
+        broker.stats.authOk++;
+        const { identity } = verdict;
+        return this.admit({ cid: identity.cid, home, did: identity.did, level: identity.level }, address, { certificate, grants: identity.grants, superuser: identity.superuser });
+      }
+      if (verdict.kind === 'refuse') {
+        broker.stats.authFail++;
+        broker.stats.authFailByReason[verdict.code]++;
+        return this.refuse(address, verdict.reason, 'not-authorized');
+      }
+    }
+    if (!store || presented.kind === 'token') {
+      if (broker.options.membersOnly) return this.refuse(address, 'members only: no source admitted the MQTT client', 'not-authorized');
+      return this.admit({ cid: broker.router.freshAnonymousCid(), home, did: '', level: broker.policy.defaultQuotaLevel }, address, { certificate });
     }
     // The same throttle as every other login: per address and per device id.
     const ticket = presented.kind === 'bearer' ? await broker.loginThrottle.begin(address, presented.id) : null;
@@ -282,7 +306,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     }
     broker.stats.authOk++;
     const { record, level } = verdict;
-    return this.admit({ cid: record.cid, home, did: record.id, level }, address);
+    return this.admit({ cid: record.cid, home, did: record.id, level }, address, { certificate });
   }
 
   private refuse(address: string, why: string, reason: 'not-authorized' | 'bad-credentials' | 'unavailable' | 'busy'): AuthResult {
@@ -291,8 +315,9 @@ export class IosigMqttPort implements MqttBrokerPort {
     return { ok: false, reason };
   }
 
-  private admit(identity: MqttIdentity, address: string): AuthResult {
+  private admit(identity: MqttIdentity, address: string, extra: LoginExtras): AuthResult {
     this.addresses.set(identity, address);
+    if (extra.certificate !== null || extra.grants || extra.superuser) this.loginExtras.set(identity, extra);
     return { ok: true, identity };
   }
 
@@ -356,10 +381,19 @@ export class IosigMqttPort implements MqttBrokerPort {
    */
   private readonly brokerAccess: MqttAccessCheck = (identity, action, channel) => {
     const check = this.broker.accessCheck;
-    if (!check.configured) return true;
+    if (!check.configured && !this.loginExtras.get(identity)?.grants) return true;
     let who = this.accessIdentities.get(identity);
     if (!who) {
-      who = { cid: identity.cid, did: identity.did, level: identity.level, address: this.addresses.get(identity) ?? '' };
+      const extra = this.loginExtras.get(identity);
+      who = {
+        cid: identity.cid,
+        did: identity.did,
+        level: identity.level,
+        address: this.addresses.get(identity) ?? '',
+        certificate: extra?.certificate ?? null,
+        grants: extra?.grants ?? null,
+        superuser: extra?.superuser ?? false,
+      };
       this.accessIdentities.set(identity, who);
     }
     if (!hasWildcard(channel)) return check(who, action, channel);
