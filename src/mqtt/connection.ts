@@ -508,7 +508,7 @@ export class MqttConnection implements SessionLink {
     this.writePacket({ cmd: 'suback', messageId: p.messageId, granted } as Packet);
     for (const [routingFilter, options] of retained) {
       if (this.state !== 'connected') return;
-      this.ctx.port.retained(routingFilter, (message) => session.deliverRetained(message, options));
+      this.ctx.port.retained(routingFilter, (message) => session.deliverRetained(message, options), session);
     }
   }
 

@@ -49,6 +49,8 @@ import type { AccessIdentity } from '../access/check.js';
 import { channelFilter } from '../access/pattern.js';
 import type { Grants } from '../access/grants.js';
 import { mqttPresented } from './presented.js';
+import { MqttReadCheck } from './read-check.js';
+import type { FilterVerdict } from '../access/engine.js';
 
 /** What a client may do on a channel: the seam where access control (issue 18) decides for MQTT clients. */
 export type MqttAction = 'publish' | 'subscribe';
@@ -247,10 +249,16 @@ export class IosigMqttPort implements MqttBrokerPort {
       attachMembers: (key, members) => this.attachMembers(key, members),
       detachMembers: (key, members) => this.detachMembers(key, members),
     } satisfies ChannelTap;
+    this.stopWatchingRules = broker.access?.onChange(() => this.reads.rulesChanged()) ?? null;
   }
+
+  /** Stops the rule-change listener (detach). */
+  private stopWatchingRules: (() => void) | null;
 
   /** The router no longer calls this port (the MQTT listeners are closed). */
   detach(): void {
+    this.stopWatchingRules?.();
+    this.stopWatchingRules = null;
     if (this.broker.router.tap !== null) this.broker.router.tap = null;
   }
 
@@ -374,14 +382,8 @@ export class IosigMqttPort implements MqttBrokerPort {
   /** What the access rules see of an MQTT session (one object per identity: the engine caches its subject by it). */
   private readonly accessIdentities = new WeakMap<MqttIdentity, AccessIdentity>();
 
-  /**
-   * The broker's access rules (issue 18) for MQTT: a topic is checked as the channel it maps to; a wildcard filter
-   * is allowed only when the rules allow every channel it can match (a filter partly denied is refused whole:
-   * subscribe to the allowed channels by name), so no delivery needs a check of its own.
-   */
-  private readonly brokerAccess: MqttAccessCheck = (identity, action, channel) => {
-    const check = this.broker.accessCheck;
-    if (!check.configured && !this.loginExtras.get(identity)?.grants) return true;
+  /** The session as the access rules see it (one object per identity: the engine caches its subject by it). */
+  private accessIdentityOf(identity: MqttIdentity): AccessIdentity {
     let who = this.accessIdentities.get(identity);
     if (!who) {
       const extra = this.loginExtras.get(identity);
@@ -396,9 +398,43 @@ export class IosigMqttPort implements MqttBrokerPort {
       };
       this.accessIdentities.set(identity, who);
     }
+    return who;
+  }
+
+  /** No rules and no rights of its own: everything is allowed, with no check. */
+  private unchecked(identity: MqttIdentity): boolean {
+    return !this.broker.accessCheck.configured && !this.loginExtras.get(identity)?.grants;
+  }
+
+  /**
+   * The broker's access rules (issue 18) for MQTT: a topic is checked as the channel it maps to; a wildcard filter
+   * is allowed when the rules may let it deliver something (subscribeVerdict says what each delivery needs).
+   */
+  private readonly brokerAccess: MqttAccessCheck = (identity, action, channel) => {
+    if (this.unchecked(identity)) return true;
+    const check = this.broker.accessCheck;
+    const who = this.accessIdentityOf(identity);
     if (!hasWildcard(channel)) return check(who, action, channel);
-    return check.filter(who, channelFilter(channel)) === 'all';
+    return check.filter(who, channelFilter(channel)) !== 'none';
   };
+
+  /**
+   * What a subscription may deliver: 'all' (no check per delivery), 'some' (granted, each delivery checked by
+   * `reads`) or 'none' (refused: it can match no channel the subscriber may read).
+   */
+  private subscribeVerdict(identity: MqttIdentity, routingFilter: string): FilterVerdict {
+    const channel = this.channelOf(routingFilter);
+    if (this.access !== this.brokerAccess || !hasWildcard(channel) || this.unchecked(identity)) {
+      return this.access(identity, 'subscribe', channel) ? 'all' : 'none';
+    }
+    return this.broker.accessCheck.filter(this.accessIdentityOf(identity), channelFilter(channel));
+  }
+
+  /** The read check of each delivery a partly readable filter (or a rule change) makes necessary. */
+  private readonly reads = new MqttReadCheck((subscriber, key) => {
+    const identity = this.identityOf(subscriber);
+    return identity === undefined || this.access(identity, 'subscribe', key);
+  });
 
   /** The channel key a routing topic or filter names, for the access check and the logs. */
   private channelOf(routing: string): string {
@@ -411,14 +447,17 @@ export class IosigMqttPort implements MqttBrokerPort {
 
   subscribe(subscriber: MqttSubscriber, routingFilter: string, group: string | null, options: SubscriptionOptions): Verdict {
     const identity = this.identityOf(subscriber);
-    if (identity && !this.access(identity, 'subscribe', this.channelOf(routingFilter))) return RC.NOT_AUTHORIZED;
+    const verdict = identity ? this.subscribeVerdict(identity, routingFilter) : 'all';
+    if (verdict === 'none') return RC.NOT_AUTHORIZED;
     if (this.broker.options.membersOnly && identity?.did === '') return RC.NOT_AUTHORIZED;
     if (this.index.add(routingFilter, subscriber, options, group)) this.countFilter(routingFilter, 1);
+    this.reads.granted(subscriber, routingFilter, verdict);
     return RC.SUCCESS;
   }
 
   unsubscribe(subscriber: MqttSubscriber, routingFilter: string, group: string | null): boolean {
     if (!this.index.remove(routingFilter, subscriber, group)) return false;
+    this.reads.dropped(subscriber, routingFilter);
     this.countFilter(routingFilter, -1);
     return true;
   }
@@ -593,6 +632,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   private safely(subscriber: MqttSubscriber, message: MqttMessage, matches: readonly SubscriptionOptions[]): void {
+    if (!this.reads.mayReceive(subscriber, message.topic)) return;
     try {
       subscriber.deliver(message, matches);
       this.deliveries++;
@@ -603,7 +643,9 @@ export class IosigMqttPort implements MqttBrokerPort {
 
   // ---- retained messages -----------------------------------------------------------------------------------
 
-  retained(routingFilter: string, visit: (message: MqttMessage) => void): void {
+  retained(routingFilter: string, each: (message: MqttMessage) => void, subscriber?: MqttSubscriber): void {
+    // Retained replay is a delivery too: a channel the subscriber may not read is not replayed.
+    const visit = subscriber === undefined ? each : (m: MqttMessage): void => void (this.reads.mayReceive(subscriber, m.topic) && each(m));
     const retainedOf = (topic: string, msg: Uint8Array): void => {
       const m = messageOfSignal(topic, msg);
       if (m) visit({ ...m, retain: true });

@@ -148,8 +148,8 @@ export interface MqttBrokerPort {
    * subscriber. Returns 0 (success), 0x10 (no matching subscribers) or a refusal (0x87, 0x90, 0x97…).
    */
   publish(message: MqttMessage, publisher: MqttPublisher): Verdict;
-  /** Calls `visit` for each retained message whose topic matches `routingFilter`. */
-  retained(routingFilter: string, visit: (message: MqttMessage) => void): void;
+  /** Calls `visit` for each retained message whose topic matches `routingFilter` (and `subscriber` may read). */
+  retained(routingFilter: string, visit: (message: MqttMessage) => void, subscriber?: MqttSubscriber): void;
   /** Where persistent sessions are kept across restarts. */
   readonly sessions: SessionStore;
   /** A client was admitted (its CONNACK is going out) / its connection ended: registry, metrics, dashboard. */
