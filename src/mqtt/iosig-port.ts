@@ -249,7 +249,7 @@ export class IosigMqttPort implements MqttBrokerPort {
       attachMembers: (key, members) => this.attachMembers(key, members),
       detachMembers: (key, members) => this.detachMembers(key, members),
     } satisfies ChannelTap;
-    this.stopWatchingRules = broker.access?.onChange(() => this.reads.rulesChanged()) ?? null;
+    this.stopWatchingRules = broker.access?.onChange(() => this.reads.rulesChanged(this.index.size)) ?? null;
   }
 
   /** Stops the rule-change listener (detach). */
@@ -458,6 +458,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   unsubscribe(subscriber: MqttSubscriber, routingFilter: string, group: string | null): boolean {
     if (!this.index.remove(routingFilter, subscriber, group)) return false;
     this.reads.dropped(subscriber, routingFilter);
+    if (this.index.size === 0) this.reads.noneLeft();
     this.countFilter(routingFilter, -1);
     return true;
   }

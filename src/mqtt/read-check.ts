@@ -36,9 +36,14 @@ export class MqttReadCheck {
     if (filters.size === 0) this.partial.delete(subscriber);
   }
 
-  /** The rules in force changed: verdicts made before may be stale. */
-  rulesChanged(): void {
-    this.everyDelivery = true;
+  /** The rules in force changed: verdicts made before (if any subscription holds one) may be stale. */
+  rulesChanged(subscriptions: number): void {
+    if (subscriptions > 0) this.everyDelivery = true;
+  }
+
+  /** The last subscription is gone: no stale verdict is left. */
+  noneLeft(): void {
+    this.everyDelivery = false;
   }
 
   /** Whether a delivery on `topic` (routing form) may go to `subscriber`. */
