@@ -431,7 +431,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   /** The read check of each delivery a partly readable filter (or a rule change) makes necessary. */
-  private readonly reads = new MqttReadCheck((subscriber, key) => {
+  private readonly reads = new MqttReadCheck((topic) => this.channelOf(topic), (subscriber, key) => {
     const identity = this.identityOf(subscriber);
     return identity === undefined || this.access(identity, 'subscribe', key);
   });

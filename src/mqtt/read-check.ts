@@ -6,7 +6,6 @@
 // revoked right stops what it delivers). Each check is the engine's cached decision (subject × channel); a
 // denial is counted and logged (rate-limited) by the access check, never answered per message.
 import type { FilterVerdict } from '../access/engine.js';
-import { routingTopicToChannel } from './channel-map.js';
 import type { MqttSubscriber } from './port.js';
 
 export class MqttReadCheck {
@@ -16,10 +15,16 @@ export class MqttReadCheck {
   private everyDelivery = false;
   /** The last topic asked about and the channel key it names (one message goes to many subscribers). */
   private lastTopic = '';
-  private lastKey: string | null = null;
+  private lastKey = '';
 
-  /** `mayRead(subscriber, key)`: the subscriber's read right on a channel key (false when it may not). */
-  constructor(private readonly mayRead: (subscriber: MqttSubscriber, key: string) => boolean) {}
+  /**
+   * `channelOf(topic)`: what a routing topic names for the rules, as its SUBSCRIBE was checked (a channel key, or
+   * the topic itself when it is no channel: `$SYS/…`, a unicast); `mayRead(subscriber, channel)`: the read right.
+   */
+  constructor(
+    private readonly channelOf: (topic: string) => string,
+    private readonly mayRead: (subscriber: MqttSubscriber, channel: string) => boolean,
+  ) {}
 
   /** A subscription was granted with this verdict (a 'some' filter needs its deliveries checked). */
   granted(subscriber: MqttSubscriber, routingFilter: string, verdict: FilterVerdict): void {
@@ -50,11 +55,9 @@ export class MqttReadCheck {
   mayReceive(subscriber: MqttSubscriber, topic: string): boolean {
     if (!this.everyDelivery && (this.partial.size === 0 || !this.partial.has(subscriber))) return true;
     if (topic !== this.lastTopic) {
-      const target = routingTopicToChannel(topic);
       this.lastTopic = topic;
-      // Unicasts and `$SYS/` are not channels: their subscriptions were decided when they were made.
-      this.lastKey = target.kind === 'channel' ? target.key : null;
+      this.lastKey = this.channelOf(topic);
     }
-    return this.lastKey === null || this.mayRead(subscriber, this.lastKey);
+    return this.mayRead(subscriber, this.lastKey);
   }
 }
