@@ -31,7 +31,7 @@ describe('the auth hook is told each transport by its own name (issue 18)', () =
     hook.handler = (_req, res) => {
       n++;
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ result: 'allow', device_id: `dev${n}`, cid: `C${n}` }));
+      res.end(JSON.stringify({ result: 'allow', device_id: `dev${n}`, cid: `C${n}`, rights: { subscribe: ['lab/{did}/#'] } }));
     };
     const common = {
       port: 0,
@@ -98,9 +98,9 @@ describe('the auth hook is told each transport by its own name (issue 18)', () =
   });
 
   it('mqtt: a username and password on the MQTT listener', async () => {
-    let client: MqttClient | null = null;
+    const opened: MqttClient[] = [];
     const asked = await askedBy(async () => {
-      client = await mqtt.connectAsync(`mqtt://127.0.0.1:${open.mqttPort}`, {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${open.mqttPort}`, {
         username: 'm1',
         password: 'p1',
         clientId: 'hook-mqtt',
@@ -108,8 +108,14 @@ describe('the auth hook is told each transport by its own name (issue 18)', () =
         reconnectPeriod: 0,
         connectTimeout: 5000,
       });
-      closers.push(() => client?.end(true));
+      opened.push(client);
+      closers.push(() => client.end(true));
     });
     assert.deepEqual([asked.transport, asked.device_id, asked.password, asked.client_id], ['mqtt', 'm1', 'p1', 'hook-mqtt']);
+    // The hook's answer is the login: its device id and rights bind the MQTT session as any other.
+    const mqttClient = opened[0]!;
+    const granted = await mqttClient.subscribeAsync(`lab/dev${n}/temp`, { qos: 1 });
+    assert.deepEqual(granted.map((g) => g.qos), [1]);
+    await assert.rejects(mqttClient.subscribeAsync('lab/other/temp', { qos: 1 }), /Not authorized/);
   });
 });
