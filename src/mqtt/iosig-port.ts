@@ -17,6 +17,7 @@ import type { ChannelMembers } from '../delivery/group.js';
 import { Outbound } from '../delivery/outbound.js';
 import type { Receiver } from '../delivery/receiver.js';
 import { decideIdentity } from '../connection/login.js';
+import { tokenThrottleId } from '../auth/credentials.js';
 import { homePrefix } from '../guard/address.js';
 import { throttleKey } from '../guard/login-guard.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
@@ -278,31 +279,36 @@ export class IosigMqttPort implements MqttBrokerPort {
       this.anonymousLogins++;
       return this.admit({ cid, home, did: '', level: broker.policy.defaultQuotaLevel }, address, { certificate });
     }
+    // The same throttle as every other login: per address and per device id (a token: per its digest).
+    const throttled = presented.kind === 'bearer' ? presented.id : presented.kind === 'token' ? tokenThrottleId(presented.token) : null;
+    const ticket = throttled !== null ? await broker.loginThrottle.begin(address, throttled) : null;
+    if (typeof ticket === 'string') {
+      broker.stats.authFail++;
+      broker.stats.authFailByReason[ticket]++;
+      return this.refuse(address, `login throttled (${ticket})`, 'busy');
+    }
     // The outside sources first (a JWT, the auth hook), as for every other transport; `ignore` passes it on.
     const judged = outside?.decide({ ip: address, tls: request.tls, transport: 'mqtt', clientId: request.clientId, certificate }, presented);
     if (judged) {
       const verdict = await judged;
       if (verdict.kind === 'allow') {
+        ticket?.end(true);
         broker.stats.authOk++;
         const { identity } = verdict;
         return this.admit({ cid: identity.cid, home, did: identity.did, level: identity.level }, address, { certificate, grants: identity.grants, superuser: identity.superuser });
       }
       if (verdict.kind === 'refuse') {
+        ticket?.end(false);
         broker.stats.authFail++;
         broker.stats.authFailByReason[verdict.code]++;
         return this.refuse(address, verdict.reason, 'not-authorized');
       }
     }
     if (!store || presented.kind === 'token') {
+      // No source admitted what it presented: anonymous, as on the other transports (a failure for the throttle).
+      ticket?.end(false);
       if (broker.options.membersOnly) return this.refuse(address, 'members only: no source admitted the MQTT client', 'not-authorized');
       return this.admit({ cid: broker.router.freshAnonymousCid(), home, did: '', level: broker.policy.defaultQuotaLevel }, address, { certificate });
-    }
-    // The same throttle as every other login: per address and per device id.
-    const ticket = presented.kind === 'bearer' ? await broker.loginThrottle.begin(address, presented.id) : null;
-    if (typeof ticket === 'string') {
-      broker.stats.authFail++;
-      broker.stats.authFailByReason[ticket]++;
-      return this.refuse(address, `login throttled (${ticket})`, 'busy');
     }
     const verdict = await decideIdentity(store, presented);
     ticket?.end(verdict.ok);
