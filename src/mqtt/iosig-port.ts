@@ -433,7 +433,9 @@ export class IosigMqttPort implements MqttBrokerPort {
     if (this.access !== this.brokerAccess || !hasWildcard(channel) || this.unchecked(identity)) {
       return this.access(identity, 'subscribe', channel) ? 'all' : 'none';
     }
-    return this.broker.accessCheck.filter(this.accessIdentityOf(identity), channelFilter(channel));
+    const verdict = this.broker.accessCheck.filter(this.accessIdentityOf(identity), channelFilter(channel));
+    if (verdict === 'none') this.broker.access?.denials.record('subscribe', `mqtt cid ${identity.cid || '-'} did ${identity.did || '-'}`, channel);
+    return verdict;
   }
 
   /** The read check of each delivery a partly readable filter (or a rule change) makes necessary. */
