@@ -44,6 +44,7 @@ describe('a certificate and a token together: both identities are kept (issue 18
       port: 0,
       congPort: 0,
       mqttPort: 0,
+      mqttWs: true,
       host: '127.0.0.1',
       authFailDelay: 0,
       tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca },
@@ -84,9 +85,11 @@ describe('a certificate and a token together: both identities are kept (issue 18
     assert.notEqual(await subscribeStatus(c, 2, 'lab/jwt'), 0);
   });
 
-  it('MQTT over TLS: a JWT as the password logs in, and the client certificate stays a cert: subject', async () => {
-    const jwt = await token({ sub: 'jwt-dev', cid: 'JWT-2' });
-    const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${server.mqttPort}`, {
+  for (const url of ['mqtts', 'wss'] as const) {
+  it(`MQTT over TLS (${url}): a JWT as the password logs in, and the client certificate stays a cert: subject`, async () => {
+    const jwt = await token({ sub: 'jwt-dev', cid: url === 'wss' ? 'JWT-3' : 'JWT-2' });
+    const where = url === 'wss' ? `wss://127.0.0.1:${server.wsPort}/mqtt` : `mqtts://127.0.0.1:${server.mqttPort}`;
+    const client = await mqtt.connectAsync(where, {
       ...tlsOf(),
       servername: 'localhost',
       rejectUnauthorized: false,
@@ -101,4 +104,5 @@ describe('a certificate and a token together: both identities are kept (issue 18
     assert.deepEqual(granted.map((g) => [g.topic, g.qos]), [['lab/cert', 1], ['lab/jwt', 1]]);
     await assert.rejects(client.subscribeAsync('lab/none', { qos: 1 }), /Not authorized/);
   });
+  }
 });
