@@ -86,23 +86,23 @@ describe('a certificate and a token together: both identities are kept (issue 18
   });
 
   for (const url of ['mqtts', 'wss'] as const) {
-  it(`MQTT over TLS (${url}): a JWT as the password logs in, and the client certificate stays a cert: subject`, async () => {
-    const jwt = await token({ sub: 'jwt-dev', cid: url === 'wss' ? 'JWT-3' : 'JWT-2' });
-    const where = url === 'wss' ? `wss://127.0.0.1:${server.wsPort}/mqtt` : `mqtts://127.0.0.1:${server.mqttPort}`;
-    const client = await mqtt.connectAsync(where, {
-      ...tlsOf(),
-      servername: 'localhost',
-      rejectUnauthorized: false,
-      username: 'jwt-dev',
-      password: jwt,
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
+    it(`MQTT over TLS (${url}): a JWT as the password logs in, and the client certificate stays a cert: subject`, async () => {
+      const jwt = await token({ sub: 'jwt-dev', cid: url === 'wss' ? 'JWT-3' : 'JWT-2' });
+      const where = url === 'wss' ? `wss://127.0.0.1:${server.wsPort}/mqtt` : `mqtts://127.0.0.1:${server.mqttPort}`;
+      const client = await mqtt.connectAsync(where, {
+        ...tlsOf(),
+        servername: 'localhost',
+        rejectUnauthorized: false,
+        username: 'jwt-dev',
+        password: jwt,
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      });
+      mqttClients.push(client);
+      const granted = await client.subscribeAsync({ 'lab/cert': { qos: 1 }, 'lab/jwt': { qos: 1 } });
+      assert.deepEqual(granted.map((g) => [g.topic, g.qos]), [['lab/cert', 1], ['lab/jwt', 1]]);
+      await assert.rejects(client.subscribeAsync('lab/none', { qos: 1 }), /Not authorized/);
     });
-    mqttClients.push(client);
-    const granted = await client.subscribeAsync({ 'lab/cert': { qos: 1 }, 'lab/jwt': { qos: 1 } });
-    assert.deepEqual(granted.map((g) => [g.topic, g.qos]), [['lab/cert', 1], ['lab/jwt', 1]]);
-    await assert.rejects(client.subscribeAsync('lab/none', { qos: 1 }), /Not authorized/);
-  });
   }
 });
