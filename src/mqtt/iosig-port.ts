@@ -42,6 +42,7 @@ import type {
   SubscriptionOptions,
   Verdict,
 } from './port.js';
+import { LOGIN_EXPIRED } from './port.js';
 import { MatchFanOut } from './fan-out.js';
 import { RetainedStore } from './retained-store.js';
 import { TopicIndex } from './topic-index.js';
@@ -295,7 +296,10 @@ export class IosigMqttPort implements MqttBrokerPort {
         ticket?.end(true);
         broker.stats.authOk++;
         const { identity } = verdict;
-        return this.admit({ cid: identity.cid, home, did: identity.did, level: identity.level }, address, { certificate, grants: identity.grants, superuser: identity.superuser });
+        // The session ends at the token's expiry (or the hook's expire_at), as on the other transports.
+        const mqttIdentity = { cid: identity.cid, home, did: identity.did, level: identity.level };
+        this.admit(mqttIdentity, address, { certificate, grants: identity.grants, superuser: identity.superuser });
+        return identity.expiresAt === null ? { ok: true, identity: mqttIdentity } : { ok: true, identity: mqttIdentity, endsAt: identity.expiresAt };
       }
       if (verdict.kind === 'refuse') {
         ticket?.end(false);
@@ -343,6 +347,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   closed(clientId: string, identity: MqttIdentity, reason: string): void {
+    if (reason === LOGIN_EXPIRED) this.broker.stats.sessionsExpired++;
     const n = this.cidHolders.get(identity.cid) ?? 0;
     const member = this.members.get(clientId);
     if (this.identities.get(clientId) === identity) {

@@ -85,7 +85,11 @@ export interface AuthRequest {
 
 export type AuthRefusal = 'bad-credentials' | 'not-authorized' | 'banned' | 'unavailable' | 'busy';
 
-export type AuthResult = { ok: true; identity: MqttIdentity } | { ok: false; reason: AuthRefusal };
+/** `endsAt`: when the login's proof (a token, an auth hook answer) runs out: the connection is ended then (ms since the epoch). */
+export type AuthResult = { ok: true; identity: MqttIdentity; endsAt?: number } | { ok: false; reason: AuthRefusal };
+
+/** The close reason of a connection whose login ran out (AuthResult.endsAt). */
+export const LOGIN_EXPIRED = 'its token expired';
 
 /** A subscription as a session stores it. */
 export interface StoredSubscription {
