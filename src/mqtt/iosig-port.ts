@@ -390,7 +390,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     return own ?? this.identities.get(subscriber.clientId);
   }
 
-  /** What the access rules see of an MQTT session (one object per identity: the engine caches its subject by it). */
+  /** accessIdentityOf's objects, one per identity. */
   private readonly accessIdentities = new WeakMap<MqttIdentity, AccessIdentity>();
 
   /** The session as the access rules see it (one object per identity: the engine caches its subject by it). */
