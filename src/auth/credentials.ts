@@ -1,6 +1,7 @@
 // What a device presents to log in without Boho, read from where it arrives: `Authorization: Bearer …` or
 // `?token=` on the WebSocket upgrade, and the MQTT username and password. A JWT (three base64url parts whose
 // header is JSON naming an `alg`) is told from iosig's own `<id>.<key>` bearer form, which also has dots.
+import { createHash } from 'node:crypto';
 import { splitIdKey } from '../crypto/keys.js';
 
 /** Longest token read (a JWT with rights claims fits in a few KiB); anything longer is refused unread. */
@@ -108,3 +109,6 @@ export function credentialFromMqtt(username: string | undefined, password: Buffe
   if (text !== '') return { kind: 'opaque', token: text };
   return { kind: 'none' };
 }
+
+/** The login throttle's "device" for a token: a digest, so one token's failures are counted together and none is kept. */
+export const tokenThrottleId = (token: string): string => `token:${createHash('sha256').update(token).digest('base64url').slice(0, 16)}`;

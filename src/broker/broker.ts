@@ -214,7 +214,7 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
   /** A transport's new link: a session, counted at the door, registered and logged. */
   readonly accept = (link: Link, peer: PeerInfo): Connection => {
     const { door } = this;
-    const conn = new Connection(this, link, { ssid: this.registry.nextSsid(), ip: door.ipOf(peer), tls: door.tlsOf(peer), identity: peer.identity, serial: peer.device === 'serial' });
+    const conn = new Connection(this, link, { ssid: this.registry.nextSsid(), ip: door.ipOf(peer), tls: door.tlsOf(peer), identity: peer.identity, certificate: peer.certificate, serial: peer.device === 'serial' });
     this.door.entered(conn, peer.counted);
     this.registry.add(conn);
     this.logs.opened(conn);
@@ -347,13 +347,17 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     const { access } = this;
     if (!access || conn.closed) return;
     const subscriptions = this.router.subscriptionsOf(conn);
-    if (subscriptions.size === 0) return;
-    const denied = access.deniedSubscriptions(conn, subscriptions.keys());
-    if (denied.length === 0) return;
-    const tags = denied.map((key) => tagOfKey(key, conn.home));
-    this.router.unsubscribe(conn, tags.join(','));
-    this.stats.aclRevokedSubscriptions += denied.length;
-    conn.report(`access: ${denied.length} subscriptions ended (${reason})`);
+    // Positioned (history) subscriptions read the same channels, so the same rules end them (issue 18).
+    const positioned = this.durability.readers.keysOf(conn);
+    if (subscriptions.size === 0 && positioned.length === 0) return;
+    const denied = subscriptions.size === 0 ? [] : access.deniedSubscriptions(conn, subscriptions.keys());
+    const deniedPositioned = positioned.length === 0 ? [] : access.deniedSubscriptions(conn, positioned);
+    if (denied.length === 0 && deniedPositioned.length === 0) return;
+    for (const key of deniedPositioned) this.durability.readers.remove(conn, key);
+    if (denied.length > 0) this.router.unsubscribe(conn, denied.map((key) => tagOfKey(key, conn.home)).join(','));
+    const tags = [...new Set([...denied, ...deniedPositioned])].map((key) => tagOfKey(key, conn.home));
+    this.stats.aclRevokedSubscriptions += denied.length + deniedPositioned.length;
+    conn.report(`access: ${tags.length} subscriptions ended (${reason})`);
     conn.channel.sendEligible(encodeServerSignal(JSON.stringify({ event: 'access', data: { unsubscribed: tags, reason } })));
     conn.link.accessDenied?.(`unsubscribed ${tags.join(',')}: ${reason}`);
   }

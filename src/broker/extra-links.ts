@@ -11,8 +11,8 @@ export function connectInMemory(broker: Broker, opts: MemoryLinkOptions): Memory
   const { link, endpoint } = memoryPair(transport, backlogLimits(broker.options, 'cong'));
   if (transport === 'ws') broker.stats.acceptedWs++;
   else broker.stats.acceptedCong++;
-  const { peerIp = '127.0.0.1', forwardedFor, forwardedProto, identity } = opts;
-  link.conn = broker.accept(link, { peerIp, forwardedFor, forwardedProto, tls: opts.tls === true, ...(identity ? { identity } : {}) });
+  const { peerIp = '127.0.0.1', forwardedFor, forwardedProto, identity, certificate } = opts;
+  link.conn = broker.accept(link, { peerIp, forwardedFor, forwardedProto, tls: opts.tls === true, ...(identity ? { identity } : {}), ...(certificate ? { certificate } : {}) });
   return endpoint;
 }
 

@@ -16,8 +16,19 @@ export interface OutsideAsker {
   readonly tls: boolean;
   readonly transport: 'ws' | 'cong' | 'mqtt';
   readonly link?: { readonly kind?: 'plain' };
+  /** 'serial': an io-serial bridge that said so at its upgrade (`X-Iosig-Device: serial`). */
+  readonly declaredKind?: string | null;
+  /** The device id a verified client certificate names, also when a token is what is judged. */
+  readonly certificate?: string | null;
   /** The MQTT client identifier, for the hook's `client_id`. */
   readonly clientId?: string;
+}
+
+/** The hook's `transport`: the listener, or what rides on it (a plain device, an io-serial bridge). */
+export function hookTransportOf(s: OutsideAsker): HookTransport {
+  if (s.link?.kind === 'plain') return 'plain';
+  if (s.declaredKind === 'serial') return 'serial';
+  return s.transport;
 }
 
 export class OutsideLogins {
@@ -47,7 +58,7 @@ export class OutsideLogins {
   }
 
   private async askHook(s: OutsideAsker, identity: PresentedIdentity): Promise<OutsideVerdict> {
-    const transport: HookTransport = s.link?.kind === 'plain' ? 'plain' : s.transport;
+    const transport = hookTransportOf(s);
     const request: HookRequest = {
       transport,
       peerhost: s.ip,
@@ -55,7 +66,7 @@ export class OutsideLogins {
       device_id: identity.kind === 'bearer' ? identity.id : null,
       password: identity.kind === 'bearer' ? identity.key : null,
       token: identity.kind === 'token' ? identity.token : null,
-      cert_id: identity.kind === 'certificate' ? identity.id : null,
+      cert_id: identity.kind === 'certificate' ? identity.id : (s.certificate ?? null),
       client_id: s.clientId ?? null,
     };
     const decision = await this.hook!.decide(request);

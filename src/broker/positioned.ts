@@ -106,6 +106,12 @@ export class PositionedReaders<R extends object = object> {
     return true;
   }
 
+  /** The channel keys `reader` holds positions on (a copy: the access recheck removes some while it walks). */
+  keysOf(reader: R): string[] {
+    const keys = this.byReader.get(reader);
+    return keys ? [...keys] : [];
+  }
+
   isReading(reader: R, key: string): boolean {
     return this.byKey.get(key)?.has(reader) ?? false;
   }

@@ -11,7 +11,7 @@ import type { DeviceRecord } from '../auth/key-store.js';
 import { decideIdentity, decideLogin } from './login.js';
 import { expiryDelay, recordOf, type ExternalIdentity } from '../auth/external-identity.js';
 import { splitIdKey } from '../crypto/keys.js';
-import { createHash } from 'node:crypto';
+import { tokenThrottleId } from '../auth/credentials.js';
 import type { OutsideVerdict } from './port.js';
 import type { LoginFailureReason, LoginTicket } from '../guard/login-guard.js';
 import type { PresentedIdentity } from '../guard/identity.js';
@@ -55,9 +55,6 @@ type IdentityOutcome =
   | { kind: 'record'; login: ProvenLogin }
   | { kind: 'refuse'; reason: string; code: LoginFailureReason; byStore: boolean }
   | { kind: 'nobody'; reason: string; outsideAsked: boolean };
-
-/** The throttle's "device" for a token: a digest, so one token's failures are counted together and none is kept. */
-const tokenThrottleId = (token: string): string => `token:${createHash('sha256').update(token).digest('base64url').slice(0, 16)}`;
 
 export class LoginFlow implements LoginPort {
   boho: BohoSession | null = null;

@@ -41,6 +41,8 @@ export interface SessionPeer {
   readonly tls: boolean;
   /** A verified client certificate or a bearer token: the device is known before it says anything. */
   readonly identity?: PresentedIdentity | undefined;
+  /** The device id a verified client certificate names, when a token is the identity (PeerInfo.certificate). */
+  readonly certificate?: string | undefined;
   /** Its client declared an io-serial bridge at the upgrade (`X-Iosig-Device: serial`). */
   readonly serial?: boolean | undefined;
 }

@@ -49,7 +49,7 @@ export abstract class SessionIdentity extends SessionState {
     }
     this.ip = lastIp ?? peer.ip;
     this.home = lastHome;
-    this.certificate = peer.identity?.kind === 'certificate' ? peer.identity.id : null;
+    this.certificate = peer.certificate ?? (peer.identity?.kind === 'certificate' ? peer.identity.id : null);
   }
 
   /** Rights that came with its login (a JWT's claim, an auth hook's answer); null: the ACL alone decides. */

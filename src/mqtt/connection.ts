@@ -11,7 +11,7 @@ import { RC, V3_CONNACK, V3_SUBACK_FAILURE, reasonText, v3ConnackCode } from './
 import type { Delivery, EngineContext, SessionLink } from './context.js';
 import { MqttDecoder, connectLevel, isFailure, type DecodedPacket } from './decoder.js';
 import type { UserProperty } from './inspect.js';
-import type { AuthRefusal, AuthResult, MqttIdentity, MqttMessage, QoS, SubscriptionOptions } from './port.js';
+import { LOGIN_EXPIRED, type AuthRefusal, type AuthResult, type MqttIdentity, type MqttMessage, type QoS, type SubscriptionOptions } from './port.js';
 import { PublishWriter } from './publish-writer.js';
 import type { MqttSession } from './session.js';
 import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from './topic.js';
@@ -74,6 +74,8 @@ export class MqttConnection implements SessionLink {
   private keepAliveMs = 0;
   private lastPacketAt: number;
   private keepAliveTimer: Timer | null = null;
+  /** Ends the connection when its login runs out (a token's expiry). */
+  private expiryTimer: Timer | null = null;
   private connectTimer: Timer | null;
   private clientMaxPacket = MQTT_MAX_PACKET;
   private clientReceiveMaximum = 65_535;
@@ -265,7 +267,10 @@ export class MqttConnection implements SessionLink {
       this.will = { message, delay: Math.min(wp.willDelayInterval ?? 0, this.ctx.limits.maxWillDelay) };
     }
     const opened = this.registry.open(this, this.clientId, p.clean ?? true, identity);
-    const finish = (r: { session: MqttSession; present: boolean }): void => this.admitted(r.session, r.present, identity, c);
+    const finish = (r: { session: MqttSession; present: boolean }): void => {
+      this.admitted(r.session, r.present, identity, c);
+      if (result.endsAt !== undefined && this.state === 'connected') this.armExpiry(result.endsAt);
+    };
     if (opened instanceof Promise) {
       opened.then(
         (r) => this.contained('session', () => finish(r)),
@@ -326,6 +331,19 @@ export class MqttConnection implements SessionLink {
     else this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: v3ConnackCode(code) });
     this.will = null;
     this.end(`refused: ${reasonText(code)} (${why})`);
+  }
+
+  /** At `endsAt` the connection is ended with DISCONNECT 0xA0 (maximum connect time); the Will is published. */
+  private armExpiry(endsAt: number): void {
+    // A timer holds at most 2^31-1 ms (about 24.8 days): a later end is waited for in steps.
+    const delay = Math.max(0, Math.min(endsAt - this.ctx.clock.now(), 2 ** 31 - 1));
+    this.expiryTimer = this.ctx.clock.after(delay, () =>
+      this.contained('login expiry', () => {
+        if (this.state !== 'connected') return;
+        if (this.ctx.clock.now() < endsAt) return this.armExpiry(endsAt);
+        this.disconnect(RC.MAXIMUM_CONNECT_TIME, LOGIN_EXPIRED);
+      }),
+    );
   }
 
   private armKeepAlive(ms: number): void {
@@ -508,7 +526,7 @@ export class MqttConnection implements SessionLink {
     this.writePacket({ cmd: 'suback', messageId: p.messageId, granted } as Packet);
     for (const [routingFilter, options] of retained) {
       if (this.state !== 'connected') return;
-      this.ctx.port.retained(routingFilter, (message) => session.deliverRetained(message, options));
+      this.ctx.port.retained(routingFilter, (message) => session.deliverRetained(message, options), session);
     }
   }
 
@@ -633,6 +651,8 @@ export class MqttConnection implements SessionLink {
     this.closeReason = reason;
     this.keepAliveTimer?.cancel();
     this.keepAliveTimer = null;
+    this.expiryTimer?.cancel();
+    this.expiryTimer = null;
     this.connectTimer?.cancel();
     this.connectTimer = null;
     this.session?.detach(this);

@@ -69,6 +69,8 @@ export class MqttFront {
             () => (open ? socket.getBufferedAmount() : 0),
             booked.ip,
             door.tlsOf(peer),
+            // Under --tls-ca the upgrade's verified client certificate names the device, as on the -M port.
+            peer.certificate !== undefined ? [peer.certificate] : undefined,
           ),
           true,
         );

@@ -17,6 +17,7 @@ import type { ChannelMembers } from '../delivery/group.js';
 import { Outbound } from '../delivery/outbound.js';
 import type { Receiver } from '../delivery/receiver.js';
 import { decideIdentity } from '../connection/login.js';
+import { tokenThrottleId } from '../auth/credentials.js';
 import { homePrefix } from '../guard/address.js';
 import { throttleKey } from '../guard/login-guard.js';
 import { shareOwnerOf, type ShareOwner } from '../router/cap-shares.js';
@@ -41,12 +42,17 @@ import type {
   SubscriptionOptions,
   Verdict,
 } from './port.js';
+import { LOGIN_EXPIRED } from './port.js';
 import { MatchFanOut } from './fan-out.js';
 import { RetainedStore } from './retained-store.js';
 import { TopicIndex } from './topic-index.js';
 import { hasWildcard, topicMatches } from './topic.js';
 import type { AccessIdentity } from '../access/check.js';
 import { channelFilter } from '../access/pattern.js';
+import type { Grants } from '../access/grants.js';
+import { mqttPresented } from './presented.js';
+import { MqttReadCheck } from './read-check.js';
+import type { FilterVerdict } from '../access/engine.js';
 
 /** What a client may do on a channel: the seam where access control (issue 18) decides for MQTT clients. */
 export type MqttAction = 'publish' | 'subscribe';
@@ -79,7 +85,12 @@ export function interestKeyFilter(key: string): string | null {
   return key.slice(MQTT_INTEREST_PREFIX.length).replace(/%24/g, '$').replace(/%25/g, '%');
 }
 
-const EMPTY = Buffer.alloc(0);
+/** Beside an MQTT identity: the certificate it presented, and the rights an outside source gave it. */
+interface LoginExtras {
+  readonly certificate: string | null;
+  readonly grants?: Grants | null;
+  readonly superuser?: boolean;
+}
 const CLOSE_TEXT = Buffer.from('close\0');
 const SIGNAL_PAYLOAD_TYPES = new Set<number>(Object.values(PAYLOAD));
 
@@ -211,6 +222,8 @@ export class IosigMqttPort implements MqttBrokerPort {
   private readonly identities = new Map<string, MqttIdentity>();
   /** The client address each admitted identity came from (its address unit owns what an anonymous client holds). */
   private readonly addresses = new WeakMap<MqttIdentity, string>();
+  /** What the access rules need beyond the identity: its certificate, and an outside source's rights. */
+  private readonly loginExtras = new WeakMap<MqttIdentity, LoginExtras>();
   /** The router's view of each client that published, by client identifier (forgotten when it disconnects). */
   private readonly members = new Map<string, MqttMember>();
   private readonly fanOut = new MatchFanOut();
@@ -238,10 +251,16 @@ export class IosigMqttPort implements MqttBrokerPort {
       attachMembers: (key, members) => this.attachMembers(key, members),
       detachMembers: (key, members) => this.detachMembers(key, members),
     } satisfies ChannelTap;
+    this.stopWatchingRules = broker.access?.onChange(() => this.reads.rulesChanged(this.index.size)) ?? null;
   }
+
+  /** Stops the rule-change listener (detach). */
+  private stopWatchingRules: (() => void) | null;
 
   /** The router no longer calls this port (the MQTT listeners are closed). */
   detach(): void {
+    this.stopWatchingRules?.();
+    this.stopWatchingRules = null;
     if (this.broker.router.tap !== null) this.broker.router.tap = null;
   }
 
@@ -252,25 +271,48 @@ export class IosigMqttPort implements MqttBrokerPort {
     const address = request.address;
     const home = homePrefix(address);
     const store = broker.keyStore;
-    const certificate = request.certificateNames?.[0];
-    const presented =
-      certificate !== undefined && store
-        ? ({ kind: 'certificate', id: certificate } as const)
-        : request.username !== undefined && request.username !== '' && store
-          ? ({ kind: 'bearer', id: request.username, key: (request.password ?? EMPTY).toString('utf8') } as const)
-          : null;
+    const outside = broker.outside;
+    const certificate = request.certificateNames?.[0] ?? null;
+    const presented = mqttPresented(request, { store: store !== null, jwt: outside?.jwt != null, hook: outside?.hook != null });
     if (presented === null) {
       if (broker.options.membersOnly) return this.refuse(address, 'members only: anonymous MQTT client', 'not-authorized');
       const cid = broker.router.freshAnonymousCid();
       this.anonymousLogins++;
-      return this.admit({ cid, home, did: '', level: broker.policy.defaultQuotaLevel }, address);
+      return this.admit({ cid, home, did: '', level: broker.policy.defaultQuotaLevel }, address, { certificate });
     }
-    // The same throttle as every other login: per address and per device id.
-    const ticket = presented.kind === 'bearer' ? await broker.loginThrottle.begin(address, presented.id) : null;
+    // The same throttle as every other login: per address and per device id (a token: per its digest).
+    const throttled = presented.kind === 'bearer' ? presented.id : presented.kind === 'token' ? tokenThrottleId(presented.token) : null;
+    const ticket = throttled !== null ? await broker.loginThrottle.begin(address, throttled) : null;
     if (typeof ticket === 'string') {
       broker.stats.authFail++;
       broker.stats.authFailByReason[ticket]++;
       return this.refuse(address, `login throttled (${ticket})`, 'busy');
+    }
+    // The outside sources first (a JWT, the auth hook), as for every other transport; `ignore` passes it on.
+    const judged = outside?.decide({ ip: address, tls: request.tls, transport: 'mqtt', clientId: request.clientId, certificate }, presented);
+    if (judged) {
+      const verdict = await judged;
+      if (verdict.kind === 'allow') {
+        ticket?.end(true);
+        broker.stats.authOk++;
+        const { identity } = verdict;
+        // The session ends at the token's expiry (or the hook's expire_at), as on the other transports.
+        const mqttIdentity = { cid: identity.cid, home, did: identity.did, level: identity.level };
+        this.admit(mqttIdentity, address, { certificate, grants: identity.grants, superuser: identity.superuser });
+        return identity.expiresAt === null ? { ok: true, identity: mqttIdentity } : { ok: true, identity: mqttIdentity, endsAt: identity.expiresAt };
+      }
+      if (verdict.kind === 'refuse') {
+        ticket?.end(false);
+        broker.stats.authFail++;
+        broker.stats.authFailByReason[verdict.code]++;
+        return this.refuse(address, verdict.reason, 'not-authorized');
+      }
+    }
+    if (!store || presented.kind === 'token') {
+      // No source admitted what it presented: anonymous, as on the other transports (a failure for the throttle).
+      ticket?.end(false);
+      if (broker.options.membersOnly) return this.refuse(address, 'members only: no source admitted the MQTT client', 'not-authorized');
+      return this.admit({ cid: broker.router.freshAnonymousCid(), home, did: '', level: broker.policy.defaultQuotaLevel }, address, { certificate });
     }
     const verdict = await decideIdentity(store, presented);
     ticket?.end(verdict.ok);
@@ -282,7 +324,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     }
     broker.stats.authOk++;
     const { record, level } = verdict;
-    return this.admit({ cid: record.cid, home, did: record.id, level }, address);
+    return this.admit({ cid: record.cid, home, did: record.id, level }, address, { certificate });
   }
 
   private refuse(address: string, why: string, reason: 'not-authorized' | 'bad-credentials' | 'unavailable' | 'busy'): AuthResult {
@@ -291,8 +333,9 @@ export class IosigMqttPort implements MqttBrokerPort {
     return { ok: false, reason };
   }
 
-  private admit(identity: MqttIdentity, address: string): AuthResult {
+  private admit(identity: MqttIdentity, address: string, extra: LoginExtras): AuthResult {
     this.addresses.set(identity, address);
+    if (extra.certificate !== null || extra.grants || extra.superuser) this.loginExtras.set(identity, extra);
     return { ok: true, identity };
   }
 
@@ -304,6 +347,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   closed(clientId: string, identity: MqttIdentity, reason: string): void {
+    if (reason === LOGIN_EXPIRED) this.broker.stats.sessionsExpired++;
     const n = this.cidHolders.get(identity.cid) ?? 0;
     const member = this.members.get(clientId);
     if (this.identities.get(clientId) === identity) {
@@ -346,25 +390,64 @@ export class IosigMqttPort implements MqttBrokerPort {
     return own ?? this.identities.get(subscriber.clientId);
   }
 
-  /** What the access rules see of an MQTT session (one object per identity: the engine caches its subject by it). */
+  /** accessIdentityOf's objects, one per identity. */
   private readonly accessIdentities = new WeakMap<MqttIdentity, AccessIdentity>();
+
+  /** The session as the access rules see it (one object per identity: the engine caches its subject by it). */
+  private accessIdentityOf(identity: MqttIdentity): AccessIdentity {
+    let who = this.accessIdentities.get(identity);
+    if (!who) {
+      const extra = this.loginExtras.get(identity);
+      who = {
+        cid: identity.cid,
+        did: identity.did,
+        level: identity.level,
+        address: this.addresses.get(identity) ?? '',
+        certificate: extra?.certificate ?? null,
+        grants: extra?.grants ?? null,
+        superuser: extra?.superuser ?? false,
+      };
+      this.accessIdentities.set(identity, who);
+    }
+    return who;
+  }
+
+  /** No rules and no rights of its own: everything is allowed, with no check. */
+  private unchecked(identity: MqttIdentity): boolean {
+    return !this.broker.accessCheck.configured && !this.loginExtras.get(identity)?.grants;
+  }
 
   /**
    * The broker's access rules (issue 18) for MQTT: a topic is checked as the channel it maps to; a wildcard filter
-   * is allowed only when the rules allow every channel it can match (a filter partly denied is refused whole:
-   * subscribe to the allowed channels by name), so no delivery needs a check of its own.
+   * is allowed when the rules may let it deliver something (subscribeVerdict says what each delivery needs).
    */
   private readonly brokerAccess: MqttAccessCheck = (identity, action, channel) => {
+    if (this.unchecked(identity)) return true;
     const check = this.broker.accessCheck;
-    if (!check.configured) return true;
-    let who = this.accessIdentities.get(identity);
-    if (!who) {
-      who = { cid: identity.cid, did: identity.did, level: identity.level, address: this.addresses.get(identity) ?? '' };
-      this.accessIdentities.set(identity, who);
-    }
+    const who = this.accessIdentityOf(identity);
     if (!hasWildcard(channel)) return check(who, action, channel);
-    return check.filter(who, channelFilter(channel)) === 'all';
+    return check.filter(who, channelFilter(channel)) !== 'none';
   };
+
+  /**
+   * What a subscription may deliver: 'all' (no check per delivery), 'some' (granted, each delivery checked by
+   * `reads`) or 'none' (refused: it can match no channel the subscriber may read).
+   */
+  private subscribeVerdict(identity: MqttIdentity, routingFilter: string): FilterVerdict {
+    const channel = this.channelOf(routingFilter);
+    if (this.access !== this.brokerAccess || !hasWildcard(channel) || this.unchecked(identity)) {
+      return this.access(identity, 'subscribe', channel) ? 'all' : 'none';
+    }
+    const verdict = this.broker.accessCheck.filter(this.accessIdentityOf(identity), channelFilter(channel));
+    if (verdict === 'none') this.broker.access?.denials.record('subscribe', `mqtt cid ${identity.cid || '-'} did ${identity.did || '-'}`, channel);
+    return verdict;
+  }
+
+  /** The read check of each delivery a partly readable filter (or a rule change) makes necessary. */
+  private readonly reads = new MqttReadCheck((topic) => this.channelOf(topic), (subscriber, key) => {
+    const identity = this.identityOf(subscriber);
+    return identity === undefined || this.access(identity, 'subscribe', key);
+  });
 
   /** The channel key a routing topic or filter names, for the access check and the logs. */
   private channelOf(routing: string): string {
@@ -377,14 +460,18 @@ export class IosigMqttPort implements MqttBrokerPort {
 
   subscribe(subscriber: MqttSubscriber, routingFilter: string, group: string | null, options: SubscriptionOptions): Verdict {
     const identity = this.identityOf(subscriber);
-    if (identity && !this.access(identity, 'subscribe', this.channelOf(routingFilter))) return RC.NOT_AUTHORIZED;
+    const verdict = identity ? this.subscribeVerdict(identity, routingFilter) : 'all';
+    if (verdict === 'none') return RC.NOT_AUTHORIZED;
     if (this.broker.options.membersOnly && identity?.did === '') return RC.NOT_AUTHORIZED;
     if (this.index.add(routingFilter, subscriber, options, group)) this.countFilter(routingFilter, 1);
+    this.reads.granted(subscriber, routingFilter, verdict);
     return RC.SUCCESS;
   }
 
   unsubscribe(subscriber: MqttSubscriber, routingFilter: string, group: string | null): boolean {
     if (!this.index.remove(routingFilter, subscriber, group)) return false;
+    this.reads.dropped(subscriber, routingFilter);
+    if (this.index.size === 0) this.reads.noneLeft();
     this.countFilter(routingFilter, -1);
     return true;
   }
@@ -559,6 +646,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   private safely(subscriber: MqttSubscriber, message: MqttMessage, matches: readonly SubscriptionOptions[]): void {
+    if (!this.reads.mayReceive(subscriber, message.topic)) return;
     try {
       subscriber.deliver(message, matches);
       this.deliveries++;
@@ -569,7 +657,9 @@ export class IosigMqttPort implements MqttBrokerPort {
 
   // ---- retained messages -----------------------------------------------------------------------------------
 
-  retained(routingFilter: string, visit: (message: MqttMessage) => void): void {
+  retained(routingFilter: string, each: (message: MqttMessage) => void, subscriber?: MqttSubscriber): void {
+    // Retained replay is a delivery too: a channel the subscriber may not read is not replayed.
+    const visit = subscriber === undefined ? each : (m: MqttMessage): void => void (this.reads.mayReceive(subscriber, m.topic) && each(m));
     const retainedOf = (topic: string, msg: Uint8Array): void => {
       const m = messageOfSignal(topic, msg);
       if (m) visit({ ...m, retain: true });

@@ -85,7 +85,11 @@ export interface AuthRequest {
 
 export type AuthRefusal = 'bad-credentials' | 'not-authorized' | 'banned' | 'unavailable' | 'busy';
 
-export type AuthResult = { ok: true; identity: MqttIdentity } | { ok: false; reason: AuthRefusal };
+/** `endsAt`: when the login's proof (a token, an auth hook answer) runs out: the connection is ended then (ms since the epoch). */
+export type AuthResult = { ok: true; identity: MqttIdentity; endsAt?: number } | { ok: false; reason: AuthRefusal };
+
+/** The close reason of a connection whose login ran out (AuthResult.endsAt). */
+export const LOGIN_EXPIRED = 'its token expired';
 
 /** A subscription as a session stores it. */
 export interface StoredSubscription {
@@ -148,8 +152,8 @@ export interface MqttBrokerPort {
    * subscriber. Returns 0 (success), 0x10 (no matching subscribers) or a refusal (0x87, 0x90, 0x97…).
    */
   publish(message: MqttMessage, publisher: MqttPublisher): Verdict;
-  /** Calls `visit` for each retained message whose topic matches `routingFilter`. */
-  retained(routingFilter: string, visit: (message: MqttMessage) => void): void;
+  /** Calls `visit` for each retained message whose topic matches `routingFilter` (and `subscriber` may read). */
+  retained(routingFilter: string, visit: (message: MqttMessage) => void, subscriber?: MqttSubscriber): void;
   /** Where persistent sessions are kept across restarts. */
   readonly sessions: SessionStore;
   /** A client was admitted (its CONNACK is going out) / its connection ended: registry, metrics, dashboard. */

@@ -16,6 +16,11 @@ export interface PeerInfo {
   tls?: boolean;
   /** A verified client certificate or a bearer token: the device is known before it says anything. */
   identity?: PresentedIdentity;
+  /**
+   * The device id a verified client certificate names, also when a token presented with it is the identity (the
+   * token names the device; the certificate stays a subject the access rules' `cert:` match).
+   */
+  certificate?: string;
   /** Which listener took it on (for `--conn-rate`); absent for in-memory links. */
   listener?: 'ws' | 'cong' | 'mqtt';
   /** The transport holds this socket's place in the connection caps since its accept (OpeningSlot): not counted again. */

@@ -22,6 +22,8 @@ export interface MemoryLinkOptions {
   forwardedProto?: string;
   /** A certificate or bearer identity, as a TLS handshake or an upgrade header would present it. */
   identity?: PresentedIdentity;
+  /** The device id a verified client certificate names, presented beside a token `identity` (as on wss). */
+  certificate?: string;
 }
 
 /** Messages for a paused endpoint pile up past `soft` (behind) up to `hard` bytes; then the link has no room. */

@@ -204,7 +204,9 @@ export async function listenWs(
         counted: fronted,
       };
       if (req.getHeader('x-iosig-device') === 'serial') peer.device = 'serial';
-      // A bearer token is the device's explicit choice, so it wins over a certificate.
+      // A bearer token is the device's explicit choice, so it wins over a certificate as the login; the
+      // certificate is kept beside it (the access rules' `cert:` subject, the auth hook's cert_id).
+      if (certId !== null) peer.certificate = certId;
       if (credential.kind === 'key') peer.identity = { kind: 'bearer', id: credential.id, key: credential.key };
       else if (credential.kind === 'jwt' || credential.kind === 'opaque') peer.identity = { kind: 'token', token: credential.token };
       else if (certId !== null) peer.identity = { kind: 'certificate', id: certId };

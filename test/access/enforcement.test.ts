@@ -4,7 +4,12 @@
 //     values others may not read.
 //   - everyone else may read and write `ok`, read `ok/$kept` and retain there, publish `ok/$unkept` without
 //     retaining it, use home channels but `#secret`, unicast and CID-publish on `open` only, call echo/ok only.
+//   - a certificate `matrix-cert` may read `certonly`, also when a token is presented beside it.
 // Each denied case is checked against the same case allowed, so a test cannot pass by nothing arriving at all.
+// The other rows of the matrix live beside their paths: MQTT (test/mqtt/access.test.ts: SUBACK/PUBACK, wildcards
+// checked per delivery and on retained replay, rule changes), positioned history subscriptions
+// (test/services/history-access.test.ts), a certificate with a token over wss and mqtts
+// (test/access/cert-and-token.test.ts), across two nodes (test/access/cluster.test.ts).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +40,7 @@ allow any                  send              +@open
 allow any                  call              echo/ok
 allow dashboard            publish           ok
 allow dashboard            send              +@open
+allow cert:matrix-cert     subscribe         certonly
 `;
 
 /** A service with two commands, so the allowed and the denied call differ only by the rule. */
@@ -284,6 +290,21 @@ describe('access rules on every path (issue 18 item 2)', () => {
       const answers = got.filter((m) => m[0] === MSG.RESPONSE_MBP).map((m) => decodeResponseMbp(m)!.status);
       assert.deepEqual(answers, [255, 0]);
       endpoint.close();
+    });
+
+    it('a certificate presented beside a token stays a cert: subject (subscribe allowed by the cert rule alone)', async () => {
+      const answersOf = async (certificate: string | undefined): Promise<number[]> => {
+        const endpoint = server.connectInMemory({ transport: 'ws', identity: { kind: 'token', token: 'opaque-token' }, ...(certificate ? { certificate } : {}) });
+        const got: Buffer[] = [];
+        endpoint.on('message', (m: Buffer) => got.push(Buffer.from(m)));
+        endpoint.send(Buffer.from([MSG.CID_REQ]));
+        endpoint.send(subReq(1, 'certonly'));
+        await waitFor(() => got.some((m) => m[0] === MSG.RESPONSE_MBP), 2000, 'the answer');
+        endpoint.close();
+        return got.filter((m) => m[0] === MSG.RESPONSE_MBP).map((m) => decodeResponseMbp(m)!.status);
+      };
+      assert.deepEqual(await answersOf('matrix-cert'), [0], 'with the certificate');
+      assert.deepEqual(await answersOf(undefined), [255], 'the same token without it');
     });
   });
 

@@ -8,6 +8,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { exportJWK, SignJWT, type JWK } from 'jose';
+import mqtt from 'mqtt';
 import type { IosigServer } from '../../src/index.js';
 import { MSG } from '../../src/protocol/codes.js';
 import { decodeResponseMbp, encodeCall } from '../../src/protocol/rpc.js';
@@ -157,7 +158,7 @@ describe('the end of a token session (issue 18 item 3)', () => {
   const pool = new ClientPool();
 
   before(async () => {
-    server = await startServer({ clock, authFailDelay: 0, access: { jwt: { key: { kind: 'secret', secret: SECRET }, clock } } });
+    server = await startServer({ clock, authFailDelay: 0, mqttPort: 0, access: { jwt: { key: { kind: 'secret', secret: SECRET }, clock } } });
   });
   after(async () => {
     await pool.closeAll();
@@ -180,6 +181,28 @@ describe('the end of a token session (issue 18 item 3)', () => {
     assert.equal(msg.subarray(1).toString('utf8').replace(/\0$/, ''), 'token expired');
     await c.waitClosed(2000);
     assert.equal(server.metrics().sessionsExpired, 1);
+  });
+
+  it('MQTT: a JWT as the password logs in, and the connection ends at exp with DISCONNECT 0xA0', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, {
+      username: 'label only',
+      password: await sign('HS256', SECRET, { sub: 'mqtt-short', cid: 'MQTT-SHORT' }, undefined, at(60)),
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    try {
+      const expiredBefore = server.metrics().sessionsExpired;
+      const ended = new Promise<number | undefined>((resolve) => client.once('disconnect', (packet) => resolve(packet.reasonCode)));
+      clock.advance(59_000);
+      await client.publishAsync('still/here', 'x', { qos: 1 }).catch(() => undefined);
+      assert.equal(client.connected, true, 'before exp the connection stays');
+      clock.advance(2_000);
+      assert.equal(await ended, 0xa0, 'DISCONNECT maximum connect time');
+      await waitFor(() => server.metrics().sessionsExpired === expiredBefore + 1, 2000, 'the expiry counted');
+    } finally {
+      client.end(true);
+    }
   });
 });
 
