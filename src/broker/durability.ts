@@ -16,9 +16,12 @@ import type { RouterKeeper } from '../router/extension.js';
 import type { Router } from '../router/router.js';
 import { durabilityFigures, type AdminTarget, type DurabilityFigures } from '../store/admin.js';
 import { loadOrExplain, openStore, type OpenStoreOptions } from '../store/open.js';
-import type { DurableStore, RetainedValue } from '../store/types.js';
+import type { DurableStore, RetainedValue, SessionData } from '../store/types.js';
 import { CID_PREFIX } from '../router/tags.js';
 import { PositionedReaders } from './positioned.js';
+import { StoredSessions } from './stored-sessions.js';
+import type { DurableSessions } from '../mqtt/durable-sessions.js';
+import type { StoredSession } from '../mqtt/port.js';
 
 /** How often idle history channels are trimmed by age. */
 const HISTORY_SWEEP_MS = 1000;
@@ -41,6 +44,8 @@ export class Durability implements RouterKeeper, AdminTarget {
   private clustered = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
+  /** MQTT persistent sessions read back at start-up, until the MQTT side takes them (mqttSessions). */
+  private storedSessions: StoredSessions | null = null;
 
   constructor(
     private readonly router: Router<Connection>,
@@ -74,6 +79,8 @@ export class Durability implements RouterKeeper, AdminTarget {
       let retained = 0;
       let refused = 0;
       let waiting = 0;
+      // MQTT sessions are read only when MQTT is served: otherwise they stay in the store untouched.
+      const sessions = options.mqttPort !== undefined || options.mqttWs ? new StoredSessions() : null;
       try {
         await loadOrExplain(store, {
           retained: (key, value) => (router.restoreRetained(key, value.msg, value.owner) ? retained++ : refused++),
@@ -83,9 +90,15 @@ export class Durability implements RouterKeeper, AdminTarget {
             values.push([topic, value.msg, value.owner]);
             waiting++;
           },
-          // Logs of other kinds (MQTT session queues) are not history's: left alone until their owner is wired.
-          log: (name, meta, entries) => history?.restore(name, meta, entries) ?? (name.startsWith('h:') ? store.dropLog(name) : undefined),
+          ...(sessions ? { session: (clientId: string, data: SessionData) => sessions.session(clientId, data) } : {}),
+          // MQTT session queues go to the sessions (left alone without MQTT); history logs to the history.
+          log: (name, meta, entries) => {
+            if (sessions?.log(name, entries)) return;
+            if (history) history.restore(name, meta, entries);
+            else if (name.startsWith('h:')) store.dropLog(name);
+          },
         });
+        this.storedSessions = sessions;
       } catch (err) {
         await store.close().catch(() => undefined);
         this.store = null;
@@ -134,6 +147,17 @@ export class Durability implements RouterKeeper, AdminTarget {
     // Devices that logged in before Redis answered get their values now.
     for (const conn of this.router.cids.values()) if (conn.authorized) this.loggedIn(conn);
     log(`store ${store.location}: CID-retained values of logged-in devices are kept in Redis (${redis.prefix}:cret:<cid>)`);
+  }
+
+  /**
+   * The MQTT side's session store on a single node's durable store: the sessions read back at start-up and the
+   * journal that continues them (taken once); null without a store or in a cluster (sessions stay in memory).
+   */
+  mqttSessions(): { journal: DurableSessions; sessions: StoredSession[] } | null {
+    const found = this.storedSessions;
+    if (found === null || this.store === null || this.clustered) return null;
+    this.storedSessions = null;
+    return found.take(this.store);
   }
 
   private currentRetained(key: string): RetainedValue | undefined {
