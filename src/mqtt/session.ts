@@ -115,7 +115,7 @@ export class MqttSession implements MqttSubscriber {
     else {
       const owed = [...this.inflight.values(), ...this.queue];
       const offsets = journal.rewrite({ ...this.record(), inflight: owed.slice(0, this.inflight.size).map(storeDelivery), queue: owed.slice(this.inflight.size).map(storeDelivery) });
-      owed.forEach((d, i) => (d.logOffset = offsets[i] ?? 0));
+      for (let i = 0; i < owed.length; i++) owed[i]!.logOffset = offsets[i] ?? 0;
       this.journaled = true;
     }
   }
