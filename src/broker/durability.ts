@@ -155,7 +155,7 @@ export class Durability implements RouterKeeper, AdminTarget {
    */
   mqttSessions(): { journal: DurableSessions; sessions: StoredSession[] } | null {
     const found = this.storedSessions;
-    if (found === null || this.store === null || this.clustered) return null;
+    if (found === null || this.store === null || this.clustered || this.options.cluster) return null;
     this.storedSessions = null;
     return found.take(this.store);
   }
