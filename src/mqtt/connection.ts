@@ -412,7 +412,7 @@ export class MqttConnection implements SessionLink {
     if (!isValidTopicName(topic)) return this.fail(RC.TOPIC_NAME_INVALID, 'wildcard in topic name'); // [MQTT-3.3.2-2]
     if (props.responseTopic !== undefined && !isValidTopicName(props.responseTopic)) return this.fail(RC.PROTOCOL_ERROR, 'invalid response topic');
     // QoS 2 duplicate: already published, only the PUBREC goes again [MQTT-4.3.3-10].
-    if (qos === 2 && session.inboundQos2.has(id)) return this.write(ack(0x50, id));
+    if (qos === 2 && session.inboundQos2.has(id)) return this.acknowledge('pubrec', 0x50, id, RC.SUCCESS, this.ctx.journal); // after the id is durable, in order
     if (qos === 2 && session.inboundQos2.size >= this.ctx.limits.receiveMaximum) return this.fail(RC.RECEIVE_MAXIMUM_EXCEEDED, 'too many QoS 2 messages unreleased'); // [MQTT-3.3.4-9]
     const payload = Buffer.from(p.payload as Buffer);
     const journal = this.ctx.journal;
