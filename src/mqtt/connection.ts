@@ -434,6 +434,8 @@ export class MqttConnection implements SessionLink {
         code = this.ctx.port.publish(message, { clientId: this.clientId, identity, session });
       }
     }
+    // The broker's quotas with the disconnect switch: the client is closed (MQTT 5: DISCONNECT 0x95 or 0x96).
+    if (code === RC.PACKET_TOO_LARGE || code === RC.MESSAGE_RATE_TOO_HIGH) return this.end(`over its quota: ${reasonText(code)}`, code);
     if (this.state !== 'connected' || qos === 0) return;
     if (qos === 2 && code < 0x80) {
       session.inboundQos2.add(id);

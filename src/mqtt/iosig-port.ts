@@ -42,6 +42,7 @@ import type {
   Verdict,
 } from './port.js';
 import { MatchFanOut } from './fan-out.js';
+import { PublishQuota } from './publish-quota.js';
 import { RetainedStore } from './retained-store.js';
 import { TopicIndex } from './topic-index.js';
 import { hasWildcard, topicMatches } from './topic.js';
@@ -218,6 +219,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   /** Envelopes to other nodes' filters made by the last deliverLocal. */
   private nodesReached = 0;
   private readonly access: MqttAccessCheck;
+  private readonly quota: PublishQuota;
   /** Figures for $SYS and the metrics. */
   messagesIn = 0;
   deliveries = 0;
@@ -231,6 +233,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     this.sessions = options.sessions ?? new MemorySessionStore();
     this.retainedMessages = new RetainedStore(options.maxRetained, options.maxRetainedBytes);
     this.access = options.accessCheck ?? this.brokerAccess;
+    this.quota = new PublishQuota(broker);
     broker.router.tap = {
       publish: (key, out, local) => this.tapPublish(key, out, local),
       unicast: (cid, out) => this.unicast(cid, out),
@@ -304,6 +307,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   }
 
   closed(clientId: string, identity: MqttIdentity, reason: string): void {
+    this.quota.forget(clientId);
     const n = this.cidHolders.get(identity.cid) ?? 0;
     const member = this.members.get(clientId);
     if (this.identities.get(clientId) === identity) {
@@ -408,6 +412,8 @@ export class IosigMqttPort implements MqttBrokerPort {
     const channel = target.kind === 'channel' ? target.key : topic;
     if (!this.access(identity, 'publish', channel)) return RC.NOT_AUTHORIZED;
     if (this.broker.options.membersOnly && identity.did === '') return RC.NOT_AUTHORIZED;
+    const over = this.quota.verdict(publisher.clientId, identity, message.payload.length);
+    if (over !== RC.SUCCESS) return over;
     this.messagesIn++;
     if (message.retain && !channel.includes('$')) this.retain(message);
     const { router } = this.broker;
