@@ -16,7 +16,7 @@ import type { RouterKeeper } from '../router/extension.js';
 import type { Router } from '../router/router.js';
 import { durabilityFigures, type AdminTarget, type DurabilityFigures } from '../store/admin.js';
 import { loadOrExplain, openStore, type OpenStoreOptions } from '../store/open.js';
-import type { DurableStore, RetainedValue, SessionData } from '../store/types.js';
+import { SESSION_LOG_PREFIX, type DurableStore, type RetainedValue, type SessionData, type StoreSource } from '../store/types.js';
 import { CID_PREFIX } from '../router/tags.js';
 import { PositionedReaders } from './positioned.js';
 import { StoredSessions } from './stored-sessions.js';
@@ -46,6 +46,7 @@ export class Durability implements RouterKeeper, AdminTarget {
   private graceTimer: NodeJS.Timeout | null = null;
   /** MQTT persistent sessions read back at start-up, until the MQTT side takes them (mqttSessions). */
   private storedSessions: StoredSessions | null = null;
+  private sessionSource: Required<Pick<StoreSource, 'session' | 'log'>> | null = null;
 
   constructor(
     private readonly router: Router<Connection>,
@@ -93,7 +94,7 @@ export class Durability implements RouterKeeper, AdminTarget {
           ...(sessions ? { session: (clientId: string, data: SessionData) => sessions.session(clientId, data) } : {}),
           // MQTT session queues go to the sessions (left alone without MQTT); history logs to the history.
           log: (name, meta, entries) => {
-            if (sessions?.log(name, entries)) return;
+            if (sessions?.log(name, meta, entries)) return;
             if (history) history.restore(name, meta, entries);
             else if (name.startsWith('h:')) store.dropLog(name);
           },
@@ -104,11 +105,7 @@ export class Durability implements RouterKeeper, AdminTarget {
         this.store = null;
         throw err;
       }
-      store.setSource({
-        retained: (key) => this.currentRetained(key),
-        cidRetained: (cid, topic) => this.currentCidRetained(cid, topic),
-        ...(history ? { log: (name: string, from: number) => history.source(name, from) } : {}),
-      });
+      store.setSource(this.source());
       router.keeper = this;
       const { opened } = store;
       const how = opened.created ? 'created' : opened.cleanShutdown ? 'read back after a clean shutdown' : 'read back after an unclean stop (crash or SIGKILL): everything committed before it is here';
@@ -147,6 +144,25 @@ export class Durability implements RouterKeeper, AdminTarget {
     // Devices that logged in before Redis answered get their values now.
     for (const conn of this.router.cids.values()) if (conn.authorized) this.loggedIn(conn);
     log(`store ${store.location}: CID-retained values of logged-in devices are kept in Redis (${redis.prefix}:cret:<cid>)`);
+  }
+
+  /** Where the store re-reads what it deferred: the router's retained values, the histories, the MQTT sessions. */
+  private source(): StoreSource {
+    const { history, sessionSource } = this;
+    const log = (name: string, from: number): ReturnType<NonNullable<StoreSource['log']>> =>
+      name.startsWith(SESSION_LOG_PREFIX) ? sessionSource?.log(name, from) : history?.source(name, from);
+    return {
+      retained: (key) => this.currentRetained(key),
+      cidRetained: (cid, topic) => this.currentCidRetained(cid, topic),
+      ...(sessionSource ? { session: sessionSource.session } : {}),
+      ...(history || sessionSource ? { log } : {}),
+    };
+  }
+
+  /** The MQTT hub is the authority on its sessions from now on (the store re-reads them from it). */
+  mqttSource(source: Required<Pick<StoreSource, 'session' | 'log'>>): void {
+    this.sessionSource = source;
+    if (this.store && !this.clustered) this.store.setSource(this.source());
   }
 
   /**

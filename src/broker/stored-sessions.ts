@@ -4,7 +4,7 @@
 // they are read, inside the store's load: a damaged one stops the start with the file and the way out.
 import { deliveriesOf, DurableSessions, joinSession, recordOf } from '../mqtt/durable-sessions.js';
 import type { StoredDelivery, StoredSession, StoredSessionRecord } from '../mqtt/port.js';
-import { SESSION_LOG_PREFIX, type DurableStore, type LogEntry, type SessionData } from '../store/types.js';
+import { SESSION_LOG_PREFIX, type DurableStore, type LogEntry, type LogMeta, type SessionData } from '../store/types.js';
 
 export class StoredSessions {
   private readonly records = new Map<string, StoredSessionRecord>();
@@ -17,12 +17,15 @@ export class StoredSessions {
     this.records.set(clientId, recordOf(data, clientId));
   }
 
-  /** The store's load visitor for logs: true when `name` was a session log (taken). */
-  log(name: string, entries: readonly LogEntry[]): boolean {
+  /**
+   * The store's load visitor for logs: true when `name` was a session log (taken). A meta is there when the store
+   * once deferred the log's writes (its `top`: the last offset handed out).
+   */
+  log(name: string, meta: LogMeta | undefined, entries: readonly LogEntry[]): boolean {
     if (!name.startsWith(SESSION_LOG_PREFIX)) return false;
     const clientId = name.slice(SESSION_LOG_PREFIX.length);
     this.logs.set(clientId, deliveriesOf(clientId, entries));
-    this.next.set(clientId, (entries[entries.length - 1]?.offset ?? 0) + 1);
+    this.next.set(clientId, Math.max(entries[entries.length - 1]?.offset ?? 0, meta?.top ?? 0) + 1);
     return true;
   }
 

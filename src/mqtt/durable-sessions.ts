@@ -11,7 +11,7 @@
 //     are queued, sent and acknowledged, so that an acknowledged QoS 1/2 message survives a crash while its session
 //     is offline or busy (the wiring after issue 17: see docs/durability.md).
 import { decodeData, encodeData } from '../store/codec.js';
-import { sessionLog, type DurableStore, type LogEntry, type SessionData } from '../store/types.js';
+import { SESSION_LOG_PREFIX, sessionLog, type DurableStore, type LogEntry, type LogMeta, type SessionData, type StoreSource } from '../store/types.js';
 import type { MqttIdentity, SessionJournal, SessionStore, StoredDelivery, StoredSession, StoredSessionRecord, StoredSubscription } from './port.js';
 
 type SessionRecord = StoredSessionRecord;
@@ -103,6 +103,30 @@ export class DurableSessions implements SessionStore, SessionJournal {
 
   whenDurable(fn: () => void): void {
     this.store.whenCommitted(fn);
+  }
+
+  /**
+   * Where the store re-reads sessions whose writes it deferred (past its pending bound, write-behind.ts): the
+   * engine's current state, by client id (`lookup`: null when the session is gone or not journaled). A session log's
+   * meta says which offsets are owed: everything below `first` is done.
+   */
+  source(lookup: (clientId: string) => { record: StoredSessionRecord; deliveries: StoredDelivery[] } | null): Required<Pick<StoreSource, 'session' | 'log'>> {
+    return {
+      session: (clientId) => {
+        const state = lookup(clientId);
+        return state ? (state.record as unknown as SessionData) : undefined;
+      },
+      log: (name, from) => {
+        if (!name.startsWith(SESSION_LOG_PREFIX)) return undefined;
+        const clientId = name.slice(SESSION_LOG_PREFIX.length);
+        const state = lookup(clientId);
+        if (!state) return undefined;
+        const owed = state.deliveries.filter((d) => d.offset !== undefined).sort((a, b) => a.offset! - b.offset!);
+        const top = (this.next.get(clientId) ?? 1) - 1;
+        const meta: LogMeta = { epoch: '', top, first: owed[0]?.offset ?? top + 1 };
+        return { meta, entries: owed.filter((d) => d.offset! >= from).map((d) => this.entry(d.offset!, d)) };
+      },
+    };
   }
 
   private entry(offset: number, d: StoredDelivery): LogEntry {

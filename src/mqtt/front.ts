@@ -34,6 +34,7 @@ export class MqttFront {
     const stored = broker.durability.mqttSessions();
     this.port = new IosigMqttPort(broker, { maxRetained: limits.maxRetained, maxRetainedBytes: limits.maxRetainedBytes, ...(accessCheck ? { accessCheck } : {}), ...(stored ? { sessions: stored.journal } : {}) });
     this.hub = new MqttHub({ port: this.port, limits, clock: broker.clock, log: (line) => broker.log(line), ...(stored ? { restored: stored.sessions } : {}) });
+    if (stored) broker.durability.mqttSource(stored.journal.source((clientId) => this.hub.session(clientId)?.journalState() ?? null));
     if (limits.sysInterval > 0) {
       this.sysTimer = setInterval(() => this.publishSys(), limits.sysInterval * 1000);
       this.sysTimer.unref();

@@ -137,6 +137,15 @@ export class MqttSession implements MqttSubscriber {
     };
   }
 
+  /** What the journal holds of this session now (the store re-reads it after deferring its writes); null when not journaled. */
+  journalState(): { record: StoredSessionRecord; deliveries: StoredDelivery[] } | null {
+    if (!this.journaled) return null;
+    const deliveries: StoredDelivery[] = [];
+    for (const d of this.inflight.values()) if (d.logOffset !== 0) deliveries.push(storeDelivery(d));
+    for (const d of this.queue) if (d.logOffset !== 0) deliveries.push(storeDelivery(d));
+    return { record: this.record(), deliveries };
+  }
+
   /** A delivery is done: it leaves the journal. */
   private completed(d: Delivery): void {
     if (d.logOffset === 0) return;
