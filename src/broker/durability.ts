@@ -21,7 +21,8 @@ import { CID_PREFIX } from '../router/tags.js';
 import { PositionedReaders } from './positioned.js';
 import { StoredSessions } from './stored-sessions.js';
 import type { DurableSessions } from '../mqtt/durable-sessions.js';
-import type { StoredSession } from '../mqtt/port.js';
+import type { MqttMessage, StoredSession } from '../mqtt/port.js';
+import { MQTT_RETAINED_PREFIX, retainedFromRecord, retainedRecord } from '../mqtt/stored-message.js';
 
 /** How often idle history channels are trimmed by age. */
 const HISTORY_SWEEP_MS = 1000;
@@ -47,6 +48,10 @@ export class Durability implements RouterKeeper, AdminTarget {
   /** MQTT persistent sessions read back at start-up, until the MQTT side takes them (mqttSessions). */
   private storedSessions: StoredSessions | null = null;
   private sessionSource: Required<Pick<StoreSource, 'session' | 'log'>> | null = null;
+  /** MQTT retained messages read back at start-up (store keys `MQ:<topic>`), until the MQTT side takes them. */
+  private storedMqttRetained: MqttMessage[] = [];
+  /** The MQTT side's current retained message of a topic (the store's source for `MQ:` keys). */
+  private mqttRetainedNow: ((topic: string) => MqttMessage | undefined) | null = null;
 
   constructor(
     private readonly router: Router<Connection>,
@@ -84,7 +89,13 @@ export class Durability implements RouterKeeper, AdminTarget {
       const sessions = options.mqttPort !== undefined || options.mqttWs ? new StoredSessions() : null;
       try {
         await loadOrExplain(store, {
-          retained: (key, value) => (router.restoreRetained(key, value.msg, value.owner) ? retained++ : refused++),
+          retained: (key, value) => {
+            // MQTT retained messages: read when MQTT is served, left alone otherwise (never the router's).
+            if (key.startsWith(MQTT_RETAINED_PREFIX)) {
+              if (sessions) this.storedMqttRetained.push(retainedFromRecord(key, value));
+            } else if (router.restoreRetained(key, value.msg, value.owner)) retained++;
+            else refused++;
+          },
           cidRetained: (cid, topic, value) => {
             let values = this.waiting.get(cid);
             if (!values) this.waiting.set(cid, (values = []));
@@ -159,6 +170,31 @@ export class Durability implements RouterKeeper, AdminTarget {
     };
   }
 
+  /**
+   * MQTT retained messages (topics without iosig's `$`): those read back at start-up go to `restore` (false: over
+   * today's bounds, cleared in the store); from now on each change is handed over (`keeper`), and the store re-reads
+   * a deferred one from `current`. Nothing without a single node's store.
+   */
+  mqttRetained(restore: (message: MqttMessage) => boolean, current: (topic: string) => MqttMessage | undefined): ((topic: string, message: MqttMessage | null) => void) | null {
+    const store = this.store;
+    const found = this.storedMqttRetained;
+    this.storedMqttRetained = [];
+    if (store === null || this.clustered || this.options.cluster) return null;
+    let refused = 0;
+    for (const message of found) {
+      if (restore(message)) continue;
+      refused++;
+      store.deleteRetained(MQTT_RETAINED_PREFIX + message.topic);
+    }
+    if (found.length > 0) this.options.log(`mqtt: ${found.length - refused} retained messages read back from the store${refused > 0 ? ` (${refused} over the bounds, cleared)` : ''}`);
+    this.mqttRetainedNow = current;
+    return (topic, message) => {
+      if (this.store === null) return;
+      if (message === null) this.store.deleteRetained(MQTT_RETAINED_PREFIX + topic);
+      else this.store.putRetained(MQTT_RETAINED_PREFIX + topic, retainedRecord(message));
+    };
+  }
+
   /** The MQTT hub is the authority on its sessions from now on (the store re-reads them from it). */
   mqttSource(source: Required<Pick<StoreSource, 'session' | 'log'>>): void {
     this.sessionSource = source;
@@ -177,6 +213,10 @@ export class Durability implements RouterKeeper, AdminTarget {
   }
 
   private currentRetained(key: string): RetainedValue | undefined {
+    if (key.startsWith(MQTT_RETAINED_PREFIX)) {
+      const message = this.mqttRetainedNow?.(key.slice(MQTT_RETAINED_PREFIX.length));
+      return message ? retainedRecord(message) : undefined;
+    }
     const msg = this.router.retained.get(key);
     return msg ? { msg, owner: this.router.retainedOwner(key) } : undefined;
   }

@@ -415,7 +415,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     const over = this.quota.verdict(publisher.clientId, identity, message.payload.length);
     if (over !== RC.SUCCESS) return over;
     this.messagesIn++;
-    if (message.retain && !channel.includes('$')) this.retain(message);
+    if (message.retain && !channel.includes('$')) this.retain(message, true);
     const { router } = this.broker;
     // Nobody outside MQTT wants this channel (no iosignal, plain or serial subscriber here, no other node's
     // interest in the key, nothing to retain in the router, nobody watching signals): MQTT subscribers only, without
@@ -470,8 +470,20 @@ export class IosigMqttPort implements MqttBrokerPort {
     return member;
   }
 
-  private retain(message: MqttMessage): void {
-    if (!this.retainedMessages.keep(message)) this.broker.stats.refusedRetained++;
+  /** Where MQTT retained messages are kept beyond the process (the broker's durable store), or null. */
+  retainKeeper: ((topic: string, message: MqttMessage | null) => void) | null = null;
+
+  /** `durable`: a client's retained message (the store keeps it), not a `$SYS/` figure. */
+  private retain(message: MqttMessage, durable = false): void {
+    const kept = this.retainedMessages.keep(message);
+    if (!kept) this.broker.stats.refusedRetained++;
+    // A refused update has cleared the topic's old message too (retained-store.ts).
+    if (durable) this.retainKeeper?.(message.topic, kept && message.payload.length > 0 ? this.retainedMessages.get(message.topic)! : null);
+  }
+
+  /** A retained message read back from the store at start-up; false when today's bounds refuse it. */
+  restoreRetained(message: MqttMessage): boolean {
+    return this.retainedMessages.keep(message);
   }
 
   /** A `$SYS/` figure of this node: kept as a retained message and sent to its subscribers here. */

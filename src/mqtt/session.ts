@@ -5,6 +5,7 @@ import { clientTopic, subscribeTarget } from './channel-map.js';
 import type { Delivery, EngineContext, SessionLink } from './context.js';
 import type { MqttIdentity, MqttMessage, MqttSubscriber, QoS, SessionJournal, StoredDelivery, StoredSession, StoredSessionRecord, SubscriptionOptions, Verdict } from './port.js';
 import { parseSharedFilter } from './topic.js';
+import { loadedMessage, storedMessage } from './stored-message.js';
 
 const NO_IDS: readonly number[] = Object.freeze([]);
 
@@ -488,14 +489,7 @@ export class MqttSession implements MqttSubscriber {
 }
 
 function storeDelivery(d: Delivery): StoredDelivery {
-  const m = d.message;
-  const out: StoredDelivery = { topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, subscriptionIds: [...d.subscriptionIds], view: d.view };
-  if (m.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = m.payloadFormatIndicator;
-  if (m.contentType !== undefined) out.contentType = m.contentType;
-  if (m.responseTopic !== undefined) out.responseTopic = m.responseTopic;
-  if (m.correlationData !== undefined) out.correlationData = m.correlationData;
-  if (m.userProperties !== undefined) out.userProperties = [...m.userProperties];
-  if (m.expiresAt !== undefined) out.expiresAt = m.expiresAt;
+  const out: StoredDelivery = { ...storedMessage(d.message, d.qos, d.retain), subscriptionIds: [...d.subscriptionIds], view: d.view };
   if (d.state !== 'queued') {
     out.packetId = d.packetId;
     out.state = d.state;
@@ -505,21 +499,8 @@ function storeDelivery(d: Delivery): StoredDelivery {
 }
 
 function loadDelivery(s: StoredDelivery): Delivery {
-  const message: MqttMessage = {
-    topic: s.topic,
-    payload: s.payload,
-    qos: s.qos,
-    retain: s.retain,
-    origin: null,
-    ...(s.payloadFormatIndicator !== undefined && { payloadFormatIndicator: s.payloadFormatIndicator }),
-    ...(s.contentType !== undefined && { contentType: s.contentType }),
-    ...(s.responseTopic !== undefined && { responseTopic: s.responseTopic }),
-    ...(s.correlationData !== undefined && { correlationData: s.correlationData }),
-    ...(s.userProperties !== undefined && { userProperties: s.userProperties }),
-    ...(s.expiresAt !== undefined && { expiresAt: s.expiresAt }),
-  };
   return {
-    message,
+    message: loadedMessage(s),
     qos: s.qos,
     retain: s.retain,
     subscriptionIds: s.subscriptionIds,
