@@ -1,15 +1,17 @@
-// MQTT persistent sessions in the durable store (docs/durability.md, "MQTT sessions"): the engine's SessionStore
-// port on top of the same machinery as channel history. A session is a record (client id, expiry, when it went
-// offline, subscriptions, inbound QoS 2 identifiers) and a log `q:<client id>` of its deliveries: in-flight ones
-// (with their packet identifier and how far the exchange went) and queued ones, in the order they are owed. The
-// record changes rarely (a subscription, a disconnect); the log takes one entry per message, so a session that
-// queues while offline costs one small write per message instead of rewriting the whole session.
+// MQTT persistent sessions in the durable store (docs/durability.md §8): the engine's SessionStore and
+// SessionJournal ports on top of the same machinery as channel history. A session is a record (client id, expiry,
+// when it went offline, subscriptions, inbound QoS 2 identifiers, the client's identity) and a log `q:<client id>` of
+// its deliveries: in-flight ones (with their packet identifier and how far the exchange went) and queued ones, in
+// the order they are owed. The record changes rarely (a subscription, a disconnect); the log takes one entry per
+// message, so a session that queues while offline costs one small write per message instead of rewriting the
+// whole session.
 //
 // Two ways in:
-//   - `SessionStore` (get/put/delete): whole snapshots, as the hub stores them today when a session goes offline;
-//   - the journal (`queued`, `changed`, `completed`): one delivery at a time, for the engine to call as messages
-//     are queued, sent and acknowledged, so that an acknowledged QoS 1/2 message survives a crash while its session
-//     is offline or busy (the wiring after issue 17: see docs/durability.md).
+//   - `SessionStore` (get/put/delete): whole sessions (`get` for a hub that did not take every session in at
+//     start-up; `put` writes one whole, as `rewrite`);
+//   - the journal (`record`, `queued`, `changed`, `completed`, `delete`): one change at a time, as the engine makes
+//     them (session.ts), so that an acknowledged QoS 1/2 message survives a crash; `whenDurable` holds the
+//     publisher's acknowledgement until they are committed.
 import { decodeData, encodeData } from '../store/codec.js';
 import { SESSION_LOG_PREFIX, sessionLog, type DurableStore, type LogEntry, type LogMeta, type SessionData, type StoreSource } from '../store/types.js';
 import type { MqttIdentity, SessionJournal, SessionStore, StoredDelivery, StoredSession, StoredSessionRecord, StoredSubscription } from './port.js';

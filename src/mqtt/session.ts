@@ -448,6 +448,7 @@ export class MqttSession implements MqttSubscriber {
    */
   restore(stored: StoredSession): void {
     this.expiry = stored.expiry;
+    if (this.disconnectedAt === 0) this.disconnectedAt = stored.disconnectedAt;
     const journal = this.ctx.journal;
     const fromJournal = journal !== null && stored.inflight.every((d) => d.offset !== undefined) && stored.queue.every((d) => d.offset !== undefined);
     // Loaded as it is: deliveries the bounds refuse now leave the journal (completed()), nothing is journaled twice.
