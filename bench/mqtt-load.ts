@@ -1,7 +1,7 @@
 // MQTT load scenarios against any broker on a TCP port (mosquitto, aedes, later iosig): QoS 0 fan-out (N
 // subscribers × message size), QoS 1 publish-to-subscriber pairs, and the memory of idle connections. The broker's
 // CPU and RSS are read from /proc/<pid> when its pid is known. Used by bench/mqtt-brokers.ts; also runnable alone:
-//   node dist/bench/mqtt-load.js --port 1883 --pid <broker pid> [--scenarios fanout,qos1,idle] [--subs 1000]
+//   node dist/bench/mqtt-load.js --port 1883 --pid <broker pid> [--scenarios fanout,qos1,qos1-persistent,idle] [--subs 1000]
 //        [--payloads 64,1024] [--pairs 100] [--conns 10000] [--duration 5] [--warmup 1] [--version 4|5] [--window 32]
 import { fileURLToPath } from 'node:url';
 import type { Packet } from 'mqtt-packet';
@@ -136,7 +136,8 @@ async function fanOutTo(t: LoadTarget, subs: number, payload: number, seconds: n
 }
 
 /** QoS 1 pairs: each publisher sends the next message once its subscriber got the last one and the PUBACK came. */
-export async function qos1Pairs(t: LoadTarget, pairs: number, seconds: number, warmup: number): Promise<PairsResult> {
+/** `persistent`: the subscribers keep their sessions (clean session 0): with a store, every delivery is journaled. */
+export async function qos1Pairs(t: LoadTarget, pairs: number, seconds: number, warmup: number, persistent = false): Promise<PairsResult> {
   const run = ++runId;
   let roundTrips = 0;
   let running = true;
@@ -144,7 +145,7 @@ export async function qos1Pairs(t: LoadTarget, pairs: number, seconds: number, w
   const starters: Array<() => void> = [];
   for (let i = 0; i < pairs; i++) {
     const topic = `bench/pair/${run}/${i}`;
-    const sub = await BenchClient.connect(t.port, `pair-${run}-${i}-s`, t.version);
+    const sub = await BenchClient.connect(t.port, `pair-${run}-${i}-s`, t.version, '127.0.0.1', !persistent);
     await sub.subscribe(topic, 1, t.version);
     const pub = await BenchClient.connect(t.port, `pair-${run}-${i}-p`, t.version);
     all.push(sub, pub);
@@ -249,6 +250,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   target.version = o.version;
   if (o.scenarios.includes('fanout')) for (const p of o.payloads) console.log('fanout', JSON.stringify(await fanOut(target, o.subs, p, o.duration, o.warmup, o.window)));
   if (o.scenarios.includes('qos1')) console.log('qos1', JSON.stringify(await qos1Pairs(target, o.pairs, o.duration, o.warmup)));
+  if (o.scenarios.includes('qos1-persistent')) console.log('qos1-persistent', JSON.stringify(await qos1Pairs(target, o.pairs, o.duration, o.warmup, true)));
   if (o.scenarios.includes('idle')) console.log('idle', JSON.stringify(await idle(target, o.conns)));
   process.exit(0);
 }

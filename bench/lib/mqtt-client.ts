@@ -31,7 +31,8 @@ export class BenchClient {
   }
 
   /** Connects and waits for a successful CONNACK. */
-  static async connect(port: number, clientId: string, version: Version, host = '127.0.0.1'): Promise<BenchClient> {
+  /** `clean` false: a persistent session (MQTT 5: with an hour's expiry). */
+  static async connect(port: number, clientId: string, version: Version, host = '127.0.0.1', clean = true): Promise<BenchClient> {
     const socket = net.connect(port, host);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -39,7 +40,8 @@ export class BenchClient {
     });
     const client = new BenchClient(socket);
     const connack = client.next(0x2);
-    socket.write(encode({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId, clean: true, keepalive: 0 } as Packet, version));
+    const expiry = !clean && version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {};
+    socket.write(encode({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId, clean, keepalive: 0, ...expiry } as Packet, version));
     const ack = await connack;
     const code = ack.body[1];
     if (code !== 0) throw new Error(`CONNACK ${code} for ${clientId}`);

@@ -16,9 +16,13 @@ import type { RouterKeeper } from '../router/extension.js';
 import type { Router } from '../router/router.js';
 import { durabilityFigures, type AdminTarget, type DurabilityFigures } from '../store/admin.js';
 import { loadOrExplain, openStore, type OpenStoreOptions } from '../store/open.js';
-import type { DurableStore, RetainedValue } from '../store/types.js';
+import { SESSION_LOG_PREFIX, type DurableStore, type RetainedValue, type SessionData, type StoreSource } from '../store/types.js';
 import { CID_PREFIX } from '../router/tags.js';
 import { PositionedReaders } from './positioned.js';
+import { StoredSessions } from './stored-sessions.js';
+import type { DurableSessions } from '../mqtt/durable-sessions.js';
+import type { MqttMessage, StoredSession } from '../mqtt/port.js';
+import { MQTT_RETAINED_PREFIX, retainedFromRecord, retainedRecord } from '../mqtt/stored-message.js';
 
 /** How often idle history channels are trimmed by age. */
 const HISTORY_SWEEP_MS = 1000;
@@ -41,6 +45,13 @@ export class Durability implements RouterKeeper, AdminTarget {
   private clustered = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
+  /** MQTT persistent sessions read back at start-up, until the MQTT side takes them (mqttSessions). */
+  private storedSessions: StoredSessions | null = null;
+  private sessionSource: Required<Pick<StoreSource, 'session' | 'log'>> | null = null;
+  /** MQTT retained messages read back at start-up (store keys `MQ:<topic>`), until the MQTT side takes them. */
+  private storedMqttRetained: MqttMessage[] = [];
+  /** The MQTT side's current retained message of a topic (the store's source for `MQ:` keys). */
+  private mqttRetainedNow: ((topic: string) => MqttMessage | undefined) | null = null;
 
   constructor(
     private readonly router: Router<Connection>,
@@ -74,28 +85,38 @@ export class Durability implements RouterKeeper, AdminTarget {
       let retained = 0;
       let refused = 0;
       let waiting = 0;
+      // MQTT sessions are read only when MQTT is served: otherwise they stay in the store untouched.
+      const sessions = options.mqttPort !== undefined || options.mqttWs ? new StoredSessions() : null;
       try {
         await loadOrExplain(store, {
-          retained: (key, value) => (router.restoreRetained(key, value.msg, value.owner) ? retained++ : refused++),
+          retained: (key, value) => {
+            // MQTT retained messages: read when MQTT is served, left alone otherwise (never the router's).
+            if (key.startsWith(MQTT_RETAINED_PREFIX)) {
+              if (sessions) this.storedMqttRetained.push(retainedFromRecord(key, value));
+            } else if (router.restoreRetained(key, value.msg, value.owner)) retained++;
+            else refused++;
+          },
           cidRetained: (cid, topic, value) => {
             let values = this.waiting.get(cid);
             if (!values) this.waiting.set(cid, (values = []));
             values.push([topic, value.msg, value.owner]);
             waiting++;
           },
-          // Logs of other kinds (MQTT session queues) are not history's: left alone until their owner is wired.
-          log: (name, meta, entries) => history?.restore(name, meta, entries) ?? (name.startsWith('h:') ? store.dropLog(name) : undefined),
+          ...(sessions ? { session: (clientId: string, data: SessionData) => sessions.session(clientId, data) } : {}),
+          // MQTT session queues go to the sessions (left alone without MQTT); history logs to the history.
+          log: (name, meta, entries) => {
+            if (sessions?.log(name, meta, entries)) return;
+            if (history) history.restore(name, meta, entries);
+            else if (name.startsWith('h:')) store.dropLog(name);
+          },
         });
+        this.storedSessions = sessions;
       } catch (err) {
         await store.close().catch(() => undefined);
         this.store = null;
         throw err;
       }
-      store.setSource({
-        retained: (key) => this.currentRetained(key),
-        cidRetained: (cid, topic) => this.currentCidRetained(cid, topic),
-        ...(history ? { log: (name: string, from: number) => history.source(name, from) } : {}),
-      });
+      store.setSource(this.source());
       router.keeper = this;
       const { opened } = store;
       const how = opened.created ? 'created' : opened.cleanShutdown ? 'read back after a clean shutdown' : 'read back after an unclean stop (crash or SIGKILL): everything committed before it is here';
@@ -136,7 +157,66 @@ export class Durability implements RouterKeeper, AdminTarget {
     log(`store ${store.location}: CID-retained values of logged-in devices are kept in Redis (${redis.prefix}:cret:<cid>)`);
   }
 
+  /** Where the store re-reads what it deferred: the router's retained values, the histories, the MQTT sessions. */
+  private source(): StoreSource {
+    const { history, sessionSource } = this;
+    const log = (name: string, from: number): ReturnType<NonNullable<StoreSource['log']>> =>
+      name.startsWith(SESSION_LOG_PREFIX) ? sessionSource?.log(name, from) : history?.source(name, from);
+    return {
+      retained: (key) => this.currentRetained(key),
+      cidRetained: (cid, topic) => this.currentCidRetained(cid, topic),
+      ...(sessionSource ? { session: sessionSource.session } : {}),
+      ...(history || sessionSource ? { log } : {}),
+    };
+  }
+
+  /**
+   * MQTT retained messages (topics without iosig's `$`): those read back at start-up go to `restore` (false: over
+   * today's bounds, cleared in the store); from now on each change is handed over (`keeper`), and the store re-reads
+   * a deferred one from `current`. Nothing without a single node's store.
+   */
+  mqttRetained(restore: (message: MqttMessage) => boolean, current: (topic: string) => MqttMessage | undefined): ((topic: string, message: MqttMessage | null) => void) | null {
+    const store = this.store;
+    const found = this.storedMqttRetained;
+    this.storedMqttRetained = [];
+    if (store === null || this.clustered || this.options.cluster) return null;
+    let refused = 0;
+    for (const message of found) {
+      if (restore(message)) continue;
+      refused++;
+      store.deleteRetained(MQTT_RETAINED_PREFIX + message.topic);
+    }
+    if (found.length > 0) this.options.log(`mqtt: ${found.length - refused} retained messages read back from the store${refused > 0 ? ` (${refused} over the bounds, cleared)` : ''}`);
+    this.mqttRetainedNow = current;
+    return (topic, message) => {
+      if (this.store === null) return;
+      if (message === null) this.store.deleteRetained(MQTT_RETAINED_PREFIX + topic);
+      else this.store.putRetained(MQTT_RETAINED_PREFIX + topic, retainedRecord(message));
+    };
+  }
+
+  /** The MQTT hub is the authority on its sessions from now on (the store re-reads them from it). */
+  mqttSource(source: Required<Pick<StoreSource, 'session' | 'log'>>): void {
+    this.sessionSource = source;
+    if (this.store && !this.clustered) this.store.setSource(this.source());
+  }
+
+  /**
+   * The MQTT side's session store on a single node's durable store: the sessions read back at start-up and the
+   * journal that continues them (taken once); null without a store or in a cluster (sessions stay in memory).
+   */
+  mqttSessions(): { journal: DurableSessions; sessions: StoredSession[] } | null {
+    const found = this.storedSessions;
+    if (found === null || this.store === null || this.clustered || this.options.cluster) return null;
+    this.storedSessions = null;
+    return found.take(this.store);
+  }
+
   private currentRetained(key: string): RetainedValue | undefined {
+    if (key.startsWith(MQTT_RETAINED_PREFIX)) {
+      const message = this.mqttRetainedNow?.(key.slice(MQTT_RETAINED_PREFIX.length));
+      return message ? retainedRecord(message) : undefined;
+    }
     const msg = this.router.retained.get(key);
     return msg ? { msg, owner: this.router.retainedOwner(key) } : undefined;
   }

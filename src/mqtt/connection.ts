@@ -11,7 +11,7 @@ import { RC, V3_CONNACK, V3_SUBACK_FAILURE, reasonText, v3ConnackCode } from './
 import type { Delivery, EngineContext, SessionLink } from './context.js';
 import { MqttDecoder, connectLevel, isFailure, type DecodedPacket } from './decoder.js';
 import type { UserProperty } from './inspect.js';
-import { LOGIN_EXPIRED, type AuthRefusal, type AuthResult, type MqttIdentity, type MqttMessage, type QoS, type SubscriptionOptions } from './port.js';
+import { LOGIN_EXPIRED, type AuthRefusal, type AuthResult, type MqttIdentity, type MqttMessage, type QoS, type SessionJournal, type SubscriptionOptions } from './port.js';
 import { PublishWriter } from './publish-writer.js';
 import type { MqttSession } from './session.js';
 import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from './topic.js';
@@ -168,6 +168,11 @@ export class MqttConnection implements SessionLink {
 
   private drain(): void {
     while (this.state === 'connect-wait' || this.state === 'connected') {
+      if (this.acks.length >= this.ctx.limits.receiveMaximum) {
+        // Receive Maximum acknowledgements wait for the store: packets wait in the decoder, within its bound.
+        if (this.decoder.buffered > this.ctx.limits.maxPendingBytes) this.end('too much sent while acknowledgements wait for the store');
+        return;
+      }
       const result = this.decoder.next();
       if (result === null) return;
       this.ctx.stats.packetsIn++;
@@ -291,7 +296,7 @@ export class MqttConnection implements SessionLink {
     this.identity = identity;
     this.session = session;
     this.publishWriter = new PublishWriter(this.version, identity, this.clientMaxPacket, this.aliasOutMax, this.ctx.clock);
-    session.expiry = c.expiry;
+    session.setExpiry(c.expiry);
     const { limits } = this.ctx;
     if (this.version === 5) {
       const properties: Record<string, unknown> = {
@@ -378,6 +383,7 @@ export class MqttConnection implements SessionLink {
       }
       case 'pubrel': {
         const known = session.inboundQos2.delete(p.messageId!);
+        if (known) session.journalRecord();
         if (known || this.version !== 5) this.write(ack(0x70, p.messageId!));
         else this.writePacket({ cmd: 'pubcomp', messageId: p.messageId!, reasonCode: RC.PACKET_IDENTIFIER_NOT_FOUND });
         return;
@@ -424,9 +430,11 @@ export class MqttConnection implements SessionLink {
     if (!isValidTopicName(topic)) return this.fail(RC.TOPIC_NAME_INVALID, 'wildcard in topic name'); // [MQTT-3.3.2-2]
     if (props.responseTopic !== undefined && !isValidTopicName(props.responseTopic)) return this.fail(RC.PROTOCOL_ERROR, 'invalid response topic');
     // QoS 2 duplicate: already published, only the PUBREC goes again [MQTT-4.3.3-10].
-    if (qos === 2 && session.inboundQos2.has(id)) return this.write(ack(0x50, id));
+    if (qos === 2 && session.inboundQos2.has(id)) return this.acknowledge('pubrec', 0x50, id, RC.SUCCESS, this.ctx.journal); // after the id is durable, in order
     if (qos === 2 && session.inboundQos2.size >= this.ctx.limits.receiveMaximum) return this.fail(RC.RECEIVE_MAXIMUM_EXCEEDED, 'too many QoS 2 messages unreleased'); // [MQTT-3.3.4-9]
     const payload = Buffer.from(p.payload as Buffer);
+    const journal = this.ctx.journal;
+    const journaledBefore = journal?.writes ?? 0;
     let code: number = RC.SUCCESS;
     if (props.payloadFormatIndicator === true && !isUtf8(payload)) code = RC.PAYLOAD_FORMAT_INVALID;
     else {
@@ -444,18 +452,47 @@ export class MqttConnection implements SessionLink {
         code = this.ctx.port.publish(message, { clientId: this.clientId, identity, session });
       }
     }
-    if (this.state !== 'connected') return;
-    if (qos === 1) this.acknowledge('puback', 0x40, id, code);
-    else if (qos === 2) {
-      if (code < 0x80) session.inboundQos2.add(id);
-      this.acknowledge('pubrec', 0x50, id, code);
+    // The broker's quotas with the disconnect switch: the client is closed (MQTT 5: DISCONNECT 0x95 or 0x96).
+    if (code === RC.PACKET_TOO_LARGE || code === RC.MESSAGE_RATE_TOO_HIGH) return this.end(`over its quota: ${reasonText(code)}`, code);
+    if (this.state !== 'connected' || qos === 0) return;
+    if (qos === 2 && code < 0x80) {
+      session.inboundQos2.add(id);
+      session.journalRecord();
     }
+    // The acknowledgement promises the message: it goes once what the publish journaled (the persistent sessions
+    // it was queued for, the QoS 2 id) is committed, and after every earlier acknowledgement [MQTT-4.6.0-2].
+    const waits = journal !== null && journal.writes !== journaledBefore;
+    this.acknowledge(qos === 1 ? 'puback' : 'pubrec', qos === 1 ? 0x40 : 0x50, id, code, waits ? journal : null);
   }
 
+  /**
+   * Acknowledgements waiting for a commit, in the order of their PUBLISHes; `ready` once committed. At most
+   * Receive Maximum: past it the connection reads no further packet until the store catches up.
+   */
+  private readonly acks: Array<{ send: () => void; ready: boolean }> = [];
+
   /** PUBACK/PUBREC: 4 bytes on success; a 3.1.1 client cannot be told of a refusal, so it gets the plain ack. */
-  private acknowledge(cmd: 'puback' | 'pubrec', type: number, id: number, code: number): void {
-    if (this.version !== 5 || code === RC.SUCCESS) this.write(ack(type, id));
-    else this.writePacket({ cmd, messageId: id, reasonCode: code, ...(code >= 0x80 && this.reason(reasonText(code))) } as Packet);
+  private acknowledge(cmd: 'puback' | 'pubrec', type: number, id: number, code: number, durable: SessionJournal | null): void {
+    const send = (): void => {
+      if (this.version !== 5 || code === RC.SUCCESS) this.write(ack(type, id));
+      else this.writePacket({ cmd, messageId: id, reasonCode: code, ...(code >= 0x80 && this.reason(reasonText(code))) } as Packet);
+    };
+    if (durable === null && this.acks.length === 0) return send();
+    const entry = { send, ready: durable === null };
+    this.acks.push(entry);
+    durable?.whenDurable(() =>
+      this.contained('acknowledgement', () => {
+        entry.ready = true;
+        const paused = this.acks.length >= this.ctx.limits.receiveMaximum;
+        this.sendReadyAcks();
+        if (paused) this.drain();
+      }),
+    );
+    this.sendReadyAcks();
+  }
+
+  private sendReadyAcks(): void {
+    while (this.acks.length > 0 && this.acks[0]!.ready) this.acks.shift()!.send();
   }
 
   /** MQTT 5 message properties of a PUBLISH or Will, with the response topic rewritten like a topic. */
@@ -547,7 +584,7 @@ export class MqttConnection implements SessionLink {
   private onDisconnect(reasonCode: number, sessionExpiry: number | undefined): void {
     if (this.version === 5 && sessionExpiry !== undefined) {
       if (this.connectExpiry === 0 && sessionExpiry !== 0) return this.fail(RC.PROTOCOL_ERROR, 'session expiry set on DISCONNECT after 0 at CONNECT');
-      this.session!.expiry = Math.min(sessionExpiry, this.ctx.limits.maxSessionExpiry);
+      this.session!.setExpiry(Math.min(sessionExpiry, this.ctx.limits.maxSessionExpiry));
     }
     // A normal DISCONNECT deletes the Will; 0x04 asks for it to be published [MQTT-3.14.4-3].
     if (!(this.version === 5 && reasonCode === RC.DISCONNECT_WITH_WILL)) this.will = null;

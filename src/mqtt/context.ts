@@ -2,7 +2,7 @@
 import type { Clock } from '../clock.js';
 import type { TopicView } from './channel-map.js';
 import type { MqttLimits } from './options.js';
-import type { MqttBrokerPort, MqttMessage, QoS } from './port.js';
+import type { MqttBrokerPort, MqttMessage, QoS, SessionJournal } from './port.js';
 
 /** One message on its way to one session: the shared message plus what this receiver's subscriptions made of it. */
 export interface Delivery {
@@ -15,6 +15,8 @@ export interface Delivery {
   /** Set once in flight. */
   packetId: number;
   state: 'queued' | 'publish' | 'pubrel';
+  /** Its offset in the session's journal; 0 while not journaled (no journal, or a session without expiry). */
+  logOffset: number;
 }
 
 /** Counters of one hub (plain numbers, read when scraped). */
@@ -45,6 +47,8 @@ export interface EngineContext {
   readonly port: MqttBrokerPort;
   readonly clock: Clock;
   readonly stats: MqttStats;
+  /** Where persistent sessions are journaled change by change (the port's session store), or null. */
+  readonly journal: SessionJournal | null;
   log(line: string): void;
   /** Takes `bytes` from the hub-wide queue budget; false when it is spent (`force` takes them anyway). */
   reserveQueueBytes(bytes: number, force?: boolean): boolean;

@@ -30,8 +30,15 @@ export class MqttFront {
     limits: Readonly<MqttServerLimits>,
     accessCheck?: MqttAccessCheck,
   ) {
-    this.port = new IosigMqttPort(broker, { maxRetained: limits.maxRetained, maxRetainedBytes: limits.maxRetainedBytes, ...(accessCheck ? { accessCheck } : {}) });
-    this.hub = new MqttHub({ port: this.port, limits, clock: broker.clock, log: (line) => broker.log(line) });
+    // With a data directory, persistent sessions are journaled in the store and those it held come back now.
+    const stored = broker.durability.mqttSessions();
+    this.port = new IosigMqttPort(broker, { maxRetained: limits.maxRetained, maxRetainedBytes: limits.maxRetainedBytes, ...(accessCheck ? { accessCheck } : {}), ...(stored ? { sessions: stored.journal } : {}) });
+    this.hub = new MqttHub({ port: this.port, limits, clock: broker.clock, log: (line) => broker.log(line), ...(stored ? { restored: stored.sessions } : {}) });
+    if (stored) broker.durability.mqttSource(stored.journal.source((clientId) => this.hub.session(clientId)?.journalState() ?? null));
+    this.port.retainKeeper = broker.durability.mqttRetained(
+      (message) => this.port.restoreRetained(message),
+      (topic) => this.port.retainedMessages.get(topic),
+    );
     if (limits.sysInterval > 0) {
       this.sysTimer = setInterval(() => this.publishSys(), limits.sysInterval * 1000);
       this.sysTimer.unref();

@@ -19,7 +19,15 @@ export interface MqttHubOptions {
   limits?: Partial<MqttLimits>;
   clock?: Clock;
   log?: (line: string) => void;
+  /**
+   * Every session the store held at start-up (a single node's durable store): they are taken in at once, offline,
+   * subscribed and queueing, and the store is never asked for a session again (it holds no other).
+   */
+  restored?: readonly StoredSession[];
 }
+
+/** Who a session read back without an identity subscribes as until its client connects (no rights of a device). */
+const NOBODY: MqttIdentity = Object.freeze({ cid: '', home: '', did: '', level: 0 });
 
 /** setTimeout cannot wait longer than 2^31 - 1 ms; longer waits are chained. */
 const LONGEST_TIMER = 2_147_483_647;
@@ -57,6 +65,8 @@ export class MqttHub implements SessionRegistry {
   private readonly opening = new Map<string, Promise<Opened>>();
   private queuedBytes = 0;
   private closing = false;
+  /** True when every stored session was taken in at start-up (`restored`). */
+  private readonly holdsAll: boolean;
 
   constructor(options: MqttHubOptions) {
     this.limits = resolveLimits(options.limits);
@@ -64,6 +74,7 @@ export class MqttHub implements SessionRegistry {
     this.ctx = {
       limits: this.limits,
       port: options.port,
+      journal: options.port.sessions.journal ?? null,
       clock: options.clock ?? systemClock,
       stats: this.stats,
       log: (line) => {
@@ -82,6 +93,42 @@ export class MqttHub implements SessionRegistry {
         this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
       },
     };
+    this.holdsAll = options.restored !== undefined;
+    if (options.restored) this.adoptAll(options.restored);
+  }
+
+  /**
+   * Sessions read back at start-up, oldest offline first: each is subscribed again and queues from now on; its
+   * expiry runs from when it went offline (from now for one a connection held when the process stopped). Expired
+   * ones leave the store; past maxOfflineSessions the oldest go, as they would have while running.
+   */
+  private adoptAll(restored: readonly StoredSession[]): void {
+    const now = this.ctx.clock.now();
+    const since = (s: StoredSession): number => (s.online ? now : s.disconnectedAt);
+    let expired = 0;
+    for (const stored of [...restored].sort((a, b) => since(a) - since(b))) {
+      const left = since(stored) + stored.expiry * 1000 - now;
+      if (stored.expiry === 0 || left <= 0 || this.sessions.has(stored.clientId)) {
+        expired++;
+        this.storeDelete(stored.clientId);
+        continue;
+      }
+      const session = new MqttSession(stored.clientId, stored.identity ?? NOBODY, this.ctx);
+      session.disconnectedAt = since(stored);
+      this.sessions.set(stored.clientId, session);
+      try {
+        session.restore(stored);
+      } catch (err) {
+        this.sessions.delete(stored.clientId);
+        session.end();
+        this.stats.internalErrors++;
+        this.ctx.log(`mqtt: stored session ${JSON.stringify(stored.clientId)} could not be restored: ${String(err)}`);
+        continue;
+      }
+      this.goneOffline(session, left);
+    }
+    this.stats.sessionsExpired += expired;
+    if (restored.length > 0) this.ctx.log(`mqtt: ${restored.length - expired} persistent sessions read back from the store${expired > 0 ? ` (${expired} expired meanwhile, dropped)` : ''}`);
   }
 
   /** A new network connection: feed it bytes with `feed`, tell it about the close with `transportClosed`. */
@@ -119,7 +166,7 @@ export class MqttHub implements SessionRegistry {
     if (pending) return pending.then(() => this.open(conn, clientId, cleanStart, identity));
     const existing = this.sessions.get(clientId);
     if (existing) return this.openExisting(conn, existing, cleanStart, identity);
-    if (cleanStart) return { session: this.create(conn, clientId, identity), present: false };
+    if (cleanStart || this.holdsAll) return { session: this.create(conn, clientId, identity), present: false };
     const stored = this.ctx.port.sessions.get(clientId);
     if (stored instanceof Promise) {
       const loading = stored.then((s) => this.openLoaded(conn, clientId, identity, s));
@@ -208,15 +255,22 @@ export class MqttHub implements SessionRegistry {
       this.endSession(session, 'connection closed');
       return;
     }
+    this.goneOffline(session, session.expiry * 1000);
+    // A journaled session is in the store change by change: only its record changes (offline, since when).
+    if (this.ctx.journal) session.journalRecord();
+    else this.storePut(session);
+  }
+
+  /** The session has no connection: it ends after `ms` unless one resumes it; the offline bound applies. */
+  private goneOffline(session: MqttSession, ms: number): void {
     this.offline.delete(session.clientId);
     this.offline.set(session.clientId, session);
-    session.expiryTimer = afterLong(this.ctx.clock, session.expiry * 1000, () =>
+    session.expiryTimer = afterLong(this.ctx.clock, ms, () =>
       this.safely('session expiry', () => {
         this.stats.sessionsExpired++;
         this.endSession(session, 'expired');
       }),
     );
-    this.storePut(session);
     while (this.offline.size > this.limits.maxOfflineSessions) {
       const [, oldest] = this.offline.entries().next().value!;
       this.stats.sessionsEvicted++;

@@ -44,6 +44,7 @@ import type {
 } from './port.js';
 import { LOGIN_EXPIRED } from './port.js';
 import { MatchFanOut } from './fan-out.js';
+import { PublishQuota } from './publish-quota.js';
 import { RetainedStore } from './retained-store.js';
 import { TopicIndex } from './topic-index.js';
 import { hasWildcard, topicMatches } from './topic.js';
@@ -231,6 +232,7 @@ export class IosigMqttPort implements MqttBrokerPort {
   /** Envelopes to other nodes' filters made by the last deliverLocal. */
   private nodesReached = 0;
   private readonly access: MqttAccessCheck;
+  private readonly quota: PublishQuota;
   /** Figures for $SYS and the metrics. */
   messagesIn = 0;
   deliveries = 0;
@@ -244,6 +246,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     this.sessions = options.sessions ?? new MemorySessionStore();
     this.retainedMessages = new RetainedStore(options.maxRetained, options.maxRetainedBytes);
     this.access = options.accessCheck ?? this.brokerAccess;
+    this.quota = new PublishQuota(broker);
     broker.router.tap = {
       publish: (key, out, local) => this.tapPublish(key, out, local),
       unicast: (cid, out) => this.unicast(cid, out),
@@ -348,6 +351,7 @@ export class IosigMqttPort implements MqttBrokerPort {
 
   closed(clientId: string, identity: MqttIdentity, reason: string): void {
     if (reason === LOGIN_EXPIRED) this.broker.stats.sessionsExpired++;
+    this.quota.forget(clientId);
     const n = this.cidHolders.get(identity.cid) ?? 0;
     const member = this.members.get(clientId);
     if (this.identities.get(clientId) === identity) {
@@ -495,8 +499,10 @@ export class IosigMqttPort implements MqttBrokerPort {
     const channel = target.kind === 'channel' ? target.key : topic;
     if (!this.access(identity, 'publish', channel)) return RC.NOT_AUTHORIZED;
     if (this.broker.options.membersOnly && identity.did === '') return RC.NOT_AUTHORIZED;
+    const over = this.quota.verdict(publisher.clientId, identity, message.payload.length);
+    if (over !== RC.SUCCESS) return over;
     this.messagesIn++;
-    if (message.retain && !channel.includes('$')) this.retain(message);
+    if (message.retain && !channel.includes('$')) this.retain(message, true);
     const { router } = this.broker;
     // Nobody outside MQTT wants this channel (no iosignal, plain or serial subscriber here, no other node's
     // interest in the key, nothing to retain in the router, nobody watching signals): MQTT subscribers only, without
@@ -551,8 +557,20 @@ export class IosigMqttPort implements MqttBrokerPort {
     return member;
   }
 
-  private retain(message: MqttMessage): void {
-    if (!this.retainedMessages.keep(message)) this.broker.stats.refusedRetained++;
+  /** Where MQTT retained messages are kept beyond the process (the broker's durable store), or null. */
+  retainKeeper: ((topic: string, message: MqttMessage | null) => void) | null = null;
+
+  /** `durable`: a client's retained message (the store keeps it), not a `$SYS/` figure. */
+  private retain(message: MqttMessage, durable = false): void {
+    const kept = this.retainedMessages.keep(message);
+    if (!kept) this.broker.stats.refusedRetained++;
+    // A refused update has cleared the topic's old message too (retained-store.ts).
+    if (durable) this.retainKeeper?.(message.topic, kept && message.payload.length > 0 ? this.retainedMessages.get(message.topic)! : null);
+  }
+
+  /** A retained message read back from the store at start-up; false when today's bounds refuse it. */
+  restoreRetained(message: MqttMessage): boolean {
+    return this.retainedMessages.keep(message);
   }
 
   /** A `$SYS/` figure of this node: kept as a retained message and sent to its subscribers here. */

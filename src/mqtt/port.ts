@@ -115,6 +115,8 @@ export interface StoredDelivery {
   /** In flight: the packet identifier and how far the exchange went. */
   packetId?: number;
   state?: 'publish' | 'pubrel';
+  /** Its place in the session's journal (SessionJournal), when it was read back from one. */
+  offset?: number;
 }
 
 /** Everything a persistent session is (MQTT 5 §4.1), in plain data. */
@@ -129,12 +131,43 @@ export interface StoredSession {
   queue: StoredDelivery[];
   /** Inbound QoS 2 packet identifiers whose PUBREL has not come. */
   inboundQos2: number[];
+  /** Who the client was when last connected (a session read back at start-up subscribes as it). */
+  identity?: MqttIdentity;
+  /** True when the record was written while a connection held the session (`disconnectedAt` is then stale). */
+  online?: boolean;
+}
+
+/** A session record: the session without its deliveries. */
+export type StoredSessionRecord = Omit<StoredSession, 'inflight' | 'queue'>;
+
+/**
+ * A session store that keeps sessions change by change, so that a crash loses at most the changes not yet
+ * committed (durable-sessions.ts). The engine journals only sessions with an expiry.
+ */
+export interface SessionJournal {
+  /** The record changed (subscriptions, expiry, identity, inbound QoS 2 ids, online/offline). */
+  record(record: StoredSessionRecord): void;
+  /** A delivery joined the session (queued, or put in flight at once); returns its offset in the journal. */
+  queued(clientId: string, delivery: StoredDelivery): number;
+  /** The delivery at `offset` changed (it went in flight, or on to PUBREL). */
+  changed(clientId: string, offset: number, delivery: StoredDelivery): void;
+  /** The delivery at `offset` is done (acknowledged, expired, dropped). */
+  completed(clientId: string, offset: number): void;
+  /** The whole session, journal written anew (a session that becomes persistent); returns the deliveries' offsets in order. */
+  rewrite(session: StoredSession): number[];
+  delete(clientId: string): void;
+  /** Writes handed over so far (a publish compares it before and after to know whether it journaled anything). */
+  readonly writes: number;
+  /** Calls `fn` once every journal write handed over before the call is committed. */
+  whenDurable(fn: () => void): void;
 }
 
 export interface SessionStore {
   get(clientId: string): StoredSession | undefined | Promise<StoredSession | undefined>;
   put(session: StoredSession): void | Promise<void>;
   delete(clientId: string): void | Promise<void>;
+  /** Present when the store journals changes as they happen (then the engine calls it, and put only for whole sessions). */
+  readonly journal?: SessionJournal;
 }
 
 /** A verdict on a subscribe or publish: 0 = granted, else an MQTT 5 reason code (0x87 not authorized, 0x97 quota…). */

@@ -3,8 +3,9 @@
 // while it has an expiry; offline, it stays subscribed and queues (within its bounds).
 import { clientTopic, subscribeTarget } from './channel-map.js';
 import type { Delivery, EngineContext, SessionLink } from './context.js';
-import type { MqttIdentity, MqttMessage, MqttSubscriber, QoS, StoredDelivery, StoredSession, SubscriptionOptions, Verdict } from './port.js';
+import type { MqttIdentity, MqttMessage, MqttSubscriber, QoS, SessionJournal, StoredDelivery, StoredSession, StoredSessionRecord, SubscriptionOptions, Verdict } from './port.js';
 import { parseSharedFilter } from './topic.js';
+import { loadedMessage, storedMessage } from './stored-message.js';
 
 const NO_IDS: readonly number[] = Object.freeze([]);
 
@@ -71,6 +72,11 @@ export class MqttSession implements MqttSubscriber {
   expiryTimer: { cancel(): void } | null = null;
   disconnectedAt = 0;
   ended = false;
+  /**
+   * True while the session store holds this session change by change (a journaling store and an expiry): every
+   * change below is handed to it as it happens (docs/durability.md §8).
+   */
+  private journaled = false;
 
   constructor(
     readonly clientId: string,
@@ -86,6 +92,68 @@ export class MqttSession implements MqttSubscriber {
     return this.queue.length;
   }
 
+  // ---- the journal ----------------------------------------------------------------------------------------------
+
+  private get journal(): SessionJournal | null {
+    return this.journaled ? this.ctx.journal : null;
+  }
+
+  /**
+   * The session's expiry is set (CONNECT, DISCONNECT): with one, the journal gets the whole session the first time
+   * and the record after; without, the session leaves it.
+   */
+  setExpiry(seconds: number): void {
+    this.expiry = seconds;
+    const journal = this.ctx.journal;
+    if (!journal) return;
+    if (seconds === 0) {
+      if (!this.journaled) return;
+      this.journaled = false;
+      for (const d of this.inflight.values()) d.logOffset = 0;
+      for (const d of this.queue) d.logOffset = 0;
+      journal.delete(this.clientId);
+    } else if (this.journaled) this.journalRecord();
+    else {
+      const owed = [...this.inflight.values(), ...this.queue];
+      const offsets = journal.rewrite({ ...this.record(), inflight: owed.slice(0, this.inflight.size).map(storeDelivery), queue: owed.slice(this.inflight.size).map(storeDelivery) });
+      for (let i = 0; i < owed.length; i++) owed[i]!.logOffset = offsets[i] ?? 0;
+      this.journaled = true;
+    }
+  }
+
+  /** The record changed (subscriptions, inbound QoS 2 ids, online/offline): written when journaled. */
+  journalRecord(): void {
+    this.journal?.record(this.record());
+  }
+
+  private record(): StoredSessionRecord {
+    return {
+      clientId: this.clientId,
+      expiry: this.expiry,
+      disconnectedAt: this.disconnectedAt,
+      subscriptions: [...this.subscriptions].map(([filter, sub]) => ({ filter, options: { ...sub.options } })),
+      inboundQos2: [...this.inboundQos2],
+      identity: { ...this.identity },
+      online: this.link !== null,
+    };
+  }
+
+  /** What the journal holds of this session now (the store re-reads it after deferring its writes); null when not journaled. */
+  journalState(): { record: StoredSessionRecord; deliveries: StoredDelivery[] } | null {
+    if (!this.journaled) return null;
+    const deliveries: StoredDelivery[] = [];
+    for (const d of this.inflight.values()) if (d.logOffset !== 0) deliveries.push(storeDelivery(d));
+    for (const d of this.queue) if (d.logOffset !== 0) deliveries.push(storeDelivery(d));
+    return { record: this.record(), deliveries };
+  }
+
+  /** A delivery is done: it leaves the journal. */
+  private completed(d: Delivery): void {
+    if (d.logOffset === 0) return;
+    this.journal?.completed(this.clientId, d.logOffset);
+    d.logOffset = 0;
+  }
+
   // ---- subscriptions -----------------------------------------------------------------------------------------
 
   /** Adds or replaces the subscription to `filter` (client form); returns the broker's verdict. */
@@ -95,6 +163,7 @@ export class MqttSession implements MqttSubscriber {
     const verdict = this.ctx.port.subscribe(this, routingFilter, group, options);
     if (verdict === 0) this.subscriptions.set(filter, { routingFilter, group, options });
     else if (old) this.subscriptions.delete(filter);
+    if (verdict === 0 || old) this.journalRecord();
     return verdict;
   }
 
@@ -103,6 +172,7 @@ export class MqttSession implements MqttSubscriber {
     if (!sub) return false;
     this.subscriptions.delete(filter);
     this.ctx.port.unsubscribe(this, sub.routingFilter, sub.group);
+    this.journalRecord();
     return true;
   }
 
@@ -160,7 +230,7 @@ export class MqttSession implements MqttSubscriber {
       this.ctx.stats.droppedExpired++;
       return;
     }
-    const delivery: Delivery = { message, qos, retain, subscriptionIds, view, packetId: 0, state: 'queued' };
+    const delivery: Delivery = { message, qos, retain, subscriptionIds, view, packetId: 0, state: 'queued', logOffset: 0 };
     const link = this.link;
     if (link) {
       if (qos === 0) return link.sendQos0(delivery);
@@ -177,10 +247,13 @@ export class MqttSession implements MqttSubscriber {
     const { limits } = this.ctx;
     if (this.queue.length >= limits.maxQueuedMessages || this.queuedBytes + bytes > limits.maxQueuedBytes || !this.ctx.reserveQueueBytes(bytes)) {
       this.ctx.stats.droppedQueueFull++;
+      this.completed(delivery); // a journaled one read back past today's bounds
       return;
     }
     this.queuedBytes += bytes;
     this.queue.push(delivery);
+    const journal = this.journal;
+    if (journal && delivery.logOffset === 0) delivery.logOffset = journal.queued(this.clientId, storeDelivery(delivery));
   }
 
   /** Returns a delivery to the head of the queue (it was there, or in flight): no bound applies. */
@@ -209,7 +282,16 @@ export class MqttSession implements MqttSubscriber {
     delivery.state = 'publish';
     this.inflight.set(id, delivery);
     // Too large for the client: discarded and treated as delivered [MQTT-3.1.2-25].
-    if (!link.transmit(delivery, false)) this.inflight.delete(id);
+    if (!link.transmit(delivery, false)) {
+      this.inflight.delete(id);
+      this.completed(delivery);
+      return true;
+    }
+    const journal = this.journal;
+    if (journal) {
+      if (delivery.logOffset === 0) delivery.logOffset = journal.queued(this.clientId, storeDelivery(delivery));
+      else journal.changed(this.clientId, delivery.logOffset, storeDelivery(delivery));
+    }
     return true;
   }
 
@@ -228,17 +310,20 @@ export class MqttSession implements MqttSubscriber {
     if (!link) return;
     while (this.resend.length > 0 && this.inflight.size - this.resend.length < link.window) {
       const d = this.resend.shift()!;
-      if (this.inflight.get(d.packetId) === d && !link.transmit(d, true)) this.inflight.delete(d.packetId);
+      if (this.inflight.get(d.packetId) === d && !link.transmit(d, true)) this.dropInflight(d);
     }
     while (this.queue.length > 0 && this.inflight.size < link.window) {
       const delivery = this.takeQueued()!;
       const expiresAt = delivery.message.expiresAt;
       if (expiresAt !== undefined && expiresAt <= this.ctx.clock.now()) {
         this.ctx.stats.droppedExpired++;
+        this.completed(delivery);
         continue;
       }
-      if (delivery.qos === 0) link.sendQos0(delivery);
-      else if (!this.startFlight(delivery, link)) {
+      if (delivery.qos === 0) {
+        link.sendQos0(delivery);
+        this.completed(delivery);
+      } else if (!this.startFlight(delivery, link)) {
         this.putBack(delivery);
         return;
       }
@@ -250,9 +335,15 @@ export class MqttSession implements MqttSubscriber {
   puback(id: number): void {
     const d = this.inflight.get(id);
     if (d?.qos === 1) {
-      this.inflight.delete(id);
+      this.dropInflight(d);
       this.pump();
     }
+  }
+
+  /** An in-flight delivery is over (acknowledged, refused, too large). */
+  private dropInflight(d: Delivery): void {
+    this.inflight.delete(d.packetId);
+    this.completed(d);
   }
 
   /** PUBREC: true when the message was known (PUBREL follows), false for an unknown identifier. */
@@ -261,18 +352,21 @@ export class MqttSession implements MqttSubscriber {
     if (d?.qos !== 2) return false;
     if (reasonCode >= 0x80) {
       // The receiver refused it: the exchange ends here [MQTT-4.3.3-4 note, MQTT 5 §4.3.3].
-      this.inflight.delete(id);
+      this.dropInflight(d);
       this.pump();
       return true;
     }
-    d.state = 'pubrel';
+    if (d.state !== 'pubrel') {
+      d.state = 'pubrel';
+      if (d.logOffset !== 0) this.journal?.changed(this.clientId, d.logOffset, storeDelivery(d));
+    }
     return true;
   }
 
   pubcomp(id: number): void {
     const d = this.inflight.get(id);
     if (d?.state === 'pubrel') {
-      this.inflight.delete(id);
+      this.dropInflight(d);
       this.pump();
     }
   }
@@ -293,10 +387,11 @@ export class MqttSession implements MqttSubscriber {
         link.writePubrel(id);
         sent++;
       } else if (sent < link.window) {
-        if (!link.transmit(d, true)) this.inflight.delete(id);
+        if (!link.transmit(d, true)) this.dropInflight(d);
         sent++;
       } else this.resend.push(d);
     }
+    this.journalRecord();
     this.pump();
   }
 
@@ -311,6 +406,7 @@ export class MqttSession implements MqttSubscriber {
   /** Ends the session for good: subscriptions and queues go. */
   end(): void {
     this.ended = true;
+    this.journaled = false;
     this.link = null;
     this.expiryTimer?.cancel();
     this.expiryTimer = null;
@@ -345,16 +441,35 @@ export class MqttSession implements MqttSubscriber {
     };
   }
 
-  /** Loads a stored session (subscriptions are made again through the port, for the current identity). */
+  /**
+   * Loads a stored session (subscriptions are made again through the port, for the current identity). Read back
+   * from a journal (every delivery has its offset), it goes on journaling where it was; otherwise, with a journal,
+   * it is written to it whole.
+   */
   restore(stored: StoredSession): void {
     this.expiry = stored.expiry;
+    if (this.disconnectedAt === 0) this.disconnectedAt = stored.disconnectedAt;
+    const journal = this.ctx.journal;
+    const fromJournal = journal !== null && stored.inflight.every((d) => d.offset !== undefined) && stored.queue.every((d) => d.offset !== undefined);
+    // Loaded as it is: deliveries the bounds refuse now leave the journal (completed()), nothing is journaled twice.
+    this.journaled = fromJournal;
     for (const id of stored.inboundQos2) this.inboundQos2.add(id);
     for (const s of stored.inflight) {
       const d = loadDelivery(s);
+      if (this.inflight.has(d.packetId)) {
+        this.completed(d);
+        continue;
+      }
       this.inflight.set(d.packetId, d);
       if (d.packetId >= this.nextPacketId) this.nextPacketId = d.packetId === 65_535 ? 1 : d.packetId + 1;
     }
-    for (const s of stored.queue) this.enqueue(loadDelivery(s));
+    this.journaled = false;
+    for (const s of stored.queue) {
+      const d = loadDelivery(s);
+      this.journaled = fromJournal && d.logOffset !== 0;
+      this.enqueue(d);
+    }
+    this.journaled = false;
     for (const { filter, options } of stored.subscriptions) {
       const shared = parseSharedFilter(filter);
       const inner = shared && shared !== 'invalid' ? shared.filter : filter;
@@ -362,6 +477,10 @@ export class MqttSession implements MqttSubscriber {
       if (target.kind === 'refused' || shared === 'invalid') continue;
       this.subscribe(filter, target.routingFilter, shared ? shared.group : null, { ...options, view: target.view });
     }
+    if (fromJournal) {
+      this.journaled = true;
+      this.journalRecord();
+    } else if (journal !== null && this.expiry > 0) this.setExpiry(this.expiry);
   }
 
   /** The topic the client sees for a delivery. */
@@ -371,42 +490,24 @@ export class MqttSession implements MqttSubscriber {
 }
 
 function storeDelivery(d: Delivery): StoredDelivery {
-  const m = d.message;
-  const out: StoredDelivery = { topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, subscriptionIds: [...d.subscriptionIds], view: d.view };
-  if (m.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = m.payloadFormatIndicator;
-  if (m.contentType !== undefined) out.contentType = m.contentType;
-  if (m.responseTopic !== undefined) out.responseTopic = m.responseTopic;
-  if (m.correlationData !== undefined) out.correlationData = m.correlationData;
-  if (m.userProperties !== undefined) out.userProperties = [...m.userProperties];
-  if (m.expiresAt !== undefined) out.expiresAt = m.expiresAt;
+  const out: StoredDelivery = { ...storedMessage(d.message, d.qos, d.retain), subscriptionIds: [...d.subscriptionIds], view: d.view };
   if (d.state !== 'queued') {
     out.packetId = d.packetId;
     out.state = d.state;
   }
+  if (d.logOffset !== 0) out.offset = d.logOffset;
   return out;
 }
 
 function loadDelivery(s: StoredDelivery): Delivery {
-  const message: MqttMessage = {
-    topic: s.topic,
-    payload: s.payload,
-    qos: s.qos,
-    retain: s.retain,
-    origin: null,
-    ...(s.payloadFormatIndicator !== undefined && { payloadFormatIndicator: s.payloadFormatIndicator }),
-    ...(s.contentType !== undefined && { contentType: s.contentType }),
-    ...(s.responseTopic !== undefined && { responseTopic: s.responseTopic }),
-    ...(s.correlationData !== undefined && { correlationData: s.correlationData }),
-    ...(s.userProperties !== undefined && { userProperties: s.userProperties }),
-    ...(s.expiresAt !== undefined && { expiresAt: s.expiresAt }),
-  };
   return {
-    message,
+    message: loadedMessage(s),
     qos: s.qos,
     retain: s.retain,
     subscriptionIds: s.subscriptionIds,
     view: s.view,
     packetId: s.packetId ?? 0,
     state: s.state ?? 'queued',
+    logOffset: s.offset ?? 0,
   };
 }

@@ -104,6 +104,10 @@ export abstract class BufferedStore implements DurableStore {
     this.writes.dropLog(log);
   }
 
+  whenCommitted(fn: () => void): void {
+    this.writes.whenCommitted(fn);
+  }
+
   flush(): Promise<void> {
     return this.writes.flush();
   }

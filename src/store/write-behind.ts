@@ -88,6 +88,9 @@ export interface WriteBehindCounters {
 export class WriteBehind implements StoreWrites {
   private current = new Batch();
   private committing: Batch | null = null;
+  /** Called once the writes handed over before them are committed (`whenCommitted`): `current`'s, then `committing`'s. */
+  private currentWaiters: Array<() => void> = [];
+  private committingWaiters: Array<() => void> = [];
   private inFlight: Promise<void> | null = null;
   private scheduled = false;
   private lastCommitAt = 0;
@@ -138,6 +141,17 @@ export class WriteBehind implements StoreWrites {
   flushLagMs(): number {
     const starts = [this.current.startedAt, this.committing?.startedAt ?? 0, this.deferred.size > 0 ? this.deferred.since : 0].filter((t) => t > 0);
     return starts.length === 0 ? 0 : Math.max(0, this.now() - Math.min(...starts));
+  }
+
+  /**
+   * Calls `fn` once every write handed over before this call is committed (deferred ones included): at once when
+   * nothing is pending. An MQTT PUBACK waits here for the journal entries its publish made (docs/durability.md §8).
+   * Never called when the store closes or is abandoned with those writes uncommitted (a crash loses them).
+   */
+  whenCommitted(fn: () => void): void {
+    if (!this.current.empty || this.deferred.size > 0) this.currentWaiters.push(fn);
+    else if (this.committing !== null) this.committingWaiters.push(fn);
+    else fn();
   }
 
   // ---- StoreWrites -----------------------------------------------------------------------------------------------
@@ -301,6 +315,11 @@ export class WriteBehind implements StoreWrites {
     const batch = this.current;
     this.current = new Batch();
     this.committing = batch;
+    // Waiters on deferred writes wait for the batch that starts once the deferred keys are all handed over.
+    if (this.deferred.size === 0) {
+      this.committingWaiters = this.currentWaiters;
+      this.currentWaiters = [];
+    }
     const began = this.now();
     this.lastCommitAt = began;
     const done = this.committer.commit(batch).then(
@@ -313,10 +332,14 @@ export class WriteBehind implements StoreWrites {
         if (took > c.slowestCommitMs) c.slowestCommitMs = took;
         if (this.retryMs !== RETRY_FIRST_MS) this.log(`store ${this.label}: writing again after ${c.commitErrors} failed commit(s)`);
         this.retryMs = RETRY_FIRST_MS;
-        try {
-          this.committer.committed?.(batch);
-        } catch (err) {
-          this.log(`store ${this.label}: a durability listener failed: ${err instanceof Error ? err.message : String(err)}`);
+        const waiters = this.committingWaiters;
+        this.committingWaiters = [];
+        for (const fn of [() => this.committer.committed?.(batch), ...waiters]) {
+          try {
+            fn();
+          } catch (err) {
+            this.log(`store ${this.label}: a durability listener failed: ${err instanceof Error ? err.message : String(err)}`);
+          }
         }
         this.settle();
       },
@@ -325,6 +348,8 @@ export class WriteBehind implements StoreWrites {
         this.failureLog.write(`store ${this.label}: commit failed (${err instanceof Error ? err.message : String(err)}); retrying, ${this.pendingBytes} bytes pending`);
         batch.absorb(this.current);
         this.current = batch;
+        this.currentWaiters = this.committingWaiters.concat(this.currentWaiters);
+        this.committingWaiters = [];
         this.settle();
         throw err;
       },
@@ -421,6 +446,7 @@ export class WriteBehind implements StoreWrites {
   abandon(): void {
     this.closed = true;
     this.current = new Batch();
+    this.currentWaiters = [];
     this.deferred.clear();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
