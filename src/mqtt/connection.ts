@@ -12,6 +12,7 @@ import type { Delivery, EngineContext, SessionLink } from './context.js';
 import { MqttDecoder, connectLevel, isFailure, type DecodedPacket } from './decoder.js';
 import type { UserProperty } from './inspect.js';
 import type { AuthRefusal, AuthResult, MqttIdentity, MqttMessage, QoS, SubscriptionOptions } from './port.js';
+import type { KeepAliveSubject } from './keepalive-sweep.js';
 import { PublishWriter } from './publish-writer.js';
 import type { MqttSession } from './session.js';
 import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from './topic.js';
@@ -63,7 +64,7 @@ function ack(type: number, id: number): Buffer {
   return Buffer.from([type, 0x02, id >> 8, id & 0xff]);
 }
 
-export class MqttConnection implements SessionLink {
+export class MqttConnection implements SessionLink, KeepAliveSubject {
   private state: State = 'connect-wait';
   private readonly decoder: MqttDecoder;
   version: 3 | 4 | 5 = 4;
@@ -73,14 +74,14 @@ export class MqttConnection implements SessionLink {
   private will: PendingWillMessage | null = null;
   private keepAliveMs = 0;
   private lastPacketAt: number;
-  private keepAliveTimer: Timer | null = null;
   private connectTimer: Timer | null;
   private clientMaxPacket = MQTT_MAX_PACKET;
   private clientReceiveMaximum = 65_535;
   private problemInformation = true;
   /** Session expiry the client asked for at CONNECT (a DISCONNECT may not raise it from 0) [MQTT-3.14.2-2]. */
   private connectExpiry = 0;
-  private readonly aliasesIn = new Map<number, string>();
+  /** Topic aliases the client set (MQTT 5), made at the first one. */
+  private aliasesIn: Map<number, string> | null = null;
   private aliasOutMax = 0;
   private publishWriter: PublishWriter | null = null;
   closeReason = '';
@@ -314,7 +315,7 @@ export class MqttConnection implements SessionLink {
     this.connectTimer = null;
     this.ctx.stats.connectionsAccepted++;
     this.ctx.port.admitted?.(this.clientId, identity);
-    if (this.keepAliveMs > 0) this.armKeepAlive(this.keepAliveMs * 1.5);
+    if (this.keepAliveMs > 0) this.ctx.keepAlive.watch(this);
     session.attach(this);
     this.drain();
   }
@@ -328,16 +329,10 @@ export class MqttConnection implements SessionLink {
     this.end(`refused: ${reasonText(code)} (${why})`);
   }
 
-  private armKeepAlive(ms: number): void {
-    this.keepAliveTimer = this.ctx.clock.after(ms, () =>
-      this.contained('keepalive', () => {
-        if (this.state !== 'connected') return;
-        const limit = this.keepAliveMs * 1.5;
-        const idle = this.ctx.clock.now() - this.lastPacketAt;
-        if (idle >= limit) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout'); // [MQTT-3.1.2-24]
-        else this.armKeepAlive(limit - idle);
-      }),
-    );
+  /** The hub's keepalive sweep asks (keepalive-sweep.ts). */
+  keepAliveCheck(now: number): void {
+    if (this.state !== 'connected' || now - this.lastPacketAt < this.keepAliveMs * 1.5) return;
+    this.contained('keepalive', () => this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout')); // [MQTT-3.1.2-24]
   }
 
   // ---- packets after CONNECT ------------------------------------------------------------------------------------
@@ -397,10 +392,10 @@ export class MqttConnection implements SessionLink {
       const alias = props.topicAlias;
       if (alias === 0 || alias > this.ctx.limits.topicAliasMaximum) return this.fail(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias}`); // [MQTT-3.3.2-8, -9]
       if (topic === '') {
-        const known = this.aliasesIn.get(alias);
+        const known = this.aliasesIn?.get(alias);
         if (known === undefined) return this.fail(RC.PROTOCOL_ERROR, `unknown topic alias ${alias}`);
         topic = known;
-      } else this.aliasesIn.set(alias, topic);
+      } else (this.aliasesIn ??= new Map()).set(alias, topic);
     }
     if (topic === '') return this.fail(RC.PROTOCOL_ERROR, 'empty topic name'); // [MQTT-4.7.3-1]
     if (!isValidTopicName(topic)) return this.fail(RC.TOPIC_NAME_INVALID, 'wildcard in topic name'); // [MQTT-3.3.2-2]
@@ -631,8 +626,7 @@ export class MqttConnection implements SessionLink {
     }
     this.state = 'closed';
     this.closeReason = reason;
-    this.keepAliveTimer?.cancel();
-    this.keepAliveTimer = null;
+    this.ctx.keepAlive.unwatch(this);
     this.connectTimer?.cancel();
     this.connectTimer = null;
     this.session?.detach(this);

@@ -1,5 +1,6 @@
 // The shapes the engine's parts share (kept apart so that hub → connection → session has no import circle).
 import type { Clock } from '../clock.js';
+import type { KeepAliveSweep } from './keepalive-sweep.js';
 import type { TopicView } from './channel-map.js';
 import type { MqttLimits } from './options.js';
 import type { MqttBrokerPort, MqttMessage, QoS } from './port.js';
@@ -45,6 +46,8 @@ export interface EngineContext {
   readonly port: MqttBrokerPort;
   readonly clock: Clock;
   readonly stats: MqttStats;
+  /** The hub's one keepalive timer. */
+  readonly keepAlive: KeepAliveSweep;
   log(line: string): void;
   /** Takes `bytes` from the hub-wide queue budget; false when it is spent (`force` takes them anyway). */
   reserveQueueBytes(bytes: number, force?: boolean): boolean;

@@ -12,7 +12,7 @@ import type { Doorkeeper, PeerInfo } from './link.js';
 import type { ListenOptions } from './listen-options.js';
 import { tlsServerOptions } from './tls-options.js';
 import { listenNet } from './listen-host.js';
-import { AcceptedSockets, type AcceptedSocket } from './opening.js';
+import { AcceptedSockets, type AcceptedSocket, type OpeningTarget } from './opening.js';
 import { admitSocket, closeStreamServer, streamServer } from './stream-listener.js';
 
 /** What the listener hands sockets to (the MQTT hub). */
@@ -65,6 +65,76 @@ class CorkedWrites {
   };
 }
 
+const kTransport = Symbol('iosig.mqtt');
+type MqttSocket = net.Socket & { [kTransport]?: SocketTransport };
+
+/**
+ * One accepted socket as the engine's transport, its opening's target and its booking at the door. Its socket
+ * listeners are shared functions that find it on the socket: an idle connection holds no closures of its own.
+ */
+class SocketTransport implements MqttTransport, OpeningTarget {
+  conn: MqttConnection | null = null;
+  readonly certificateNames?: readonly string[];
+
+  constructor(
+    private readonly socket: MqttSocket,
+    private readonly writes: CorkedWrites,
+    private readonly door: MqttDoor,
+    private opening: AcceptedSocket | null,
+    readonly ip: string,
+    readonly tls: boolean,
+    certificateNames: readonly string[] | undefined,
+  ) {
+    if (certificateNames) this.certificateNames = certificateNames;
+    socket[kTransport] = this;
+  }
+
+  get remoteAddress(): string {
+    return this.ip;
+  }
+
+  write(bytes: Buffer): void {
+    this.writes.write(this.socket, bytes);
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+
+  backlog(): number {
+    return this.socket.writableLength;
+  }
+
+  expireOpening(): void {
+    this.socket.destroy();
+  }
+
+  data(chunk: Buffer): void {
+    if (this.opening !== null) {
+      this.opening.opened();
+      this.opening = null;
+    }
+    this.conn?.feed(chunk);
+  }
+
+  closed(): void {
+    this.door.left(this);
+    this.conn?.transportClosed();
+  }
+}
+
+function onData(this: MqttSocket, chunk: Buffer): void {
+  this[kTransport]?.data(chunk);
+}
+
+function onClose(this: MqttSocket): void {
+  this[kTransport]?.closed();
+}
+
+function ignoreError(): void {
+  /* reset by peer and the like: 'close' follows */
+}
+
 export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number | undefined }, stats: Stats, hub: MqttAcceptor, door: MqttDoor): Promise<MqttListener> {
   const secure = tlsServerOptions(options);
   const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log, 'MQTT bytes', secure !== null);
@@ -78,36 +148,14 @@ export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number
   const takeOn = (socket: net.Socket, accepted: AcceptedSocket, peer: PeerInfo): void => {
     socket.setNoDelay(true);
     stats.acceptedMqtt++;
-    const ip = door.ipOf(peer);
-    const booked = { ip };
-    door.entered(booked, true);
     const certId = secure !== null && socket instanceof tls.TLSSocket && socket.authorized ? certificateDeviceId(socket.getPeerCertificate()) : null;
-    const conn = hub.accept(
-      mqttTransport(
-        (bytes) => writes.write(socket, bytes),
-        () => socket.end(),
-        () => socket.writableLength,
-        ip,
-        secure !== null,
-        certId !== null ? [certId] : undefined,
-      ),
-    );
-    let opening: AcceptedSocket | null = accepted;
-    accepted.awaitFirst({ expireOpening: () => socket.destroy() });
-    socket.on('data', (chunk: Buffer) => {
-      if (opening !== null) {
-        opening.opened();
-        opening = null;
-      }
-      conn.feed(chunk);
-    });
-    socket.on('error', () => {
-      /* reset by peer and the like: 'close' follows */
-    });
-    socket.on('close', () => {
-      door.left(booked);
-      conn.transportClosed();
-    });
+    const transport = new SocketTransport(socket, writes, door, accepted, door.ipOf(peer), secure !== null, certId !== null ? [certId] : undefined);
+    door.entered(transport, true);
+    transport.conn = hub.accept(transport);
+    accepted.awaitFirst(transport);
+    socket.on('data', onData);
+    socket.on('error', ignoreError);
+    socket.on('close', onClose);
   };
 
   const server = streamServer(secure, sockets, stats, 'MQTT', options.log, onSocket);
