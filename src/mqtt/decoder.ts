@@ -6,6 +6,7 @@
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { RC } from './codes.js';
+import { readHotPacket } from './hot-packets.js';
 import { inspectPacket, type UserProperty } from './inspect.js';
 
 export interface DecodedPacket {
@@ -122,6 +123,8 @@ export class MqttDecoder {
   }
 
   private parse(raw: Buffer, bodyStart: number): DecodeResult {
+    const hot = readHotPacket(raw, bodyStart, this.version);
+    if (hot !== null) return hot.cmd === 'publish' ? { packet: hot, raw, payloadOffset: raw.length - hot.payload.length } : { packet: hot, raw };
     const packet = parseWhole(raw, this.version);
     if (typeof packet === 'string') return this.fail({ code: RC.MALFORMED_PACKET, why: packet, raw });
     const version = packet.cmd === 'connect' ? (packet.protocolVersion ?? 4) : this.version;
