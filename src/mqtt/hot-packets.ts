@@ -6,7 +6,13 @@
 import { isUtf8 } from 'node:buffer';
 import type { IPingreqPacket, IPublishPacket, Packet } from 'mqtt-packet';
 
-const ACKS: Record<number, 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'> = { 0x40: 'puback', 0x50: 'pubrec', 0x62: 'pubrel', 0x70: 'pubcomp' };
+/** First byte → acknowledgement (PUBREL carries its fixed flags 0b0010) [MQTT-2.2.2-1]. */
+const ACKS = new Map<number, 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'>([
+  [0x40, 'puback'],
+  [0x50, 'pubrec'],
+  [0x62, 'pubrel'],
+  [0x70, 'pubcomp'],
+]);
 
 /**
  * The packet in `raw` (one whole packet, its variable header at `bodyStart`) for a connection speaking `version`,
@@ -17,7 +23,7 @@ export function readHotPacket(raw: Buffer, bodyStart: number, version: number): 
   const length = raw.length - bodyStart;
   if (first >> 4 === 3) return readPublish(raw, first, bodyStart, length, version);
   if (length === 2) {
-    const cmd = ACKS[first];
+    const cmd = ACKS.get(first);
     if (cmd === undefined) return null;
     const packet = { cmd, retain: false, qos: (first >> 1) & 3, dup: false, length, topic: null, payload: null, messageId: raw.readUInt16BE(bodyStart) };
     return (version === 5 ? { ...packet, reasonCode: 0 } : packet) as unknown as Packet;
