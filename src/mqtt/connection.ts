@@ -48,6 +48,10 @@ export interface PendingWillMessage {
 type State = 'connect-wait' | 'authenticating' | 'connected' | 'closed';
 
 
+// mqtt-packet's writer would otherwise build a cache of 65 536 two-byte Buffers (~6 MB of heap) at its first
+// packet; the server writes few packets with it (CONNACK, SUBACK, reason-coded ones), so it writes numbers as it goes.
+mqttPacket.writeToStream.cacheNumbers = false;
+
 const PINGRESP = Buffer.from([0xd0, 0x00]);
 const V3_UNACCEPTABLE_VERSION = Buffer.from([0x20, 0x02, 0x00, V3_CONNACK.UNACCEPTABLE_PROTOCOL_VERSION]);
 
