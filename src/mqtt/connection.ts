@@ -428,7 +428,7 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
     if (this.state !== 'connected') return;
     if (qos === 1) this.acknowledge('puback', 0x40, id, code);
     else if (qos === 2) {
-      if (code < 0x80) session.inboundQos2.add(id);
+      if (code < 0x80) session.ownInboundQos2().add(id);
       this.acknowledge('pubrec', 0x50, id, code);
     }
   }
