@@ -37,31 +37,25 @@ export function mqttTransport(write: (bytes: Buffer) => void, end: () => void, b
   return { write, close: end, backlog, remoteAddress, tls: secure, ...(certificateNames ? { certificateNames } : {}) };
 }
 
-/**
- * Writes of one event-loop turn go out together: a socket is corked at its first write of the turn and uncorked
- * once for all (one writev per socket per turn instead of one write per packet, as CongSocket's flush queue).
- */
-class CorkedWrites {
-  private readonly corked = new Set<net.Socket>();
-  private scheduled = false;
+/** Bytes above which one socket's packets of a turn go out as a writev rather than copied into one buffer. */
+const COPY_LIMIT = 16 * 1024;
 
-  write(socket: net.Socket, bytes: Buffer): void {
-    if (socket.destroyed) return;
-    if (!this.corked.has(socket)) {
-      socket.cork();
-      this.corked.add(socket);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.flush);
-      }
-    }
-    socket.write(bytes);
+/**
+ * Writes of one event-loop turn go out together: each socket's packets of the turn wait on its transport and are
+ * written once when the turn ends (one write per socket per turn instead of one per packet, as CongSocket's flush
+ * queue); a lone packet goes as it is, a few small ones as one buffer, without the stream's cork machinery.
+ */
+class TurnWrites {
+  private waiting: SocketTransport[] = [];
+
+  add(transport: SocketTransport): void {
+    if (this.waiting.push(transport) === 1) setImmediate(this.flush);
   }
 
   private readonly flush = (): void => {
-    this.scheduled = false;
-    for (const socket of this.corked) socket.uncork();
-    this.corked.clear();
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const transport of waiting) transport.flush();
   };
 }
 
@@ -75,10 +69,13 @@ type MqttSocket = net.Socket & { [kTransport]?: SocketTransport };
 class SocketTransport implements MqttTransport, OpeningTarget {
   conn: MqttConnection | null = null;
   readonly certificateNames?: readonly string[];
+  /** This turn's packets, not yet written (TurnWrites). */
+  private pending: Buffer | Buffer[] | null = null;
+  private pendingBytes = 0;
 
   constructor(
     private readonly socket: MqttSocket,
-    private readonly writes: CorkedWrites,
+    private readonly writes: TurnWrites,
     private readonly door: MqttDoor,
     private opening: AcceptedSocket | null,
     readonly ip: string,
@@ -94,15 +91,40 @@ class SocketTransport implements MqttTransport, OpeningTarget {
   }
 
   write(bytes: Buffer): void {
-    this.writes.write(this.socket, bytes);
+    const pending = this.pending;
+    this.pendingBytes += bytes.length;
+    if (pending === null) {
+      this.pending = bytes;
+      this.writes.add(this);
+    } else if (Array.isArray(pending)) pending.push(bytes);
+    else this.pending = [pending, bytes];
   }
 
+  /** Writes this turn's packets. */
+  flush(): void {
+    const pending = this.pending;
+    const size = this.pendingBytes;
+    this.pending = null;
+    this.pendingBytes = 0;
+    const socket = this.socket;
+    if (pending === null || socket.destroyed) return;
+    if (!Array.isArray(pending)) socket.write(pending);
+    else if (size <= COPY_LIMIT) socket.write(Buffer.concat(pending, size));
+    else {
+      socket.cork();
+      for (const bytes of pending) socket.write(bytes);
+      socket.uncork();
+    }
+  }
+
+  /** Ends the socket after what is written so far. */
   close(): void {
+    this.flush();
     this.socket.end();
   }
 
   backlog(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   expireOpening(): void {
@@ -138,7 +160,7 @@ function ignoreError(): void {
 export function listenMqtt(options: ListenOptions & { readonly mqttPort?: number | undefined }, stats: Stats, hub: MqttAcceptor, door: MqttDoor): Promise<MqttListener> {
   const secure = tlsServerOptions(options);
   const sockets = new AcceptedSockets(door.admitSocket, options.openingTimeout, stats, options.log, 'MQTT bytes', secure !== null);
-  const writes = new CorkedWrites();
+  const writes = new TurnWrites();
 
   const onSocket = (socket: net.Socket, accepted: AcceptedSocket): void => {
     const peer: PeerInfo = { peerIp: socket.remoteAddress ?? '', tls: secure !== null, counted: true, listener: 'mqtt' };
