@@ -390,9 +390,9 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
     if (qos > 0 && id === 0) return this.fail(RC.PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
     this.ctx.stats.publishesIn++;
     this.messagesIn++;
-    const props = p.properties ?? {};
+    const props = p.properties;
     let topic = p.topic;
-    if (this.version === 5 && props.topicAlias !== undefined) {
+    if (this.version === 5 && props?.topicAlias !== undefined) {
       const alias = props.topicAlias;
       if (alias === 0 || alias > this.ctx.limits.topicAliasMaximum) return this.fail(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias}`); // [MQTT-3.3.2-8, -9]
       if (topic === '') {
@@ -403,13 +403,13 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
     }
     if (topic === '') return this.fail(RC.PROTOCOL_ERROR, 'empty topic name'); // [MQTT-4.7.3-1]
     if (!isValidTopicName(topic)) return this.fail(RC.TOPIC_NAME_INVALID, 'wildcard in topic name'); // [MQTT-3.3.2-2]
-    if (props.responseTopic !== undefined && !isValidTopicName(props.responseTopic)) return this.fail(RC.PROTOCOL_ERROR, 'invalid response topic');
+    if (props?.responseTopic !== undefined && !isValidTopicName(props.responseTopic)) return this.fail(RC.PROTOCOL_ERROR, 'invalid response topic');
     // QoS 2 duplicate: already published, only the PUBREC goes again [MQTT-4.3.3-10].
     if (qos === 2 && session.inboundQos2.has(id)) return this.write(ack(0x50, id));
     if (qos === 2 && session.inboundQos2.size >= this.ctx.limits.receiveMaximum) return this.fail(RC.RECEIVE_MAXIMUM_EXCEEDED, 'too many QoS 2 messages unreleased'); // [MQTT-3.3.4-9]
     const payload = Buffer.from(p.payload as Buffer);
     let code: number = RC.SUCCESS;
-    if (props.payloadFormatIndicator === true && !isUtf8(payload)) code = RC.PAYLOAD_FORMAT_INVALID;
+    if (props?.payloadFormatIndicator === true && !isUtf8(payload)) code = RC.PAYLOAD_FORMAT_INVALID;
     else {
       const target = publishTarget(topic, identity);
       if (target.kind === 'refused') code = target.reason === 'not-own-cid' ? RC.NOT_AUTHORIZED : RC.TOPIC_NAME_INVALID;
@@ -420,7 +420,8 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
           qos,
           retain: p.retain,
           origin: session,
-          ...this.messageProperties(props, decoded.userProperties, identity),
+          // Most publishes (every 3.1.1 one) have no properties to carry.
+          ...(props !== undefined || decoded.userProperties !== undefined ? this.messageProperties(props ?? {}, decoded.userProperties, identity) : undefined),
         };
         code = this.ctx.port.publish(message, { clientId: this.clientId, identity, session });
       }

@@ -56,8 +56,10 @@ export class PublishWriter {
     } else key = `4|${delivery.qos}|${delivery.retain ? 1 : 0}|${topic}`;
 
     let encoded: EncodedPublish | undefined = key === null ? undefined : m.encodings?.find((e) => e.key === key);
+    // Written for this delivery (its packet identifier and DUP) and sent as it is; later ones copy it (withPacketId).
+    const fresh = encoded === undefined;
     if (!encoded) {
-      const fields = { topic: shownTopic, qos: delivery.qos, retain: delivery.retain, dup: false, packetId: 0, payload: m.payload };
+      const fields = { topic: shownTopic, qos: delivery.qos, retain: delivery.retain, dup: dup && delivery.qos > 0, packetId: delivery.packetId, payload: m.payload };
       if (publishSize(fields, properties) > this.maxPacket) return null; // [MQTT-3.1.2-25]
       encoded = encodePublish(fields, properties);
       if (key !== null) {
@@ -76,7 +78,7 @@ export class PublishWriter {
       }
       aliases.set(topic, newAlias);
     }
-    return delivery.qos === 0 ? encoded.bytes : withPacketId(encoded, delivery.packetId, dup);
+    return delivery.qos === 0 || fresh ? encoded.bytes : withPacketId(encoded, delivery.packetId, dup);
   }
 
   /** A stored response topic as this client can publish to it (its own home channel shows as `$iosig/home/…`). */

@@ -71,6 +71,9 @@ describe('PUBLISH encoder', () => {
             const copy = withPacketId(encoded, 4242, true);
             const [q] = parse(copy, v5 ? 5 : 4) as IPublishPacket[];
             assert.deepEqual([q!.messageId, q!.dup], [4242, true]);
+            const again = withPacketId({ bytes: copy, packetIdOffset: encoded.packetIdOffset }, 7, false);
+            const [r] = parse(again, v5 ? 5 : 4) as IPublishPacket[];
+            assert.deepEqual([r!.messageId, r!.dup], [7, false]);
           }
         },
       ),
