@@ -87,6 +87,7 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
   /** Topic aliases the client set (MQTT 5), made at the first one. */
   private aliasesIn: Map<number, string> | null = null;
   private aliasOutMax = 0;
+  /** Made at the first delivery (an idle connection has none). */
   private publishWriter: PublishWriter | null = null;
   closeReason = '';
   /** This connection's traffic, for the dashboard: PUBLISHes in and out, bytes in and out. */
@@ -290,7 +291,6 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
     }
     this.identity = identity;
     this.session = session;
-    this.publishWriter = new PublishWriter(this.version, identity, this.clientMaxPacket, this.aliasOutMax, this.ctx.clock);
     session.expiry = c.expiry;
     const { limits } = this.ctx;
     if (this.version === 5) {
@@ -550,7 +550,7 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
 
   transmit(delivery: Delivery, dup: boolean): boolean {
     if (this.state !== 'connected') return true;
-    const bytes = this.publishWriter!.bytes(delivery, dup);
+    const bytes = (this.publishWriter ??= new PublishWriter(this.version, this.identity!, this.clientMaxPacket, this.aliasOutMax, this.ctx.clock)).bytes(delivery, dup);
     if (bytes === null) {
       this.ctx.stats.droppedTooLarge++;
       return false;
