@@ -12,6 +12,7 @@ import type { Delivery, EngineContext, SessionLink } from './context.js';
 import { MqttDecoder, connectLevel, isFailure, type DecodedPacket } from './decoder.js';
 import type { UserProperty } from './inspect.js';
 import { LOGIN_EXPIRED, type AuthRefusal, type AuthResult, type MqttIdentity, type MqttMessage, type QoS, type SessionJournal, type SubscriptionOptions } from './port.js';
+import type { KeepAliveSubject } from './keepalive-sweep.js';
 import { PublishWriter } from './publish-writer.js';
 import type { MqttSession } from './session.js';
 import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from './topic.js';
@@ -47,6 +48,10 @@ export interface PendingWillMessage {
 type State = 'connect-wait' | 'authenticating' | 'connected' | 'closed';
 
 
+// mqtt-packet's writer would otherwise build a cache of 65 536 two-byte Buffers (~6 MB of heap) at its first
+// packet; the server writes few packets with it (CONNACK, SUBACK, reason-coded ones), so it writes numbers as it goes.
+mqttPacket.writeToStream.cacheNumbers = false;
+
 const PINGRESP = Buffer.from([0xd0, 0x00]);
 const V3_UNACCEPTABLE_VERSION = Buffer.from([0x20, 0x02, 0x00, V3_CONNACK.UNACCEPTABLE_PROTOCOL_VERSION]);
 
@@ -63,7 +68,7 @@ function ack(type: number, id: number): Buffer {
   return Buffer.from([type, 0x02, id >> 8, id & 0xff]);
 }
 
-export class MqttConnection implements SessionLink {
+export class MqttConnection implements SessionLink, KeepAliveSubject {
   private state: State = 'connect-wait';
   private readonly decoder: MqttDecoder;
   version: 3 | 4 | 5 = 4;
@@ -73,7 +78,6 @@ export class MqttConnection implements SessionLink {
   private will: PendingWillMessage | null = null;
   private keepAliveMs = 0;
   private lastPacketAt: number;
-  private keepAliveTimer: Timer | null = null;
   /** Ends the connection when its login runs out (a token's expiry). */
   private expiryTimer: Timer | null = null;
   private connectTimer: Timer | null;
@@ -82,8 +86,10 @@ export class MqttConnection implements SessionLink {
   private problemInformation = true;
   /** Session expiry the client asked for at CONNECT (a DISCONNECT may not raise it from 0) [MQTT-3.14.2-2]. */
   private connectExpiry = 0;
-  private readonly aliasesIn = new Map<number, string>();
+  /** Topic aliases the client set (MQTT 5), made at the first one. */
+  private aliasesIn: Map<number, string> | null = null;
   private aliasOutMax = 0;
+  /** Made at the first delivery (an idle connection has none). */
   private publishWriter: PublishWriter | null = null;
   closeReason = '';
   /** This connection's traffic, for the dashboard: PUBLISHes in and out, bytes in and out. */
@@ -124,7 +130,8 @@ export class MqttConnection implements SessionLink {
 
   /** Bytes from the network. Never throws. */
   feed(bytes: Buffer): void {
-    this.contained('feed', () => {
+    // Inline rather than through contained(): no closure per chunk on the hot path.
+    try {
       if (this.state === 'closed') return;
       this.bytesIn += bytes.length;
       this.decoder.push(bytes);
@@ -132,8 +139,10 @@ export class MqttConnection implements SessionLink {
         if (this.decoder.buffered > this.ctx.limits.maxPendingBytes) this.end('too much sent before CONNACK');
         return;
       }
-      this.drain();
-    });
+      this.drain(this.ctx.clock.now());
+    } catch (err) {
+      this.internalError('feed', err);
+    }
   }
 
   /** The network connection is gone. Never throws. */
@@ -166,7 +175,8 @@ export class MqttConnection implements SessionLink {
     return `client ${JSON.stringify(this.clientId)} from ${this.transport.remoteAddress}`;
   }
 
-  private drain(): void {
+  /** Handles the whole packets buffered; `now` is when they arrived (the packets of one chunk arrive together). */
+  private drain(now: number): void {
     while (this.state === 'connect-wait' || this.state === 'connected') {
       if (this.acks.length >= this.ctx.limits.receiveMaximum) {
         // Receive Maximum acknowledgements wait for the store: packets wait in the decoder, within its bound.
@@ -176,7 +186,7 @@ export class MqttConnection implements SessionLink {
       const result = this.decoder.next();
       if (result === null) return;
       this.ctx.stats.packetsIn++;
-      this.lastPacketAt = this.ctx.clock.now();
+      this.lastPacketAt = now;
       if (isFailure(result)) {
         this.ctx.stats.protocolErrors++;
         if (this.state === 'connect-wait') this.badConnect(result.code, result.why, result.raw);
@@ -295,7 +305,6 @@ export class MqttConnection implements SessionLink {
     }
     this.identity = identity;
     this.session = session;
-    this.publishWriter = new PublishWriter(this.version, identity, this.clientMaxPacket, this.aliasOutMax, this.ctx.clock);
     session.setExpiry(c.expiry);
     const { limits } = this.ctx;
     if (this.version === 5) {
@@ -324,9 +333,9 @@ export class MqttConnection implements SessionLink {
     this.connectTimer = null;
     this.ctx.stats.connectionsAccepted++;
     this.ctx.port.admitted?.(this.clientId, identity);
-    if (this.keepAliveMs > 0) this.armKeepAlive(this.keepAliveMs * 1.5);
+    if (this.keepAliveMs > 0) this.ctx.keepAlive.watch(this);
     session.attach(this);
-    this.drain();
+    this.drain(this.ctx.clock.now());
   }
 
   /** Refuses a CONNECT with `code` (5) or its 3.1.1 return code, then closes [MQTT-3.2.2-6]. */
@@ -351,16 +360,10 @@ export class MqttConnection implements SessionLink {
     );
   }
 
-  private armKeepAlive(ms: number): void {
-    this.keepAliveTimer = this.ctx.clock.after(ms, () =>
-      this.contained('keepalive', () => {
-        if (this.state !== 'connected') return;
-        const limit = this.keepAliveMs * 1.5;
-        const idle = this.ctx.clock.now() - this.lastPacketAt;
-        if (idle >= limit) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout'); // [MQTT-3.1.2-24]
-        else this.armKeepAlive(limit - idle);
-      }),
-    );
+  /** The hub's keepalive sweep asks (keepalive-sweep.ts). */
+  keepAliveCheck(now: number): void {
+    if (this.state !== 'connected' || now - this.lastPacketAt < this.keepAliveMs * 1.5) return;
+    this.contained('keepalive', () => this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout')); // [MQTT-3.1.2-24]
   }
 
   // ---- packets after CONNECT ------------------------------------------------------------------------------------
@@ -415,20 +418,20 @@ export class MqttConnection implements SessionLink {
     if (qos > 0 && id === 0) return this.fail(RC.PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
     this.ctx.stats.publishesIn++;
     this.messagesIn++;
-    const props = p.properties ?? {};
+    const props = p.properties;
     let topic = p.topic;
-    if (this.version === 5 && props.topicAlias !== undefined) {
+    if (this.version === 5 && props?.topicAlias !== undefined) {
       const alias = props.topicAlias;
       if (alias === 0 || alias > this.ctx.limits.topicAliasMaximum) return this.fail(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias}`); // [MQTT-3.3.2-8, -9]
       if (topic === '') {
-        const known = this.aliasesIn.get(alias);
+        const known = this.aliasesIn?.get(alias);
         if (known === undefined) return this.fail(RC.PROTOCOL_ERROR, `unknown topic alias ${alias}`);
         topic = known;
-      } else this.aliasesIn.set(alias, topic);
+      } else (this.aliasesIn ??= new Map()).set(alias, topic);
     }
     if (topic === '') return this.fail(RC.PROTOCOL_ERROR, 'empty topic name'); // [MQTT-4.7.3-1]
     if (!isValidTopicName(topic)) return this.fail(RC.TOPIC_NAME_INVALID, 'wildcard in topic name'); // [MQTT-3.3.2-2]
-    if (props.responseTopic !== undefined && !isValidTopicName(props.responseTopic)) return this.fail(RC.PROTOCOL_ERROR, 'invalid response topic');
+    if (props?.responseTopic !== undefined && !isValidTopicName(props.responseTopic)) return this.fail(RC.PROTOCOL_ERROR, 'invalid response topic');
     // QoS 2 duplicate: already published, only the PUBREC goes again [MQTT-4.3.3-10].
     if (qos === 2 && session.inboundQos2.has(id)) return this.acknowledge('pubrec', 0x50, id, RC.SUCCESS, this.ctx.journal); // after the id is durable, in order
     if (qos === 2 && session.inboundQos2.size >= this.ctx.limits.receiveMaximum) return this.fail(RC.RECEIVE_MAXIMUM_EXCEEDED, 'too many QoS 2 messages unreleased'); // [MQTT-3.3.4-9]
@@ -436,7 +439,7 @@ export class MqttConnection implements SessionLink {
     const journal = this.ctx.journal;
     const journaledBefore = journal?.writes ?? 0;
     let code: number = RC.SUCCESS;
-    if (props.payloadFormatIndicator === true && !isUtf8(payload)) code = RC.PAYLOAD_FORMAT_INVALID;
+    if (props?.payloadFormatIndicator === true && !isUtf8(payload)) code = RC.PAYLOAD_FORMAT_INVALID;
     else {
       const target = publishTarget(topic, identity);
       if (target.kind === 'refused') code = target.reason === 'not-own-cid' ? RC.NOT_AUTHORIZED : RC.TOPIC_NAME_INVALID;
@@ -447,7 +450,8 @@ export class MqttConnection implements SessionLink {
           qos,
           retain: p.retain,
           origin: session,
-          ...this.messageProperties(props, decoded.userProperties, identity),
+          // Most publishes (every 3.1.1 one) have no properties to carry.
+          ...(props !== undefined || decoded.userProperties !== undefined ? this.messageProperties(props ?? {}, decoded.userProperties, identity) : undefined),
         };
         code = this.ctx.port.publish(message, { clientId: this.clientId, identity, session });
       }
@@ -456,7 +460,7 @@ export class MqttConnection implements SessionLink {
     if (code === RC.PACKET_TOO_LARGE || code === RC.MESSAGE_RATE_TOO_HIGH) return this.end(`over its quota: ${reasonText(code)}`, code);
     if (this.state !== 'connected' || qos === 0) return;
     if (qos === 2 && code < 0x80) {
-      session.inboundQos2.add(id);
+      session.ownInboundQos2().add(id);
       session.journalRecord();
     }
     // The acknowledgement promises the message: it goes once what the publish journaled (the persistent sessions
@@ -485,7 +489,7 @@ export class MqttConnection implements SessionLink {
         entry.ready = true;
         const paused = this.acks.length >= this.ctx.limits.receiveMaximum;
         this.sendReadyAcks();
-        if (paused) this.drain();
+        if (paused) this.drain(this.ctx.clock.now());
       }),
     );
     this.sendReadyAcks();
@@ -605,7 +609,7 @@ export class MqttConnection implements SessionLink {
 
   transmit(delivery: Delivery, dup: boolean): boolean {
     if (this.state !== 'connected') return true;
-    const bytes = this.publishWriter!.bytes(delivery, dup);
+    const bytes = (this.publishWriter ??= new PublishWriter(this.version, this.identity!, this.clientMaxPacket, this.aliasOutMax, this.ctx.clock)).bytes(delivery, dup);
     if (bytes === null) {
       this.ctx.stats.droppedTooLarge++;
       return false;
@@ -686,10 +690,9 @@ export class MqttConnection implements SessionLink {
     }
     this.state = 'closed';
     this.closeReason = reason;
-    this.keepAliveTimer?.cancel();
-    this.keepAliveTimer = null;
     this.expiryTimer?.cancel();
     this.expiryTimer = null;
+    this.ctx.keepAlive.unwatch(this);
     this.connectTimer?.cancel();
     this.connectTimer = null;
     this.session?.detach(this);

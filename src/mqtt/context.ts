@@ -1,5 +1,6 @@
 // The shapes the engine's parts share (kept apart so that hub → connection → session has no import circle).
 import type { Clock } from '../clock.js';
+import type { KeepAliveSweep } from './keepalive-sweep.js';
 import type { TopicView } from './channel-map.js';
 import type { MqttLimits } from './options.js';
 import type { MqttBrokerPort, MqttMessage, QoS, SessionJournal } from './port.js';
@@ -49,6 +50,8 @@ export interface EngineContext {
   readonly stats: MqttStats;
   /** Where persistent sessions are journaled change by change (the port's session store), or null. */
   readonly journal: SessionJournal | null;
+  /** The hub's one keepalive timer. */
+  readonly keepAlive: KeepAliveSweep;
   log(line: string): void;
   /** Takes `bytes` from the hub-wide queue budget; false when it is spent (`force` takes them anyway). */
   reserveQueueBytes(bytes: number, force?: boolean): boolean;

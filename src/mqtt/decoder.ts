@@ -1,9 +1,12 @@
 // Bytes in, whole packets out. The framer cuts the stream at packet boundaries itself (fixed header and Remaining
 // Length), so the size limit is enforced from the header alone, before any body is buffered; each whole packet is
 // then parsed by mqtt-packet and inspected (inspect.ts). Nothing here throws: a bad packet is a result.
+// A connection's decoder holds only its unframed bytes: the mqtt-packet parser (an event emitter over a BufferList
+// stream, ~1.5 kB) is one for all connections, since it is only ever handed one whole packet (parseWhole).
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { RC } from './codes.js';
+import { readHotPacket } from './hot-packets.js';
 import { inspectPacket, type UserProperty } from './inspect.js';
 
 export interface DecodedPacket {
@@ -29,23 +32,60 @@ export const isFailure = (r: DecodeResult): r is DecodeFailure => 'code' in r;
 
 const EMPTY = Buffer.alloc(0);
 
+/** What the shared parser reads packets with: the protocol version of the connection whose packet it parses. */
+const SETTINGS: Readonly<Record<number, { protocolVersion: number }>> = { 3: { protocolVersion: 3 }, 4: { protocolVersion: 4 }, 5: { protocolVersion: 5 } };
+
+type SharedParser = mqttPacket.Parser & { settings: object };
+
+let parsed: Packet | null = null;
+let parseError: string | null = null;
+
+function newParser(): SharedParser {
+  const parser = mqttPacket.parser() as SharedParser;
+  parser.on('packet', (packet: Packet) => {
+    parsed = packet;
+  });
+  parser.on('error', (err: unknown) => {
+    parseError = err instanceof Error ? err.message : String(err);
+  });
+  return parser;
+}
+
+let shared = newParser();
+
+/**
+ * Parses one whole framed packet with the shared parser. A parse that fails or leaves bytes behind replaces the
+ * parser, so nothing of one connection's packet can reach the next packet parsed (another connection's).
+ */
+function parseWhole(raw: Buffer, version: number): Packet | string {
+  parsed = null;
+  parseError = null;
+  // The parser reads 5-only fields by its settings (which a CONNECT replaces with itself): set them every time.
+  shared.settings = SETTINGS[version] ?? SETTINGS[4]!;
+  let left = 0;
+  try {
+    left = shared.parse(raw);
+  } catch (err) {
+    parseError = err instanceof Error ? err.message : 'parser threw';
+  }
+  const packet = parsed as Packet | null;
+  const error = parseError;
+  parsed = null;
+  parseError = null;
+  if (error !== null || packet === null || left !== 0) {
+    shared = newParser();
+    return error ?? 'incomplete packet';
+  }
+  return packet;
+}
+
 export class MqttDecoder {
   private buf: Buffer = EMPTY;
-  private readonly parser = mqttPacket.parser();
-  private parsed: Packet | null = null;
-  private parseError: string | null = null;
   private failed = false;
   /** The protocol version packets are read with (set once CONNECT is accepted). */
   version = 4;
 
-  constructor(private readonly maxPacketSize: number) {
-    this.parser.on('packet', (packet: Packet) => {
-      this.parsed = packet;
-    });
-    this.parser.on('error', (err: unknown) => {
-      this.parseError = err instanceof Error ? err.message : String(err);
-    });
-  }
+  constructor(private readonly maxPacketSize: number) {}
 
   /** Bytes received and not yet returned as packets. */
   get buffered(): number {
@@ -83,17 +123,10 @@ export class MqttDecoder {
   }
 
   private parse(raw: Buffer, bodyStart: number): DecodeResult {
-    this.parsed = null;
-    this.parseError = null;
-    try {
-      this.parser.parse(raw);
-    } catch (err) {
-      this.parseError = err instanceof Error ? err.message : 'parser threw';
-    }
-    const packet = this.parsed as Packet | null;
-    if (this.parseError !== null || packet === null) {
-      return this.fail({ code: RC.MALFORMED_PACKET, why: this.parseError ?? 'incomplete packet', raw });
-    }
+    const hot = readHotPacket(raw, bodyStart, this.version);
+    if (hot !== null) return hot.cmd === 'publish' ? { packet: hot, raw, payloadOffset: raw.length - hot.payload.length } : { packet: hot, raw };
+    const packet = parseWhole(raw, this.version);
+    if (typeof packet === 'string') return this.fail({ code: RC.MALFORMED_PACKET, why: packet, raw });
     const version = packet.cmd === 'connect' ? (packet.protocolVersion ?? 4) : this.version;
     const inspected = inspectPacket(raw, bodyStart, packet.cmd, version);
     if (inspected.code !== 0) return this.fail({ code: inspected.code, why: inspected.why ?? 'bad packet', raw });

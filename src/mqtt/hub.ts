@@ -7,6 +7,7 @@ import { systemClock, type Clock, type Timer } from '../clock.js';
 import { RC } from './codes.js';
 import { MqttConnection, type MqttTransport, type PendingWillMessage, type SessionRegistry } from './connection.js';
 import { MqttStats, type EngineContext } from './context.js';
+import { KeepAliveSweep } from './keepalive-sweep.js';
 import { resolveLimits, type MqttLimits } from './options.js';
 import type { MqttBrokerPort, MqttIdentity, MqttMessage, StoredSession } from './port.js';
 import { MqttSession } from './session.js';
@@ -71,12 +72,14 @@ export class MqttHub implements SessionRegistry {
   constructor(options: MqttHubOptions) {
     this.limits = resolveLimits(options.limits);
     const log = options.log ?? (() => {});
+    const clock = options.clock ?? systemClock;
     this.ctx = {
       limits: this.limits,
       port: options.port,
       journal: options.port.sessions.journal ?? null,
-      clock: options.clock ?? systemClock,
+      clock,
       stats: this.stats,
+      keepAlive: new KeepAliveSweep(clock),
       log: (line) => {
         try {
           log(line);
@@ -337,6 +340,7 @@ export class MqttHub implements SessionRegistry {
   close(): void {
     this.closing = true;
     for (const conn of [...this.connections]) conn.disconnect(RC.SERVER_SHUTTING_DOWN, 'server shutting down', false);
+    this.ctx.keepAlive.stop();
     for (const session of this.sessions.values()) {
       session.expiryTimer?.cancel();
       session.expiryTimer = null;

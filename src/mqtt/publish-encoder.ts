@@ -142,11 +142,11 @@ export function publishSize(fields: Omit<PublishFields, 'packetId' | 'dup' | 're
   return 1 + varintSize(remaining) + remaining;
 }
 
-/** A copy of an encoded QoS 1/2 PUBLISH with its packet identifier (and DUP flag) set. */
+/** A copy of an encoded QoS 1/2 PUBLISH with its packet identifier and DUP flag set (whatever the original's were). */
 export function withPacketId(encoded: EncodedPublish, packetId: number, dup: boolean): Buffer {
   const copy = Buffer.allocUnsafe(encoded.bytes.length);
   encoded.bytes.copy(copy);
   copy.writeUInt16BE(packetId, encoded.packetIdOffset);
-  if (dup) copy[0] = copy[0]! | 0x08;
+  copy[0] = dup ? copy[0]! | 0x08 : copy[0]! & ~0x08;
   return copy;
 }

@@ -12,8 +12,8 @@ import { encodePublish, publishSize, withPacketId, type EncodedPublish, type Pub
 const ENCODINGS_PER_MESSAGE = 4;
 
 export class PublishWriter {
-  /** Topic → alias, least recently used first. */
-  private readonly aliases = new Map<string, number>();
+  /** Topic → alias, least recently used first (made at the first alias: most clients never allow one). */
+  private aliases: Map<string, number> | null = null;
 
   constructor(
     private readonly version: 3 | 4 | 5,
@@ -41,22 +41,25 @@ export class PublishWriter {
       if (m.expiresAt !== undefined) properties.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - this.clock.now()) / 1000));
       if (delivery.subscriptionIds.length > 0) properties.subscriptionIdentifiers = delivery.subscriptionIds;
       if (this.aliasMax > 0) {
-        const alias = this.aliases.get(topic);
+        const aliases = (this.aliases ??= new Map());
+        const alias = aliases.get(topic);
         if (alias !== undefined) {
           properties.topicAlias = alias;
           shownTopic = '';
-          this.aliases.delete(topic); // most recently used goes last
-          this.aliases.set(topic, alias);
+          aliases.delete(topic); // most recently used goes last
+          aliases.set(topic, alias);
         } else {
-          newAlias = this.aliases.size < this.aliasMax ? this.aliases.size + 1 : this.aliases.values().next().value!;
+          newAlias = aliases.size < this.aliasMax ? aliases.size + 1 : aliases.values().next().value!;
           properties.topicAlias = newAlias;
         }
       } else if (m.expiresAt === undefined && delivery.subscriptionIds.length === 0) key = `5|${delivery.qos}|${delivery.retain ? 1 : 0}|${topic}`;
     } else key = `4|${delivery.qos}|${delivery.retain ? 1 : 0}|${topic}`;
 
     let encoded: EncodedPublish | undefined = key === null ? undefined : m.encodings?.find((e) => e.key === key);
+    // Written for this delivery (its packet identifier and DUP) and sent as it is; later ones copy it (withPacketId).
+    const fresh = encoded === undefined;
     if (!encoded) {
-      const fields = { topic: shownTopic, qos: delivery.qos, retain: delivery.retain, dup: false, packetId: 0, payload: m.payload };
+      const fields = { topic: shownTopic, qos: delivery.qos, retain: delivery.retain, dup: dup && delivery.qos > 0, packetId: delivery.packetId, payload: m.payload };
       if (publishSize(fields, properties) > this.maxPacket) return null; // [MQTT-3.1.2-25]
       encoded = encodePublish(fields, properties);
       if (key !== null) {
@@ -66,15 +69,16 @@ export class PublishWriter {
     } else if (encoded.bytes.length > this.maxPacket) return null;
     if (newAlias > 0) {
       // The alias now names this topic (a reused one forgets its old topic).
-      for (const [t, a] of this.aliases) {
+      const aliases = this.aliases!;
+      for (const [t, a] of aliases) {
         if (a === newAlias) {
-          this.aliases.delete(t);
+          aliases.delete(t);
           break;
         }
       }
-      this.aliases.set(topic, newAlias);
+      aliases.set(topic, newAlias);
     }
-    return delivery.qos === 0 ? encoded.bytes : withPacketId(encoded, delivery.packetId, dup);
+    return delivery.qos === 0 || fresh ? encoded.bytes : withPacketId(encoded, delivery.packetId, dup);
   }
 
   /** A stored response topic as this client can publish to it (its own home channel shows as `$iosig/home/…`). */

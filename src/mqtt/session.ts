@@ -22,6 +22,23 @@ export interface PendingWill {
   cancel(): void;
 }
 
+/**
+ * The in-flight map and QoS 2 identifier set of a session that has never had one: shared by every such session
+ * (an idle connection's session then holds no table of its own), so any write to them is refused.
+ */
+class NoneYet<K, V> extends Map<K, V> {
+  override set(): this {
+    throw new Error('a shared empty map is never written to');
+  }
+}
+class NoIdsYet extends Set<number> {
+  override add(): this {
+    throw new Error('a shared empty set is never written to');
+  }
+}
+const NO_FLIGHTS: Map<number, Delivery> = new NoneYet<number, Delivery>();
+const NO_QOS2_IDS: Set<number> = new NoIdsYet();
+
 /** A FIFO without Array.shift's copying. */
 class Fifo<T> {
   private items: Array<T | undefined> = [];
@@ -58,8 +75,10 @@ class Fifo<T> {
 
 export class MqttSession implements MqttSubscriber {
   readonly subscriptions = new Map<string, SessionSubscription>();
-  readonly inflight = new Map<number, Delivery>();
-  readonly inboundQos2 = new Set<number>();
+  /** QoS 1/2 deliveries in flight by packet identifier (NO_FLIGHTS until the first: add through ownInflight). */
+  inflight: Map<number, Delivery> = NO_FLIGHTS;
+  /** Inbound QoS 2 identifiers not yet released (NO_QOS2_IDS until the first: add through ownInboundQos2). */
+  inboundQos2: Set<number> = NO_QOS2_IDS;
   private readonly queue = new Fifo<Delivery>();
   /** In-flight messages of a resumed session not yet sent again (the client's window was full). */
   private resend: Delivery[] = [];
@@ -83,6 +102,16 @@ export class MqttSession implements MqttSubscriber {
     public identity: MqttIdentity,
     private readonly ctx: EngineContext,
   ) {}
+
+  ownInflight(): Map<number, Delivery> {
+    if (this.inflight === NO_FLIGHTS) this.inflight = new Map();
+    return this.inflight;
+  }
+
+  ownInboundQos2(): Set<number> {
+    if (this.inboundQos2 === NO_QOS2_IDS) this.inboundQos2 = new Set();
+    return this.inboundQos2;
+  }
 
   get ready(): boolean {
     return this.link !== null && this.inflight.size < this.link.window;
@@ -280,7 +309,7 @@ export class MqttSession implements MqttSubscriber {
     if (id === 0) return false;
     delivery.packetId = id;
     delivery.state = 'publish';
-    this.inflight.set(id, delivery);
+    this.ownInflight().set(id, delivery);
     // Too large for the client: discarded and treated as delivered [MQTT-3.1.2-25].
     if (!link.transmit(delivery, false)) {
       this.inflight.delete(id);
@@ -453,14 +482,14 @@ export class MqttSession implements MqttSubscriber {
     const fromJournal = journal !== null && stored.inflight.every((d) => d.offset !== undefined) && stored.queue.every((d) => d.offset !== undefined);
     // Loaded as it is: deliveries the bounds refuse now leave the journal (completed()), nothing is journaled twice.
     this.journaled = fromJournal;
-    for (const id of stored.inboundQos2) this.inboundQos2.add(id);
+    for (const id of stored.inboundQos2) this.ownInboundQos2().add(id);
     for (const s of stored.inflight) {
       const d = loadDelivery(s);
       if (this.inflight.has(d.packetId)) {
         this.completed(d);
         continue;
       }
-      this.inflight.set(d.packetId, d);
+      this.ownInflight().set(d.packetId, d);
       if (d.packetId >= this.nextPacketId) this.nextPacketId = d.packetId === 65_535 ? 1 : d.packetId + 1;
     }
     this.journaled = false;

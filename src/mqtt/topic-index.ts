@@ -50,11 +50,53 @@ export class SharedGroup<S, D> {
 
 /** The subscriptions that end at one filter: plain ones and shared groups. */
 class Bucket<S, D> {
-  subs: Map<S, D> | null = null;
+  /** The plain subscription while there is only one (most filters have one subscriber; a Map costs ~400 bytes). */
+  private sole: S | undefined = undefined;
+  private soleData: D | undefined = undefined;
+  /** The plain subscriptions once a second one came. */
+  private subs: Map<S, D> | null = null;
   groups: Map<string, SharedGroup<S, D>> | null = null;
 
   get empty(): boolean {
-    return (this.subs === null || this.subs.size === 0) && (this.groups === null || this.groups.size === 0);
+    return (this.subs === null ? this.sole === undefined : this.subs.size === 0) && (this.groups === null || this.groups.size === 0);
+  }
+
+  /** Adds or replaces `subscriber`'s plain subscription; true when it is new. */
+  setSub(subscriber: S, data: D): boolean {
+    if (this.subs !== null) {
+      const fresh = !this.subs.has(subscriber);
+      this.subs.set(subscriber, data);
+      return fresh;
+    }
+    if (this.sole === undefined || this.sole === subscriber) {
+      const fresh = this.sole === undefined;
+      this.sole = subscriber;
+      this.soleData = data;
+      return fresh;
+    }
+    this.subs = new Map<S, D>([
+      [this.sole, this.soleData as D],
+      [subscriber, data],
+    ]);
+    this.sole = this.soleData = undefined;
+    return true;
+  }
+
+  deleteSub(subscriber: S): boolean {
+    if (this.subs !== null) return this.subs.delete(subscriber);
+    if (this.sole === undefined || this.sole !== subscriber) return false;
+    this.sole = this.soleData = undefined;
+    return true;
+  }
+
+  getSub(subscriber: S): D | undefined {
+    if (this.subs !== null) return this.subs.get(subscriber);
+    return this.sole !== undefined && this.sole === subscriber ? this.soleData : undefined;
+  }
+
+  visitSubs(visit: MatchVisitor<S, D>): void {
+    if (this.subs !== null) for (const [subscriber, data] of this.subs) visit(subscriber, data, null);
+    else if (this.sole !== undefined) visit(this.sole, this.soleData as D, null);
   }
 }
 
@@ -114,9 +156,7 @@ export class TopicIndex<S, D> {
     const bucket = wild ? this.trieBucket(filter, true)! : this.exactBucket(filter, true)!;
     let fresh: boolean;
     if (group === null) {
-      bucket.subs ??= new Map();
-      fresh = !bucket.subs.has(subscriber);
-      bucket.subs.set(subscriber, data);
+      fresh = bucket.setSub(subscriber, data);
     } else {
       bucket.groups ??= new Map();
       let shared = bucket.groups.get(group);
@@ -136,7 +176,7 @@ export class TopicIndex<S, D> {
     const bucket = wild ? this.trieBucket(filter, false) : this.exactBucket(filter, false);
     if (!bucket) return false;
     let removed = false;
-    if (group === null) removed = bucket.subs?.delete(subscriber) ?? false;
+    if (group === null) removed = bucket.deleteSub(subscriber);
     else {
       const shared = bucket.groups?.get(group);
       if (shared) {
@@ -157,7 +197,7 @@ export class TopicIndex<S, D> {
   get(filter: string, subscriber: S, group: string | null = null): D | undefined {
     const bucket = hasWildcard(filter) ? this.trieBucket(filter, false) : this.exactBucket(filter, false);
     if (!bucket) return undefined;
-    return group === null ? bucket.subs?.get(subscriber) : bucket.groups?.get(group)?.data.get(subscriber);
+    return group === null ? bucket.getSub(subscriber) : bucket.groups?.get(group)?.data.get(subscriber);
   }
 
   /** Visits the subscriptions of exactly `filter` (not those of other filters matching the same topics). */
@@ -191,7 +231,7 @@ export class TopicIndex<S, D> {
   }
 
   private visitBucket(bucket: Bucket<S, D>, visit: MatchVisitor<S, D>): void {
-    if (bucket.subs) for (const [subscriber, data] of bucket.subs) visit(subscriber, data, null);
+    bucket.visitSubs(visit);
     if (bucket.groups) {
       for (const shared of bucket.groups.values()) {
         const member = shared.pick(this.ready);

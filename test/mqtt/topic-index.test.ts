@@ -59,6 +59,17 @@ describe('TopicIndex', () => {
     assert.deepEqual(matches(index, 'a/b/c'), ['s2:3']);
     assert.equal(index.wildcardSize, 0);
     assert.equal(index.get('a/b/c', 's2'), 3);
+    // A filter's one subscriber is kept without a map until a second one comes.
+    assert.equal(index.add('x', 'p', 1), true);
+    assert.equal(index.add('x', 'p', 5), false);
+    assert.equal(index.get('x', 'p'), 5);
+    assert.equal(index.get('x', 'q'), undefined);
+    assert.equal(index.add('x', 'q', 6), true);
+    assert.deepEqual([index.get('x', 'p'), index.get('x', 'q')], [5, 6]);
+    assert.deepEqual(matches(index, 'x'), ['p:5', 'q:6']);
+    assert.ok(index.remove('x', 'p'));
+    assert.deepEqual(matches(index, 'x'), ['q:6']);
+    assert.ok(!index.remove('x', 'p'));
   });
 
   it('shared groups choose one member per message, round robin, preferring ready members', () => {

@@ -6,6 +6,8 @@ import mqttPacket from 'mqtt-packet';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { RC } from '../../src/mqtt/codes.js';
 import { MqttDecoder, isFailure } from '../../src/mqtt/decoder.js';
+import { readHotPacket } from '../../src/mqtt/hot-packets.js';
+import { inspectPacket } from '../../src/mqtt/inspect.js';
 import { encodePublish, publishSize, withPacketId } from '../../src/mqtt/publish-encoder.js';
 
 function parse(bytes: Buffer, version: number): Packet[] {
@@ -69,6 +71,9 @@ describe('PUBLISH encoder', () => {
             const copy = withPacketId(encoded, 4242, true);
             const [q] = parse(copy, v5 ? 5 : 4) as IPublishPacket[];
             assert.deepEqual([q!.messageId, q!.dup], [4242, true]);
+            const again = withPacketId({ bytes: copy, packetIdOffset: encoded.packetIdOffset }, 7, false);
+            const [r] = parse(again, v5 ? 5 : 4) as IPublishPacket[];
+            assert.deepEqual([r!.messageId, r!.dup], [7, false]);
           }
         },
       ),
@@ -117,5 +122,80 @@ describe('decoder', () => {
       assert.ok(r && isFailure(r), Buffer.from(bytes).toString('hex'));
       assert.equal(r.code, code, Buffer.from(bytes).toString('hex'));
     }
+  });
+});
+
+/** Where the variable header of a whole packet starts (after the Remaining Length). */
+function bodyStartOf(raw: Buffer): number {
+  let i = 1;
+  while (raw[i]! & 0x80) i++;
+  return i + 1;
+}
+
+/** What mqtt-packet and inspect.ts make of one whole packet: the packet, or null when either refuses it. */
+function reference(raw: Buffer, version: number): Packet | null {
+  const parser = mqttPacket.parser({ protocolVersion: version });
+  let packet: Packet | null = null;
+  let failed = false;
+  parser.on('packet', (p: Packet) => (packet = p));
+  parser.on('error', () => (failed = true));
+  let left = 0;
+  try {
+    left = parser.parse(raw);
+  } catch {
+    failed = true;
+  }
+  const got = packet as Packet | null;
+  if (failed || got === null || left !== 0) return null;
+  return inspectPacket(raw, bodyStartOf(raw), got.cmd, version).code === 0 ? got : null;
+}
+
+describe('hot packets (PUBLISH, 2-byte acknowledgements and PINGREQ read without mqtt-packet)', () => {
+  it('read exactly what mqtt-packet and inspect.ts read, and leave every packet they refuse to them (property)', () => {
+    let hot = 0;
+    let runs = 0;
+    const version = fc.constantFrom(3, 4, 5);
+    const publish = fc.record({
+      cmd: fc.constant('publish'),
+      topic: fc.oneof(fc.string({ maxLength: 12 }), fc.string({ maxLength: 6, unit: 'grapheme' }), fc.constantFrom('a\0b', '\0', 'a/+', 's/#', 'é/ü')),
+      qos: fc.constantFrom(0, 1, 2),
+      retain: fc.boolean(),
+      dup: fc.boolean(),
+      messageId: fc.integer({ min: 1, max: 65_535 }),
+      payload: fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+      properties: fc.option(fc.record({ contentType: fc.string({ maxLength: 4 }) }), { nil: undefined }),
+    });
+    const ack = fc.record({
+      cmd: fc.constantFrom('puback', 'pubrec', 'pubrel', 'pubcomp'),
+      messageId: fc.integer({ min: 0, max: 65_535 }),
+      reasonCode: fc.option(fc.constantFrom(0, 0x10, 0x80, 0x92), { nil: undefined }),
+    });
+    const ping = fc.constant({ cmd: 'pingreq' });
+    // Damage: a byte of the packet replaced (the Remaining Length stays as generated).
+    const damage = fc.option(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { nil: undefined, freq: 3 });
+    fc.assert(
+      fc.property(version, fc.oneof(publish, ack, ping), damage, (v, fields, hurt) => {
+        let raw: Buffer;
+        try {
+          raw = Buffer.from(mqttPacket.generate(fields as Packet, { protocolVersion: v }));
+        } catch {
+          return; // a combination mqtt-packet will not write
+        }
+        const start = bodyStartOf(raw);
+        if (hurt) {
+          const at = hurt.at % raw.length;
+          if (at === 0 || at >= start) raw[at] = hurt.byte;
+        }
+        runs++;
+        const fast = readHotPacket(raw, start, v);
+        if (fast === null) return;
+        hot++;
+        const ref = reference(raw, v);
+        assert.ok(ref !== null, `read a packet mqtt-packet or inspect refuses: ${raw.toString('hex')} (version ${v})`);
+        assert.deepEqual({ ...fast }, { ...ref }, raw.toString('hex'));
+      }),
+      { numRuns: 3000 },
+    );
+    assert.ok(hot > runs / 4, `the hot path read ${hot} of ${runs} packets`);
   });
 });
