@@ -1,5 +1,5 @@
 /**
- * `npm test`: the whole suite under node's test runner, in GROUPS shared test processes (4, or IOSIG_TEST_GROUPS) and
+ * `npm test`: the whole suite under node's test runner, in GROUPS shared test processes (8, or IOSIG_TEST_GROUPS) and
  * one per file that cannot share.
  *
  * Starting a test process and loading the server into it costs about half a second of CPU, so files share processes:
@@ -12,6 +12,8 @@
  * took (test/durations.json, seconds per file; a file not listed counts as NEW_FILE_SECONDS): the longest first, each
  * to the group with the least so far. `--save-durations` runs the suite and writes that file anew from what it
  * measured.
+ * No process is shorter than its longest file: describes that each start their own server processes are better
+ * split into files of their own, as test/cluster/workers*.test.ts are, so that they run at once.
  *
  * Tests that drive a Debian tool (redis-server, Chromium, socat, …) ask kit/tools.ts: without CI=true a missing tool
  * skips its group, and the run ends with the list of those groups and the one command that installs what they need.
@@ -26,8 +28,12 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { installCommand, packagesFor } from './kit/tools.js';
 
-/** Shared processes; they mostly wait (on sockets, child processes, browsers, Redis), so more than the cores. */
-const GROUPS = Number(process.env['IOSIG_TEST_GROUPS'] ?? 4);
+/**
+ * Shared processes. Most files mostly wait (on sockets, child processes, browsers, Redis), so a 2-core host keeps
+ * busy with far more processes than cores: on one (shared with other work), 8 or 10 finished sooner than 4 or 6. Each
+ * costs half a second of CPU to load the server, and more at once put the timing-sensitive tests under more load.
+ */
+const GROUPS = Number(process.env['IOSIG_TEST_GROUPS'] ?? 8);
 const NEW_FILE_SECONDS = 2;
 const SAVE_DURATIONS = '--save-durations';
 const TIMEOUT_MS = 300_000;

@@ -15,7 +15,6 @@ import { watchChild } from '../kit/child-output.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'io-server.js');
 const dir = mkdtempSync(join(tmpdir(), 'iosig-acl-cli-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function plan(args: string[]): Promise<{ result: ServerPlan; err: string }> {
   let err = '';
@@ -25,6 +24,8 @@ async function plan(args: string[]): Promise<{ result: ServerPlan; err: string }
 }
 
 describe('io-server access flags (issue 18)', () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
   it('--acl, --acl-redis, --jwt-*, --auth-hook*, --conn-rate and --level-rate become the access options', async () => {
     const secret = join(dir, 'secret');
     writeFileSync(secret, `${'s'.repeat(48)}\n`);

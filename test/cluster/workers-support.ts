@@ -9,6 +9,8 @@ import { NodeProcess } from './node-process.js';
 import { RedisServerProcess } from '../kit/redis-server.js';
 import { request } from '../http/support.js';
 import { CHILD_PROCESS_DEADLINE_MS, sleep } from '../kit/wait.js';
+import type { RawClient, RawClientOptions, Transport } from '../kit/raw-client.js';
+import { getsIn } from '../kit/gets-in.js';
 
 const SERVING = /^ports: websocket/;
 
@@ -165,4 +167,21 @@ export function workerHostFixture(nodeId: string, args: string[] | (() => string
       return redis!;
     },
   };
+}
+
+export async function closeAll(clients: RawClient[]): Promise<void> {
+  await Promise.all(clients.splice(0).map((c) => c.close(500)));
+}
+
+/**
+ * Connections from `address` that get in, one after another, until `n` did (or 200 tries): places come back a
+ * moment after their connections close (the worker tells the primary over IPC).
+ */
+export async function getInAgain(kind: Transport, port: number, address: string, n: number, keep: RawClient[], opts: RawClientOptions = {}): Promise<number> {
+  let inside = 0;
+  for (let tries = 0; inside < n && tries < 200; tries++) {
+    if (await getsIn(kind, port, address, keep, opts)) inside++;
+    else await sleep(20);
+  }
+  return inside;
 }

@@ -129,16 +129,16 @@ function killAll(): void {
   children.clear();
 }
 
-afterEach(async () => {
-  await pool.closeAll();
-  killAll();
-});
-after(() => {
-  killAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 describe('io-server --data-dir: restart and crash', () => {
+  afterEach(async () => {
+    await pool.closeAll();
+    killAll();
+  });
+  after(() => {
+    killAll();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
   it('SIGKILL in the middle of traffic: every flushed retained and CID-retained value is back, a positioned reader recovers exactly', async () => {
     const dir = tempDir();
     const args = ['--data-dir', dir, '--history', 'chat/#=100000', ...DEVICE];

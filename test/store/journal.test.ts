@@ -17,9 +17,6 @@ function dir(): string {
   dirs.push(d);
   return d;
 }
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
 const value = (text: string): { msg: Buffer; owner: string | null } => ({ msg: Buffer.from(text), owner: 'd:dev' });
 
@@ -31,6 +28,10 @@ async function committed(store: LmdbStore, write: () => void): Promise<void> {
 }
 
 describe('LMDB store: the retained journal', () => {
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
   it('a crash before the checkpoint loses nothing committed: the journal is read back into rows at open', async () => {
     const d = dir();
     // No checkpoint on its own during the test, however slow the machine.

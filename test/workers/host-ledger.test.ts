@@ -1,6 +1,6 @@
 // The host ledger of `io-server --workers` in one process: two servers play two workers, each linked to one
 // HostLedger (the primary's) over an in-memory IPC pipe, with real sockets on 127.0.0.1. The rules the process
-// tests (test/cluster/workers.test.ts) check end to end are pinned here at their edges: what a dead worker gives
+// tests (test/cluster/workers*.test.ts) check end to end are pinned here at their edges: what a dead worker gives
 // back, a stray or late message, a primary that does not answer (fail closed), and the bounds of the ledger.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // The supervisor's back-off for a worker slot whose workers keep dying (issue 16 item 2): doubling to a cap, and a
-// fresh count after a stable run. The process tests (test/cluster/workers.test.ts) show it end to end.
+// fresh count after a stable run. The process tests (test/cluster/workers-crash-loop.test.ts) show it end to end.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RestartBackoff, backoffWithCap } from '../../src/workers/restart-backoff.js';
