@@ -24,7 +24,16 @@ interface SocketData {
   link: WsLink<SocketData> | DoorLink | null;
   /** An MQTT client (subprotocol `mqtt`): its bytes go to the MQTT engine, not to a connection. */
   mqtt: WsStream | null;
+  /**
+   * Upgraded after an answer from the primary (--workers): its connection is made one turn after `open` (see
+   * openLater), and what the client sends meanwhile waits here; `gone` once it closed first.
+   */
+  early?: { frames: [ArrayBuffer, boolean][]; bytes: number; gone: boolean } | null;
 }
+
+/** What a client opened after an asynchronous upgrade may send before its connection exists (one turn). */
+const EARLY_FRAMES = 64;
+const EARLY_BYTES = 1 << 20;
 
 /** A byte stream carried in binary WebSocket frames (MQTT over WebSocket). */
 export interface WsStream {
@@ -116,8 +125,9 @@ function upgradeLater(
       if (ok) door.unused(data.peer!);
       return;
     }
-    if (ok) res.cork(() => res.upgrade<SocketData>(data, key, protocol, extensions, context));
-    else refuseUpgrade(res);
+    if (!ok) return refuseUpgrade(res);
+    data.early = { frames: [], bytes: 0, gone: false };
+    res.cork(() => res.upgrade<SocketData>(data, key, protocol, extensions, context));
   });
 }
 
@@ -146,6 +156,61 @@ export async function listenWs(
     : uWS.App();
   const budget = requestBudgetOf(app, fronted);
   const limits = backlogLimits(options, 'ws');
+
+  /** A new WebSocket's connection (or plain link, or MQTT stream). */
+  const opened = (ws: uWS.WebSocket<SocketData>, data: SocketData): void => {
+    const peer = data.peer!;
+    data.peer = null;
+    stats.acceptedWs++;
+    if (data.request === MQTT_REQUEST && mqtt !== null) {
+      data.request = null;
+      data.mqtt = mqtt.open(ws as uWS.WebSocket<unknown>, peer);
+      return;
+    }
+    if (data.request !== null && plain !== null) {
+      const doorLink = plain.link(ws, limits, data.request);
+      data.request = null;
+      data.link = doorLink;
+      doorLink.conn = accept(doorLink, peer);
+      doorLink.start();
+      return;
+    }
+    const link = new WsLink<SocketData>(ws, limits);
+    data.link = link;
+    link.conn = accept(link, peer);
+  };
+
+  /**
+   * After an asynchronous upgrade the connection is made on the next turn, outside the cork the upgrade ran in:
+   * uWS.js 20.30 can shut a socket upgraded inside `res.cork` whose `open` writes to it (uNetworking/uWebSockets
+   * PR 1929, not in this build). Frames that come meanwhile are kept (bounded) and handed over in order.
+   */
+  const openLater = (ws: uWS.WebSocket<SocketData>, data: SocketData): void => {
+    setImmediate(() => {
+      const early = data.early!;
+      data.early = null;
+      if (early.gone) return door.unused(data.peer!);
+      try {
+        opened(ws, data);
+        for (const [frame, isBinary] of early.frames) received(ws, data, frame, isBinary);
+      } catch (err) {
+        options.log(`ws: opening a connection failed: ${String(err)}`);
+        if (data.early === null && !data.link?.closed) ws.end(1011, 'internal error');
+      }
+    });
+  };
+
+  /** A frame from the client, to its MQTT stream, door link or connection. */
+  const received = (ws: uWS.WebSocket<SocketData>, data: SocketData, message: ArrayBuffer, isBinary: boolean): void => {
+    // MQTT travels in binary frames only; a text frame closes the connection [MQTT-6.0.0-1].
+    if (data.mqtt !== null) return isBinary ? data.mqtt.feed(Buffer.from(new Uint8Array(message))) : ws.end(1003, 'MQTT needs binary frames');
+    const link = data.link;
+    if (!(link instanceof WsLink)) return link?.fromDevice(Buffer.from(message), isBinary);
+    const conn = link.conn;
+    if (!conn) return;
+    if (isBinary) conn.receive(new Uint8Array(message));
+    else conn.receiveText(Buffer.from(message).toString('utf8'), message.byteLength);
+  };
 
   app.ws<SocketData>('/*', {
     compression: uWS.DISABLED,
@@ -223,36 +288,17 @@ export async function listenWs(
     },
     open: (ws) => {
       const data = ws.getUserData();
-      const peer = data.peer!;
-      data.peer = null;
-      stats.acceptedWs++;
-      if (data.request === MQTT_REQUEST && mqtt !== null) {
-        data.request = null;
-        data.mqtt = mqtt.open(ws as uWS.WebSocket<unknown>, peer);
-        return;
-      }
-      if (data.request !== null && plain !== null) {
-        const doorLink = plain.link(ws, limits, data.request);
-        data.request = null;
-        data.link = doorLink;
-        doorLink.conn = accept(doorLink, peer);
-        doorLink.start();
-        return;
-      }
-      const link = new WsLink<SocketData>(ws, limits);
-      data.link = link;
-      link.conn = accept(link, peer);
+      if (data.early) return openLater(ws, data);
+      opened(ws, data);
     },
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
-      // MQTT travels in binary frames only; a text frame closes the connection [MQTT-6.0.0-1].
-      if (data.mqtt !== null) return isBinary ? data.mqtt.feed(Buffer.from(new Uint8Array(message))) : ws.end(1003, 'MQTT needs binary frames');
-      const link = data.link;
-      if (!(link instanceof WsLink)) return link?.fromDevice(Buffer.from(message), isBinary);
-      const conn = link.conn;
-      if (!conn) return;
-      if (isBinary) conn.receive(new Uint8Array(message));
-      else conn.receiveText(Buffer.from(message).toString('utf8'), message.byteLength);
+      const early = data.early;
+      if (!early) return received(ws, data, message, isBinary);
+      // Before its connection exists (one turn): kept, as a copy (uWS reuses the buffer), within a bound.
+      early.bytes += message.byteLength;
+      if (early.frames.length >= EARLY_FRAMES || early.bytes > EARLY_BYTES) return ws.end(1008, 'too much sent before the connection opened');
+      early.frames.push([message.slice(0), isBinary]);
     },
     ping: (ws) => {
       ws.getUserData().link?.conn?.heard();
@@ -265,6 +311,10 @@ export async function listenWs(
     },
     close: (ws) => {
       const data = ws.getUserData();
+      if (data.early) {
+        data.early.gone = true;
+        return;
+      }
       if (data.mqtt !== null) {
         const stream = data.mqtt;
         data.mqtt = null;

@@ -14,6 +14,8 @@ import { Peer, openPeer } from '../kit/peer.js';
 import { getsIn } from '../kit/gets-in.js';
 import { waitFor } from '../kit/wait.js';
 import { inside } from '../kit/inside.js';
+import { PING, PONG } from '../kit/messages.js';
+import WebSocket from 'ws';
 
 const limits = (perAddress: number, global = 0) => ({
   connections: { maxConnections: global, maxConnectionsPerAddress: perAddress },
@@ -149,6 +151,25 @@ describe('two servers on one host ledger (two workers in one process)', () => {
   after(async () => {
     await Promise.all([one.close(), two.close()]);
     for (const l of links) l.pipe.close();
+  });
+
+  it('answers a client that sends at once after an upgrade the primary answered, and keeps its socket open', async () => {
+    // The upgrade waits for the ledger, so the connection is made a turn after `open` (transport/ws.ts openLater);
+    // made inside the upgrade's cork, uWS.js 20.30 could shut the socket (code 1006) after its first write.
+    const got: Buffer[] = [];
+    const client = new WebSocket(`ws://127.0.0.1:${one.wsPort}`, { localAddress: '127.0.0.6' });
+    client.on('message', (data: Buffer) => got.push(data));
+    let closeCode = 0;
+    client.on('close', (code) => {
+      closeCode = code;
+    });
+    client.on('open', () => {
+      for (let i = 0; i < 3; i++) client.send(PING);
+    });
+    await waitFor(() => got.filter((m) => m.equals(PONG)).length === 3 || closeCode !== 0, 3000, 'three PONGs');
+    assert.equal(closeCode, 0, 'the socket stays open');
+    assert.equal(got.filter((m) => m.equals(PONG)).length, 3, 'each PING sent before the connection existed is answered');
+    client.close();
   });
 
   it('shares the per-address cap over both servers and both transports', async () => {
