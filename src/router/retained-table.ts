@@ -1,8 +1,10 @@
+import { CHANNEL_PREFIX } from './tags.js';
+
 // The channel-retained values, packed. A Map of key → Buffer (plus maps for the owner and the publisher) costs
 // about 190 bytes per value besides the value itself, which dominates small sensor values (a million 27-byte
 // signals: five times their own size). Here every value is one record — flags, lengths, an interned writer, the key's
-// UTF-8 bytes and the message — appended to 1 MiB byte slabs, and one open-addressed Uint32Array indexes the records
-// by key: about 15 bytes per value besides the key and the message.
+// UTF-8 bytes (none when the key is `CH:` + the signal's own tag) and the message — appended to 1 MiB byte slabs,
+// and one open-addressed Uint32Array indexes the records by key: about 15 bytes per value besides the message.
 //
 // Records are never written over: a value handed out (a view into its slab) stays intact while a socket or the store
 // still holds it. Replaced and deleted records are garbage, counted per slab; once garbage passes half the live
@@ -14,13 +16,20 @@ const SLAB_BYTES = 1 << 20;
 const OFFSET_UNITS = 18;
 const MAX_SLABS = 1 << (32 - OFFSET_UNITS);
 const UNIT_MASK = (1 << OFFSET_UNITS) - 1;
-/** Slot sentinels: no record can start there (a record needs more than the 4 or 8 bytes left at those offsets). */
-const EMPTY = 0xffffffff;
-const DELETED = 0xfffffffe;
+/** Slot sentinels: slab id 0 is never used. Small numbers, so slot reads stay small integers (no heap numbers). */
+const EMPTY = 0;
+const DELETED = 1;
 /** flags u8 ‖ key length u16 ‖ message length u32 ‖ writer id u32 (little-endian), then the key and the message. */
 const HEADER = 11;
 const MAX_KEY_BYTES = 0xffff;
 const REMOTE = 1;
+/**
+ * The key is `CH:` + the message's own tag (a SIGNAL's tag length at byte 1, the tag from byte 2), as for almost
+ * every channel-retained value: not stored a second time (the record's key length is 0).
+ */
+const KEY_IN_MSG = 2;
+const DERIVED_PREFIX = CHANNEL_PREFIX;
+const PREFIX_LENGTH = DERIVED_PREFIX.length;
 /** Garbage below this is never worth a compaction. */
 const COMPACT_FLOOR = SLAB_BYTES;
 const MAX_LOAD = 0.7;
@@ -86,15 +95,18 @@ class Writers {
 }
 
 export class RetainedTable {
-  private slots = new Uint32Array(16).fill(EMPTY);
-  /** Replaced (not edited) when a slab is freed, so an iteration in progress keeps reading the slabs it started with. */
-  private slabs: Array<Buffer | undefined> = [];
-  private readonly slabUsed: number[] = [];
-  private readonly slabGarbage: number[] = [];
+  private slots = new Uint32Array(16);
+  /**
+   * By id (0 is never used). Replaced (not edited) when a slab is freed, so an iteration in progress keeps reading
+   * the slabs it started with.
+   */
+  private slabs: Array<Buffer | undefined> = [undefined];
+  private readonly slabUsed: number[] = [0];
+  private readonly slabGarbage: number[] = [0];
   /** Live records per slab: a slab with none (not the tail) is freed at once. */
-  private readonly slabLive: number[] = [];
+  private readonly slabLive: number[] = [0];
   /** Which allocation of its id a slab is (stamps tell a reused id's records from its previous ones). */
-  private readonly slabSerial: number[] = [];
+  private readonly slabSerial: number[] = [0];
   private serials = 0;
   private readonly freeSlabs: number[] = [];
   /** The slab records are appended to (-1: none yet). */
@@ -105,6 +117,14 @@ export class RetainedTable {
   private garbageBytes = 0;
   private readonly writers = new Writers();
   private scratch = Buffer.allocUnsafe(256);
+  /**
+   * The last key looked up and what was found, so the router's find-then-set costs one probe: its slot (-1: absent),
+   * the free slot its insertion would take and whether it is ASCII. Cleared by every change to the index.
+   */
+  private lastKey: string | null = null;
+  private lastSlot = -1;
+  private lastVacancy = -1;
+  private lastAscii = true;
 
   get size(): number {
     return this.count;
@@ -140,29 +160,36 @@ export class RetainedTable {
    */
   set(key: string, msg: Uint8Array, owner: Owner, publisher: Publisher, remote = false): number {
     if ((this.count + this.deleted + 1) / this.slots.length > MAX_LOAD) this.resize();
-    const ascii = isAscii(key);
-    const keyBytes = ascii ? key.length : Buffer.byteLength(key);
+    const at = this.slotOf(key);
+    const ascii = this.lastAscii;
+    const inMsg = ascii && keyInMessage(key, msg);
+    const keyBytes = inMsg ? 0 : ascii ? key.length : Buffer.byteLength(key);
     if (keyBytes > MAX_KEY_BYTES) return -1;
     const bytes = HEADER + keyBytes + msg.length;
     const loc = this.allocate(bytes);
     if (loc < 0) return -1;
+    const vacancy = this.lastVacancy;
+    this.lastKey = null;
     const slab = this.slabs[loc >>> OFFSET_UNITS]!;
     const off = (loc & UNIT_MASK) << 2;
     const writer = this.writers.acquire(owner, publisher);
-    slab[off] = remote ? REMOTE : 0;
-    slab.writeUInt16LE(keyBytes, off + 1);
+    slab[off] = (remote ? REMOTE : 0) | (inMsg ? KEY_IN_MSG : 0);
+    slab[off + 1] = keyBytes & 0xff;
+    slab[off + 2] = keyBytes >>> 8;
     slab.writeUInt32LE(msg.length, off + 3);
     slab.writeUInt32LE(writer, off + 7);
-    if (ascii) for (let i = 0; i < keyBytes; i++) slab[off + HEADER + i] = key.charCodeAt(i);
-    else slab.write(key, off + HEADER, 'utf8');
-    slab.set(msg, off + HEADER + keyBytes);
-    const hash = hashString(key);
-    const at = this.probe(key, hash, ascii);
+    const start = off + HEADER;
+    if (ascii) for (let i = 0; i < keyBytes; i++) slab[start + i] = key.charCodeAt(i);
+    else slab.write(key, start, 'utf8');
+    // Small values byte by byte: cheaper than a native copy's call.
+    if (msg.length <= 64) for (let i = 0, to = start + keyBytes; i < msg.length; i++) slab[to + i] = msg[i]!;
+    else slab.set(msg, start + keyBytes);
     if (at >= 0) {
       this.drop(this.slots[at]!);
       this.slots[at] = loc;
     } else {
-      this.insertSlot(hash, loc);
+      if (this.slots[vacancy] === DELETED) this.deleted--;
+      this.slots[vacancy] = loc;
       this.count++;
     }
     this.liveBytes += bytes;
@@ -174,6 +201,7 @@ export class RetainedTable {
   delete(key: string): boolean {
     const at = this.slotOf(key);
     if (at < 0) return false;
+    this.lastKey = null;
     this.drop(this.slots[at]!);
     this.slots[at] = DELETED;
     this.count--;
@@ -249,24 +277,46 @@ export class RetainedTable {
     return slab.readUInt32LE(((loc & UNIT_MASK) << 2) + 7);
   }
 
+  /** The slot holding `key`'s record, or -1 (then lastVacancy is where it would go). */
   private slotOf(key: string): number {
-    return this.probe(key, hashString(key), isAscii(key));
+    if (key === this.lastKey) return this.lastSlot;
+    let hash = 0x811c9dc5;
+    let ascii = true;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if (c > 0x7f) ascii = false;
+      hash = Math.imul(hash ^ c, 0x01000193);
+    }
+    hash = mix(hash);
+    this.lastKey = key;
+    this.lastAscii = ascii;
+    this.lastSlot = this.probe(key, hash, ascii);
+    return this.lastSlot;
   }
 
-  /** The slot holding `key`'s record, or -1. */
+  /** The slot holding `key`'s record, or -1; lastVacancy: the first free slot on the way. */
   private probe(key: string, hash: number, ascii: boolean): number {
     const { slots } = this;
-    const n = slots.length;
+    const mask = slots.length - 1;
     let encoded = -1;
-    for (let i = hash % n, step = 0; step < n; step++, i = i + 1 === n ? 0 : i + 1) {
+    this.lastVacancy = -1;
+    for (let i = hash & mask, step = 0; step <= mask; step++, i = (i + 1) & mask) {
       const loc = slots[i]!;
-      if (loc === EMPTY) return -1;
-      if (loc === DELETED) continue;
+      if (loc === EMPTY) {
+        if (this.lastVacancy < 0) this.lastVacancy = i;
+        return -1;
+      }
+      if (loc === DELETED) {
+        if (this.lastVacancy < 0) this.lastVacancy = i;
+        continue;
+      }
       const slab = this.slabs[loc >>> OFFSET_UNITS]!;
       const off = ((loc & UNIT_MASK) << 2) + 1;
       const length = slab[off]! | (slab[off + 1]! << 8);
       const start = off + HEADER - 1;
-      if (ascii) {
+      if ((slab[off - 1]! & KEY_IN_MSG) !== 0) {
+        if (ascii && sameDerivedKey(key, slab, start)) return i;
+      } else if (ascii) {
         if (length !== key.length) continue;
         let j = 0;
         while (j < length && slab[start + j] === key.charCodeAt(j)) j++;
@@ -285,24 +335,23 @@ export class RetainedTable {
     return this.scratch.write(key, 0, 'utf8');
   }
 
-  private insertSlot(hash: number, loc: number): void {
-    const { slots } = this;
-    const n = slots.length;
-    let i = hash % n;
-    while (slots[i] !== EMPTY && slots[i] !== DELETED) i = i + 1 === n ? 0 : i + 1;
-    if (slots[i] === DELETED) this.deleted--;
-    slots[i] = loc;
-  }
-
-  /** A new index, twice the live entries (tombstones dropped). */
+  /** A new index (a power of two at most half full; tombstones dropped). */
   private resize(): void {
     const old = this.slots;
-    this.slots = new Uint32Array(Math.max(16, Math.ceil((this.count + 1) * 2))).fill(EMPTY);
-    this.deleted = 0;
+    let size = 16;
+    while (size < (this.count + 1) * 2) size *= 2;
+    const slots = new Uint32Array(size);
+    const mask = size - 1;
     for (let i = 0; i < old.length; i++) {
       const loc = old[i]!;
-      if (loc !== EMPTY && loc !== DELETED) this.insertSlot(hashAt(this.slabs, loc), loc);
+      if (loc === EMPTY || loc === DELETED) continue;
+      let j = hashAt(this.slabs, loc) & mask;
+      while (slots[j] !== EMPTY) j = (j + 1) & mask;
+      slots[j] = loc;
     }
+    this.slots = slots;
+    this.deleted = 0;
+    this.lastKey = null;
   }
 
   /** Room for `bytes` at the tail (a new slab when full; a slab of its own when larger than one): its location. */
@@ -362,7 +411,7 @@ export class RetainedTable {
   private maybeCompact(): void {
     if (this.garbageBytes < COMPACT_FLOOR || this.garbageBytes * 2 < this.liveBytes) return;
     let worst = -1;
-    for (let id = 0; id < this.slabs.length; id++) {
+    for (let id = 1; id < this.slabs.length; id++) {
       if (id !== this.tail && this.slabs[id] && (worst < 0 || this.slabGarbage[id]! > this.slabGarbage[worst]!)) worst = id;
     }
     if (worst >= 0) this.compact(worst);
@@ -381,6 +430,7 @@ export class RetainedTable {
         if (moved < 0) return; // no room: keep the slab
         slab.copy(this.slabs[moved >>> OFFSET_UNITS]!, (moved & UNIT_MASK) << 2, off, off + bytes);
         this.slots[at] = moved;
+        this.lastKey = null;
         this.slabLive[moved >>> OFFSET_UNITS]!++;
       }
       off += (bytes + 3) & ~3;
@@ -391,8 +441,8 @@ export class RetainedTable {
   /** The slot pointing at exactly `loc` (found through its key's probe sequence), or -1. */
   private slotAt(hash: number, loc: number): number {
     const { slots } = this;
-    const n = slots.length;
-    for (let i = hash % n, step = 0; step < n && slots[i] !== EMPTY; step++, i = i + 1 === n ? 0 : i + 1) {
+    const mask = slots.length - 1;
+    for (let i = hash & mask, step = 0; step <= mask && slots[i] !== EMPTY; step++, i = (i + 1) & mask) {
       if (slots[i] === loc) return i;
     }
     return -1;
@@ -404,34 +454,62 @@ function recordBytes(slab: Buffer, off: number): number {
 }
 
 
+/** Whether `key` is `CH:` + `msg`'s tag (ASCII keys only). */
+function keyInMessage(key: string, msg: Uint8Array): boolean {
+  const tagLength = msg[1];
+  if (tagLength === undefined || key.length !== PREFIX_LENGTH + tagLength || msg.length < 2 + tagLength || !key.startsWith(DERIVED_PREFIX)) return false;
+  for (let i = 0; i < tagLength; i++) if (msg[2 + i] !== key.charCodeAt(PREFIX_LENGTH + i)) return false;
+  return true;
+}
+
+/** Whether ASCII `key` is the key of the KEY_IN_MSG record whose message starts at `start`. */
+function sameDerivedKey(key: string, slab: Buffer, start: number): boolean {
+  const tagLength = slab[start + 1]!;
+  if (key.length !== PREFIX_LENGTH + tagLength) return false;
+  for (let j = 0; j < PREFIX_LENGTH; j++) if (key.charCodeAt(j) !== DERIVED_PREFIX.charCodeAt(j)) return false;
+  for (let j = 0; j < tagLength; j++) if (slab[start + 2 + j] !== key.charCodeAt(PREFIX_LENGTH + j)) return false;
+  return true;
+}
+
 function keyAt(slabs: ReadonlyArray<Buffer | undefined>, loc: number): string {
   const slab = slabs[loc >>> OFFSET_UNITS]!;
   const off = (loc & UNIT_MASK) << 2;
-  return slab.toString('utf8', off + HEADER, off + HEADER + slab.readUInt16LE(off + 1));
+  const start = off + HEADER;
+  if ((slab[off]! & KEY_IN_MSG) !== 0) return DERIVED_PREFIX + slab.toString('latin1', start + 2, start + 2 + slab[start + 1]!);
+  return slab.toString('utf8', start, start + slab.readUInt16LE(off + 1));
 }
 
 /** hashString of the key of the record at `loc`, from its bytes when they are ASCII. */
 function hashAt(slabs: ReadonlyArray<Buffer | undefined>, loc: number): number {
   const slab = slabs[loc >>> OFFSET_UNITS]!;
-  const start = ((loc & UNIT_MASK) << 2) + HEADER;
-  const end = start + slab.readUInt16LE(start - HEADER + 1);
+  const off = (loc & UNIT_MASK) << 2;
   let h = 0x811c9dc5;
+  let start = off + HEADER;
+  let end = start + slab.readUInt16LE(off + 1);
+  if ((slab[off]! & KEY_IN_MSG) !== 0) {
+    for (let j = 0; j < PREFIX_LENGTH; j++) h = Math.imul(h ^ DERIVED_PREFIX.charCodeAt(j), 0x01000193);
+    end = start + 2 + slab[start + 1]!;
+    start += 2;
+  }
   for (let i = start; i < end; i++) {
     const b = slab[i]!;
     if (b > 0x7f) return hashString(keyAt(slabs, loc));
     h = Math.imul(h ^ b, 0x01000193);
   }
-  return h >>> 0;
+  return mix(h);
 }
 
-function isAscii(key: string): boolean {
-  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
-/** FNV-1a over the key's UTF-16 code units (for ASCII keys, its bytes), non-negative. */
+/** FNV-1a over the key's UTF-16 code units (for ASCII keys, its bytes), mixed (the index uses the low bits). */
 function hashString(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+  return mix(h);
+}
+
+/** murmur3's finalizer, to a non-negative 31-bit integer (a small integer in V8). */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return (h & 0x7fffffff) >>> 0;
 }

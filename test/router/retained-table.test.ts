@@ -2,6 +2,8 @@
 // growth, replacement, deletion, compaction and slab reuse; values handed out are never written over.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { PAYLOAD } from '../../src/protocol/codes.js';
+import { encodeSignal } from '../../src/protocol/messages.js';
 import { RetainedTable } from '../../src/router/retained-table.js';
 
 /** A deterministic generator, so a failure replays. */
@@ -48,6 +50,24 @@ describe('RetainedTable', () => {
     assert.equal(table.size, 5);
   });
 
+  it('keeps a key that is `CH:` + the signal’s own tag once, and any other key beside its message', () => {
+    const table = new RetainedTable();
+    const own = encodeSignal('room/1$', PAYLOAD.TEXT, Buffer.from('21.5'));
+    const other = encodeSignal('room/2$', PAYLOAD.TEXT, Buffer.from('x'));
+    table.set('CH:room/1$', own, null, '');
+    const withKey = table.footprint;
+    table.set('CH:room/3$', other, null, ''); // not its tag: the key is kept beside it
+    table.set('PRIVATE:#room/1$', own, null, '');
+    table.set('CH:room/1', own, null, ''); // a prefix of the tag
+    table.set('CH:', Buffer.from([1]), null, ''); // too short to carry a tag
+    assert.equal(withKey, table.footprint, 'one slab so far');
+    assert.deepEqual([...table.keys()].sort(), ['CH:', 'CH:room/1', 'CH:room/1$', 'CH:room/3$', 'PRIVATE:#room/1$']);
+    for (const key of ['CH:room/1$', 'PRIVATE:#room/1$', 'CH:room/1']) assert.deepEqual(table.get(key), own);
+    assert.deepEqual(table.get('CH:room/3$'), other);
+    assert.equal(table.get('CH:room/2$'), undefined, 'the message’s tag is not a key by itself');
+    assert.equal(table.get('CH:room/1$x'), undefined);
+  });
+
   it('matches a Map through 200 000 random writes (growth, compaction, slab reuse, large values)', () => {
     const next = random(20);
     const table = new RetainedTable();
@@ -61,7 +81,8 @@ describe('RetainedTable', () => {
         continue;
       }
       const size = r > 0.9995 ? 1_500_000 : Math.floor(next() * 300);
-      const value = bytes(size, i & 0xff);
+      // Half of them signals whose tag the key is (the key is not stored twice), the rest opaque bytes.
+      const value = r < 0.55 ? encodeSignal(key.slice(3), PAYLOAD.BINARY, bytes(size, i & 0xff)) : bytes(size, i & 0xff);
       const loc = table.set(key, value, i % 3 === 0 ? null : `d:${i % 7}`, `C${i % 11}`);
       model.set(key, value);
       if (i % 1000 === 0) handedOut.push([table.messageAt(loc), Buffer.from(value)]);
