@@ -96,6 +96,8 @@ class Writers {
 
 export class RetainedTable {
   private slots = new Uint32Array(16);
+  /** 8 more bits of each slot's key hash: a probe reads a record only when they match (a byte per slot). */
+  private tags = new Uint8Array(16);
   /**
    * By id (0 is never used). Replaced (not edited) when a slab is freed, so an iteration in progress keeps reading
    * the slabs it started with.
@@ -125,6 +127,7 @@ export class RetainedTable {
   private lastSlot = -1;
   private lastVacancy = -1;
   private lastAscii = true;
+  private lastTag = 0;
 
   get size(): number {
     return this.count;
@@ -134,7 +137,7 @@ export class RetainedTable {
   get footprint(): number {
     let slabs = 0;
     for (const slab of this.slabs) slabs += slab?.length ?? 0;
-    return slabs + this.slots.byteLength;
+    return slabs + this.slots.byteLength + this.tags.byteLength;
   }
 
   // ---- by key --------------------------------------------------------------------------------------------------
@@ -190,6 +193,7 @@ export class RetainedTable {
     } else {
       if (this.slots[vacancy] === DELETED) this.deleted--;
       this.slots[vacancy] = loc;
+      this.tags[vacancy] = this.lastTag;
       this.count++;
     }
     this.liveBytes += bytes;
@@ -290,14 +294,16 @@ export class RetainedTable {
     hash = mix(hash);
     this.lastKey = key;
     this.lastAscii = ascii;
+    this.lastTag = hash >>> 23;
     this.lastSlot = this.probe(key, hash, ascii);
     return this.lastSlot;
   }
 
   /** The slot holding `key`'s record, or -1; lastVacancy: the first free slot on the way. */
   private probe(key: string, hash: number, ascii: boolean): number {
-    const { slots } = this;
+    const { slots, tags } = this;
     const mask = slots.length - 1;
+    const tag = hash >>> 23;
     let encoded = -1;
     this.lastVacancy = -1;
     for (let i = hash & mask, step = 0; step <= mask; step++, i = (i + 1) & mask) {
@@ -310,6 +316,7 @@ export class RetainedTable {
         if (this.lastVacancy < 0) this.lastVacancy = i;
         continue;
       }
+      if (tags[i] !== tag) continue;
       const slab = this.slabs[loc >>> OFFSET_UNITS]!;
       const off = ((loc & UNIT_MASK) << 2) + 1;
       const length = slab[off]! | (slab[off + 1]! << 8);
@@ -341,15 +348,19 @@ export class RetainedTable {
     let size = 16;
     while (size < (this.count + 1) * 2) size *= 2;
     const slots = new Uint32Array(size);
+    const tags = new Uint8Array(size);
     const mask = size - 1;
     for (let i = 0; i < old.length; i++) {
       const loc = old[i]!;
       if (loc === EMPTY || loc === DELETED) continue;
-      let j = hashAt(this.slabs, loc) & mask;
+      const hash = hashAt(this.slabs, loc);
+      let j = hash & mask;
       while (slots[j] !== EMPTY) j = (j + 1) & mask;
       slots[j] = loc;
+      tags[j] = hash >>> 23;
     }
     this.slots = slots;
+    this.tags = tags;
     this.deleted = 0;
     this.lastKey = null;
   }
