@@ -15,8 +15,6 @@ import type { Broker, ClusterMembership } from './broker.js';
 export class ClusterSide implements ClusterPort {
   /** CID-retained messages of CIDs held elsewhere, for keys local clients subscribe to: `cid@$topic` → msg. */
   private readonly remoteRetained = new Map<string, Buffer>();
-  /** Channel-retained values as stored from other nodes (or the shared store): not written back to it. */
-  private readonly fromRemote = new Map<string, Buffer>();
   /** The other nodes' delivery group: what arrives from them never goes back to them. */
   private origin: DeliveryGroup | null = null;
 
@@ -58,9 +56,8 @@ export class ClusterSide implements ClusterPort {
     if (isRetainedKey(key)) {
       const at = key.indexOf('@');
       if (at < 0) {
-        router.retainForChannel(key, msg, publisher);
-        const kept = router.retained.get(key);
-        if (kept) this.fromRemote.set(key, kept);
+        // Marked as another node's (or the shared store's): not written back to it.
+        router.retainForChannel(key, msg, publisher, null, true);
       } else if (key.startsWith(CID_PREFIX)) {
         this.remoteRetained.set(key.slice(CID_PREFIX.length), Buffer.from(msg));
       }
@@ -126,13 +123,9 @@ export class ClusterSide implements ClusterPort {
     return [...this.broker.router.cids.keys()];
   }
 
-  *localRetained(): Iterable<[string, Buffer, Publisher]> {
+  *localRetained(): Iterable<[string, Buffer, Publisher, number]> {
     const { router } = this.broker;
-    for (const [key, msg] of router.retained) {
-      if (this.fromRemote.get(key) === msg) continue;
-      this.fromRemote.delete(key);
-      yield [key, msg, router.retainedPublisher(key)];
-    }
+    for (const { key, msg, stamp, remote } of router.retained.records()) if (!remote) yield [key, msg, router.retainedPublisher(key), stamp];
   }
 
   connectionCount(): number {

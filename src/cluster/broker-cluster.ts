@@ -20,8 +20,8 @@ const RETAINED_SYNC_MS = 100;
 export class BrokerCluster implements ClusterMembership {
   readonly node: ClusterNode;
   readonly group: RemoteNodesGroup;
-  /** Channel-retained values as last written to the store, by key. */
-  private readonly synced = new Map<string, Buffer>();
+  /** The stamp of each channel-retained value as last written to the store, by key. */
+  private readonly synced = new Map<string, number>();
   private readonly syncTimer: NodeJS.Timeout;
   private syncing = false;
 
@@ -101,9 +101,9 @@ export class BrokerCluster implements ClusterMembership {
     if (this.syncing || !this.node.bus.isReady) return;
     this.syncing = true;
     try {
-      for (const [key, msg, publisher] of this.port.localRetained()) {
-        if (this.synced.get(key) === msg) continue;
-        this.synced.set(key, msg);
+      for (const [key, msg, publisher, stamp] of this.port.localRetained()) {
+        if (this.synced.get(key) === stamp) continue;
+        this.synced.set(key, stamp);
         await this.node.store.set(this.retainedKey(key), encodeRetained(msg, publisher));
       }
     } catch {

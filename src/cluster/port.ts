@@ -41,8 +41,11 @@ export interface ClusterPort {
   holdsCid(cid: string): boolean;
   /** Every CID held locally (written back into the store after it lost them). */
   localCids(): string[];
-  /** Channel-retained values published on this node (not those from other nodes), for the shared store. */
-  localRetained(): Iterable<[key: string, msg: Buffer, publisher: Publisher]>;
+  /**
+   * Channel-retained values published on this node (not those from other nodes), for the shared store; `stamp`
+   * changes whenever the value does.
+   */
+  localRetained(): Iterable<[key: string, msg: Buffer, publisher: Publisher, stamp: number]>;
   /** Local connection count and listener address, for the node's status record. */
   connectionCount(): number;
   address(): string;

@@ -13,6 +13,7 @@ import { ThrottledLog } from '../logging/throttled-log.js';
 import { randomBase64url } from '../crypto/random-pool.js';
 import { SERVER_HOLDER, SharedCap, type ShareHolder, type ShareOwner, type ShareRefusal } from './cap-shares.js';
 import type { RetainOptions, ShareLimits } from '../policies.js';
+import { RetainedTable } from './retained-table.js';
 
 /** Subscriptions left per event-loop turn when a connection goes: a million of them must not stall the broker. */
 const TEARDOWN_SLICE = 1000;
@@ -57,10 +58,11 @@ export class Router<S extends Subscriber = Subscriber> {
   readonly cids = new Map<string, S>();
   /** Subscriptions and CID-retained signals of each subscriber that has any (made on first use). */
   private readonly records = new Map<Subscriber, SubscriberRecord>();
-  /** Channel-retained messages by channel key. */
-  readonly retained = new Map<string, Buffer>();
-  /** Who published each channel-retained message, so a replay names its publisher (CID-retained: the CID itself). */
-  readonly retainedPublishers = new Map<string, Publisher>();
+  /**
+   * Channel-retained messages by channel key, each with who published it (so a replay names its publisher;
+   * CID-retained: the CID itself) and who wrote it (its charge in `shares`: null for the server and other nodes).
+   */
+  readonly retained = new RetainedTable();
   /** Framed streams and encrypted sessions; also carries unicasts and server broadcasts. */
   readonly stream: StreamGroup;
   /** Plain WebSocket subscribers on uWS topics; null without a WebSocket listener or under the publishCounter quota. */
@@ -74,8 +76,6 @@ export class Router<S extends Subscriber = Subscriber> {
   private readonly outsideInterest = new Map<string, number>();
   /** Where retained values and history signals are kept across restarts (broker/durability.ts); null: nowhere. */
   keeper: RouterKeeper | null = null;
-  /** Who wrote each channel-retained value (its charge in `shares`); absent for the server and other nodes. */
-  private readonly retainedOwners = new Map<string, string>();
   readonly shares: RouterShares;
   /** Cap refusals are logged at most once a second per kind, so a flood cannot flood the log. */
   private readonly capLogs: Record<CapLog, ThrottledLog>;
@@ -250,7 +250,8 @@ export class Router<S extends Subscriber = Subscriber> {
 
   /** Who the channel-retained value of `key` is charged to (null: the server, the admin level or another node). */
   retainedOwner(key: string): ShareOwner {
-    return this.retainedOwners.get(key) ?? null;
+    const loc = this.retained.find(key);
+    return loc < 0 ? null : this.retained.ownerAt(loc);
   }
 
   // ---- what the router keeps per subscriber ----------------------------------------------------
@@ -309,8 +310,8 @@ export class Router<S extends Subscriber = Subscriber> {
   retainedPublisher(key: string): Publisher {
     const at = key.indexOf('@');
     if (at >= 0) return key.slice(CID_PREFIX.length, at);
-    const publisher = this.retainedPublishers.get(key);
-    return publisher === undefined ? '' : publisher;
+    const loc = this.retained.find(key);
+    return loc < 0 ? '' : this.retained.publisherAt(loc);
   }
 
   private channelFor(key: string): Channel {
@@ -595,32 +596,32 @@ export class Router<S extends Subscriber = Subscriber> {
   /**
    * Keeps a channel-retained message (a copy) and who published it, within the store's bounds. `from`: the
    * publishing session, charged for the entry and its bytes (replacing the previous writer's charge); null for the
-   * server and other nodes (whose `publisher` is still kept, so a replay names it).
+   * server and other nodes (whose `publisher` is still kept, so a replay names it). `remote`: it came from another
+   * node (so the cluster does not write it back to the shared store as this node's own).
    */
-  retainForChannel(key: string, msg: Uint8Array, publisher: Publisher, from: Subscriber | null = null): void {
+  retainForChannel(key: string, msg: Uint8Array, publisher: Publisher, from: Subscriber | null = null, remote = false): void {
     const holder: ShareHolder = from ?? SERVER_HOLDER;
-    const previous = this.retained.get(key);
-    const previousOwner = previous ? (this.retainedOwners.get(key) ?? null) : undefined;
+    const table = this.retained;
+    const at = table.find(key);
+    const previous = at < 0 ? undefined : table.lengthAt(at);
+    const previousOwner = at < 0 ? undefined : table.ownerAt(at);
     const own = previous !== undefined && previousOwner === holder.shareOwner;
     const entries = this.shares.retainedEntries;
-    const refused = entries.refusal(holder, 1, previous ? 1 : 0, own ? 1 : 0);
+    const refused = entries.refusal(holder, 1, previous !== undefined ? 1 : 0, own ? 1 : 0);
     if (refused) {
       if (refused === 'cap') this.stats.refusedRetainedEntries++;
       return this.refuseRetained(key, refused, from, `${refused === 'cap' ? 'the retained-channel cap' : 'its share'} of ${refused === 'cap' ? entries.cap : entries.perOwner} entries`);
     }
-    if (!this.retainedFits(key, previous?.length ?? 0, previousOwner, msg.length, from)) return;
-    if (previous) {
+    if (!this.retainedFits(key, previous ?? 0, previousOwner, msg.length, from)) return;
+    const loc = table.set(key, msg, holder.shareOwner, publisher, remote);
+    if (loc < 0) return this.refuseRetained(key, 'cap', from, 'the retained table (a key over 64 KiB, or 16 GiB of values)');
+    if (previous !== undefined) {
       entries.charge(previousOwner!, -1);
-      this.shares.retainedBytes.charge(previousOwner!, -previous.length);
+      this.shares.retainedBytes.charge(previousOwner!, -previous);
     }
     entries.charge(holder.shareOwner, 1);
     this.shares.retainedBytes.charge(holder.shareOwner, msg.length);
-    const kept = Buffer.from(msg);
-    this.retained.set(key, kept);
-    if (holder.shareOwner === null) this.retainedOwners.delete(key);
-    else this.retainedOwners.set(key, holder.shareOwner);
-    this.retainedPublishers.set(key, publisher);
-    this.keeper?.retained(key, kept, holder.shareOwner);
+    this.keeper?.retained(key, table.messageAt(loc), holder.shareOwner);
   }
 
   /**
@@ -636,26 +637,25 @@ export class Router<S extends Subscriber = Subscriber> {
       this.keeper?.retained(key, null, null);
       return false;
     }
+    // Copied into the table: the store's record (and its own allocation) is let go. No publisher is known: ''.
+    if (this.retained.set(key, msg, owner, '') < 0) {
+      this.stats.refusedRetainedEntries++;
+      this.keeper?.retained(key, null, null);
+      return false;
+    }
     entries.charge(owner, 1);
     this.shares.retainedBytes.charge(owner, msg.length);
-    // A copy from the shared buffer pool: the store's record (and its own allocation) is let go.
-    this.retained.set(key, Buffer.from(msg));
-    if (owner !== null) this.retainedOwners.set(key, owner);
-    // No publisher is kept (one Map entry less per value): an absent one reads as '' (retainedPublisher).
-    this.retainedPublishers.delete(key);
     return true;
   }
 
   /** Clears a channel-retained value (admin): its charge is given back and the keeper told; false when absent. */
   clearRetained(key: string): boolean {
-    const previous = this.retained.get(key);
-    if (previous === undefined) return false;
-    const owner = this.retainedOwners.get(key) ?? null;
+    const at = this.retained.find(key);
+    if (at < 0) return false;
+    const owner = this.retained.ownerAt(at);
     this.shares.retainedEntries.charge(owner, -1);
-    this.shares.retainedBytes.charge(owner, -previous.length);
+    this.shares.retainedBytes.charge(owner, -this.retained.lengthAt(at));
     this.retained.delete(key);
-    this.retainedOwners.delete(key);
-    this.retainedPublishers.delete(key);
     this.keeper?.retained(key, null, null);
     return true;
   }

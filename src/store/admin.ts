@@ -17,7 +17,7 @@ export interface AdminTarget {
   /** Null when nothing is kept across restarts: listings then read the router's live table. */
   readonly store: DurableStore | null;
   /** The live channel-retained values (listings without a store). */
-  readonly live?: { retained: ReadonlyMap<string, Buffer>; retainedOwner(key: string): string | null };
+  readonly live?: { retained: { keys(): Iterable<string>; get(key: string): Buffer | undefined }; retainedOwner(key: string): string | null };
   readonly history: ChannelHistory | null;
   /** The router's removal of a channel-retained value (shares given back, the store told); false when absent. */
   clearRetained(key: string): boolean;

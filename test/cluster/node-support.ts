@@ -46,7 +46,7 @@ export class FakeHost implements ClusterPort {
   localCids(): string[] {
     return [...this.held];
   }
-  localRetained(): Iterable<[string, Buffer, Publisher]> {
+  localRetained(): Iterable<[string, Buffer, Publisher, number]> {
     return [];
   }
   connectionCount(): number {
