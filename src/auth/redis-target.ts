@@ -1,6 +1,7 @@
 // Where iosig's Redis clients connect (Q17): an explicit URL, else REDIS_URL, else REDIS_HOST/REDIS_PORT, else
 // localhost:6379 — and how: every client fails fast while Redis is away and reconnects in the background.
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { ioredis } from './ioredis.js';
 /** Where a Redis client connects, and a label for the log (never the password). */
 export interface RedisTarget {
   /** Set when the connection comes from a URL (it may hold credentials, so never print it). */
@@ -56,5 +57,6 @@ const FAIL_FAST: RedisOptions = {
 
 /** A client for `target` that fails fast during outages (the key store and the redis service share this). */
 export function connectRedis(target: RedisTarget): Redis {
+  const { Redis } = ioredis();
   return target.url ? new Redis(target.url, FAIL_FAST) : new Redis({ ...FAIL_FAST, host: target.host, port: target.port });
 }

@@ -2,7 +2,8 @@
 // (standalone), or one Redis Cluster client with a sharded subscriber per master (SPUBLISH/SSUBSCRIBE). Both look
 // alike above. Redis is the engine across hosts.
 import { EventEmitter } from 'node:events';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { ioredis } from '../auth/ioredis.js';
 import type { ClusterMode } from './cluster-options.js';
 import type { RedisTarget } from '../auth/redis-target.js';
 import type { BusLink } from '../metrics/bus-stats.js';
@@ -25,6 +26,7 @@ export function openRedisLinks(target: RedisTarget, mode: ClusterMode, name: str
 
 function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
   const options = { ...BUS_REDIS, ...extra };
+  const { Redis } = ioredis();
   return target.url ? new Redis(target.url, options) : new Redis({ ...options, host: target.host, port: target.port });
 }
 
@@ -144,7 +146,7 @@ class ShardedLinks implements RedisLinks {
     const url = target.url ? new URL(target.url) : null;
     const tls = url?.protocol === 'rediss:' ? {} : undefined;
     const auth = url ? { username: decodeURIComponent(url.username) || undefined, password: decodeURIComponent(url.password) || undefined } : {};
-    this.commands = new Cluster([{ host: target.host, port: target.port }], {
+    this.commands = new (ioredis().Cluster)([{ host: target.host, port: target.port }], {
       shardedSubscribers: true,
       enableOfflineQueue: false,
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
