@@ -29,7 +29,7 @@ import type { CidClaim, SessionPolicy, SessionPort } from '../connection/port.js
 import type { ChannelInfo, ConnectionInfo } from '../info.js';
 import type { SignalInfo } from '../server-view.js';
 import type { ServerOptions } from '../options.js';
-import { claimCid, type ClaimRules, type ClusterClaim } from './cid-claims.js';
+import { claimCid, claimCidOutside, type ClaimRules, type ClusterClaim } from './cid-claims.js';
 import { describeChannel, describeSession } from './describe.js';
 import { Door } from './door.js';
 import { LogSink } from './log-sink.js';
@@ -303,6 +303,11 @@ export class Broker implements SessionPort<Connection>, ServiceHost {
     const cid = this.router.assignAnonymousCid(conn);
     this.access?.identityChanged(conn);
     return cid;
+  }
+
+  /** An MQTT client logging in as a device whose CID a local session holds: the same rule (false: refused). */
+  claimCidOutside(cid: string, who: string): Promise<boolean> {
+    return claimCidOutside(this.claims, this.router, cid, who);
   }
 
   claimCid(conn: Connection, cid: string, then: (claim: CidClaim) => void): void {

@@ -41,6 +41,13 @@ export function claimCid(
   stale: Connection | null = null,
 ): void {
   const existing = router.cids.get(cid);
+  if (!existing && router.tap?.holds(cid)) {
+    // MQTT clients hold it (the tap): keep-old refuses (MQTT has its own keepalive, no probe); replace ends them.
+    if (rules.duplicateLogin === 'keep-old') return then({ ok: false, reason: `duplicate login for cid "${cid}" (keep old: MQTT clients hold it)` });
+    router.setCid(session, cid);
+    router.tap.takeOver?.(cid);
+    return then({ ok: true });
+  }
   if (!existing && !claimed && rules.claimAcross) {
     containAsync(session, 'a cluster CID claim', rules.claimAcross(cid), (claim) => {
       if (claim.ok) return claimCid(rules, router, session, cid, then, true);
@@ -63,11 +70,32 @@ export function claimCid(
     return;
   }
   router.setCid(session, cid);
-  if (rival) {
-    // Replace: the old session is told and closed, a ping first, like the reference.
-    rival.probe();
-    rival.channel.sendPlain(encodeAuthClear('duplicate login.'));
-    rival.close(`duplicate login: replaced by #${session.ssid}`);
-  }
+  if (rival) replaceSession(rival, `#${session.ssid}`);
   then({ ok: true });
+}
+
+/** Replace: the old session is told and closed, a ping first, like the reference. */
+function replaceSession(rival: Connection, by: string): void {
+  rival.probe();
+  rival.channel.sendPlain(encodeAuthClear('duplicate login.'));
+  rival.close(`duplicate login: replaced by ${by}`);
+}
+
+/**
+ * The same rule for a login outside the CID index (an MQTT client, mqtt/iosig-port.ts) whose CID a local session
+ * holds: keep-old probes it and refuses the newcomer when it answers; replace closes it (quietly: the device
+ * stays online). True when the newcomer may take the CID. MQTT clients among themselves keep sharing a CID.
+ */
+export async function claimCidOutside(rules: ClaimRules, router: Router<Connection>, cid: string, who: string): Promise<boolean> {
+  const rival = router.cids.get(cid);
+  if (!rival || rival.closed) return true;
+  if (rules.duplicateLogin === 'keep-old') {
+    const deadline = rules.duplicateProbeTimeout;
+    if (await probeLiveness(rival, deadline, rules.clock)) return false;
+    if (!rival.closed) rival.close(`stale session: no answer within ${deadline} ms to the probe of a duplicate login from ${who}`, 'abort');
+    return true;
+  }
+  rival.quietClose = true;
+  replaceSession(rival, who);
+  return true;
 }

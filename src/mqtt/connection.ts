@@ -332,7 +332,7 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
     this.connectTimer?.cancel();
     this.connectTimer = null;
     this.ctx.stats.connectionsAccepted++;
-    this.ctx.port.admitted?.(this.clientId, identity);
+    this.ctx.port.admitted?.(this.clientId, identity, this);
     if (this.keepAliveMs > 0) this.ctx.keepAlive.watch(this);
     session.attach(this);
     this.drain(this.ctx.clock.now());

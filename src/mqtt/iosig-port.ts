@@ -32,6 +32,7 @@ import { MemorySessionStore } from './memory-broker.js';
 import type {
   AuthRequest,
   AuthResult,
+  Disconnectable,
   MqttBrokerPort,
   MqttIdentity,
   MqttMessage,
@@ -221,6 +222,8 @@ export class IosigMqttPort implements MqttBrokerPort {
   private readonly cidHolders = new Map<string, number>();
   /** Who each client is, by client identifier. */
   private readonly identities = new Map<string, MqttIdentity>();
+  /** How to end each admitted client, by client identifier (a takeover by an iosignal login). */
+  private readonly ends = new Map<string, Disconnectable>();
   /** The client address each admitted identity came from (its address unit owns what an anonymous client holds). */
   private readonly addresses = new WeakMap<MqttIdentity, string>();
   /** What the access rules need beyond the identity: its certificate, and an outside source's rights. */
@@ -251,6 +254,7 @@ export class IosigMqttPort implements MqttBrokerPort {
       publish: (key, out, local) => this.tapPublish(key, out, local),
       unicast: (cid, out) => this.unicast(cid, out),
       holds: (cid) => this.cidHolders.has(cid),
+      takeOver: (cid) => this.takeOver(cid),
       attachMembers: (key, members) => this.attachMembers(key, members),
       detachMembers: (key, members) => this.detachMembers(key, members),
     } satisfies ChannelTap;
@@ -301,6 +305,7 @@ export class IosigMqttPort implements MqttBrokerPort {
         const { identity } = verdict;
         // The session ends at the token's expiry (or the hook's expire_at), as on the other transports.
         const mqttIdentity = { cid: identity.cid, home, did: identity.did, level: identity.level };
+        if (identity.did !== '' && !(await this.claim(identity.cid, request.clientId))) return this.refuse(address, `duplicate login for cid "${identity.cid}"`, 'not-authorized');
         this.admit(mqttIdentity, address, { certificate, grants: identity.grants, superuser: identity.superuser });
         return identity.expiresAt === null ? { ok: true, identity: mqttIdentity } : { ok: true, identity: mqttIdentity, endsAt: identity.expiresAt };
       }
@@ -325,9 +330,22 @@ export class IosigMqttPort implements MqttBrokerPort {
       const reason = verdict.code === 'store_error' ? 'unavailable' : 'bad-credentials';
       return this.refuse(address, verdict.reason, reason);
     }
-    broker.stats.authOk++;
     const { record, level } = verdict;
+    if (!(await this.claim(record.cid, request.clientId))) return this.refuse(address, `duplicate login for cid "${record.cid}"`, 'not-authorized');
+    broker.stats.authOk++;
     return this.admit({ cid: record.cid, home, did: record.id, level }, address, { certificate });
+  }
+
+  /** The duplicate-login rule against a local iosignal session holding `cid` (broker/cid-claims.ts). */
+  private claim(cid: string, clientId: string): Promise<boolean> {
+    return this.broker.claimCidOutside(cid, `MQTT client "${clientId}"`);
+  }
+
+  /** An iosignal login took `cid` over (--duplicate-login replace): its MQTT holders are told and closed. */
+  private takeOver(cid: string): void {
+    for (const [clientId, identity] of this.identities) {
+      if (identity.cid === cid) this.ends.get(clientId)?.disconnect(RC.SESSION_TAKEN_OVER, 'session taken over');
+    }
   }
 
   private refuse(address: string, why: string, reason: 'not-authorized' | 'bad-credentials' | 'unavailable' | 'busy'): AuthResult {
@@ -342,8 +360,9 @@ export class IosigMqttPort implements MqttBrokerPort {
     return { ok: true, identity };
   }
 
-  admitted(clientId: string, identity: MqttIdentity): void {
+  admitted(clientId: string, identity: MqttIdentity, conn?: Disconnectable): void {
     this.identities.set(clientId, identity);
+    if (conn) this.ends.set(clientId, conn);
     const n = this.cidHolders.get(identity.cid) ?? 0;
     this.cidHolders.set(identity.cid, n + 1);
     if (n === 0) this.broker.router.announceCid(identity.cid, true);
@@ -356,6 +375,7 @@ export class IosigMqttPort implements MqttBrokerPort {
     const member = this.members.get(clientId);
     if (this.identities.get(clientId) === identity) {
       this.identities.delete(clientId);
+      this.ends.delete(clientId);
       this.members.delete(clientId);
     }
     if (n <= 1) {

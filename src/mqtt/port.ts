@@ -60,6 +60,11 @@ export interface MqttPublisher {
   session: MqttSubscriber;
 }
 
+/** An admitted client's connection, as the broker may end it (DISCONNECT with `code` on MQTT 5, then close). */
+export interface Disconnectable {
+  disconnect(code: number, why: string): void;
+}
+
 /** What the broker says about a client it admitted. */
 export interface MqttIdentity {
   /** iosig CID: stored for a logged-in device, anonymous otherwise. */
@@ -190,6 +195,6 @@ export interface MqttBrokerPort {
   /** Where persistent sessions are kept across restarts. */
   readonly sessions: SessionStore;
   /** A client was admitted (its CONNACK is going out) / its connection ended: registry, metrics, dashboard. */
-  admitted?(clientId: string, identity: MqttIdentity): void;
+  admitted?(clientId: string, identity: MqttIdentity, conn?: Disconnectable): void;
   closed?(clientId: string, identity: MqttIdentity, reason: string): void;
 }

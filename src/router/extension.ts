@@ -49,6 +49,8 @@ export interface ChannelTap {
   unicast(cid: string, out: Outbound): boolean;
   /** True when the tap holds `cid` (an anonymous CID must not take it). */
   holds(cid: string): boolean;
+  /** A session of the index took `cid` over (the duplicate-login rule, replace): the tap ends its holders of it. */
+  takeOver?(cid: string): void;
   /** Another node's interest in a key the tap owns (not a channel key): true when taken. */
   attachMembers(key: string, members: ChannelMembers): boolean;
   detachMembers(key: string, members: ChannelMembers): boolean;
