@@ -301,11 +301,11 @@ export class IosigMqttPort implements MqttBrokerPort {
       const verdict = await judged;
       if (verdict.kind === 'allow') {
         ticket?.end(true);
-        broker.stats.authOk++;
         const { identity } = verdict;
         // The session ends at the token's expiry (or the hook's expire_at), as on the other transports.
         const mqttIdentity = { cid: identity.cid, home, did: identity.did, level: identity.level };
         if (identity.did !== '' && !(await this.claim(identity.cid, request.clientId))) return this.refuse(address, `duplicate login for cid "${identity.cid}"`, 'not-authorized');
+        broker.stats.authOk++;
         this.admit(mqttIdentity, address, { certificate, grants: identity.grants, superuser: identity.superuser });
         return identity.expiresAt === null ? { ok: true, identity: mqttIdentity } : { ok: true, identity: mqttIdentity, endsAt: identity.expiresAt };
       }

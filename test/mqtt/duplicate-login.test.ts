@@ -48,7 +48,7 @@ function suite(policy: DuplicateLoginPolicy, body: (ctx: { server: () => IosigSe
 
 suite('keep-old', ({ server, pool, mq }) => {
   for (const [version, id, code] of [[5, 'ka', 0x87], [4, 'kc', 0x05]] as const) {
-    it(`an MQTT ${version === 4 ? "3.1.1" : "5"} login of a device online on iosignal is refused (CONNACK ${code}, not authorized); the iosignal session stays`, async () => {
+    it(`an MQTT ${version === 4 ? '3.1.1' : '5'} login of a device online on iosignal is refused (CONNACK ${code}, not authorized); the iosignal session stays`, async () => {
       const old = await loggedIn(pool, server(), 'ws', id, 'k', { autoPong: true });
       const pingsBefore = old.raw?.pings ?? 0;
       await assert.rejects(mq(version, id), { code });
