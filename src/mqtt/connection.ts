@@ -68,6 +68,15 @@ function ack(type: number, id: number): Buffer {
   return Buffer.from([type, 0x02, id >> 8, id & 0xff]);
 }
 
+/** A PUBACK/PUBREC owed, in PUBLISH order; `ready` once what its publish journaled is committed. */
+interface PendingAck {
+  cmd: 'puback' | 'pubrec';
+  type: number;
+  id: number;
+  code: number;
+  ready: boolean;
+}
+
 export class MqttConnection implements SessionLink, KeepAliveSubject {
   private state: State = 'connect-wait';
   private readonly decoder: MqttDecoder;
@@ -473,16 +482,13 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
    * Acknowledgements waiting for a commit, in the order of their PUBLISHes; `ready` once committed. At most
    * Receive Maximum: past it the connection reads no further packet until the store catches up.
    */
-  private readonly acks: Array<{ send: () => void; ready: boolean }> = [];
+  private readonly acks: PendingAck[] = [];
 
   /** PUBACK/PUBREC: 4 bytes on success; a 3.1.1 client cannot be told of a refusal, so it gets the plain ack. */
   private acknowledge(cmd: 'puback' | 'pubrec', type: number, id: number, code: number, durable: SessionJournal | null): void {
-    const send = (): void => {
-      if (this.version !== 5 || code === RC.SUCCESS) this.write(ack(type, id));
-      else this.writePacket({ cmd, messageId: id, reasonCode: code, ...(code >= 0x80 && this.reason(reasonText(code))) } as Packet);
-    };
-    if (durable === null && this.acks.length === 0) return send();
-    const entry = { send, ready: durable === null };
+    // The common case (nothing to wait for, nothing waiting ahead) writes at once, with no queue entry.
+    if (durable === null && this.acks.length === 0) return this.sendAck(cmd, type, id, code);
+    const entry: PendingAck = { cmd, type, id, code, ready: durable === null };
     this.acks.push(entry);
     durable?.whenDurable(() =>
       this.contained('acknowledgement', () => {
@@ -495,8 +501,16 @@ export class MqttConnection implements SessionLink, KeepAliveSubject {
     this.sendReadyAcks();
   }
 
+  private sendAck(cmd: PendingAck['cmd'], type: number, id: number, code: number): void {
+    if (this.version !== 5 || code === RC.SUCCESS) this.write(ack(type, id));
+    else this.writePacket({ cmd, messageId: id, reasonCode: code, ...(code >= 0x80 && this.reason(reasonText(code))) } as Packet);
+  }
+
   private sendReadyAcks(): void {
-    while (this.acks.length > 0 && this.acks[0]!.ready) this.acks.shift()!.send();
+    while (this.acks.length > 0 && this.acks[0]!.ready) {
+      const { cmd, type, id, code } = this.acks.shift()!;
+      this.sendAck(cmd, type, id, code);
+    }
   }
 
   /** MQTT 5 message properties of a PUBLISH or Will, with the response topic rewritten like a topic. */
